@@ -1,0 +1,1 @@
+//! Device drivers and simulators for expo-kiosk.

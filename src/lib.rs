@@ -1,0 +1,1 @@
+//! expo-kiosk library.

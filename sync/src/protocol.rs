@@ -1,0 +1,200 @@
+//! Wire types shared by stations and the hub (JSON over HTTP).
+//!
+//! A station's every state change becomes one [`Change`] in its outbox. A change is
+//! identified by a UUIDv7 that the station assigns once, so pushing it twice is a no-op
+//! at the hub. The payload is a typed [`Record`]: the hub reads records to export them
+//! to the organiser's CRM and to spot duplicate walk-ins, and stations apply the records
+//! they pull.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::hlc::Hlc;
+
+/// Version of the JSON protocol. A hub answers 400 to a request of another major version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One state change made at one station.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Globally unique; assigned once at the origin station (UUIDv7).
+    pub id: Uuid,
+    /// Station that made the change.
+    pub station: String,
+    /// Hybrid logical timestamp at the origin: orders edits of one record.
+    pub hlc: Hlc,
+    pub record: Record,
+}
+
+/// What changed. Each variant is a whole record (state-based), never a diff, so applying
+/// one is idempotent and last-writer-wins needs no history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum Record {
+    Attendee(AttendeeRecord),
+    Badge(BadgeRecord),
+    GateDecision(GateDecisionRecord),
+    PrintJob(PrintJobRecord),
+    Audit(AuditRecord),
+    Event(EventRecord),
+}
+
+impl Record {
+    /// The key of the entity this record is a version of: two changes with the same
+    /// entity key are versions of one thing, and the higher HLC wins.
+    pub fn entity_key(&self) -> String {
+        match self {
+            Record::Attendee(a) => format!("attendee:{}", a.id),
+            Record::Badge(b) => format!("badge:{}:{}", b.attendee_id, b.serial),
+            Record::GateDecision(g) => format!("gate_decision:{}", g.id),
+            Record::PrintJob(p) => format!("print_job:{}", p.id),
+            Record::Audit(a) => format!("audit:{}", a.id),
+            Record::Event(e) => format!("event:{}", e.event_id),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Attendee(_) => "attendee",
+            Record::Badge(_) => "badge",
+            Record::GateDecision(_) => "gate_decision",
+            Record::PrintJob(_) => "print_job",
+            Record::Audit(_) => "audit",
+            Record::Event(_) => "event",
+        }
+    }
+}
+
+/// An attendee as it crosses the network. The ID document number travels sealed
+/// (encrypted with the event's data key) and as a keyed hash for duplicate detection;
+/// the hub can match duplicates without ever seeing the number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttendeeRecord {
+    pub id: Uuid,
+    pub registration_code: Option<String>,
+    pub name: String,
+    pub company: String,
+    pub title: String,
+    pub phone: String,
+    pub email: String,
+    pub country: String,
+    pub category: String,
+    /// `pre_registered`, `walk_in` or `self_service`.
+    pub source: String,
+    pub id_type: Option<String>,
+    /// Masked for display, e.g. `3101**********128X`.
+    pub id_masked: Option<String>,
+    /// Hex keyed hash (HMAC-SHA-256 under the event key) of the normalised number.
+    pub id_hash: Option<String>,
+    /// Base64 of nonce || ciphertext under the event's data key.
+    pub id_sealed: Option<String>,
+    pub consent: bool,
+    pub tags: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One badge serial of one attendee. A reprint issues serial n+1 and supersedes n.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BadgeRecord {
+    pub attendee_id: Uuid,
+    pub serial: u32,
+    /// `active`, `superseded` or `revoked`. Revocation wins over every other state.
+    pub status: String,
+    pub reason: Option<String>,
+    pub issued_at: String,
+    pub changed_at: String,
+    pub operator: String,
+}
+
+/// One access decision at one gate lane. Append-only: never edited, except that a
+/// granted entry nobody walked through is annulled by a second record with the same id
+/// and `annulled = true`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateDecisionRecord {
+    pub id: Uuid,
+    pub attendee_id: Option<Uuid>,
+    pub badge_serial: Option<u32>,
+    pub gate: String,
+    pub lane: String,
+    pub zone: String,
+    /// `in` or `out`.
+    pub direction: String,
+    pub granted: bool,
+    pub reason: String,
+    pub at: String,
+    pub annulled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrintJobRecord {
+    pub id: Uuid,
+    pub attendee_id: Uuid,
+    pub badge_serial: u32,
+    pub printer: String,
+    /// `printed` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub attendee_id: Option<Uuid>,
+    /// Free-form detail, never an ID document number.
+    pub detail: serde_json::Value,
+}
+
+/// The event definition and the public keys that verify its badges.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub event_id: String,
+    /// The event definition as TOML text (the same format as `event init --file`).
+    pub definition: String,
+    pub public_keys: Vec<PublicKeyRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublicKeyRecord {
+    pub key_id: u32,
+    pub station: String,
+    /// Hex of the 32-byte Ed25519 public key.
+    pub public_key: String,
+}
+
+/// `POST /v1/push`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub protocol: u32,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Every change id the hub now holds durably (new or already known).
+    pub acked: Vec<Uuid>,
+    /// How many of them were new to the hub.
+    pub new: usize,
+}
+
+/// `GET /v1/pull?since=CURSOR&limit=N` answers this. The cursor is opaque to stations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub changes: Vec<Change>,
+    pub next_cursor: i64,
+    /// True when more changes are waiting past `next_cursor`.
+    pub more: bool,
+}
+
+/// Every non-2xx answer of the hub carries this body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
