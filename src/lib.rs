@@ -1,1 +1,10 @@
-//! expo-kiosk library.
+//! expo-kiosk: offline-first registration, badge printing and access control for
+//! exhibition venues. See ARCHITECTURE.md for the map of this crate.
+
+pub mod credential;
+pub mod domain;
+pub mod operators;
+pub mod privacy;
+pub mod provisioning;
+pub mod registration;
+pub mod store;

@@ -1,1 +1,17 @@
-//! Device drivers and simulators for expo-kiosk.
+//! Device drivers and byte-exact simulators for expo-kiosk.
+//!
+//! Every device speaks through a small trait ([`CodeSource`], [`IdCardReader`], [`GateRelay`]),
+//! runs on its own thread where it could block, and reports over `std::sync::mpsc` channels so
+//! no caller (UI, gate lane) ever waits on hardware.
+
+pub mod idcard;
+// pub mod ports;
+pub mod pty;
+pub mod qr;
+pub mod relay;
+pub mod scanner;
+mod serial;
+
+pub use idcard::IdCardReader;
+pub use relay::GateRelay;
+pub use scanner::CodeSource;

@@ -198,3 +198,43 @@ pub struct ErrorBody {
     pub error: String,
     pub message: String,
 }
+
+/// Header every client request carries; a hub refuses another protocol version with 400.
+pub const PROTOCOL_HEADER: &str = "x-expo-protocol";
+
+/// `POST /v1/enrol`: a station trades the one-time code printed by
+/// `expo-hub station add NAME` for its own bearer credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub protocol: u32,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The station name the hub knows this station by (the NAME of `station add`).
+    pub station: String,
+    /// Bearer token for every later request. The hub keeps only its hash: it cannot be
+    /// shown again, so the station must store it.
+    pub token: String,
+}
+
+/// Two attendee records with different ids but the same `id_hash`: the same person
+/// registered twice (typically as a walk-in at two desks while offline). The hub keeps
+/// both and reports the pair for an operator to merge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateConflict {
+    pub id_hash: String,
+    /// The smaller of the two attendee ids, so one pair is always reported one way.
+    pub attendee_a: Uuid,
+    /// Station that created `attendee_a`.
+    pub station_a: String,
+    pub attendee_b: Uuid,
+    pub station_b: String,
+}
+
+/// `GET /v1/conflicts`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictsResponse {
+    pub conflicts: Vec<DuplicateConflict>,
+}

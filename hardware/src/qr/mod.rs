@@ -1,0 +1,6 @@
+//! QR decoding from still images and camera frames, plus a generator of camera-like test frames.
+
+pub mod corpus;
+mod decode;
+
+pub use decode::{decode_file, decode_image, decode_luma, decode_with, Decoder, QrError};

@@ -1,0 +1,325 @@
+//! Attendees: the input a desk, kiosk or CSV row gives, its validation, and the stored form.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::contact::{normalize_phone, validate_email};
+use super::event::EventDefinition;
+use super::id_document::{IdDocument, IdType};
+use super::FieldError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttendeeId(pub Uuid);
+
+impl AttendeeId {
+    /// A fresh id for a walk-in or self-service registration (UUIDv7: time-ordered).
+    pub fn new_walk_in() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// The id of a pre-registered attendee is derived from the event and the registration
+    /// code, so every station that imports the same file agrees on it without talking.
+    pub fn for_registration_code(event_id: &str, code: &str) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"expo-kiosk attendee\0")
+            .chain_update(event_id.as_bytes())
+            .chain_update([0])
+            .chain_update(code.as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(Uuid::new_v8(bytes))
+    }
+}
+
+impl std::fmt::Display for AttendeeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    PreRegistered,
+    WalkIn,
+    SelfService,
+}
+
+impl Source {
+    pub fn id(self) -> &'static str {
+        match self {
+            Source::PreRegistered => "pre_registered",
+            Source::WalkIn => "walk_in",
+            Source::SelfService => "self_service",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Source::PreRegistered, Source::WalkIn, Source::SelfService]
+            .into_iter()
+            .find(|s| s.id() == text)
+    }
+}
+
+/// Registration input as typed by an operator or read from a CSV row: free text, not yet
+/// validated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewAttendee {
+    pub registration_code: String,
+    pub name: String,
+    pub company: String,
+    pub title: String,
+    pub category: String,
+    pub phone: String,
+    pub email: String,
+    pub country: String,
+    pub id_type: String,
+    pub id_number: String,
+    pub consent: bool,
+    pub tags: Vec<String>,
+}
+
+/// A validated attendee ready to store. The ID document is kept whole here; the store
+/// seals it before it reaches disk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attendee {
+    pub id: AttendeeId,
+    pub registration_code: Option<String>,
+    pub name: String,
+    pub company: String,
+    pub title: String,
+    pub category: String,
+    pub phone: String,
+    pub email: String,
+    pub country: String,
+    pub id_document: Option<IdDocument>,
+    pub source: Source,
+    pub consent: bool,
+    pub tags: Vec<String>,
+}
+
+const MAX_TEXT: usize = 200;
+
+impl NewAttendee {
+    /// Validates every field and reports all problems at once (an operator fixes a form in
+    /// one pass, an import report lists every bad field of a row).
+    pub fn validate(
+        &self,
+        event: &EventDefinition,
+        source: Source,
+        today: NaiveDate,
+    ) -> Result<Attendee, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = clean(&self.name);
+        if name.is_empty() {
+            errors.push(FieldError::new("name", "name is required"));
+        }
+        for (field, value) in [
+            ("name", &self.name),
+            ("company", &self.company),
+            ("title", &self.title),
+            ("country", &self.country),
+            ("registration_code", &self.registration_code),
+        ] {
+            if value.chars().count() > MAX_TEXT {
+                errors.push(FieldError::new(field, format!("longer than {MAX_TEXT} characters")));
+            }
+            if value.chars().any(|c| c.is_control()) {
+                errors.push(FieldError::new(field, "contains control characters"));
+            }
+        }
+        let registration_code = clean(&self.registration_code);
+        if !registration_code.is_empty()
+            && !registration_code.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            errors.push(FieldError::new(
+                "registration_code",
+                "registration code may hold only letters, digits, - and _",
+            ));
+        }
+        let category = match event.category(&self.category) {
+            Some((_, category)) => Some(category),
+            None => {
+                errors.push(FieldError::new(
+                    "category",
+                    format!("unknown category {:?}", self.category.trim()),
+                ));
+                None
+            }
+        };
+        let phone = match clean(&self.phone) {
+            p if p.is_empty() => String::new(),
+            p => normalize_phone(&p).unwrap_or_else(|reason| {
+                errors.push(FieldError::new("phone", reason));
+                String::new()
+            }),
+        };
+        let email = match clean(&self.email) {
+            e if e.is_empty() => String::new(),
+            e => validate_email(&e).unwrap_or_else(|reason| {
+                errors.push(FieldError::new("email", reason));
+                String::new()
+            }),
+        };
+        let id_document = self.id_document(today, &mut errors);
+        let attendee = Attendee {
+            id: if registration_code.is_empty() {
+                AttendeeId::new_walk_in()
+            } else {
+                AttendeeId::for_registration_code(&event.event.id, &registration_code)
+            },
+            registration_code: (!registration_code.is_empty()).then_some(registration_code),
+            name,
+            company: clean(&self.company),
+            title: clean(&self.title),
+            category: category.map(|c| c.id.clone()).unwrap_or_default(),
+            phone,
+            email,
+            country: clean(&self.country),
+            id_document,
+            source,
+            consent: self.consent,
+            tags: self.tags.iter().map(|t| clean(t)).filter(|t| !t.is_empty()).collect(),
+        };
+        if let Some(category) = category {
+            for field in &category.required {
+                let present = match field.as_str() {
+                    "company" => !attendee.company.is_empty(),
+                    "title" => !attendee.title.is_empty(),
+                    "phone" => !attendee.phone.is_empty() || !clean(&self.phone).is_empty(),
+                    "email" => !attendee.email.is_empty() || !clean(&self.email).is_empty(),
+                    "country" => !attendee.country.is_empty(),
+                    "id_number" => attendee.id_document.is_some() || !self.id_number.is_empty(),
+                    _ => true,
+                };
+                if !present {
+                    errors.push(FieldError::new(
+                        required_field_name(field),
+                        format!("required for category {}", category.id),
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(attendee)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn id_document(&self, today: NaiveDate, errors: &mut Vec<FieldError>) -> Option<IdDocument> {
+        let number = self.id_number.trim();
+        let type_text = self.id_type.trim();
+        if number.is_empty() {
+            if !type_text.is_empty() && IdType::parse(type_text).is_none() {
+                errors.push(FieldError::new("id_type", format!("unknown ID type {type_text:?}")));
+            }
+            return None;
+        }
+        // A number without a type is most often a resident ID card.
+        let id_type = if type_text.is_empty() { Some(IdType::ResidentId) } else { IdType::parse(type_text) };
+        let Some(id_type) = id_type else {
+            errors.push(FieldError::new("id_type", format!("unknown ID type {type_text:?}")));
+            return None;
+        };
+        match IdDocument::parse(id_type, number, today) {
+            Ok(doc) => Some(doc),
+            Err(reason) => {
+                errors.push(FieldError::new("id_number", reason));
+                None
+            }
+        }
+    }
+}
+
+fn required_field_name(field: &str) -> &'static str {
+    super::event::REQUIRABLE_FIELDS.into_iter().find(|f| *f == field).unwrap_or("category")
+}
+
+/// Trims and folds internal runs of white space to one space.
+fn clean(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> EventDefinition {
+        EventDefinition::from_toml(include_str!("../../assets/events/example-event.toml")).unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    fn valid() -> NewAttendee {
+        NewAttendee {
+            registration_code: "REG-0001".into(),
+            name: "  张三 ".into(),
+            company: "上海国际展览有限公司".into(),
+            category: "参展商".into(),
+            phone: "138 0013 8000".into(),
+            email: "zhang@example.com".into(),
+            id_number: "110101202311012176".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_registration_is_normalised() {
+        let a = valid().validate(&event(), Source::PreRegistered, today()).unwrap();
+        assert_eq!(a.name, "张三");
+        assert_eq!(a.category, "exhibitor");
+        assert_eq!(a.phone, "13800138000");
+        assert_eq!(a.id_document.unwrap().id_type, IdType::ResidentId);
+        assert_eq!(a.id, AttendeeId::for_registration_code("expo-2026", "REG-0001"));
+    }
+
+    #[test]
+    fn every_field_error_is_reported_at_once() {
+        let input = NewAttendee {
+            registration_code: "REG 1;DROP".into(),
+            name: " ".into(),
+            category: "astronaut".into(),
+            phone: "12345".into(),
+            email: "not-an-email".into(),
+            id_type: "passport".into(),
+            id_number: "??".into(),
+            ..Default::default()
+        };
+        let errors = input.validate(&event(), Source::WalkIn, today()).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        for field in ["name", "registration_code", "category", "phone", "email", "id_number"] {
+            assert!(fields.contains(&field), "{field} missing from {errors:?}");
+        }
+    }
+
+    #[test]
+    fn category_requirements_are_enforced() {
+        let input = NewAttendee { company: String::new(), phone: String::new(), ..valid() };
+        let errors = input.validate(&event(), Source::WalkIn, today()).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["company", "phone"]);
+    }
+
+    #[test]
+    fn unknown_id_type_is_an_error() {
+        let input = NewAttendee { id_type: "driving licence".into(), ..valid() };
+        let errors = input.validate(&event(), Source::WalkIn, today()).unwrap_err();
+        assert_eq!(errors[0].field, "id_type");
+    }
+
+    #[test]
+    fn walk_ins_get_fresh_ids_and_pre_registrations_stable_ones() {
+        let walk_in = NewAttendee { registration_code: String::new(), ..valid() };
+        let a = walk_in.validate(&event(), Source::WalkIn, today()).unwrap();
+        let b = walk_in.validate(&event(), Source::WalkIn, today()).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.registration_code, None);
+    }
+}

@@ -1,0 +1,360 @@
+//! Operators: who may log in at this station, with which role, and what each role may
+//! see and do. Function permissions (screens and actions) come from the role; data
+//! permissions are the role's ID-number visibility plus an optional category scope
+//! (an exhibitor desk handles exhibitors only).
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::{now_rfc3339, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown role {0:?}: use admin, desk, kiosk or gate")]
+    UnknownRole(String),
+    #[error("operator name must be 1-40 letters, digits, '-', '_' or '.'")]
+    BadName,
+    #[error("a PIN or password needs at least 4 characters")]
+    WeakSecret,
+    #[error("operator {0:?} already exists")]
+    Exists(String),
+    #[error("unknown category {0:?} in the operator's scope")]
+    UnknownCategory(String),
+    #[error("wrong operator name or PIN")]
+    BadLogin,
+    #[error("operator {operator:?} ({role}) may not {permission}")]
+    Forbidden { operator: String, role: Role, permission: Permission },
+    #[error("could not hash the secret: {0}")]
+    Hash(String),
+}
+
+pub type Result<T, E = OperatorError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Desk,
+    Kiosk,
+    Gate,
+}
+
+/// Something an operator may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Search,
+    Register,
+    Edit,
+    Print,
+    Reprint,
+    Revoke,
+    /// See full ID document numbers instead of the masked form.
+    RevealId,
+    Import,
+    ManageEvent,
+    ManageOperators,
+    ViewAudit,
+    SelfService,
+    OperateGate,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            Permission::Search => "search attendees",
+            Permission::Register => "register attendees",
+            Permission::Edit => "edit attendees",
+            Permission::Print => "print badges",
+            Permission::Reprint => "reprint badges",
+            Permission::Revoke => "revoke badges",
+            Permission::RevealId => "see full ID numbers",
+            Permission::Import => "import pre-registrations",
+            Permission::ManageEvent => "change the event",
+            Permission::ManageOperators => "manage operators",
+            Permission::ViewAudit => "read the audit log",
+            Permission::SelfService => "run the self-service kiosk",
+            Permission::OperateGate => "operate gates",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Desk, Role::Kiosk, Role::Gate];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Desk => "desk",
+            Role::Kiosk => "kiosk",
+            Role::Gate => "gate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.id() == text.trim().to_ascii_lowercase())
+            .ok_or_else(|| OperatorError::UnknownRole(text.to_owned()))
+    }
+
+    pub fn permissions(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::Admin => &[
+                Search, Register, Edit, Print, Reprint, Revoke, RevealId, Import, ManageEvent,
+                ManageOperators, ViewAudit, SelfService, OperateGate,
+            ],
+            // A desk fixes typos and reprints lost badges, but sees masked ID numbers only.
+            Role::Desk => &[Search, Register, Edit, Print, Reprint],
+            // A kiosk serves one visitor at a time: no search, no other attendee's data.
+            Role::Kiosk => &[Register, Print, SelfService],
+            Role::Gate => &[OperateGate],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Operator {
+    pub name: String,
+    pub role: Role,
+    /// Category ids this operator handles; empty means every category.
+    pub categories: Vec<String>,
+}
+
+impl Operator {
+    /// The station owner at the command line: whoever holds the data directory already
+    /// holds everything in it, so the CLI acts as an admin named after the station.
+    pub fn station_admin(station: &str) -> Self {
+        Operator { name: format!("cli@{station}"), role: Role::Admin, categories: Vec::new() }
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.permissions().contains(&permission)
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(OperatorError::Forbidden { operator: self.name.clone(), role: self.role, permission })
+        }
+    }
+
+    /// Whether this operator handles attendees of `category` (data permission).
+    pub fn handles(&self, category: &str) -> bool {
+        self.categories.is_empty() || self.categories.iter().any(|c| c == category)
+    }
+}
+
+fn hash_secret(secret: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| OperatorError::Hash(e.to_string()))
+}
+
+/// Adds an operator. The secret is kept only as an argon2id hash.
+pub fn add(
+    store: &mut Store,
+    actor: &Operator,
+    name: &str,
+    role: Role,
+    secret: &str,
+    categories: &[String],
+) -> Result<Operator> {
+    actor.require(Permission::ManageOperators)?;
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > 40
+        || !name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(OperatorError::BadName);
+    }
+    if secret.chars().count() < 4 {
+        return Err(OperatorError::WeakSecret);
+    }
+    let mut scope = Vec::new();
+    for category in categories {
+        let (_, known) = store
+            .event()?
+            .definition
+            .category(category)
+            .ok_or_else(|| OperatorError::UnknownCategory(category.clone()))?;
+        scope.push(known.id.clone());
+    }
+    let hash = hash_secret(secret)?;
+    let operator = Operator { name: name.to_owned(), role, categories: scope };
+    store.write(|tx| {
+        let exists: Option<String> = tx
+            .sql()
+            .query_row("SELECT name FROM operators WHERE name = ?1", [&operator.name], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::from)?;
+        if exists.is_some() {
+            return Err(OperatorError::Exists(operator.name.clone()));
+        }
+        tx.sql()
+            .execute(
+                "INSERT INTO operators (name, role, secret_hash, categories, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    operator.name,
+                    role.id(),
+                    hash,
+                    serde_json::to_string(&operator.categories).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    now_rfc3339()
+                ],
+            )
+            .map_err(StoreError::from)?;
+        tx.audit(
+            &actor.name,
+            "operator_add",
+            None,
+            json!({ "operator": operator.name, "role": role.id(), "categories": operator.categories }),
+        )?;
+        Ok(operator.clone())
+    })
+}
+
+/// Checks a name and PIN. Both outcomes are audited; a failure does not say which of
+/// the two was wrong.
+pub fn login(store: &mut Store, name: &str, secret: &str) -> Result<Operator> {
+    let row: Option<(String, String, String)> = store
+        .conn()
+        .query_row(
+            "SELECT role, secret_hash, categories FROM operators WHERE name = ?1 AND active = 1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    let verified = row.and_then(|(role, hash, categories)| {
+        let parsed = PasswordHash::new(&hash).ok()?;
+        Argon2::default().verify_password(secret.as_bytes(), &parsed).ok()?;
+        Some((role, categories))
+    });
+    let name_for_audit = name.chars().take(40).collect::<String>();
+    let Some((role, categories)) = verified else {
+        store.write(|tx| tx.audit(&name_for_audit, "login_failed", None, json!({})))?;
+        return Err(OperatorError::BadLogin);
+    };
+    let operator = Operator {
+        name: name.to_owned(),
+        role: Role::parse(&role)?,
+        categories: serde_json::from_str(&categories)
+            .map_err(|e| StoreError::Corrupt(format!("operator categories: {e}")))?,
+    };
+    store.write(|tx| tx.audit(&operator.name, "login", None, json!({ "role": operator.role.id() })))?;
+    Ok(operator)
+}
+
+pub fn list(store: &Store) -> Result<Vec<Operator>> {
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT name, role, categories FROM operators WHERE active = 1 ORDER BY name")
+        .map_err(StoreError::from)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .map_err(StoreError::from)?;
+    let mut operators = Vec::new();
+    for row in rows {
+        let (name, role, categories) = row.map_err(StoreError::from)?;
+        operators.push(Operator {
+            name,
+            role: Role::parse(&role)?,
+            categories: serde_json::from_str(&categories)
+                .map_err(|e| StoreError::Corrupt(format!("operator categories: {e}")))?,
+        });
+    }
+    Ok(operators)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::store_with_event;
+
+    #[test]
+    fn roles_grant_function_permissions() {
+        let desk = Operator { name: "d".into(), role: Role::Desk, categories: vec![] };
+        assert!(desk.can(Permission::Reprint));
+        assert!(!desk.can(Permission::RevealId));
+        assert!(!desk.can(Permission::ManageOperators));
+        let kiosk = Operator { name: "k".into(), role: Role::Kiosk, categories: vec![] };
+        assert!(!kiosk.can(Permission::Search), "a kiosk never searches other attendees");
+        assert!(matches!(kiosk.require(Permission::Revoke), Err(OperatorError::Forbidden { .. })));
+        let admin = Operator::station_admin("st-1");
+        assert!(Permission::RevealId != Permission::Search && admin.can(Permission::RevealId));
+    }
+
+    #[test]
+    fn category_scope_is_a_data_permission() {
+        let (_dir, mut store) = store_with_event();
+        let admin = Operator::station_admin(store.station_id());
+        let op = add(&mut store, &admin, "exh-desk", Role::Desk, "2468", &["参展商".into()]).unwrap();
+        assert_eq!(op.categories, vec!["exhibitor".to_string()]);
+        assert!(op.handles("exhibitor"));
+        assert!(!op.handles("vip"));
+        assert!(matches!(
+            add(&mut store, &admin, "x", Role::Desk, "2468", &["nobody".into()]),
+            Err(OperatorError::UnknownCategory(_))
+        ));
+    }
+
+    #[test]
+    fn pins_are_hashed_and_logins_audited() {
+        let (_dir, mut store) = store_with_event();
+        let admin = Operator::station_admin(store.station_id());
+        add(&mut store, &admin, "alice", Role::Desk, "1234", &[]).unwrap();
+        let stored: String =
+            store.conn().query_row("SELECT secret_hash FROM operators", [], |r| r.get(0)).unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(!stored.contains("1234"));
+
+        assert!(matches!(login(&mut store, "alice", "9999"), Err(OperatorError::BadLogin)));
+        assert!(matches!(login(&mut store, "mallory", "1234"), Err(OperatorError::BadLogin)));
+        let alice = login(&mut store, "alice", "1234").unwrap();
+        assert_eq!(alice.role, Role::Desk);
+        let actions: Vec<String> = store
+            .conn()
+            .prepare("SELECT action FROM audit ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(actions, ["event_init", "operator_add", "login_failed", "login_failed", "login"]);
+        assert_eq!(list(&store).unwrap(), vec![alice]);
+    }
+
+    #[test]
+    fn bad_operator_input_is_refused() {
+        let (_dir, mut store) = store_with_event();
+        let admin = Operator::station_admin(store.station_id());
+        assert!(matches!(add(&mut store, &admin, "", Role::Desk, "1234", &[]), Err(OperatorError::BadName)));
+        assert!(matches!(add(&mut store, &admin, "a b", Role::Desk, "1234", &[]), Err(OperatorError::BadName)));
+        assert!(matches!(add(&mut store, &admin, "bob", Role::Desk, "12", &[]), Err(OperatorError::WeakSecret)));
+        add(&mut store, &admin, "bob", Role::Gate, "1234", &[]).unwrap();
+        assert!(matches!(add(&mut store, &admin, "bob", Role::Desk, "1234", &[]), Err(OperatorError::Exists(_))));
+        let desk = Operator { name: "d".into(), role: Role::Desk, categories: vec![] };
+        assert!(matches!(
+            add(&mut store, &desk, "carol", Role::Admin, "1234", &[]),
+            Err(OperatorError::Forbidden { .. })
+        ));
+        assert!(matches!(Role::parse("root"), Err(OperatorError::UnknownRole(_))));
+    }
+}

@@ -1,0 +1,354 @@
+//! Event provisioning: creating the event on its first station, and sharing it with the
+//! others through a bundle file (definition, public keys and, for registration stations,
+//! the event data key). A station's private signing key never leaves it.
+
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use expo_sync::protocol::{EventRecord, PublicKeyRecord};
+use expo_sync::Record;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::credential;
+use crate::domain::{EventDefinition, EventError};
+use crate::privacy::DataKey;
+use crate::store::{now_rfc3339, Store, StoreError, Tx};
+
+pub const BUNDLE_FORMAT: &str = "expo-kiosk-event-bundle";
+pub const BUNDLE_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisioningError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("this station already belongs to event {existing:?}; the file is for {offered:?} (use a fresh --data-dir per event)")]
+    OtherEvent { existing: String, offered: String },
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("not an event bundle: {0}")]
+    BadBundle(String),
+}
+
+pub type Result<T, E = ProvisioningError> = std::result::Result<T, E>;
+
+/// What `event export` writes. JSON, so that a person can read what is being shared.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Bundle {
+    pub format: String,
+    pub version: u32,
+    pub event_id: String,
+    /// The event definition as TOML text.
+    pub definition: String,
+    pub public_keys: Vec<PublicKeyRecord>,
+    /// Hex of the event data key; present only in bundles for registration stations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Provisioned {
+    pub event_id: String,
+    pub station: String,
+    /// This station's signing key id, if it signs badges.
+    pub key_id: Option<String>,
+    pub public_keys: usize,
+    pub has_data_key: bool,
+}
+
+/// `event init`: makes this station the event's first station. Running it again with the
+/// same event id updates the definition (new categories, changed hours) and keeps keys.
+pub fn init(store: &mut Store, actor: &str, definition_toml: &str) -> Result<Provisioned> {
+    let definition = EventDefinition::from_toml(definition_toml)?;
+    refuse_other_event(store, &definition.event.id)?;
+    let files = store.key_files();
+    let signing = files.ensure_signing_key()?;
+    if files.load_data_key_bytes()?.is_none() {
+        files.install_data_key(DataKey::generate().as_slice())?;
+    }
+    let own_key = public_key_record(store.station_id(), &signing.verifying_key());
+    store.write(|tx| {
+        install(tx, &definition, std::slice::from_ref(&own_key))?;
+        tx.audit(actor, "event_init", None, json!({ "event": definition.event.id }))?;
+        emit_event(tx)
+    })?;
+    store.reload_event()?;
+    status(store)
+}
+
+/// `event export`: the bundle other stations import. `with_data_key` adds the secret
+/// that lets registration stations recognise the same ID document; gates never need it.
+pub fn export(store: &Store, with_data_key: bool) -> Result<Bundle> {
+    let event = store.event()?;
+    let data_key = if with_data_key {
+        let bytes = store.key_files().load_data_key_bytes()?.ok_or_else(|| {
+            ProvisioningError::BadBundle("this station holds no event data key to export".into())
+        })?;
+        Some(hex::encode(bytes.as_slice()))
+    } else {
+        None
+    };
+    Ok(Bundle {
+        format: BUNDLE_FORMAT.into(),
+        version: BUNDLE_VERSION,
+        event_id: event.definition.event.id.clone(),
+        definition: event.definition.to_toml(),
+        public_keys: stored_public_keys(store.conn())?,
+        data_key,
+    })
+}
+
+/// Writes a bundle readable by the owner only: it may hold the event data key.
+pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<()> {
+    let err = |e: std::io::Error| ProvisioningError::File { path: path.display().to_string(), reason: e.to_string() };
+    let text = Zeroizing::new(
+        serde_json::to_string_pretty(bundle).map_err(|e| ProvisioningError::BadBundle(e.to_string()))?,
+    );
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(err)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(err)?;
+    file.sync_all().map_err(err)
+}
+
+pub fn read_bundle(path: &Path) -> Result<Bundle> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| ProvisioningError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?);
+    let bundle: Bundle =
+        serde_json::from_str(&text).map_err(|e| ProvisioningError::BadBundle(e.to_string()))?;
+    if bundle.format != BUNDLE_FORMAT {
+        return Err(ProvisioningError::BadBundle(format!("format is {:?}", bundle.format)));
+    }
+    if bundle.version != BUNDLE_VERSION {
+        return Err(ProvisioningError::BadBundle(format!(
+            "bundle version {} (this program reads {BUNDLE_VERSION})",
+            bundle.version
+        )));
+    }
+    Ok(bundle)
+}
+
+/// `event import`: joins this station to the event. A station that `signs` badges gets
+/// its own signing key; its public key reaches the others by sync or by its own export.
+pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> Result<Provisioned> {
+    let definition = EventDefinition::from_toml(&bundle.definition)?;
+    if definition.event.id != bundle.event_id {
+        return Err(ProvisioningError::BadBundle("event id and definition disagree".into()));
+    }
+    refuse_other_event(store, &definition.event.id)?;
+    for key in &bundle.public_keys {
+        parse_public_key(key)?;
+    }
+    let files = store.key_files();
+    if let Some(secret) = &bundle.data_key {
+        let secret = Zeroizing::new(
+            hex::decode(secret).map_err(|_| ProvisioningError::BadBundle("data key is not hex".into()))?,
+        );
+        DataKey::from_bytes(&secret).map_err(|e| ProvisioningError::BadBundle(e.to_string()))?;
+        files.install_data_key(&secret)?;
+    }
+    let mut keys = bundle.public_keys.clone();
+    if signs {
+        let signing = files.ensure_signing_key()?;
+        keys.push(public_key_record(store.station_id(), &signing.verifying_key()));
+    }
+    store.write(|tx| {
+        install(tx, &definition, &keys)?;
+        tx.audit(actor, "event_import", None, json!({ "event": definition.event.id, "public_keys": keys.len() }))?;
+        emit_event(tx)
+    })?;
+    store.reload_event()?;
+    status(store)
+}
+
+/// Applies an event record pulled from the hub: a newer definition and any new public keys.
+pub fn apply_remote(tx: &Tx<'_>, record: &EventRecord) -> Result<bool> {
+    let definition = EventDefinition::from_toml(&record.definition)?;
+    let current: Option<String> =
+        tx.sql().query_row("SELECT id FROM event", [], |r| r.get(0)).optional().map_err(StoreError::from)?;
+    if current.as_deref().is_some_and(|id| id != record.event_id) {
+        return Err(ProvisioningError::OtherEvent {
+            existing: current.unwrap_or_default(),
+            offered: record.event_id.clone(),
+        });
+    }
+    for key in &record.public_keys {
+        parse_public_key(key)?;
+    }
+    install(tx, &definition, &record.public_keys)?;
+    Ok(true)
+}
+
+pub fn status(store: &Store) -> Result<Provisioned> {
+    let event = store.event()?;
+    Ok(Provisioned {
+        event_id: event.definition.event.id.clone(),
+        station: store.station_id().to_owned(),
+        key_id: event.signing_key.as_ref().map(|k| format!("{:08x}", credential::key_id(&k.verifying_key()))),
+        public_keys: event.public_keys.len(),
+        has_data_key: event.data_key.is_some(),
+    })
+}
+
+fn refuse_other_event(store: &Store, offered: &str) -> Result<()> {
+    let existing: Option<String> =
+        store.conn().query_row("SELECT id FROM event", [], |r| r.get(0)).optional().map_err(StoreError::from)?;
+    match existing {
+        Some(existing) if existing != offered => {
+            Err(ProvisioningError::OtherEvent { existing, offered: offered.to_owned() })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn install(tx: &Tx<'_>, definition: &EventDefinition, keys: &[PublicKeyRecord]) -> Result<()> {
+    let now = now_rfc3339();
+    tx.sql()
+        .execute(
+            "INSERT INTO event (id, definition, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+            params![definition.event.id, definition.to_toml(), now],
+        )
+        .map_err(StoreError::from)?;
+    for key in keys {
+        let bytes = parse_public_key(key)?;
+        tx.sql()
+            .execute(
+                "INSERT OR IGNORE INTO public_keys (key_id, public_key, station, added_at) VALUES (?1, ?2, ?3, ?4)",
+                params![key.key_id, bytes.as_bytes().as_slice(), key.station, now],
+            )
+            .map_err(StoreError::from)?;
+    }
+    Ok(())
+}
+
+/// Queues the event (definition and every public key held) so the hub distributes it.
+fn emit_event(tx: &mut Tx<'_>) -> Result<()> {
+    let (event_id, definition): (String, String) = tx
+        .sql()
+        .query_row("SELECT id, definition FROM event", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(StoreError::from)?;
+    let public_keys = stored_public_keys(tx.sql())?;
+    let hlc = tx.tick();
+    tx.emit(hlc, Record::Event(EventRecord { event_id, definition, public_keys }))?;
+    Ok(())
+}
+
+fn stored_public_keys(conn: &rusqlite::Connection) -> Result<Vec<PublicKeyRecord>> {
+    let mut stmt = conn
+        .prepare("SELECT key_id, station, public_key FROM public_keys ORDER BY key_id")
+        .map_err(StoreError::from)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(PublicKeyRecord {
+                key_id: r.get(0)?,
+                station: r.get(1)?,
+                public_key: hex::encode(r.get::<_, Vec<u8>>(2)?),
+            })
+        })
+        .map_err(StoreError::from)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>().map_err(StoreError::from)?)
+}
+
+fn public_key_record(station: &str, key: &VerifyingKey) -> PublicKeyRecord {
+    PublicKeyRecord { key_id: credential::key_id(key), station: station.to_owned(), public_key: hex::encode(key.as_bytes()) }
+}
+
+/// Checks that a shared key is a real Ed25519 key and that its id matches it, so a
+/// tampered bundle cannot slip in a key under another key's id.
+fn parse_public_key(record: &PublicKeyRecord) -> Result<VerifyingKey> {
+    let bad = || ProvisioningError::BadBundle(format!("public key {:08x} is not a valid Ed25519 key", record.key_id));
+    let bytes: [u8; 32] = hex::decode(&record.public_key).map_err(|_| bad())?.try_into().map_err(|_| bad())?;
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
+    if credential::key_id(&key) != record.key_id {
+        return Err(ProvisioningError::BadBundle(format!("public key {:08x} does not match its id", record.key_id)));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::{store_with_event, EXAMPLE_EVENT};
+
+    #[test]
+    fn init_creates_keys_and_queues_the_event() {
+        let (dir, store) = store_with_event();
+        let status = status(&store).unwrap();
+        assert_eq!(status.event_id, "expo-2026");
+        assert!(status.key_id.is_some() && status.has_data_key);
+        assert_eq!(status.public_keys, 1);
+        let kinds: Vec<String> = store
+            .conn()
+            .prepare("SELECT kind FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kinds, ["audit", "event"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("keys/signing.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "private key readable by others");
+        }
+    }
+
+    #[test]
+    fn a_gate_gets_public_keys_only_and_a_desk_its_own_key() {
+        let (dir, first) = store_with_event();
+        let bundle_path = dir.path().join("bundle.json");
+        write_bundle(&export(&first, false).unwrap(), &bundle_path).unwrap();
+        let text = std::fs::read_to_string(&bundle_path).unwrap();
+        assert!(!text.contains(&std::fs::read_to_string(dir.path().join("keys/signing.key")).unwrap()));
+        assert!(!text.contains("data_key"));
+
+        let gate_dir = tempfile::tempdir().unwrap();
+        let mut gate = Store::open(gate_dir.path()).unwrap();
+        let provisioned = import(&mut gate, "t", &read_bundle(&bundle_path).unwrap(), false).unwrap();
+        assert_eq!((provisioned.key_id, provisioned.public_keys, provisioned.has_data_key), (None, 1, false));
+        assert!(!gate_dir.path().join("keys/signing.key").exists());
+
+        write_bundle(&export(&first, true).unwrap(), &bundle_path).unwrap();
+        let desk_dir = tempfile::tempdir().unwrap();
+        let mut desk = Store::open(desk_dir.path()).unwrap();
+        let provisioned = import(&mut desk, "t", &read_bundle(&bundle_path).unwrap(), true).unwrap();
+        assert!(provisioned.key_id.is_some() && provisioned.has_data_key);
+        assert_eq!(provisioned.public_keys, 2);
+        assert_eq!(
+            first.key_files().load_data_key_bytes().unwrap().unwrap().as_slice(),
+            desk.key_files().load_data_key_bytes().unwrap().unwrap().as_slice()
+        );
+    }
+
+    #[test]
+    fn another_event_and_tampered_bundles_are_refused() {
+        let (dir, mut store) = store_with_event();
+        let other = EXAMPLE_EVENT.replace("id = \"expo-2026\"", "id = \"other-fair\"");
+        assert!(matches!(init(&mut store, "t", &other), Err(ProvisioningError::OtherEvent { .. })));
+
+        let mut bundle = export(&store, false).unwrap();
+        bundle.public_keys[0].key_id ^= 1;
+        let fresh = tempfile::tempdir().unwrap();
+        let mut fresh_store = Store::open(fresh.path()).unwrap();
+        assert!(matches!(import(&mut fresh_store, "t", &bundle, false), Err(ProvisioningError::BadBundle(_))));
+
+        let path = dir.path().join("junk.json");
+        std::fs::write(&path, "{\"format\": 1}").unwrap();
+        assert!(matches!(read_bundle(&path), Err(ProvisioningError::BadBundle(_))));
+        std::fs::write(&path, "{\"format\":\"x\",\"version\":1,\"event_id\":\"a\",\"definition\":\"\",\"public_keys\":[]}").unwrap();
+        assert!(matches!(read_bundle(&path), Err(ProvisioningError::BadBundle(_))));
+    }
+}

@@ -1,0 +1,343 @@
+//! Registration: creating, finding, editing attendees, importing pre-registrations, and
+//! the life of their badges (issue, reprint, revoke, verify).
+
+pub mod badge;
+pub mod import;
+pub mod search;
+
+use chrono::NaiveDate;
+use expo_sync::protocol::AttendeeRecord;
+use expo_sync::{Hlc, Record};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{Attendee, AttendeeId, FieldError, NewAttendee, Source};
+use crate::privacy::DataKey;
+use crate::store::{now_rfc3339, Store, StoreError, Tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid registration: {}", list(.0))]
+    Invalid(Vec<FieldError>),
+    #[error("registration code {code} already belongs to attendee {existing}")]
+    DuplicateCode { code: String, existing: AttendeeId },
+    #[error("this ID document is already registered to attendee {existing}")]
+    DuplicateIdDocument { existing: AttendeeId },
+    #[error("no attendee matches {0:?} (give an attendee id or a registration code)")]
+    NotFound(String),
+    #[error("this station has no event data key, so it cannot store ID numbers: import the event bundle from the event's first station")]
+    NoDataKey,
+    #[error("this station has no signing key: run `expo-kiosk event init` or `event import` here")]
+    NoSigningKey,
+    #[error("the badge of attendee {0} is revoked ({1}); it cannot be printed")]
+    Revoked(AttendeeId, String),
+    #[error("attendee {0} has no active badge")]
+    NoActiveBadge(AttendeeId),
+}
+
+fn list(errors: &[FieldError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+pub type Result<T, E = RegistrationError> = std::result::Result<T, E>;
+
+/// Today's date at the venue.
+pub fn venue_today(store: &Store) -> Result<NaiveDate> {
+    let tz = store.event()?.definition.timezone();
+    Ok(chrono::Utc::now().with_timezone(&tz).date_naive())
+}
+
+/// Registers one attendee (desk, kiosk or script) and returns the stored record.
+pub fn register(
+    store: &mut Store,
+    actor: &str,
+    input: &NewAttendee,
+    source: Source,
+) -> Result<AttendeeRecord> {
+    let today = venue_today(store)?;
+    let event = store.event()?;
+    let attendee = input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
+    let record = to_record(&attendee, event.data_key.as_ref())?;
+    store.write(|tx| {
+        if let Some(existing) = conflicting_attendee(tx.sql(), &record)? {
+            return Err(existing);
+        }
+        let hlc = tx.tick();
+        upsert(tx.sql(), &record, &hlc)?;
+        tx.audit(actor, "register", Some(attendee.id), json!({ "source": source.id(), "category": record.category }))?;
+        tx.emit(hlc, Record::Attendee(record.clone()))?;
+        Ok(record)
+    })
+}
+
+/// Replaces an attendee's editable fields (edit, change of category). Keeps the id,
+/// source and creation time.
+pub fn edit(store: &mut Store, actor: &str, id: AttendeeId, input: &NewAttendee) -> Result<AttendeeRecord> {
+    let current = load(store.conn(), id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+    let today = venue_today(store)?;
+    let event = store.event()?;
+    let source = Source::parse(&current.source).unwrap_or(Source::WalkIn);
+    let mut attendee = input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
+    attendee.id = id;
+    let mut record = to_record(&attendee, event.data_key.as_ref())?;
+    if input.id_number.trim().is_empty() {
+        // An edit that leaves the ID number out keeps the stored one.
+        (record.id_type, record.id_masked, record.id_hash, record.id_sealed) =
+            (current.id_type.clone(), current.id_masked.clone(), current.id_hash.clone(), current.id_sealed.clone());
+    }
+    record.created_at = current.created_at.clone();
+    store.write(|tx| {
+        if let Some(existing) = conflicting_attendee(tx.sql(), &record)? {
+            return Err(existing);
+        }
+        let hlc = tx.tick();
+        upsert(tx.sql(), &record, &hlc)?;
+        tx.audit(actor, "edit", Some(id), json!({ "fields": changed_fields(&current, &record) }))?;
+        tx.emit(hlc, Record::Attendee(record.clone()))?;
+        Ok(record)
+    })
+}
+
+fn changed_fields(before: &AttendeeRecord, after: &AttendeeRecord) -> Vec<&'static str> {
+    let pairs: [(&'static str, bool); 10] = [
+        ("name", before.name != after.name),
+        ("company", before.company != after.company),
+        ("title", before.title != after.title),
+        ("category", before.category != after.category),
+        ("phone", before.phone != after.phone),
+        ("email", before.email != after.email),
+        ("country", before.country != after.country),
+        ("id_number", before.id_hash != after.id_hash),
+        ("consent", before.consent != after.consent),
+        ("tags", before.tags != after.tags),
+    ];
+    pairs.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
+}
+
+/// The error for a registration that would duplicate another attendee's registration
+/// code or ID document.
+fn conflicting_attendee(conn: &Connection, record: &AttendeeRecord) -> Result<Option<RegistrationError>> {
+    if let Some(code) = &record.registration_code {
+        let existing: Option<String> = conn
+            .query_row("SELECT id FROM attendees WHERE registration_code = ?1 AND id <> ?2", params![code, record.id.to_string()], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::from)?;
+        if let Some(existing) = existing {
+            return Ok(Some(RegistrationError::DuplicateCode { code: code.clone(), existing: parse_id(&existing)? }));
+        }
+    }
+    if let Some(hash) = &record.id_hash {
+        if let Some(existing) = find_by_id_hash(conn, hash)?.filter(|a| *a != AttendeeId(record.id)) {
+            return Ok(Some(RegistrationError::DuplicateIdDocument { existing }));
+        }
+    }
+    Ok(None)
+}
+
+pub fn find_by_id_hash(conn: &Connection, hash: &str) -> Result<Option<AttendeeId>> {
+    let id: Option<String> = conn
+        .query_row("SELECT id FROM attendees WHERE id_hash = ?1", [hash], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?;
+    id.map(|id| parse_id(&id)).transpose()
+}
+
+/// A possible duplicate of a registration being typed at the desk.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DuplicateHint {
+    pub attendee: AttendeeId,
+    pub name: String,
+    /// `same_id_document` or `same_phone_similar_name`.
+    pub reason: &'static str,
+}
+
+/// Warnings to show before saving a walk-in: the same ID document, or the same phone with
+/// a similar name (same after folding case and spaces, or one name contains the other).
+pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<DuplicateHint>> {
+    let today = venue_today(store)?;
+    let event = store.event()?;
+    let mut hints = Vec::new();
+    if let (Some(key), Some(ty)) = (&event.data_key, crate::domain::IdType::parse(if input.id_type.trim().is_empty() { "resident_id" } else { &input.id_type })) {
+        if let Ok(doc) = crate::domain::IdDocument::parse(ty, &input.id_number, today) {
+            if let Some(existing) = find_by_id_hash(store.conn(), &key.lookup_hash(&doc))? {
+                let name = load(store.conn(), existing)?.map(|a| a.name).unwrap_or_default();
+                hints.push(DuplicateHint { attendee: existing, name, reason: "same_id_document" });
+            }
+        }
+    }
+    if let Ok(phone) = crate::domain::contact::normalize_phone(&input.phone) {
+        let wanted = fold_name(&input.name);
+        let mut stmt = store.conn().prepare("SELECT id, name FROM attendees WHERE phone = ?1 LIMIT 20").map_err(StoreError::from)?;
+        let rows = stmt.query_map([phone], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(StoreError::from)?;
+        for row in rows {
+            let (id, name) = row.map_err(StoreError::from)?;
+            let folded = fold_name(&name);
+            let similar = !wanted.is_empty() && (folded == wanted || folded.contains(&wanted) || wanted.contains(&folded));
+            let id = parse_id(&id)?;
+            if similar && !hints.iter().any(|h| h.attendee == id) {
+                hints.push(DuplicateHint { attendee: id, name, reason: "same_phone_similar_name" });
+            }
+        }
+    }
+    Ok(hints)
+}
+
+fn fold_name(name: &str) -> String {
+    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Finds an attendee by id or registration code.
+pub fn resolve(conn: &Connection, text: &str) -> Result<AttendeeRecord> {
+    let text = text.trim();
+    let by_id = Uuid::parse_str(text).ok().map(|id| load(conn, AttendeeId(id))).transpose()?.flatten();
+    if let Some(record) = by_id {
+        return Ok(record);
+    }
+    let id: Option<String> = conn
+        .query_row("SELECT id FROM attendees WHERE registration_code = ?1 COLLATE NOCASE", [text], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?;
+    match id {
+        Some(id) => load(conn, parse_id(&id)?)?.ok_or_else(|| RegistrationError::NotFound(text.to_owned())),
+        None => Err(RegistrationError::NotFound(text.chars().take(80).collect())),
+    }
+}
+
+pub fn load(conn: &Connection, id: AttendeeId) -> Result<Option<AttendeeRecord>> {
+    conn.prepare_cached(&format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id.to_string()], row_to_record).optional())
+        .map_err(|e| StoreError::from(e).into())
+}
+
+pub(crate) const ATTENDEE_COLUMNS: &str = "id, registration_code, name, company, title, category, phone, email, country, \
+     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at";
+
+pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
+    let id: String = row.get(0)?;
+    let tags: String = row.get(15)?;
+    let sealed: Option<Vec<u8>> = row.get(12)?;
+    Ok(AttendeeRecord {
+        id: Uuid::parse_str(&id).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        registration_code: row.get(1)?,
+        name: row.get(2)?,
+        company: row.get(3)?,
+        title: row.get(4)?,
+        category: row.get(5)?,
+        phone: row.get(6)?,
+        email: row.get(7)?,
+        country: row.get(8)?,
+        id_type: row.get(9)?,
+        id_masked: row.get(10)?,
+        id_hash: row.get(11)?,
+        id_sealed: sealed.map(|bytes| data_encoding::BASE64.encode(&bytes)),
+        source: row.get(13)?,
+        consent: row.get(14)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        created_at: row.get(16)?,
+        updated_at: row.get(17)?,
+    })
+}
+
+pub(crate) fn parse_id(text: &str) -> Result<AttendeeId> {
+    Uuid::parse_str(text).map(AttendeeId).map_err(|_| StoreError::Corrupt(format!("attendee id {text:?}")).into())
+}
+
+/// The wire/stored form of a validated attendee. The ID number is sealed here and never
+/// leaves this function in clear.
+pub fn to_record(attendee: &Attendee, data_key: Option<&DataKey>) -> Result<AttendeeRecord> {
+    let now = now_rfc3339();
+    let (id_type, id_masked, id_hash, id_sealed) = match &attendee.id_document {
+        None => (None, None, None, None),
+        Some(doc) => {
+            let key = data_key.ok_or(RegistrationError::NoDataKey)?;
+            (
+                Some(doc.id_type.id().to_owned()),
+                Some(doc.masked()),
+                Some(key.lookup_hash(doc)),
+                Some(data_encoding::BASE64.encode(&key.seal(doc))),
+            )
+        }
+    };
+    Ok(AttendeeRecord {
+        id: attendee.id.0,
+        registration_code: attendee.registration_code.clone(),
+        name: attendee.name.clone(),
+        company: attendee.company.clone(),
+        title: attendee.title.clone(),
+        phone: attendee.phone.clone(),
+        email: attendee.email.clone(),
+        country: attendee.country.clone(),
+        category: attendee.category.clone(),
+        source: attendee.source.id().to_owned(),
+        id_type,
+        id_masked,
+        id_hash,
+        id_sealed,
+        consent: attendee.consent,
+        tags: attendee.tags.clone(),
+        created_at: now.clone(),
+        updated_at: now,
+    })
+}
+
+/// Writes the attendee row and its search terms.
+pub(crate) fn upsert(conn: &Connection, record: &AttendeeRecord, hlc: &Hlc) -> Result<(), StoreError> {
+    let sealed = record.id_sealed.as_deref().map(|s| data_encoding::BASE64.decode(s.as_bytes())).transpose()
+        .map_err(|_| StoreError::Corrupt("sealed ID number is not base64".into()))?;
+    let id = record.id.to_string();
+    conn.prepare_cached(
+        "INSERT INTO attendees (id, registration_code, name, company, title, category, phone, email, country, \
+         id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+         ON CONFLICT(id) DO UPDATE SET registration_code = excluded.registration_code, name = excluded.name, \
+         company = excluded.company, title = excluded.title, category = excluded.category, phone = excluded.phone, \
+         email = excluded.email, country = excluded.country, id_type = excluded.id_type, id_masked = excluded.id_masked, \
+         id_hash = excluded.id_hash, id_sealed = excluded.id_sealed, source = excluded.source, consent = excluded.consent, \
+         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc",
+    )?
+    .execute(params![
+        id,
+        record.registration_code,
+        record.name,
+        record.company,
+        record.title,
+        record.category,
+        record.phone,
+        record.email,
+        record.country,
+        record.id_type,
+        record.id_masked,
+        record.id_hash,
+        sealed,
+        record.source,
+        record.consent,
+        serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()),
+        record.created_at,
+        record.updated_at,
+        hlc.to_string()
+    ])?;
+    conn.prepare_cached("DELETE FROM search_terms WHERE attendee_id = ?1")?.execute([&id])?;
+    let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES (?1, ?2)")?;
+    for term in search::terms_for(record) {
+        insert.execute(params![term, id])?;
+    }
+    Ok(())
+}
+
+/// Applies an attendee record pulled from another station: last writer wins by HLC.
+/// Returns whether it was applied.
+pub fn apply_remote(tx: &Tx<'_>, record: &AttendeeRecord, hlc: &Hlc) -> Result<bool, StoreError> {
+    let current: Option<String> = tx
+        .sql()
+        .query_row("SELECT hlc FROM attendees WHERE id = ?1", [record.id.to_string()], |r| r.get(0))
+        .optional()?;
+    if current.is_some_and(|current| current.as_str() >= hlc.to_string().as_str()) {
+        return Ok(false);
+    }
+    upsert(tx.sql(), record, hlc)?;
+    Ok(true)
+}

@@ -1,0 +1,224 @@
+//! Finding attendees as a desk operator types: name prefix, pinyin (full or initials)
+//! for Chinese names, company words, phone tail, registration code, ID-number tail.
+//!
+//! Each attendee has a handful of normalised *terms* in `search_terms(term, attendee_id)`,
+//! a WITHOUT ROWID B-tree, so every query is a few index range scans: fast at a million
+//! attendees. Tails (phone, ID) are stored reversed behind a marker byte so a tail query
+//! is a prefix query too.
+
+use std::collections::HashSet;
+
+use expo_sync::protocol::AttendeeRecord;
+use pinyin::ToPinyin;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use super::{parse_id, row_to_record, Result, ATTENDEE_COLUMNS};
+use crate::domain::AttendeeId;
+use crate::store::StoreError;
+
+const PHONE_TAIL: char = '\u{1}';
+const ID_TAIL: char = '\u{2}';
+/// Candidates fetched per term range before ranking: enough to fill a result list with
+/// exact matches first.
+const CANDIDATES_PER_TERM: usize = 200;
+/// How many company suffixes of a CJK company name are indexed (so 展览 finds
+/// 上海国际展览有限公司): the city or region prefix rarely matters beyond that.
+const MAX_COMPANY_SUFFIXES: usize = 8;
+/// Shortest digit query treated as a phone or ID tail.
+const MIN_TAIL: usize = 4;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub id: AttendeeId,
+    pub name: String,
+    pub registration_code: Option<String>,
+    pub category: String,
+    pub company: String,
+    pub phone_tail: String,
+    pub id_masked: Option<String>,
+    pub source: String,
+}
+
+/// Lower-case, no white space or punctuation: how both terms and queries are compared.
+pub fn normalize(text: &str) -> String {
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FA1F}')
+}
+
+/// Full pinyin and initials of a name with Chinese characters (`张三` → `zhangsan`, `zs`);
+/// letters and digits pass through.
+pub fn pinyin_forms(name: &str) -> Option<(String, String)> {
+    if !name.chars().any(is_cjk) {
+        return None;
+    }
+    let mut full = String::new();
+    let mut initials = String::new();
+    for (c, reading) in name.chars().zip(name.to_pinyin()) {
+        match reading {
+            Some(p) => {
+                full.push_str(p.plain());
+                initials.push_str(p.first_letter());
+            }
+            None if c.is_alphanumeric() => {
+                full.extend(c.to_lowercase());
+                initials.extend(c.to_lowercase());
+            }
+            None => {}
+        }
+    }
+    Some((full, initials))
+}
+
+pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
+    let mut terms = Vec::with_capacity(12);
+    let name = normalize(&record.name);
+    terms.push(name.clone());
+    let words: Vec<String> = record.name.split_whitespace().map(normalize).filter(|w| !w.is_empty()).collect();
+    if words.len() > 1 {
+        terms.extend(words);
+    }
+    if let Some((full, initials)) = pinyin_forms(&record.name) {
+        terms.push(full);
+        terms.push(initials);
+    }
+    let company = normalize(&record.company);
+    if !company.is_empty() {
+        terms.push(company.clone());
+        for word in record.company.split_whitespace().map(normalize).skip(1) {
+            terms.push(word);
+        }
+        if record.company.chars().any(is_cjk) {
+            let chars: Vec<char> = company.chars().collect();
+            for start in 1..chars.len().saturating_sub(1).min(MAX_COMPANY_SUFFIXES + 1) {
+                terms.push(chars[start..].iter().collect());
+            }
+        }
+    }
+    if let Some(code) = &record.registration_code {
+        terms.push(normalize(code));
+    }
+    let digits: String = record.phone.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() >= MIN_TAIL {
+        terms.push(std::iter::once(PHONE_TAIL).chain(digits.chars().rev()).collect());
+    }
+    if let Some(masked) = &record.id_masked {
+        // Only the tail that the masked form shows anyway.
+        let tail: String = masked.chars().rev().take_while(|c| *c != '*').collect();
+        if tail.len() >= MIN_TAIL {
+            terms.push(std::iter::once(ID_TAIL).chain(normalize(&tail).chars()).collect());
+        }
+    }
+    terms.retain(|t| !t.is_empty());
+    terms.sort_unstable();
+    terms.dedup();
+    terms
+}
+
+/// Attendees matching `query`, best first, at most `limit`. `categories`, when not
+/// empty, restricts results to those categories (an operator's data permission).
+pub fn search(conn: &Connection, query: &str, limit: usize, categories: &[String]) -> Result<Vec<SearchHit>> {
+    let tokens: Vec<String> = query.split_whitespace().map(normalize).filter(|t| !t.is_empty()).collect();
+    if tokens.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let whole = tokens.concat();
+    let mut ranked = candidates(conn, &whole)?;
+    if tokens.len() > 1 {
+        // "zhang san", "上海 展览": every word must match some term of the attendee.
+        let mut sets = tokens.iter().map(|t| candidates(conn, t).map(|c| c.into_iter().collect::<HashSet<_>>()));
+        if let Some(first) = sets.next() {
+            let mut common = first?;
+            for set in sets {
+                let set = set?;
+                common.retain(|id| set.contains(id));
+            }
+            let mut extra: Vec<AttendeeId> = common.into_iter().filter(|id| !ranked.contains(id)).collect();
+            extra.sort_unstable();
+            ranked.extend(extra);
+        }
+    }
+    let mut hits = Vec::with_capacity(limit.min(ranked.len()));
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE id = ?1"))
+        .map_err(StoreError::from)?;
+    for id in ranked {
+        if hits.len() == limit {
+            break;
+        }
+        let record = stmt.query_row([id.to_string()], row_to_record).map_err(StoreError::from)?;
+        if !categories.is_empty() && !categories.contains(&record.category) {
+            continue;
+        }
+        hits.push(hit(record));
+    }
+    Ok(hits)
+}
+
+/// Attendee ids for one normalised query word: exact term matches first, then prefix
+/// matches, then phone and ID tails for digit queries.
+fn candidates(conn: &Connection, word: &str) -> Result<Vec<AttendeeId>> {
+    let mut ids = Vec::new();
+    let mut seen = HashSet::new();
+    let mut push = |id: String| -> Result<()> {
+        let id = parse_id(&id)?;
+        if seen.insert(id) {
+            ids.push(id);
+        }
+        Ok(())
+    };
+    let mut exact = conn.prepare_cached("SELECT attendee_id FROM search_terms WHERE term = ?1 LIMIT ?2").map_err(StoreError::from)?;
+    for id in exact.query_map(params![word, CANDIDATES_PER_TERM], |r| r.get(0)).map_err(StoreError::from)? {
+        push(id.map_err(StoreError::from)?)?;
+    }
+    let mut ranges = vec![word.to_owned()];
+    if word.len() >= MIN_TAIL && word.chars().all(|c| c.is_ascii_digit() || c == 'x') {
+        let reversed: String = word.chars().rev().collect();
+        ranges.push(format!("{PHONE_TAIL}{reversed}"));
+        ranges.push(format!("{ID_TAIL}{reversed}"));
+    }
+    let mut prefix = conn
+        .prepare_cached("SELECT attendee_id FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3")
+        .map_err(StoreError::from)?;
+    for start in ranges {
+        let end = format!("{start}\u{10FFFF}");
+        for id in prefix.query_map(params![start, end, CANDIDATES_PER_TERM], |r| r.get(0)).map_err(StoreError::from)? {
+            push(id.map_err(StoreError::from)?)?;
+        }
+    }
+    Ok(ids)
+}
+
+fn hit(record: AttendeeRecord) -> SearchHit {
+    let digits: Vec<char> = record.phone.chars().filter(char::is_ascii_digit).collect();
+    SearchHit {
+        id: AttendeeId(record.id),
+        phone_tail: digits[digits.len().saturating_sub(4)..].iter().collect(),
+        name: record.name,
+        registration_code: record.registration_code,
+        category: record.category,
+        company: record.company,
+        id_masked: record.id_masked,
+        source: record.source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinyin_of_chinese_names() {
+        assert_eq!(pinyin_forms("张三"), Some(("zhangsan".into(), "zs".into())));
+        assert_eq!(pinyin_forms("John Smith"), None);
+    }
+
+    #[test]
+    fn normalisation_folds_case_and_punctuation() {
+        assert_eq!(normalize(" O'Brien-Smith "), "obriensmith");
+        assert_eq!(normalize("上海 国际"), "上海国际");
+    }
+}

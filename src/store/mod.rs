@@ -1,0 +1,432 @@
+//! The station's local store: one SQLite file per station, in WAL mode, durable on
+//! power loss, versioned by migrations.
+//!
+//! Every state change goes through [`Tx`], which writes the change's outbox row (and
+//! audit row, where it has one) in the same SQLite transaction as the change itself. So
+//! a change exists locally if and only if it is queued for the hub.
+
+mod keys;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use expo_sync::protocol::AuditRecord;
+use expo_sync::{Change, Hlc, HlcClock, Record};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use uuid::Uuid;
+
+use crate::credential;
+use crate::domain::{AttendeeId, EventDefinition};
+use crate::privacy::DataKey;
+
+pub use keys::KeyFiles;
+pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "the database {path} was written by a newer expo-kiosk (schema version {found}, \
+         this program knows up to {known}); upgrade expo-kiosk, nothing was changed"
+    )]
+    NewerSchema { path: PathBuf, found: i64, known: i64 },
+    #[error("this station has no event yet: run `expo-kiosk event init --file EVENT.toml` or `expo-kiosk event import BUNDLE`")]
+    NoEvent,
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The event as this station holds it: definition, trusted keys, and this station's
+/// secrets (absent on a gate that holds public keys only).
+pub struct EventContext {
+    pub definition: EventDefinition,
+    pub event_tag: u32,
+    pub public_keys: Vec<(u32, VerifyingKey)>,
+    pub signing_key: Option<SigningKey>,
+    pub data_key: Option<DataKey>,
+}
+
+pub struct Store {
+    conn: Connection,
+    data_dir: PathBuf,
+    station_id: String,
+    clock: HlcClock,
+    event: Option<EventContext>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the station database in `data_dir` and brings its
+    /// schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        let path = data_dir.join("station.db");
+        refuse_newer_schema(&path)?;
+        let mut conn = Connection::open(&path)?;
+        // WAL + synchronous=FULL: a transaction that returned is on disk, power cut or not.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        let station_id = station_id(&conn)?;
+        let last_hlc: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0)).optional()?;
+        let last_hlc = last_hlc.map(|text| text.parse::<Hlc>()).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let clock = HlcClock::resume(&station_id, last_hlc.as_ref());
+        let mut store = Store { conn, data_dir: data_dir.to_owned(), station_id, clock, event: None };
+        store.reload_event()?;
+        Ok(store)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn station_id(&self) -> &str {
+        &self.station_id
+    }
+
+    pub fn key_files(&self) -> KeyFiles {
+        KeyFiles::new(&self.data_dir)
+    }
+
+    /// Read access for queries. Writes go through [`Store::write`].
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn event(&self) -> Result<&EventContext> {
+        self.event.as_ref().ok_or(StoreError::NoEvent)
+    }
+
+    /// Runs `f` in one transaction that also carries the outbox and audit rows `f` emits.
+    /// Nothing is written unless `f` succeeds.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let clock_before = self.clock.clone();
+        let outcome = {
+            let tx = self.conn.transaction().map_err(StoreError::from)?;
+            let mut wrapped =
+                Tx { tx, clock: &mut self.clock, station: &self.station_id, emitted: false };
+            match f(&mut wrapped) {
+                Ok(value) => wrapped.commit().map(|()| value).map_err(E::from),
+                // Dropping the transaction at the end of this block rolls it back.
+                Err(err) => Err(err),
+            }
+        };
+        if outcome.is_err() {
+            // The transaction rolled back: forget the timestamps it consumed so the
+            // persisted clock and the in-memory one stay identical.
+            self.clock = clock_before;
+        }
+        outcome
+    }
+
+    /// Re-reads the event, keys and secrets after provisioning changed them.
+    pub fn reload_event(&mut self) -> Result<()> {
+        let definition: Option<String> =
+            self.conn.query_row("SELECT definition FROM event", [], |r| r.get(0)).optional()?;
+        let Some(definition) = definition else {
+            self.event = None;
+            return Ok(());
+        };
+        let definition = EventDefinition::from_toml(&definition)
+            .map_err(|e| StoreError::Corrupt(format!("stored event definition: {e}")))?;
+        let mut stmt = self.conn.prepare("SELECT key_id, public_key FROM public_keys")?;
+        let public_keys = stmt
+            .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+            .map(|row| {
+                let (id, bytes) = row?;
+                let bytes: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(format!("public key {id:08x} length")))?;
+                let key = VerifyingKey::from_bytes(&bytes)
+                    .map_err(|_| StoreError::Corrupt(format!("public key {id:08x}")))?;
+                Ok((id, key))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        drop(stmt);
+        let files = self.key_files();
+        self.event = Some(EventContext {
+            event_tag: credential::event_tag(&definition.event.id),
+            definition,
+            public_keys,
+            signing_key: files.load_signing_key()?,
+            data_key: files.load_data_key()?,
+        });
+        Ok(())
+    }
+
+    pub fn pending_outbox_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM outbox WHERE acked = 0", [], |r| r.get(0))?)
+    }
+
+    /// The station clock, for components that stamp records themselves (sync apply).
+    pub fn observe_remote(&mut self, remote: &Hlc) {
+        self.clock.observe(remote, wall_ms());
+    }
+}
+
+/// A write transaction that knows how to queue changes for the hub.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    clock: &'a mut HlcClock,
+    station: &'a str,
+    emitted: bool,
+}
+
+impl Tx<'_> {
+    pub fn sql(&self) -> &Connection {
+        &self.tx
+    }
+
+    pub fn station(&self) -> &str {
+        self.station
+    }
+
+    /// A fresh hybrid logical timestamp for a change made now.
+    pub fn tick(&mut self) -> Hlc {
+        self.emitted = true;
+        self.clock.tick(wall_ms())
+    }
+
+    /// Queues `record` for the hub, stamped `hlc` (from [`Tx::tick`]).
+    pub fn emit(&mut self, hlc: Hlc, record: Record) -> Result<()> {
+        let change = Change { id: Uuid::now_v7(), station: self.station.to_owned(), hlc, record };
+        let json = serde_json::to_string(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (change_id, hlc, kind, entity, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                change.id.to_string(),
+                change.hlc.to_string(),
+                change.record.kind(),
+                change.record.entity_key(),
+                json
+            ])?;
+        Ok(())
+    }
+
+    /// Appends to the audit log (and queues the entry for the hub). `detail` must never
+    /// hold an ID document number.
+    pub fn audit(
+        &mut self,
+        actor: &str,
+        action: &str,
+        attendee: Option<AttendeeId>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let record = AuditRecord {
+            id: Uuid::now_v7(),
+            at: now_rfc3339(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            attendee_id: attendee.map(|a| a.0),
+            detail,
+        };
+        self.insert_audit(&record)?;
+        let hlc = self.tick();
+        self.emit(hlc, Record::Audit(record))
+    }
+
+    /// Stores an audit entry (local or pulled from another station) without queueing it.
+    pub fn insert_audit(&self, record: &AuditRecord) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO audit (id, at, actor, action, attendee_id, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                record.id.to_string(),
+                record.at,
+                record.actor,
+                record.action,
+                record.attendee_id.map(|a| a.to_string()),
+                record.detail.to_string()
+            ])?;
+        Ok(())
+    }
+
+    fn commit(self) -> Result<()> {
+        if self.emitted {
+            let hlc = self.clock.tick(wall_ms());
+            self.tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('hlc', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [hlc.to_string()],
+            )?;
+        }
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+fn refuse_newer_schema(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    // Read-only, so a database from the future is not touched at all (not even WAL mode).
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > schema::CURRENT_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            known: schema::CURRENT_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+fn station_id(conn: &Connection) -> Result<String> {
+    let existing: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'station_id'", [], |r| r.get(0)).optional()?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id = format!("st-{}", &Uuid::now_v7().simple().to_string()[22..]);
+    conn.execute("INSERT INTO meta (key, value) VALUES ('station_id', ?1)", [&id])?;
+    Ok(id)
+}
+
+pub fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub fn now_rfc3339() -> String {
+    format_time(Utc::now())
+}
+
+pub fn format_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Fixtures for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    pub const EXAMPLE_EVENT: &str = include_str!("../../assets/events/example-event.toml");
+
+    /// A fresh station provisioned with the shipped example event.
+    pub fn store_with_event() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::open(dir.path()).expect("open store");
+        crate::provisioning::init(&mut store, "test", EXAMPLE_EVENT).expect("event init");
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let path = dir.path().join("station.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1).unwrap();
+            conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
+        assert!(err.to_string().contains("newer expo-kiosk"));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(!dir.path().join("station.db-wal").exists());
+    }
+
+    #[test]
+    fn an_older_schema_is_upgraded_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("station.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO attendees VALUES ('a1', 'R1', '张三', '', '', 'exhibitor', '', '', '', \
+                 NULL, NULL, NULL, NULL, 'walk_in', 0, '[]', 't', 't', 'h')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let version: i64 = store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, schema::CURRENT_VERSION);
+        let name: String =
+            store.conn().query_row("SELECT name FROM attendees WHERE id = 'a1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(name, "张三");
+        let jobs: i64 = store.conn().query_row("SELECT count(*) FROM print_jobs", [], |r| r.get(0)).unwrap();
+        assert_eq!(jobs, 0);
+    }
+
+    #[test]
+    fn pragmas_make_commits_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mode: String = store.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let sync: i64 = store.conn().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+        let fk: i64 = store.conn().pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_outbox_row_and_the_audit_log_is_append_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let failed: Result<()> = store.write(|tx| {
+            tx.audit("cli", "test", None, serde_json::json!({}))?;
+            Err(StoreError::Corrupt("simulated".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.pending_outbox_count().unwrap(), 0);
+        store.write(|tx| tx.audit("cli", "login", None, serde_json::json!({}))).unwrap();
+        assert_eq!(store.pending_outbox_count().unwrap(), 1);
+        assert!(store.conn().execute("DELETE FROM audit", []).is_err());
+        assert!(store.conn().execute("UPDATE audit SET actor = 'x'", []).is_err());
+    }
+
+    #[test]
+    fn the_clock_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.audit("cli", "a", None, serde_json::json!({}))).unwrap();
+        let first: String = store.conn().query_row("SELECT hlc FROM outbox", [], |r| r.get(0)).unwrap();
+        drop(store);
+        let mut store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.audit("cli", "b", None, serde_json::json!({}))).unwrap();
+        let last: String =
+            store.conn().query_row("SELECT max(hlc) FROM outbox", [], |r| r.get(0)).unwrap();
+        assert!(last > first);
+    }
+}

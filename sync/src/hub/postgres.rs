@@ -1,0 +1,405 @@
+//! PostgreSQL back-end (`--db postgres://...`): production, any number of hub processes.
+//!
+//! # Why pulls never skip a change committed late
+//! The pull cursor is `changes.seq`, an identity column. A plain sequence is not enough
+//! with concurrent writers: transaction A draws seq 10, transaction B draws 11 and
+//! commits first, a reader serves 11 and moves its cursor past 10 before A commits, and
+//! change 10 is never pulled by that station. We rule this out by making every writing
+//! transaction take one transaction-scoped advisory lock ([`WRITE_LOCK`]) before it
+//! draws sequence numbers and hold it until commit. Writers therefore commit in
+//! sequence order, every snapshot sees a prefix of the sequence, and a pull that reads
+//! its rows and `max(seq)` in one snapshot may safely jump its cursor to that maximum.
+//! The same lock makes duplicate detection see every committed attendee (no two
+//! concurrent batches can each miss the other's twin) and keeps last-writer-wins
+//! upserts free of deadlocks.
+//!
+//! The cost is that pushes are serialised at the database (one batch at a time, each a
+//! handful of set-based statements), while pulls, auth and JSON work stay fully
+//! parallel across hub processes. The alternative, tracking `pg_current_xact_id()` per
+//! row and serving only below the oldest running transaction, would need a two-part
+//! cursor and leaves a long-running transaction able to stall every pull.
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::{IsolationLevel, NoTls};
+use uuid::Uuid;
+
+use super::store::{
+    attendee_id_of_key, duplicate_pairs, merge_event, pull_response, HashedAttendee, HubStats,
+    HubStore, PreparedBatch, StationAuth, StoreError,
+};
+use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+
+/// Advisory lock serialising writers of `changes`, `current_state`, conflicts and events.
+const WRITE_LOCK: i64 = 0x6578_706f_0001;
+/// Advisory lock serialising schema creation when several hubs start at once.
+const MIGRATION_LOCK: i64 = 0x6578_706f_0002;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS stations (
+    name TEXT PRIMARY KEY,
+    credential_hash TEXT UNIQUE,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE IF NOT EXISTS enrolment_codes (
+    code_hash TEXT PRIMARY KEY,
+    station TEXT NOT NULL REFERENCES stations (name)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    change_id UUID NOT NULL UNIQUE,
+    pushed_by TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    hlc TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entity_key TEXT NOT NULL,
+    change_json TEXT NOT NULL
+);
+-- "C" collation: HLC text order must be byte order to equal timestamp order.
+CREATE TABLE IF NOT EXISTS current_state (
+    entity_key TEXT COLLATE "C" PRIMARY KEY,
+    kind TEXT NOT NULL,
+    precedence INTEGER NOT NULL,
+    hlc TEXT COLLATE "C" NOT NULL,
+    change_id UUID NOT NULL,
+    origin TEXT NOT NULL,
+    id_hash TEXT,
+    record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS current_state_by_kind ON current_state (kind, entity_key);
+CREATE INDEX IF NOT EXISTS current_state_by_id_hash ON current_state (id_hash)
+    WHERE id_hash IS NOT NULL;
+CREATE TABLE IF NOT EXISTS duplicate_conflicts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id_hash TEXT NOT NULL,
+    attendee_a UUID NOT NULL,
+    station_a TEXT NOT NULL,
+    attendee_b UUID NOT NULL,
+    station_b TEXT NOT NULL,
+    UNIQUE (attendee_a, attendee_b)
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    record_json TEXT NOT NULL,
+    version BIGINT NOT NULL
+);
+"#;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects (pool of `pool_size`) and creates the schema if it is missing.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse()?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let store = Self { pool };
+        let mut client = store.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.batch_execute(SCHEMA).await?;
+        tx.commit().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn count(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+async fn record_duplicates(
+    tx: &deadpool_postgres::Transaction<'_>,
+    incoming: &[HashedAttendee],
+) -> Result<(), StoreError> {
+    if incoming.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<&str> = incoming.iter().map(|a| a.id_hash.as_str()).collect();
+    let rows = tx
+        .query(
+            "SELECT entity_key, origin, id_hash FROM current_state
+             WHERE kind = 'attendee' AND id_hash = ANY($1)",
+            &[&hashes],
+        )
+        .await?;
+    let known = rows
+        .iter()
+        .map(|row| {
+            Ok(HashedAttendee {
+                attendee: attendee_id_of_key(row.try_get(0)?)?,
+                origin: row.try_get(1)?,
+                id_hash: row.try_get(2)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for pair in duplicate_pairs(incoming, &known) {
+        tx.execute(
+            "INSERT INTO duplicate_conflicts (id_hash, attendee_a, station_a, attendee_b, station_b)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (attendee_a, attendee_b) DO NOTHING",
+            &[&pair.id_hash, &pair.attendee_a, &pair.station_a, &pair.attendee_b, &pair.station_b],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+impl HubStore for PostgresStore {
+    async fn add_station(&self, name: &str, code_hash: &str) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let inserted = tx
+            .execute("INSERT INTO stations (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", &[&name])
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::StationExists(name.to_owned()));
+        }
+        tx.execute(
+            "INSERT INTO enrolment_codes (code_hash, station) VALUES ($1, $2)",
+            &[&code_hash, &name],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn redeem_enrolment(&self, code_hash: &str, token_hash: &str) -> Result<String, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "DELETE FROM enrolment_codes WHERE code_hash = $1 RETURNING station",
+                &[&code_hash],
+            )
+            .await?
+            .ok_or(StoreError::InvalidEnrolmentCode)?;
+        let station: String = row.try_get(0)?;
+        let updated = tx
+            .execute(
+                "UPDATE stations SET credential_hash = $1 WHERE name = $2 AND NOT revoked",
+                &[&token_hash, &station],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::InvalidEnrolmentCode);
+        }
+        tx.commit().await?;
+        Ok(station)
+    }
+
+    async fn revoke_station(&self, name: &str) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if tx.execute("UPDATE stations SET revoked = TRUE WHERE name = $1", &[&name]).await? == 0 {
+            return Err(StoreError::UnknownStation(name.to_owned()));
+        }
+        tx.execute("DELETE FROM enrolment_codes WHERE station = $1", &[&name]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn authenticate(&self, token_hash: &str) -> Result<StationAuth, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT name, revoked FROM stations WHERE credential_hash = $1")
+            .await?;
+        Ok(match client.query_opt(&statement, &[&token_hash]).await? {
+            Some(row) if row.try_get::<_, bool>(1)? => StationAuth::Revoked(row.try_get(0)?),
+            Some(row) => StationAuth::Active(row.try_get(0)?),
+            None => StationAuth::Unknown,
+        })
+    }
+
+    async fn push(&self, station: &str, batch: PreparedBatch) -> Result<PushResponse, StoreError> {
+        let ids = batch.ids();
+        let origins: Vec<&str> = batch.changes.iter().map(|c| c.origin.as_str()).collect();
+        let hlcs: Vec<&str> = batch.changes.iter().map(|c| c.hlc.as_str()).collect();
+        let kinds: Vec<&str> = batch.changes.iter().map(|c| c.kind).collect();
+        let keys: Vec<&str> = batch.changes.iter().map(|c| c.entity_key.as_str()).collect();
+        let bodies: Vec<&str> = batch.changes.iter().map(|c| c.change_json.as_str()).collect();
+
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).await?;
+        // WITH ORDINALITY + ORDER BY: sequence numbers follow the station's push order.
+        let new = tx
+            .execute(
+                "INSERT INTO changes (change_id, pushed_by, origin, hlc, kind, entity_key, change_json)
+                 SELECT id, $2, origin, hlc, kind, entity_key, body
+                 FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                     WITH ORDINALITY AS u (id, origin, hlc, kind, entity_key, body, position)
+                 ORDER BY position
+                 ON CONFLICT (change_id) DO NOTHING",
+                &[&ids, &station, &origins, &hlcs, &kinds, &keys, &bodies],
+            )
+            .await?;
+
+        let w = &batch.winners;
+        let keys: Vec<&str> = w.iter().map(|r| r.entity_key.as_str()).collect();
+        let kinds: Vec<&str> = w.iter().map(|r| r.kind).collect();
+        let precedences: Vec<i32> = w.iter().map(|r| r.precedence).collect();
+        let hlcs: Vec<&str> = w.iter().map(|r| r.hlc.as_str()).collect();
+        let change_ids: Vec<Uuid> = w.iter().map(|r| r.change_id).collect();
+        let origins: Vec<&str> = w.iter().map(|r| r.origin.as_str()).collect();
+        let id_hashes: Vec<Option<&str>> = w.iter().map(|r| r.id_hash()).collect();
+        let records: Vec<&str> = w.iter().map(|r| r.record_json.as_str()).collect();
+        tx.execute(
+            "INSERT INTO current_state
+                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash, record_json)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[],
+                                  $6::text[], $7::text[], $8::text[])
+             ON CONFLICT (entity_key) DO UPDATE SET
+                 precedence = EXCLUDED.precedence, hlc = EXCLUDED.hlc,
+                 change_id = EXCLUDED.change_id, origin = EXCLUDED.origin,
+                 id_hash = EXCLUDED.id_hash, record_json = EXCLUDED.record_json
+             WHERE (EXCLUDED.precedence, EXCLUDED.hlc)
+                 > (current_state.precedence, current_state.hlc)",
+            &[&keys, &kinds, &precedences, &hlcs, &change_ids, &origins, &id_hashes, &records],
+        )
+        .await?;
+        record_duplicates(&tx, &batch.hashed_attendees()).await?;
+        tx.commit().await?;
+        let new = usize::try_from(new).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(PushResponse { acked: ids, new })
+    }
+
+    async fn pull(&self, station: &str, since: i64, limit: usize) -> Result<PullResponse, StoreError> {
+        let mut client = self.client().await?;
+        // Repeatable read: the rows and the high-water mark come from one snapshot.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let high_water: i64 =
+            tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = tx
+            .query(
+                "SELECT seq, change_json FROM changes WHERE seq > $1 AND pushed_by <> $2
+                 ORDER BY seq LIMIT $3",
+                &[&since, &station, &fetch],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<(i64, String)>, tokio_postgres::Error>>()?;
+        tx.commit().await?;
+        pull_response(rows, limit, since, high_water)
+    }
+
+    async fn put_event(&self, event: EventRecord) -> Result<EventRecord, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).await?;
+        let stored = tx
+            .query_opt("SELECT record_json FROM events WHERE event_id = $1", &[&event.event_id])
+            .await?
+            .map(|row| row.try_get::<_, String>(0))
+            .transpose()?;
+        let stored = stored.as_deref().map(parse_json).transpose()?;
+        let merged = merge_event(stored, event);
+        let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO events (event_id, record_json, version)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(version), 0) + 1 FROM events))
+             ON CONFLICT (event_id) DO UPDATE SET
+                 record_json = EXCLUDED.record_json, version = EXCLUDED.version",
+            &[&merged.event_id, &json],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(merged)
+    }
+
+    async fn get_event(&self) -> Result<Option<EventRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT record_json FROM events ORDER BY version DESC LIMIT 1", &[])
+            .await?;
+        match row {
+            Some(row) => Ok(Some(parse_json(row.try_get(0)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn conflicts(&self) -> Result<Vec<DuplicateConflict>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id_hash, attendee_a, station_a, attendee_b, station_b
+                 FROM duplicate_conflicts ORDER BY id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DuplicateConflict {
+                    id_hash: row.try_get(0)?,
+                    attendee_a: row.try_get(1)?,
+                    station_a: row.try_get(2)?,
+                    attendee_b: row.try_get(3)?,
+                    station_b: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn stats(&self) -> Result<HubStats, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM changes),
+                        (SELECT COUNT(*) FROM stations WHERE NOT revoked),
+                        (SELECT COUNT(*) FROM duplicate_conflicts)",
+                &[],
+            )
+            .await?;
+        Ok(HubStats {
+            changes: count(row.try_get(0)?)?,
+            active_stations: count(row.try_get(1)?)?,
+            conflicts: count(row.try_get(2)?)?,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.execute("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn current_page(
+        &self,
+        kind: &'static str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT entity_key, record_json FROM current_state
+                 WHERE kind = $1 AND entity_key > $2 ORDER BY entity_key LIMIT $3",
+                &[&kind, &after, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, parse_json(row.try_get(1)?)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,359 @@
+//! The hub's HTTP API (axum). Stateless: every request is answered from the store, so
+//! any number of hub processes can serve one PostgreSQL database behind a load balancer.
+//!
+//! Every non-2xx answer is a JSON [`ErrorBody`], including the cases axum would answer
+//! in plain text (unreadable or oversized bodies, bad query strings, unknown routes).
+//! Logs name stations and counts, never record contents.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use super::enrolment::{self, secret_hash};
+use super::store::{HubStore, PreparedBatch, StationAuth, StoreError};
+use crate::protocol::{
+    ConflictsResponse, EnrolRequest, ErrorBody, EventRecord, PushRequest, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+};
+
+/// Limits of one hub process.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Largest accepted request body.
+    pub body_limit: usize,
+    /// Longest a request may take, body upload included.
+    pub request_timeout: Duration,
+    /// Largest page a pull may ask for.
+    pub max_pull_limit: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_pull_limit: 5000,
+        }
+    }
+}
+
+/// Page size of a pull that does not say.
+const DEFAULT_PULL_LIMIT: usize = 1000;
+
+#[derive(Default)]
+struct Counters {
+    pushes: AtomicU64,
+    pulls: AtomicU64,
+    changes_received: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct Hub<S> {
+    store: Arc<S>,
+    config: HubConfig,
+    counters: Counters,
+}
+
+/// The station a request authenticated as.
+#[derive(Clone, Debug)]
+struct Caller(String);
+
+/// A refused request, answered as `{"error": code, "message": ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown station credential")
+    }
+
+    fn protocol(got: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "protocol_version",
+            format!("this hub speaks protocol {PROTOCOL_VERSION}, the request used {got}"),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::InvalidEnrolmentCode => {
+                Self::new(StatusCode::FORBIDDEN, "invalid_enrolment_code", error.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "hub storage failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the hub could not reach its database; retry later",
+                )
+            }
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", rejection.body_text())
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.code.to_owned(), message: self.message };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Parses a JSON body ourselves so that every failure becomes an [`ApiError`].
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
+}
+
+/// The hub's routes over `store`.
+pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
+    let timeout = config.request_timeout;
+    let body_limit = config.body_limit;
+    let hub = Arc::new(Hub { store, config, counters: Counters::default() });
+    let authenticated = Router::new()
+        .route("/v1/push", post(push::<S>))
+        .route("/v1/pull", get(pull::<S>))
+        .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
+        .route("/v1/conflicts", get(conflicts::<S>))
+        .route("/metrics", get(metrics::<S>))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
+    Router::new()
+        .route("/healthz", get(healthz::<S>))
+        .route("/v1/enrol", post(enrol::<S>))
+        .merge(authenticated)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(Arc::clone(&hub), count_errors::<S>))
+        .layer(middleware::from_fn(check_protocol_header))
+        .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(hub)
+}
+
+/// Serves the hub on `listener` until `shutdown` completes.
+pub async fn serve<S: HubStore>(
+    listener: TcpListener,
+    store: Arc<S>,
+    config: HubConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store, config)).with_graceful_shutdown(shutdown).await
+}
+
+async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s", limit.as_secs_f32()),
+        )
+        .into_response(),
+    }
+}
+
+async fn check_protocol_header(request: Request, next: Next) -> Response {
+    match request.headers().get(PROTOCOL_HEADER) {
+        Some(value) if value.to_str().ok() != Some(PROTOCOL_VERSION.to_string().as_str()) => {
+            ApiError::protocol(String::from_utf8_lossy(value.as_bytes())).into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+async fn count_errors<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if !response.status().is_success() {
+        hub.counters.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// Looks the credential up on every request, so a revocation takes effect at once on
+/// every hub process.
+async fn authenticate<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = bearer_token(request.headers()).ok_or_else(ApiError::unauthorized)?;
+    match hub.store.authenticate(&secret_hash(token)).await? {
+        StationAuth::Active(station) => {
+            request.extensions_mut().insert(Caller(station));
+            Ok(next.run(request).await)
+        }
+        StationAuth::Revoked(station) => {
+            tracing::warn!(station, "refused a revoked station");
+            Err(ApiError::new(StatusCode::FORBIDDEN, "station_revoked", "this station was revoked"))
+        }
+        StationAuth::Unknown => Err(ApiError::unauthorized()),
+    }
+}
+
+async fn healthz<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<&'static str, ApiError> {
+    hub.store.ping().await?;
+    Ok("ok\n")
+}
+
+async fn enrol<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: EnrolRequest = parse_body(body)?;
+    if request.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::protocol(request.protocol));
+    }
+    let enrolled = enrolment::enrol(hub.store.as_ref(), &request.code).await?;
+    tracing::info!(station = enrolled.station, "station enrolled");
+    Ok(Json(enrolled).into_response())
+}
+
+async fn push<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(station)): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: PushRequest = parse_body(body)?;
+    if request.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::protocol(request.protocol));
+    }
+    let batch = PreparedBatch::new(&request.changes).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "unencodable_change", e.to_string())
+    })?;
+    let received = request.changes.len();
+    let response = hub.store.push(&station, batch).await?;
+    hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
+    hub.counters.changes_received.fetch_add(received as u64, Ordering::Relaxed);
+    tracing::info!(station, received, new = response.new, "push");
+    Ok(Json(response).into_response())
+}
+
+#[derive(Deserialize)]
+struct PullParams {
+    since: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn pull<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(station)): Extension<Caller>,
+    params: Result<Query<PullParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
+    let since = params.since.unwrap_or(0);
+    let response = hub.store.pull(&station, since, limit).await?;
+    hub.counters.pulls.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(station, since, sent = response.changes.len(), "pull");
+    Ok(Json(response).into_response())
+}
+
+async fn get_event<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
+    match hub.store.get_event().await? {
+        Some(event) => Ok(Json(event).into_response()),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no_event", "no event uploaded yet")),
+    }
+}
+
+async fn put_event<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(station)): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let event: EventRecord = parse_body(body)?;
+    if event.event_id.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", "event_id is empty"));
+    }
+    let merged = hub.store.put_event(event).await?;
+    tracing::info!(station, keys = merged.public_keys.len(), "event definition uploaded");
+    Ok(Json(merged).into_response())
+}
+
+async fn conflicts<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
+    let conflicts = hub.store.conflicts().await?;
+    Ok(Json(ConflictsResponse { conflicts }).into_response())
+}
+
+async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
+    let stats = hub.store.stats().await?;
+    let c = &hub.counters;
+    let lines = [
+        ("expo_hub_changes_stored", "gauge", "Changes held by the hub database.", stats.changes),
+        ("expo_hub_stations", "gauge", "Enrolled stations not revoked.", stats.active_stations),
+        ("expo_hub_conflicts", "gauge", "Duplicate attendees awaiting merge.", stats.conflicts),
+        ("expo_hub_pushes_total", "counter", "Push requests served.", c.pushes.load(Ordering::Relaxed)),
+        ("expo_hub_pulls_total", "counter", "Pull requests served.", c.pulls.load(Ordering::Relaxed)),
+        (
+            "expo_hub_changes_received_total",
+            "counter",
+            "Changes received in pushes, repeats included.",
+            c.changes_received.load(Ordering::Relaxed),
+        ),
+        (
+            "expo_hub_error_responses_total",
+            "counter",
+            "Requests answered with an error.",
+            c.errors.load(Ordering::Relaxed),
+        ),
+    ];
+    let text: String = lines
+        .iter()
+        .map(|(name, kind, help, value)| {
+            format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n")
+        })
+        .collect();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
+}

@@ -1,0 +1,419 @@
+//! SQLite back-end (`--db sqlite://PATH`): embedded, zero setup, one hub process.
+//!
+//! One connection behind a mutex, used from tokio's blocking pool. SQLite admits one
+//! writer at a time, so hub sequence numbers (the rowid of `changes`) become visible in
+//! commit order and a pull can never skip a change committed late. Should a second hub
+//! process open the same file, the busy timeout makes it wait for the write lock; the
+//! same ordering argument still holds.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use uuid::Uuid;
+
+use super::store::{
+    attendee_id_of_key, duplicate_pairs, merge_event, pull_response, HashedAttendee, HubStats,
+    HubStore, PreparedBatch, StationAuth, StoreError,
+};
+use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS stations (
+    name TEXT PRIMARY KEY,
+    credential_hash TEXT UNIQUE,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS enrolment_codes (
+    code_hash TEXT PRIMARY KEY,
+    station TEXT NOT NULL REFERENCES stations(name)
+);
+-- seq is the rowid: the hub sequence and pull cursor.
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY,
+    change_id TEXT NOT NULL UNIQUE,
+    pushed_by TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    hlc TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entity_key TEXT NOT NULL,
+    change_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS current_state (
+    entity_key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    precedence INTEGER NOT NULL,
+    hlc TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    id_hash TEXT,
+    record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS current_state_by_kind ON current_state (kind, entity_key);
+CREATE INDEX IF NOT EXISTS current_state_by_id_hash ON current_state (id_hash)
+    WHERE id_hash IS NOT NULL;
+CREATE TABLE IF NOT EXISTS duplicate_conflicts (
+    id INTEGER PRIMARY KEY,
+    id_hash TEXT NOT NULL,
+    attendee_a TEXT NOT NULL,
+    station_a TEXT NOT NULL,
+    attendee_b TEXT NOT NULL,
+    station_b TEXT NOT NULL,
+    UNIQUE (attendee_a, attendee_b)
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    record_json TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+";
+
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let connection = Connection::open(path)?;
+        // WAL lets exports read while pushes write; NORMAL sync is durable across a
+        // process crash (what the hub must survive) at a fraction of FULL's cost.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Runs `work` on the connection in tokio's blocking pool.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a half-done transaction behind
+            // (rusqlite rolls back on drop), so a poisoned connection is still sound.
+            let mut guard = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("stored uuid {text:?}: {e}")))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn push_batch(
+    connection: &mut Connection,
+    station: &str,
+    batch: &PreparedBatch,
+) -> Result<PushResponse, StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut new = 0;
+    {
+        let mut insert_change = tx.prepare_cached(
+            "INSERT INTO changes (change_id, pushed_by, origin, hlc, kind, entity_key, change_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (change_id) DO NOTHING",
+        )?;
+        for row in &batch.changes {
+            new += insert_change.execute(params![
+                row.id.to_string(),
+                station,
+                row.origin,
+                row.hlc,
+                row.kind,
+                row.entity_key,
+                row.change_json
+            ])?;
+        }
+        let mut upsert_state = tx.prepare_cached(
+            "INSERT INTO current_state
+                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash, record_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (entity_key) DO UPDATE SET
+                 precedence = excluded.precedence, hlc = excluded.hlc,
+                 change_id = excluded.change_id, origin = excluded.origin,
+                 id_hash = excluded.id_hash, record_json = excluded.record_json
+             WHERE (excluded.precedence, excluded.hlc)
+                 > (current_state.precedence, current_state.hlc)",
+        )?;
+        for row in &batch.winners {
+            upsert_state.execute(params![
+                row.entity_key,
+                row.kind,
+                row.precedence,
+                row.hlc,
+                row.change_id.to_string(),
+                row.origin,
+                row.id_hash(),
+                row.record_json
+            ])?;
+        }
+        record_duplicates(&tx, &batch.hashed_attendees())?;
+    }
+    tx.commit()?;
+    Ok(PushResponse { acked: batch.ids(), new })
+}
+
+fn record_duplicates(
+    tx: &rusqlite::Transaction<'_>,
+    incoming: &[HashedAttendee],
+) -> Result<(), StoreError> {
+    if incoming.is_empty() {
+        return Ok(());
+    }
+    let mut same_hash = tx.prepare_cached(
+        "SELECT entity_key, origin FROM current_state WHERE kind = 'attendee' AND id_hash = ?1",
+    )?;
+    let mut known = Vec::new();
+    for attendee in incoming {
+        let mut rows = same_hash.query([&attendee.id_hash])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            known.push(HashedAttendee {
+                attendee: attendee_id_of_key(&key)?,
+                origin: row.get(1)?,
+                id_hash: attendee.id_hash.clone(),
+            });
+        }
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO duplicate_conflicts (id_hash, attendee_a, station_a, attendee_b, station_b)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (attendee_a, attendee_b) DO NOTHING",
+    )?;
+    for pair in duplicate_pairs(incoming, &known) {
+        insert.execute(params![
+            pair.id_hash,
+            pair.attendee_a.to_string(),
+            pair.station_a,
+            pair.attendee_b.to_string(),
+            pair.station_b
+        ])?;
+    }
+    Ok(())
+}
+
+impl HubStore for SqliteStore {
+    async fn add_station(&self, name: &str, code_hash: &str) -> Result<(), StoreError> {
+        let (name, code_hash) = (name.to_owned(), code_hash.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = tx.execute(
+                "INSERT INTO stations (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+                [&name],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::StationExists(name));
+            }
+            tx.execute(
+                "INSERT INTO enrolment_codes (code_hash, station) VALUES (?1, ?2)",
+                [&code_hash, &name],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn redeem_enrolment(&self, code_hash: &str, token_hash: &str) -> Result<String, StoreError> {
+        let (code_hash, token_hash) = (code_hash.to_owned(), token_hash.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let station: String = tx
+                .query_row(
+                    "DELETE FROM enrolment_codes WHERE code_hash = ?1 RETURNING station",
+                    [&code_hash],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::InvalidEnrolmentCode)?;
+            let updated = tx.execute(
+                "UPDATE stations SET credential_hash = ?1 WHERE name = ?2 AND revoked = 0",
+                [&token_hash, &station],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::InvalidEnrolmentCode);
+            }
+            tx.commit()?;
+            Ok(station)
+        })
+        .await
+    }
+
+    async fn revoke_station(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            if tx.execute("UPDATE stations SET revoked = 1 WHERE name = ?1", [&name])? == 0 {
+                return Err(StoreError::UnknownStation(name));
+            }
+            tx.execute("DELETE FROM enrolment_codes WHERE station = ?1", [&name])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn authenticate(&self, token_hash: &str) -> Result<StationAuth, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| {
+            let found: Option<(String, bool)> = c
+                .query_row(
+                    "SELECT name, revoked FROM stations WHERE credential_hash = ?1",
+                    [&token_hash],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            Ok(match found {
+                Some((name, false)) => StationAuth::Active(name),
+                Some((name, true)) => StationAuth::Revoked(name),
+                None => StationAuth::Unknown,
+            })
+        })
+        .await
+    }
+
+    async fn push(&self, station: &str, batch: PreparedBatch) -> Result<PushResponse, StoreError> {
+        let station = station.to_owned();
+        self.run(move |c| push_batch(c, &station, &batch)).await
+    }
+
+    async fn pull(&self, station: &str, since: i64, limit: usize) -> Result<PullResponse, StoreError> {
+        let station = station.to_owned();
+        self.run(move |c| {
+            // One read transaction: the rows and the high-water mark share a snapshot.
+            let tx = c.transaction()?;
+            let high_water: i64 =
+                tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+            let rows = {
+                let mut query = tx.prepare_cached(
+                    "SELECT seq, change_json FROM changes WHERE seq > ?1 AND pushed_by <> ?2
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+                let rows = query
+                    .query_map(params![since, station, fetch], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<(i64, String)>, _>>()?;
+                rows
+            };
+            tx.commit()?;
+            pull_response(rows, limit, since, high_water)
+        })
+        .await
+    }
+
+    async fn put_event(&self, event: EventRecord) -> Result<EventRecord, StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT record_json FROM events WHERE event_id = ?1",
+                    [&event.event_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let stored = stored.as_deref().map(parse_json).transpose()?;
+            let merged = merge_event(stored, event);
+            let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO events (event_id, record_json, version)
+                 VALUES (?1, ?2, (SELECT COALESCE(MAX(version), 0) + 1 FROM events))
+                 ON CONFLICT (event_id) DO UPDATE SET
+                     record_json = excluded.record_json, version = excluded.version",
+                [&merged.event_id, &json],
+            )?;
+            tx.commit()?;
+            Ok(merged)
+        })
+        .await
+    }
+
+    async fn get_event(&self) -> Result<Option<EventRecord>, StoreError> {
+        self.run(|c| {
+            let json: Option<String> = c
+                .query_row(
+                    "SELECT record_json FROM events ORDER BY version DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            json.as_deref().map(parse_json).transpose()
+        })
+        .await
+    }
+
+    async fn conflicts(&self) -> Result<Vec<DuplicateConflict>, StoreError> {
+        self.run(|c| {
+            let mut query = c.prepare(
+                "SELECT id_hash, attendee_a, station_a, attendee_b, station_b
+                 FROM duplicate_conflicts ORDER BY id",
+            )?;
+            let rows = query.query_map([], |r| {
+                Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+            })?;
+            rows.map(|row| {
+                let (id_hash, a, station_a, b, station_b) = row?;
+                Ok(DuplicateConflict {
+                    id_hash,
+                    attendee_a: parse_uuid(&a)?,
+                    station_a,
+                    attendee_b: parse_uuid(&b)?,
+                    station_b,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<HubStats, StoreError> {
+        self.run(|c| {
+            let count = |sql: &str| -> Result<u64, StoreError> {
+                let n: i64 = c.query_row(sql, [], |r| r.get(0))?;
+                u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
+            };
+            Ok(HubStats {
+                changes: count("SELECT COUNT(*) FROM changes")?,
+                active_stations: count("SELECT COUNT(*) FROM stations WHERE revoked = 0")?,
+                conflicts: count("SELECT COUNT(*) FROM duplicate_conflicts")?,
+            })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+
+    async fn current_page(
+        &self,
+        kind: &'static str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Record)>, StoreError> {
+        let after = after.to_owned();
+        self.run(move |c| {
+            let mut query = c.prepare_cached(
+                "SELECT entity_key, record_json FROM current_state
+                 WHERE kind = ?1 AND entity_key > ?2 ORDER BY entity_key LIMIT ?3",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = query.query_map(params![kind, after, limit], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.map(|row| {
+                let (key, json) = row?;
+                Ok((key, parse_json(&json)?))
+            })
+            .collect()
+        })
+        .await
+    }
+}
