@@ -2,6 +2,7 @@
 //! exhibition venues. See ARCHITECTURE.md for the map of this crate.
 
 pub mod credential;
+pub mod demo;
 pub mod domain;
 pub mod operators;
 pub mod privacy;

@@ -3,7 +3,9 @@
 //! permissions are the role's ID-number visibility plus an optional category scope
 //! (an exhibitor desk handles exhibitors only).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -114,8 +116,19 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => &[
-                Search, Register, Edit, Print, Reprint, Revoke, RevealId, Import, ManageEvent,
-                ManageOperators, ViewAudit, SelfService, OperateGate,
+                Search,
+                Register,
+                Edit,
+                Print,
+                Reprint,
+                Revoke,
+                RevealId,
+                Import,
+                ManageEvent,
+                ManageOperators,
+                ViewAudit,
+                SelfService,
+                OperateGate,
             ],
             // A desk fixes typos and reprints lost badges, but sees masked ID numbers only.
             Role::Desk => &[Search, Register, Edit, Print, Reprint],
@@ -149,7 +162,11 @@ impl Operator {
         if self.can(permission) {
             Ok(())
         } else {
-            Err(OperatorError::Forbidden { operator: self.name.clone(), role: self.role, permission })
+            Err(OperatorError::Forbidden {
+                operator: self.name.clone(),
+                role: self.role,
+                permission,
+            })
         }
     }
 
@@ -258,7 +275,9 @@ pub fn login(store: &mut Store, name: &str, secret: &str) -> Result<Operator> {
         categories: serde_json::from_str(&categories)
             .map_err(|e| StoreError::Corrupt(format!("operator categories: {e}")))?,
     };
-    store.write(|tx| tx.audit(&operator.name, "login", None, json!({ "role": operator.role.id() })))?;
+    store.write(|tx| {
+        tx.audit(&operator.name, "login", None, json!({ "role": operator.role.id() }))
+    })?;
     Ok(operator)
 }
 
@@ -268,7 +287,9 @@ pub fn list(store: &Store) -> Result<Vec<Operator>> {
         .prepare("SELECT name, role, categories FROM operators WHERE active = 1 ORDER BY name")
         .map_err(StoreError::from)?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
         .map_err(StoreError::from)?;
     let mut operators = Vec::new();
     for row in rows {
@@ -305,7 +326,8 @@ mod tests {
     fn category_scope_is_a_data_permission() {
         let (_dir, mut store) = store_with_event();
         let admin = Operator::station_admin(store.station_id());
-        let op = add(&mut store, &admin, "exh-desk", Role::Desk, "2468", &["参展商".into()]).unwrap();
+        let op =
+            add(&mut store, &admin, "exh-desk", Role::Desk, "2468", &["参展商".into()]).unwrap();
         assert_eq!(op.categories, vec!["exhibitor".to_string()]);
         assert!(op.handles("exhibitor"));
         assert!(!op.handles("vip"));
@@ -337,7 +359,10 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(actions, ["event_init", "operator_add", "login_failed", "login_failed", "login"]);
+        assert_eq!(
+            actions,
+            ["event_init", "operator_add", "login_failed", "login_failed", "login"]
+        );
         assert_eq!(list(&store).unwrap(), vec![alice]);
     }
 
@@ -345,11 +370,23 @@ mod tests {
     fn bad_operator_input_is_refused() {
         let (_dir, mut store) = store_with_event();
         let admin = Operator::station_admin(store.station_id());
-        assert!(matches!(add(&mut store, &admin, "", Role::Desk, "1234", &[]), Err(OperatorError::BadName)));
-        assert!(matches!(add(&mut store, &admin, "a b", Role::Desk, "1234", &[]), Err(OperatorError::BadName)));
-        assert!(matches!(add(&mut store, &admin, "bob", Role::Desk, "12", &[]), Err(OperatorError::WeakSecret)));
+        assert!(matches!(
+            add(&mut store, &admin, "", Role::Desk, "1234", &[]),
+            Err(OperatorError::BadName)
+        ));
+        assert!(matches!(
+            add(&mut store, &admin, "a b", Role::Desk, "1234", &[]),
+            Err(OperatorError::BadName)
+        ));
+        assert!(matches!(
+            add(&mut store, &admin, "bob", Role::Desk, "12", &[]),
+            Err(OperatorError::WeakSecret)
+        ));
         add(&mut store, &admin, "bob", Role::Gate, "1234", &[]).unwrap();
-        assert!(matches!(add(&mut store, &admin, "bob", Role::Desk, "1234", &[]), Err(OperatorError::Exists(_))));
+        assert!(matches!(
+            add(&mut store, &admin, "bob", Role::Desk, "1234", &[]),
+            Err(OperatorError::Exists(_))
+        ));
         let desk = Operator { name: "d".into(), role: Role::Desk, categories: vec![] };
         assert!(matches!(
             add(&mut store, &desk, "carol", Role::Admin, "1234", &[]),

@@ -61,7 +61,8 @@ impl DataKey {
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         // Encryption only fails for plaintexts beyond the AEAD's 256 GiB limit.
-        let ciphertext = cipher.encrypt(XNonce::from_slice(&nonce), doc.number().as_bytes()).unwrap_or_default();
+        let ciphertext =
+            cipher.encrypt(XNonce::from_slice(&nonce), doc.number().as_bytes()).unwrap_or_default();
         [nonce.as_slice(), &ciphertext].concat()
     }
 
@@ -71,7 +72,9 @@ impl DataKey {
         }
         let (nonce, ciphertext) = sealed.split_at(24);
         let cipher = XChaCha20Poly1305::new(self.sealing.as_ref().into());
-        let plain = cipher.decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| PrivacyError::Unseal)?;
+        let plain = cipher
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .map_err(|_| PrivacyError::Unseal)?;
         String::from_utf8(plain).map(Zeroizing::new).map_err(|_| PrivacyError::Unseal)
     }
 }

@@ -104,9 +104,13 @@ pub fn export(store: &Store, with_data_key: bool) -> Result<Bundle> {
 
 /// Writes a bundle readable by the owner only: it may hold the event data key.
 pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<()> {
-    let err = |e: std::io::Error| ProvisioningError::File { path: path.display().to_string(), reason: e.to_string() };
+    let err = |e: std::io::Error| ProvisioningError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let text = Zeroizing::new(
-        serde_json::to_string_pretty(bundle).map_err(|e| ProvisioningError::BadBundle(e.to_string()))?,
+        serde_json::to_string_pretty(bundle)
+            .map_err(|e| ProvisioningError::BadBundle(e.to_string()))?,
     );
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -121,9 +125,8 @@ pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<()> {
 }
 
 pub fn read_bundle(path: &Path) -> Result<Bundle> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| ProvisioningError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        ProvisioningError::File { path: path.display().to_string(), reason: e.to_string() }
     })?);
     let bundle: Bundle =
         serde_json::from_str(&text).map_err(|e| ProvisioningError::BadBundle(e.to_string()))?;
@@ -153,7 +156,8 @@ pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> R
     let files = store.key_files();
     if let Some(secret) = &bundle.data_key {
         let secret = Zeroizing::new(
-            hex::decode(secret).map_err(|_| ProvisioningError::BadBundle("data key is not hex".into()))?,
+            hex::decode(secret)
+                .map_err(|_| ProvisioningError::BadBundle("data key is not hex".into()))?,
         );
         DataKey::from_bytes(&secret).map_err(|e| ProvisioningError::BadBundle(e.to_string()))?;
         files.install_data_key(&secret)?;
@@ -165,7 +169,12 @@ pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> R
     }
     store.write(|tx| {
         install(tx, &definition, &keys)?;
-        tx.audit(actor, "event_import", None, json!({ "event": definition.event.id, "public_keys": keys.len() }))?;
+        tx.audit(
+            actor,
+            "event_import",
+            None,
+            json!({ "event": definition.event.id, "public_keys": keys.len() }),
+        )?;
         emit_event(tx)
     })?;
     store.reload_event()?;
@@ -175,8 +184,11 @@ pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> R
 /// Applies an event record pulled from the hub: a newer definition and any new public keys.
 pub fn apply_remote(tx: &Tx<'_>, record: &EventRecord) -> Result<bool> {
     let definition = EventDefinition::from_toml(&record.definition)?;
-    let current: Option<String> =
-        tx.sql().query_row("SELECT id FROM event", [], |r| r.get(0)).optional().map_err(StoreError::from)?;
+    let current: Option<String> = tx
+        .sql()
+        .query_row("SELECT id FROM event", [], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?;
     if current.as_deref().is_some_and(|id| id != record.event_id) {
         return Err(ProvisioningError::OtherEvent {
             existing: current.unwrap_or_default(),
@@ -195,15 +207,21 @@ pub fn status(store: &Store) -> Result<Provisioned> {
     Ok(Provisioned {
         event_id: event.definition.event.id.clone(),
         station: store.station_id().to_owned(),
-        key_id: event.signing_key.as_ref().map(|k| format!("{:08x}", credential::key_id(&k.verifying_key()))),
+        key_id: event
+            .signing_key
+            .as_ref()
+            .map(|k| format!("{:08x}", credential::key_id(&k.verifying_key()))),
         public_keys: event.public_keys.len(),
         has_data_key: event.data_key.is_some(),
     })
 }
 
 fn refuse_other_event(store: &Store, offered: &str) -> Result<()> {
-    let existing: Option<String> =
-        store.conn().query_row("SELECT id FROM event", [], |r| r.get(0)).optional().map_err(StoreError::from)?;
+    let existing: Option<String> = store
+        .conn()
+        .query_row("SELECT id FROM event", [], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?;
     match existing {
         Some(existing) if existing != offered => {
             Err(ProvisioningError::OtherEvent { existing, offered: offered.to_owned() })
@@ -262,17 +280,30 @@ fn stored_public_keys(conn: &rusqlite::Connection) -> Result<Vec<PublicKeyRecord
 }
 
 fn public_key_record(station: &str, key: &VerifyingKey) -> PublicKeyRecord {
-    PublicKeyRecord { key_id: credential::key_id(key), station: station.to_owned(), public_key: hex::encode(key.as_bytes()) }
+    PublicKeyRecord {
+        key_id: credential::key_id(key),
+        station: station.to_owned(),
+        public_key: hex::encode(key.as_bytes()),
+    }
 }
 
 /// Checks that a shared key is a real Ed25519 key and that its id matches it, so a
 /// tampered bundle cannot slip in a key under another key's id.
 fn parse_public_key(record: &PublicKeyRecord) -> Result<VerifyingKey> {
-    let bad = || ProvisioningError::BadBundle(format!("public key {:08x} is not a valid Ed25519 key", record.key_id));
-    let bytes: [u8; 32] = hex::decode(&record.public_key).map_err(|_| bad())?.try_into().map_err(|_| bad())?;
+    let bad = || {
+        ProvisioningError::BadBundle(format!(
+            "public key {:08x} is not a valid Ed25519 key",
+            record.key_id
+        ))
+    };
+    let bytes: [u8; 32] =
+        hex::decode(&record.public_key).map_err(|_| bad())?.try_into().map_err(|_| bad())?;
     let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
     if credential::key_id(&key) != record.key_id {
-        return Err(ProvisioningError::BadBundle(format!("public key {:08x} does not match its id", record.key_id)));
+        return Err(ProvisioningError::BadBundle(format!(
+            "public key {:08x} does not match its id",
+            record.key_id
+        )));
     }
     Ok(key)
 }
@@ -301,7 +332,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("keys/signing.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("keys/signing.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "private key readable by others");
         }
     }
@@ -312,19 +346,26 @@ mod tests {
         let bundle_path = dir.path().join("bundle.json");
         write_bundle(&export(&first, false).unwrap(), &bundle_path).unwrap();
         let text = std::fs::read_to_string(&bundle_path).unwrap();
-        assert!(!text.contains(&std::fs::read_to_string(dir.path().join("keys/signing.key")).unwrap()));
+        assert!(
+            !text.contains(&std::fs::read_to_string(dir.path().join("keys/signing.key")).unwrap())
+        );
         assert!(!text.contains("data_key"));
 
         let gate_dir = tempfile::tempdir().unwrap();
         let mut gate = Store::open(gate_dir.path()).unwrap();
-        let provisioned = import(&mut gate, "t", &read_bundle(&bundle_path).unwrap(), false).unwrap();
-        assert_eq!((provisioned.key_id, provisioned.public_keys, provisioned.has_data_key), (None, 1, false));
+        let provisioned =
+            import(&mut gate, "t", &read_bundle(&bundle_path).unwrap(), false).unwrap();
+        assert_eq!(
+            (provisioned.key_id, provisioned.public_keys, provisioned.has_data_key),
+            (None, 1, false)
+        );
         assert!(!gate_dir.path().join("keys/signing.key").exists());
 
         write_bundle(&export(&first, true).unwrap(), &bundle_path).unwrap();
         let desk_dir = tempfile::tempdir().unwrap();
         let mut desk = Store::open(desk_dir.path()).unwrap();
-        let provisioned = import(&mut desk, "t", &read_bundle(&bundle_path).unwrap(), true).unwrap();
+        let provisioned =
+            import(&mut desk, "t", &read_bundle(&bundle_path).unwrap(), true).unwrap();
         assert!(provisioned.key_id.is_some() && provisioned.has_data_key);
         assert_eq!(provisioned.public_keys, 2);
         assert_eq!(
@@ -343,7 +384,10 @@ mod tests {
         bundle.public_keys[0].key_id ^= 1;
         let fresh = tempfile::tempdir().unwrap();
         let mut fresh_store = Store::open(fresh.path()).unwrap();
-        assert!(matches!(import(&mut fresh_store, "t", &bundle, false), Err(ProvisioningError::BadBundle(_))));
+        assert!(matches!(
+            import(&mut fresh_store, "t", &bundle, false),
+            Err(ProvisioningError::BadBundle(_))
+        ));
 
         let path = dir.path().join("junk.json");
         std::fs::write(&path, "{\"format\": 1}").unwrap();

@@ -221,7 +221,8 @@ impl NewAttendee {
             return None;
         }
         // A number without a type is most often a resident ID card.
-        let id_type = if type_text.is_empty() { Some(IdType::ResidentId) } else { IdType::parse(type_text) };
+        let id_type =
+            if type_text.is_empty() { Some(IdType::ResidentId) } else { IdType::parse(type_text) };
         let Some(id_type) = id_type else {
             errors.push(FieldError::new("id_type", format!("unknown ID type {type_text:?}")));
             return None;

@@ -25,7 +25,9 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
 fn normalize_mainland_mobile(digits: &str) -> Result<String, String> {
     let bytes = digits.as_bytes();
     if bytes.len() != 11 || bytes[0] != b'1' || !(b'3'..=b'9').contains(&bytes[1]) {
-        return Err("mainland mobile must be 11 digits starting 13-19 (or use +CC for abroad)".into());
+        return Err(
+            "mainland mobile must be 11 digits starting 13-19 (or use +CC for abroad)".into()
+        );
     }
     Ok(digits.to_owned())
 }

@@ -222,7 +222,8 @@ impl EventDefinition {
     fn validate(&self) -> Result<(), EventError> {
         let invalid = |msg: String| Err(EventError::Invalid(msg));
         let e = &self.event;
-        if e.id.is_empty() || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if e.id.is_empty()
+            || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return invalid(format!("event id {:?} must be letters, digits, - or _", e.id));
         }
@@ -245,13 +246,19 @@ impl EventDefinition {
             }
             for field in &category.required {
                 if !REQUIRABLE_FIELDS.contains(&field.as_str()) {
-                    return invalid(format!("category {} requires unknown field {field}", category.id));
+                    return invalid(format!(
+                        "category {} requires unknown field {field}",
+                        category.id
+                    ));
                 }
             }
             for window in &category.access {
                 for zone in &window.zones {
                     if zone != "*" && self.zone(zone).is_none() {
-                        return invalid(format!("category {} names unknown zone {zone}", category.id));
+                        return invalid(format!(
+                            "category {} names unknown zone {zone}",
+                            category.id
+                        ));
                     }
                 }
             }
@@ -261,7 +268,8 @@ impl EventDefinition {
 }
 
 /// Fields a category may make mandatory.
-pub const REQUIRABLE_FIELDS: [&str; 6] = ["company", "title", "phone", "email", "country", "id_number"];
+pub const REQUIRABLE_FIELDS: [&str; 6] =
+    ["company", "title", "phone", "email", "country", "id_number"];
 
 /// `#RRGGBB` to bytes.
 pub fn parse_colour(text: &str) -> Option<[u8; 3]> {

@@ -117,7 +117,13 @@ impl IdDocument {
 /// and last two of short ones.
 pub fn mask(number: &str) -> String {
     let chars: Vec<char> = number.chars().collect();
-    let keep = if chars.len() >= 12 { 4 } else if chars.len() >= 6 { 2 } else { 0 };
+    let keep = if chars.len() >= 12 {
+        4
+    } else if chars.len() >= 6 {
+        2
+    } else {
+        0
+    };
     chars
         .iter()
         .enumerate()

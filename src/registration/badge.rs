@@ -39,7 +39,12 @@ pub fn badges_of(conn: &Connection, attendee: AttendeeId) -> Result<Vec<BadgeSta
         .map_err(StoreError::from)?;
     let rows = stmt
         .query_map([attendee.to_string()], |r| {
-            Ok(BadgeState { serial: r.get(0)?, status: r.get(1)?, reason: r.get(2)?, issued_at: r.get(3)? })
+            Ok(BadgeState {
+                serial: r.get(0)?,
+                status: r.get(1)?,
+                reason: r.get(2)?,
+                issued_at: r.get(3)?,
+            })
         })
         .map_err(StoreError::from)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| StoreError::from(e).into())
@@ -48,11 +53,15 @@ pub fn badges_of(conn: &Connection, attendee: AttendeeId) -> Result<Vec<BadgeSta
 /// The active badge's token, issuing serial 1 (or the next serial) if there is none.
 /// A revoked attendee gets no badge.
 pub fn ensure_badge(store: &mut Store, actor: &str, attendee: AttendeeId) -> Result<IssuedBadge> {
-    let record = load(store.conn(), attendee)?.ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+    let record = load(store.conn(), attendee)?
+        .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
     let badges = badges_of(store.conn(), attendee)?;
     if let Some(revoked) = badges.iter().rev().find(|b| b.status == "revoked") {
         if badges.last().is_some_and(|last| last.serial == revoked.serial) {
-            return Err(RegistrationError::Revoked(attendee, revoked.reason.clone().unwrap_or_default()));
+            return Err(RegistrationError::Revoked(
+                attendee,
+                revoked.reason.clone().unwrap_or_default(),
+            ));
         }
     }
     if let Some(active) = badges.iter().find(|b| b.status == "active") {
@@ -73,10 +82,19 @@ pub fn ensure_badge(store: &mut Store, actor: &str, attendee: AttendeeId) -> Res
 }
 
 /// Issues the next serial and supersedes the active one. The reason is audited.
-pub fn reprint(store: &mut Store, actor: &str, attendee: AttendeeId, reason: &str) -> Result<IssuedBadge> {
-    let record = load(store.conn(), attendee)?.ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+pub fn reprint(
+    store: &mut Store,
+    actor: &str,
+    attendee: AttendeeId,
+    reason: &str,
+) -> Result<IssuedBadge> {
+    let record = load(store.conn(), attendee)?
+        .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
     let badges = badges_of(store.conn(), attendee)?;
-    let active = badges.iter().find(|b| b.status == "active").ok_or(RegistrationError::NoActiveBadge(attendee))?;
+    let active = badges
+        .iter()
+        .find(|b| b.status == "active")
+        .ok_or(RegistrationError::NoActiveBadge(attendee))?;
     let serial = badges.last().map_or(1, |b| b.serial.saturating_add(1));
     let token = sign_for(store.event()?, &record, serial)?;
     let old_serial = active.serial;
@@ -94,7 +112,12 @@ pub fn reprint(store: &mut Store, actor: &str, attendee: AttendeeId, reason: &st
         let hlc = tx.tick();
         let badge = new_badge(attendee, serial, actor);
         write_badge(tx, &badge, &hlc)?;
-        tx.audit(actor, "reprint", Some(attendee), json!({ "serial": serial, "previous": old_serial, "reason": reason }))?;
+        tx.audit(
+            actor,
+            "reprint",
+            Some(attendee),
+            json!({ "serial": serial, "previous": old_serial, "reason": reason }),
+        )?;
         tx.emit(hlc, Record::Badge(badge))?;
         Ok::<_, RegistrationError>(())
     })?;
@@ -104,7 +127,8 @@ pub fn reprint(store: &mut Store, actor: &str, attendee: AttendeeId, reason: &st
 /// Revokes the attendee's current badge. Revocation wins over every other state, here and
 /// at the hub.
 pub fn revoke(store: &mut Store, actor: &str, attendee: AttendeeId, reason: &str) -> Result<u16> {
-    load(store.conn(), attendee)?.ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+    load(store.conn(), attendee)?
+        .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
     let badges = badges_of(store.conn(), attendee)?;
     let current = badges.last().ok_or(RegistrationError::NoActiveBadge(attendee))?;
     let (serial, issued_at) = (current.serial, current.issued_at.clone());
@@ -201,10 +225,9 @@ pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool,
 
 fn sign_for(event: &EventContext, record: &AttendeeRecord, serial: u16) -> Result<String> {
     let key = event.signing_key.as_ref().ok_or(RegistrationError::NoSigningKey)?;
-    let (category_code, _) = event
-        .definition
-        .category(&record.category)
-        .ok_or_else(|| StoreError::Corrupt(format!("attendee has unknown category {}", record.category)))?;
+    let (category_code, _) = event.definition.category(&record.category).ok_or_else(|| {
+        StoreError::Corrupt(format!("attendee has unknown category {}", record.category))
+    })?;
     let claims = BadgeClaims {
         key_id: credential::key_id(&key.verifying_key()),
         event_tag: event.event_tag,

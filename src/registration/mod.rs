@@ -35,6 +35,8 @@ pub enum RegistrationError {
     NoSigningKey,
     #[error("the badge of attendee {0} is revoked ({1}); it cannot be printed")]
     Revoked(AttendeeId, String),
+    #[error("cannot import: {0}")]
+    Import(String),
     #[error("attendee {0} has no active badge")]
     NoActiveBadge(AttendeeId),
 }
@@ -60,7 +62,8 @@ pub fn register(
 ) -> Result<AttendeeRecord> {
     let today = venue_today(store)?;
     let event = store.event()?;
-    let attendee = input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
+    let attendee =
+        input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
     let record = to_record(&attendee, event.data_key.as_ref())?;
     store.write(|tx| {
         if let Some(existing) = conflicting_attendee(tx.sql(), &record)? {
@@ -68,7 +71,12 @@ pub fn register(
         }
         let hlc = tx.tick();
         upsert(tx.sql(), &record, &hlc)?;
-        tx.audit(actor, "register", Some(attendee.id), json!({ "source": source.id(), "category": record.category }))?;
+        tx.audit(
+            actor,
+            "register",
+            Some(attendee.id),
+            json!({ "source": source.id(), "category": record.category }),
+        )?;
         tx.emit(hlc, Record::Attendee(record.clone()))?;
         Ok(record)
     })
@@ -76,18 +84,29 @@ pub fn register(
 
 /// Replaces an attendee's editable fields (edit, change of category). Keeps the id,
 /// source and creation time.
-pub fn edit(store: &mut Store, actor: &str, id: AttendeeId, input: &NewAttendee) -> Result<AttendeeRecord> {
-    let current = load(store.conn(), id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+pub fn edit(
+    store: &mut Store,
+    actor: &str,
+    id: AttendeeId,
+    input: &NewAttendee,
+) -> Result<AttendeeRecord> {
+    let current =
+        load(store.conn(), id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
     let today = venue_today(store)?;
     let event = store.event()?;
     let source = Source::parse(&current.source).unwrap_or(Source::WalkIn);
-    let mut attendee = input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
+    let mut attendee =
+        input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
     attendee.id = id;
     let mut record = to_record(&attendee, event.data_key.as_ref())?;
     if input.id_number.trim().is_empty() {
         // An edit that leaves the ID number out keeps the stored one.
-        (record.id_type, record.id_masked, record.id_hash, record.id_sealed) =
-            (current.id_type.clone(), current.id_masked.clone(), current.id_hash.clone(), current.id_sealed.clone());
+        (record.id_type, record.id_masked, record.id_hash, record.id_sealed) = (
+            current.id_type.clone(),
+            current.id_masked.clone(),
+            current.id_hash.clone(),
+            current.id_sealed.clone(),
+        );
     }
     record.created_at = current.created_at.clone();
     store.write(|tx| {
@@ -120,18 +139,29 @@ fn changed_fields(before: &AttendeeRecord, after: &AttendeeRecord) -> Vec<&'stat
 
 /// The error for a registration that would duplicate another attendee's registration
 /// code or ID document.
-fn conflicting_attendee(conn: &Connection, record: &AttendeeRecord) -> Result<Option<RegistrationError>> {
+fn conflicting_attendee(
+    conn: &Connection,
+    record: &AttendeeRecord,
+) -> Result<Option<RegistrationError>> {
     if let Some(code) = &record.registration_code {
         let existing: Option<String> = conn
-            .query_row("SELECT id FROM attendees WHERE registration_code = ?1 AND id <> ?2", params![code, record.id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM attendees WHERE registration_code = ?1 AND id <> ?2",
+                params![code, record.id.to_string()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(StoreError::from)?;
         if let Some(existing) = existing {
-            return Ok(Some(RegistrationError::DuplicateCode { code: code.clone(), existing: parse_id(&existing)? }));
+            return Ok(Some(RegistrationError::DuplicateCode {
+                code: code.clone(),
+                existing: parse_id(&existing)?,
+            }));
         }
     }
     if let Some(hash) = &record.id_hash {
-        if let Some(existing) = find_by_id_hash(conn, hash)?.filter(|a| *a != AttendeeId(record.id)) {
+        if let Some(existing) = find_by_id_hash(conn, hash)?.filter(|a| *a != AttendeeId(record.id))
+        {
             return Ok(Some(RegistrationError::DuplicateIdDocument { existing }));
         }
     }
@@ -161,7 +191,14 @@ pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<Duplica
     let today = venue_today(store)?;
     let event = store.event()?;
     let mut hints = Vec::new();
-    if let (Some(key), Some(ty)) = (&event.data_key, crate::domain::IdType::parse(if input.id_type.trim().is_empty() { "resident_id" } else { &input.id_type })) {
+    if let (Some(key), Some(ty)) = (
+        &event.data_key,
+        crate::domain::IdType::parse(if input.id_type.trim().is_empty() {
+            "resident_id"
+        } else {
+            &input.id_type
+        }),
+    ) {
         if let Ok(doc) = crate::domain::IdDocument::parse(ty, &input.id_number, today) {
             if let Some(existing) = find_by_id_hash(store.conn(), &key.lookup_hash(&doc))? {
                 let name = load(store.conn(), existing)?.map(|a| a.name).unwrap_or_default();
@@ -171,12 +208,18 @@ pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<Duplica
     }
     if let Ok(phone) = crate::domain::contact::normalize_phone(&input.phone) {
         let wanted = fold_name(&input.name);
-        let mut stmt = store.conn().prepare("SELECT id, name FROM attendees WHERE phone = ?1 LIMIT 20").map_err(StoreError::from)?;
-        let rows = stmt.query_map([phone], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(StoreError::from)?;
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT id, name FROM attendees WHERE phone = ?1 LIMIT 20")
+            .map_err(StoreError::from)?;
+        let rows = stmt
+            .query_map([phone], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(StoreError::from)?;
         for row in rows {
             let (id, name) = row.map_err(StoreError::from)?;
             let folded = fold_name(&name);
-            let similar = !wanted.is_empty() && (folded == wanted || folded.contains(&wanted) || wanted.contains(&folded));
+            let similar = !wanted.is_empty()
+                && (folded == wanted || folded.contains(&wanted) || wanted.contains(&folded));
             let id = parse_id(&id)?;
             if similar && !hints.iter().any(|h| h.attendee == id) {
                 hints.push(DuplicateHint { attendee: id, name, reason: "same_phone_similar_name" });
@@ -193,16 +236,23 @@ fn fold_name(name: &str) -> String {
 /// Finds an attendee by id or registration code.
 pub fn resolve(conn: &Connection, text: &str) -> Result<AttendeeRecord> {
     let text = text.trim();
-    let by_id = Uuid::parse_str(text).ok().map(|id| load(conn, AttendeeId(id))).transpose()?.flatten();
+    let by_id =
+        Uuid::parse_str(text).ok().map(|id| load(conn, AttendeeId(id))).transpose()?.flatten();
     if let Some(record) = by_id {
         return Ok(record);
     }
     let id: Option<String> = conn
-        .query_row("SELECT id FROM attendees WHERE registration_code = ?1 COLLATE NOCASE", [text], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM attendees WHERE registration_code = ?1 COLLATE NOCASE",
+            [text],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(StoreError::from)?;
     match id {
-        Some(id) => load(conn, parse_id(&id)?)?.ok_or_else(|| RegistrationError::NotFound(text.to_owned())),
+        Some(id) => {
+            load(conn, parse_id(&id)?)?.ok_or_else(|| RegistrationError::NotFound(text.to_owned()))
+        }
         None => Err(RegistrationError::NotFound(text.chars().take(80).collect())),
     }
 }
@@ -213,7 +263,8 @@ pub fn load(conn: &Connection, id: AttendeeId) -> Result<Option<AttendeeRecord>>
         .map_err(|e| StoreError::from(e).into())
 }
 
-pub(crate) const ATTENDEE_COLUMNS: &str = "id, registration_code, name, company, title, category, phone, email, country, \
+pub(crate) const ATTENDEE_COLUMNS: &str =
+    "id, registration_code, name, company, title, category, phone, email, country, \
      id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at";
 
 pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
@@ -221,7 +272,9 @@ pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
     let tags: String = row.get(15)?;
     let sealed: Option<Vec<u8>> = row.get(12)?;
     Ok(AttendeeRecord {
-        id: Uuid::parse_str(&id).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        id: Uuid::parse_str(&id).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
         registration_code: row.get(1)?,
         name: row.get(2)?,
         company: row.get(3)?,
@@ -243,7 +296,9 @@ pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
 }
 
 pub(crate) fn parse_id(text: &str) -> Result<AttendeeId> {
-    Uuid::parse_str(text).map(AttendeeId).map_err(|_| StoreError::Corrupt(format!("attendee id {text:?}")).into())
+    Uuid::parse_str(text)
+        .map(AttendeeId)
+        .map_err(|_| StoreError::Corrupt(format!("attendee id {text:?}")).into())
 }
 
 /// The wire/stored form of a validated attendee. The ID number is sealed here and never
@@ -285,8 +340,16 @@ pub fn to_record(attendee: &Attendee, data_key: Option<&DataKey>) -> Result<Atte
 }
 
 /// Writes the attendee row and its search terms.
-pub(crate) fn upsert(conn: &Connection, record: &AttendeeRecord, hlc: &Hlc) -> Result<(), StoreError> {
-    let sealed = record.id_sealed.as_deref().map(|s| data_encoding::BASE64.decode(s.as_bytes())).transpose()
+pub(crate) fn upsert(
+    conn: &Connection,
+    record: &AttendeeRecord,
+    hlc: &Hlc,
+) -> Result<(), StoreError> {
+    let sealed = record
+        .id_sealed
+        .as_deref()
+        .map(|s| data_encoding::BASE64.decode(s.as_bytes()))
+        .transpose()
         .map_err(|_| StoreError::Corrupt("sealed ID number is not base64".into()))?;
     let id = record.id.to_string();
     conn.prepare_cached(
@@ -321,7 +384,8 @@ pub(crate) fn upsert(conn: &Connection, record: &AttendeeRecord, hlc: &Hlc) -> R
         hlc.to_string()
     ])?;
     conn.prepare_cached("DELETE FROM search_terms WHERE attendee_id = ?1")?.execute([&id])?;
-    let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES (?1, ?2)")?;
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES (?1, ?2)")?;
     for term in search::terms_for(record) {
         insert.execute(params![term, id])?;
     }

@@ -77,7 +77,8 @@ pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
     let mut terms = Vec::with_capacity(12);
     let name = normalize(&record.name);
     terms.push(name.clone());
-    let words: Vec<String> = record.name.split_whitespace().map(normalize).filter(|w| !w.is_empty()).collect();
+    let words: Vec<String> =
+        record.name.split_whitespace().map(normalize).filter(|w| !w.is_empty()).collect();
     if words.len() > 1 {
         terms.extend(words);
     }
@@ -120,8 +121,14 @@ pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
 
 /// Attendees matching `query`, best first, at most `limit`. `categories`, when not
 /// empty, restricts results to those categories (an operator's data permission).
-pub fn search(conn: &Connection, query: &str, limit: usize, categories: &[String]) -> Result<Vec<SearchHit>> {
-    let tokens: Vec<String> = query.split_whitespace().map(normalize).filter(|t| !t.is_empty()).collect();
+pub fn search(
+    conn: &Connection,
+    query: &str,
+    limit: usize,
+    categories: &[String],
+) -> Result<Vec<SearchHit>> {
+    let tokens: Vec<String> =
+        query.split_whitespace().map(normalize).filter(|t| !t.is_empty()).collect();
     if tokens.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
@@ -129,14 +136,17 @@ pub fn search(conn: &Connection, query: &str, limit: usize, categories: &[String
     let mut ranked = candidates(conn, &whole)?;
     if tokens.len() > 1 {
         // "zhang san", "上海 展览": every word must match some term of the attendee.
-        let mut sets = tokens.iter().map(|t| candidates(conn, t).map(|c| c.into_iter().collect::<HashSet<_>>()));
+        let mut sets = tokens
+            .iter()
+            .map(|t| candidates(conn, t).map(|c| c.into_iter().collect::<HashSet<_>>()));
         if let Some(first) = sets.next() {
             let mut common = first?;
             for set in sets {
                 let set = set?;
                 common.retain(|id| set.contains(id));
             }
-            let mut extra: Vec<AttendeeId> = common.into_iter().filter(|id| !ranked.contains(id)).collect();
+            let mut extra: Vec<AttendeeId> =
+                common.into_iter().filter(|id| !ranked.contains(id)).collect();
             extra.sort_unstable();
             ranked.extend(extra);
         }
@@ -170,8 +180,13 @@ fn candidates(conn: &Connection, word: &str) -> Result<Vec<AttendeeId>> {
         }
         Ok(())
     };
-    let mut exact = conn.prepare_cached("SELECT attendee_id FROM search_terms WHERE term = ?1 LIMIT ?2").map_err(StoreError::from)?;
-    for id in exact.query_map(params![word, CANDIDATES_PER_TERM], |r| r.get(0)).map_err(StoreError::from)? {
+    let mut exact = conn
+        .prepare_cached("SELECT attendee_id FROM search_terms WHERE term = ?1 LIMIT ?2")
+        .map_err(StoreError::from)?;
+    for id in exact
+        .query_map(params![word, CANDIDATES_PER_TERM], |r| r.get(0))
+        .map_err(StoreError::from)?
+    {
         push(id.map_err(StoreError::from)?)?;
     }
     let mut ranges = vec![word.to_owned()];
@@ -181,11 +196,16 @@ fn candidates(conn: &Connection, word: &str) -> Result<Vec<AttendeeId>> {
         ranges.push(format!("{ID_TAIL}{reversed}"));
     }
     let mut prefix = conn
-        .prepare_cached("SELECT attendee_id FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3")
+        .prepare_cached(
+            "SELECT attendee_id FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3",
+        )
         .map_err(StoreError::from)?;
     for start in ranges {
         let end = format!("{start}\u{10FFFF}");
-        for id in prefix.query_map(params![start, end, CANDIDATES_PER_TERM], |r| r.get(0)).map_err(StoreError::from)? {
+        for id in prefix
+            .query_map(params![start, end, CANDIDATES_PER_TERM], |r| r.get(0))
+            .map_err(StoreError::from)?
+        {
             push(id.map_err(StoreError::from)?)?;
         }
     }

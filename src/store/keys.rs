@@ -45,11 +45,12 @@ impl KeyFiles {
     }
 
     pub fn load_data_key(&self) -> Result<Option<DataKey>> {
-        let Some(bytes) = read_secret(&self.data_key_path(), DATA_KEY_LEN)? else { return Ok(None) };
-        DataKey::from_bytes(&bytes).map(Some).map_err(|e| StoreError::KeyFile {
-            path: self.data_key_path(),
-            reason: e.to_string(),
-        })
+        let Some(bytes) = read_secret(&self.data_key_path(), DATA_KEY_LEN)? else {
+            return Ok(None);
+        };
+        DataKey::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::KeyFile { path: self.data_key_path(), reason: e.to_string() })
     }
 
     pub fn load_data_key_bytes(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
@@ -92,7 +93,8 @@ fn read_secret(path: &Path, len: usize) -> Result<Option<Zeroizing<Vec<u8>>>> {
 }
 
 fn write_secret(path: &Path, secret: &[u8]) -> Result<()> {
-    let err = |e: std::io::Error| StoreError::KeyFile { path: path.to_owned(), reason: e.to_string() };
+    let err =
+        |e: std::io::Error| StoreError::KeyFile { path: path.to_owned(), reason: e.to_string() };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }

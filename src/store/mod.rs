@@ -80,11 +80,16 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         let station_id = station_id(&conn)?;
-        let last_hlc: Option<String> =
-            conn.query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0)).optional()?;
-        let last_hlc = last_hlc.map(|text| text.parse::<Hlc>()).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let last_hlc: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0))
+            .optional()?;
+        let last_hlc = last_hlc
+            .map(|text| text.parse::<Hlc>())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let clock = HlcClock::resume(&station_id, last_hlc.as_ref());
-        let mut store = Store { conn, data_dir: data_dir.to_owned(), station_id, clock, event: None };
+        let mut store =
+            Store { conn, data_dir: data_dir.to_owned(), station_id, clock, event: None };
         store.reload_event()?;
         Ok(store)
     }
@@ -206,7 +211,8 @@ impl Tx<'_> {
     /// Queues `record` for the hub, stamped `hlc` (from [`Tx::tick`]).
     pub fn emit(&mut self, hlc: Hlc, record: Record) -> Result<()> {
         let change = Change { id: Uuid::now_v7(), station: self.station.to_owned(), hlc, record };
-        let json = serde_json::to_string(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.tx
             .prepare_cached(
                 "INSERT INTO outbox (change_id, hlc, kind, entity, change) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -305,14 +311,54 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn station_id(conn: &Connection) -> Result<String> {
-    let existing: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = 'station_id'", [], |r| r.get(0)).optional()?;
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'station_id'", [], |r| r.get(0))
+        .optional()?;
     if let Some(id) = existing {
         return Ok(id);
     }
     let id = format!("st-{}", &Uuid::now_v7().simple().to_string()[22..]);
     conn.execute("INSERT INTO meta (key, value) VALUES ('station_id', ?1)", [&id])?;
     Ok(id)
+}
+
+/// The newest `limit` audit entries, optionally about one attendee only.
+pub fn audit_entries(
+    conn: &Connection,
+    attendee: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<AuditRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, actor, action, attendee_id, detail FROM audit \
+         WHERE ?1 IS NULL OR attendee_id = ?1 ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![attendee.map(|a| a.to_string()), limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (id, at, actor, action, attendee_id, detail) = row?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("audit entry {id}: {what}"));
+        entries.push(AuditRecord {
+            id: Uuid::parse_str(&id).map_err(|_| corrupt("id"))?,
+            at,
+            actor,
+            action,
+            attendee_id: attendee_id
+                .map(|a| Uuid::parse_str(&a))
+                .transpose()
+                .map_err(|_| corrupt("attendee"))?,
+            detail: serde_json::from_str(&detail).map_err(|_| corrupt("detail"))?,
+        });
+    }
+    Ok(entries)
 }
 
 pub fn wall_ms() -> u64 {
@@ -381,12 +427,16 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        let version: i64 = store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let version: i64 =
+            store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, schema::CURRENT_VERSION);
-        let name: String =
-            store.conn().query_row("SELECT name FROM attendees WHERE id = 'a1'", [], |r| r.get(0)).unwrap();
+        let name: String = store
+            .conn()
+            .query_row("SELECT name FROM attendees WHERE id = 'a1'", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(name, "张三");
-        let jobs: i64 = store.conn().query_row("SELECT count(*) FROM print_jobs", [], |r| r.get(0)).unwrap();
+        let jobs: i64 =
+            store.conn().query_row("SELECT count(*) FROM print_jobs", [], |r| r.get(0)).unwrap();
         assert_eq!(jobs, 0);
     }
 
@@ -394,7 +444,8 @@ mod tests {
     fn pragmas_make_commits_durable() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mode: String = store.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let mode: String =
+            store.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         let sync: i64 = store.conn().pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
         let fk: i64 = store.conn().pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
         assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
@@ -421,7 +472,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         store.write(|tx| tx.audit("cli", "a", None, serde_json::json!({}))).unwrap();
-        let first: String = store.conn().query_row("SELECT hlc FROM outbox", [], |r| r.get(0)).unwrap();
+        let first: String =
+            store.conn().query_row("SELECT hlc FROM outbox", [], |r| r.get(0)).unwrap();
         drop(store);
         let mut store = Store::open(dir.path()).unwrap();
         store.write(|tx| tx.audit("cli", "b", None, serde_json::json!({}))).unwrap();

@@ -1,0 +1,601 @@
+//! Command-line interface. Commands parse their arguments, call the library, and print
+//! either plain text for people or one JSON document (`--json`) for scripts.
+//!
+//! Exit codes (also in README): 0 done / valid; 1 a negative answer (invalid token,
+//! rejected import, attendee not found, invalid or duplicate registration); 2 usage
+//! error; 3 the command could not run (no event, unreadable file, database error).
+
+mod bench;
+mod demo;
+
+use std::ffi::OsString;
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use expo_kiosk::domain::{NewAttendee, Source};
+use expo_kiosk::operators::{self, Operator, OperatorError, Permission, Role};
+use expo_kiosk::privacy::DataKey;
+use expo_kiosk::provisioning;
+use expo_kiosk::registration::import::{self, ImportOptions};
+use expo_kiosk::registration::{self, badge, search, RegistrationError};
+use expo_kiosk::store::Store;
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "expo-kiosk",
+    version,
+    about = "Offline-first registration, badges and access control for exhibitions"
+)]
+pub struct Cli {
+    /// This station's data directory (database and keys). Default: the platform's data dir.
+    #[arg(long, global = true, env = "EXPO_KIOSK_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, share or show the event this station serves.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Import data into this station.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Find attendees by name, pinyin, company, phone tail, registration code or ID tail.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register one attendee (for scripts) and print the new attendee id.
+    Register(RegisterArgs),
+    /// Show attendees.
+    #[command(subcommand)]
+    Attendee(AttendeeCommand),
+    /// Badge credentials.
+    #[command(subcommand)]
+    Badge(BadgeCommand),
+    /// Verify a badge token offline. Exit 0 valid, 1 invalid, 2 usage error.
+    Verify {
+        /// The token as scanned; `-` reads it from stdin.
+        #[arg(allow_hyphen_values = true)]
+        token: OsString,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operators and their roles.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Read the audit log, newest first.
+    Audit {
+        /// Only entries about this attendee (id or registration code).
+        #[arg(long)]
+        attendee: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure import, open, search and token speed on synthetic attendees.
+    Bench(bench::BenchArgs),
+    /// Walk through the whole flow on a demo event: no server, no devices, no setup.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum EventCommand {
+    /// Create the event on its first station, with this station's signing key.
+    Init {
+        #[arg(long, value_name = "EVENT.toml")]
+        file: PathBuf,
+    },
+    /// Write the bundle other stations import: definition and public keys.
+    Export {
+        #[arg(long, value_name = "BUNDLE")]
+        out: PathBuf,
+        /// Include the event data key, for registration desks and kiosks (never for gates).
+        #[arg(long)]
+        with_data_key: bool,
+    },
+    /// Join this station to the event from a bundle.
+    Import {
+        bundle: PathBuf,
+        /// A gate: keep public keys only, make no signing key.
+        #[arg(long)]
+        verify_only: bool,
+    },
+    /// Show the event and this station's keys.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Pre-registrations from CSV (UTF-8, UTF-8 with BOM or GB18030; English or Chinese headers).
+    Attendees {
+        file: PathBuf,
+        /// Check every row and report, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the good rows even if some are bad (without it, one bad row imports nothing).
+        #[arg(long)]
+        skip_invalid: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    #[arg(long)]
+    name: String,
+    /// Category id or Chinese label (e.g. `exhibitor` or 参展商).
+    #[arg(long)]
+    category: String,
+    #[arg(long, default_value = "")]
+    company: String,
+    #[arg(long, default_value = "")]
+    title: String,
+    #[arg(long, default_value = "")]
+    phone: String,
+    #[arg(long, default_value = "")]
+    email: String,
+    #[arg(long, default_value = "")]
+    country: String,
+    /// resident_id, foreign_permanent_residence, passport, hk_macau_permit, taiwan_permit (or Chinese labels).
+    #[arg(long, default_value = "")]
+    id_type: String,
+    #[arg(long, default_value = "")]
+    id_number: String,
+    #[arg(long, default_value = "")]
+    registration_code: String,
+    /// The attendee did not consent to follow-up contact.
+    #[arg(long)]
+    no_consent: bool,
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum AttendeeCommand {
+    /// One attendee by id or registration code, with their badges. The ID number is masked.
+    Show {
+        attendee: String,
+        #[arg(long)]
+        json: bool,
+        /// Show the full ID number: needs an operator whose role allows it (PIN from
+        /// EXPO_KIOSK_PIN or stdin). The reveal is audited.
+        #[arg(long, value_name = "OPERATOR")]
+        reveal_as: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BadgeCommand {
+    /// Print the attendee's badge token, issuing a badge if none is active.
+    Token { attendee: String },
+    /// Revoke the attendee's badge: every gate that learns of it denies the token.
+    Revoke {
+        attendee: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator; the PIN comes from EXPO_KIOSK_PIN or the first line of stdin.
+    Add {
+        name: String,
+        /// admin, desk, kiosk or gate.
+        #[arg(long)]
+        role: String,
+        /// Restrict to these categories (repeatable); default all.
+        #[arg(long = "category")]
+        categories: Vec<String>,
+    },
+    /// List operators.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if let Some(OperatorError::BadLogin | OperatorError::Forbidden { .. }) =
+        error.downcast_ref::<OperatorError>()
+    {
+        return 1;
+    }
+    match error.downcast_ref::<RegistrationError>() {
+        Some(
+            RegistrationError::Invalid(_)
+            | RegistrationError::DuplicateCode { .. }
+            | RegistrationError::DuplicateIdDocument { .. }
+            | RegistrationError::NotFound(_)
+            | RegistrationError::Revoked(..),
+        ) => 1,
+        _ => 3,
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = match cli.data_dir.clone() {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args, cli.data_dir),
+        command => {
+            let mut store = Store::open(&data_dir)
+                .with_context(|| format!("opening the station data in {}", data_dir.display()))?;
+            run_on_store(&mut store, command)
+        }
+    }
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("org", "expo-kiosk", "expo-kiosk")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .context("no home directory to keep station data in: pass --data-dir DIR")
+}
+
+fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
+    let admin = Operator::station_admin(store.station_id());
+    match command {
+        Command::Event(command) => event_command(store, &admin, command),
+        Command::Import(ImportCommand::Attendees { file, dry_run, skip_invalid, json }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = import::import_csv(
+                store,
+                &admin.name,
+                &bytes,
+                ImportOptions { dry_run, skip_invalid },
+            )?;
+            if json {
+                print_json(&report)?;
+            } else {
+                for error in &report.errors {
+                    println!("{error}");
+                }
+                if !report.ignored_columns.is_empty() {
+                    println!("ignored columns: {}", report.ignored_columns.join(", "));
+                }
+                println!(
+                    "{} rows ({}): {} new, {} updated, {} unchanged, {} invalid{}",
+                    report.rows,
+                    report.encoding,
+                    report.created,
+                    report.updated,
+                    report.unchanged,
+                    report.invalid_rows,
+                    match (report.committed, dry_run) {
+                        (true, _) => "",
+                        (false, true) => " (dry run: nothing written)",
+                        (false, false) => " (nothing imported: fix the rows or use --skip-invalid)",
+                    }
+                );
+            }
+            let rejected = report.invalid_rows > 0 && !report.committed;
+            Ok(if rejected { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Search { query, limit, json } => {
+            let hits = search::search(store.conn(), &query, limit, &admin.categories)?;
+            if json {
+                print_json(&hits)?;
+            } else if hits.is_empty() {
+                println!("no attendee matches {query:?}");
+            } else {
+                for hit in hits {
+                    println!(
+                        "{}  {:<10} {:<20} {:<22} {:<30} {}",
+                        hit.id,
+                        hit.registration_code.as_deref().unwrap_or("-"),
+                        hit.name,
+                        hit.category,
+                        hit.company,
+                        hit.phone_tail
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Register(args) => {
+            let input = NewAttendee {
+                registration_code: args.registration_code,
+                name: args.name,
+                company: args.company,
+                title: args.title,
+                category: args.category,
+                phone: args.phone,
+                email: args.email,
+                country: args.country,
+                id_type: args.id_type,
+                id_number: args.id_number,
+                consent: !args.no_consent,
+                tags: args.tags,
+            };
+            let source = if input.registration_code.is_empty() {
+                Source::WalkIn
+            } else {
+                Source::PreRegistered
+            };
+            let record = registration::register(store, &admin.name, &input, source)?;
+            println!("{}", record.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Attendee(AttendeeCommand::Show { attendee, json, reveal_as }) => {
+            let record = registration::resolve(store.conn(), &attendee)?;
+            let id_number = match (&reveal_as, &record.id_sealed) {
+                (Some(name), Some(sealed)) => Some(reveal(store, name, &record.id, sealed)?),
+                _ => record.id_masked.clone(),
+            };
+            let badges = badge::badges_of(store.conn(), expo_kiosk::domain::AttendeeId(record.id))?;
+            let view = json!({
+                "id": record.id,
+                "registration_code": record.registration_code,
+                "name": record.name,
+                "company": record.company,
+                "title": record.title,
+                "category": record.category,
+                "phone": record.phone,
+                "email": record.email,
+                "country": record.country,
+                "source": record.source,
+                "id_type": record.id_type,
+                "id_number": id_number,
+                "consent": record.consent,
+                "tags": record.tags,
+                "created_at": record.created_at,
+                "updated_at": record.updated_at,
+                "badges": badges,
+            });
+            if json {
+                print_json(&view)?;
+            } else if let Some(fields) = view.as_object() {
+                for (key, value) in fields {
+                    let text = match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Null => "-".into(),
+                        other => other.to_string(),
+                    };
+                    println!("{key:<18} {text}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Badge(BadgeCommand::Token { attendee }) => {
+            let record = registration::resolve(store.conn(), &attendee)?;
+            let issued =
+                badge::ensure_badge(store, &admin.name, expo_kiosk::domain::AttendeeId(record.id))?;
+            println!("{}", issued.token);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Badge(BadgeCommand::Revoke { attendee, reason }) => {
+            let record = registration::resolve(store.conn(), &attendee)?;
+            let serial = badge::revoke(
+                store,
+                &admin.name,
+                expo_kiosk::domain::AttendeeId(record.id),
+                &reason,
+            )?;
+            println!("revoked badge {serial} of {}", record.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { token, json } => verify(store, token, json),
+        Command::Operator(OperatorCommand::Add { name, role, categories }) => {
+            let role = Role::parse(&role)?;
+            let secret = read_secret("PIN for the new operator")?;
+            let operator = operators::add(store, &admin, &name, role, &secret, &categories)?;
+            println!("added operator {} ({})", operator.name, operator.role);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(OperatorCommand::List { json }) => {
+            let list = operators::list(store)?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for op in list {
+                    let scope = if op.categories.is_empty() {
+                        "all categories".into()
+                    } else {
+                        op.categories.join(",")
+                    };
+                    println!("{:<20} {:<6} {scope}", op.name, op.role);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { attendee, limit, json } => {
+            let attendee = attendee.map(|a| registration::resolve(store.conn(), &a)).transpose()?;
+            let entries =
+                expo_kiosk::store::audit_entries(store.conn(), attendee.map(|a| a.id), limit)?;
+            if json {
+                print_json(&entries)?;
+            } else {
+                for e in entries {
+                    println!(
+                        "{} {:<16} {:<14} {} {}",
+                        e.at,
+                        e.actor,
+                        e.action,
+                        e.attendee_id.map(|a| a.to_string()).unwrap_or_default(),
+                        e.detail
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(_) | Command::Demo(_) => {
+            bail!("this command does not use the station store")
+        }
+    }
+}
+
+fn event_command(store: &mut Store, admin: &Operator, command: EventCommand) -> Result<ExitCode> {
+    let status = match command {
+        EventCommand::Init { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            provisioning::init(store, &admin.name, &text)?
+        }
+        EventCommand::Export { out, with_data_key } => {
+            let bundle = provisioning::export(store, with_data_key)?;
+            provisioning::write_bundle(&bundle, &out)?;
+            println!(
+                "wrote {} ({} public keys{})",
+                out.display(),
+                bundle.public_keys.len(),
+                if with_data_key { ", with the event data key: keep it safe" } else { "" }
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        EventCommand::Import { bundle, verify_only } => {
+            let bundle = provisioning::read_bundle(&bundle)?;
+            let status = provisioning::import(store, &admin.name, &bundle, !verify_only)?;
+            if status.key_id.is_some() {
+                println!("this station signs badges with a new key: other stations learn it through sync or this station's `event export`");
+            }
+            status
+        }
+        EventCommand::Show { json } => {
+            let status = provisioning::status(store)?;
+            if json {
+                print_json(&status)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            status
+        }
+    };
+    let event = &store.event()?.definition.event;
+    println!("event        {} ({} / {})", event.id, event.name, event.name_en);
+    println!("dates        {} .. {} ({})", event.start, event.end, event.timezone);
+    println!("station      {}", status.station);
+    println!("signing key  {}", status.key_id.as_deref().unwrap_or("none (verify only)"));
+    println!("public keys  {}", status.public_keys);
+    println!("data key     {}", if status.has_data_key { "present" } else { "absent" });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(store: &Store, token: OsString, json: bool) -> Result<ExitCode> {
+    let token = if token == "-" {
+        let mut text = String::new();
+        // Bytes that are not text are a malformed token, not a program error.
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).context("reading the token from stdin")?;
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        text
+    } else {
+        token.to_string_lossy().into_owned()
+    };
+    let today = registration::venue_today(store)?;
+    match badge::verify(store, token.trim(), today)? {
+        Ok(verified) => {
+            if json {
+                print_json(&json!({
+                    "valid": true,
+                    "reason": null,
+                    "attendee_id": verified.claims.attendee,
+                    "name": verified.attendee.as_ref().map(|a| a.name.clone()),
+                    "company": verified.attendee.as_ref().map(|a| a.company.clone()),
+                    "category": verified.category,
+                    "serial": verified.claims.serial,
+                    "valid_from": verified.claims.valid_from,
+                    "valid_to": verified.claims.valid_to,
+                    "key_id": format!("{:08x}", verified.claims.key_id),
+                }))?;
+            } else {
+                let name = verified
+                    .attendee
+                    .as_ref()
+                    .map(|a| a.name.as_str())
+                    .unwrap_or("(attendee not on this station)");
+                println!(
+                    "valid: {name}, {} badge {}, {} .. {}",
+                    verified.category,
+                    verified.claims.serial,
+                    verified.claims.valid_from,
+                    verified.claims.valid_to
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(invalid) => {
+            if json {
+                print_json(&json!({ "valid": false, "reason": invalid.as_str() }))?;
+            } else {
+                println!("invalid: {}", invalid.as_str());
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Unseals an ID number for an operator whose role allows it, and audits the reveal.
+fn reveal(
+    store: &mut Store,
+    operator_name: &str,
+    attendee: &uuid::Uuid,
+    sealed: &str,
+) -> Result<String> {
+    let secret = read_secret(&format!("PIN for {operator_name}"))?;
+    let operator = operators::login(store, operator_name, &secret)?;
+    operator.require(Permission::RevealId)?;
+    let key: &DataKey =
+        store.event()?.data_key.as_ref().context("this station has no event data key")?;
+    let bytes =
+        data_encoding::BASE64.decode(sealed.as_bytes()).context("stored ID number is corrupt")?;
+    let number = key.unseal(&bytes)?;
+    let number = number.to_string();
+    store.write(|tx| {
+        tx.audit(
+            &operator.name,
+            "reveal_id",
+            Some(expo_kiosk::domain::AttendeeId(*attendee)),
+            json!({}),
+        )
+    })?;
+    Ok(number)
+}
+
+/// A PIN from `EXPO_KIOSK_PIN`, or the first line of stdin (scripts pipe it in).
+fn read_secret(prompt: &str) -> Result<String> {
+    if let Ok(pin) = std::env::var("EXPO_KIOSK_PIN") {
+        return Ok(pin);
+    }
+    eprint!("{prompt}: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the PIN")?;
+    let pin = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pin.is_empty() {
+        bail!("no PIN given (set EXPO_KIOSK_PIN or type it)");
+    }
+    Ok(pin)
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Used by `demo` and `bench` to keep their stores apart from a real station's.
+pub(crate) fn fresh_dir(path: &Path) -> Result<()> {
+    if path.exists() {
+        std::fs::remove_dir_all(path).with_context(|| format!("clearing {}", path.display()))?;
+    }
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(())
+}

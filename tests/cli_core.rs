@@ -1,0 +1,495 @@
+//! The core commands, driven through the real binary as a venue script would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use expo_kiosk::demo::demo_event_toml;
+use serde_json::Value;
+
+struct Station {
+    dir: tempfile::TempDir,
+}
+
+impl Station {
+    fn new() -> Self {
+        Station { dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// A station provisioned with the example event moved so that it runs today.
+    fn with_event_today() -> Self {
+        let station = Station::new();
+        let file = station
+            .file("event.toml", demo_event_toml(chrono::Local::now().date_naive()).as_bytes());
+        station.ok(&["event", "init", "--file", file.to_str().unwrap()]);
+        station
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[], None)
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"));
+        command.arg("--data-dir").arg(self.data()).args(args).env_remove("EXPO_KIOSK_PIN");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        if let Some(bytes) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(bytes).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    fn register(&self, args: &[&str]) -> String {
+        let mut all = vec!["register"];
+        all.extend_from_slice(args);
+        self.ok(&all).trim().to_owned()
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.data().join("station.db")).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap()
+}
+
+const GOOD_CSV: &str = "registration_code,name,company,title,category,phone,email,country,id_type,id_number\n\
+R001,张三,上海国际展览有限公司,经理,参展商,13812345678,zs@example.com,中国,resident_id,11010519491231002X\n\
+R002,John Smith,Acme GmbH,CTO,professional_visitor,+49 151 12345678,john@acme.de,Germany,,\n\
+R003,欧阳娜娜,深圳光电有限公司,总监,专业观众,13987654321,,中国,,\n";
+
+#[test]
+fn import_search_and_reimport() {
+    let station = Station::with_event_today();
+    let csv = station.file("a.csv", GOOD_CSV.as_bytes());
+    let report = station.json(&["import", "attendees", csv.to_str().unwrap(), "--json"]);
+    assert_eq!((report["created"].as_u64(), report["invalid_rows"].as_u64()), (Some(3), Some(0)));
+
+    // Re-importing changes nothing.
+    let again = station.json(&["import", "attendees", csv.to_str().unwrap(), "--json"]);
+    assert_eq!((again["created"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(station.count("attendees"), 3);
+
+    for (query, expected) in [
+        ("zs", "张三"),
+        ("zhangs", "张三"),
+        ("zhangsan", "张三"),
+        ("张", "张三"),
+        ("oyn", "欧阳娜娜"),
+        ("john", "John Smith"),
+        ("smith", "John Smith"),
+        ("acme", "John Smith"),
+        ("展览", "张三"),
+        ("5678", "张三"),
+        ("12345678", "张三"),
+        ("R002", "John Smith"),
+        ("002x", "张三"),
+    ] {
+        let hits = station.json(&["search", query, "--json"]);
+        let names: Vec<&str> =
+            hits.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&expected), "{query} -> {names:?}");
+        for hit in hits.as_array().unwrap() {
+            for field in ["id", "name", "registration_code", "category", "company"] {
+                assert!(hit.get(field).is_some(), "{field} missing in {hit}");
+            }
+        }
+    }
+    assert_eq!(station.json(&["search", "nobody-like-this", "--json"]), Value::Array(vec![]));
+}
+
+#[test]
+fn gb18030_with_chinese_headers_and_a_utf8_bom_both_import() {
+    let station = Station::with_event_today();
+    let chinese = "注册码,姓名,公司,职位,类别,手机,邮箱,国家,证件类型,证件号码\nC100,李四,杭州电子科技有限公司,工程师,专业观众,13700001111,,中国,,\n";
+    let (encoded, _, _) = encoding_rs::GB18030.encode(chinese);
+    let gb = station.file("gb.csv", &encoded);
+    let report = station.json(&["import", "attendees", gb.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (report["encoding"].as_str(), report["created"].as_u64()),
+        (Some("gb18030"), Some(1))
+    );
+
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(GOOD_CSV.as_bytes());
+    let path = station.file("bom.csv", &bom);
+    let report = station.json(&["import", "attendees", path.to_str().unwrap(), "--json"]);
+    assert_eq!(report["created"].as_u64(), Some(3));
+    let hits = station.json(&["search", "lisi", "--json"]);
+    assert_eq!(hits[0]["name"], "李四");
+}
+
+#[test]
+fn bad_rows_are_reported_masked_and_block_the_import_unless_skipped() {
+    let station = Station::with_event_today();
+    let csv =
+        "registration_code,name,company,title,category,phone,email,country,id_type,id_number\n\
+        B1,王五,甲公司,,参展商,13812345678,,中国,resident_id,110105194912310021\n\
+        B2,,乙公司,,专业观众,,,,,\n\
+        B3,赵六,丙公司,,astronaut,,,,,\n\
+        B4,钱七,丁公司,,专业观众,12345,,,,\n\
+        B5,孙八,戊公司,,专业观众,,not-an-email,,,\n\
+        B6,周九,己公司,,专业观众,,,,,\n\
+        B6,吴十,庚公司,,专业观众,,,,,\n\
+        B7,郑一,,,参展商,13812345678,,,,\n";
+    let path = station.file("bad.csv", csv.as_bytes());
+    let out = station.run(&["import", "attendees", path.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["committed"], false);
+    assert_eq!(station.count("attendees"), 0, "one bad row imports nothing");
+    let errors = report["errors"].as_array().unwrap();
+    let find = |line: u64, field: &str| {
+        errors
+            .iter()
+            .find(|e| e["line"].as_u64() == Some(line) && e["field"] == field)
+            .unwrap_or_else(|| panic!("no error for line {line} {field}: {errors:?}"))
+    };
+    let id_error = find(2, "id_number");
+    assert_eq!(id_error["value"], "1101**********0021", "the ID number is masked in the report");
+    assert!(id_error["reason"].as_str().unwrap().contains("check"), "{id_error}");
+    find(3, "name");
+    find(4, "category");
+    find(5, "phone");
+    find(6, "email");
+    assert!(find(8, "registration_code")["reason"].as_str().unwrap().contains("line 7"));
+    find(9, "company");
+    assert!(!text(&out.stdout).contains("110105194912310021"));
+
+    let dry = station.run(&["import", "attendees", path.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code(&dry), 1);
+    assert!(text(&dry.stdout).contains("line 2: id_number"), "{}", text(&dry.stdout));
+
+    let skipped =
+        station.json(&["import", "attendees", path.to_str().unwrap(), "--skip-invalid", "--json"]);
+    assert_eq!(
+        (skipped["created"].as_u64(), skipped["committed"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(station.count("attendees"), 1);
+}
+
+#[test]
+fn a_malformed_file_is_a_clear_error() {
+    let station = Station::with_event_today();
+    let no_name = station.file("x.csv", b"registration_code,company\nR1,Acme\n");
+    let out = station.run(&["import", "attendees", no_name.to_str().unwrap()]);
+    assert_eq!(code(&out), 3);
+    assert!(text(&out.stderr).contains("name"), "{}", text(&out.stderr));
+    let binary = station.file("y.csv", &[0xff, 0xfe, 0x00, 0x81, 0x30, 0xff]);
+    let out = station.run(&["import", "attendees", binary.to_str().unwrap()]);
+    assert_eq!(code(&out), 3);
+    assert!(text(&out.stderr).contains("neither UTF-8 nor GB18030"), "{}", text(&out.stderr));
+    let out = station.run(&["import", "attendees", "/nonexistent.csv"]);
+    assert_eq!(code(&out), 3);
+}
+
+#[test]
+fn register_masks_and_protects_the_id_number() {
+    let station = Station::with_event_today();
+    let id = station.register(&[
+        "--name",
+        "张三",
+        "--category",
+        "exhibitor",
+        "--company",
+        "上海展览",
+        "--phone",
+        "13812345678",
+        "--id-type",
+        "居民身份证",
+        "--id-number",
+        "11010519491231002X",
+    ]);
+    let shown = station.json(&["attendee", "show", &id, "--json"]);
+    assert_eq!(shown["id_number"], "1101**********002X");
+    assert_eq!(shown["source"], "walk_in");
+
+    // Same ID document again: refused with exit 1.
+    let out = station.run(&[
+        "register",
+        "--name",
+        "张三",
+        "--category",
+        "exhibitor",
+        "--company",
+        "x",
+        "--phone",
+        "13812345678",
+        "--id-number",
+        "11010519491231002x",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stderr).contains("already registered"), "{}", text(&out.stderr));
+
+    // Missing required field for the category, bad check digit: exit 1 with every reason.
+    let out = station.run(&[
+        "register",
+        "--name",
+        "李四",
+        "--category",
+        "参展商",
+        "--id-number",
+        "110105194912310021",
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = text(&out.stderr);
+    assert!(err.contains("company") && err.contains("phone") && err.contains("id_number"), "{err}");
+
+    // The number appears nowhere in the station's files in clear.
+    let token = station.ok(&["badge", "token", &id]);
+    assert!(token.starts_with("EK1"));
+    let mut files = Vec::new();
+    collect_files(&station.data(), &mut files);
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes.windows(18).any(|w| w.eq_ignore_ascii_case(b"11010519491231002X")),
+            "{} holds the ID number in clear",
+            file.display()
+        );
+    }
+
+    // Only a role that may reveal it sees it, and the reveal is audited.
+    let pin = [("EXPO_KIOSK_PIN", "2580")];
+    assert!(station
+        .run_with(&["operator", "add", "desk1", "--role", "desk"], &pin, None)
+        .status
+        .success());
+    assert!(station
+        .run_with(&["operator", "add", "boss", "--role", "admin"], &pin, None)
+        .status
+        .success());
+    let denied = station.run_with(&["attendee", "show", &id, "--reveal-as", "desk1"], &pin, None);
+    assert_eq!(code(&denied), 1, "{}", text(&denied.stderr));
+    assert!(!text(&denied.stdout).contains("11010519491231002X"));
+    let wrong = station.run_with(
+        &["attendee", "show", &id, "--reveal-as", "boss"],
+        &[("EXPO_KIOSK_PIN", "0000")],
+        None,
+    );
+    assert_eq!(code(&wrong), 1);
+    let revealed =
+        station.run_with(&["attendee", "show", &id, "--json", "--reveal-as", "boss"], &pin, None);
+    assert!(revealed.status.success(), "{}", text(&revealed.stderr));
+    assert!(text(&revealed.stdout).contains("11010519491231002X"));
+    let audit = station.json(&["audit", "--json", "--attendee", &id]);
+    let actions: Vec<&str> =
+        audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["reveal_id", "issue_badge", "register"]);
+    assert!(!station.ok(&["audit", "--limit", "100"]).contains("11010519491231002X"));
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn verify_accepts_genuine_tokens_and_names_every_tampering() {
+    let station = Station::with_event_today();
+    let id = station.register(&[
+        "--name",
+        "Anna Lee",
+        "--category",
+        "vip",
+        "--registration-code",
+        "V-7",
+    ]);
+    let token = station.ok(&["badge", "token", "V-7"]).trim().to_owned();
+    assert_eq!(station.ok(&["badge", "token", &id]).trim(), token, "one active badge per attendee");
+
+    let valid = station.json(&["verify", &token, "--json"]);
+    assert_eq!(valid["valid"], true);
+    assert_eq!(
+        (valid["name"].as_str(), valid["category"].as_str()),
+        (Some("Anna Lee"), Some("vip"))
+    );
+    assert_eq!(valid["attendee_id"].as_str(), Some(id.as_str()));
+
+    let verdict = |token: &str| {
+        let out = station.run(&["verify", token, "--json"]);
+        let json: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stderr)));
+        assert_eq!(code(&out), if json["valid"] == true { 0 } else { 1 });
+        json["reason"].as_str().unwrap_or("valid").to_owned()
+    };
+    // Every single-character change in the signed part is caught.
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    for position in (3..token.len()).step_by(7) {
+        let mut chars: Vec<char> = token.chars().collect();
+        let replacement = alphabet.chars().find(|c| *c != chars[position]).unwrap();
+        chars[position] = replacement;
+        let reason = verdict(&chars.into_iter().collect::<String>());
+        assert!(
+            [
+                "bad_signature",
+                "malformed",
+                "unknown_key",
+                "other_event",
+                "expired",
+                "not_yet_valid"
+            ]
+            .contains(&reason.as_str()),
+            "position {position}: {reason}"
+        );
+        assert_ne!(reason, "valid");
+    }
+    assert_eq!(verdict(&token[..token.len() - 5]), "malformed");
+    assert_eq!(verdict("' OR 1=1; --"), "malformed");
+    assert_eq!(verdict("%s%s%n{}{0}"), "malformed");
+    assert_eq!(verdict(&"A".repeat(10_240)), "malformed");
+    assert_eq!(verdict(&format!("{token}AA")), "malformed");
+
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let out = station.run_with(&["verify", "-", "--json"], &[], Some(&junk));
+    assert_eq!(code(&out), 1);
+    assert!(text(&out.stdout).contains("malformed"));
+
+    // Another station of the same event whose key this station never received.
+    let stranger = Station::with_event_today();
+    stranger.register(&["--name", "X", "--category", "vip", "--registration-code", "S1"]);
+    let foreign = stranger.ok(&["badge", "token", "S1"]).trim().to_owned();
+    assert_eq!(verdict(&foreign), "unknown_key");
+
+    // A station of another event.
+    let other = Station::new();
+    let toml = demo_event_toml(chrono::Local::now().date_naive())
+        .replace("id = \"expo-demo\"", "id = \"other-fair\"");
+    let file = other.file("e.toml", toml.as_bytes());
+    other.ok(&["event", "init", "--file", file.to_str().unwrap()]);
+    other.register(&["--name", "Y", "--category", "vip", "--registration-code", "O1"]);
+    assert_eq!(verdict(other.ok(&["badge", "token", "O1"]).trim()), "other_event");
+
+    station.ok(&["badge", "revoke", "V-7", "--reason", "lost"]);
+    assert_eq!(verdict(&token), "revoked");
+
+    let usage = station.run(&["verify"]);
+    assert_eq!(code(&usage), 2);
+}
+
+#[test]
+fn validity_dates_are_enforced() {
+    let today = chrono::Local::now().date_naive();
+    for (shift_days, expected) in [(-30i64, "expired"), (30, "not_yet_valid")] {
+        let station = Station::new();
+        let start = today + chrono::Duration::days(shift_days);
+        let file = station.file("e.toml", demo_event_toml(start).as_bytes());
+        station.ok(&["event", "init", "--file", file.to_str().unwrap()]);
+        station.register(&["--name", "Z", "--category", "vip", "--registration-code", "Z1"]);
+        let token = station.ok(&["badge", "token", "Z1"]);
+        let out = station.run(&["verify", token.trim(), "--json"]);
+        assert_eq!(code(&out), 1);
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["reason"], expected);
+    }
+}
+
+#[test]
+fn event_bundles_share_public_keys_and_never_the_private_key() {
+    let first = Station::with_event_today();
+    first.register(&["--name", "A", "--category", "vip", "--registration-code", "A1"]);
+    let token = first.ok(&["badge", "token", "A1"]).trim().to_owned();
+    let bundle = first.dir.path().join("bundle.json");
+    first.ok(&["event", "export", "--out", bundle.to_str().unwrap()]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o077, 0);
+        let key = first.data().join("keys/signing.key");
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let private = std::fs::read_to_string(first.data().join("keys/signing.key")).unwrap();
+    assert!(!std::fs::read_to_string(&bundle).unwrap().contains(private.trim()));
+
+    let gate = Station::new();
+    gate.ok(&["event", "import", bundle.to_str().unwrap(), "--verify-only"]);
+    assert!(!gate.data().join("keys/signing.key").exists(), "a gate holds public keys only");
+    let json = gate.json(&["verify", &token, "--json"]);
+    assert_eq!(json["valid"], true, "{json}");
+    assert_eq!(json["name"], Value::Null, "the gate does not hold the attendee list");
+    let out = gate.run(&["badge", "token", "A1"]);
+    assert_ne!(code(&out), 0);
+
+    let desk_bundle = first.dir.path().join("desk.json");
+    first.ok(&["event", "export", "--out", desk_bundle.to_str().unwrap(), "--with-data-key"]);
+    let desk = Station::new();
+    desk.ok(&["event", "import", desk_bundle.to_str().unwrap()]);
+    let status = desk.json(&["event", "show", "--json"]);
+    assert_eq!(
+        (status["has_data_key"].as_bool(), status["public_keys"].as_u64()),
+        (Some(true), Some(2))
+    );
+    assert!(status["key_id"].is_string());
+
+    let broken =
+        first.file("broken.json", b"{\"format\": \"expo-kiosk-event-bundle\", \"version\": 1");
+    let out = Station::new().run(&["event", "import", broken.to_str().unwrap()]);
+    assert_eq!(code(&out), 3);
+    assert!(text(&out.stderr).contains("not an event bundle"));
+}
+
+#[test]
+fn commands_without_an_event_explain_what_to_do() {
+    let station = Station::new();
+    let out = station.run(&["search", "x"]);
+    let out2 = station.run(&["verify", "EK1AAAA"]);
+    assert_eq!(code(&out2), 3);
+    assert!(text(&out2.stderr).contains("event init"), "{}", text(&out2.stderr));
+    assert!(out.status.success(), "searching an empty station is not an error");
+    assert_eq!(code(&station.run(&["no-such-command"])), 2);
+}
+
+#[test]
+fn the_demo_runs_with_no_setup() {
+    let station = Station::new();
+    let out = station.ok(&["demo"]);
+    assert!(out.contains("imported 2000"), "{out}");
+    assert!(out.contains("valid: 欧阳娜娜"));
+    assert!(out.contains("invalid: bad_signature") && out.contains("invalid: revoked"));
+    // Run again: the demo event is reused, not duplicated.
+    let again = station.ok(&["demo"]);
+    assert!(!again.contains("imported"), "{again}");
+}
