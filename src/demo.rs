@@ -8,6 +8,10 @@ use rand::{Rng, SeedableRng};
 
 use crate::domain::id_document::resident_id_check_char;
 use crate::domain::NewAttendee;
+use crate::provisioning::{self, ProvisioningError};
+use crate::registration::import::{import_csv, ImportOptions};
+use crate::registration::RegistrationError;
+use crate::store::{Store, StoreError};
 
 /// The example event that ships in `assets/`, embedded so the demo needs no files.
 pub const EXAMPLE_EVENT_TOML: &str = include_str!("../assets/events/example-event.toml");
@@ -79,6 +83,53 @@ pub fn demo_event_toml(today: chrono::NaiveDate) -> String {
         text = text.replace(&from.to_string(), &format!("@{}", (from + shift)));
     }
     text.replace('@', "")
+}
+
+/// How many pre-registered attendees the demo station holds.
+pub const DEMO_ATTENDEES: u64 = 2_000;
+
+#[derive(Debug, Default)]
+pub struct PreparedDemo {
+    pub created_event: bool,
+    pub imported: u64,
+}
+
+/// Creates (or reuses) the demo event, opening today, and its pre-registered attendees.
+pub fn prepare_station(store: &mut Store) -> Result<PreparedDemo, DemoError> {
+    let mut prepared = PreparedDemo::default();
+    if store.event().is_err() {
+        let today = chrono::Local::now().date_naive();
+        provisioning::init(store, DEMO_ACTOR, &demo_event_toml(today))?;
+        prepared.created_event = true;
+    }
+    let count: u64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))
+        .map_err(StoreError::from)?;
+    if count < DEMO_ATTENDEES {
+        let mut csv = Vec::new();
+        Generator::new(2026)
+            .write_csv(DEMO_ATTENDEES, &mut csv)
+            .map_err(|e| DemoError::Generate(e.to_string()))?;
+        let report = import_csv(store, DEMO_ACTOR, &csv, ImportOptions::default())?;
+        prepared.imported = report.created + report.updated;
+    }
+    Ok(prepared)
+}
+
+/// The actor the demo's own changes are audited under.
+pub const DEMO_ACTOR: &str = "demo";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Provisioning(#[from] ProvisioningError),
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    #[error("generating demo attendees: {0}")]
+    Generate(String),
 }
 
 pub struct Generator {

@@ -7,15 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use expo_kiosk::demo::{demo_event_toml, resident_id, Generator};
+use expo_kiosk::demo::resident_id;
 use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
-use expo_kiosk::registration::import::{import_csv, ImportOptions};
 use expo_kiosk::registration::{self, badge, search};
+use expo_kiosk::store;
 use expo_kiosk::store::Store;
-use expo_kiosk::{provisioning, store};
 
-const DEMO_ATTENDEES: u64 = 2_000;
-const ACTOR: &str = "demo";
+use expo_kiosk::demo::DEMO_ACTOR as ACTOR;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -34,26 +32,15 @@ pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     }
     println!("demo station data: {}", dir.display());
     let mut store = Store::open(&dir)?;
-    prepare(&mut store)?;
-    walk_through(&mut store)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Creates (or reuses) the demo event and its pre-registered attendees.
-pub fn prepare(store: &mut Store) -> Result<()> {
-    if store.event().is_err() {
-        let today = chrono::Local::now().date_naive();
-        provisioning::init(store, ACTOR, &demo_event_toml(today))?;
+    let prepared = expo_kiosk::demo::prepare_station(&mut store)?;
+    if prepared.created_event {
         println!("created the demo event, opening today, with this station's signing key");
     }
-    let count: u64 = store.conn().query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))?;
-    if count < DEMO_ATTENDEES {
-        let mut csv = Vec::new();
-        Generator::new(2026).write_csv(DEMO_ATTENDEES, &mut csv)?;
-        let report = import_csv(store, ACTOR, &csv, ImportOptions::default())?;
-        println!("imported {} pre-registered attendees", report.created + report.updated);
+    if prepared.imported > 0 {
+        println!("imported {} pre-registered attendees", prepared.imported);
     }
-    Ok(())
+    walk_through(&mut store)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn walk_through(store: &mut Store) -> Result<()> {
