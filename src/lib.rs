@@ -1,11 +1,15 @@
 //! expo-kiosk: offline-first registration, badge printing and access control for
 //! exhibition venues. See ARCHITECTURE.md for the map of this crate.
 
+pub mod access;
+pub mod badges;
 pub mod credential;
 pub mod demo;
 pub mod domain;
+pub mod gate;
 pub mod operators;
 pub mod privacy;
 pub mod provisioning;
 pub mod registration;
 pub mod store;
+pub mod ui;

@@ -1,1 +1,1 @@
-pub fn x() {}
+//! The eframe/egui desktop app: desk, kiosk, gate and admin screens.

@@ -1,0 +1,1 @@
+//! Access rules: the pure decision engine for turnstile gates.

@@ -1,0 +1,1 @@
+//! Badges: templates, PDF rendering, printers and the persistent print queue.

@@ -1,0 +1,1 @@
+//! The headless gate process: lanes, relays and the entry log.
