@@ -37,7 +37,7 @@ def main():
             buckets[bucket][0] += 1
     times.sort()
     by_size = " / ".join(f"{ok}/{n}" for ok, n in buckets.values())
-    print(f"{'zxing-cpp':<16} {100 * successes / len(rows):>7.1f}% "
+    print(f"{'zxing-cpp':<24} {100 * successes / len(rows):>7.1f}% "
           f"{statistics.median(times) * 1000:>10.1f} {times[len(times) * 9 // 10] * 1000:>10.1f}   {by_size}")
 
 

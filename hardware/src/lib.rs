@@ -4,8 +4,11 @@
 //! runs on its own thread where it could block, and reports over `std::sync::mpsc` channels so
 //! no caller (UI, gate lane) ever waits on hardware.
 
+#[cfg(feature = "camera")]
+pub mod camera;
+pub mod demo;
 pub mod idcard;
-// pub mod ports;
+pub mod inventory;
 pub mod pty;
 pub mod qr;
 pub mod relay;

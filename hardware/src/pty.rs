@@ -35,7 +35,9 @@ impl PtySimulator {
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || serve(controller, thread_stop))
-            .map_err(|e| serialport::Error::new(serialport::ErrorKind::Io(e.kind()), e.to_string()))?;
+            .map_err(|e| {
+                serialport::Error::new(serialport::ErrorKind::Io(e.kind()), e.to_string())
+            })?;
         Ok(Self { path, stop, thread: Some(thread), _device_side: device_side })
     }
 

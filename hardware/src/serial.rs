@@ -15,14 +15,21 @@ pub(crate) fn open(path: &str, baud: u32) -> serialport::Result<TTYPort> {
 
 /// True for the errors a port with a read timeout returns when no byte arrived in time.
 pub(crate) fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+    matches!(
+        error.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
 }
 
 /// Reads whatever arrives before `deadline` into `buf`; `Ok(0)` means the deadline passed.
 ///
 /// Timeouts of the underlying port are retried until the deadline; any other error (the port
 /// went away) is returned as is.
-pub(crate) fn read_before(port: &mut impl Read, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+pub(crate) fn read_before(
+    port: &mut impl Read,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> io::Result<usize> {
     loop {
         if Instant::now() >= deadline {
             return Ok(0);

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use expo_hardware::idcard::frame::{encode_frame, FrameDecoder, Response};
 use expo_hardware::idcard::{
-    sample_foreign_card, sample_resident_card, CardDataError, CardEvent, CardPoller, Command, FrameError, Gender,
-    IdCard, IdCardError, IdDocument, SamBehaviour, SamReader, SamSimulator, SamStatusError,
+    sample_foreign_card, sample_resident_card, CardDataError, CardEvent, CardPoller, Command,
+    DocumentNumber, FrameError, Gender, IdCard, IdCardError, IdDocument, IdNumberError,
+    SamBehaviour, SamReader, SamSimulator, SamStatusError,
 };
 use expo_hardware::IdCardReader;
 use proptest::prelude::*;
@@ -36,7 +37,10 @@ fn reads_a_resident_card_with_the_full_command_sequence() {
     assert_eq!(resident.issuing_authority, "北京市公安局东城分局");
     assert_eq!(resident.valid_until, None, "长期 means no expiry");
     assert_eq!(card.photo_wlt, sample_resident_card().photo_wlt);
-    assert_eq!(simulator.requests(), [Command::FIND_CARD, Command::SELECT_CARD, Command::READ_TEXT_PHOTO]);
+    assert_eq!(
+        simulator.requests(),
+        [Command::FIND_CARD, Command::SELECT_CARD, Command::READ_TEXT_PHOTO]
+    );
 }
 
 #[test]
@@ -44,7 +48,9 @@ fn reads_a_foreign_permanent_residence_card() {
     let simulator = SamSimulator::new(SamBehaviour::Card(Box::new(sample_foreign_card())));
     let (_pty, mut reader) = reader_for(&simulator);
     let card = reader.read_card().expect("card");
-    let IdDocument::ForeignPermanentResident(foreign) = &card.document else { panic!("expected foreign card") };
+    let IdDocument::ForeignPermanentResident(foreign) = &card.document else {
+        panic!("expected foreign card")
+    };
     assert_eq!(foreign.english_name, "SMITH, JOHN ALEXANDER");
     assert_eq!(foreign.nationality, "USA");
     assert_eq!(foreign.chinese_name, "史密斯");
@@ -70,6 +76,83 @@ fn reader_failures_are_typed_errors() {
     // The reader recovers once the card is back.
     simulator.set_behaviour(SamBehaviour::Card(Box::new(sample_resident_card())));
     assert!(reader.read_card().is_ok());
+}
+
+#[test]
+fn every_failure_status_reaches_the_caller_typed() {
+    let simulator = SamSimulator::new(SamBehaviour::NoCard);
+    let (_pty, mut reader) = reader_for(&simulator);
+    let codes =
+        [0x10, 0x11, 0x21, 0x24, 0x31, 0x32, 0x33, 0x40, 0x41, 0x47, 0x60, 0x66, 0x80, 0x81, 0x55];
+    for code in codes {
+        simulator.set_behaviour(SamBehaviour::FindCardStatus(code));
+        match reader.read_card() {
+            Err(IdCardError::Status(status)) => {
+                assert_eq!(status.code(), code);
+                assert_eq!(
+                    status == SamStatusError::Unrecognised(code),
+                    code == 0x55,
+                    "{status:?}"
+                );
+            }
+            other => panic!("status {code:#04x} gave {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn id_number_check_digits_are_validated() {
+    assert_eq!(sample_resident_card().document.validate_number(), Ok(()));
+    assert_eq!(
+        sample_foreign_card().document.validate_number(),
+        Ok(()),
+        "2017 numbers carry no GB 11643 digit"
+    );
+    let IdDocument::Resident(mut resident) = sample_resident_card().document else {
+        panic!("resident sample")
+    };
+    resident.id_number = DocumentNumber::new("110101202311012177");
+    assert_eq!(IdDocument::Resident(resident).validate_number(), Err(IdNumberError::CheckDigit));
+    let IdDocument::ForeignPermanentResident(mut foreign) = sample_foreign_card().document else {
+        panic!("foreign")
+    };
+    foreign.card_number = DocumentNumber::new("910000000000000007");
+    assert_eq!(
+        IdDocument::ForeignPermanentResident(foreign).validate_number(),
+        Err(IdNumberError::CheckDigit)
+    );
+}
+
+#[test]
+fn waiting_read_returns_the_card_once_it_is_laid_down() {
+    let simulator = SamSimulator::new(SamBehaviour::NoCard);
+    let (_pty, mut reader) = reader_for(&simulator);
+    let placer = {
+        let simulator = simulator.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            simulator.set_behaviour(SamBehaviour::ReadFailure);
+            std::thread::sleep(Duration::from_millis(100));
+            simulator.set_behaviour(SamBehaviour::Card(Box::new(sample_resident_card())));
+        })
+    };
+    let card = reader
+        .wait_for_card(Duration::from_secs(3), Duration::from_millis(50))
+        .expect("card arrives");
+    assert_eq!(card.document, sample_resident_card().document);
+    placer.join().expect("placer thread");
+
+    // Without a card the wait ends with the reader's reason; a corrupt answer ends it at once.
+    simulator.set_behaviour(SamBehaviour::NoCard);
+    let started = std::time::Instant::now();
+    let result = reader.wait_for_card(Duration::from_millis(400), Duration::from_millis(50));
+    assert!(matches!(result, Err(IdCardError::Status(SamStatusError::NoCard))));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    simulator.set_behaviour(SamBehaviour::CorruptAnswers);
+    let started = std::time::Instant::now();
+    let result = reader.wait_for_card(Duration::from_secs(5), Duration::from_millis(50));
+    assert!(matches!(result, Err(IdCardError::Frame(FrameError::Checksum { .. }))));
+    assert!(started.elapsed() < Duration::from_secs(1));
 }
 
 #[test]
@@ -115,12 +198,15 @@ fn poller_reports_each_placement_once_and_survives_unplug() {
     let link = tempfile::tempdir().expect("tempdir");
     let path = link.path().join("idcard");
     std::os::unix::fs::symlink(pty.path(), &path).expect("symlink");
-    let poller = CardPoller::open(path.to_str().expect("utf8"), 115_200, TIMEOUT, Duration::from_millis(50))
-        .expect("poller");
+    let poller =
+        CardPoller::open(path.to_str().expect("utf8"), 115_200, TIMEOUT, Duration::from_millis(50))
+            .expect("poller");
     let wait = Duration::from_secs(3);
 
     simulator.set_behaviour(SamBehaviour::Card(Box::new(sample_resident_card())));
-    let CardEvent::Card(card) = poller.events().recv_timeout(wait).expect("event") else { panic!("expected card") };
+    let CardEvent::Card(card) = poller.events().recv_timeout(wait).expect("event") else {
+        panic!("expected card")
+    };
     assert_eq!(card.document, sample_resident_card().document);
     // The card stays on the reader: no second report.
     assert!(poller.events().recv_timeout(Duration::from_millis(400)).is_err());
@@ -133,7 +219,9 @@ fn poller_reports_each_placement_once_and_survives_unplug() {
     std::fs::remove_file(&path).expect("unlink");
     std::os::unix::fs::symlink(new_pty.path(), &path).expect("symlink");
     assert!(matches!(poller.events().recv_timeout(wait), Ok(CardEvent::Reconnected)));
-    let CardEvent::Card(card) = poller.events().recv_timeout(wait).expect("event") else { panic!("expected card") };
+    let CardEvent::Card(card) = poller.events().recv_timeout(wait).expect("event") else {
+        panic!("expected card")
+    };
     assert_eq!(card.document, sample_foreign_card().document);
 }
 
@@ -157,10 +245,15 @@ fn malformed_card_data_gives_typed_errors() {
     assert!(matches!(IdCard::from_read_data(&data[..100]), Err(CardDataError::Truncated { .. })));
     // Birth date field starts at unit 18 (byte 36 of the text, which follows a 4-byte header).
     data[4 + 36] = b'X';
-    assert!(matches!(IdCard::from_read_data(&data), Err(CardDataError::InvalidDate { field: "birth_date", .. })));
+    assert!(matches!(
+        IdCard::from_read_data(&data),
+        Err(CardDataError::InvalidDate { field: "birth_date", .. })
+    ));
     let mut bad_flag = sample_resident_card().to_read_data().expect("data");
     bad_flag[4 + 248] = b'J';
-    assert!(matches!(IdCard::from_read_data(&bad_flag), Err(CardDataError::UnsupportedCardType(flag)) if flag == "J"));
+    assert!(
+        matches!(IdCard::from_read_data(&bad_flag), Err(CardDataError::UnsupportedCardType(flag)) if flag == "J")
+    );
 }
 
 proptest! {

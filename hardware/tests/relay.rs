@@ -4,14 +4,18 @@ use std::time::{Duration, Instant};
 
 use expo_hardware::pty::PtySimulator;
 use expo_hardware::relay::{
-    lcus, modbus, EchoFault, Polarity, RelayCommand, RelayDriver, RelayError, RelayProtocol, RelaySettings,
-    RelaySimulator, RelayWorker,
+    lcus, modbus, EchoFault, Polarity, RelayCommand, RelayDriver, RelayError, RelayProtocol,
+    RelaySettings, RelaySimulator, RelayWorker,
 };
 use expo_hardware::GateRelay;
 use proptest::prelude::*;
 use serialport::TTYPort;
 
-fn start(protocol: RelayProtocol, channels: u8, polarity: Polarity) -> (RelaySimulator, PtySimulator, RelayDriver<TTYPort>) {
+fn start(
+    protocol: RelayProtocol,
+    channels: u8,
+    polarity: Polarity,
+) -> (RelaySimulator, PtySimulator, RelayDriver<TTYPort>) {
     let simulator = RelaySimulator::new(protocol, channels);
     let pty = simulator.spawn_on_pty().expect("pty");
     let settings = RelaySettings { channels, polarity, ..RelaySettings::new(protocol) };
@@ -35,7 +39,12 @@ fn lcus_start_closes_all_then_pulse_sends_on_then_off() {
     let frames = wait_for_frames(&simulator, 4);
     assert_eq!(
         frames,
-        [vec![0xA0, 0x01, 0x00, 0xA1], vec![0xA0, 0x02, 0x00, 0xA2], vec![0xA0, 0x01, 0x01, 0xA2], vec![0xA0, 0x01, 0x00, 0xA1]]
+        [
+            vec![0xA0, 0x01, 0x00, 0xA1],
+            vec![0xA0, 0x02, 0x00, 0xA2],
+            vec![0xA0, 0x01, 0x01, 0xA2],
+            vec![0xA0, 0x01, 0x00, 0xA1]
+        ]
     );
     assert!(!simulator.is_energised(1));
 }
@@ -51,7 +60,8 @@ fn normally_closed_wiring_inverts_the_relay_state() {
 
 #[test]
 fn modbus_pulse_uses_coil_n_minus_1_and_checks_echo() {
-    let (simulator, _pty, mut driver) = start(RelayProtocol::Modbus { address: 1 }, 1, Polarity::NormallyOpen);
+    let (simulator, _pty, mut driver) =
+        start(RelayProtocol::Modbus { address: 1 }, 1, Polarity::NormallyOpen);
     driver.pulse(1, Duration::from_millis(20)).expect("pulse");
     assert_eq!(
         simulator.received(),
@@ -69,17 +79,25 @@ fn modbus_pulse_uses_coil_n_minus_1_and_checks_echo() {
 
 #[test]
 fn modbus_address_ff_and_higher_channels() {
-    let (simulator, _pty, mut driver) = start(RelayProtocol::Modbus { address: 0xFF }, 4, Polarity::NormallyOpen);
+    let (simulator, _pty, mut driver) =
+        start(RelayProtocol::Modbus { address: 0xFF }, 4, Polarity::NormallyOpen);
     driver.hold_open(4).expect("hold");
-    assert_eq!(simulator.received().last(), Some(&modbus::encode_write_coil(0xFF, 3, true).to_vec()));
+    assert_eq!(
+        simulator.received().last(),
+        Some(&modbus::encode_write_coil(0xFF, 3, true).to_vec())
+    );
     assert!(simulator.is_energised(4));
-    assert!(matches!(driver.hold_open(5), Err(RelayError::InvalidChannel { channel: 5, channels: 4 })));
+    assert!(matches!(
+        driver.hold_open(5),
+        Err(RelayError::InvalidChannel { channel: 5, channels: 4 })
+    ));
     assert!(matches!(driver.hold_open(0), Err(RelayError::InvalidChannel { channel: 0, .. })));
 }
 
 #[test]
 fn missing_or_wrong_echo_is_retried_then_reported() {
-    let (simulator, _pty, mut driver) = start(RelayProtocol::Modbus { address: 1 }, 1, Polarity::NormallyOpen);
+    let (simulator, _pty, mut driver) =
+        start(RelayProtocol::Modbus { address: 1 }, 1, Polarity::NormallyOpen);
     simulator.inject_fault(EchoFault::Drop);
     simulator.inject_fault(EchoFault::Corrupt);
     driver.hold_open(1).expect("third attempt succeeds");
@@ -103,7 +121,8 @@ fn missing_or_wrong_echo_is_retried_then_reported() {
 fn wrong_address_board_stays_silent() {
     let simulator = RelaySimulator::new(RelayProtocol::Modbus { address: 2 }, 1);
     let pty = simulator.spawn_on_pty().expect("pty");
-    let result = RelayDriver::open(pty.path(), RelaySettings::new(RelayProtocol::Modbus { address: 1 }));
+    let result =
+        RelayDriver::open(pty.path(), RelaySettings::new(RelayProtocol::Modbus { address: 1 }));
     assert!(matches!(result, Err(RelayError::EchoMissing { attempts: 3 })));
     assert!(simulator.received().is_empty());
 }
@@ -116,7 +135,10 @@ fn worker_returns_at_once_and_finishes_the_pulse() {
     worker.pulse(1, Duration::from_millis(300)).expect("queued");
     assert!(queued_at.elapsed() < Duration::from_millis(100), "pulse must not block the caller");
     let outcome = worker.outcomes().recv_timeout(Duration::from_secs(2)).expect("outcome");
-    assert_eq!(outcome.command, RelayCommand::Pulse { channel: 1, duration: Duration::from_millis(300) });
+    assert_eq!(
+        outcome.command,
+        RelayCommand::Pulse { channel: 1, duration: Duration::from_millis(300) }
+    );
     assert!(outcome.result.is_ok());
     assert!(queued_at.elapsed() >= Duration::from_millis(300));
     worker.pulse(1, Duration::from_millis(100)).expect("queued");

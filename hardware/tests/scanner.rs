@@ -5,7 +5,8 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use expo_hardware::scanner::{
-    normalize, LineSplitter, ScanEvent, ScanLineError, ScannerSettings, ScannerSimulator, SerialScanner, Terminator,
+    normalize, LineSplitter, ScanEvent, ScanLineError, ScannerSettings, ScannerSimulator,
+    SerialScanner, Terminator,
 };
 use expo_hardware::CodeSource;
 use proptest::prelude::*;
@@ -13,7 +14,11 @@ use proptest::prelude::*;
 const WAIT: Duration = Duration::from_secs(3);
 
 fn settings(path: &str, terminator: Terminator) -> ScannerSettings {
-    ScannerSettings { terminator, debounce: Duration::from_millis(300), ..ScannerSettings::new(path) }
+    ScannerSettings {
+        terminator,
+        debounce: Duration::from_millis(300),
+        ..ScannerSettings::new(path)
+    }
 }
 
 fn next_code(events: &Receiver<ScanEvent>) -> ScanEvent {
@@ -22,17 +27,28 @@ fn next_code(events: &Receiver<ScanEvent>) -> ScanEvent {
 
 #[test]
 fn reads_codes_with_every_terminator() {
-    for terminator in [Terminator::Cr, Terminator::Lf, Terminator::CrLf, Terminator::Tab, Terminator::None] {
+    for terminator in
+        [Terminator::Cr, Terminator::Lf, Terminator::CrLf, Terminator::Tab, Terminator::None]
+    {
         let mut simulator = ScannerSimulator::new(terminator).expect("pty");
-        let scanner = SerialScanner::spawn(settings(simulator.path(), terminator)).expect("scanner");
+        let scanner =
+            SerialScanner::spawn(settings(simulator.path(), terminator)).expect("scanner");
         // Give the reader a moment to open the port before the first code is typed.
         std::thread::sleep(Duration::from_millis(100));
         simulator.scan("]Q1EXPO-0001").expect("scan");
-        assert_eq!(next_code(scanner.events()), ScanEvent::Code("EXPO-0001".into()), "{terminator:?}");
+        assert_eq!(
+            next_code(scanner.events()),
+            ScanEvent::Code("EXPO-0001".into()),
+            "{terminator:?}"
+        );
         // Without a terminator codes are told apart by the idle gap.
         std::thread::sleep(Duration::from_millis(250));
         simulator.scan("EXPO-0002").expect("scan");
-        assert_eq!(next_code(scanner.events()), ScanEvent::Code("EXPO-0002".into()), "{terminator:?}");
+        assert_eq!(
+            next_code(scanner.events()),
+            ScanEvent::Code("EXPO-0002".into()),
+            "{terminator:?}"
+        );
     }
 }
 
@@ -52,7 +68,10 @@ fn debounces_double_sends_and_survives_garbage() {
     simulator.send_raw(b"\r\x01\x02\xFF\xFE\r").expect("binary noise");
     simulator.scan("<B2>").expect("scan");
     assert_eq!(next_code(scanner.events()), ScanEvent::Code("A1".into()));
-    assert_eq!(next_code(scanner.events()), ScanEvent::Error(ScanLineError::TooLong { limit: 512 }));
+    assert_eq!(
+        next_code(scanner.events()),
+        ScanEvent::Error(ScanLineError::TooLong { limit: 512 })
+    );
     assert_eq!(next_code(scanner.events()), ScanEvent::Error(ScanLineError::NotText));
     assert_eq!(next_code(scanner.events()), ScanEvent::Code("B2".into()));
 }
@@ -68,7 +87,8 @@ fn reconnects_within_two_seconds_after_unplug() {
     let link = dir.path().join("scanner");
     let mut simulator = ScannerSimulator::new(Terminator::Cr).expect("pty");
     relink(&link, simulator.path());
-    let scanner = SerialScanner::spawn(settings(link.to_str().expect("utf8"), Terminator::Cr)).expect("scanner");
+    let scanner = SerialScanner::spawn(settings(link.to_str().expect("utf8"), Terminator::Cr))
+        .expect("scanner");
     std::thread::sleep(Duration::from_millis(100));
     simulator.scan("BEFORE").expect("scan");
     assert_eq!(next_code(scanner.events()), ScanEvent::Code("BEFORE".into()));
@@ -79,7 +99,11 @@ fn reconnects_within_two_seconds_after_unplug() {
     let replugged_at = Instant::now();
     relink(&link, replugged.path());
     assert_eq!(next_code(scanner.events()), ScanEvent::Reconnected);
-    assert!(replugged_at.elapsed() < Duration::from_secs(2), "reconnect took {:?}", replugged_at.elapsed());
+    assert!(
+        replugged_at.elapsed() < Duration::from_secs(2),
+        "reconnect took {:?}",
+        replugged_at.elapsed()
+    );
     replugged.scan("AFTER").expect("scan");
     assert_eq!(next_code(scanner.events()), ScanEvent::Code("AFTER".into()));
 }
@@ -88,7 +112,8 @@ fn reconnects_within_two_seconds_after_unplug() {
 fn missing_port_reports_disconnected_then_connects_when_it_appears() {
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("late-scanner");
-    let scanner = SerialScanner::spawn(settings(link.to_str().expect("utf8"), Terminator::Cr)).expect("scanner");
+    let scanner = SerialScanner::spawn(settings(link.to_str().expect("utf8"), Terminator::Cr))
+        .expect("scanner");
     assert!(matches!(next_code(scanner.events()), ScanEvent::Disconnected(_)));
     let mut simulator = ScannerSimulator::new(Terminator::Cr).expect("pty");
     relink(&link, simulator.path());

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
+use super::check_digit::{validate_id_number, IdNumberError, ID_NUMBER_LEN};
 use super::ethnicity::ethnicity_name;
 
 /// Size of the text block in bytes.
@@ -104,7 +105,8 @@ impl CardDate {
         if value.len() != 8 || !value.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid());
         }
-        let number = |range: std::ops::Range<usize>| value[range].parse::<u16>().map_err(|_| invalid());
+        let number =
+            |range: std::ops::Range<usize>| value[range].parse::<u16>().map_err(|_| invalid());
         let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
         if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return Err(invalid());
@@ -194,7 +196,11 @@ impl DocumentNumber {
             return "*".repeat(chars.len());
         }
         let hidden = chars.len() - 7;
-        chars[..3].iter().chain(std::iter::repeat_n(&'*', hidden)).chain(&chars[chars.len() - 4..]).collect()
+        chars[..3]
+            .iter()
+            .chain(std::iter::repeat_n(&'*', hidden))
+            .chain(&chars[chars.len() - 4..])
+            .collect()
     }
 }
 
@@ -225,7 +231,7 @@ pub struct ResidentCard {
     pub birth_date: CardDate,
     /// Address (住址).
     pub address: String,
-    /// ID number (公民身份号码); the check digit is not validated here.
+    /// ID number (公民身份号码); parsing keeps it as read, [`IdDocument::validate_number`] checks it.
     pub id_number: DocumentNumber,
     /// Issuing authority (签发机关).
     pub issuing_authority: String,
@@ -290,7 +296,8 @@ impl IdDocument {
         match self {
             Self::Resident(card) => {
                 let ethnicity = format!("{:02}", card.ethnicity_code);
-                let valid_until = card.valid_until.map_or_else(|| NO_EXPIRY.to_owned(), |d| d.compact());
+                let valid_until =
+                    card.valid_until.map_or_else(|| NO_EXPIRY.to_owned(), |d| d.compact());
                 encode_fields(
                     &RESIDENT_LAYOUT,
                     &[
@@ -307,7 +314,8 @@ impl IdDocument {
                 )
             }
             Self::ForeignPermanentResident(card) => {
-                let valid_until = card.valid_until.map_or_else(|| NO_EXPIRY.to_owned(), |d| d.compact());
+                let valid_until =
+                    card.valid_until.map_or_else(|| NO_EXPIRY.to_owned(), |d| d.compact());
                 encode_fields(
                     &FOREIGN_LAYOUT,
                     &[
@@ -333,6 +341,23 @@ impl IdDocument {
         match self {
             Self::Resident(card) => &card.id_number,
             Self::ForeignPermanentResident(card) => &card.card_number,
+        }
+    }
+
+    /// Checks the GB 11643 check digit of resident ID numbers and of 18-character foreign
+    /// permanent residence numbers (2023 cards, starting with 9); older 15-character foreign
+    /// numbers carry no such digit and always pass.
+    pub fn validate_number(&self) -> Result<(), IdNumberError> {
+        match self {
+            Self::Resident(card) => validate_id_number(card.id_number.reveal()),
+            Self::ForeignPermanentResident(card) => {
+                let number = card.card_number.reveal();
+                if number.len() == ID_NUMBER_LEN && number.starts_with('9') {
+                    validate_id_number(number)
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 
@@ -378,7 +403,8 @@ impl IdCard {
     /// The data of a read-text+photo answer carrying this card (used by the simulator).
     pub fn to_read_data(&self) -> Result<Vec<u8>, CardDataError> {
         let text = self.document.to_text_block()?;
-        let photo_len = u16::try_from(self.photo_wlt.len()).map_err(|_| CardDataError::FieldTooLong("photo"))?;
+        let photo_len = u16::try_from(self.photo_wlt.len())
+            .map_err(|_| CardDataError::FieldTooLong("photo"))?;
         let mut data = Vec::with_capacity(4 + text.len() + self.photo_wlt.len());
         // The text block is always TEXT_BLOCK_LEN (256) bytes, which fits in u16.
         data.extend_from_slice(&(TEXT_BLOCK_LEN as u16).to_be_bytes());
@@ -390,7 +416,10 @@ impl IdCard {
 }
 
 /// Splits a text block into trimmed field strings following `layout`.
-fn decode_fields<const N: usize>(block: &[u8], layout: &[(&'static str, usize); N]) -> Result<[String; N], CardDataError> {
+fn decode_fields<const N: usize>(
+    block: &[u8],
+    layout: &[(&'static str, usize); N],
+) -> Result<[String; N], CardDataError> {
     let mut units = block.chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
     let mut fields: [String; N] = std::array::from_fn(|_| String::new());
     for (slot, (name, width)) in fields.iter_mut().zip(layout) {
@@ -402,7 +431,10 @@ fn decode_fields<const N: usize>(block: &[u8], layout: &[(&'static str, usize); 
 }
 
 /// Writes field values space-padded into a 256-byte block following `layout`.
-fn encode_fields(layout: &[(&'static str, usize)], values: &[&str]) -> Result<Vec<u8>, CardDataError> {
+fn encode_fields(
+    layout: &[(&'static str, usize)],
+    values: &[&str],
+) -> Result<Vec<u8>, CardDataError> {
     let mut units: Vec<u16> = Vec::with_capacity(TEXT_BLOCK_LEN / 2);
     for ((name, width), value) in layout.iter().zip(values) {
         let encoded: Vec<u16> = value.encode_utf16().collect();

@@ -54,7 +54,10 @@ impl<P: Read + Write> SamReader<P> {
             }
             let read = serial::read_before(&mut self.port, &mut chunk, deadline)?;
             if read == 0 {
-                return Err(IdCardError::Timeout { command: [command.cmd, command.para], timeout: self.timeout });
+                return Err(IdCardError::Timeout {
+                    command: [command.cmd, command.para],
+                    timeout: self.timeout,
+                });
             }
             self.decoder.push(&chunk[..read]);
         }

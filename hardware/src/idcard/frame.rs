@@ -130,7 +130,9 @@ impl Response {
     /// Interprets a frame body as SW1 SW2 SW3 DATA.
     pub fn from_body(body: &[u8]) -> Result<Self, FrameError> {
         match body {
-            [sw1, sw2, sw3, data @ ..] => Ok(Self { status_word: [*sw1, *sw2, *sw3], data: data.to_vec() }),
+            [sw1, sw2, sw3, data @ ..] => {
+                Ok(Self { status_word: [*sw1, *sw2, *sw3], data: data.to_vec() })
+            }
             _ => Err(FrameError::MissingStatus(body.len())),
         }
     }
@@ -216,7 +218,9 @@ impl FrameDecoder {
     fn partial_preamble_start(&self) -> usize {
         let keep = (1..PREAMBLE.len())
             .rev()
-            .find(|&n| self.buffer.len() >= n && self.buffer[self.buffer.len() - n..] == PREAMBLE[..n])
+            .find(|&n| {
+                self.buffer.len() >= n && self.buffer[self.buffer.len() - n..] == PREAMBLE[..n]
+            })
             .unwrap_or(0);
         self.buffer.len() - keep
     }
@@ -234,19 +238,37 @@ mod tests {
 
     #[test]
     fn requests_match_the_documented_frames() {
-        assert_eq!(Command::SAM_STATUS.encode(), [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x11, 0xFF, 0xED]);
-        assert_eq!(Command::FIND_CARD.encode(), [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x01, 0x22]);
-        assert_eq!(Command::SELECT_CARD.encode(), [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x02, 0x21]);
-        assert_eq!(Command::READ_TEXT_PHOTO.encode(), [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x30, 0x01, 0x32]);
+        assert_eq!(
+            Command::SAM_STATUS.encode(),
+            [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x11, 0xFF, 0xED]
+        );
+        assert_eq!(
+            Command::FIND_CARD.encode(),
+            [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x01, 0x22]
+        );
+        assert_eq!(
+            Command::SELECT_CARD.encode(),
+            [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x02, 0x21]
+        );
+        assert_eq!(
+            Command::READ_TEXT_PHOTO.encode(),
+            [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x30, 0x01, 0x32]
+        );
     }
 
     #[test]
     fn responses_match_the_documented_frames() {
         assert_eq!(
             Response::encode(0x9F, &[0, 0, 0, 0]).unwrap(),
-            [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x08, 0x00, 0x00, 0x9F, 0x00, 0x00, 0x00, 0x00, 0x97]
+            [
+                0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x08, 0x00, 0x00, 0x9F, 0x00, 0x00, 0x00, 0x00,
+                0x97
+            ]
         );
-        assert_eq!(Response::encode(0x41, &[]).unwrap(), [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x04, 0x00, 0x00, 0x41, 0x45]);
+        assert_eq!(
+            Response::encode(0x41, &[]).unwrap(),
+            [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x04, 0x00, 0x00, 0x41, 0x45]
+        );
         let select = Response::encode(0x90, &[0; 8]).unwrap();
         assert_eq!(select[5..10], [0x00, 0x0C, 0x00, 0x00, 0x90]);
         assert_eq!(select.last(), Some(&0x9C));

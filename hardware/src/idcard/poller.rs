@@ -29,7 +29,12 @@ pub struct CardPoller {
 
 impl CardPoller {
     /// Polls the SAM reader at `path` every `interval`, reopening the port after an unplug.
-    pub fn open(path: &str, baud: u32, timeout: Duration, interval: Duration) -> std::io::Result<Self> {
+    pub fn open(
+        path: &str,
+        baud: u32,
+        timeout: Duration,
+        interval: Duration,
+    ) -> std::io::Result<Self> {
         let path = path.to_owned();
         Self::spawn(move || SamReader::open(&path, baud, timeout), interval)
     }
@@ -76,12 +81,17 @@ struct PollState<R> {
     was_connected: bool,
 }
 
-fn poll_loop<R, F>(mut connect: F, interval: Duration, events: &Sender<CardEvent>, stop: &Receiver<()>)
-where
+fn poll_loop<R, F>(
+    mut connect: F,
+    interval: Duration,
+    events: &Sender<CardEvent>,
+    stop: &Receiver<()>,
+) where
     R: IdCardReader,
     F: FnMut() -> Result<R, IdCardError>,
 {
-    let mut state = PollState { reader: None, card_on_reader: None, last_error: None, was_connected: false };
+    let mut state =
+        PollState { reader: None, card_on_reader: None, last_error: None, was_connected: false };
     loop {
         let event = poll_once(&mut connect, &mut state);
         if let Some(event) = event {
@@ -115,13 +125,16 @@ where
                 }
                 reader
             }
-            Err(error) => return report_once(state, error, |e| CardEvent::Disconnected(e.to_string())),
+            Err(error) => {
+                return report_once(state, error, |e| CardEvent::Disconnected(e.to_string()))
+            }
         },
     };
     match reader.read_card() {
         Ok(card) => {
             state.last_error = None;
-            let already_reported = state.card_on_reader.as_ref().is_some_and(|known| known.document == card.document);
+            let already_reported =
+                state.card_on_reader.as_ref().is_some_and(|known| known.document == card.document);
             if already_reported {
                 return None;
             }

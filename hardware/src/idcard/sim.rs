@@ -4,7 +4,10 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::card::{CardDate, DocumentNumber, ForeignResidentCard, Gender, IdCard, IdDocument, ResidentCard, PHOTO_LEN};
+use super::card::{
+    CardDate, DocumentNumber, ForeignResidentCard, Gender, IdCard, IdDocument, ResidentCard,
+    PHOTO_LEN,
+};
 use super::frame::{Command, FrameDecoder, FrameError, Request, Response};
 use super::status::{SW3_CARD_FOUND, SW3_OK};
 use crate::pty::PtySimulator;
@@ -19,6 +22,8 @@ pub enum SamBehaviour {
     Card(Box<IdCard>),
     /// A card is found and selected but the read fails (0x41), as when it is pulled away.
     ReadFailure,
+    /// Find-card answers this SW3 status (to exercise every failure code).
+    FindCardStatus(u8),
     /// Every answer carries a wrong checksum.
     CorruptAnswers,
     /// The reader never answers.
@@ -108,10 +113,15 @@ impl SamSimulator {
 
 /// Status and data a working reader sends for `command`.
 fn answer_command(command: Command, behaviour: &SamBehaviour) -> (u8, Vec<u8>) {
+    if let (SamBehaviour::FindCardStatus(sw3), Command::FIND_CARD) = (behaviour, command) {
+        return (*sw3, Vec::new());
+    }
     let card_present = !matches!(behaviour, SamBehaviour::NoCard);
     match command {
         Command::RESET | Command::SAM_STATUS => (SW3_OK, Vec::new()),
-        Command::SAM_ID => (SW3_OK, vec![0x05, 0x00, 0x01, 0x00, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 0, 0, 0, 0]),
+        Command::SAM_ID => {
+            (SW3_OK, vec![0x05, 0x00, 0x01, 0x00, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 0, 0, 0, 0])
+        }
         Command::FIND_CARD if card_present => (SW3_CARD_FOUND, vec![0; 4]),
         Command::FIND_CARD => (0x80, Vec::new()),
         Command::SELECT_CARD if card_present => (SW3_OK, vec![0; 8]),

@@ -91,8 +91,9 @@ pub fn generate(seed: u64, count: usize) -> Vec<CorpusFrame> {
 fn badge_payload(rng: &mut impl Rng, index: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let signature_len = rng.gen_range(8..64);
-    let signature: String =
-        (0..signature_len).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect();
+    let signature: String = (0..signature_len)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
     format!("EXPO1.{index:06}.{signature}")
 }
 
@@ -180,8 +181,11 @@ struct Camera {
 
 impl Camera {
     fn new(params: &FrameParams, size_modules: f64) -> Self {
-        let (tilt, axis, spin) =
-            (params.tilt_deg.to_radians(), params.tilt_axis_deg.to_radians(), params.rotation_deg.to_radians());
+        let (tilt, axis, spin) = (
+            params.tilt_deg.to_radians(),
+            params.tilt_axis_deg.to_radians(),
+            params.rotation_deg.to_radians(),
+        );
         // Tilt about an in-plane axis (Rodrigues), then spin the code in its own plane.
         let k = [axis.cos(), axis.sin(), 0.0];
         let (s, c) = tilt.sin_cos();
@@ -200,16 +204,27 @@ impl Camera {
 
     /// Module coordinates (u, v) seen at pixel (x, y), if the ray meets the plane in front.
     fn code_coordinates(&self, x: f64, y: f64) -> Option<(f64, f64)> {
-        let ray = [(x - f64::from(FRAME_WIDTH) / 2.0) / FOCAL_PX, (y - f64::from(FRAME_HEIGHT) / 2.0) / FOCAL_PX, 1.0];
+        let ray = [
+            (x - f64::from(FRAME_WIDTH) / 2.0) / FOCAL_PX,
+            (y - f64::from(FRAME_HEIGHT) / 2.0) / FOCAL_PX,
+            1.0,
+        ];
         let denominator = dot(&self.normal, &ray);
         if denominator.abs() < 1e-9 {
             return None;
         }
         let t = dot(&self.normal, &self.centre) / denominator;
-        let hit = [ray[0] * t - self.centre[0], ray[1] * t - self.centre[1], ray[2] * t - self.centre[2]];
+        let hit =
+            [ray[0] * t - self.centre[0], ray[1] * t - self.centre[1], ray[2] * t - self.centre[2]];
         // Back to code-plane axes with the transposed rotation.
-        let u = (self.rotation[0][0] * hit[0] + self.rotation[1][0] * hit[1] + self.rotation[2][0] * hit[2]) / self.scale;
-        let v = (self.rotation[0][1] * hit[0] + self.rotation[1][1] * hit[1] + self.rotation[2][1] * hit[2]) / self.scale;
+        let u = (self.rotation[0][0] * hit[0]
+            + self.rotation[1][0] * hit[1]
+            + self.rotation[2][0] * hit[2])
+            / self.scale;
+        let v = (self.rotation[0][1] * hit[0]
+            + self.rotation[1][1] * hit[1]
+            + self.rotation[2][1] * hit[2])
+            / self.scale;
         Some((u + self.half_size, v + self.half_size))
     }
 }
@@ -219,7 +234,9 @@ fn dot(a: &[f64; 3], b: &[f64; 3]) -> f64 {
 }
 
 fn multiply(a: &[[f64; 3]; 3], b: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    std::array::from_fn(|row| std::array::from_fn(|col| (0..3).map(|k| a[row][k] * b[k][col]).sum()))
+    std::array::from_fn(|row| {
+        std::array::from_fn(|col| (0..3).map(|k| a[row][k] * b[k][col]).sum())
+    })
 }
 
 /// A cluttered desk behind the badge: a smooth gradient plus a few dark and light blocks.
@@ -233,8 +250,17 @@ impl Background {
     fn new(rng: &mut impl Rng, params: &FrameParams) -> Self {
         let blocks = (0..rng.gen_range(2..8))
             .map(|_| {
-                let (x, y) = (rng.gen_range(0.0..f64::from(FRAME_WIDTH)), rng.gen_range(0.0..f64::from(FRAME_HEIGHT)));
-                (x, y, x + rng.gen_range(20.0..300.0), y + rng.gen_range(20.0..200.0), rng.gen_range(params.dark..params.light))
+                let (x, y) = (
+                    rng.gen_range(0.0..f64::from(FRAME_WIDTH)),
+                    rng.gen_range(0.0..f64::from(FRAME_HEIGHT)),
+                );
+                (
+                    x,
+                    y,
+                    x + rng.gen_range(20.0..300.0),
+                    y + rng.gen_range(20.0..200.0),
+                    rng.gen_range(params.dark..params.light),
+                )
             })
             .collect();
         Self {
@@ -262,14 +288,16 @@ fn apply_lighting(frame: &mut [f64], params: &FrameParams) {
         let y = (index / FRAME_WIDTH as usize) as f64 - h / 2.0;
         let along = (x * dir_x + y * dir_y) / half_diagonal; // -1..1
         let radial = (x * x + y * y).sqrt() / half_diagonal;
-        *value *= (1.0 - params.light_falloff * (along + 1.0) / 2.0) * (1.0 - 0.15 * radial * radial);
+        *value *=
+            (1.0 - params.light_falloff * (along + 1.0) / 2.0) * (1.0 - 0.15 * radial * radial);
     }
 }
 
 /// Separable Gaussian blur with edge clamping.
 fn gaussian_blur(frame: &[f64], sigma: f64) -> Vec<f64> {
     let radius = (sigma * 3.0).ceil() as isize;
-    let weights: Vec<f64> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let weights: Vec<f64> =
+        (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
     let total: f64 = weights.iter().sum();
     let (w, h) = (FRAME_WIDTH as isize, FRAME_HEIGHT as isize);
     let pass = |source: &[f64], horizontal: bool| -> Vec<f64> {
@@ -280,8 +308,11 @@ fn gaussian_blur(frame: &[f64], sigma: f64) -> Vec<f64> {
                     .iter()
                     .zip(-radius..=radius)
                     .map(|(weight, offset)| {
-                        let (sx, sy) =
-                            if horizontal { ((x + offset).clamp(0, w - 1), y) } else { (x, (y + offset).clamp(0, h - 1)) };
+                        let (sx, sy) = if horizontal {
+                            ((x + offset).clamp(0, w - 1), y)
+                        } else {
+                            (x, (y + offset).clamp(0, h - 1))
+                        };
                         weight * source[(sy * w + sx) as usize]
                     })
                     .sum::<f64>()

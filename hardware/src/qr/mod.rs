@@ -3,4 +3,6 @@
 pub mod corpus;
 mod decode;
 
-pub use decode::{decode_file, decode_image, decode_luma, decode_with, Decoder, QrError};
+pub use decode::{
+    decode_bytes, decode_file, decode_frame, decode_image, decode_with, Decoder, QrError,
+};

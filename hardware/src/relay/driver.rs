@@ -55,7 +55,9 @@ impl<P: Read + Write> RelayDriver<P> {
                 Ok(())
             }
             // Channels count from 1, coils from 0.
-            RelayProtocol::Modbus { address } => self.write_coil(address, u16::from(channel - 1), energise),
+            RelayProtocol::Modbus { address } => {
+                self.write_coil(address, u16::from(channel - 1), energise)
+            }
         }
     }
 
@@ -100,7 +102,11 @@ impl<P: Read + Write> RelayDriver<P> {
             if answer.len() >= expected {
                 return Ok(answer);
             }
-            let read = serial::read_before(&mut self.port, &mut chunk[..expected - answer.len()], deadline)?;
+            let read = serial::read_before(
+                &mut self.port,
+                &mut chunk[..expected - answer.len()],
+                deadline,
+            )?;
             if read == 0 {
                 return Ok(answer);
             }
@@ -111,7 +117,8 @@ impl<P: Read + Write> RelayDriver<P> {
     /// Drops bytes still arriving (a late or garbled echo) so the retry reads a clean answer.
     fn discard_input(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 64];
-        while serial::read_before(&mut self.port, &mut chunk, Instant::now() + DISCARD_QUIET)? > 0 {}
+        while serial::read_before(&mut self.port, &mut chunk, Instant::now() + DISCARD_QUIET)? > 0 {
+        }
         Ok(())
     }
 }

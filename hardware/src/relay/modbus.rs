@@ -12,7 +12,13 @@ pub const EXCEPTION_LEN: usize = 5;
 /// CRC-16/Modbus (reflected poly 0xA001, init 0xFFFF).
 pub fn crc16(bytes: &[u8]) -> u16 {
     bytes.iter().fold(0xFFFF_u16, |crc, &byte| {
-        (0..8).fold(crc ^ u16::from(byte), |crc, _| if crc & 1 == 1 { (crc >> 1) ^ 0xA001 } else { crc >> 1 })
+        (0..8).fold(crc ^ u16::from(byte), |crc, _| {
+            if crc & 1 == 1 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            }
+        })
     })
 }
 
@@ -90,7 +96,9 @@ pub fn decode(frame: &[u8]) -> Result<ModbusFrame, RelayFrameError> {
                 value => Err(RelayFrameError::BadValue(u16::from_be_bytes(value))),
             }
         }
-        [address, function, code] => Ok(ModbusFrame::Exception { address, function: function & 0x7F, code }),
+        [address, function, code] => {
+            Ok(ModbusFrame::Exception { address, function: function & 0x7F, code })
+        }
         _ => Err(RelayFrameError::Length(frame.len())),
     }
 }
@@ -102,10 +110,19 @@ mod tests {
     #[test]
     fn matches_the_documented_frames() {
         assert_eq!(encode_write_coil(1, 0, true), [0x01, 0x05, 0x00, 0x00, 0xFF, 0x00, 0x8C, 0x3A]);
-        assert_eq!(encode_write_coil(1, 0, false), [0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xCD, 0xCA]);
-        assert_eq!(encode_write_coil(0xFF, 0, true), [0xFF, 0x05, 0x00, 0x00, 0xFF, 0x00, 0x99, 0xE4]);
+        assert_eq!(
+            encode_write_coil(1, 0, false),
+            [0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xCD, 0xCA]
+        );
+        assert_eq!(
+            encode_write_coil(0xFF, 0, true),
+            [0xFF, 0x05, 0x00, 0x00, 0xFF, 0x00, 0x99, 0xE4]
+        );
         // The documented write-multiple-coils frame checks out with the same CRC.
-        assert_eq!(crc16(&[0x01, 0x0F, 0x00, 0x00, 0x00, 0x08, 0x01, 0xFF]).to_le_bytes(), [0xBE, 0xD5]);
+        assert_eq!(
+            crc16(&[0x01, 0x0F, 0x00, 0x00, 0x00, 0x08, 0x01, 0xFF]).to_le_bytes(),
+            [0xBE, 0xD5]
+        );
     }
 
     #[test]

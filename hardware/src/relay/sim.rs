@@ -38,7 +38,8 @@ pub struct RelaySimulator {
 impl RelaySimulator {
     /// A board with `channels` relays, all released, speaking `protocol`.
     pub fn new(protocol: RelayProtocol, channels: u8) -> Self {
-        let state = BoardState { energised: vec![false; usize::from(channels)], ..BoardState::default() };
+        let state =
+            BoardState { energised: vec![false; usize::from(channels)], ..BoardState::default() };
         Self { protocol, state: Arc::new(Mutex::new(state)) }
     }
 
@@ -168,9 +169,9 @@ fn take_modbus(state: &mut BoardState, address: u8, reply: &mut Vec<u8>) -> bool
                     garbled[4] ^= 0x0F;
                     reply.extend_from_slice(&garbled);
                 }
-                Some(EchoFault::Exception(code)) => {
-                    reply.extend_from_slice(&modbus::encode_exception(address, modbus::WRITE_SINGLE_COIL, code))
-                }
+                Some(EchoFault::Exception(code)) => reply.extend_from_slice(
+                    &modbus::encode_exception(address, modbus::WRITE_SINGLE_COIL, code),
+                ),
             }
         }
         Ok(ModbusFrame::Exception { .. }) | Err(_) => {

@@ -73,7 +73,11 @@ impl RelayWorker {
 
     /// Queues `command` without waiting for it.
     pub fn submit(&self, command: RelayCommand) -> Result<(), RelayError> {
-        self.commands.as_ref().ok_or(RelayError::WorkerStopped)?.send(command).map_err(|_| RelayError::WorkerStopped)
+        self.commands
+            .as_ref()
+            .ok_or(RelayError::WorkerStopped)?
+            .send(command)
+            .map_err(|_| RelayError::WorkerStopped)
     }
 }
 

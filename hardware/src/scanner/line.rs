@@ -92,7 +92,9 @@ pub fn normalize(raw: &[u8], settings: &ScannerSettings) -> Result<Option<String
 /// Removes a leading AIM identifier: `]`, a symbology letter, a modifier character (`]Q1`, `]C0`).
 fn strip_aim_identifier(code: &str) -> &str {
     match code.as_bytes() {
-        [b']', symbology, modifier, ..] if symbology.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() => {
+        [b']', symbology, modifier, ..]
+            if symbology.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() =>
+        {
             &code[3..]
         }
         _ => code,
@@ -114,10 +116,9 @@ impl Debouncer {
 
     /// Whether `code` seen at `now` should be reported.
     pub fn accept(&mut self, code: &str, now: Instant) -> bool {
-        let repeat = self
-            .last
-            .as_ref()
-            .is_some_and(|(last, at)| last == code && now.saturating_duration_since(*at) < self.window);
+        let repeat = self.last.as_ref().is_some_and(|(last, at)| {
+            last == code && now.saturating_duration_since(*at) < self.window
+        });
         // Keep the latest sighting so a scanner re-reading continuously stays quiet.
         self.last = Some((code.to_owned(), now));
         !repeat
@@ -139,9 +140,15 @@ mod tests {
 
     #[test]
     fn splits_on_each_terminator_across_chunks() {
-        assert_eq!(lines(Terminator::Cr, &[b"AB", b"C\rD", b"E\r"]), [Ok(b"ABC".to_vec()), Ok(b"DE".to_vec())]);
+        assert_eq!(
+            lines(Terminator::Cr, &[b"AB", b"C\rD", b"E\r"]),
+            [Ok(b"ABC".to_vec()), Ok(b"DE".to_vec())]
+        );
         assert_eq!(lines(Terminator::Lf, &[b"A\nB\n"]), [Ok(b"A".to_vec()), Ok(b"B".to_vec())]);
-        assert_eq!(lines(Terminator::CrLf, &[b"A\r", b"\nB\r\n"]), [Ok(b"A\r".to_vec()), Ok(b"B\r".to_vec())]);
+        assert_eq!(
+            lines(Terminator::CrLf, &[b"A\r", b"\nB\r\n"]),
+            [Ok(b"A\r".to_vec()), Ok(b"B\r".to_vec())]
+        );
         assert_eq!(lines(Terminator::Tab, &[b"A\tB"]), [Ok(b"A".to_vec())]);
         assert_eq!(lines(Terminator::None, &[b"A\rB"]), []);
     }

@@ -78,7 +78,8 @@ impl ScanLoop {
         while !stop.load(Ordering::Relaxed) {
             match serial::open(&self.settings.path, self.settings.baud) {
                 Ok(port) => {
-                    if std::mem::take(&mut self.disconnected) && !self.send(ScanEvent::Reconnected) {
+                    if std::mem::take(&mut self.disconnected) && !self.send(ScanEvent::Reconnected)
+                    {
                         return;
                     }
                     let reason = self.read_until_failure(port, stop);
@@ -144,7 +145,9 @@ impl ScanLoop {
     /// Cleans, debounces and reports one line; false when nobody listens any more.
     fn handle_line(&mut self, line: Result<Vec<u8>, super::ScanLineError>) -> bool {
         match line.and_then(|raw| normalize(&raw, &self.settings)) {
-            Ok(Some(code)) if self.debouncer.accept(&code, Instant::now()) => self.send(ScanEvent::Code(code)),
+            Ok(Some(code)) if self.debouncer.accept(&code, Instant::now()) => {
+                self.send(ScanEvent::Code(code))
+            }
             Ok(_) => true,
             Err(error) => {
                 tracing::warn!(%error, path = %self.settings.path, "dropped scanner line");
@@ -168,6 +171,8 @@ impl ScanLoop {
 fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) {
     let deadline = Instant::now() + duration;
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        std::thread::sleep(serial::READ_SLICE.min(deadline.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            serial::READ_SLICE.min(deadline.saturating_duration_since(Instant::now())),
+        );
     }
 }

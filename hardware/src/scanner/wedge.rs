@@ -57,7 +57,8 @@ impl WedgeDetector {
 
     /// Feeds one key pressed at `at` (any monotonic clock, e.g. the UI event timestamp).
     pub fn feed(&mut self, key: Key, at: Duration) -> WedgeVerdict {
-        let gap_exceeded = self.last_key_at.is_some_and(|last| at.saturating_sub(last) > self.settings.max_gap);
+        let gap_exceeded =
+            self.last_key_at.is_some_and(|last| at.saturating_sub(last) > self.settings.max_gap);
         self.last_key_at = Some(at);
         if gap_exceeded && !self.buffer.is_empty() {
             // Too slow for a scanner: what was held back was typed, and this key starts afresh.
@@ -89,7 +90,8 @@ impl WedgeDetector {
     /// Called from a UI timer: once the gap has passed, held keys are released (or, when Enter
     /// is not required, a long enough burst becomes a scan).
     pub fn idle(&mut self, now: Duration) -> WedgeVerdict {
-        let quiet = self.last_key_at.is_some_and(|last| now.saturating_sub(last) > self.settings.max_gap);
+        let quiet =
+            self.last_key_at.is_some_and(|last| now.saturating_sub(last) > self.settings.max_gap);
         if !quiet || self.buffer.is_empty() {
             return WedgeVerdict::Pending;
         }
@@ -155,7 +157,10 @@ mod tests {
     #[test]
     fn short_fast_burst_is_not_a_scan() {
         let mut detector = WedgeDetector::default();
-        assert_eq!(run(&mut detector, &keys("ab\n", 0, &SCANNER_GAPS)), [WedgeVerdict::Typed("ab\n".into())]);
+        assert_eq!(
+            run(&mut detector, &keys("ab\n", 0, &SCANNER_GAPS)),
+            [WedgeVerdict::Typed("ab\n".into())]
+        );
     }
 
     #[test]
@@ -165,7 +170,11 @@ mod tests {
         events.extend(keys("QR12345\n", 2000, &SCANNER_GAPS));
         assert_eq!(
             run(&mut detector, &events),
-            [WedgeVerdict::Typed("h".into()), WedgeVerdict::Typed("i".into()), WedgeVerdict::Scan("QR12345".into())]
+            [
+                WedgeVerdict::Typed("h".into()),
+                WedgeVerdict::Typed("i".into()),
+                WedgeVerdict::Scan("QR12345".into())
+            ]
         );
     }
 
@@ -176,7 +185,8 @@ mod tests {
         assert_eq!(detector.idle(Duration::from_millis(60)), WedgeVerdict::Pending);
         assert_eq!(detector.idle(Duration::from_millis(500)), WedgeVerdict::Typed("ABCDEF".into()));
 
-        let mut no_enter = WedgeDetector::new(WedgeSettings { require_enter: false, ..WedgeSettings::default() });
+        let mut no_enter =
+            WedgeDetector::new(WedgeSettings { require_enter: false, ..WedgeSettings::default() });
         run(&mut no_enter, &keys("ABCDEF", 0, &SCANNER_GAPS));
         assert_eq!(no_enter.idle(Duration::from_millis(500)), WedgeVerdict::Scan("ABCDEF".into()));
     }
