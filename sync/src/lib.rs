@@ -4,9 +4,17 @@
 //!   station (the `expo-kiosk` crate) and the hub speak exactly these.
 //! - [`hlc`]: the hybrid logical clock that orders changes across stations whose wall
 //!   clocks disagree by minutes.
+//! - [`conflict`]: which version of a record every station and the hub keep.
+//! - [`client`] and [`station`]: the station side (blocking HTTP client, outbox
+//!   contract, sync rounds and the background worker).
+//! - [`hub`]: `expo-hub`, the central service (HTTP API, SQLite and PostgreSQL storage).
 
+pub mod client;
+pub mod conflict;
 pub mod hlc;
+pub mod hub;
 pub mod protocol;
+pub mod station;
 
 pub use hlc::{Hlc, HlcClock};
 pub use protocol::{Change, Record};

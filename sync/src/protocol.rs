@@ -30,6 +30,9 @@ pub struct Change {
 /// one is idempotent and last-writer-wins needs no history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+// Records are built and matched by value in both crates and live briefly; boxing the
+// attendee variant would complicate every use to save a few hundred bytes per change.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     Attendee(AttendeeRecord),
     Badge(BadgeRecord),

@@ -1,1 +1,171 @@
-fn main() {}
+//! `expo-hub`: the central sync service of expo-kiosk.
+//!
+//! ```text
+//! expo-hub --db sqlite://hub.db --listen 0.0.0.0:8440      serve
+//! expo-hub --db URL station add desk-1                      print a one-time enrolment code
+//! expo-hub --db URL station revoke desk-1                   stop a station at once
+//! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use expo_sync::hub::export::{export, ExportFormat};
+use expo_sync::hub::postgres::PostgresStore;
+use expo_sync::hub::server::{serve, HubConfig};
+use expo_sync::hub::sqlite::SqliteStore;
+use expo_sync::hub::{enrolment, DatabaseUrl, HubStore};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "expo-hub", version, about = "Central sync hub of expo-kiosk stations")]
+struct Cli {
+    /// `sqlite://PATH` (default back-end) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "EXPO_HUB_DB", default_value = "sqlite://hub.db")]
+    db: String,
+    /// Address to serve on when no subcommand is given.
+    #[arg(long, env = "EXPO_HUB_LISTEN", default_value = "127.0.0.1:8440")]
+    listen: SocketAddr,
+    /// Largest request body accepted, in MiB.
+    #[arg(long, default_value_t = 16)]
+    body_limit_mib: usize,
+    /// Longest a request may take, in seconds.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// PostgreSQL connections per hub process.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Manage station credentials.
+    Station {
+        #[command(subcommand)]
+        action: StationAction,
+    },
+    /// Write the current attendees, badges and gate decisions to DIR.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StationAction {
+    /// Register a station and print its one-time enrolment code.
+    Add { name: String },
+    /// Revoke a station: its credential stops working on its next request.
+    Revoke { name: String },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("expo-hub: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match DatabaseUrl::parse(&cli.db)? {
+        DatabaseUrl::Sqlite(path) => {
+            let store =
+                SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            run_with(store, cli).await
+        }
+        DatabaseUrl::Postgres(url) => {
+            let store = PostgresStore::connect(&url, cli.pool_size)
+                .await
+                .context("connecting to PostgreSQL")?;
+            run_with(store, cli).await
+        }
+    }
+}
+
+async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let config = HubConfig {
+                body_limit: cli.body_limit_mib.saturating_mul(1024 * 1024),
+                request_timeout: Duration::from_secs(cli.request_timeout_secs),
+                ..HubConfig::default()
+            };
+            let listener = TcpListener::bind(cli.listen)
+                .await
+                .with_context(|| format!("listening on {}", cli.listen))?;
+            tracing::info!(address = %listener.local_addr()?, "expo-hub serving");
+            serve(listener, Arc::new(store), config, shutdown_signal()).await?;
+            tracing::info!("expo-hub stopped");
+        }
+        Command::Station { action: StationAction::Add { name } } => {
+            let code = enrolment::add_station(&store, &name).await?;
+            println!("{code}");
+            eprintln!(
+                "Enrol the station with: expo-kiosk sync enrol --hub URL --code {code} \
+                 (the code works once)"
+            );
+        }
+        Command::Station { action: StationAction::Revoke { name } } => {
+            store.revoke_station(&name).await?;
+            eprintln!("station {name} revoked");
+        }
+        Command::Export { format, out } => {
+            for file in export(&store, format, &out).await? {
+                println!("{}\t{} rows", file.path.display(), file.rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM, so in-flight requests finish before the hub exits.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

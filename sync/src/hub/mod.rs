@@ -41,8 +41,14 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert_eq!(DatabaseUrl::parse("sqlite://hub.db").unwrap(), DatabaseUrl::Sqlite("hub.db".into()));
-        assert_eq!(DatabaseUrl::parse("sqlite:///v/h.db").unwrap(), DatabaseUrl::Sqlite("/v/h.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://hub.db").unwrap(),
+            DatabaseUrl::Sqlite("hub.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///v/h.db").unwrap(),
+            DatabaseUrl::Sqlite("/v/h.db".into())
+        );
         assert!(matches!(DatabaseUrl::parse("postgresql://u@h/db"), Ok(DatabaseUrl::Postgres(_))));
         let err = DatabaseUrl::parse("mysql://root:secret@h/db").unwrap_err().to_string();
         assert!(!err.contains("secret"), "{err}");

@@ -131,13 +131,13 @@ async fn record_duplicates(
         return Ok(());
     }
     let hashes: Vec<&str> = incoming.iter().map(|a| a.id_hash.as_str()).collect();
-    let rows = tx
-        .query(
+    let same_hash = tx
+        .prepare_cached(
             "SELECT entity_key, origin, id_hash FROM current_state
              WHERE kind = 'attendee' AND id_hash = ANY($1)",
-            &[&hashes],
         )
         .await?;
+    let rows = tx.query(&same_hash, &[&hashes]).await?;
     let known = rows
         .iter()
         .map(|row| {
@@ -164,7 +164,10 @@ impl HubStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let inserted = tx
-            .execute("INSERT INTO stations (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", &[&name])
+            .execute(
+                "INSERT INTO stations (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                &[&name],
+            )
             .await?;
         if inserted == 0 {
             return Err(StoreError::StationExists(name.to_owned()));
@@ -178,7 +181,11 @@ impl HubStore for PostgresStore {
         Ok(())
     }
 
-    async fn redeem_enrolment(&self, code_hash: &str, token_hash: &str) -> Result<String, StoreError> {
+    async fn redeem_enrolment(
+        &self,
+        code_hash: &str,
+        token_hash: &str,
+    ) -> Result<String, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let row = tx
@@ -235,18 +242,23 @@ impl HubStore for PostgresStore {
 
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).await?;
+        // Statements are prepared once per pooled connection: a push is a handful of
+        // round trips, and this saves the parse round trip of each.
+        let lock = tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+        tx.execute(&lock, &[&WRITE_LOCK]).await?;
         // WITH ORDINALITY + ORDER BY: sequence numbers follow the station's push order.
-        let new = tx
-            .execute(
+        let insert_changes = tx
+            .prepare_cached(
                 "INSERT INTO changes (change_id, pushed_by, origin, hlc, kind, entity_key, change_json)
                  SELECT id, $2, origin, hlc, kind, entity_key, body
                  FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
                      WITH ORDINALITY AS u (id, origin, hlc, kind, entity_key, body, position)
                  ORDER BY position
                  ON CONFLICT (change_id) DO NOTHING",
-                &[&ids, &station, &origins, &hlcs, &kinds, &keys, &bodies],
             )
+            .await?;
+        let new = tx
+            .execute(&insert_changes, &[&ids, &station, &origins, &hlcs, &kinds, &keys, &bodies])
             .await?;
 
         let w = &batch.winners;
@@ -258,8 +270,9 @@ impl HubStore for PostgresStore {
         let origins: Vec<&str> = w.iter().map(|r| r.origin.as_str()).collect();
         let id_hashes: Vec<Option<&str>> = w.iter().map(|r| r.id_hash()).collect();
         let records: Vec<&str> = w.iter().map(|r| r.record_json.as_str()).collect();
-        tx.execute(
-            "INSERT INTO current_state
+        let upsert_state = tx
+            .prepare_cached(
+                "INSERT INTO current_state
                  (entity_key, kind, precedence, hlc, change_id, origin, id_hash, record_json)
              SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[],
                                   $6::text[], $7::text[], $8::text[])
@@ -269,6 +282,10 @@ impl HubStore for PostgresStore {
                  id_hash = EXCLUDED.id_hash, record_json = EXCLUDED.record_json
              WHERE (EXCLUDED.precedence, EXCLUDED.hlc)
                  > (current_state.precedence, current_state.hlc)",
+            )
+            .await?;
+        tx.execute(
+            &upsert_state,
             &[&keys, &kinds, &precedences, &hlcs, &change_ids, &origins, &id_hashes, &records],
         )
         .await?;
@@ -278,7 +295,12 @@ impl HubStore for PostgresStore {
         Ok(PushResponse { acked: ids, new })
     }
 
-    async fn pull(&self, station: &str, since: i64, limit: usize) -> Result<PullResponse, StoreError> {
+    async fn pull(
+        &self,
+        station: &str,
+        since: i64,
+        limit: usize,
+    ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
         // Repeatable read: the rows and the high-water mark come from one snapshot.
         let tx = client
@@ -315,7 +337,8 @@ impl HubStore for PostgresStore {
             .transpose()?;
         let stored = stored.as_deref().map(parse_json).transpose()?;
         let merged = merge_event(stored, event);
-        let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         tx.execute(
             "INSERT INTO events (event_id, record_json, version)
              VALUES ($1, $2, (SELECT COALESCE(MAX(version), 0) + 1 FROM events))
@@ -398,8 +421,6 @@ impl HubStore for PostgresStore {
                 &[&kind, &after, &limit],
             )
             .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, parse_json(row.try_get(1)?)?)))
-            .collect()
+        rows.iter().map(|row| Ok((row.try_get(0)?, parse_json(row.try_get(1)?)?))).collect()
     }
 }

@@ -157,10 +157,11 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(Arc::clone(&hub), count_errors::<S>))
         .layer(middleware::from_fn(check_protocol_header))
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
         .layer(DefaultBodyLimit::max(body_limit))
+        // Outermost, so refusals by the layers above are counted too.
+        .layer(middleware::from_fn_with_state(Arc::clone(&hub), count_errors::<S>))
         .with_state(hub)
 }
 
@@ -261,9 +262,8 @@ async fn push<S: HubStore>(
     if request.protocol != PROTOCOL_VERSION {
         return Err(ApiError::protocol(request.protocol));
     }
-    let batch = PreparedBatch::new(&request.changes).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "unencodable_change", e.to_string())
-    })?;
+    let batch = PreparedBatch::new(&request.changes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "unencodable_change", e.to_string()))?;
     let received = request.changes.len();
     let response = hub.store.push(&station, batch).await?;
     hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
@@ -283,8 +283,8 @@ async fn pull<S: HubStore>(
     Extension(Caller(station)): Extension<Caller>,
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
     let since = params.since.unwrap_or(0);
     let response = hub.store.pull(&station, since, limit).await?;
@@ -326,8 +326,18 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
         ("expo_hub_changes_stored", "gauge", "Changes held by the hub database.", stats.changes),
         ("expo_hub_stations", "gauge", "Enrolled stations not revoked.", stats.active_stations),
         ("expo_hub_conflicts", "gauge", "Duplicate attendees awaiting merge.", stats.conflicts),
-        ("expo_hub_pushes_total", "counter", "Push requests served.", c.pushes.load(Ordering::Relaxed)),
-        ("expo_hub_pulls_total", "counter", "Pull requests served.", c.pulls.load(Ordering::Relaxed)),
+        (
+            "expo_hub_pushes_total",
+            "counter",
+            "Push requests served.",
+            c.pushes.load(Ordering::Relaxed),
+        ),
+        (
+            "expo_hub_pulls_total",
+            "counter",
+            "Pull requests served.",
+            c.pulls.load(Ordering::Relaxed),
+        ),
         (
             "expo_hub_changes_received_total",
             "counter",

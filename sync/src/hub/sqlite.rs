@@ -222,7 +222,11 @@ impl HubStore for SqliteStore {
         .await
     }
 
-    async fn redeem_enrolment(&self, code_hash: &str, token_hash: &str) -> Result<String, StoreError> {
+    async fn redeem_enrolment(
+        &self,
+        code_hash: &str,
+        token_hash: &str,
+    ) -> Result<String, StoreError> {
         let (code_hash, token_hash) = (code_hash.to_owned(), token_hash.to_owned());
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -285,7 +289,12 @@ impl HubStore for SqliteStore {
         self.run(move |c| push_batch(c, &station, &batch)).await
     }
 
-    async fn pull(&self, station: &str, since: i64, limit: usize) -> Result<PullResponse, StoreError> {
+    async fn pull(
+        &self,
+        station: &str,
+        since: i64,
+        limit: usize,
+    ) -> Result<PullResponse, StoreError> {
         let station = station.to_owned();
         self.run(move |c| {
             // One read transaction: the rows and the high-water mark share a snapshot.
@@ -321,7 +330,8 @@ impl HubStore for SqliteStore {
                 .optional()?;
             let stored = stored.as_deref().map(parse_json).transpose()?;
             let merged = merge_event(stored, event);
-            let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let json =
+                serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.execute(
                 "INSERT INTO events (event_id, record_json, version)
                  VALUES (?1, ?2, (SELECT COALESCE(MAX(version), 0) + 1 FROM events))
@@ -356,7 +366,13 @@ impl HubStore for SqliteStore {
                  FROM duplicate_conflicts ORDER BY id",
             )?;
             let rows = query.query_map([], |r| {
-                Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                ))
             })?;
             rows.map(|row| {
                 let (id_hash, a, station_a, b, station_b) = row?;

@@ -11,9 +11,8 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::protocol::{
-    Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
-};
+use crate::conflict::precedence;
+use crate::protocol::{Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -105,8 +104,7 @@ pub trait HubStore: Send + Sync + 'static {
     /// The most recently updated event definition.
     fn get_event(&self) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
 
-    fn conflicts(&self)
-        -> impl Future<Output = Result<Vec<DuplicateConflict>, StoreError>> + Send;
+    fn conflicts(&self) -> impl Future<Output = Result<Vec<DuplicateConflict>, StoreError>> + Send;
 
     fn stats(&self) -> impl Future<Output = Result<HubStats, StoreError>> + Send;
 
@@ -139,7 +137,7 @@ pub struct ChangeRow {
 pub struct StateRow {
     pub entity_key: String,
     pub kind: &'static str,
-    /// Ranks above HLC: see [`precedence`].
+    /// Ranks above HLC: see [`crate::conflict::precedence`].
     pub precedence: i32,
     pub hlc: String,
     pub change_id: Uuid,
@@ -221,20 +219,9 @@ impl PreparedBatch {
     }
 }
 
-/// Conflict rules, part 1: a version of higher precedence wins whatever the HLCs say.
-/// A revoked badge outranks every other badge status, and an annulled gate decision
-/// outranks the decision it annuls (gate decisions are otherwise append-only). Among
-/// versions of equal precedence the higher HLC wins (last writer wins).
-pub fn precedence(record: &Record) -> i32 {
-    match record {
-        Record::Badge(b) if b.status == "revoked" => 1,
-        Record::GateDecision(g) if g.annulled => 1,
-        _ => 0,
-    }
-}
-
-/// True when `candidate` replaces `current` in the current state. The database
-/// back-ends express exactly this comparison in SQL: `(precedence, hlc) > (...)`.
+/// True when `candidate` replaces `current` in the current state: the rule of
+/// [`crate::conflict::supersedes`] on stored rows (HLC text sorts like the HLC). The
+/// database back-ends express exactly this comparison in SQL: `(precedence, hlc) > (...)`.
 fn beats(candidate: &StateRow, current: &StateRow) -> bool {
     (candidate.precedence, &candidate.hlc) > (current.precedence, &current.hlc)
 }
@@ -256,7 +243,7 @@ pub struct HashedAttendee {
     pub id_hash: String,
 }
 
-/// Conflict rules, part 2: every pair of distinct attendees sharing an ID hash, where
+/// Duplicate walk-ins: every pair of distinct attendees sharing an ID hash, where
 /// at least one of them is in `incoming`. `known` is the current state after the batch
 /// was applied (it may include the incoming attendees themselves).
 pub fn duplicate_pairs(
@@ -370,9 +357,21 @@ mod tests {
 
     #[test]
     fn pairs_are_reported_once_in_id_order() {
-        let a = HashedAttendee { attendee: Uuid::from_u128(2), origin: "x".into(), id_hash: "h".into() };
-        let b = HashedAttendee { attendee: Uuid::from_u128(1), origin: "y".into(), id_hash: "h".into() };
-        let other = HashedAttendee { attendee: Uuid::from_u128(3), origin: "z".into(), id_hash: "k".into() };
+        let a = HashedAttendee {
+            attendee: Uuid::from_u128(2),
+            origin: "x".into(),
+            id_hash: "h".into(),
+        };
+        let b = HashedAttendee {
+            attendee: Uuid::from_u128(1),
+            origin: "y".into(),
+            id_hash: "h".into(),
+        };
+        let other = HashedAttendee {
+            attendee: Uuid::from_u128(3),
+            origin: "z".into(),
+            id_hash: "k".into(),
+        };
         let pairs = duplicate_pairs(&[a.clone(), b.clone()], &[a, b, other]);
         assert_eq!(pairs.len(), 1);
         assert_eq!((pairs[0].attendee_a, pairs[0].station_a.as_str()), (Uuid::from_u128(1), "y"));

@@ -1,0 +1,156 @@
+//! The station's HTTP client of the hub: blocking (ureq), so the station's sync thread
+//! and the `expo-kiosk sync` command need no async runtime.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::protocol::{
+    Change, EnrolRequest, EnrolResponse, ErrorBody, EventRecord, PullResponse, PushRequest,
+    PushResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+
+/// Longest one request may take, connect and body included. A push of one batch is
+/// far below this on any working network; a stalled one must fail so it can be retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest hub answer read into memory (a pull page is a few MiB at most).
+const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The hub could not be reached or the connection broke: retry later.
+    #[error("hub unreachable: {0}")]
+    Transport(#[from] ureq::Error),
+    /// The hub answered with an error body.
+    #[error("hub refused the request ({status} {}): {}", .body.error, .body.message)]
+    Refused { status: u16, body: ErrorBody },
+    /// The hub answered something that is not the protocol.
+    #[error("unexpected answer from the hub (HTTP {status}): {reason}")]
+    Unexpected { status: u16, reason: String },
+}
+
+impl ClientError {
+    /// True when repeating the same request later can succeed: network failures, hub
+    /// overload or storage outages. False when the station must change something first
+    /// (bad or revoked credential, protocol mismatch, rejected data).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Refused { status, .. } | ClientError::Unexpected { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        // 4xx and 5xx answers carry an ErrorBody we want to read, not a bare status.
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// `hub_url` without a trailing slash, so paths can be appended.
+fn base_url(hub_url: &str) -> String {
+    hub_url.trim_end_matches('/').to_owned()
+}
+
+/// Trades a one-time enrolment code for this station's credential.
+pub fn enrol(hub_url: &str, code: &str) -> Result<EnrolResponse, ClientError> {
+    let request = agent()
+        .post(format!("{}/v1/enrol", base_url(hub_url)))
+        .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
+    let body = EnrolRequest { protocol: PROTOCOL_VERSION, code: code.to_owned() };
+    read_answer(request.send_json(&body)?)
+}
+
+/// A connection to the hub as one enrolled station.
+#[derive(Clone)]
+pub struct HubClient {
+    agent: ureq::Agent,
+    base: String,
+    authorization: String,
+}
+
+impl std::fmt::Debug for HubClient {
+    /// Never prints the credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl HubClient {
+    /// `token` is the credential [`enrol`] returned.
+    pub fn new(hub_url: &str, token: &str) -> Self {
+        Self { agent: agent(), base: base_url(hub_url), authorization: format!("Bearer {token}") }
+    }
+
+    pub fn hub_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one batch; the answer lists every change id the hub now holds durably.
+    pub fn push(&self, changes: &[Change]) -> Result<PushResponse, ClientError> {
+        let body = PushRequest { protocol: PROTOCOL_VERSION, changes: changes.to_vec() };
+        let request = self.authorized(self.agent.post(self.url("/v1/push")));
+        read_answer(request.send_json(&body)?)
+    }
+
+    /// Other stations' changes after `cursor` (0 for everything), at most `limit`.
+    pub fn pull(&self, cursor: i64, limit: usize) -> Result<PullResponse, ClientError> {
+        let request = self
+            .authorized(self.agent.get(self.url("/v1/pull")))
+            .query("since", cursor.to_string())
+            .query("limit", limit.to_string());
+        read_answer(request.call()?)
+    }
+
+    /// The event definition and every station's public key, `None` before any upload.
+    pub fn event(&self) -> Result<Option<EventRecord>, ClientError> {
+        match read_answer(self.authorized(self.agent.get(self.url("/v1/event"))).call()?) {
+            Ok(event) => Ok(Some(event)),
+            Err(ClientError::Refused { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Uploads the event definition and this station's keys; returns the merged record
+    /// (the hub keeps the union of every station's keys).
+    pub fn put_event(&self, event: &EventRecord) -> Result<EventRecord, ClientError> {
+        let request = self.authorized(self.agent.put(self.url("/v1/event")));
+        read_answer(request.send_json(event)?)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        request
+            .header("authorization", &self.authorization)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+    }
+}
+
+fn read_answer<T: DeserializeOwned>(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<T, ClientError> {
+    let status = response.status().as_u16();
+    let bytes = response.body_mut().with_config().limit(MAX_RESPONSE_BYTES).read_to_vec()?;
+    if response.status().is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Unexpected { status, reason: e.to_string() });
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err(ClientError::Refused { status, body }),
+        // A proxy or load balancer in front of the hub answered, not the hub.
+        Err(_) => Err(ClientError::Unexpected {
+            status,
+            reason: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        }),
+    }
+}

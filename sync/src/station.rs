@@ -1,0 +1,345 @@
+//! The station side of sync: the outbox contract the station store implements, one
+//! resumable sync round ([`run_once`]) and the background worker that repeats it while
+//! the network comes and goes ([`SyncWorker`]).
+//!
+//! # Why a round is resumable and exactly-once
+//! - Push: a change leaves the outbox only when the hub has acknowledged it, and the hub
+//!   stores changes idempotently by id. A round cut anywhere re-sends at most one batch,
+//!   which the hub recognises and acknowledges again.
+//! - Pull: [`StationOutbox::apply_remote`] applies a page and stores the next cursor in
+//!   one station transaction, so a cut round resumes after the last applied page. Applying
+//!   a change twice is harmless anyway (records are whole states, merged by HLC).
+
+use std::error::Error as StdError;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use uuid::Uuid;
+
+use crate::client::{ClientError, HubClient};
+use crate::protocol::Change;
+
+/// What the station store must offer to be synchronised.
+pub trait StationOutbox {
+    type Error: StdError + Send + Sync + 'static;
+
+    /// Up to `limit` unacknowledged local changes, oldest first.
+    fn pending(&self, limit: usize) -> Result<Vec<Change>, Self::Error>;
+
+    /// How many local changes the hub has not acknowledged yet.
+    fn pending_count(&self) -> Result<u64, Self::Error>;
+
+    /// Removes acknowledged changes from the outbox (ids not in it are ignored).
+    fn mark_acked(&self, ids: &[Uuid]) -> Result<(), Self::Error>;
+
+    /// Applies other stations' changes and stores `next_cursor`, in one transaction.
+    fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error>;
+
+    /// The pull cursor stored by the last [`StationOutbox::apply_remote`], 0 at first.
+    fn cursor(&self) -> Result<i64, Self::Error>;
+}
+
+/// A store shared with the UI thread can be handed to the worker as an `Arc`.
+impl<O: StationOutbox + ?Sized> StationOutbox for Arc<O> {
+    type Error = O::Error;
+
+    fn pending(&self, limit: usize) -> Result<Vec<Change>, Self::Error> {
+        (**self).pending(limit)
+    }
+
+    fn pending_count(&self) -> Result<u64, Self::Error> {
+        (**self).pending_count()
+    }
+
+    fn mark_acked(&self, ids: &[Uuid]) -> Result<(), Self::Error> {
+        (**self).mark_acked(ids)
+    }
+
+    fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error> {
+        (**self).apply_remote(changes, next_cursor)
+    }
+
+    fn cursor(&self) -> Result<i64, Self::Error> {
+        (**self).cursor()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Hub(#[from] ClientError),
+    #[error("station store: {0}")]
+    Store(Box<dyn StdError + Send + Sync>),
+    /// The hub answered a push without acknowledging part of it: retrying the same
+    /// batch would loop, so the round stops.
+    #[error("the hub acknowledged {acked} of {sent} changes")]
+    PartialAck { sent: usize, acked: usize },
+}
+
+impl SyncError {
+    /// True when the same round can succeed later without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Hub(error) => error.is_transient(),
+            SyncError::Store(_) | SyncError::PartialAck { .. } => false,
+        }
+    }
+}
+
+fn store_error<E: StdError + Send + Sync + 'static>(error: E) -> SyncError {
+    SyncError::Store(Box::new(error))
+}
+
+/// Batch sizes of a round.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncOptions {
+    /// Changes per push request.
+    pub push_batch: usize,
+    /// Changes per pull page.
+    pub pull_page: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self { push_batch: 500, pull_page: 1000 }
+    }
+}
+
+/// Progress of one round, reported after every batch and in the end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// Local changes the outbox held when the round started.
+    pub pending_at_start: u64,
+    /// Local changes acknowledged by the hub in this round.
+    pub pushed: u64,
+    /// Of those, how many the hub did not hold yet (the rest were replays).
+    pub new_at_hub: u64,
+    /// Other stations' changes applied in this round.
+    pub pulled: u64,
+    /// Local changes still unacknowledged (non-zero only while the round runs, or when
+    /// changes were made during it).
+    pub pending_after: u64,
+    pub cursor: i64,
+}
+
+/// Pushes every pending change, then pulls every new remote change.
+pub fn run_once<O: StationOutbox + ?Sized>(
+    client: &HubClient,
+    outbox: &O,
+    options: SyncOptions,
+) -> Result<SyncSummary, SyncError> {
+    run_once_with_progress(client, outbox, options, &mut |_| {})
+}
+
+/// [`run_once`], calling `progress` after every batch (for a progress bar).
+pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
+    client: &HubClient,
+    outbox: &O,
+    options: SyncOptions,
+    progress: &mut dyn FnMut(&SyncSummary),
+) -> Result<SyncSummary, SyncError> {
+    let mut summary = SyncSummary {
+        pending_at_start: outbox.pending_count().map_err(store_error)?,
+        cursor: outbox.cursor().map_err(store_error)?,
+        ..SyncSummary::default()
+    };
+    loop {
+        let batch = outbox.pending(options.push_batch.max(1)).map_err(store_error)?;
+        if batch.is_empty() {
+            break;
+        }
+        let answer = client.push(&batch)?;
+        let sent: std::collections::HashSet<Uuid> = batch.iter().map(|c| c.id).collect();
+        let acked = answer.acked.iter().filter(|id| sent.contains(id)).count();
+        if acked < sent.len() {
+            return Err(SyncError::PartialAck { sent: sent.len(), acked });
+        }
+        outbox.mark_acked(&answer.acked).map_err(store_error)?;
+        summary.pushed += acked as u64;
+        summary.new_at_hub += answer.new as u64;
+        progress(&summary);
+    }
+    loop {
+        let page = client.pull(summary.cursor, options.pull_page.max(1))?;
+        outbox.apply_remote(&page.changes, page.next_cursor).map_err(store_error)?;
+        summary.cursor = page.next_cursor;
+        summary.pulled += page.changes.len() as u64;
+        progress(&summary);
+        if !page.more {
+            break;
+        }
+    }
+    summary.pending_after = outbox.pending_count().map_err(store_error)?;
+    progress(&summary);
+    Ok(summary)
+}
+
+/// What the UI shows about the background sync.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncStatus {
+    /// End of the last round that completed.
+    pub last_success: Option<SystemTime>,
+    /// Unacknowledged local changes, as of the last attempt.
+    pub pending: u64,
+    /// Error of the last attempt; `None` once a round succeeds again.
+    pub last_error: Option<String>,
+    /// Failed rounds since the last success.
+    pub consecutive_failures: u32,
+    /// The last completed round.
+    pub last_round: Option<SyncSummary>,
+}
+
+/// Timing of the background worker.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerOptions {
+    /// Pause between successful rounds.
+    pub interval: Duration,
+    /// First pause after a failure; doubles on each further failure.
+    pub min_backoff: Duration,
+    /// Longest pause after failures (also the pause after a non-transient error).
+    pub max_backoff: Duration,
+    pub sync: SyncOptions,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            sync: SyncOptions::default(),
+        }
+    }
+}
+
+enum WorkerCommand {
+    SyncNow,
+    Stop,
+}
+
+/// A thread running [`run_once`] forever, with backoff after failures.
+pub struct SyncWorker {
+    status: Arc<Mutex<SyncStatus>>,
+    commands: Sender<WorkerCommand>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SyncWorker {
+    /// Starts the thread; the first round begins at once. The outbox is moved into the
+    /// thread (give it its own database connection).
+    pub fn spawn<O>(client: HubClient, outbox: O, options: WorkerOptions) -> std::io::Result<Self>
+    where
+        O: StationOutbox + Send + 'static,
+    {
+        let status = Arc::new(Mutex::new(SyncStatus::default()));
+        let (commands, receiver) = mpsc::channel();
+        let shared = Arc::clone(&status);
+        let thread = std::thread::Builder::new().name("expo-sync".into()).spawn(move || {
+            let mut delay = Duration::ZERO;
+            loop {
+                match receiver.recv_timeout(delay) {
+                    Ok(WorkerCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                    Ok(WorkerCommand::SyncNow) | Err(RecvTimeoutError::Timeout) => {}
+                }
+                let outcome = run_once(&client, &outbox, options.sync);
+                let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                delay = record_outcome(&mut status, outcome, &outbox, &options);
+            }
+        })?;
+        Ok(Self { status, commands, thread: Some(thread) })
+    }
+
+    /// A snapshot of the current status.
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Starts a round now instead of waiting for the interval or backoff to end.
+    pub fn sync_now(&self) {
+        // A send fails only when the thread is gone, which `stop` handles.
+        let _ = self.commands.send(WorkerCommand::SyncNow);
+    }
+
+    /// Stops the thread after its current round.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        // The send fails only when the thread already exited; joining it is still right.
+        let _ = self.commands.send(WorkerCommand::Stop);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the sync thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for SyncWorker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Updates the status after a round and returns the pause before the next one.
+fn record_outcome<O: StationOutbox>(
+    status: &mut SyncStatus,
+    outcome: Result<SyncSummary, SyncError>,
+    outbox: &O,
+    options: &WorkerOptions,
+) -> Duration {
+    match outcome {
+        Ok(summary) => {
+            status.last_success = Some(SystemTime::now());
+            status.pending = summary.pending_after;
+            status.last_error = None;
+            status.consecutive_failures = 0;
+            status.last_round = Some(summary);
+            options.interval
+        }
+        Err(error) => {
+            tracing::warn!(%error, "sync round failed");
+            match outbox.pending_count() {
+                Ok(pending) => status.pending = pending,
+                Err(store) => tracing::error!(error = %store, "cannot count pending changes"),
+            }
+            status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+            let delay = if error.is_transient() {
+                backoff(status.consecutive_failures, options.min_backoff, options.max_backoff)
+            } else {
+                options.max_backoff
+            };
+            status.last_error = Some(error.to_string());
+            delay
+        }
+    }
+}
+
+/// `min * 2^(failures-1)`, capped at `max`, plus up to a quarter of random jitter so a
+/// hall of stations coming back online does not hit the hub in one wave.
+fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    let base = min.saturating_mul(1 << doublings).min(max);
+    let jitter_ms = u64::try_from(base.as_millis() / 4).unwrap_or(u64::MAX);
+    base + Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        let first = backoff(1, min, max);
+        assert!(first >= min && first <= min + min / 4);
+        let third = backoff(3, min, max);
+        assert!(third >= min * 4 && third <= min * 5);
+        let many = backoff(40, min, max);
+        assert!(many >= max && many <= max + max / 4);
+    }
+}
