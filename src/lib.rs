@@ -2,6 +2,7 @@
 //! exhibition venues. See ARCHITECTURE.md for the map of this crate.
 
 pub mod access;
+pub mod assets;
 pub mod badges;
 pub mod credential;
 pub mod demo;
@@ -11,5 +12,6 @@ pub mod operators;
 pub mod privacy;
 pub mod provisioning;
 pub mod registration;
+pub mod station_sync;
 pub mod store;
 pub mod ui;

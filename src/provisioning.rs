@@ -112,16 +112,7 @@ pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<()> {
         serde_json::to_string_pretty(bundle)
             .map_err(|e| ProvisioningError::BadBundle(e.to_string()))?,
     );
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(err)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)
+    crate::store::write_private_file(path, text.as_bytes()).map_err(err)
 }
 
 pub fn read_bundle(path: &Path) -> Result<Bundle> {

@@ -485,11 +485,11 @@ fn commands_without_an_event_explain_what_to_do() {
 #[test]
 fn the_demo_runs_with_no_setup() {
     let station = Station::new();
-    let out = station.ok(&["demo"]);
+    let out = station.ok(&["demo", "--headless"]);
     assert!(out.contains("imported 2000"), "{out}");
     assert!(out.contains("valid: 欧阳娜娜"));
     assert!(out.contains("invalid: bad_signature") && out.contains("invalid: revoked"));
     // Run again: the demo event is reused, not duplicated.
-    let again = station.ok(&["demo"]);
+    let again = station.ok(&["demo", "--headless"]);
     assert!(!again.contains("imported"), "{again}");
 }

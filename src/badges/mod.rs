@@ -1,1 +1,62 @@
 //! Badges: templates, PDF rendering, printers and the persistent print queue.
+//!
+//! - [`template`]: the layouts in `assets/badges/*.toml` (lanyard, CR80 card, 4×6 label).
+//! - [`batch`]: many badges in one PDF (template previews, pre-printing a category).
+//! - [`fit`]: shrink-then-wrap text fitting from the font's own glyph advances.
+//! - [`render`]: one PDF page per badge: subset CJK font, vector QR, logo, colour band.
+//! - [`printer`]: CUPS (`lp`), spool folder and `none` back-ends, `printers.toml`.
+//! - [`queue`]: the print queue in SQLite, its crash recovery and its worker thread.
+
+pub mod batch;
+pub mod fit;
+pub mod printer;
+pub mod queue;
+pub mod render;
+pub mod template;
+
+use std::path::PathBuf;
+
+pub use printer::{Backend, Printer, PrinterConfig, RetryPolicy};
+pub use queue::{enqueue, jobs, JobId, JobStatus, PrintJobView, PrintWorker, WorkerUpdate};
+pub use render::{cjk_font, render_pdf, BadgeData};
+pub use template::Template;
+
+use crate::operators::OperatorError;
+use crate::registration::RegistrationError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BadgeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    #[error("unknown badge template {name:?} (shipped: {known}; or give a path to a .toml file)")]
+    UnknownTemplate { name: String, known: String },
+    #[error("badge template {template}: {reason}")]
+    InvalidTemplate { template: String, reason: String },
+    #[error("the badge font cannot be used: {0}")]
+    Font(String),
+    #[error("cannot render the badge: {0}")]
+    Render(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("printer config {path}: {reason}")]
+    PrinterConfig { path: PathBuf, reason: String },
+    #[error("no printer given and no default printer in printers.toml (use --printer NAME, cups:QUEUE, spool:DIR or none)")]
+    NoPrinter,
+    #[error("unknown printer {0:?}: not in printers.toml, and not cups:QUEUE, spool:DIR or none")]
+    UnknownPrinter(String),
+    #[error("printer {printer}: {reason}")]
+    Printer { printer: String, reason: String },
+    #[error("a reprint needs a reason")]
+    ReasonRequired,
+    #[error("badge {serial} was already printed (job {job}); reprint it with a reason to print it again")]
+    AlreadyPrinted { serial: u16, job: JobId },
+    #[error("badge {serial} is {status}; it cannot be printed")]
+    BadgeNotPrintable { serial: u16, status: String },
+    #[error("operator {operator} does not handle the {category} category")]
+    OutOfScope { operator: String, category: String },
+}

@@ -1,6 +1,7 @@
-//! `expo-kiosk demo`: a demo station with about 2,000 attendees, then the desk's flow
-//! step by step: search, walk-in registration, badge token, gate verification of a
-//! good, a forged and a revoked badge.
+//! `expo-kiosk demo`: a demo station with about 2,000 attendees, opened in the desk app with
+//! simulated scanner, ID-card reader and relay. `demo --headless` walks through the desk's
+//! flow on the console instead (for machines with no display, and CI): search, walk-in
+//! registration, badge token, gate verification of a good, a forged and a revoked badge.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,9 +10,11 @@ use anyhow::Result;
 use clap::Args;
 use expo_kiosk::demo::resident_id;
 use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
+use expo_kiosk::operators::{self, Operator, Role};
 use expo_kiosk::registration::{self, badge, search};
 use expo_kiosk::store;
 use expo_kiosk::store::Store;
+use expo_kiosk::ui::{self, AppConfig, DeviceSetup, Mode};
 
 use expo_kiosk::demo::DEMO_ACTOR as ACTOR;
 
@@ -20,7 +23,17 @@ pub struct DemoArgs {
     /// Start the demo station from scratch instead of reusing it.
     #[arg(long)]
     reset: bool,
+    /// No window: walk through the flow on the console.
+    #[arg(long)]
+    headless: bool,
+    /// Language of the app at start.
+    #[arg(long, value_enum, default_value_t)]
+    lang: super::run::LangArg,
 }
+
+/// The demo's operators: name, role and PIN (shown on the demo panel too).
+const DEMO_OPERATORS: [(&str, Role, &str); 2] =
+    [("desk", Role::Desk, "1234"), ("admin", Role::Admin, "0000")];
 
 pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = match data_dir {
@@ -39,8 +52,32 @@ pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     if prepared.imported > 0 {
         println!("imported {} pre-registered attendees", prepared.imported);
     }
-    walk_through(&mut store)?;
+    if args.headless {
+        walk_through(&mut store)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    add_demo_operators(&mut store)?;
+    for (name, role, pin) in DEMO_OPERATORS {
+        println!("operator {name} ({role}): PIN {pin}");
+    }
+    // The app's worker opens the store itself.
+    drop(store);
+    let mut config = AppConfig::new(dir, Mode::Desk);
+    config.devices = DeviceSetup::Demo;
+    config.lang = args.lang.into();
+    ui::run_native(config)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn add_demo_operators(store: &mut Store) -> Result<()> {
+    let existing = operators::list(store)?;
+    let admin = Operator::station_admin(store.station_id());
+    for (name, role, pin) in DEMO_OPERATORS {
+        if !existing.iter().any(|o| o.name == name) {
+            operators::add(store, &admin, name, role, pin, &[])?;
+        }
+    }
+    Ok(())
 }
 
 fn walk_through(store: &mut Store) -> Result<()> {

@@ -5,8 +5,13 @@
 //! rejected import, attendee not found, invalid or duplicate registration); 2 usage
 //! error; 3 the command could not run (no event, unreadable file, database error).
 
+mod badges;
 mod bench;
 mod demo;
+mod gate;
+mod run;
+mod scan;
+mod sync;
 
 use std::ffi::OsString;
 use std::io::{BufRead, Read};
@@ -35,8 +40,9 @@ pub struct Cli {
     /// This station's data directory (database and keys). Default: the platform's data dir.
     #[arg(long, global = true, env = "EXPO_KIOSK_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Without a command, the desktop app opens in desk mode.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +81,11 @@ enum Command {
     /// Operators and their roles.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Badge printers: printers.toml and the CUPS queues.
+    #[command(subcommand)]
+    Printers(badges::PrintersCommand),
+    /// The badge print queue: list it, or `--retry` failed jobs.
+    PrintQueue(badges::PrintQueueArgs),
     /// Read the audit log, newest first.
     Audit {
         /// Only entries about this attendee (id or registration code).
@@ -87,8 +98,18 @@ enum Command {
     },
     /// Measure import, open, search and token speed on synthetic attendees.
     Bench(bench::BenchArgs),
-    /// Walk through the whole flow on a demo event: no server, no devices, no setup.
+    /// Run turnstile lanes headless (`--config GATE.toml`), control a running gate, or
+    /// measure gate latency and throughput.
+    Gate(gate::GateArgs),
+    /// Open the demo station in the desk app (`--headless`: a console walk-through).
     Demo(demo::DemoArgs),
+    /// Open the desktop app: desk, kiosk, gate or admin.
+    Run(run::RunArgs),
+    /// Sync with the hub: `sync enrol --hub URL --code CODE` once, then `sync` (the
+    /// post-show job; exit 1 if anything stays unacknowledged) or `sync status`.
+    Sync(sync::SyncArgs),
+    /// Decode QR codes from image files (printed badges, camera snapshots).
+    ScanImage(scan::ScanImageArgs),
 }
 
 #[derive(Subcommand)]
@@ -191,6 +212,10 @@ enum BadgeCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Render badges to a PDF: one attendee, or --all [--category C] for pre-printing.
+    Render(badges::RenderArgs),
+    /// Print the attendee's badge through the print queue (--reprint --reason R for a new one).
+    Print(badges::PrintArgs),
 }
 
 #[derive(Subcommand)]
@@ -213,6 +238,9 @@ enum OperatorCommand {
 }
 
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if let Some(badge_error) = error.downcast_ref::<expo_kiosk::badges::BadgeError>() {
+        return badges::exit_code_for(badge_error);
+    }
     if let Some(OperatorError::BadLogin | OperatorError::Forbidden { .. }) =
         error.downcast_ref::<OperatorError>()
     {
@@ -236,9 +264,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         None => default_data_dir()?,
     };
     match cli.command {
-        Command::Bench(args) => bench::run(args),
-        Command::Demo(args) => demo::run(args, cli.data_dir),
-        command => {
+        None => run::run(run::RunArgs::default(), data_dir),
+        Some(Command::Run(args)) => run::run(args, data_dir),
+        Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Gate(args)) => gate::run(args, &data_dir),
+        Some(Command::Demo(args)) => demo::run(args, cli.data_dir),
+        Some(Command::Sync(args)) => sync::run(args, &data_dir),
+        Some(Command::ScanImage(args)) => scan::run(args),
+        Some(command) => {
             let mut store = Store::open(&data_dir)
                 .with_context(|| format!("opening the station data in {}", data_dir.display()))?;
             run_on_store(&mut store, command)
@@ -395,6 +428,10 @@ fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
             println!("revoked badge {serial} of {}", record.name);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Badge(BadgeCommand::Render(args)) => badges::render(store, &admin, args),
+        Command::Badge(BadgeCommand::Print(args)) => badges::print(store, &admin, args),
+        Command::Printers(command) => badges::printers(store.data_dir(), command),
+        Command::PrintQueue(args) => badges::print_queue(store, &admin, args),
         Command::Verify { token, json } => verify(store, token, json),
         Command::Operator(OperatorCommand::Add { name, role, categories }) => {
             let role = Role::parse(&role)?;
@@ -439,7 +476,12 @@ fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(_) | Command::Demo(_) => {
+        Command::Bench(_)
+        | Command::Demo(_)
+        | Command::Gate(_)
+        | Command::Run(_)
+        | Command::Sync(_)
+        | Command::ScanImage(_) => {
             bail!("this command does not use the station store")
         }
     }

@@ -392,16 +392,51 @@ pub(crate) fn upsert(
     Ok(())
 }
 
-/// Applies an attendee record pulled from another station: last writer wins by HLC.
-/// Returns whether it was applied.
-pub fn apply_remote(tx: &Tx<'_>, record: &AttendeeRecord, hlc: &Hlc) -> Result<bool, StoreError> {
-    let current: Option<String> = tx
+/// Applies an attendee record pulled from another station: last writer wins by HLC, and
+/// the losing version (whichever side it is) is kept in the audit log, without its ID
+/// number. Returns whether the remote version was applied.
+pub fn apply_remote(
+    tx: &mut Tx<'_>,
+    record: &AttendeeRecord,
+    hlc: &Hlc,
+) -> Result<bool, StoreError> {
+    let current: Option<(AttendeeRecord, String)> = tx
         .sql()
-        .query_row("SELECT hlc FROM attendees WHERE id = ?1", [record.id.to_string()], |r| r.get(0))
+        .query_row(
+            &format!("SELECT {ATTENDEE_COLUMNS}, hlc FROM attendees WHERE id = ?1"),
+            [record.id.to_string()],
+            |r| Ok((row_to_record(r)?, r.get(18)?)),
+        )
         .optional()?;
-    if current.is_some_and(|current| current.as_str() >= hlc.to_string().as_str()) {
-        return Ok(false);
+    let incoming_hlc = hlc.to_string();
+    if current.as_ref().is_some_and(|(_, local_hlc)| *local_hlc == incoming_hlc) {
+        return Ok(false); // this very version is already here
     }
-    upsert(tx.sql(), record, hlc)?;
-    Ok(true)
+    let remote_wins = current.as_ref().is_none_or(|(_, local_hlc)| incoming_hlc > *local_hlc);
+    if let Some((local, local_hlc)) = current {
+        let same_content = local.id_hash == record.id_hash
+            && without_id_secrets(&local) == without_id_secrets(record);
+        let (loser, loser_hlc, kept) = if remote_wins {
+            (local, local_hlc, "remote")
+        } else {
+            (record.clone(), incoming_hlc, "local")
+        };
+        if !same_content {
+            tx.audit(
+                "sync",
+                "lww_losing_version",
+                Some(AttendeeId(record.id)),
+                json!({ "kept": kept, "losing_hlc": loser_hlc, "losing_version": without_id_secrets(&loser) }),
+            )?;
+        }
+    }
+    if remote_wins {
+        upsert(tx.sql(), record, hlc)?;
+    }
+    Ok(remote_wins)
+}
+
+/// An attendee record fit for the audit log: the keyed hash and sealed number removed.
+fn without_id_secrets(record: &AttendeeRecord) -> AttendeeRecord {
+    AttendeeRecord { id_hash: None, id_sealed: None, ..record.clone() }
 }

@@ -322,6 +322,29 @@ fn station_id(conn: &Connection) -> Result<String> {
     Ok(id)
 }
 
+/// Writes a file readable by the owner only (key material, bundles, credentials),
+/// replacing it atomically: a crash leaves either the old file or the new one.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
+}
+
 /// The newest `limit` audit entries, optionally about one attendee only.
 pub fn audit_entries(
     conn: &Connection,

@@ -1,0 +1,235 @@
+//! `badge render`, `badge print`, `printers list` and `print-queue`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use expo_kiosk::badges::batch::{self, Batch};
+use expo_kiosk::badges::printer::cups_queues;
+use expo_kiosk::badges::queue::{self, JobStatus, PrintJobView};
+use expo_kiosk::badges::{Backend, BadgeError, PrinterConfig, Template};
+use expo_kiosk::domain::AttendeeId;
+use expo_kiosk::operators::{self, Operator};
+use expo_kiosk::registration;
+use expo_kiosk::store::Store;
+
+use super::{print_json, read_secret};
+
+#[derive(Args)]
+pub struct RenderArgs {
+    /// The attendee (id or registration code).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    attendee: Option<String>,
+    /// Every attendee (or every one of --category), one page each.
+    #[arg(long)]
+    all: bool,
+    /// With --all: only this category (id or Chinese label).
+    #[arg(long, requires = "all")]
+    category: Option<String>,
+    #[arg(long, value_name = "FILE.pdf")]
+    out: PathBuf,
+    /// A shipped template (lanyard-90x130, cr80, label-4x6) or a template .toml file;
+    /// default: the event's.
+    #[arg(long, value_name = "NAME")]
+    template: Option<String>,
+}
+
+#[derive(Args)]
+pub struct PrintArgs {
+    /// The attendee (id or registration code).
+    attendee: String,
+    /// A printer from printers.toml, or cups:QUEUE, spool:DIR or none; default: the
+    /// default printer in printers.toml.
+    #[arg(long, value_name = "NAME")]
+    printer: Option<String>,
+    /// Print a new badge (next serial) for a lost or damaged one; needs --reason.
+    #[arg(long, requires = "reason")]
+    reprint: bool,
+    #[arg(long, requires = "reprint")]
+    reason: Option<String>,
+    /// Act as this operator (PIN from EXPO_KIOSK_PIN or stdin) instead of the station admin.
+    #[arg(long = "as", value_name = "OPERATOR")]
+    operator: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum PrintersCommand {
+    /// The printers in printers.toml, and the CUPS queues this machine knows.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct PrintQueueArgs {
+    /// Queue failed jobs again and send everything that is due now.
+    #[arg(long)]
+    retry: bool,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn render(store: &mut Store, admin: &Operator, args: RenderArgs) -> Result<ExitCode> {
+    let template_name = match args.template {
+        Some(name) => name,
+        None => store.event()?.definition.event.badge_template.clone(),
+    };
+    let template = Template::load(&template_name)?;
+    let attendees = match &args.attendee {
+        Some(text) => vec![AttendeeId(registration::resolve(store.conn(), text)?.id)],
+        None => batch::attendees_in(store, args.category.as_deref())?,
+    };
+    if attendees.is_empty() {
+        bail!("no attendees to render");
+    }
+    let started = std::time::Instant::now();
+    let Batch { pdf, badges, revoked } =
+        batch::render_attendees(store, &admin.name, &template, &attendees).map_err(lift)?;
+    std::fs::write(&args.out, &pdf).with_context(|| format!("writing {}", args.out.display()))?;
+    let elapsed = started.elapsed();
+    println!(
+        "wrote {} ({} badge{}, template {}, {} KB, {:.1} s{})",
+        args.out.display(),
+        badges,
+        if badges == 1 { "" } else { "s" },
+        template.name,
+        pdf.len().div_ceil(1024),
+        elapsed.as_secs_f64(),
+        if revoked > 0 { format!(", {revoked} revoked left out") } else { String::new() }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print(store: &mut Store, admin: &Operator, args: PrintArgs) -> Result<ExitCode> {
+    let printers = PrinterConfig::load(store.data_dir())?;
+    let printer = printers.resolve(args.printer.as_deref())?;
+    let operator = match &args.operator {
+        Some(name) => {
+            let secret = read_secret(&format!("PIN for {name}"))?;
+            operators::login(store, name, &secret)?
+        }
+        None => admin.clone(),
+    };
+    let attendee = AttendeeId(registration::resolve(store.conn(), &args.attendee)?.id);
+    let reason = if args.reprint { args.reason.as_deref() } else { None };
+    let id = queue::enqueue(store, &operator, attendee, reason, &printer.name).map_err(lift)?;
+    queue::recover(store, &printers)?;
+    queue::process_due(store, &printers)?;
+    let job = queue::job(store.conn(), id)?.context("the print job vanished")?;
+    if args.reprint {
+        println!(
+            "reprint {} of {}",
+            queue::reprint_count(store.conn(), attendee)?,
+            job.attendee_name
+        );
+    }
+    print_job_line(&job);
+    Ok(match job.status {
+        JobStatus::Sent | JobStatus::Printed => ExitCode::SUCCESS,
+        JobStatus::Queued | JobStatus::Sending => {
+            println!("the job stays queued and is retried: see `expo-kiosk print-queue`");
+            ExitCode::from(1)
+        }
+        JobStatus::Failed => ExitCode::from(1),
+    })
+}
+
+pub fn printers(data_dir: &Path, command: PrintersCommand) -> Result<ExitCode> {
+    let PrintersCommand::List { json } = command;
+    let config = PrinterConfig::load(data_dir)?;
+    let queues = cups_queues();
+    if json {
+        print_json(&serde_json::json!({
+            "default": config.default,
+            "printers": config.printers,
+            "retry": config.retry,
+            "cups_queues": queues,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if config.printers.is_empty() {
+        println!(
+            "no printers in {}: use --printer cups:QUEUE, spool:DIR or none, or add them there",
+            data_dir.join(expo_kiosk::badges::printer::CONFIG_FILE).display()
+        );
+    }
+    for printer in &config.printers {
+        let target = match &printer.backend {
+            Backend::Cups { queue } => format!("cups {queue}"),
+            Backend::Spool { dir } => format!("spool {}", dir.display()),
+            Backend::None => "none".into(),
+        };
+        let default = config.default.as_deref() == Some(printer.name.as_str());
+        println!(
+            "{:<16} {:<40} {}{}",
+            printer.name,
+            target,
+            printer.template.as_deref().unwrap_or("(event template)"),
+            if default { "  [default]" } else { "" }
+        );
+    }
+    if !queues.is_empty() {
+        println!("CUPS queues: {}", queues.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_queue(store: &mut Store, admin: &Operator, args: PrintQueueArgs) -> Result<ExitCode> {
+    if args.retry {
+        let printers = PrinterConfig::load(store.data_dir())?;
+        queue::recover(store, &printers)?;
+        let requeued = queue::retry_failed(store, &admin.name)?;
+        let changed = queue::process_due(store, &printers)?;
+        if !args.json {
+            println!("{requeued} failed job(s) queued again, {} state change(s)", changed.len());
+        }
+    }
+    let jobs = queue::jobs(store.conn(), args.limit)?;
+    if args.json {
+        print_json(&jobs)?;
+    } else if jobs.is_empty() {
+        println!("the print queue is empty");
+    } else {
+        jobs.iter().for_each(print_job_line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_job_line(job: &PrintJobView) {
+    println!(
+        "{} {:<8} {:<20} badge {:<3} {:<24} attempts {}{}{}",
+        job.id,
+        job.status.as_str(),
+        job.attendee_name,
+        job.badge_serial,
+        job.printer,
+        job.attempts,
+        job.printer_job.as_deref().map(|p| format!("  printer job {p}")).unwrap_or_default(),
+        job.last_error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default(),
+    );
+}
+
+/// Exit code 1 for a negative answer from the badge library (refused or failed), else 3.
+pub fn exit_code_for(error: &BadgeError) -> u8 {
+    match error {
+        BadgeError::ReasonRequired
+        | BadgeError::AlreadyPrinted { .. }
+        | BadgeError::BadgeNotPrintable { .. }
+        | BadgeError::OutOfScope { .. } => 1,
+        _ => 3,
+    }
+}
+
+/// Unwraps registration and operator errors so `super::exit_code_for` classifies them
+/// like everywhere else (attendee not found, forbidden: exit 1).
+fn lift(error: BadgeError) -> anyhow::Error {
+    match error {
+        BadgeError::Registration(inner) => inner.into(),
+        BadgeError::Operator(inner) => inner.into(),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,77 @@
+//! `expo-kiosk gate`: run the lanes of GATE.toml headless, send a command to a running
+//! gate, or measure it (`gate bench`).
+
+mod bench;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use expo_kiosk::gate::{control, ControlCommand, Gate, GateConfig, SystemClock};
+use expo_kiosk::store::Store;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GateArgs {
+    /// The gate's lanes, scanners and relays (see assets/gates/example-gate.toml). Prints
+    /// one JSON line per decision; reads `emergency`, `lockdown`, `normal`, `status` and
+    /// `stop` from standard input unless a lane reads the keyboard.
+    #[arg(long, value_name = "GATE.toml")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    action: Option<GateAction>,
+}
+
+#[derive(Subcommand)]
+enum GateAction {
+    /// Send `emergency`, `lockdown`, `normal`, `status` or `stop` to a running gate.
+    Control {
+        /// The gate's `control.socket`.
+        #[arg(long)]
+        socket: PathBuf,
+        command: String,
+    },
+    /// Measure scan-to-relay latency and decisions per second over pseudo-terminals.
+    Bench(bench::GateBenchArgs),
+}
+
+pub fn run(args: GateArgs, data_dir: &Path) -> Result<ExitCode> {
+    match (args.action, args.config) {
+        (Some(GateAction::Control { socket, command }), _) => {
+            let command: ControlCommand = command.parse()?;
+            let reply = control::send(&socket, command)
+                .with_context(|| format!("talking to the gate at {}", socket.display()))?;
+            println!("{reply}");
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(GateAction::Bench(args)), _) => bench::run(args),
+        (None, Some(config)) => serve(&config, data_dir),
+        (None, None) => {
+            anyhow::bail!("give --config GATE.toml (or a subcommand: control, bench)")
+        }
+    }
+}
+
+fn serve(config_path: &Path, data_dir: &Path) -> Result<ExitCode> {
+    let store = Store::open(data_dir)
+        .with_context(|| format!("opening the station data in {}", data_dir.display()))?;
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let config = GateConfig::from_toml(&text, &store.event()?.definition)
+        .with_context(|| format!("in {}", config_path.display()))?;
+    let lanes = config.lanes.len();
+    let gate = Gate::start(store, config, Arc::new(SystemClock))?;
+    gate.control_from_stdin()?;
+    eprintln!("gate running with {lanes} lane(s)");
+    for verdict in gate.verdicts() {
+        // Locked per line: the standard-input control thread prints its answers too.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
+        out.flush()?;
+    }
+    gate.wait()?;
+    Ok(ExitCode::SUCCESS)
+}

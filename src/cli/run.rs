@@ -1,0 +1,75 @@
+//! `expo-kiosk run --mode desk|kiosk|gate|admin` (and bare `expo-kiosk`): the desktop app on
+//! this station's data directory.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use expo_kiosk::ui::devices::DevicePorts;
+use expo_kiosk::ui::{self, AppConfig, DeviceSetup, Lang, Mode};
+
+#[derive(Args, Default)]
+pub struct RunArgs {
+    /// What this station is used as.
+    #[arg(long, value_enum, default_value_t)]
+    mode: ModeArg,
+    /// Language at start (switchable in the app).
+    #[arg(long, value_enum, default_value_t)]
+    lang: LangArg,
+    /// Serial port of a barcode/QR scanner (keyboard-wedge scanners need none).
+    #[arg(long, value_name = "PORT")]
+    scanner: Option<String>,
+    /// Serial port of a SAM ID-card reader.
+    #[arg(long, value_name = "PORT")]
+    id_reader: Option<String>,
+    /// Seconds without a touch before a kiosk clears the screen (default 45).
+    #[arg(long, value_name = "SECONDS")]
+    kiosk_idle: Option<u64>,
+}
+
+#[derive(Clone, Copy, Default, ValueEnum)]
+enum ModeArg {
+    #[default]
+    Desk,
+    Kiosk,
+    Gate,
+    Admin,
+}
+
+#[derive(Clone, Copy, Default, ValueEnum)]
+pub(crate) enum LangArg {
+    #[default]
+    Zh,
+    En,
+}
+
+impl From<LangArg> for Lang {
+    fn from(lang: LangArg) -> Self {
+        match lang {
+            LangArg::Zh => Lang::Zh,
+            LangArg::En => Lang::En,
+        }
+    }
+}
+
+pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
+    let mode = match args.mode {
+        ModeArg::Desk => Mode::Desk,
+        ModeArg::Kiosk => Mode::Kiosk,
+        ModeArg::Gate => Mode::Gate,
+        ModeArg::Admin => Mode::Admin,
+    };
+    let mut config = AppConfig::new(data_dir, mode);
+    config.lang = args.lang.into();
+    if let Some(seconds) = args.kiosk_idle {
+        config.kiosk_idle_timeout = Duration::from_secs(seconds);
+    }
+    if args.scanner.is_some() || args.id_reader.is_some() {
+        config.devices =
+            DeviceSetup::Ports(DevicePorts { scanner: args.scanner, id_reader: args.id_reader });
+    }
+    ui::run_native(config)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! `expo-kiosk sync`: enrolment with a hub, and the post-show sync job (push everything,
+//! pull what is new, with a progress bar; non-zero exit if anything stays unacknowledged).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use expo_kiosk::station_sync::{HubCredential, StoreOutbox};
+use expo_kiosk::store::Store;
+use expo_sync::client::{self, HubClient};
+use expo_sync::station::{run_once_with_progress, StationOutbox, SyncOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// The hub to sync with (default: the one this station enrolled with).
+    #[arg(long, value_name = "URL")]
+    hub: Option<String>,
+    #[command(subcommand)]
+    action: Option<SyncAction>,
+}
+
+#[derive(Subcommand)]
+enum SyncAction {
+    /// Exchange a one-time enrolment code (from `expo-hub station add`) for this station's credential.
+    Enrol {
+        #[arg(long, value_name = "URL")]
+        hub: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Show the hub, the pending count and the pull cursor.
+    Status,
+}
+
+pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
+    match args.action {
+        Some(SyncAction::Enrol { hub, code }) => {
+            // Open the store first so a broken data dir fails before the code is spent.
+            let store = Store::open(data_dir)?;
+            let answer = client::enrol(&hub, code.trim()).context("enrolling with the hub")?;
+            HubCredential {
+                hub_url: hub.clone(),
+                station: answer.station.clone(),
+                token: answer.token,
+            }
+            .save(store.data_dir())?;
+            println!("enrolled as station {:?} with {hub}", answer.station);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(SyncAction::Status) => {
+            let outbox = StoreOutbox::open(data_dir)?;
+            match HubCredential::load(data_dir) {
+                Ok(credential) => {
+                    println!("hub        {} (as {})", credential.hub_url, credential.station)
+                }
+                Err(error) => println!("hub        none: {error}"),
+            }
+            println!("pending    {}", outbox.pending_count()?);
+            println!("cursor     {}", outbox.cursor()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => sync_job(args.hub, data_dir),
+    }
+}
+
+fn sync_job(hub: Option<String>, data_dir: &Path) -> Result<ExitCode> {
+    let credential = HubCredential::load(data_dir)?;
+    let hub_url = hub.unwrap_or_else(|| credential.hub_url.clone());
+    let client = HubClient::new(&hub_url, &credential.token);
+    let outbox = StoreOutbox::open(data_dir)?;
+    let bar = ProgressBar::new(outbox.pending_count()?);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} pushed {pos}/{len} changes · {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let outcome =
+        run_once_with_progress(&client, &outbox, SyncOptions::default(), &mut |summary| {
+            bar.set_position(summary.pushed);
+            bar.set_message(format!("pulled {}", summary.pulled));
+        });
+    bar.finish_and_clear();
+    // An interrupted round is resumable: whatever was acknowledged left the outbox, the
+    // rest goes next time; the pull cursor was stored with each applied page.
+    let summary =
+        outcome.with_context(|| format!("syncing with {hub_url} (run it again to resume)"))?;
+    println!(
+        "pushed {} changes ({} new at the hub), pulled {} from other stations, {} left unacknowledged",
+        summary.pushed, summary.new_at_hub, summary.pulled, summary.pending_after
+    );
+    Ok(if summary.pending_after > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

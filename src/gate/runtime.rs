@@ -1,0 +1,370 @@
+//! The gate loop: one thread owns the store and the relay boards, decides each scan,
+//! logs it, then drives the lane's relay; timers close pulses and annul entries nobody
+//! walked through.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use expo_hardware::relay::{RelayCommand, RelayWorker};
+use expo_hardware::scanner::ScanEvent;
+use expo_sync::protocol::GateDecisionRecord;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::config::LaneConfig;
+use super::control::{ControlCommand, ControlReply, Mode};
+use super::inputs::Input;
+use super::log::{self, StoreKnowledge};
+use super::{Clock, LaneVerdict};
+use crate::access::{self, Decision, GateContext, Reason};
+use crate::domain::{AttendeeId, EventDefinition};
+use crate::registration;
+use crate::store::{format_time, Store, StoreError};
+
+/// Longest wait for input when no timer is due (bounds how late a stuck timer fires).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// How often the event and its public keys are re-read, so keys of new signing stations
+/// and definition changes pulled by sync apply without a restart (revocations and other
+/// gates' entries are read from the database on every scan).
+const EVENT_RELOAD: Duration = Duration::from_secs(30);
+
+pub(crate) struct Board {
+    pub id: String,
+    pub worker: RelayWorker,
+}
+
+pub(crate) struct Lane {
+    pub config: LaneConfig,
+    pub board: usize,
+    /// When the open pulse ends.
+    open_until: Option<Instant>,
+    /// When the denial signal ends.
+    deny_until: Option<Instant>,
+    /// Grants waiting for the turnstile's "passed" signal, oldest first.
+    awaiting_pass: VecDeque<(GateDecisionRecord, Reason, Instant)>,
+}
+
+impl Lane {
+    pub fn new(config: LaneConfig, board: usize) -> Self {
+        Lane { config, board, open_until: None, deny_until: None, awaiting_pass: VecDeque::new() }
+    }
+}
+
+pub(crate) struct Runtime {
+    pub store: Store,
+    /// The event as the store held it when the gate started.
+    pub event: EventDefinition,
+    pub gate: String,
+    pub clock: Arc<dyn Clock>,
+    pub lanes: Vec<Lane>,
+    pub boards: Vec<Board>,
+    pub verdicts: SyncSender<LaneVerdict>,
+    pub mode: Mode,
+    pub event_loaded_at: Instant,
+}
+
+impl Runtime {
+    /// Runs until a stop command or until every input sender is gone.
+    pub fn run(mut self, inputs: Receiver<Input>) {
+        loop {
+            self.drain_relay_outcomes();
+            let wait = self
+                .next_deadline()
+                .map_or(IDLE_WAIT, |due| due.saturating_duration_since(Instant::now()));
+            match inputs.recv_timeout(wait) {
+                Ok(Input::Control { command: ControlCommand::Stop, reply }) => {
+                    self.reply(reply);
+                    break;
+                }
+                Ok(Input::Control { command, reply }) => {
+                    if let ControlCommand::Set(mode) = command {
+                        self.set_mode(mode);
+                    }
+                    self.reply(reply);
+                }
+                Ok(Input::Scan { lane, event, arrived }) => self.on_scan(lane, event, arrived),
+                Ok(Input::Passed { lane }) => self.on_passed(lane),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.fire_timers(Instant::now());
+            self.refresh_event();
+        }
+        self.shut_down();
+    }
+
+    fn refresh_event(&mut self) {
+        if self.event_loaded_at.elapsed() < EVENT_RELOAD {
+            return;
+        }
+        self.event_loaded_at = Instant::now();
+        let reloaded = self
+            .store
+            .reload_event()
+            .and_then(|()| self.store.event().map(|event| event.definition.clone()));
+        match reloaded {
+            Ok(definition) => self.event = definition,
+            Err(error) => {
+                tracing::error!(%error, "cannot reload the event; keeping the one in memory")
+            }
+        }
+    }
+
+    fn reply(&self, reply: Option<std::sync::mpsc::Sender<ControlReply>>) {
+        if let Some(reply) = reply {
+            // The asker may have given up waiting; the command took effect regardless.
+            let _ = reply.send(ControlReply { mode: self.mode, lanes: self.lanes.len() });
+        }
+    }
+
+    fn on_scan(&mut self, lane: usize, event: ScanEvent, arrived: Instant) {
+        let Some(lane_id) = self.lanes.get(lane).map(|l| l.config.id.clone()) else {
+            return;
+        };
+        match event {
+            ScanEvent::Code(code) => self.decide(lane, &code, arrived),
+            ScanEvent::Error(error) => {
+                tracing::warn!(lane = %lane_id, %error, "scanner line dropped");
+            }
+            ScanEvent::Disconnected(reason) => {
+                tracing::error!(lane = %lane_id, %reason, "scanner disconnected");
+            }
+            ScanEvent::Reconnected => tracing::info!(lane = %lane_id, "scanner reconnected"),
+        }
+    }
+
+    /// Decides one scan, logs it with its outbox row, then opens or signals the lane.
+    fn decide(&mut self, lane_index: usize, code: &str, arrived: Instant) {
+        let lane = &self.lanes[lane_index].config;
+        let now = self.clock.now();
+        let decision = match self.mode {
+            Mode::Emergency => {
+                tracing::info!(lane = %lane.id, "scan ignored: every lane is held open");
+                return;
+            }
+            Mode::Lockdown => Decision { reason: Reason::Lockdown, holder: None },
+            Mode::Normal => match StoreKnowledge::new(&self.store) {
+                Ok(knowledge) => {
+                    let local = now.with_timezone(&self.event.timezone()).naive_local();
+                    let gate = GateContext { zone: &lane.zone, direction: lane.direction };
+                    access::decide(code, gate, local, &self.event, &knowledge)
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the station's trust; denying");
+                    Decision { reason: Reason::StateUnavailable, holder: None }
+                }
+            },
+        };
+        let record = GateDecisionRecord {
+            id: Uuid::now_v7(),
+            attendee_id: decision.holder.map(|h| h.attendee.0),
+            badge_serial: decision.holder.map(|h| u32::from(h.serial)),
+            gate: self.gate.clone(),
+            lane: lane.id.clone(),
+            zone: lane.zone.clone(),
+            direction: lane.direction.as_str().to_owned(),
+            granted: decision.granted(),
+            reason: decision.reason.as_str().to_owned(),
+            at: format_time(now),
+            annulled: false,
+        };
+        let logged = log::record(&mut self.store, &record);
+        let decision = match logged {
+            Ok(()) => decision,
+            Err(error) => {
+                // An entry that is not in the log would escape anti-passback and the
+                // statistics: without a durable record the gate stays shut.
+                tracing::error!(%error, lane = %lane.id, "cannot log the decision; denying");
+                Decision { reason: Reason::StateUnavailable, holder: decision.holder }
+            }
+        };
+        if decision.granted() {
+            self.open(lane_index);
+            if let Some(confirm) = &self.lanes[lane_index].config.pass_confirm {
+                let deadline = Instant::now() + Duration::from_secs_f64(confirm.timeout_s);
+                self.lanes[lane_index].awaiting_pass.push_back((
+                    record.clone(),
+                    decision.reason,
+                    deadline,
+                ));
+            }
+        } else {
+            self.signal_denial(lane_index);
+        }
+        tracing::debug!(
+            lane = %record.lane,
+            reason = %record.reason,
+            latency_us = arrived.elapsed().as_micros() as u64,
+            "decided"
+        );
+        self.publish(&record, decision.reason, decision.holder.map(|h| h.category_code));
+    }
+
+    fn on_passed(&mut self, lane: usize) {
+        let Some(lane) = self.lanes.get_mut(lane) else { return };
+        if lane.awaiting_pass.pop_front().is_none() {
+            tracing::warn!(lane = %lane.config.id, "turnstile passage without a grant");
+        }
+    }
+
+    fn open(&mut self, lane: usize) {
+        let pulse = Duration::from_millis(self.lanes[lane].config.pulse_ms);
+        let channel = self.lanes[lane].config.channel;
+        self.submit(lane, RelayCommand::HoldOpen(channel));
+        self.lanes[lane].open_until = Some(Instant::now() + pulse);
+    }
+
+    fn signal_denial(&mut self, lane: usize) {
+        let Some(channel) = self.lanes[lane].config.deny_channel else { return };
+        let pulse = Duration::from_millis(self.lanes[lane].config.deny_pulse_ms);
+        self.submit(lane, RelayCommand::HoldOpen(channel));
+        self.lanes[lane].deny_until = Some(Instant::now() + pulse);
+    }
+
+    fn submit(&self, lane: usize, command: RelayCommand) {
+        let board = &self.boards[self.lanes[lane].board];
+        if let Err(error) = board.worker.submit(command) {
+            tracing::error!(board = %board.id, ?command, %error, "relay command not queued");
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .flat_map(|lane| {
+                let pass = lane.awaiting_pass.front().map(|(_, _, due)| *due);
+                [lane.open_until, lane.deny_until, pass]
+            })
+            .flatten()
+            .min()
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        for index in 0..self.lanes.len() {
+            let lane = &mut self.lanes[index];
+            let close_open = lane.open_until.is_some_and(|due| due <= now);
+            let close_deny = lane.deny_until.is_some_and(|due| due <= now);
+            let mut expired = Vec::new();
+            while lane.awaiting_pass.front().is_some_and(|(_, _, due)| *due <= now) {
+                expired.extend(
+                    lane.awaiting_pass.pop_front().map(|(record, reason, _)| (record, reason)),
+                );
+            }
+            if close_open {
+                lane.open_until = None;
+                let channel = lane.config.channel;
+                self.submit(index, RelayCommand::Close(channel));
+            }
+            if close_deny {
+                self.lanes[index].deny_until = None;
+                if let Some(channel) = self.lanes[index].config.deny_channel {
+                    self.submit(index, RelayCommand::Close(channel));
+                }
+            }
+            for (record, reason) in expired {
+                self.annul(&record, reason);
+            }
+        }
+    }
+
+    /// Nobody walked through: the entry does not count (not inside, not an entry today).
+    fn annul(&mut self, record: &GateDecisionRecord, reason: Reason) {
+        match log::annul(&mut self.store, record) {
+            Ok(()) => {
+                let annulled = GateDecisionRecord { annulled: true, ..record.clone() };
+                self.publish(&annulled, reason, None);
+            }
+            Err(error) => tracing::error!(%error, id = %record.id, "cannot annul an entry"),
+        }
+    }
+
+    fn set_mode(&mut self, mode: Mode) {
+        let previous = self.mode;
+        self.mode = mode;
+        for index in 0..self.lanes.len() {
+            let lane = &mut self.lanes[index];
+            lane.open_until = None;
+            lane.deny_until = None;
+            let (channel, deny) = (lane.config.channel, lane.config.deny_channel);
+            let command = match mode {
+                Mode::Emergency => RelayCommand::HoldOpen(channel),
+                Mode::Normal | Mode::Lockdown => RelayCommand::Close(channel),
+            };
+            self.submit(index, command);
+            if let Some(deny) = deny {
+                self.submit(index, RelayCommand::Close(deny));
+            }
+        }
+        if previous != mode {
+            tracing::warn!(?previous, ?mode, "gate mode changed");
+            let actor = format!("gate:{}", self.gate);
+            let detail = json!({ "from": previous.as_str(), "to": mode.as_str() });
+            let audited: Result<(), StoreError> =
+                self.store.write(|tx| tx.audit(&actor, "gate_mode", None, detail));
+            if let Err(error) = audited {
+                // The lanes already follow the new mode; only its audit entry is missing.
+                tracing::error!(%error, "cannot audit the gate mode change");
+            }
+        }
+    }
+
+    fn drain_relay_outcomes(&self) {
+        for board in &self.boards {
+            while let Ok(outcome) = board.worker.outcomes().try_recv() {
+                if let Err(error) = outcome.result {
+                    tracing::error!(board = %board.id, command = ?outcome.command, %error, "relay failed");
+                }
+            }
+        }
+    }
+
+    fn publish(&self, record: &GateDecisionRecord, reason: Reason, category_code: Option<u8>) {
+        let category = category_code.and_then(|code| self.event.category_by_code(code));
+        let name = record.attendee_id.and_then(|id| {
+            registration::load(self.store.conn(), AttendeeId(id))
+                .inspect_err(|error| tracing::warn!(%error, "cannot load the holder's name"))
+                .ok()
+                .flatten()
+                .map(|attendee| attendee.name)
+        });
+        let (message_en, message_zh) = reason.label();
+        let verdict = LaneVerdict {
+            decision_id: record.id,
+            lane: record.lane.clone(),
+            zone: record.zone.clone(),
+            direction: record.direction.clone(),
+            granted: record.granted && !record.annulled,
+            reason,
+            annulled: record.annulled,
+            attendee_id: record.attendee_id,
+            name,
+            category: category.map(|c| c.id.clone()),
+            category_zh: category.map(|c| c.label_zh.clone()),
+            category_en: category.map(|c| c.label_en.clone()),
+            message_en,
+            message_zh,
+            at: record.at.clone(),
+        };
+        match self.verdicts.try_send(verdict) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            // A screen that fell behind misses verdicts; the gate never waits for it.
+            Err(TrySendError::Full(_)) => tracing::debug!("verdict display is behind"),
+        }
+    }
+
+    fn shut_down(&mut self) {
+        if self.mode == Mode::Emergency {
+            // A fire alarm outlives the process: the lanes stay open.
+            return;
+        }
+        for index in 0..self.lanes.len() {
+            let lane = &self.lanes[index].config;
+            let channels = std::iter::once(lane.channel).chain(lane.deny_channel);
+            for channel in channels.collect::<Vec<_>>() {
+                self.submit(index, RelayCommand::Close(channel));
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The station side of sync: this station's store as an [`StationOutbox`] for the
+//! `expo-sync` client, applying other stations' changes by the conflict rules in
+//! ARCHITECTURE.md, and the hub credential this station enrolled with.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use expo_sync::protocol::GateDecisionRecord;
+use expo_sync::station::StationOutbox;
+use expo_sync::{Change, Record};
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+
+use crate::provisioning::{self, ProvisioningError};
+use crate::registration::{self, badge};
+use crate::store::{Store, StoreError, Tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StationSyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Event(#[from] ProvisioningError),
+    #[error("this station is not enrolled with a hub: run `expo-kiosk sync enrol --hub URL --code CODE`")]
+    NotEnrolled,
+    #[error("outbox row {0} is not a readable change: {1}")]
+    BadOutboxRow(i64, String),
+}
+
+pub type Result<T, E = StationSyncError> = std::result::Result<T, E>;
+
+/// The store behind a mutex: the sync worker thread and the UI's store worker can share
+/// one station database this way (SQLite serialises the writes anyway).
+pub struct StoreOutbox {
+    store: Mutex<Store>,
+}
+
+impl StoreOutbox {
+    pub fn new(store: Store) -> Self {
+        Self { store: Mutex::new(store) }
+    }
+
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        Ok(Self::new(Store::open(data_dir)?))
+    }
+
+    /// The store, for other work on the same connection. A panic while holding the lock
+    /// cannot leave the database half-written (transactions roll back), so a poisoned
+    /// lock is safe to take over.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StationOutbox for StoreOutbox {
+    type Error = StationSyncError;
+
+    fn pending(&self, limit: usize) -> Result<Vec<Change>> {
+        let store = self.store();
+        let mut stmt = store
+            .conn()
+            .prepare_cached("SELECT seq, change FROM outbox WHERE acked = 0 ORDER BY seq LIMIT ?1")
+            .map_err(StoreError::from)?;
+        let rows = stmt
+            .query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(StoreError::from)?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (seq, json) = row.map_err(StoreError::from)?;
+            changes.push(
+                serde_json::from_str(&json)
+                    .map_err(|e| StationSyncError::BadOutboxRow(seq, e.to_string()))?,
+            );
+        }
+        Ok(changes)
+    }
+
+    fn pending_count(&self) -> Result<u64> {
+        Ok(self.store().pending_outbox_count()?)
+    }
+
+    fn mark_acked(&self, ids: &[Uuid]) -> Result<()> {
+        let mut store = self.store();
+        store.write(|tx| {
+            let mut stmt = tx
+                .sql()
+                .prepare_cached("UPDATE outbox SET acked = 1 WHERE change_id = ?1")
+                .map_err(StoreError::from)?;
+            for id in ids {
+                stmt.execute([id.to_string()]).map_err(StoreError::from)?;
+            }
+            Ok::<_, StationSyncError>(())
+        })
+    }
+
+    fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<()> {
+        let mut store = self.store();
+        let own_station = store.station_id().to_owned();
+        let mut event_changed = false;
+        for change in changes {
+            store.observe_remote(&change.hlc);
+        }
+        store.write(|tx| {
+            for change in changes.iter().filter(|c| c.station != own_station) {
+                event_changed |= matches!(change.record, Record::Event(_));
+                apply_change(tx, change)?;
+            }
+            tx.sql()
+                .execute(
+                    "INSERT INTO sync_state (key, value) VALUES ('pull_cursor', ?1) \
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [next_cursor.to_string()],
+                )
+                .map_err(StoreError::from)?;
+            Ok::<_, StationSyncError>(())
+        })?;
+        if event_changed {
+            store.reload_event()?;
+        }
+        Ok(())
+    }
+
+    fn cursor(&self) -> Result<i64> {
+        let store = self.store();
+        let value: Option<String> = store
+            .conn()
+            .query_row("SELECT value FROM sync_state WHERE key = 'pull_cursor'", [], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::from)?;
+        value
+            .map(|v| {
+                v.parse().map_err(|_| StoreError::Corrupt(format!("pull cursor {v:?}")).into())
+            })
+            .transpose()
+            .map(|c| c.unwrap_or(0))
+    }
+}
+
+/// Applies one other station's change by the conflict rules. Idempotent.
+fn apply_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
+    match &change.record {
+        Record::Attendee(record) => {
+            registration::apply_remote(tx, record, &change.hlc)?;
+        }
+        Record::Badge(record) => {
+            badge::apply_remote(tx, record, &change.hlc)?;
+        }
+        Record::GateDecision(record) => apply_gate_decision(tx, record, &change.station)?,
+        Record::Audit(record) => tx.insert_audit(record)?,
+        Record::Event(record) => {
+            provisioning::apply_remote(tx, record)?;
+        }
+        // Print jobs are for the hub and the organiser's statistics; a station keeps only
+        // its own queue.
+        Record::PrintJob(_) => {}
+    }
+    Ok(())
+}
+
+/// Gate decisions are facts: inserted once by id; an annulment only ever sets the flag.
+fn apply_gate_decision(
+    tx: &Tx<'_>,
+    record: &GateDecisionRecord,
+    station: &str,
+) -> Result<(), StoreError> {
+    tx.sql().execute(
+        "INSERT INTO gate_decisions (id, attendee_id, badge_serial, gate, lane, zone, direction, granted, reason, at, annulled, station) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT(id) DO UPDATE SET annulled = max(annulled, excluded.annulled)",
+        params![
+            record.id.to_string(),
+            record.attendee_id.map(|a| a.to_string()),
+            record.badge_serial,
+            record.gate,
+            record.lane,
+            record.zone,
+            record.direction,
+            record.granted,
+            record.reason,
+            record.at,
+            record.annulled,
+            station
+        ],
+    )?;
+    Ok(())
+}
+
+/// The hub this station enrolled with and its bearer token (`keys/hub.json`, owner-only:
+/// the token is a credential).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct HubCredential {
+    pub hub_url: String,
+    pub station: String,
+    pub token: String,
+}
+
+impl HubCredential {
+    fn path(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("keys").join("hub.json")
+    }
+
+    pub fn load(data_dir: &Path) -> Result<Self> {
+        let path = Self::path(data_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StationSyncError::NotEnrolled)
+            }
+            Err(e) => return Err(StoreError::KeyFile { path, reason: e.to_string() }.into()),
+        };
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::KeyFile { path, reason: e.to_string() }.into())
+    }
+
+    pub fn save(&self, data_dir: &Path) -> Result<()> {
+        let path = Self::path(data_dir);
+        let err = |e: String| StoreError::KeyFile { path: path.clone(), reason: e };
+        let json = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        crate::store::write_private_file(&path, json.as_bytes()).map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AttendeeId, NewAttendee, Source};
+    use crate::store::test_support::store_with_event;
+
+    /// Two desks of one event, B joined from A's bundle.
+    fn two_desks() -> (tempfile::TempDir, StoreOutbox, tempfile::TempDir, StoreOutbox) {
+        let (dir_a, a) = store_with_event();
+        let bundle = provisioning::export(&a, true).unwrap();
+        let dir_b = tempfile::tempdir().unwrap();
+        let mut b = Store::open(dir_b.path()).unwrap();
+        provisioning::import(&mut b, "t", &bundle, true).unwrap();
+        (dir_a, StoreOutbox::new(a), dir_b, StoreOutbox::new(b))
+    }
+
+    fn exchange(from: &StoreOutbox, to: &StoreOutbox, cursor: i64) {
+        let changes = from.pending(10_000).unwrap();
+        to.apply_remote(&changes, cursor).unwrap();
+        from.mark_acked(&changes.iter().map(|c| c.id).collect::<Vec<_>>()).unwrap();
+    }
+
+    fn person(company: &str) -> NewAttendee {
+        NewAttendee {
+            name: "张三".into(),
+            category: "vip".into(),
+            company: company.into(),
+            registration_code: "R1".into(),
+            ..NewAttendee::default()
+        }
+    }
+
+    #[test]
+    fn concurrent_edits_converge_on_the_later_one_and_keep_the_loser_in_the_audit_log() {
+        let (_da, a, _db, b) = two_desks();
+        let record =
+            registration::register(&mut a.store(), "t", &person("初始"), Source::PreRegistered)
+                .unwrap();
+        exchange(&a, &b, 1);
+        let id = AttendeeId(record.id);
+        assert_eq!(registration::load(b.store().conn(), id).unwrap().unwrap().company, "初始");
+
+        // Both edit offline; B's edit is the later one.
+        registration::edit(&mut a.store(), "t", id, &person("甲公司")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        registration::edit(&mut b.store(), "t", id, &person("乙公司")).unwrap();
+        exchange(&a, &b, 2);
+        exchange(&b, &a, 2);
+        for station in [&a, &b] {
+            let store = station.store();
+            assert_eq!(registration::load(store.conn(), id).unwrap().unwrap().company, "乙公司");
+            let losers: Vec<_> = crate::store::audit_entries(store.conn(), Some(record.id), 50)
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == "lww_losing_version")
+                .collect();
+            // Each station records what it overwrote or refused; audit entries travel too,
+            // so a station may also hold the other's record of the same loser.
+            assert!(!losers.is_empty(), "the losing version is kept");
+            for loser in losers {
+                assert_eq!(loser.detail["losing_version"]["company"], "甲公司");
+                assert!(loser.detail["losing_version"]["id_sealed"].is_null());
+            }
+        }
+        assert_eq!(a.cursor().unwrap(), 2);
+    }
+
+    #[test]
+    fn replays_change_nothing_and_revocation_wins() {
+        let (_da, a, _db, b) = two_desks();
+        let record =
+            registration::register(&mut a.store(), "t", &person("x"), Source::PreRegistered)
+                .unwrap();
+        let id = AttendeeId(record.id);
+        badge::ensure_badge(&mut a.store(), "t", id).unwrap();
+        let changes = a.pending(1000).unwrap();
+        b.apply_remote(&changes, 1).unwrap();
+        let audit_count = |s: &StoreOutbox| {
+            crate::store::audit_entries(s.store().conn(), None, 1000).unwrap().len()
+        };
+        let before = audit_count(&b);
+        b.apply_remote(&changes, 1).unwrap();
+        assert_eq!(audit_count(&b), before, "a replayed page adds nothing");
+
+        // B revokes; the revocation reaches A and wins over A's active badge, although A
+        // holds a different version of the same serial.
+        badge::revoke(&mut b.store(), "t", id, "stolen").unwrap();
+        let revocation: Vec<Change> = b
+            .pending(1000)
+            .unwrap()
+            .into_iter()
+            .filter(|c| matches!(c.record, Record::Badge(_)))
+            .collect();
+        a.apply_remote(&revocation, 2).unwrap();
+        let badges = badge::badges_of(a.store().conn(), id).unwrap();
+        assert_eq!(badges[0].status, "revoked");
+    }
+}

@@ -1,0 +1,255 @@
+//! Admin mode: the event's settings, operators and roles, the audit log with a filter, and
+//! the import of pre-registrations with its error report.
+
+use eframe::egui::{self, RichText};
+use expo_sync::protocol::AuditRecord;
+
+use super::app::Shell;
+use super::i18n::{Lang, Txt};
+use super::station::{Request, Response, StationHandle};
+use super::widgets::{labelled_text, Notice};
+use crate::operators::{Operator, Role};
+use crate::registration::import::ImportReport;
+
+/// Audit entries fetched per refresh.
+const AUDIT_LIMIT: u32 = 500;
+
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Tab {
+    #[default]
+    Event,
+    Operators,
+    Audit,
+    Import,
+}
+
+#[derive(Default)]
+pub struct Admin {
+    tab: Tab,
+    operators: Vec<Operator>,
+    new_name: String,
+    new_pin: String,
+    new_role: Option<Role>,
+    audit: Vec<AuditRecord>,
+    audit_attendee: String,
+    audit_text: String,
+    import_path: String,
+    skip_invalid: bool,
+    report: Option<ImportReport>,
+    notice: Option<Notice>,
+}
+
+impl Admin {
+    /// Fetches the operators and the newest audit entries.
+    pub fn refresh(&mut self, station: &StationHandle) {
+        station.send(Request::Operators);
+        station.send(Request::Audit { attendee: None, limit: AUDIT_LIMIT });
+    }
+
+    pub fn on_response(&mut self, response: Response, lang: Lang) {
+        match response {
+            Response::Operators(list) => self.operators = list,
+            Response::OperatorAdded(operator) => {
+                self.notice = Some(Notice::ok(format!(
+                    "{}: {}",
+                    Txt::OperatorAdded.get(lang),
+                    operator.name
+                )));
+                self.operators.push(operator);
+            }
+            Response::Audit(entries) => self.audit = entries,
+            Response::Imported(report) => self.report = Some(report),
+            Response::Failed(failure) => self.notice = Some(Notice::failure(lang, &failure)),
+            _ => {}
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for (tab, text) in [
+                    (Tab::Event, Txt::EventSettings),
+                    (Tab::Operators, Txt::Operators),
+                    (Tab::Audit, Txt::AuditLog),
+                    (Tab::Import, Txt::Import),
+                ] {
+                    ui.selectable_value(&mut self.tab, tab, text.get(lang));
+                }
+            });
+            ui.separator();
+            if let Some(notice) = &self.notice {
+                notice.show(ui);
+            }
+            match self.tab {
+                Tab::Event => event_tab(ui, shell),
+                Tab::Operators => self.operators_tab(ui, shell),
+                Tab::Audit => self.audit_tab(ui, shell),
+                Tab::Import => self.import_tab(ui, shell),
+            }
+        });
+    }
+
+    fn operators_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        egui::Grid::new("operators").striped(true).num_columns(3).show(ui, |ui| {
+            for header in [Txt::OperatorName, Txt::Role, Txt::Scope] {
+                ui.label(RichText::new(header.get(lang)).strong());
+            }
+            ui.end_row();
+            for operator in &self.operators {
+                ui.label(&operator.name);
+                ui.label(operator.role.id());
+                ui.label(if operator.categories.is_empty() {
+                    Txt::AllCategories.get(lang).to_owned()
+                } else {
+                    operator.categories.join(", ")
+                });
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        ui.label(RichText::new(Txt::AddOperator.get(lang)).strong());
+        ui.horizontal(|ui| {
+            labelled_text(ui, Txt::OperatorName.get(lang), &mut self.new_name, false);
+            labelled_text(ui, Txt::Pin.get(lang), &mut self.new_pin, true);
+            let label = ui.label(Txt::Role.get(lang));
+            let shown = self.new_role.map_or("—", Role::id);
+            let picker =
+                egui::ComboBox::from_id_salt("role").selected_text(shown).show_ui(ui, |ui| {
+                    for role in Role::ALL {
+                        ui.selectable_value(&mut self.new_role, Some(role), role.id());
+                    }
+                });
+            picker.response.labelled_by(label.id);
+            let ready = !self.new_name.trim().is_empty()
+                && !self.new_pin.is_empty()
+                && self.new_role.is_some();
+            if ui.add_enabled(ready, egui::Button::new(Txt::AddOperator.get(lang))).clicked() {
+                if let Some(role) = self.new_role {
+                    shell.station.send(Request::AddOperator {
+                        name: std::mem::take(&mut self.new_name),
+                        role,
+                        pin: std::mem::take(&mut self.new_pin),
+                    });
+                }
+            }
+        });
+    }
+
+    fn audit_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        ui.horizontal(|ui| {
+            labelled_text(ui, Txt::AuditFilter.get(lang), &mut self.audit_attendee, false);
+            labelled_text(ui, Txt::TextFilter.get(lang), &mut self.audit_text, false);
+            if ui.button(Txt::Refresh.get(lang)).clicked() {
+                let attendee =
+                    Some(self.audit_attendee.trim().to_owned()).filter(|a| !a.is_empty());
+                shell.station.send(Request::Audit { attendee, limit: AUDIT_LIMIT });
+            }
+        });
+        let needle = self.audit_text.trim().to_lowercase();
+        let shown = self.audit.iter().filter(|e| {
+            needle.is_empty()
+                || e.actor.to_lowercase().contains(&needle)
+                || e.action.to_lowercase().contains(&needle)
+                || e.detail.to_string().to_lowercase().contains(&needle)
+        });
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::Grid::new("audit").striped(true).num_columns(4).show(ui, |ui| {
+                for header in [Txt::At, Txt::Actor, Txt::Action, Txt::Detail] {
+                    ui.label(RichText::new(header.get(lang)).strong());
+                }
+                ui.end_row();
+                for entry in shown {
+                    ui.label(&entry.at);
+                    ui.label(&entry.actor);
+                    ui.label(&entry.action);
+                    ui.label(entry.detail.to_string());
+                    ui.end_row();
+                }
+            });
+        });
+    }
+
+    fn import_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        ui.horizontal(|ui| {
+            labelled_text(ui, Txt::CsvPath.get(lang), &mut self.import_path, false);
+            ui.checkbox(&mut self.skip_invalid, Txt::SkipInvalid.get(lang));
+            let ready = !self.import_path.trim().is_empty();
+            if ui.add_enabled(ready, egui::Button::new(Txt::ImportRun.get(lang))).clicked() {
+                self.report = None;
+                shell.station.send(Request::Import {
+                    path: self.import_path.trim().into(),
+                    skip_invalid: self.skip_invalid,
+                });
+            }
+        });
+        let Some(report) = &self.report else { return };
+        ui.label(format!(
+            "{} ({}): {} / {} / {} / {} / {}",
+            Txt::ImportSummary.get(lang),
+            report.encoding,
+            report.rows,
+            report.created,
+            report.updated,
+            report.unchanged,
+            report.invalid_rows
+        ));
+        if !report.committed && report.invalid_rows > 0 {
+            Notice::error(Txt::ImportRejected.get(lang)).show(ui);
+        }
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::Grid::new("import-errors").striped(true).num_columns(4).show(ui, |ui| {
+                for header in [Txt::Line, Txt::Field, Txt::Value, Txt::Reason] {
+                    ui.label(RichText::new(header.get(lang)).strong());
+                }
+                ui.end_row();
+                for error in &report.errors {
+                    ui.label(error.line.to_string());
+                    ui.label(&error.field);
+                    ui.label(&error.value);
+                    ui.label(&error.reason);
+                    ui.end_row();
+                }
+            });
+        });
+    }
+}
+
+fn event_tab(ui: &mut egui::Ui, shell: &Shell<'_>) {
+    let (lang, info) = (shell.lang, shell.info);
+    egui::Grid::new("event").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {
+        for (label, value) in [
+            (Txt::EventName, lang.pick(&info.event_name, &info.event_name_en).to_owned()),
+            (Txt::Venue, info.venue.clone()),
+            (Txt::Dates, info.dates.clone()),
+            (Txt::Timezone, info.timezone.clone()),
+            (Txt::BadgeTemplate, info.badge_template.clone()),
+        ] {
+            ui.label(label.get(lang));
+            ui.label(value);
+            ui.end_row();
+        }
+    });
+    ui.separator();
+    ui.label(RichText::new(Txt::Categories.get(lang)).strong());
+    egui::Grid::new("categories").striped(true).num_columns(3).show(ui, |ui| {
+        for category in &info.categories {
+            ui.label(&category.id);
+            ui.label(lang.pick(&category.label_zh, &category.label_en));
+            ui.label(format!(
+                "{}: {}",
+                Txt::RequiredFields.get(lang),
+                category.required.join(", ")
+            ));
+            ui.end_row();
+        }
+    });
+    ui.separator();
+    ui.label(RichText::new(Txt::Zones.get(lang)).strong());
+    for (id, name, name_en) in &info.zones {
+        ui.label(format!("{id} · {}", lang.pick(name, name_en)));
+    }
+}

@@ -1,0 +1,342 @@
+//! The app shell: language switch, login, mode routing, the status bar, and the dispatch of
+//! worker responses to the screen that asked.
+
+use eframe::egui::{self, RichText};
+
+use super::admin::Admin;
+use super::desk::Desk;
+use super::devices::{Devices, Link};
+use super::gate::Gate;
+use super::i18n::{Lang, Txt};
+use super::kiosk::Kiosk;
+use super::station::{Failure, Request, Response, StationHandle, StationInfo, StatusSnapshot};
+use super::widgets::{labelled_text, Notice};
+use super::{AppConfig, DeviceSetup, Mode, UiError};
+use crate::operators::{Operator, Permission, Role};
+
+/// Seconds between status-bar refreshes.
+const STATUS_INTERVAL: f64 = 5.0;
+
+/// What a screen sees of the shell.
+pub(super) struct Shell<'a> {
+    pub lang: Lang,
+    pub station: &'a StationHandle,
+    pub info: &'a StationInfo,
+    pub operator: Option<&'a Operator>,
+}
+
+enum Loading {
+    Waiting,
+    Unavailable(String),
+    Ready(StationInfo),
+}
+
+#[derive(Default)]
+struct LoginForm {
+    name: String,
+    pin: String,
+    notice: Option<Notice>,
+    waiting: bool,
+}
+
+/// The whole app; [`App::ui`] draws one frame.
+pub struct App {
+    lang: Lang,
+    mode: Mode,
+    station: StationHandle,
+    devices: Devices,
+    loading: Loading,
+    operator: Option<Operator>,
+    login: LoginForm,
+    status: StatusSnapshot,
+    next_status_at: f64,
+    desk: Desk,
+    kiosk: Kiosk,
+    admin: Admin,
+    gate: Gate,
+    close: bool,
+}
+
+impl App {
+    /// Starts the station worker and the devices; `wake` asks the UI for a new frame.
+    pub fn new(config: AppConfig, wake: impl Fn() + Send + 'static) -> Result<Self, UiError> {
+        let demo = matches!(config.devices, DeviceSetup::Demo);
+        let devices = match &config.devices {
+            DeviceSetup::None => Devices::none(),
+            DeviceSetup::Ports(ports) => Devices::open(ports)?,
+            DeviceSetup::Demo => Devices::demo()?,
+        };
+        let station = StationHandle::open(config.data_dir, wake)?;
+        Ok(Self {
+            lang: config.lang,
+            mode: config.mode,
+            station,
+            devices,
+            loading: Loading::Waiting,
+            operator: None,
+            login: LoginForm::default(),
+            status: StatusSnapshot::default(),
+            next_status_at: 0.0,
+            desk: Desk::new(demo),
+            kiosk: Kiosk::new(config.kiosk_idle_timeout),
+            admin: Admin::default(),
+            gate: Gate::default(),
+            close: false,
+        })
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The logged-in operator, if any.
+    pub fn operator(&self) -> Option<&Operator> {
+        self.operator.as_ref()
+    }
+
+    /// Whether the station worker has opened the store.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.loading, Loading::Ready(_))
+    }
+
+    /// True once the app should close (a kiosk left with the admin PIN).
+    pub fn wants_close(&self) -> bool {
+        self.close
+    }
+
+    /// True while the window must not close on its own (kiosk mode).
+    pub fn is_locked(&self) -> bool {
+        self.mode == Mode::Kiosk
+    }
+
+    /// The desk screen's state, for tests.
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
+    /// The kiosk screen's state, for tests.
+    pub fn kiosk(&self) -> &Kiosk {
+        &self.kiosk
+    }
+
+    /// Draws one frame.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        while let Some(response) = self.station.try_recv() {
+            self.dispatch(response);
+        }
+        let now = ui.input(|i| i.time);
+        if self.is_ready() && now >= self.next_status_at {
+            self.next_status_at = now + STATUS_INTERVAL;
+            self.station.send(Request::Status);
+        }
+        if self.devices.is_active() || self.mode == Mode::Kiosk {
+            // Devices and the kiosk's idle timer need frames even when nobody moves the mouse.
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
+        }
+        let inputs = self.devices.poll();
+
+        let Loading::Ready(info) = &self.loading else {
+            egui::CentralPanel::default().show(ui, |ui| {
+                ui.heading(match &self.loading {
+                    Loading::Unavailable(reason) => {
+                        format!("{}: {reason}", Txt::StationUnavailable.get(self.lang))
+                    }
+                    _ => Txt::Loading.get(self.lang).to_owned(),
+                });
+            });
+            return;
+        };
+        let shell = Shell {
+            lang: self.lang,
+            station: &self.station,
+            info,
+            operator: self.operator.as_ref(),
+        };
+
+        let mut logout = false;
+        if self.mode != Mode::Kiosk {
+            egui::Panel::top("top").show(ui, |ui| {
+                ui.horizontal(|ui| logout = top_bar(ui, &shell, &mut self.lang, &mut self.mode));
+            });
+        }
+        match (self.mode, self.operator.as_ref()) {
+            (Mode::Kiosk, _) => {
+                self.kiosk.show(ui, &shell, &mut self.lang, inputs);
+                self.close = self.kiosk.exit_requested();
+            }
+            (Mode::Gate, _) => self.gate.show(ui, &shell, inputs),
+            (_, None) => login_screen(ui, &shell, &mut self.login),
+            (Mode::Desk, Some(_)) => {
+                egui::Panel::bottom("status").show(ui, |ui| {
+                    status_bar(ui, self.lang, &self.status, &self.devices);
+                });
+                self.desk.show(ui, &shell, &mut self.devices, inputs);
+            }
+            (Mode::Admin, Some(_)) => self.admin.show(ui, &shell),
+        }
+        if logout {
+            // Nothing of the last operator's work stays on screen for the next one.
+            self.operator = None;
+            self.desk.clear();
+            self.admin = Admin::default();
+            self.station.send(Request::Logout);
+        }
+    }
+
+    fn dispatch(&mut self, response: Response) {
+        match response {
+            Response::Ready(info) => {
+                if self.mode == Mode::Kiosk {
+                    self.station.send(Request::StartKiosk);
+                }
+                if !info.has_operators && self.mode != Mode::Kiosk {
+                    self.login.notice = Some(Notice::error(Txt::NoOperators.get(self.lang)));
+                }
+                self.loading = Loading::Ready(info);
+            }
+            Response::Unavailable(reason) => self.loading = Loading::Unavailable(reason),
+            Response::LoggedIn(operator) => self.logged_in(operator),
+            Response::Status(status) => self.status = status,
+            Response::Failed(Failure::BadLogin) if self.mode != Mode::Kiosk => {
+                self.login.waiting = false;
+                self.login.notice = Some(Notice::failure(self.lang, &Failure::BadLogin));
+            }
+            other => {
+                if matches!(
+                    other,
+                    Response::Printed { .. } | Response::Registered(_) | Response::Revoked(_)
+                ) {
+                    self.next_status_at = 0.0;
+                }
+                match self.mode {
+                    Mode::Desk => self.desk.on_response(other, self.lang, &self.station),
+                    Mode::Kiosk => self.kiosk.on_response(other),
+                    Mode::Admin => self.admin.on_response(other, self.lang),
+                    Mode::Gate => self.gate.on_response(other),
+                }
+            }
+        }
+    }
+
+    fn logged_in(&mut self, operator: Operator) {
+        self.login = LoginForm::default();
+        if self.mode == Mode::Kiosk {
+            if operator.role != Role::Kiosk {
+                // Someone left the kiosk with a PIN: only an admin may.
+                let is_admin = operator.role == Role::Admin;
+                self.kiosk.on_staff_login(is_admin);
+                if !is_admin {
+                    self.station.send(Request::StartKiosk);
+                }
+            }
+            return;
+        }
+        let needed =
+            if self.mode == Mode::Admin { Permission::ViewAudit } else { Permission::Search };
+        if !operator.can(needed) {
+            self.login.notice = Some(Notice::failure(self.lang, &Failure::Forbidden(needed)));
+            self.station.send(Request::Logout);
+            return;
+        }
+        if self.mode == Mode::Admin {
+            self.admin.refresh(&self.station);
+        }
+        self.operator = Some(operator);
+    }
+}
+
+/// Title, language and operator; true when the operator logs out.
+fn top_bar(ui: &mut egui::Ui, shell: &Shell<'_>, lang: &mut Lang, mode: &mut Mode) -> bool {
+    let info = shell.info;
+    ui.heading(shell.lang.pick(&info.event_name, &info.event_name_en));
+    ui.label(RichText::new(mode.title().get(shell.lang)).strong());
+    ui.separator();
+    language_switch(ui, lang);
+    if let Some(operator) = shell.operator {
+        ui.separator();
+        ui.label(format!(
+            "{}: {} ({})",
+            Txt::LoggedInAs.get(shell.lang),
+            operator.name,
+            operator.role
+        ));
+        if operator.can(Permission::ViewAudit) && matches!(*mode, Mode::Desk | Mode::Admin) {
+            let other = if *mode == Mode::Desk { Mode::Admin } else { Mode::Desk };
+            if ui.button(other.title().get(shell.lang)).clicked() {
+                *mode = other;
+            }
+        }
+        return ui.button(Txt::LogOut.get(shell.lang)).clicked();
+    }
+    false
+}
+
+/// The 中文 / English switch.
+pub(super) fn language_switch(ui: &mut egui::Ui, lang: &mut Lang) {
+    for choice in [Lang::Zh, Lang::En] {
+        if ui.selectable_label(*lang == choice, choice.native_name()).clicked() {
+            *lang = choice;
+        }
+    }
+}
+
+fn login_screen(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut LoginForm) {
+    let lang = shell.lang;
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.add_space(60.0);
+        ui.vertical_centered(|ui| {
+            ui.heading(Txt::LoginTitle.get(lang));
+            ui.add_space(12.0);
+            let name = labelled_text(ui, Txt::OperatorName.get(lang), &mut form.name, false);
+            if form.name.is_empty() && !name.has_focus() {
+                name.request_focus();
+            }
+            let pin = labelled_text(ui, Txt::Pin.get(lang), &mut form.pin, true);
+            let submitted = pin.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            ui.add_space(8.0);
+            let clicked =
+                ui.add_enabled(!form.waiting, egui::Button::new(Txt::LogIn.get(lang))).clicked();
+            if (clicked || submitted) && !form.waiting {
+                form.waiting = true;
+                form.notice = None;
+                shell.station.send(Request::Login {
+                    name: form.name.clone(),
+                    pin: std::mem::take(&mut form.pin),
+                });
+            }
+            if let Some(notice) = &form.notice {
+                notice.show(ui);
+            }
+        });
+    });
+}
+
+fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) {
+    let link = |link: Link| match link {
+        Link::Connected => Txt::Connected.get(lang),
+        Link::Disconnected => Txt::Disconnected.get(lang),
+        Link::NotConfigured => Txt::NotConfigured.get(lang),
+    };
+    ui.horizontal(|ui| {
+        ui.label(format!("{}: {}", Txt::Printer.get(lang), Txt::PrinterDirect.get(lang)));
+        ui.separator();
+        ui.label(format!("{}: {}", Txt::Scanner.get(lang), link(devices.scanner_link())));
+        ui.separator();
+        ui.label(format!("{}: {}", Txt::IdReader.get(lang), link(devices.id_reader_link())));
+        ui.separator();
+        ui.label(format!("{}: {}", Txt::SyncPending.get(lang), status.pending_sync));
+        ui.separator();
+        ui.label(format!(
+            "{}: {} {} · {} {}",
+            Txt::Today.get(lang),
+            status.registered_today,
+            Txt::RegisteredCount.get(lang),
+            status.printed_today,
+            Txt::PrintedCount.get(lang)
+        ));
+    });
+}

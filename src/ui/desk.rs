@@ -1,0 +1,724 @@
+//! The registration desk: one screen with an always-ready search field (which also takes
+//! keyboard-wedge scans), live results, the selected attendee's card and its actions, and
+//! the walk-in / edit form. Mouse-free: Enter prints, F2 starts a walk-in, Esc clears.
+
+use std::time::Duration;
+
+use eframe::egui::{self, RichText};
+use expo_hardware::scanner::{Key as WedgeKey, WedgeDetector, WedgeSettings, WedgeVerdict};
+use rand::seq::SliceRandom;
+
+use super::app::Shell;
+use super::devices::{DeviceInput, Devices};
+use super::i18n::{field_label, id_type_label, Lang, Txt};
+use super::station::{
+    AttendeeView, CardIdentity, Failure, Request, Response, StationHandle, StationInfo,
+};
+use super::widgets::{field_error, labelled_text, Notice};
+use crate::domain::{AttendeeId, FieldError, IdType, NewAttendee};
+use crate::operators::Permission;
+use crate::registration::search::SearchHit;
+use crate::registration::DuplicateHint;
+
+/// The desk screen's state.
+pub struct Desk {
+    demo: bool,
+    query: String,
+    /// The query the last search was sent for; results for older queries are dropped.
+    sent_query: String,
+    hits: Vec<SearchHit>,
+    highlighted: Option<usize>,
+    selected: Option<AttendeeView>,
+    wedge: WedgeDetector,
+    dialog: Option<Dialog>,
+    form: Option<AttendeeForm>,
+    notice: Option<Notice>,
+    /// The token of the badge printed last, for the demo's "scan the badge just printed".
+    last_token: Option<String>,
+}
+
+/// A small confirmation step of an action on the selected attendee.
+enum Dialog {
+    Reprint { reason: String },
+    Revoke { reason: String },
+    Category { category: String },
+}
+
+/// The walk-in or edit form.
+struct AttendeeForm {
+    editing: Option<AttendeeId>,
+    input: NewAttendee,
+    card: Option<CardIdentity>,
+    errors: Vec<FieldError>,
+    duplicates: Vec<DuplicateHint>,
+    /// After the first save attempt every change is checked again at once.
+    checking_live: bool,
+    /// A save waits for the check's answer.
+    save_after_check: bool,
+    duplicates_accepted: bool,
+    last_checked: Option<NewAttendee>,
+}
+
+impl AttendeeForm {
+    fn walk_in(card: Option<CardIdentity>) -> Self {
+        let mut input = NewAttendee { consent: true, ..NewAttendee::default() };
+        if let Some(card) = &card {
+            input.name = card.name.clone();
+            input.id_type = card.id_type.into();
+            input.id_number = card.id_number.clone();
+            input.country = card.country.clone();
+        }
+        Self {
+            editing: None,
+            input,
+            card,
+            errors: Vec::new(),
+            duplicates: Vec::new(),
+            checking_live: false,
+            save_after_check: false,
+            duplicates_accepted: false,
+            last_checked: None,
+        }
+    }
+
+    fn edit(view: &AttendeeView) -> Self {
+        Self { editing: Some(view.id), input: view.to_input(), ..Self::walk_in(None) }
+    }
+
+    fn error(&self, field: &str) -> Option<String> {
+        let reasons: Vec<&str> =
+            self.errors.iter().filter(|e| e.field == field).map(|e| e.reason.as_str()).collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+}
+
+impl Desk {
+    pub fn new(demo: bool) -> Self {
+        Self {
+            demo,
+            query: String::new(),
+            sent_query: String::new(),
+            hits: Vec::new(),
+            highlighted: None,
+            selected: None,
+            wedge: WedgeDetector::new(WedgeSettings::default()),
+            dialog: None,
+            form: None,
+            notice: None,
+            last_token: None,
+        }
+    }
+
+    /// Forgets everything shown (log-out).
+    pub fn clear(&mut self) {
+        *self = Self::new(self.demo);
+    }
+
+    /// The search field's text.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// Names in the result list, best first.
+    pub fn result_names(&self) -> Vec<&str> {
+        self.hits.iter().map(|h| h.name.as_str()).collect()
+    }
+
+    /// The attendee on the card.
+    pub fn selected(&self) -> Option<&AttendeeView> {
+        self.selected.as_ref()
+    }
+
+    /// The form's validation errors, as `(field, reason)`.
+    pub fn form_errors(&self) -> Vec<(&str, &str)> {
+        self.form
+            .iter()
+            .flat_map(|f| f.errors.iter().map(|e| (e.field, e.reason.as_str())))
+            .collect()
+    }
+
+    pub fn is_form_open(&self) -> bool {
+        self.form.is_some()
+    }
+
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+
+    pub fn on_response(&mut self, response: Response, lang: Lang, station: &StationHandle) {
+        match response {
+            Response::SearchResults { query, hits } if query == self.sent_query => {
+                self.hits = hits;
+                self.highlighted = None;
+            }
+            Response::SearchResults { .. } => {}
+            Response::Opened(view) => self.open(view, None),
+            Response::NotFound { code } => {
+                self.notice = Some(Notice::error(format!("{}: {code}", Txt::NotFound.get(lang))));
+            }
+            Response::WalkInFromCard(card) => {
+                self.form = Some(AttendeeForm::walk_in(Some(card)));
+                self.notice = None;
+            }
+            Response::WalkInChecked { input, errors, duplicates } => {
+                self.checked(&input, errors, duplicates, station)
+            }
+            Response::Registered(view) | Response::Edited(view) => {
+                self.open(view, Some(Notice::ok(Txt::Saved.get(lang))));
+            }
+            Response::Printed { attendee, serial, token } => {
+                self.last_token = Some(token);
+                let text =
+                    format!("{} · {} {serial}", Txt::Printed.get(lang), Txt::Badge.get(lang));
+                self.open(attendee, Some(Notice::ok(text)));
+            }
+            Response::Revoked(view) => {
+                self.open(view, Some(Notice::ok(Txt::RevokedDone.get(lang))))
+            }
+            Response::Failed(Failure::Invalid(errors)) if self.form.is_some() => {
+                if let Some(form) = &mut self.form {
+                    form.errors = errors;
+                    form.checking_live = true;
+                }
+            }
+            Response::Failed(failure) => self.notice = Some(Notice::failure(lang, &failure)),
+            _ => {}
+        }
+    }
+
+    fn open(&mut self, view: AttendeeView, notice: Option<Notice>) {
+        self.selected = Some(view);
+        self.form = None;
+        self.dialog = None;
+        self.notice = notice;
+    }
+
+    fn checked(
+        &mut self,
+        input: &NewAttendee,
+        errors: Vec<FieldError>,
+        duplicates: Vec<DuplicateHint>,
+        station: &StationHandle,
+    ) {
+        let Some(form) = self.form.as_mut().filter(|form| form.input == *input) else {
+            // A check of what the form held before the last keystroke: a newer one follows.
+            return;
+        };
+        form.errors = errors;
+        form.duplicates = duplicates;
+        if !std::mem::take(&mut form.save_after_check) || !form.errors.is_empty() {
+            return;
+        }
+        if form.duplicates.is_empty() || form.duplicates_accepted {
+            station.send(Request::Register(form.input.clone()));
+        }
+    }
+
+    pub(super) fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        shell: &Shell<'_>,
+        devices: &mut Devices,
+        inputs: Vec<DeviceInput>,
+    ) {
+        let lang = shell.lang;
+        for input in inputs {
+            match input {
+                DeviceInput::Scan(code) => shell.station.send(Request::Scan(code)),
+                DeviceInput::Card(card) => shell.station.send(Request::IdCard(card)),
+                DeviceInput::CardError(error) => {
+                    self.notice =
+                        Some(Notice::error(format!("{}: {error}", Txt::IdReader.get(lang))));
+                }
+            }
+        }
+        if self.demo {
+            egui::Panel::right("demo").show(ui, |ui| self.demo_panel(ui, lang, devices));
+        }
+        egui::Panel::left("search").default_size(420.0).show(ui, |ui| self.search_panel(ui, shell));
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(notice) = &self.notice {
+                notice.show(ui);
+                ui.separator();
+            }
+            if self.form.is_some() {
+                self.form_panel(ui, shell);
+            } else if self.selected.is_some() {
+                self.card_panel(ui, shell);
+            } else {
+                ui.label(RichText::new(Txt::SelectHint.get(lang)).size(18.0));
+            }
+        });
+    }
+
+    fn search_panel(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        let can_search = shell.operator.is_some_and(|o| o.can(Permission::Search));
+        let idle = self.form.is_none() && self.dialog.is_none();
+        let mut enter = false;
+        if idle {
+            enter = self.feed_wedge(ui, shell.station);
+            if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                self.query.clear();
+                self.hits.clear();
+                self.selected = None;
+                self.notice = None;
+            }
+            if ui.input(|i| i.key_pressed(egui::Key::F2)) {
+                self.form = Some(AttendeeForm::walk_in(None));
+            }
+            self.move_highlight(ui, shell.station);
+        }
+        ui.add_space(6.0);
+        let label = ui.label(RichText::new(Txt::Search.get(lang)).strong());
+        let field = egui::TextEdit::singleline(&mut self.query)
+            .hint_text(Txt::SearchHint.get(lang))
+            .desired_width(f32::INFINITY)
+            .font(egui::TextStyle::Heading);
+        let field = ui.add_enabled(can_search, field).labelled_by(label.id);
+        if idle && !field.has_focus() {
+            field.request_focus();
+        }
+        ui.horizontal(|ui| {
+            if ui.button(Txt::NewWalkIn.get(lang)).clicked() {
+                self.form = Some(AttendeeForm::walk_in(None));
+            }
+            if ui.button(Txt::ClearSearch.get(lang)).clicked() {
+                self.query.clear();
+                self.hits.clear();
+            }
+        });
+        if self.query != self.sent_query {
+            self.sent_query = self.query.clone();
+            if self.query.trim().is_empty() {
+                self.hits.clear();
+            } else {
+                shell.station.send(Request::Search { query: self.query.clone() });
+            }
+        }
+        if enter {
+            self.print_selected(shell);
+        }
+        ui.separator();
+        if self.hits.is_empty() && !self.query.trim().is_empty() {
+            ui.label(Txt::NoResults.get(lang));
+        }
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (index, hit) in self.hits.iter().enumerate() {
+                let selected = self.selected.as_ref().is_some_and(|s| s.id == hit.id);
+                let text = format!(
+                    "{}  ·  {}  ·  {}  ·  …{}",
+                    hit.name,
+                    category_label(shell.info, lang, &hit.category),
+                    hit.company,
+                    hit.phone_tail
+                );
+                let row = ui.selectable_label(selected || self.highlighted == Some(index), text);
+                if row.clicked() {
+                    shell.station.send(Request::Open(hit.id));
+                }
+            }
+        });
+    }
+
+    /// Runs typed keys through the wedge detector: a scanner's burst becomes a scan, a
+    /// person's keys go to the search field. Returns true when a person pressed Enter.
+    fn feed_wedge(&mut self, ui: &mut egui::Ui, station: &StationHandle) -> bool {
+        let now = Duration::from_secs_f64(ui.input(|i| i.time));
+        let mut verdicts = Vec::new();
+        ui.input_mut(|input| {
+            input.events.retain(|event| match event {
+                egui::Event::Text(text) => {
+                    verdicts.extend(text.chars().map(|c| self.wedge.feed(WedgeKey::Char(c), now)));
+                    false
+                }
+                egui::Event::Key { key: egui::Key::Enter, pressed: true, .. } => {
+                    verdicts.push(self.wedge.feed(WedgeKey::Enter, now));
+                    false
+                }
+                _ => true,
+            });
+        });
+        verdicts.push(self.wedge.idle(now));
+        let mut enter = false;
+        for verdict in verdicts {
+            match verdict {
+                WedgeVerdict::Pending => {}
+                WedgeVerdict::Scan(code) => station.send(Request::Scan(code)),
+                WedgeVerdict::Typed(text) => {
+                    enter |= text.ends_with('\n');
+                    self.query.extend(text.chars().filter(|c| *c != '\n'));
+                }
+            }
+        }
+        // Held keys are released once the scanner-speed gap has passed: come back then.
+        ui.ctx().request_repaint_after(WedgeSettings::default().max_gap * 2);
+        enter
+    }
+
+    fn move_highlight(&mut self, ui: &mut egui::Ui, station: &StationHandle) {
+        if self.hits.is_empty() {
+            return;
+        }
+        let (down, up) =
+            ui.input(|i| (i.key_pressed(egui::Key::ArrowDown), i.key_pressed(egui::Key::ArrowUp)));
+        let last = self.hits.len() - 1;
+        let next = match (self.highlighted, down, up) {
+            (None, true, _) => 0,
+            (Some(i), true, _) => (i + 1).min(last),
+            (Some(i), false, true) => i.saturating_sub(1),
+            _ => return,
+        };
+        self.highlighted = Some(next);
+        station.send(Request::Open(self.hits[next].id));
+    }
+
+    fn print_selected(&mut self, shell: &Shell<'_>) {
+        let can_print = shell.operator.is_some_and(|o| o.can(Permission::Print));
+        if let (true, Some(selected)) = (can_print, &self.selected) {
+            shell.station.send(Request::Print { attendee: selected.id, reprint_reason: None });
+        }
+    }
+
+    fn card_panel(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        let Some(view) = self.selected.clone() else { return };
+        let can = |permission| shell.operator.is_some_and(|o| o.can(permission));
+        ui.heading(RichText::new(&view.name).size(30.0));
+        ui.label(
+            RichText::new(category_label(shell.info, lang, &view.category)).size(20.0).strong(),
+        );
+        ui.add_space(8.0);
+        egui::Grid::new("card").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {
+            let rows = [
+                (Txt::Company, view.company.clone()),
+                (Txt::JobTitle, view.title.clone()),
+                (Txt::RegistrationCode, view.registration_code.clone().unwrap_or_default()),
+                (Txt::Phone, view.phone.clone()),
+                (Txt::Email, view.email.clone()),
+                (Txt::Country, view.country.clone()),
+                (Txt::IdNumber, view.id_masked.clone().unwrap_or_else(|| "-".into())),
+            ];
+            for (label, value) in rows {
+                ui.label(label.get(lang));
+                ui.label(if value.is_empty() { "-".into() } else { value });
+                ui.end_row();
+            }
+            ui.label(Txt::Badge.get(lang));
+            ui.label(match (view.is_revoked(), view.active_badge()) {
+                (true, _) => Txt::BadgeRevoked.get(lang).to_owned(),
+                (false, Some(serial)) => format!("#{serial}"),
+                (false, None) => Txt::NoBadge.get(lang).to_owned(),
+            });
+            ui.end_row();
+        });
+        ui.add_space(12.0);
+        ui.horizontal_wrapped(|ui| {
+            let big = |text: Txt| egui::Button::new(RichText::new(text.get(lang)).size(18.0));
+            if can(Permission::Print)
+                && !view.is_revoked()
+                && ui.add(big(Txt::PrintBadge)).clicked()
+            {
+                self.print_selected(shell);
+            }
+            if can(Permission::Reprint)
+                && view.active_badge().is_some()
+                && ui.add(big(Txt::Reprint)).clicked()
+            {
+                self.dialog = Some(Dialog::Reprint { reason: String::new() });
+            }
+            if can(Permission::Edit) {
+                if ui.add(big(Txt::EditAttendee)).clicked() {
+                    self.form = Some(AttendeeForm::edit(&view));
+                }
+                if ui.add(big(Txt::ChangeCategory)).clicked() {
+                    self.dialog = Some(Dialog::Category { category: view.category.clone() });
+                }
+            }
+            if can(Permission::Revoke)
+                && view.active_badge().is_some()
+                && ui.add(big(Txt::Revoke)).clicked()
+            {
+                self.dialog = Some(Dialog::Revoke { reason: String::new() });
+            }
+        });
+        self.dialog_panel(ui, shell, &view);
+    }
+
+    fn dialog_panel(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, view: &AttendeeView) {
+        let lang = shell.lang;
+        let Some(dialog) = &mut self.dialog else { return };
+        ui.separator();
+        let mut done = false;
+        let reason_label = match dialog {
+            Dialog::Reprint { .. } => Txt::ReprintReason,
+            _ => Txt::RevokeReason,
+        };
+        let confirmed = match dialog {
+            Dialog::Reprint { reason } | Dialog::Revoke { reason } => {
+                ui.horizontal(|ui| {
+                    let field = labelled_text(ui, reason_label.get(lang), reason, false);
+                    if reason.is_empty() {
+                        field.request_focus();
+                    }
+                });
+                !reason.trim().is_empty() && ui.button(Txt::Confirm.get(lang)).clicked()
+            }
+            Dialog::Category { category } => {
+                ui.horizontal(|ui| {
+                    let label = ui.label(Txt::Category.get(lang));
+                    category_picker(ui, shell.info, lang, category, label.id);
+                });
+                ui.button(Txt::Confirm.get(lang)).clicked()
+            }
+        };
+        if confirmed {
+            let request = match dialog {
+                Dialog::Reprint { reason } => Request::Print {
+                    attendee: view.id,
+                    reprint_reason: Some(reason.trim().to_owned()),
+                },
+                Dialog::Revoke { reason } => {
+                    Request::Revoke { attendee: view.id, reason: reason.trim().to_owned() }
+                }
+                Dialog::Category { category } => Request::Edit {
+                    attendee: view.id,
+                    input: NewAttendee { category: category.clone(), ..view.to_input() },
+                },
+            };
+            shell.station.send(request);
+            done = true;
+        }
+        if ui.button(Txt::Cancel.get(lang)).clicked()
+            || ui.input(|i| i.key_pressed(egui::Key::Escape))
+        {
+            done = true;
+        }
+        if done {
+            self.dialog = None;
+        }
+    }
+
+    fn form_panel(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        let Some(form) = &mut self.form else { return };
+        ui.heading(
+            if form.editing.is_some() { Txt::EditTitle } else { Txt::WalkInTitle }.get(lang),
+        );
+        if let Some(card) = &form.card {
+            ui.label(format!(
+                "{}: {} · {} {} · {} {}",
+                Txt::FromIdCard.get(lang),
+                card.name,
+                Txt::Gender.get(lang),
+                card.gender,
+                Txt::BirthDate.get(lang),
+                card.birth_date
+            ));
+        }
+        let required: Vec<String> = shell
+            .info
+            .categories
+            .iter()
+            .find(|c| c.id == form.input.category)
+            .map(|c| c.required.clone())
+            .unwrap_or_default();
+        let mark = |field: &str, label: Txt| {
+            let required =
+                field == "name" || field == "category" || required.iter().any(|r| r == field);
+            if required {
+                format!("{} *", label.get(lang))
+            } else {
+                label.get(lang).to_owned()
+            }
+        };
+        let before = form.input.clone();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::Grid::new("form").num_columns(2).spacing([16.0, 4.0]).show(ui, |ui| {
+                let fields: [(&str, Txt); 6] = [
+                    ("name", Txt::Name),
+                    ("company", Txt::Company),
+                    ("title", Txt::JobTitle),
+                    ("phone", Txt::Phone),
+                    ("email", Txt::Email),
+                    ("country", Txt::Country),
+                ];
+                for (field, label) in fields {
+                    let error = form.error(field);
+                    let value = match field {
+                        "name" => &mut form.input.name,
+                        "company" => &mut form.input.company,
+                        "title" => &mut form.input.title,
+                        "phone" => &mut form.input.phone,
+                        "email" => &mut form.input.email,
+                        _ => &mut form.input.country,
+                    };
+                    labelled_text(ui, &mark(field, label), value, false);
+                    field_error(ui, error.as_deref());
+                    ui.end_row();
+                }
+                let label = ui.label(mark("category", Txt::Category));
+                category_picker(ui, shell.info, lang, &mut form.input.category, label.id);
+                field_error(ui, form.error("category").as_deref());
+                ui.end_row();
+                let label = ui.label(mark("id_number", Txt::IdType));
+                id_type_picker(ui, lang, &mut form.input.id_type, label.id);
+                ui.end_row();
+                let id_label = mark("id_number", Txt::IdNumber);
+                labelled_text(ui, &id_label, &mut form.input.id_number, false);
+                field_error(
+                    ui,
+                    form.error("id_number").or_else(|| form.error("id_type")).as_deref(),
+                );
+                ui.end_row();
+                if form.editing.is_some() {
+                    ui.label("");
+                    ui.label(RichText::new(Txt::KeepIdNumber.get(lang)).small());
+                    ui.end_row();
+                }
+                ui.label("");
+                ui.checkbox(&mut form.input.consent, Txt::Consent.get(lang));
+                ui.end_row();
+            });
+        });
+        if !form.errors.is_empty() {
+            Notice::error(Txt::FixErrors.get(lang)).show(ui);
+            for error in form.errors.iter().filter(|e| !SHOWN_FIELDS.contains(&e.field)) {
+                Notice::error(format!("{}: {}", field_label(error.field).get(lang), error.reason))
+                    .show(ui);
+            }
+        }
+        let mut open_existing = None;
+        if !form.duplicates.is_empty() {
+            ui.separator();
+            ui.label(RichText::new(format!("! {}", Txt::PossibleDuplicate.get(lang))).strong());
+            for hint in &form.duplicates {
+                ui.horizontal(|ui| {
+                    let why = match hint.reason {
+                        "same_id_document" => Txt::SameIdDocument,
+                        _ => Txt::SamePhoneSimilarName,
+                    };
+                    ui.label(format!("{} ({})", hint.name, why.get(lang)));
+                    if ui.button(Txt::OpenExisting.get(lang)).clicked() {
+                        open_existing = Some(hint.attendee);
+                    }
+                });
+            }
+        }
+        if form.input != before {
+            form.duplicates_accepted = false;
+        }
+        let changed = form.last_checked.as_ref() != Some(&form.input);
+        if form.editing.is_none() && form.checking_live && changed && !form.save_after_check {
+            form.last_checked = Some(form.input.clone());
+            shell.station.send(Request::CheckWalkIn(form.input.clone()));
+        }
+        let mut cancel = ui.input(|i| i.key_pressed(egui::Key::Escape));
+        ui.horizontal(|ui| {
+            let save_text = if form.duplicates.is_empty() || form.editing.is_some() {
+                Txt::Save
+            } else {
+                Txt::SaveAnyway
+            };
+            if ui.button(RichText::new(save_text.get(lang)).size(18.0)).clicked() {
+                form.checking_live = true;
+                match form.editing {
+                    Some(attendee) => {
+                        shell.station.send(Request::Edit { attendee, input: form.input.clone() })
+                    }
+                    None => {
+                        form.duplicates_accepted = !form.duplicates.is_empty();
+                        form.save_after_check = true;
+                        form.last_checked = Some(form.input.clone());
+                        shell.station.send(Request::CheckWalkIn(form.input.clone()));
+                    }
+                }
+            }
+            cancel |= ui.button(Txt::Cancel.get(lang)).clicked();
+        });
+        if let Some(attendee) = open_existing {
+            shell.station.send(Request::Open(attendee));
+        }
+        if cancel {
+            self.form = None;
+        }
+    }
+
+    fn demo_panel(&mut self, ui: &mut egui::Ui, lang: Lang, devices: &mut Devices) {
+        ui.heading(Txt::DemoPanel.get(lang));
+        ui.label(RichText::new(Txt::DemoPins.get(lang)).small());
+        ui.separator();
+        let last_token = self.last_token.clone();
+        let Some(simulators) = devices.simulators() else { return };
+        let mut result = Ok(());
+        if ui.button(Txt::TapNewCard.get(lang)).clicked() {
+            simulators.tap_card(super::devices::new_visitor_card());
+        }
+        if ui.button(Txt::TapSampleCard.get(lang)).clicked() {
+            simulators.tap_card(expo_hardware::idcard::sample_resident_card());
+        }
+        if ui.button(Txt::RemoveCard.get(lang)).clicked() {
+            simulators.remove_card();
+        }
+        ui.separator();
+        if ui.button(Txt::ScanPreRegistration.get(lang)).clicked() {
+            let code = format!(
+                "R{:07}",
+                [7, 42, 108, 256, 999, 1500].choose(&mut rand::thread_rng()).unwrap_or(&1)
+            );
+            result = simulators.scan_badge(&code);
+        }
+        if let Some(token) = last_token {
+            if ui.button(Txt::ScanLastBadge.get(lang)).clicked() {
+                result = simulators.scan_badge(&token);
+            }
+        }
+        if let Err(error) = result {
+            self.notice = Some(Notice::error(format!("{}: {error}", Txt::Scanner.get(lang))));
+        }
+    }
+}
+
+/// Fields the form shows errors next to; others are listed under the form.
+const SHOWN_FIELDS: [&str; 9] =
+    ["name", "company", "title", "phone", "email", "country", "category", "id_number", "id_type"];
+
+/// The category's label in the current language.
+pub(super) fn category_label(info: &StationInfo, lang: Lang, id: &str) -> String {
+    info.categories
+        .iter()
+        .find(|c| c.id == id)
+        .map_or_else(|| id.to_owned(), |c| lang.pick(&c.label_zh, &c.label_en).to_owned())
+}
+
+fn category_picker(
+    ui: &mut egui::Ui,
+    info: &StationInfo,
+    lang: Lang,
+    category: &mut String,
+    label: egui::Id,
+) {
+    let shown =
+        if category.is_empty() { "—".to_owned() } else { category_label(info, lang, category) };
+    let picker = egui::ComboBox::from_id_salt("category").selected_text(shown).show_ui(ui, |ui| {
+        for choice in &info.categories {
+            ui.selectable_value(
+                category,
+                choice.id.clone(),
+                lang.pick(&choice.label_zh, &choice.label_en),
+            );
+        }
+    });
+    picker.response.labelled_by(label);
+}
+
+fn id_type_picker(ui: &mut egui::Ui, lang: Lang, id_type: &mut String, label: egui::Id) {
+    let shown = IdType::parse(id_type).map_or(Txt::IdNone, id_type_label).get(lang);
+    let picker = egui::ComboBox::from_id_salt("id_type").selected_text(shown).show_ui(ui, |ui| {
+        ui.selectable_value(id_type, String::new(), Txt::IdNone.get(lang));
+        for choice in IdType::ALL {
+            ui.selectable_value(id_type, choice.id().to_owned(), id_type_label(choice).get(lang));
+        }
+    });
+    picker.response.labelled_by(label);
+}

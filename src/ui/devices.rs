@@ -1,0 +1,207 @@
+//! The desk's and kiosk's devices: a serial scanner and an ID-card reader, each read on its
+//! own thread by the hardware crate's drivers. The UI only drains their channels, once a
+//! frame, and never waits on them. In the demo, the same drivers talk to simulators.
+
+use std::time::Duration;
+
+use expo_hardware::demo::DemoDevices;
+use expo_hardware::idcard::{self, CardEvent, CardPoller, IdCard, IdDocument};
+use expo_hardware::relay::RelayProtocol;
+use expo_hardware::scanner::{ScanEvent, ScannerSettings, SerialScanner};
+use expo_hardware::CodeSource;
+
+use super::station::CardIdentity;
+
+/// How often the desk asks the ID-card reader for a card.
+const CARD_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Which serial ports to read; `None` for a device the station does not have.
+#[derive(Clone, Debug, Default)]
+pub struct DevicePorts {
+    pub scanner: Option<String>,
+    pub id_reader: Option<String>,
+}
+
+/// A device's state for the status bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    NotConfigured,
+    Connected,
+    Disconnected,
+}
+
+/// Something a device reported that the screens act on.
+#[derive(Debug)]
+pub enum DeviceInput {
+    Scan(String),
+    Card(CardIdentity),
+    /// The card could not be read (shown, never holding card data).
+    CardError(String),
+}
+
+/// The running device threads.
+pub struct Devices {
+    scanner: Option<SerialScanner>,
+    id_reader: Option<CardPoller>,
+    scanner_link: Link,
+    id_reader_link: Link,
+    /// Simulators standing in for the devices (`expo-kiosk demo`).
+    demo: Option<DemoDevices>,
+}
+
+impl Devices {
+    /// No devices: input comes from the keyboard only (tests, a laptop desk).
+    pub fn none() -> Self {
+        Self {
+            scanner: None,
+            id_reader: None,
+            scanner_link: Link::NotConfigured,
+            id_reader_link: Link::NotConfigured,
+            demo: None,
+        }
+    }
+
+    /// Starts readers on the configured ports; a port that is missing now is retried by the driver.
+    pub fn open(ports: &DevicePorts) -> std::io::Result<Self> {
+        let mut devices = Self::none();
+        if let Some(path) = &ports.scanner {
+            devices.scanner = Some(SerialScanner::spawn(ScannerSettings::new(path.clone()))?);
+            devices.scanner_link = Link::Connected;
+        }
+        if let Some(path) = &ports.id_reader {
+            devices.id_reader = Some(CardPoller::open(
+                path,
+                idcard::DEFAULT_BAUD,
+                idcard::DEFAULT_TIMEOUT,
+                CARD_POLL_INTERVAL,
+            )?);
+            devices.id_reader_link = Link::Connected;
+        }
+        Ok(devices)
+    }
+
+    /// Simulated scanner, ID-card reader and relay board, read through the real drivers.
+    pub fn demo() -> std::io::Result<Self> {
+        let simulators =
+            DemoDevices::start(RelayProtocol::Lcus, 2).map_err(std::io::Error::other)?;
+        let ports = DevicePorts {
+            scanner: Some(simulators.scanner_path().to_owned()),
+            id_reader: Some(simulators.id_reader_path().to_owned()),
+        };
+        let mut devices = Self::open(&ports)?;
+        devices.demo = Some(simulators);
+        Ok(devices)
+    }
+
+    pub fn scanner_link(&self) -> Link {
+        self.scanner_link
+    }
+
+    pub fn id_reader_link(&self) -> Link {
+        self.id_reader_link
+    }
+
+    /// The simulators, when this is the demo.
+    pub fn simulators(&mut self) -> Option<&mut DemoDevices> {
+        self.demo.as_mut()
+    }
+
+    /// Whether anything may arrive without user input (the UI then repaints periodically).
+    pub fn is_active(&self) -> bool {
+        self.scanner.is_some() || self.id_reader.is_some()
+    }
+
+    /// Everything the devices reported since the last call.
+    pub fn poll(&mut self) -> Vec<DeviceInput> {
+        let mut inputs = Vec::new();
+        if let Some(scanner) = &self.scanner {
+            for event in scanner.events().try_iter() {
+                match event {
+                    ScanEvent::Code(code) => inputs.push(DeviceInput::Scan(code)),
+                    ScanEvent::Error(error) => tracing::warn!("scanner: {error}"),
+                    ScanEvent::Disconnected(reason) => {
+                        tracing::warn!("scanner disconnected: {reason}");
+                        self.scanner_link = Link::Disconnected;
+                    }
+                    ScanEvent::Reconnected => self.scanner_link = Link::Connected,
+                }
+            }
+        }
+        if let Some(reader) = &self.id_reader {
+            for event in reader.events().try_iter() {
+                match event {
+                    CardEvent::Card(card) => inputs.push(DeviceInput::Card(identity(&card))),
+                    CardEvent::Error(error) => {
+                        inputs.push(DeviceInput::CardError(error.to_string()))
+                    }
+                    CardEvent::Disconnected(reason) => {
+                        tracing::warn!("ID-card reader disconnected: {reason}");
+                        self.id_reader_link = Link::Disconnected;
+                    }
+                    CardEvent::Reconnected => self.id_reader_link = Link::Connected,
+                }
+            }
+        }
+        inputs
+    }
+}
+
+/// The fields the walk-in form takes from a card.
+pub fn identity(card: &IdCard) -> CardIdentity {
+    match &card.document {
+        IdDocument::Resident(resident) => CardIdentity {
+            name: resident.name.trim().to_owned(),
+            id_type: "resident_id",
+            id_number: resident.id_number.reveal().to_owned(),
+            gender: gender_text(resident.gender).into(),
+            birth_date: resident.birth_date.to_string(),
+            country: "中国".into(),
+        },
+        IdDocument::ForeignPermanentResident(foreign) => CardIdentity {
+            name: if foreign.chinese_name.trim().is_empty() {
+                foreign.english_name.trim().to_owned()
+            } else {
+                foreign.chinese_name.trim().to_owned()
+            },
+            id_type: "foreign_permanent_residence",
+            id_number: foreign.card_number.reveal().to_owned(),
+            gender: gender_text(foreign.gender).into(),
+            birth_date: foreign.birth_date.to_string(),
+            country: foreign.nationality.trim().to_owned(),
+        },
+    }
+}
+
+/// A made-up visitor's resident card for the demo panel: a fresh valid number each time.
+pub fn new_visitor_card() -> IdCard {
+    use rand::seq::SliceRandom;
+    const NAMES: [&str; 8] =
+        ["欧阳娜娜", "李雷", "韩梅梅", "司马光", "王小明", "陈静", "刘洋", "赵敏"];
+    let mut rng = rand::thread_rng();
+    let number = crate::demo::resident_id(&mut rng);
+    let mut card = idcard::sample_resident_card();
+    if let IdDocument::Resident(resident) = &mut card.document {
+        resident.name = NAMES.choose(&mut rng).unwrap_or(&NAMES[0]).to_string();
+        // GB 11643: digits 7-14 are the birth date, digit 17 odd for men.
+        let digit = |range: std::ops::Range<usize>| {
+            number.get(range).and_then(|d| d.parse().ok()).unwrap_or(1)
+        };
+        resident.birth_date = idcard::CardDate {
+            year: digit(6..10),
+            month: digit(10..12) as u8,
+            day: digit(12..14) as u8,
+        };
+        resident.gender =
+            if digit(16..17) % 2 == 1 { idcard::Gender::Male } else { idcard::Gender::Female };
+        resident.id_number = idcard::DocumentNumber::new(number);
+    }
+    card
+}
+
+fn gender_text(gender: idcard::Gender) -> &'static str {
+    match gender {
+        idcard::Gender::Male => "男 M",
+        idcard::Gender::Female => "女 F",
+        idcard::Gender::Unknown | idcard::Gender::Unstated => "-",
+    }
+}

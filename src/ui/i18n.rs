@@ -1,0 +1,260 @@
+//! Every word the app shows, in Simplified Chinese and English: one table, switchable at
+//! run time. A missing translation does not compile: each entry names both.
+
+/// The display language.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// The switch's label for this language, written in that language.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::Zh => "中文",
+            Lang::En => "English",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "cn" | "中文" => Some(Lang::Zh),
+            "en" | "english" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// Picks the Chinese or the English one of two strings (category labels, event names).
+    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh if !zh.is_empty() => zh,
+            _ if !en.is_empty() => en,
+            _ => zh,
+        }
+    }
+}
+
+macro_rules! texts {
+    ($($key:ident => $zh:literal, $en:literal;)*) => {
+        /// A text of the app; [`Txt::get`] gives it in a language.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Txt { $($key,)* }
+
+        impl Txt {
+            /// Every text, for the completeness test.
+            #[cfg(test)]
+            pub const ALL: &'static [Txt] = &[$(Txt::$key,)*];
+
+            pub fn get(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((Txt::$key, Lang::Zh) => $zh, (Txt::$key, Lang::En) => $en,)*
+                }
+            }
+        }
+    };
+}
+
+texts! {
+    AppTitle => "展会登记", "Expo registration";
+    Language => "语言", "Language";
+    ModeDesk => "登记台", "Desk";
+    ModeKiosk => "自助机", "Kiosk";
+    ModeGate => "闸机", "Gate";
+    ModeAdmin => "管理", "Admin";
+    Loading => "正在打开本站数据…", "Opening this station's data…";
+    StationUnavailable => "无法打开本站数据", "Cannot open this station's data";
+    // Login
+    LoginTitle => "操作员登录", "Operator login";
+    OperatorName => "操作员", "Operator";
+    Pin => "PIN 码", "PIN";
+    LogIn => "登录", "Log in";
+    LogOut => "退出登录", "Log out";
+    BadLogin => "操作员或 PIN 码错误", "Wrong operator or PIN";
+    NoOperators => "本站还没有操作员：请先运行 expo-kiosk operator add", "This station has no operators yet: run expo-kiosk operator add first";
+    LoggedInAs => "操作员", "Operator";
+    // Desk
+    Search => "搜索", "Search";
+    SearchHint => "姓名、拼音、手机尾号、注册码或扫码", "Name, pinyin, phone tail, code, or scan";
+    NoResults => "没有匹配的参会者", "No attendee matches";
+    Results => "搜索结果", "Results";
+    Name => "姓名", "Name";
+    Company => "公司", "Company";
+    JobTitle => "职位", "Title";
+    Category => "类别", "Category";
+    Phone => "手机", "Phone";
+    Email => "邮箱", "Email";
+    Country => "国家/地区", "Country";
+    IdType => "证件类型", "ID type";
+    IdNumber => "证件号码", "ID number";
+    IdNone => "无证件", "no ID document";
+    IdResident => "居民身份证", "Resident ID card";
+    IdForeignResidence => "外国人永久居留身份证", "Foreign permanent residence card";
+    IdPassport => "护照", "Passport";
+    IdHkMacau => "港澳居民来往内地通行证", "Hong Kong / Macau permit";
+    IdTaiwan => "台湾居民来往大陆通行证", "Taiwan permit";
+    RegistrationCode => "注册码", "Registration code";
+    Consent => "同意后续联系", "Consents to follow-up contact";
+    Badge => "胸卡", "Badge";
+    NoBadge => "尚未打印胸卡", "No badge printed yet";
+    BadgeRevoked => "胸卡已作废", "Badge revoked";
+    PrintBadge => "打印胸卡 (Enter)", "Print badge (Enter)";
+    Reprint => "补打…", "Reprint…";
+    ReprintReason => "补打原因", "Reprint reason";
+    EditAttendee => "修改…", "Edit…";
+    ChangeCategory => "更改类别…", "Change category…";
+    Revoke => "作废胸卡…", "Revoke badge…";
+    RevokeReason => "作废原因", "Revoke reason";
+    Confirm => "确认", "Confirm";
+    Cancel => "取消", "Cancel";
+    Save => "保存", "Save";
+    NewWalkIn => "现场登记 (F2)", "New walk-in (F2)";
+    ClearSearch => "清空 (Esc)", "Clear (Esc)";
+    SelectHint => "输入以搜索，或扫描二维码、放置身份证", "Type to search, or scan a QR code, or place an ID card";
+    Printed => "已打印胸卡", "Badge printed";
+    Saved => "已保存", "Saved";
+    RevokedDone => "胸卡已作废", "Badge revoked";
+    NotFound => "未找到", "Not found";
+    NotAllowed => "当前角色无权执行此操作", "Your role does not allow this";
+    InvalidBadge => "胸卡无效", "Invalid badge";
+    Duplicate => "重复登记", "Duplicate registration";
+    Failed => "操作失败", "Failed";
+    // Walk-in
+    WalkInTitle => "现场登记", "Walk-in registration";
+    EditTitle => "修改参会者", "Edit attendee";
+    FromIdCard => "来自身份证", "From the ID card";
+    Gender => "性别", "Gender";
+    BirthDate => "出生日期", "Birth date";
+    KeepIdNumber => "留空则保留已登记的证件号码", "Leave empty to keep the stored ID number";
+    FixErrors => "请更正标出的字段", "Please fix the marked fields";
+    PossibleDuplicate => "可能重复", "Possible duplicate";
+    SameIdDocument => "相同证件号码", "same ID number";
+    SamePhoneSimilarName => "相同手机号且姓名相近", "same phone, similar name";
+    OpenExisting => "打开已有记录", "Open existing";
+    SaveAnyway => "仍然保存", "Save anyway";
+    Required => "必填", "required";
+    // Status bar
+    Printer => "打印机", "Printer";
+    PrinterDirect => "签发令牌（打印队列未接入）", "issues tokens (print queue not connected)";
+    Scanner => "扫码枪", "Scanner";
+    IdReader => "身份证阅读器", "ID reader";
+    Connected => "已连接", "connected";
+    Disconnected => "未连接", "disconnected";
+    NotConfigured => "未配置", "not configured";
+    SyncPending => "待同步", "Sync pending";
+    Today => "今日", "Today";
+    RegisteredCount => "登记", "registered";
+    PrintedCount => "打印", "printed";
+    // Demo panel
+    DemoPanel => "演示设备", "Demo devices";
+    TapNewCard => "放置新访客身份证", "Tap a new visitor's ID card";
+    TapSampleCard => "放置张三丰的身份证", "Tap 张三丰's ID card";
+    RemoveCard => "拿走身份证", "Remove the card";
+    ScanPreRegistration => "扫描预登记二维码", "Scan a pre-registration QR";
+    ScanLastBadge => "扫描刚打印的胸卡", "Scan the badge just printed";
+    DemoPins => "演示操作员：desk / 1234，admin / 0000", "Demo operators: desk / 1234, admin / 0000";
+    // Kiosk
+    KioskWelcome => "欢迎", "Welcome";
+    KioskInstruction => "请扫描确认二维码或放置身份证", "Scan your confirmation QR or place your ID card";
+    KioskConfirmTitle => "请核对您的信息", "Please check your details";
+    KioskPrint => "确认并打印", "Confirm and print";
+    KioskNotMe => "这不是我", "This is not me";
+    KioskPrinting => "正在打印您的胸卡…", "Printing your badge…";
+    KioskDone => "请取走您的胸卡，祝您参观愉快！", "Please take your badge. Enjoy the show!";
+    KioskSeeDesk => "请到登记台咨询", "Please see the registration desk";
+    ReasonCode => "原因代码", "Reason code";
+    StaffExit => "工作人员", "Staff";
+    AdminPinTitle => "管理员 PIN 退出自助模式", "Admin PIN to leave kiosk mode";
+    Exit => "退出", "Exit";
+    StartOver => "重新开始", "Start over";
+    // Admin
+    EventSettings => "活动设置", "Event settings";
+    Operators => "操作员管理", "Operators";
+    AuditLog => "审计日志", "Audit log";
+    Import => "导入", "Import";
+    EventName => "活动名称", "Event";
+    Venue => "场馆", "Venue";
+    Dates => "日期", "Dates";
+    Timezone => "时区", "Time zone";
+    BadgeTemplate => "胸卡模板", "Badge template";
+    Zones => "区域", "Zones";
+    Categories => "类别", "Categories";
+    RequiredFields => "必填字段", "Required fields";
+    Role => "角色", "Role";
+    Scope => "类别范围", "Scope";
+    AllCategories => "全部类别", "all categories";
+    AddOperator => "添加操作员", "Add operator";
+    OperatorAdded => "已添加操作员", "Operator added";
+    AuditFilter => "参会者（ID 或注册码）", "Attendee (id or code)";
+    TextFilter => "筛选（操作员、动作）", "Filter (operator, action)";
+    Refresh => "刷新", "Refresh";
+    At => "时间", "Time";
+    Actor => "操作者", "Actor";
+    Action => "动作", "Action";
+    Detail => "详情", "Detail";
+    CsvPath => "CSV 文件路径", "CSV file path";
+    SkipInvalid => "跳过错误行，导入其余行", "Skip bad rows, import the rest";
+    ImportRun => "导入", "Import";
+    ImportSummary => "行数 / 新增 / 更新 / 未变 / 错误", "rows / new / updated / unchanged / invalid";
+    ImportRejected => "有错误行，未导入任何数据", "Bad rows: nothing was imported";
+    Line => "行", "Line";
+    Field => "字段", "Field";
+    Value => "值", "Value";
+    Reason => "原因", "Reason";
+    BackToDesk => "返回登记台", "Back to the desk";
+    // Gate
+    GateScanHint => "请扫描胸卡", "Scan a badge";
+    GateValid => "通过", "Valid";
+}
+
+/// The label of a form field as the domain names it in a [`crate::domain::FieldError`].
+pub fn field_label(field: &str) -> Txt {
+    match field {
+        "company" => Txt::Company,
+        "title" => Txt::JobTitle,
+        "category" => Txt::Category,
+        "phone" => Txt::Phone,
+        "email" => Txt::Email,
+        "country" => Txt::Country,
+        "id_type" => Txt::IdType,
+        "id_number" => Txt::IdNumber,
+        "registration_code" => Txt::RegistrationCode,
+        _ => Txt::Name,
+    }
+}
+
+/// The name of an ID document type.
+pub fn id_type_label(id_type: crate::domain::IdType) -> Txt {
+    use crate::domain::IdType;
+    match id_type {
+        IdType::ResidentId => Txt::IdResident,
+        IdType::ForeignPermanentResidence => Txt::IdForeignResidence,
+        IdType::Passport => Txt::IdPassport,
+        IdType::HkMacauPermit => Txt::IdHkMacau,
+        IdType::TaiwanPermit => Txt::IdTaiwan,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_has_both_languages_and_they_differ_where_words_exist() {
+        for text in Txt::ALL {
+            let (zh, en) = (text.get(Lang::Zh), text.get(Lang::En));
+            assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{text:?}");
+            assert!(!zh.is_ascii() || zh.contains("expo-kiosk"), "{text:?} has no Chinese: {zh}");
+        }
+    }
+
+    #[test]
+    fn language_codes_parse() {
+        assert_eq!(Lang::parse("zh-CN"), Some(Lang::Zh));
+        assert_eq!(Lang::parse("EN"), Some(Lang::En));
+        assert_eq!(Lang::parse("fr"), None);
+        assert_eq!(Lang::En.pick("参展商", "Exhibitor"), "Exhibitor");
+        assert_eq!(Lang::En.pick("参展商", ""), "参展商");
+    }
+}

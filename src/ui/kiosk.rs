@@ -1,0 +1,377 @@
+//! The self-service kiosk: welcome with a language choice, scan a confirmation QR or place an
+//! ID card, confirm masked details, print. Errors are plain words with a reason code for
+//! staff. After a while without a touch it returns to the welcome screen and forgets the
+//! visitor. It has no search, and only an admin PIN leaves it.
+
+use std::time::Duration;
+
+use eframe::egui::{self, Align, Layout, RichText};
+use expo_hardware::scanner::{Key as WedgeKey, WedgeDetector, WedgeSettings, WedgeVerdict};
+
+use super::app::{language_switch, Shell};
+use super::desk::category_label;
+use super::devices::DeviceInput;
+use super::i18n::{Lang, Txt};
+use super::station::{AttendeeView, Failure, Request, Response};
+use super::widgets::{labelled_text, Notice};
+use crate::domain::AttendeeId;
+
+/// How long the "take your badge" and error screens stay before the welcome screen.
+const RESULT_SCREEN_SECONDS: f64 = 10.0;
+
+/// What a visitor confirms: only masked forms of their data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskedDetails {
+    attendee: AttendeeId,
+    pub name: String,
+    pub company: String,
+    pub category: String,
+    pub phone: String,
+    pub id_number: String,
+}
+
+impl MaskedDetails {
+    fn of(view: &AttendeeView) -> Self {
+        Self {
+            attendee: view.id,
+            name: mask_name(&view.name),
+            company: view.company.clone(),
+            category: view.category.clone(),
+            phone: mask_phone(&view.phone),
+            id_number: view.id_masked.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Where the visitor is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KioskStep {
+    Welcome,
+    Looking,
+    Confirm(MaskedDetails),
+    Printing,
+    Done,
+    SeeDesk { code: String },
+}
+
+#[derive(Default)]
+struct StaffExit {
+    name: String,
+    pin: String,
+    notice: Option<Notice>,
+}
+
+pub struct Kiosk {
+    idle_timeout: Duration,
+    step: KioskStep,
+    step_since: f64,
+    last_activity: f64,
+    wedge: WedgeDetector,
+    staff: Option<StaffExit>,
+    exit: bool,
+}
+
+impl Kiosk {
+    pub fn new(idle_timeout: Duration) -> Self {
+        Self {
+            idle_timeout,
+            step: KioskStep::Welcome,
+            step_since: 0.0,
+            last_activity: 0.0,
+            wedge: WedgeDetector::new(WedgeSettings::default()),
+            staff: None,
+            exit: false,
+        }
+    }
+
+    pub fn step(&self) -> &KioskStep {
+        &self.step
+    }
+
+    /// True once an admin entered their PIN to leave the kiosk.
+    pub fn exit_requested(&self) -> bool {
+        self.exit
+    }
+
+    fn go(&mut self, step: KioskStep) {
+        self.step = step;
+        // Set from the frame clock on the next frame (responses arrive between frames).
+        self.step_since = f64::NAN;
+    }
+
+    pub fn on_response(&mut self, response: Response) {
+        match response {
+            Response::Opened(view) => {
+                if view.is_revoked() {
+                    self.go(KioskStep::SeeDesk {
+                        code: Failure::Revoked(String::new()).reason_code(),
+                    });
+                } else {
+                    self.go(KioskStep::Confirm(MaskedDetails::of(&view)));
+                }
+            }
+            Response::NotFound { .. } => {
+                self.go(KioskStep::SeeDesk { code: Failure::NotFound.reason_code() })
+            }
+            // A kiosk does not register walk-ins: the desk checks the document.
+            Response::WalkInFromCard(_) => self.go(KioskStep::SeeDesk { code: "E-NOREG".into() }),
+            Response::Printed { .. } => self.go(KioskStep::Done),
+            Response::Failed(Failure::BadLogin) if self.staff.is_some() => {
+                if let Some(staff) = &mut self.staff {
+                    staff.notice = Some(Notice::error(Failure::BadLogin.reason_code()));
+                }
+            }
+            Response::Failed(failure) => {
+                self.go(KioskStep::SeeDesk { code: failure.reason_code() })
+            }
+            _ => {}
+        }
+    }
+
+    /// An operator logged in through the staff exit.
+    pub fn on_staff_login(&mut self, is_admin: bool) {
+        if is_admin {
+            self.exit = true;
+        } else if let Some(staff) = &mut self.staff {
+            staff.notice = Some(Notice::error(
+                Failure::Forbidden(crate::operators::Permission::ManageEvent).reason_code(),
+            ));
+        }
+    }
+
+    pub(super) fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        shell: &Shell<'_>,
+        lang: &mut Lang,
+        inputs: Vec<DeviceInput>,
+    ) {
+        let now = ui.input(|i| i.time);
+        if self.step_since.is_nan() {
+            self.step_since = now;
+        }
+        if ui.input(|i| !i.events.is_empty() || i.pointer.any_down()) {
+            self.last_activity = now;
+        }
+        let idle = now - self.last_activity > self.idle_timeout.as_secs_f64();
+        let result_shown = matches!(self.step, KioskStep::Done | KioskStep::SeeDesk { .. })
+            && now - self.step_since > RESULT_SCREEN_SECONDS;
+        if self.step != KioskStep::Welcome && (idle || result_shown) {
+            self.reset(now);
+        }
+        if self.staff.is_none() {
+            self.take_scans(ui, shell, inputs, now);
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.style_mut().spacing.button_padding = egui::vec2(28.0, 18.0);
+            ui.vertical_centered(|ui| {
+                ui.add_space(40.0);
+                match self.step.clone() {
+                    KioskStep::Welcome => self.welcome(ui, shell, lang),
+                    KioskStep::Looking | KioskStep::Printing => {
+                        big(ui, "…", Txt::KioskPrinting.get(*lang));
+                        ui.spinner();
+                    }
+                    KioskStep::Confirm(details) => self.confirm(ui, shell, *lang, &details),
+                    KioskStep::Done => big(ui, "✔", Txt::KioskDone.get(*lang)),
+                    KioskStep::SeeDesk { code } => {
+                        big(ui, "!", Txt::KioskSeeDesk.get(*lang));
+                        ui.label(
+                            RichText::new(format!("{}: {code}", Txt::ReasonCode.get(*lang)))
+                                .size(22.0),
+                        );
+                        ui.add_space(20.0);
+                        if ui.button(RichText::new(Txt::StartOver.get(*lang)).size(26.0)).clicked()
+                        {
+                            self.reset(now);
+                        }
+                    }
+                }
+            });
+            ui.with_layout(Layout::bottom_up(Align::Max), |ui| self.staff_exit(ui, shell, *lang));
+        });
+    }
+
+    /// Back to the welcome screen, forgetting the visitor.
+    fn reset(&mut self, now: f64) {
+        self.step = KioskStep::Welcome;
+        self.step_since = now;
+        self.staff = None;
+    }
+
+    /// Scanner codes and keyboard-wedge bursts are scans; a kiosk has no text input.
+    fn take_scans(
+        &mut self,
+        ui: &mut egui::Ui,
+        shell: &Shell<'_>,
+        inputs: Vec<DeviceInput>,
+        now: f64,
+    ) {
+        let at = Duration::from_secs_f64(now);
+        let mut codes = Vec::new();
+        ui.input_mut(|input| {
+            input.events.retain(|event| {
+                let verdicts: Vec<WedgeVerdict> = match event {
+                    egui::Event::Text(text) => {
+                        text.chars().map(|c| self.wedge.feed(WedgeKey::Char(c), at)).collect()
+                    }
+                    egui::Event::Key { key: egui::Key::Enter, pressed: true, .. } => {
+                        vec![self.wedge.feed(WedgeKey::Enter, at)]
+                    }
+                    _ => return true,
+                };
+                codes.extend(verdicts.into_iter().filter_map(|v| match v {
+                    WedgeVerdict::Scan(code) => Some(code),
+                    WedgeVerdict::Pending | WedgeVerdict::Typed(_) => None,
+                }));
+                false
+            });
+        });
+        // Typed keys are not a scan and have nowhere to go on a kiosk.
+        let _released = self.wedge.idle(at);
+        for input in inputs {
+            match input {
+                DeviceInput::Scan(code) => codes.push(code),
+                DeviceInput::Card(card) if self.step == KioskStep::Welcome => {
+                    self.go(KioskStep::Looking);
+                    shell.station.send(Request::IdCard(card));
+                }
+                DeviceInput::Card(_) => {}
+                DeviceInput::CardError(_) => self.go(KioskStep::SeeDesk { code: "E-CARD".into() }),
+            }
+        }
+        if let Some(code) = codes.pop().filter(|_| self.step == KioskStep::Welcome) {
+            self.go(KioskStep::Looking);
+            shell.station.send(Request::Scan(code));
+        }
+    }
+
+    fn welcome(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: &mut Lang) {
+        ui.heading(
+            RichText::new(shell.lang.pick(&shell.info.event_name, &shell.info.event_name_en))
+                .size(40.0),
+        );
+        ui.add_space(12.0);
+        big(ui, "", Txt::KioskWelcome.get(*lang));
+        ui.horizontal(|ui| {
+            ui.add_space(ui.available_width() / 2.0 - 160.0);
+            ui.style_mut()
+                .text_styles
+                .insert(egui::TextStyle::Button, egui::FontId::proportional(32.0));
+            language_switch(ui, lang);
+        });
+        ui.add_space(30.0);
+        big(ui, "", Txt::KioskInstruction.get(*lang));
+    }
+
+    fn confirm(
+        &mut self,
+        ui: &mut egui::Ui,
+        shell: &Shell<'_>,
+        lang: Lang,
+        details: &MaskedDetails,
+    ) {
+        big(ui, "", Txt::KioskConfirmTitle.get(lang));
+        egui::Grid::new("confirm").num_columns(2).spacing([30.0, 10.0]).show(ui, |ui| {
+            let category = category_label(shell.info, lang, &details.category);
+            for (label, value) in [
+                (Txt::Name, &details.name),
+                (Txt::Company, &details.company),
+                (Txt::Category, &category),
+                (Txt::Phone, &details.phone),
+                (Txt::IdNumber, &details.id_number),
+            ] {
+                ui.label(RichText::new(label.get(lang)).size(24.0));
+                ui.label(
+                    RichText::new(if value.is_empty() { "-" } else { value.as_str() })
+                        .size(24.0)
+                        .strong(),
+                );
+                ui.end_row();
+            }
+        });
+        ui.add_space(30.0);
+        if ui.button(RichText::new(Txt::KioskPrint.get(lang)).size(30.0)).clicked() {
+            self.go(KioskStep::Printing);
+            shell.station.send(Request::Print { attendee: details.attendee, reprint_reason: None });
+        }
+        ui.add_space(16.0);
+        if ui.button(RichText::new(Txt::KioskNotMe.get(lang)).size(22.0)).clicked() {
+            self.go(KioskStep::SeeDesk { code: "E-NOTME".into() });
+        }
+    }
+
+    fn staff_exit(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: Lang) {
+        let Some(staff) = &mut self.staff else {
+            if ui.small_button(Txt::StaffExit.get(lang)).clicked() {
+                self.staff = Some(StaffExit::default());
+            }
+            return;
+        };
+        let mut cancel = false;
+        ui.group(|ui| {
+            ui.label(Txt::AdminPinTitle.get(lang));
+            labelled_text(ui, Txt::OperatorName.get(lang), &mut staff.name, false);
+            labelled_text(ui, Txt::Pin.get(lang), &mut staff.pin, true);
+            ui.horizontal(|ui| {
+                if ui.button(Txt::Exit.get(lang)).clicked() {
+                    shell.station.send(Request::Login {
+                        name: staff.name.clone(),
+                        pin: std::mem::take(&mut staff.pin),
+                    });
+                }
+                cancel = ui.button(Txt::Cancel.get(lang)).clicked();
+            });
+            if let Some(notice) = &staff.notice {
+                notice.show(ui);
+            }
+        });
+        if cancel {
+            self.staff = None;
+        }
+    }
+}
+
+fn big(ui: &mut egui::Ui, icon: &str, text: &str) {
+    ui.label(RichText::new(icon).size(56.0));
+    ui.label(RichText::new(text).size(34.0).strong());
+    ui.add_space(16.0);
+}
+
+/// 张三丰 → 张*丰, Anna Smith → A*********h: enough to recognise oneself, not to learn a name.
+fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 | 1 => name.to_owned(),
+        2 => format!("{}*", chars[0]),
+        n => std::iter::once(chars[0])
+            .chain(std::iter::repeat_n('*', n - 2))
+            .chain(std::iter::once(chars[n - 1]))
+            .collect(),
+    }
+}
+
+/// The last four digits only.
+fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().collect();
+    if digits.len() <= 4 {
+        return "*".repeat(digits.len());
+    }
+    std::iter::repeat_n('*', digits.len() - 4)
+        .chain(digits[digits.len() - 4..].iter().copied())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_phones_are_masked_for_the_public_screen() {
+        assert_eq!(mask_name("张三丰"), "张*丰");
+        assert_eq!(mask_name("李雷"), "李*");
+        assert_eq!(mask_name("Anna Smith"), "A********h");
+        assert_eq!(mask_phone("+8613812345678"), "**********5678");
+        assert_eq!(mask_phone("123"), "***");
+    }
+}

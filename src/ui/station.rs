@@ -1,0 +1,626 @@
+//! The station worker: the only thread of the app that touches the store. The UI sends a
+//! [`Request`] and picks up the [`Response`] on a later frame, so no database write, argon2
+//! check or badge signing ever runs on the UI thread.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use chrono::TimeZone;
+use expo_sync::protocol::{AttendeeRecord, AuditRecord};
+
+use crate::domain::{AttendeeId, FieldError, IdDocument, IdType, NewAttendee, Source};
+use crate::operators::{self, Operator, OperatorError, Permission, Role};
+use crate::registration::badge::{self, BadgeState};
+use crate::registration::import::{self, ImportOptions, ImportReport};
+use crate::registration::search::{self, SearchHit};
+use crate::registration::{self, DuplicateHint, RegistrationError};
+use crate::store::{self, Store, StoreError};
+
+/// Most results a live search shows.
+const SEARCH_LIMIT: usize = 30;
+
+/// What the UI asks of the station. Not `Debug`: a login carries a PIN and a walk-in an
+/// ID number, and neither may reach a log.
+pub enum Request {
+    /// Check an operator's PIN; on success the worker acts as that operator.
+    Login {
+        name: String,
+        pin: String,
+    },
+    /// Act as this station's self-service kiosk (no PIN: a kiosk has no operator).
+    StartKiosk,
+    /// Forget the operator.
+    Logout,
+    Search {
+        query: String,
+    },
+    Open(AttendeeId),
+    /// A scanned code: a badge token or a registration code.
+    Scan(String),
+    /// An ID card was read: open its attendee or pre-fill a walk-in.
+    IdCard(CardIdentity),
+    /// Validate a walk-in form and look for duplicates, without saving.
+    CheckWalkIn(NewAttendee),
+    Register(NewAttendee),
+    Edit {
+        attendee: AttendeeId,
+        input: NewAttendee,
+    },
+    /// Print the badge; with a reason, a reprint that supersedes the current badge.
+    Print {
+        attendee: AttendeeId,
+        reprint_reason: Option<String>,
+    },
+    Revoke {
+        attendee: AttendeeId,
+        reason: String,
+    },
+    Status,
+    /// Newest audit entries, optionally about one attendee (id or registration code).
+    Audit {
+        attendee: Option<String>,
+        limit: u32,
+    },
+    Operators,
+    AddOperator {
+        name: String,
+        role: Role,
+        pin: String,
+    },
+    Import {
+        path: PathBuf,
+        skip_invalid: bool,
+    },
+}
+
+/// The identity read from an ID card, as the walk-in form needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardIdentity {
+    pub name: String,
+    /// An id understood by [`IdType::parse`].
+    pub id_type: &'static str,
+    /// The full document number: kept in memory only, never logged or shown unmasked.
+    pub id_number: String,
+    /// As printed on the card (男 / 女 / M / F).
+    pub gender: String,
+    pub birth_date: String,
+    pub country: String,
+}
+
+impl std::fmt::Debug for CardIdentity {
+    // Debug output can reach logs: the document number only masked.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardIdentity")
+            .field("name", &self.name)
+            .field("id_type", &self.id_type)
+            .field("id_number", &crate::domain::id_document::mask(&self.id_number))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the station answers.
+#[derive(Debug)]
+pub enum Response {
+    Ready(StationInfo),
+    /// The station could not be opened; nothing else will follow.
+    Unavailable(String),
+    LoggedIn(Operator),
+    SearchResults {
+        query: String,
+        hits: Vec<SearchHit>,
+    },
+    Opened(AttendeeView),
+    /// A scan or card matched nobody; the code is safe to show (never an ID number).
+    NotFound {
+        code: String,
+    },
+    /// An ID card with no attendee yet: the walk-in form starts from it.
+    WalkInFromCard(CardIdentity),
+    /// The check of a walk-in form, for the input it was made on.
+    WalkInChecked {
+        input: NewAttendee,
+        errors: Vec<FieldError>,
+        duplicates: Vec<DuplicateHint>,
+    },
+    Registered(AttendeeView),
+    Edited(AttendeeView),
+    Printed {
+        attendee: AttendeeView,
+        serial: u16,
+        token: String,
+    },
+    Revoked(AttendeeView),
+    Status(StatusSnapshot),
+    Audit(Vec<AuditRecord>),
+    Operators(Vec<Operator>),
+    OperatorAdded(Operator),
+    Imported(ImportReport),
+    Failed(Failure),
+}
+
+/// The event and station, for titles and the category picker.
+#[derive(Clone, Debug, Default)]
+pub struct StationInfo {
+    pub station: String,
+    pub event_name: String,
+    pub event_name_en: String,
+    pub venue: String,
+    pub dates: String,
+    pub timezone: String,
+    pub badge_template: String,
+    pub categories: Vec<CategoryChoice>,
+    pub zones: Vec<(String, String, String)>,
+    pub has_operators: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategoryChoice {
+    pub id: String,
+    pub label_zh: String,
+    pub label_en: String,
+    pub required: Vec<String>,
+}
+
+/// An attendee as the screens show them: the ID number only masked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttendeeView {
+    pub id: AttendeeId,
+    pub registration_code: Option<String>,
+    pub name: String,
+    pub company: String,
+    pub title: String,
+    pub category: String,
+    pub phone: String,
+    pub email: String,
+    pub country: String,
+    pub id_type: Option<String>,
+    pub id_masked: Option<String>,
+    pub source: String,
+    pub consent: bool,
+    pub badges: Vec<BadgeState>,
+}
+
+impl AttendeeView {
+    /// The active badge's serial, if any.
+    pub fn active_badge(&self) -> Option<u16> {
+        self.badges.iter().find(|b| b.status == "active").map(|b| b.serial)
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.badges.last().is_some_and(|b| b.status == "revoked")
+    }
+
+    /// The form for editing this attendee; an empty ID number keeps the stored one.
+    pub fn to_input(&self) -> NewAttendee {
+        NewAttendee {
+            registration_code: self.registration_code.clone().unwrap_or_default(),
+            name: self.name.clone(),
+            company: self.company.clone(),
+            title: self.title.clone(),
+            category: self.category.clone(),
+            phone: self.phone.clone(),
+            email: self.email.clone(),
+            country: self.country.clone(),
+            id_type: self.id_type.clone().unwrap_or_default(),
+            id_number: String::new(),
+            consent: self.consent,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// The status bar's figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    pub pending_sync: u64,
+    pub registered_today: u64,
+    pub printed_today: u64,
+}
+
+/// Why a request failed, in terms a screen can word for people.
+#[derive(Debug)]
+pub enum Failure {
+    BadLogin,
+    Forbidden(Permission),
+    NotFound,
+    Revoked(String),
+    Invalid(Vec<FieldError>),
+    Duplicate(String),
+    /// A badge that did not verify: the reason code of [`crate::credential::Invalid`].
+    InvalidBadge(&'static str),
+    NoOperator,
+    Other(String),
+}
+
+impl Failure {
+    /// A short code a kiosk shows so staff know what happened.
+    pub fn reason_code(&self) -> String {
+        match self {
+            Failure::BadLogin => "E-LOGIN".into(),
+            Failure::Forbidden(_) | Failure::NoOperator => "E-ROLE".into(),
+            Failure::NotFound => "E-NOTFOUND".into(),
+            Failure::Revoked(_) => "E-REVOKED".into(),
+            Failure::Invalid(_) => "E-INVALID".into(),
+            Failure::Duplicate(_) => "E-DUPLICATE".into(),
+            Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
+            Failure::Other(_) => "E-STATION".into(),
+        }
+    }
+}
+
+impl From<RegistrationError> for Failure {
+    fn from(error: RegistrationError) -> Self {
+        match error {
+            RegistrationError::Invalid(errors) => Failure::Invalid(errors),
+            RegistrationError::NotFound(_) => Failure::NotFound,
+            RegistrationError::Revoked(_, reason) => Failure::Revoked(reason),
+            error @ (RegistrationError::DuplicateCode { .. }
+            | RegistrationError::DuplicateIdDocument { .. }) => {
+                Failure::Duplicate(error.to_string())
+            }
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<OperatorError> for Failure {
+    fn from(error: OperatorError) -> Self {
+        match error {
+            OperatorError::BadLogin => Failure::BadLogin,
+            OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Other(error.to_string())
+    }
+}
+
+/// The UI's end of the worker.
+pub struct StationHandle {
+    requests: Option<Sender<Request>>,
+    responses: Receiver<Response>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StationHandle {
+    /// Opens the station in `data_dir` on a new thread; `wake` is called after each response
+    /// (the UI passes a repaint request).
+    pub fn open(data_dir: PathBuf, wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
+        let (request_tx, request_rx) = mpsc::channel();
+        let (response_tx, responses) = mpsc::channel();
+        let thread = std::thread::Builder::new().name("station".into()).spawn(move || {
+            let reply = |response| {
+                // A closed channel means the UI is gone: nothing left to tell.
+                let delivered = response_tx.send(response).is_ok();
+                wake();
+                delivered
+            };
+            match Store::open(&data_dir) {
+                Ok(store) => Worker { store, operator: None }.run(&request_rx, reply),
+                Err(error) => {
+                    reply(Response::Unavailable(format!("{}: {error}", data_dir.display())));
+                }
+            }
+        })?;
+        Ok(Self { requests: Some(request_tx), responses, thread: Some(thread) })
+    }
+
+    /// Queues a request; if the worker has stopped, the failure arrives as a response.
+    pub fn send(&self, request: Request) {
+        let sent = self.requests.as_ref().is_some_and(|tx| tx.send(request).is_ok());
+        if !sent {
+            tracing::error!("the station worker has stopped; request dropped");
+        }
+    }
+
+    /// The next response, if one has arrived.
+    pub fn try_recv(&self) -> Option<Response> {
+        // Disconnected means the worker stopped; `send` has logged that already.
+        self.responses.try_recv().ok()
+    }
+}
+
+impl Drop for StationHandle {
+    fn drop(&mut self) {
+        // Closing the request channel ends the worker's loop once it finishes its request.
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the station worker panicked");
+            }
+        }
+    }
+}
+
+struct Worker {
+    store: Store,
+    operator: Option<Operator>,
+}
+
+impl Worker {
+    fn run(mut self, requests: &Receiver<Request>, reply: impl Fn(Response) -> bool) {
+        if !reply(self.info().map_or_else(|f| Response::Unavailable(describe(&f)), Response::Ready))
+        {
+            return;
+        }
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            batch.extend(requests.try_iter());
+            // Typing queues a search per key: only the newest one of a batch is worth running.
+            let last_search = batch.iter().rposition(|r| matches!(r, Request::Search { .. }));
+            for (index, request) in batch.into_iter().enumerate() {
+                if matches!(request, Request::Search { .. }) && Some(index) != last_search {
+                    continue;
+                }
+                let response = self.handle(request).unwrap_or_else(Response::Failed);
+                if !reply(response) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn info(&self) -> Result<StationInfo, Failure> {
+        let definition = &self.store.event()?.definition;
+        let event = &definition.event;
+        Ok(StationInfo {
+            station: self.store.station_id().to_owned(),
+            event_name: event.name.clone(),
+            event_name_en: event.name_en.clone(),
+            venue: event.venue.clone(),
+            dates: format!("{} – {}", event.start, event.end),
+            timezone: event.timezone.clone(),
+            badge_template: event.badge_template.clone(),
+            categories: definition
+                .categories
+                .iter()
+                .map(|c| CategoryChoice {
+                    id: c.id.clone(),
+                    label_zh: c.label_zh.clone(),
+                    label_en: c.label_en.clone(),
+                    required: c.required.clone(),
+                })
+                .collect(),
+            zones: definition
+                .zones
+                .iter()
+                .map(|z| (z.id.clone(), z.name.clone(), z.name_en.clone()))
+                .collect(),
+            has_operators: !operators::list(&self.store)?.is_empty(),
+        })
+    }
+
+    fn operator(&self, permission: Permission) -> Result<Operator, Failure> {
+        let operator = self.operator.clone().ok_or(Failure::NoOperator)?;
+        operator.require(permission)?;
+        Ok(operator)
+    }
+
+    fn handle(&mut self, request: Request) -> Result<Response, Failure> {
+        Ok(match request {
+            Request::Login { name, pin } => {
+                let operator = operators::login(&mut self.store, name.trim(), &pin)?;
+                self.operator = Some(operator.clone());
+                Response::LoggedIn(operator)
+            }
+            Request::StartKiosk => {
+                let operator = Operator {
+                    name: format!("kiosk@{}", self.store.station_id()),
+                    role: Role::Kiosk,
+                    categories: Vec::new(),
+                };
+                self.operator = Some(operator.clone());
+                Response::LoggedIn(operator)
+            }
+            Request::Logout => {
+                self.operator = None;
+                Response::Status(self.status()?)
+            }
+            Request::Search { query } => {
+                let operator = self.operator(Permission::Search)?;
+                let hits =
+                    search::search(self.store.conn(), &query, SEARCH_LIMIT, &operator.categories)?;
+                Response::SearchResults { query, hits }
+            }
+            Request::Open(id) => Response::Opened(self.view(id)?),
+            Request::Scan(code) => self.scan(code.trim())?,
+            Request::IdCard(card) => self.id_card(card)?,
+            Request::CheckWalkIn(input) => {
+                self.operator(Permission::Register)?;
+                let today = registration::venue_today(&self.store)?;
+                let event = &self.store.event()?.definition;
+                let errors = input.validate(event, Source::WalkIn, today).err().unwrap_or_default();
+                let duplicates = registration::duplicate_hints(&self.store, &input)?;
+                Response::WalkInChecked { input, errors, duplicates }
+            }
+            Request::Register(input) => {
+                let operator = self.operator(Permission::Register)?;
+                let source =
+                    if operator.role == Role::Kiosk { Source::SelfService } else { Source::WalkIn };
+                let record =
+                    registration::register(&mut self.store, &operator.name, &input, source)?;
+                Response::Registered(self.view(AttendeeId(record.id))?)
+            }
+            Request::Edit { attendee, input } => {
+                let operator = self.operator(Permission::Edit)?;
+                registration::edit(&mut self.store, &operator.name, attendee, &input)?;
+                Response::Edited(self.view(attendee)?)
+            }
+            Request::Print { attendee, reprint_reason } => {
+                let needed =
+                    if reprint_reason.is_some() { Permission::Reprint } else { Permission::Print };
+                let operator = self.operator(needed)?;
+                let (serial, token) =
+                    print_badge(&mut self.store, &operator, attendee, reprint_reason.as_deref())?;
+                Response::Printed { attendee: self.view(attendee)?, serial, token }
+            }
+            Request::Revoke { attendee, reason } => {
+                let operator = self.operator(Permission::Revoke)?;
+                badge::revoke(&mut self.store, &operator.name, attendee, &reason)?;
+                Response::Revoked(self.view(attendee)?)
+            }
+            Request::Status => Response::Status(self.status()?),
+            Request::Audit { attendee, limit } => {
+                self.operator(Permission::ViewAudit)?;
+                let attendee = match attendee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+                    Some(text) => Some(registration::resolve(self.store.conn(), text)?.id),
+                    None => None,
+                };
+                Response::Audit(store::audit_entries(self.store.conn(), attendee, limit)?)
+            }
+            Request::Operators => {
+                self.operator(Permission::ManageOperators)?;
+                Response::Operators(operators::list(&self.store)?)
+            }
+            Request::AddOperator { name, role, pin } => {
+                let admin = self.operator(Permission::ManageOperators)?;
+                Response::OperatorAdded(operators::add(
+                    &mut self.store,
+                    &admin,
+                    &name,
+                    role,
+                    &pin,
+                    &[],
+                )?)
+            }
+            Request::Import { path, skip_invalid } => {
+                let admin = self.operator(Permission::Import)?;
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+                let options = ImportOptions { dry_run: false, skip_invalid };
+                Response::Imported(import::import_csv(
+                    &mut self.store,
+                    &admin.name,
+                    &bytes,
+                    options,
+                )?)
+            }
+        })
+    }
+
+    fn view(&self, id: AttendeeId) -> Result<AttendeeView, Failure> {
+        let record = registration::load(self.store.conn(), id)?.ok_or(Failure::NotFound)?;
+        if let Some(operator) = &self.operator {
+            if !operator.handles(&record.category) {
+                // Outside the operator's categories: as if it did not exist.
+                return Err(Failure::NotFound);
+            }
+        }
+        let badges = badge::badges_of(self.store.conn(), id)?;
+        Ok(to_view(record, badges))
+    }
+
+    /// A badge token opens its attendee once it verifies; anything else is tried as a
+    /// registration code.
+    fn scan(&self, code: &str) -> Result<Response, Failure> {
+        if code.starts_with(crate::credential::TOKEN_PREFIX) {
+            let today = registration::venue_today(&self.store)?;
+            return match badge::verify(&self.store, code, today)? {
+                Ok(verified) => Ok(Response::Opened(self.view(verified.claims.attendee)?)),
+                Err(invalid) => Err(Failure::InvalidBadge(invalid.as_str())),
+            };
+        }
+        match registration::resolve(self.store.conn(), code) {
+            Ok(record) => Ok(Response::Opened(self.view(AttendeeId(record.id))?)),
+            Err(RegistrationError::NotFound(_)) => {
+                Ok(Response::NotFound { code: code.chars().take(40).collect() })
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    fn id_card(&self, card: CardIdentity) -> Result<Response, Failure> {
+        let event = self.store.event()?;
+        let id_type =
+            IdType::parse(card.id_type).ok_or_else(|| Failure::Other("unknown ID type".into()))?;
+        let today = registration::venue_today(&self.store)?;
+        let existing = match (&event.data_key, IdDocument::parse(id_type, &card.id_number, today)) {
+            (Some(key), Ok(document)) => {
+                registration::find_by_id_hash(self.store.conn(), &key.lookup_hash(&document))?
+            }
+            // A card whose number does not validate is shown in the form, where the check
+            // reports it; without a data key there is nothing to look up.
+            _ => None,
+        };
+        match existing {
+            Some(id) => Ok(Response::Opened(self.view(id)?)),
+            None => Ok(Response::WalkInFromCard(card)),
+        }
+    }
+
+    fn status(&self) -> Result<StatusSnapshot, Failure> {
+        let since = self.venue_midnight_utc()?;
+        let count = |action: &str| -> Result<u64, Failure> {
+            self.store
+                .conn()
+                .query_row(
+                    "SELECT count(*) FROM audit WHERE action = ?1 AND at >= ?2",
+                    rusqlite::params![action, since],
+                    |r| r.get(0),
+                )
+                .map_err(|e| Failure::Other(e.to_string()))
+        };
+        Ok(StatusSnapshot {
+            pending_sync: self.store.pending_outbox_count()?,
+            registered_today: count("register")?,
+            printed_today: count("issue_badge")? + count("reprint")?,
+        })
+    }
+
+    /// The start of the venue's today, as the audit log's UTC timestamps write it.
+    fn venue_midnight_utc(&self) -> Result<String, Failure> {
+        let tz = self.store.event()?.definition.timezone();
+        let today = registration::venue_today(&self.store)?;
+        let midnight =
+            today.and_hms_opt(0, 0, 0).and_then(|t| tz.from_local_datetime(&t).earliest());
+        Ok(midnight.map(|t| store::format_time(t.with_timezone(&chrono::Utc))).unwrap_or_default())
+    }
+}
+
+/// The one place the app prints a badge.
+// TODO(badges queue): switch to `badges::queue::enqueue(store, operator, attendee,
+// reprint_reason, printer)` once the print queue lands; until then this issues the badge
+// and its signed token, and the token is what the printer will put in the QR.
+fn print_badge(
+    store: &mut Store,
+    operator: &Operator,
+    attendee: AttendeeId,
+    reprint_reason: Option<&str>,
+) -> Result<(u16, String), RegistrationError> {
+    let issued = match reprint_reason {
+        Some(reason) => badge::reprint(store, &operator.name, attendee, reason)?,
+        None => badge::ensure_badge(store, &operator.name, attendee)?,
+    };
+    Ok((issued.serial, issued.token))
+}
+
+fn to_view(record: AttendeeRecord, badges: Vec<BadgeState>) -> AttendeeView {
+    AttendeeView {
+        id: AttendeeId(record.id),
+        registration_code: record.registration_code,
+        name: record.name,
+        company: record.company,
+        title: record.title,
+        category: record.category,
+        phone: record.phone,
+        email: record.email,
+        country: record.country,
+        id_type: record.id_type,
+        id_masked: record.id_masked,
+        source: record.source,
+        consent: record.consent,
+        badges,
+    }
+}
+
+fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Other(text) | Failure::Duplicate(text) => text.clone(),
+        other => other.reason_code(),
+    }
+}

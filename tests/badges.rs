@@ -1,0 +1,349 @@
+//! Badges through the real binary: render, scan back, print to a spool folder, reprint.
+//! Needs poppler-utils (`pdftoppm`, `pdftotext`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use expo_kiosk::demo::demo_event_toml;
+use expo_kiosk::store::Store;
+use serde_json::Value;
+
+struct Station {
+    dir: tempfile::TempDir,
+}
+
+impl Station {
+    /// A station provisioned with the example event moved so that it runs today.
+    fn with_event_today() -> Self {
+        let station = Station { dir: tempfile::tempdir().unwrap() };
+        let file = station
+            .file("event.toml", demo_event_toml(chrono::Local::now().date_naive()).as_bytes());
+        station.ok(&["event", "init", "--file", file.to_str().unwrap()]);
+        station
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"));
+        command.arg("--data-dir").arg(self.data()).args(args).env_remove("EXPO_KIOSK_PIN");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn register(&self, name: &str, company: &str) -> String {
+        self.ok(&[
+            "register",
+            "--name",
+            name,
+            "--company",
+            company,
+            "--category",
+            "参展商",
+            "--title",
+            "销售总监 Sales Director",
+            "--country",
+            "中国",
+            "--phone",
+            "13812345678",
+        ])
+        .trim()
+        .to_owned()
+    }
+
+    fn queue(&self) -> Vec<Value> {
+        let jobs: Value = serde_json::from_str(&self.ok(&["print-queue", "--json"])).unwrap();
+        jobs.as_array().unwrap().clone()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn pdftotext(pdf: &Path) -> String {
+    let out =
+        Command::new("pdftotext").arg(pdf).arg("-").output().expect("pdftotext (poppler-utils)");
+    assert!(out.status.success(), "pdftotext: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Rasterises page 1 at 300 dpi and decodes the QR code in it.
+fn scan(pdf: &Path, dir: &Path) -> String {
+    let prefix = dir.join("scan");
+    let out = Command::new("pdftoppm")
+        .args(["-r", "300", "-gray", "-png", "-singlefile"])
+        .arg(pdf)
+        .arg(&prefix)
+        .output()
+        .expect("pdftoppm (poppler-utils)");
+    assert!(out.status.success(), "pdftoppm: {}", text(&out.stderr));
+    let image = image::open(prefix.with_extension("png")).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the badge");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+#[test]
+fn round_trip_render_scan_and_verify() {
+    let station = Station::with_event_today();
+    let id = station.register("欧阳娜娜", "上海国际展览有限公司");
+    let pdf = station.path("badge.pdf");
+    station.ok(&["badge", "render", &id, "--out", pdf.to_str().unwrap()]);
+
+    let size = std::fs::metadata(&pdf).unwrap().len();
+    assert!(size <= 200 * 1024, "a Chinese badge is {size} bytes, over 200 KB");
+    let words = pdftotext(&pdf);
+    for expected in ["欧阳娜娜", "上海国际展览有限公司", "参展商", "Exhibitor", "销售总监"]
+    {
+        assert!(words.contains(expected), "{expected} not in the PDF text: {words}");
+    }
+
+    let token = scan(&pdf, station.dir.path());
+    let store = Store::open(&station.data()).unwrap();
+    let today = expo_kiosk::registration::venue_today(&store).unwrap();
+    let verified = expo_kiosk::registration::badge::verify(&store, &token, today)
+        .unwrap()
+        .expect("the scanned token verifies");
+    assert_eq!(verified.claims.attendee.to_string(), id);
+    assert_eq!(verified.category, "exhibitor");
+    // The same token the station hands out for this badge.
+    assert_eq!(station.ok(&["badge", "token", &id]).trim(), token);
+}
+
+#[test]
+fn every_template_keeps_40_character_names_on_the_page() {
+    let station = Station::with_event_today();
+    let cjk = "欧阳".repeat(20);
+    let latin = "Maximilian-Alexander Wolfgang von Hohenz";
+    assert_eq!((cjk.chars().count(), latin.chars().count()), (40, 40));
+    let ids = [station.register(&cjk, &"国际展览".repeat(10)), station.register(latin, latin)];
+    for template in ["lanyard-90x130", "cr80", "label-4x6"] {
+        for (id, name) in ids.iter().zip([&cjk, latin]) {
+            let pdf = station.path(&format!("{template}.pdf"));
+            station.ok(&[
+                "badge",
+                "render",
+                id,
+                "--template",
+                template,
+                "--out",
+                pdf.to_str().unwrap(),
+            ]);
+            let squeezed: String = pdftotext(&pdf).split_whitespace().collect();
+            let name: String = name.split_whitespace().collect();
+            assert!(squeezed.contains(&name), "{template}: the whole name {name} is on the badge");
+            assert_words_inside_the_page(&pdf, template);
+        }
+    }
+}
+
+/// Every word's box, as poppler lays it out, lies inside the page.
+fn assert_words_inside_the_page(pdf: &Path, template: &str) {
+    let out = Command::new("pdftotext").args(["-bbox"]).arg(pdf).arg("-").output().unwrap();
+    let html = text(&out.stdout);
+    let attr = |tag: &str, name: &str| -> f64 {
+        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        tag[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    let page = html.split("<page ").nth(1).expect("a page");
+    let (width, height) = (attr(page, "width"), attr(page, "height"));
+    let words: Vec<&str> = html.split("<word ").skip(1).collect();
+    assert!(words.len() >= 5, "{template}: {words:?}");
+    for word in words {
+        let (x0, y0, x1, y1) =
+            (attr(word, "xMin"), attr(word, "yMin"), attr(word, "xMax"), attr(word, "yMax"));
+        assert!(
+            x0 >= 0.0 && y0 >= 0.0 && x1 <= width + 0.5 && y1 <= height + 0.5,
+            "{template}: word outside the {width}x{height} page: {word}"
+        );
+    }
+}
+
+#[test]
+fn render_all_makes_one_page_per_attendee_of_the_category() {
+    let station = Station::with_event_today();
+    station.register("张三", "上海展览");
+    station.register("李四", "杭州电子");
+    station.ok(&["register", "--name", "Visitor One", "--category", "public_visitor"]);
+    let pdf = station.path("exhibitors.pdf");
+    let out = station.ok(&[
+        "badge",
+        "render",
+        "--all",
+        "--category",
+        "exhibitor",
+        "--out",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(out.contains("2 badges"), "{out}");
+    let info = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    assert!(text(&info.stdout).lines().any(|l| l.starts_with("Pages:") && l.ends_with(" 2")));
+    let words = pdftotext(&pdf);
+    assert!(words.contains("张三") && words.contains("李四") && !words.contains("Visitor One"));
+}
+
+#[test]
+fn printing_to_a_spool_folder_end_to_end() {
+    let station = Station::with_event_today();
+    let spool = station.path("hot-folder");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::create_dir_all(station.data()).unwrap();
+    station.file(
+        "data/printers.toml",
+        format!("default = \"hot\"\n[[printer]]\nname = \"hot\"\nkind = \"spool\"\ndir = {:?}\ntemplate = \"cr80\"\n", spool)
+            .as_bytes(),
+    );
+    let listed = station.ok(&["printers", "list"]);
+    assert!(listed.contains("hot") && listed.contains("cr80"), "{listed}");
+
+    let id = station.register("欧阳娜娜", "上海国际展览有限公司");
+    let out = station.ok(&["badge", "print", &id]);
+    assert!(out.contains("sent"), "{out}");
+    let files: Vec<PathBuf> =
+        std::fs::read_dir(&spool).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "exactly one file, no temp file left: {files:?}");
+    let jobs = station.queue();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["status"], "sent");
+    assert_eq!(
+        files[0].file_name().unwrap().to_str().unwrap(),
+        format!("{}.pdf", jobs[0]["id"].as_str().unwrap())
+    );
+    assert!(pdftotext(&files[0]).contains("欧阳娜娜"));
+
+    // The same badge again without a reprint is refused: it already went out.
+    let again = station.run(&["badge", "print", &id]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("already printed"), "{}", text(&again.stderr));
+
+    // The printer software takes the file: the next pass marks the job printed.
+    std::fs::remove_file(&files[0]).unwrap();
+    station.ok(&["print-queue", "--retry"]);
+    assert_eq!(station.queue()[0]["status"], "printed");
+}
+
+#[test]
+fn a_missing_lp_fails_the_job_with_a_clear_error_and_keeps_it() {
+    let station = Station::with_event_today();
+    let id = station.register("王五", "北京会展");
+    let empty_path = station.path("no-tools");
+    std::fs::create_dir(&empty_path).unwrap();
+    let path = [("PATH", empty_path.to_str().unwrap())];
+    let out = station.run_with(&["badge", "print", &id, "--printer", "cups:Badges"], &path);
+    assert_eq!(out.status.code(), Some(1), "nothing was printed");
+    assert!(text(&out.stdout).contains("the `lp` command is missing"), "{}", text(&out.stdout));
+    let jobs = station.queue();
+    assert_eq!(jobs.len(), 1, "the job is kept");
+    assert_eq!(jobs[0]["status"], "queued", "waiting for its next attempt");
+    assert_eq!(jobs[0]["attempts"], 1);
+}
+
+#[test]
+fn a_reprint_needs_the_permission_and_a_reason_and_revokes_the_old_badge() {
+    let station = Station::with_event_today();
+    let id = station.register("欧阳娜娜", "上海国际展览有限公司");
+    let pin = [("EXPO_KIOSK_PIN", "2580")];
+    for (name, role) in [("kiosk1", "kiosk"), ("desk1", "desk")] {
+        let out = station.run_with(&["operator", "add", name, "--role", role], &pin);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let old_token = station.ok(&["badge", "token", &id]).trim().to_owned();
+    station.ok(&["badge", "print", &id, "--printer", "none"]);
+
+    let no_reason = station.run(&["badge", "print", &id, "--printer", "none", "--reprint"]);
+    assert_eq!(no_reason.status.code(), Some(2), "a reprint without --reason is a usage error");
+    let blank =
+        station.run(&["badge", "print", &id, "--printer", "none", "--reprint", "--reason", "  "]);
+    assert_eq!(blank.status.code(), Some(1));
+    assert!(text(&blank.stderr).contains("needs a reason"), "{}", text(&blank.stderr));
+    let kiosk = station.run_with(
+        &[
+            "badge",
+            "print",
+            &id,
+            "--printer",
+            "none",
+            "--reprint",
+            "--reason",
+            "lost",
+            "--as",
+            "kiosk1",
+        ],
+        &pin,
+    );
+    assert_eq!(kiosk.status.code(), Some(1));
+    assert!(text(&kiosk.stderr).contains("may not reprint"), "{}", text(&kiosk.stderr));
+
+    let desk = station.run_with(
+        &[
+            "badge",
+            "print",
+            &id,
+            "--printer",
+            "none",
+            "--reprint",
+            "--reason",
+            "lost",
+            "--as",
+            "desk1",
+        ],
+        &pin,
+    );
+    assert!(desk.status.success(), "{}", text(&desk.stderr));
+    assert!(text(&desk.stdout).contains("reprint 1 of 欧阳娜娜"), "{}", text(&desk.stdout));
+    let jobs = station.queue();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0]["badge_serial"], 2, "the reprint prints a new serial");
+    assert_eq!(jobs[0]["requested_by"], "desk1");
+
+    let verdict = station.run(&["verify", &old_token, "--json"]);
+    assert_eq!(verdict.status.code(), Some(1));
+    let verdict: Value = serde_json::from_slice(&verdict.stdout).unwrap();
+    assert_eq!(verdict["reason"], "revoked");
+    let new_token = station.ok(&["badge", "token", &id]).trim().to_owned();
+    assert_ne!(new_token, old_token);
+    station.ok(&["verify", &new_token]);
+
+    let audit: Value =
+        serde_json::from_str(&station.ok(&["audit", "--attendee", &id, "--json"])).unwrap();
+    let actions: Vec<&str> =
+        audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"reprint") && actions.contains(&"print_reprint"), "{actions:?}");
+    let reprint =
+        audit.as_array().unwrap().iter().find(|e| e["action"] == "print_reprint").unwrap();
+    assert_eq!(
+        (reprint["actor"].as_str(), reprint["detail"]["reason"].as_str()),
+        (Some("desk1"), Some("lost"))
+    );
+}

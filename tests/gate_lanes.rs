@@ -1,0 +1,436 @@
+//! The gate end to end over pseudo-terminals: scanner simulators type badge lines, the
+//! real scanner reader, decision engine, store and relay driver run, and relay
+//! simulators record every byte they receive.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use expo_hardware::relay::{lcus, modbus, RelayProtocol, RelaySimulator};
+use expo_hardware::scanner::{ScannerSimulator, Terminator};
+use expo_kiosk::access::Reason;
+use expo_kiosk::credential;
+use expo_kiosk::demo::demo_event_toml;
+use expo_kiosk::domain::AttendeeId;
+use expo_kiosk::gate::{control, Clock, ControlCommand, Gate, GateConfig, LaneVerdict, Mode};
+use expo_kiosk::provisioning;
+use expo_kiosk::registration::import::{import_csv, ImportOptions};
+use expo_kiosk::registration::{badge, resolve};
+use expo_kiosk::store::Store;
+use rusqlite::Connection;
+
+const EXAMPLE_EVENT: &str = include_str!("../assets/events/example-event.toml");
+/// Long enough for a pulse of 100 ms to end and its OFF frame to arrive.
+const SETTLE: Duration = Duration::from_millis(400);
+
+const ATTENDEES: &str =
+    "registration_code,name,company,title,category,phone,email,country,id_type,id_number\n\
+R0000123,张三,上海展览,,exhibitor,13812345678,,中国,,\n\
+R0000124,李四,上海展览,,exhibitor,13812345679,,中国,,\n\
+R0000125,王五,上海展览,,exhibitor,13812345670,,中国,,\n\
+R0000126,赵六,上海展览,,exhibitor,13812345671,,中国,,\n";
+
+struct PinnedClock(DateTime<Utc>);
+
+impl Clock for PinnedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// Noon in Shanghai on the second show day: exhibitors may enter halls 1 and 2.
+fn show_noon() -> Arc<PinnedClock> {
+    Arc::new(PinnedClock(Utc.with_ymd_and_hms(2026, 11, 25, 4, 0, 0).unwrap()))
+}
+
+struct Station {
+    dir: tempfile::TempDir,
+    store: Option<Store>,
+}
+
+impl Station {
+    /// The example event, four pre-registered exhibitors; R0000124..126 get badges and
+    /// R0000126's is then revoked; R0000123 stays a pending pre-registration.
+    fn new() -> (Self, Badges) {
+        Self::with_event(EXAMPLE_EVENT)
+    }
+
+    fn with_event(event: &str) -> (Self, Badges) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        provisioning::init(&mut store, "test", event).unwrap();
+        import_csv(&mut store, "test", ATTENDEES.as_bytes(), ImportOptions::default()).unwrap();
+        let mut token = |code: &str| {
+            let id = AttendeeId(resolve(store.conn(), code).unwrap().id);
+            badge::ensure_badge(&mut store, "desk", id).unwrap().token
+        };
+        let (good, other, revoked) = (token("R0000124"), token("R0000125"), token("R0000126"));
+        let revoked_id = AttendeeId(resolve(store.conn(), "R0000126").unwrap().id);
+        badge::revoke(&mut store, "desk", revoked_id, "lost").unwrap();
+        let forged = {
+            let claims = credential::parse(&good).unwrap().claims;
+            let stranger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+            credential::sign(&claims, &stranger)
+        };
+        (Station { dir, store: Some(store) }, Badges { good, other, revoked, forged })
+    }
+
+    fn db(&self) -> Connection {
+        Connection::open(self.dir.path().join("station.db")).unwrap()
+    }
+
+    fn start(&mut self, config: &str) -> Gate {
+        let store = self.store.take().unwrap();
+        let config = GateConfig::from_toml(config, &store.event().unwrap().definition).unwrap();
+        let gate = Gate::start(store, config, show_noon()).unwrap();
+        // Let the scanner readers open their ports (and set them raw) before anyone scans.
+        std::thread::sleep(Duration::from_millis(300));
+        gate
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+struct Badges {
+    good: String,
+    other: String,
+    revoked: String,
+    forged: String,
+}
+
+fn lane(id: &str, zone: &str, direction: &str, relay: &str, channel: u8, scanner: &str) -> String {
+    format!(
+        "[[lanes]]\nid = \"{id}\"\nzone = \"{zone}\"\ndirection = \"{direction}\"\n\
+         relay = \"{relay}\"\nchannel = {channel}\npulse_ms = 100\ndeny_pulse_ms = 100\n\
+         scanner = {{ kind = \"serial\", path = \"{scanner}\", debounce_ms = 0 }}\n"
+    )
+}
+
+fn board(id: &str, path: &str, protocol: &str, channels: u8) -> String {
+    format!(
+        "[[relays]]\nid = \"{id}\"\npath = \"{path}\"\nprotocol = \"{protocol}\"\nchannels = {channels}\n"
+    )
+}
+
+fn verdict(gate: &Gate) -> LaneVerdict {
+    gate.verdicts().recv_timeout(Duration::from_secs(5)).expect("a verdict")
+}
+
+fn no_verdict(gate: &Gate) {
+    let extra = gate.verdicts().recv_timeout(SETTLE);
+    assert!(extra.is_err(), "unexpected verdict {extra:?}");
+}
+
+/// Waits until the board has received `count` frames (or a timeout) and returns them.
+fn frames(relay: &RelaySimulator, count: usize) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while relay.received().len() < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    relay.received()
+}
+
+fn lcus_frame(channel: u8, on: bool) -> Vec<u8> {
+    lcus::encode(channel, on).to_vec()
+}
+
+fn coil_frame(coil: u16, on: bool) -> Vec<u8> {
+    modbus::encode_write_coil(1, coil, on).to_vec()
+}
+
+#[test]
+fn a_badge_opens_its_lane_with_exact_pulse_bytes_and_forged_or_revoked_send_none() {
+    let (mut station, badges) = Station::new();
+    let entry_relay = RelaySimulator::new(RelayProtocol::Lcus, 2);
+    let exit_relay = RelaySimulator::new(RelayProtocol::Modbus { address: 1 }, 1);
+    let (entry_board, exit_board) =
+        (entry_relay.spawn_on_pty().unwrap(), exit_relay.spawn_on_pty().unwrap());
+    let mut entry_scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let mut exit_scanner = ScannerSimulator::new(Terminator::CrLf).unwrap();
+    let config = [
+        board("a", entry_board.path(), "lcus", 2),
+        board("b", exit_board.path(), "modbus", 1),
+        lane("in-1", "hall-1", "in", "a", 1, entry_scanner.path()),
+        lane("out-1", "hall-1", "out", "b", 1, exit_scanner.path())
+            .replace("debounce_ms = 0 }", "debounce_ms = 0, terminator = \"cr_lf\" }"),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    // Starting drives every channel closed.
+    let closed_at_start = vec![lcus_frame(1, false), lcus_frame(2, false)];
+    assert_eq!(frames(&entry_relay, 2), closed_at_start);
+    assert_eq!(frames(&exit_relay, 1), vec![coil_frame(0, false)]);
+
+    entry_scanner.scan(&badges.good).unwrap();
+    let granted = verdict(&gate);
+    assert!(granted.granted, "{granted:?}");
+    assert_eq!((granted.reason, granted.lane.as_str()), (Reason::Granted, "in-1"));
+    assert_eq!(granted.name.as_deref(), Some("李四"));
+    assert_eq!(granted.category.as_deref(), Some("exhibitor"));
+    let mut expected = closed_at_start.clone();
+    expected.extend([lcus_frame(1, true), lcus_frame(1, false)]);
+    assert_eq!(frames(&entry_relay, 4), expected);
+
+    for (token, reason) in [
+        (&badges.forged, Reason::UnknownKey),
+        (&badges.revoked, Reason::Revoked),
+        // Hard anti-passback in hall 1: in again without going out.
+        (&badges.good, Reason::Passback),
+    ] {
+        entry_scanner.scan(token).unwrap();
+        let denied = verdict(&gate);
+        assert_eq!((denied.granted, denied.reason), (false, reason));
+    }
+    std::thread::sleep(SETTLE);
+    assert_eq!(entry_relay.received(), expected, "a denial sends no relay bytes");
+
+    exit_scanner.scan(&badges.good).unwrap();
+    let exit = verdict(&gate);
+    assert_eq!(
+        (exit.granted, exit.reason, exit.direction.as_str()),
+        (true, Reason::Granted, "out")
+    );
+    assert_eq!(
+        frames(&exit_relay, 3),
+        vec![coil_frame(0, false), coil_frame(0, true), coil_frame(0, false)]
+    );
+    entry_scanner.scan(&badges.good).unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::Granted, "after an exit, entry is allowed again");
+    gate.stop().unwrap();
+
+    // Every decision is in the log, each with its outbox row.
+    assert_eq!(station.count("SELECT count(*) FROM gate_decisions"), 6);
+    assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE granted = 1"), 3);
+    assert_eq!(station.count("SELECT count(*) FROM outbox WHERE kind = 'gate_decision'"), 6);
+    let reasons: Vec<String> = station
+        .db()
+        .prepare("SELECT reason FROM gate_decisions ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(reasons, ["granted", "unknown_key", "revoked", "passback", "granted", "granted"]);
+}
+
+#[test]
+fn garbage_long_lines_and_binary_noise_never_stop_a_lane() {
+    let (mut station, badges) = Station::new();
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = [
+        board("a", board_pty.path(), "lcus", 1),
+        lane("in-1", "hall-2", "in", "a", 1, scanner.path()),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    assert_eq!(frames(&relay, 1).len(), 1);
+
+    scanner.scan("hello, world").unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::Malformed);
+    scanner.send_raw(&[b'x'; 4096]).unwrap();
+    scanner.send_raw(b"\r").unwrap();
+    let noise: Vec<u8> = (0..2048u32).map(|i| (i * 7919 % 251) as u8).collect();
+    scanner.send_raw(&noise).unwrap();
+    scanner.send_raw(b"\r\x00\xff\xfe\x1b[2J\r").unwrap();
+    scanner.scan(&"EK1".repeat(300)).unwrap();
+    // Whatever the noise decoded to, nothing was granted and nothing opened.
+    while let Ok(extra) = gate.verdicts().recv_timeout(SETTLE) {
+        assert!(!extra.granted, "{extra:?}");
+    }
+    assert_eq!(relay.received().len(), 1);
+
+    scanner.scan(&badges.other).unwrap();
+    let granted = verdict(&gate);
+    assert_eq!((granted.granted, granted.name.as_deref()), (true, Some("王五")));
+    assert_eq!(frames(&relay, 3)[1..], [lcus_frame(1, true), lcus_frame(1, false)]);
+    gate.stop().unwrap();
+}
+
+#[test]
+fn a_pre_registration_code_is_sent_to_the_desk_with_the_deny_signal() {
+    let (mut station, _) = Station::new();
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 2);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = [
+        board("a", board_pty.path(), "lcus", 2),
+        lane("in-1", "hall-1", "in", "a", 1, scanner.path())
+            .replace("deny_pulse_ms = 100\n", "deny_pulse_ms = 100\ndeny_channel = 2\n"),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    assert_eq!(frames(&relay, 2).len(), 2);
+    scanner.scan("R0000123").unwrap();
+    let denied = verdict(&gate);
+    assert_eq!((denied.granted, denied.reason), (false, Reason::CollectBadgeAtDesk));
+    assert_eq!((denied.message_en, denied.message_zh), Reason::CollectBadgeAtDesk.label());
+    // Only the deny channel (buzzer) sounds; the turnstile stays shut.
+    assert_eq!(frames(&relay, 4)[2..], [lcus_frame(2, true), lcus_frame(2, false)]);
+    gate.stop().unwrap();
+}
+
+#[test]
+fn a_grant_nobody_walks_through_is_annulled_and_does_not_block_re_entry() {
+    let (mut station, badges) = Station::new();
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let mut turnstile = ScannerSimulator::new(Terminator::Lf).unwrap();
+    let config = [
+        board("a", board_pty.path(), "lcus", 1),
+        lane("in-1", "hall-1", "in", "a", 1, scanner.path()).replace(
+            "deny_pulse_ms = 100\n",
+            &format!(
+                "deny_pulse_ms = 100\npass_confirm = {{ input = {{ path = \"{}\" }}, timeout_s = 0.5 }}\n",
+                turnstile.path()
+            ),
+        ),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    std::thread::sleep(Duration::from_millis(200));
+
+    scanner.scan(&badges.good).unwrap();
+    let granted = verdict(&gate);
+    assert!(granted.granted);
+    let annulled = verdict(&gate);
+    assert_eq!((annulled.decision_id, annulled.annulled), (granted.decision_id, true));
+    assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 1"), 1);
+    let outbox_annulled = station.count(
+        "SELECT count(*) FROM outbox WHERE kind = 'gate_decision' \
+         AND json_extract(change, '$.record.data.annulled') = 1",
+    );
+    assert_eq!(outbox_annulled, 1);
+
+    // Not counted as inside: hard anti-passback lets them in again; this time they pass.
+    scanner.scan(&badges.good).unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::Granted);
+    turnstile.scan("PASSED").unwrap();
+    no_verdict(&gate);
+    std::thread::sleep(Duration::from_millis(300));
+    scanner.scan(&badges.good).unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::Passback);
+    gate.stop().unwrap();
+    assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 1"), 1);
+}
+
+#[test]
+fn emergency_holds_every_lane_open_and_lockdown_denies_everything() {
+    let (mut station, badges) = Station::new();
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 2);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let idle_scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let socket = station.dir.path().join("gate.sock");
+    let config = [
+        format!("[control]\nsocket = \"{}\"\n", socket.display()),
+        board("a", board_pty.path(), "lcus", 2),
+        lane("in-1", "hall-1", "in", "a", 1, scanner.path()),
+        lane("out-1", "hall-1", "out", "a", 2, idle_scanner.path()),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    assert_eq!(frames(&relay, 2).len(), 2);
+
+    let reply = control::send(&socket, ControlCommand::Set(Mode::Emergency)).unwrap();
+    assert_eq!(reply, r#"{"mode":"emergency","lanes":2}"#);
+    frames(&relay, 4);
+    assert!(relay.is_energised(1) && relay.is_energised(2));
+    std::thread::sleep(SETTLE);
+    assert!(relay.is_energised(1) && relay.is_energised(2), "held open, not pulsed");
+    scanner.scan(&badges.forged).unwrap();
+    no_verdict(&gate);
+
+    assert_eq!(gate.command(ControlCommand::Set(Mode::Lockdown)).unwrap().mode, Mode::Lockdown);
+    let before = frames(&relay, 6).len();
+    assert!(!relay.is_energised(1) && !relay.is_energised(2));
+    scanner.scan(&badges.good).unwrap();
+    let locked = verdict(&gate);
+    assert_eq!((locked.granted, locked.reason), (false, Reason::Lockdown));
+    std::thread::sleep(SETTLE);
+    assert_eq!(relay.received().len(), before);
+
+    gate.command(ControlCommand::Set(Mode::Normal)).unwrap();
+    scanner.scan(&badges.other).unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::Granted);
+    gate.stop().unwrap();
+    let modes = station.count("SELECT count(*) FROM audit WHERE action = 'gate_mode'");
+    assert_eq!(modes, 3);
+    assert!(!socket.exists(), "the control socket is removed on stop");
+}
+
+#[test]
+fn the_example_config_runs_headless_against_simulators() {
+    // The shipped example, with its device paths pointed at simulators, on a station whose
+    // event runs today (the real clock decides here).
+    let shanghai_today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let (mut station, badges) = Station::with_event(&demo_event_toml(shanghai_today));
+    let board_a = RelaySimulator::new(RelayProtocol::Lcus, 4);
+    let board_b = RelaySimulator::new(RelayProtocol::Modbus { address: 1 }, 2);
+    let (pty_a, pty_b) = (board_a.spawn_on_pty().unwrap(), board_b.spawn_on_pty().unwrap());
+    let scanners: Vec<ScannerSimulator> =
+        (0..3).map(|_| ScannerSimulator::new(Terminator::Cr).unwrap()).collect();
+    let turnstile = ScannerSimulator::new(Terminator::Lf).unwrap();
+    let socket = station.dir.path().join("gate.sock");
+    let example = include_str!("../assets/gates/example-gate.toml")
+        .replace("/run/expo-kiosk/gate.sock", socket.to_str().unwrap())
+        .replace("/dev/serial/by-id/usb-1a86_USB_Serial-if00-port0", pty_a.path())
+        .replace("/dev/serial/by-id/usb-FTDI_RS485-if00-port0", pty_b.path())
+        .replace("/dev/serial/by-id/usb-turnstile-1-if00", turnstile.path())
+        .replace("/dev/serial/by-id/usb-Honeywell_1450g-if00", scanners[0].path())
+        .replace("/dev/serial/by-id/usb-Honeywell_1450g-if01", scanners[1].path())
+        .replace("/dev/serial/by-id/usb-Newland_FM430-if00", scanners[2].path());
+    let mut live = example.lines().filter(|line| !line.trim_start().starts_with('#'));
+    assert!(live.all(|line| !line.contains("/dev/serial")), "every device replaced");
+    let config = station.dir.path().join("gate.toml");
+    std::fs::write(&config, example).unwrap();
+    drop(station.store.take());
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+        .arg("--data-dir")
+        .arg(station.dir.path())
+        .args(["gate", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    std::thread::sleep(Duration::from_millis(500));
+    // Both boards are driven closed on start: 4 LCUS channels, 2 Modbus coils.
+    assert_eq!(frames(&board_a, 4).len(), 4);
+    assert_eq!(frames(&board_b, 2).len(), 2);
+    let mut scanners = scanners;
+
+    // An exit is decided on the badge alone, whatever the time of day of the test run.
+    scanners[1].scan(&badges.good).unwrap();
+    let exit: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!((exit["lane"].as_str(), exit["granted"].as_bool()), (Some("out-1"), Some(true)));
+    assert_eq!(frames(&board_a, 6)[4..], [lcus_frame(2, true), lcus_frame(2, false)]);
+
+    scanners[0].scan(&badges.forged).unwrap();
+    let denied: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (denied["reason"].as_str(), denied["granted"].as_bool()),
+        (Some("unknown_key"), Some(false))
+    );
+    // The denial sounds the buzzer channel 3 only.
+    assert_eq!(frames(&board_a, 8)[6..], [lcus_frame(3, true), lcus_frame(3, false)]);
+
+    let status = control::send(&socket, ControlCommand::Status).unwrap();
+    assert_eq!(status, r#"{"mode":"normal","lanes":3}"#);
+    use std::io::Write;
+    child.stdin.as_mut().unwrap().write_all(b"stop\n").unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let conn = Connection::open(station.dir.path().join("station.db")).unwrap();
+    let logged: i64 =
+        conn.query_row("SELECT count(*) FROM gate_decisions", [], |r| r.get(0)).unwrap();
+    assert_eq!(logged, 2);
+}
