@@ -184,7 +184,7 @@ impl Generator {
             .map(|(id, _)| *id)
             .unwrap_or("professional_visitor");
         let (id_type, id_number) = if chinese && rng.gen_bool(0.5) {
-            ("resident_id".to_owned(), resident_id(rng))
+            ("resident_id".to_owned(), unique_resident_id(self.next))
         } else {
             (String::new(), String::new())
         };
@@ -246,6 +246,21 @@ fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
     items.choose(rng).copied().unwrap_or_default()
 }
 
+/// A valid resident ID number that no other generated attendee has: the birth date and
+/// sequence number are derived from the attendee's position, so a million stay distinct.
+fn unique_resident_id(position: u64) -> String {
+    let born = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap_or_default()
+        + chrono::Days::new((position / 1000) % 16_000);
+    let region = REGIONS[(position % REGIONS.len() as u64) as usize];
+    with_check_char(format!("{region}{}{:03}", born.format("%Y%m%d"), position % 1000))
+}
+
+fn with_check_char(first17: String) -> String {
+    // The 17 characters are digits by construction, so a check character always exists.
+    let check = resident_id_check_char(first17.as_bytes()).unwrap_or('0');
+    format!("{first17}{check}")
+}
+
 /// A valid resident ID number (region, birth date 1960-2004, sequence, check character).
 pub fn resident_id(rng: &mut impl Rng) -> String {
     let first17 = format!(
@@ -256,9 +271,7 @@ pub fn resident_id(rng: &mut impl Rng) -> String {
         rng.gen_range(1..29),
         rng.gen_range(0..1000)
     );
-    // The 17 characters are digits by construction, so a check character always exists.
-    let check = resident_id_check_char(first17.as_bytes()).unwrap_or('0');
-    format!("{first17}{check}")
+    with_check_char(first17)
 }
 
 #[cfg(test)]
@@ -288,6 +301,12 @@ mod tests {
             }
         }
         assert!(first.iter().any(|a| !a.id_number.is_empty()));
+        let mut numbers: Vec<&str> =
+            first.iter().map(|a| a.id_number.as_str()).filter(|n| !n.is_empty()).collect();
+        let total = numbers.len();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), total, "generated ID numbers are unique");
         assert!(first.iter().any(|a| a.name.chars().any(|c| c > '\u{2e80}')));
         let again = Generator::new(7).next_attendee();
         assert_eq!(again.name, first[0].name);
