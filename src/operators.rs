@@ -269,12 +269,7 @@ pub fn login(store: &mut Store, name: &str, secret: &str) -> Result<Operator> {
         store.write(|tx| tx.audit(&name_for_audit, "login_failed", None, json!({})))?;
         return Err(OperatorError::BadLogin);
     };
-    let operator = Operator {
-        name: name.to_owned(),
-        role: Role::parse(&role)?,
-        categories: serde_json::from_str(&categories)
-            .map_err(|e| StoreError::Corrupt(format!("operator categories: {e}")))?,
-    };
+    let operator = stored_operator(name.to_owned(), &role, &categories)?;
     store.write(|tx| {
         tx.audit(&operator.name, "login", None, json!({ "role": operator.role.id() }))
     })?;
@@ -294,14 +289,19 @@ pub fn list(store: &Store) -> Result<Vec<Operator>> {
     let mut operators = Vec::new();
     for row in rows {
         let (name, role, categories) = row.map_err(StoreError::from)?;
-        operators.push(Operator {
-            name,
-            role: Role::parse(&role)?,
-            categories: serde_json::from_str(&categories)
-                .map_err(|e| StoreError::Corrupt(format!("operator categories: {e}")))?,
-        });
+        operators.push(stored_operator(name, &role, &categories)?);
     }
     Ok(operators)
+}
+
+/// An operator from its stored row (role id and JSON category scope).
+fn stored_operator(name: String, role: &str, categories: &str) -> Result<Operator> {
+    Ok(Operator {
+        name,
+        role: Role::parse(role)?,
+        categories: serde_json::from_str(categories)
+            .map_err(|e| StoreError::Corrupt(format!("operator categories: {e}")))?,
+    })
 }
 
 #[cfg(test)]
