@@ -13,5 +13,6 @@ pub mod privacy;
 pub mod provisioning;
 pub mod registration;
 pub mod station_sync;
+pub mod stats;
 pub mod store;
 pub mod ui;

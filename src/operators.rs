@@ -62,6 +62,8 @@ pub enum Permission {
     ManageEvent,
     ManageOperators,
     ViewAudit,
+    /// The dashboard, daily reports and the post-show follow-up export.
+    ViewReports,
     SelfService,
     OperateGate,
 }
@@ -80,6 +82,7 @@ impl std::fmt::Display for Permission {
             Permission::ManageEvent => "change the event",
             Permission::ManageOperators => "manage operators",
             Permission::ViewAudit => "read the audit log",
+            Permission::ViewReports => "see statistics and export reports",
             Permission::SelfService => "run the self-service kiosk",
             Permission::OperateGate => "operate gates",
         };
@@ -127,6 +130,7 @@ impl Role {
                 ManageEvent,
                 ManageOperators,
                 ViewAudit,
+                ViewReports,
                 SelfService,
                 OperateGate,
             ],

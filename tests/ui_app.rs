@@ -410,3 +410,46 @@ fn admin_mode_shows_operators_and_filters_the_audit_log() {
     assert!(harness.query_by_label("login").is_none(), "the filter hides other actions");
     harness.check_accessibility();
 }
+
+#[test]
+fn the_dashboard_shows_the_day_and_exports_a_chart_as_csv() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.query_by_label_contains("更新于").is_none() {
+        assert!(Instant::now() < deadline, "the dashboard never loaded");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(harness.query_by_label("今日登记").is_some());
+    assert!(harness.query_by_label("每小时登记（按来源）").is_some());
+    assert!(harness.query_by_label("各区域当前在场人数").is_some());
+
+    harness.query_all_by_label("导出 CSV").next().unwrap().click();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.query_by_label_contains("已导出到").is_none() {
+        assert!(Instant::now() < deadline, "no export notice");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let exports: Vec<_> = std::fs::read_dir(station.path().join("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    let name = exports[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("registrations_by_source-") && name.ends_with(".csv"), "{name}");
+    let csv = std::fs::read_to_string(&exports[0]).unwrap();
+    let registered: u32 = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.rsplit(',').next().unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(registered, 3, "the three pre-registered attendees: {csv}");
+    assert!(csv.lines().next().unwrap().contains("预登记"), "{csv}");
+
+    type_into(&mut harness, "日期 (YYYY-MM-DD，空为今天)", "24/11");
+    assert!(harness.query_by_label_contains("日期格式应为 YYYY-MM-DD").is_some());
+    harness.check_accessibility();
+}

@@ -136,6 +136,14 @@ impl Reason {
         }
     }
 
+    /// The reason stored as `as_str` text, as read back from the decision log.
+    pub fn parse(text: &str) -> Option<Reason> {
+        use serde::de::IntoDeserializer;
+        let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            text.into_deserializer();
+        Reason::deserialize(text).ok()
+    }
+
     /// Whether a decision with this reason opens the gate.
     pub fn grants(self) -> bool {
         matches!(self, Reason::Granted | Reason::PassbackFlagged | Reason::ExitWithoutEntry)

@@ -98,6 +98,11 @@ impl Font {
             .map_err(|reason| BadgeError::Font(reason.clone()))
     }
 
+    /// Embeds the font in `doc` (subset to the glyphs used when the document is saved).
+    pub fn add_to(&self, doc: &mut PdfDocument) -> FontId {
+        doc.add_font(&self.parsed)
+    }
+
     fn parse(bytes: &[u8], face: usize) -> Result<Font, String> {
         let parsed = ParsedFont::from_bytes(bytes, face, &mut Vec::new())
             .ok_or_else(|| format!("face {face} of the badge font does not parse"))?;
@@ -145,7 +150,7 @@ pub fn render_pdf(
     let mut doc = PdfDocument::new(&template.description);
     let page = PageResources {
         font,
-        font_id: doc.add_font(&font.parsed),
+        font_id: font.add_to(&mut doc),
         logo_id: doc.add_image(logo),
         logo_px: (logo.width as f32, logo.height as f32),
         template,
@@ -314,7 +319,8 @@ impl PageResources<'_> {
     }
 }
 
-fn rgb([r, g, b]: [u8; 3]) -> Color {
+/// A PDF fill or stroke colour from 8-bit RGB.
+pub(crate) fn rgb([r, g, b]: [u8; 3]) -> Color {
     let unit = |v: u8| f32::from(v) / 255.0;
     Color::Rgb(Rgb::new(unit(r), unit(g), unit(b), None))
 }

@@ -9,6 +9,7 @@ mod badges;
 mod bench;
 mod demo;
 mod gate;
+mod report;
 mod run;
 mod scan;
 mod sync;
@@ -96,6 +97,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The day's figures (`report daily --date D --format csv|json|pdf`) and the post-show
+    /// follow-up export (`report follow-up --output FILE`).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Measure import, open, search and token speed on synthetic attendees.
     Bench(bench::BenchArgs),
     /// Run turnstile lanes headless (`--config GATE.toml`), control a running gate, or
@@ -432,6 +437,7 @@ fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
         Command::Badge(BadgeCommand::Print(args)) => badges::print(store, &admin, args),
         Command::Printers(command) => badges::printers(store.data_dir(), command),
         Command::PrintQueue(args) => badges::print_queue(store, &admin, args),
+        Command::Report(command) => report::run(store, command),
         Command::Verify { token, json } => verify(store, token, json),
         Command::Operator(OperatorCommand::Add { name, role, categories }) => {
             let role = Role::parse(&role)?;

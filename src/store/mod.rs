@@ -326,6 +326,16 @@ fn station_id(conn: &Connection) -> Result<String> {
 /// replacing it atomically: a crash leaves either the old file or the new one.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    write_private_file_with(path, |file| file.write_all(bytes))
+}
+
+/// Like [`write_private_file`], for content written piece by piece: `fill` writes into the
+/// temporary file, which replaces `path` only if `fill` succeeds.
+pub fn write_private_file_with<T, E: From<std::io::Error>>(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -339,10 +349,25 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)
+    let mut file = std::io::BufWriter::new(options.open(&temp)?);
+    let filled = fill(&mut file).and_then(|value| {
+        file.flush()?;
+        file.get_ref().sync_all()?;
+        Ok(value)
+    });
+    match filled {
+        Ok(value) => {
+            std::fs::rename(&temp, path)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The partial file is useless; the error that matters is `fill`'s.
+            if let Err(cleanup) = std::fs::remove_file(&temp) {
+                tracing::warn!(path = %temp.display(), %cleanup, "could not remove a partial file");
+            }
+            Err(error)
+        }
+    }
 }
 
 /// The newest `limit` audit entries, optionally about one attendee only.

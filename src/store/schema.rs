@@ -123,6 +123,106 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX gate_decisions_at ON gate_decisions(at);
     CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
+    // 4: running totals for the dashboard and reports (see `stats`). Triggers keep them
+    // in step with the rows they count, inside the same transaction, so a dashboard
+    // query reads a few thousand totals instead of millions of decisions. Times are
+    // bucketed by UTC quarter hour ('YYYY-MM-DDTHH:MM'): every real time-zone offset is a
+    // whole number of quarters, so local hours and days are sums of buckets.
+    r#"
+    CREATE TABLE stats_gate (
+        quarter TEXT NOT NULL,
+        gate TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        decisions INTEGER NOT NULL,
+        -- granted and not annulled: people who actually went through
+        passages INTEGER NOT NULL,
+        PRIMARY KEY (quarter, gate, zone, direction, reason)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER stats_gate_insert AFTER INSERT ON gate_decisions BEGIN
+        INSERT INTO stats_gate VALUES (substr(NEW.at, 1, 14) || printf('%02d', CAST(substr(NEW.at, 15, 2) AS INTEGER) / 15 * 15), NEW.gate, NEW.zone, NEW.direction, NEW.reason,
+            1, NEW.granted AND NOT NEW.annulled)
+        ON CONFLICT DO UPDATE SET decisions = decisions + 1, passages = passages + excluded.passages;
+    END;
+    CREATE TRIGGER stats_gate_annul AFTER UPDATE OF annulled ON gate_decisions
+        WHEN NEW.granted AND NEW.annulled <> OLD.annulled BEGIN
+        UPDATE stats_gate SET passages = passages + CASE WHEN NEW.annulled THEN -1 ELSE 1 END
+        WHERE quarter = substr(OLD.at, 1, 14) || printf('%02d', CAST(substr(OLD.at, 15, 2) AS INTEGER) / 15 * 15) AND gate = OLD.gate AND zone = OLD.zone
+          AND direction = OLD.direction AND reason = OLD.reason;
+    END;
+    INSERT INTO stats_gate
+        SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15), gate, zone, direction, reason, count(*), sum(granted AND NOT annulled)
+        FROM gate_decisions GROUP BY 1, 2, 3, 4, 5;
+
+    CREATE TABLE stats_registrations (
+        quarter TEXT NOT NULL,
+        category TEXT NOT NULL,
+        source TEXT NOT NULL,
+        registered INTEGER NOT NULL,
+        PRIMARY KEY (quarter, category, source)
+    ) WITHOUT ROWID;
+    -- Top countries and companies: dimension is 'country' or 'company'.
+    CREATE TABLE stats_attendees (
+        dimension TEXT NOT NULL,
+        value TEXT NOT NULL,
+        attendees INTEGER NOT NULL,
+        PRIMARY KEY (dimension, value)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER stats_attendee_insert AFTER INSERT ON attendees BEGIN
+        INSERT INTO stats_registrations VALUES (substr(NEW.created_at, 1, 14) || printf('%02d', CAST(substr(NEW.created_at, 15, 2) AS INTEGER) / 15 * 15), NEW.category, NEW.source, 1)
+        ON CONFLICT DO UPDATE SET registered = registered + 1;
+        INSERT INTO stats_attendees VALUES ('country', NEW.country, 1), ('company', NEW.company, 1)
+        ON CONFLICT DO UPDATE SET attendees = attendees + 1;
+    END;
+    CREATE TRIGGER stats_attendee_recount AFTER UPDATE OF category, source, created_at ON attendees
+        WHEN NEW.category <> OLD.category OR NEW.source <> OLD.source OR NEW.created_at <> OLD.created_at BEGIN
+        UPDATE stats_registrations SET registered = registered - 1
+        WHERE quarter = substr(OLD.created_at, 1, 14) || printf('%02d', CAST(substr(OLD.created_at, 15, 2) AS INTEGER) / 15 * 15) AND category = OLD.category AND source = OLD.source;
+        INSERT INTO stats_registrations VALUES (substr(NEW.created_at, 1, 14) || printf('%02d', CAST(substr(NEW.created_at, 15, 2) AS INTEGER) / 15 * 15), NEW.category, NEW.source, 1)
+        ON CONFLICT DO UPDATE SET registered = registered + 1;
+    END;
+    CREATE TRIGGER stats_attendee_country AFTER UPDATE OF country ON attendees
+        WHEN NEW.country <> OLD.country BEGIN
+        UPDATE stats_attendees SET attendees = attendees - 1 WHERE dimension = 'country' AND value = OLD.country;
+        INSERT INTO stats_attendees VALUES ('country', NEW.country, 1)
+        ON CONFLICT DO UPDATE SET attendees = attendees + 1;
+    END;
+    CREATE TRIGGER stats_attendee_company AFTER UPDATE OF company ON attendees
+        WHEN NEW.company <> OLD.company BEGIN
+        UPDATE stats_attendees SET attendees = attendees - 1 WHERE dimension = 'company' AND value = OLD.company;
+        INSERT INTO stats_attendees VALUES ('company', NEW.company, 1)
+        ON CONFLICT DO UPDATE SET attendees = attendees + 1;
+    END;
+    INSERT INTO stats_registrations
+        SELECT substr(created_at, 1, 14) || printf('%02d', CAST(substr(created_at, 15, 2) AS INTEGER) / 15 * 15), category, source, count(*) FROM attendees GROUP BY 1, 2, 3;
+    INSERT INTO stats_attendees SELECT 'country', country, count(*) FROM attendees GROUP BY country;
+    INSERT INTO stats_attendees SELECT 'company', company, count(*) FROM attendees GROUP BY company;
+
+    -- Badges issued, by the operator who issued them and the holder's category and source;
+    -- a serial above 1 is a reprint.
+    CREATE TABLE stats_badges (
+        quarter TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        category TEXT NOT NULL,
+        source TEXT NOT NULL,
+        issued INTEGER NOT NULL,
+        reprints INTEGER NOT NULL,
+        PRIMARY KEY (quarter, operator, category, source)
+    ) WITHOUT ROWID;
+    -- A badge can arrive from another station before its holder does: it still counts.
+    CREATE TRIGGER stats_badge_insert AFTER INSERT ON badges BEGIN
+        INSERT INTO stats_badges VALUES (substr(NEW.issued_at, 1, 14) || printf('%02d', CAST(substr(NEW.issued_at, 15, 2) AS INTEGER) / 15 * 15), NEW.operator,
+            coalesce((SELECT category FROM attendees WHERE id = NEW.attendee_id), ''),
+            coalesce((SELECT source FROM attendees WHERE id = NEW.attendee_id), ''),
+            1, NEW.serial > 1)
+        ON CONFLICT DO UPDATE SET issued = issued + 1, reprints = reprints + excluded.reprints;
+    END;
+    INSERT INTO stats_badges
+        SELECT substr(b.issued_at, 1, 14) || printf('%02d', CAST(substr(b.issued_at, 15, 2) AS INTEGER) / 15 * 15), b.operator, coalesce(a.category, ''), coalesce(a.source, ''),
+            count(*), sum(b.serial > 1)
+        FROM badges b LEFT JOIN attendees a ON a.id = b.attendee_id GROUP BY 1, 2, 3, 4;
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,10 +1,11 @@
-//! Admin mode: the event's settings, operators and roles, the audit log with a filter, and
+//! Admin mode: the dashboard (see `dashboard`), the event's settings, operators and roles, the audit log with a filter, and
 //! the import of pre-registrations with its error report.
 
 use eframe::egui::{self, RichText};
 use expo_sync::protocol::AuditRecord;
 
 use super::app::Shell;
+use super::dashboard::Dashboard;
 use super::i18n::{Lang, Txt};
 use super::station::{Request, Response, StationHandle};
 use super::widgets::{labelled_text, Notice};
@@ -17,6 +18,7 @@ const AUDIT_LIMIT: u32 = 500;
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 enum Tab {
     #[default]
+    Dashboard,
     Event,
     Operators,
     Audit,
@@ -26,6 +28,7 @@ enum Tab {
 #[derive(Default)]
 pub struct Admin {
     tab: Tab,
+    dashboard: Dashboard,
     operators: Vec<Operator>,
     new_name: String,
     new_pin: String,
@@ -59,6 +62,12 @@ impl Admin {
             }
             Response::Audit(entries) => self.audit = entries,
             Response::Imported(report) => self.report = Some(report),
+            dashboard @ (Response::Dashboard(_) | Response::Exported(_)) => {
+                self.dashboard.on_response(dashboard, lang);
+            }
+            failed @ Response::Failed(_) if self.tab == Tab::Dashboard => {
+                self.dashboard.on_response(failed, lang);
+            }
             Response::Failed(failure) => self.notice = Some(Notice::failure(lang, &failure)),
             _ => {}
         }
@@ -69,6 +78,7 @@ impl Admin {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 for (tab, text) in [
+                    (Tab::Dashboard, Txt::Dashboard),
                     (Tab::Event, Txt::EventSettings),
                     (Tab::Operators, Txt::Operators),
                     (Tab::Audit, Txt::AuditLog),
@@ -82,6 +92,7 @@ impl Admin {
                 notice.show(ui);
             }
             match self.tab {
+                Tab::Dashboard => self.dashboard.show(ui, shell),
                 Tab::Event => event_tab(ui, shell),
                 Tab::Operators => self.operators_tab(ui, shell),
                 Tab::Audit => self.audit_tab(ui, shell),

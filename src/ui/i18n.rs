@@ -146,6 +146,22 @@ texts! {
     Today => "今日", "Today";
     RegisteredCount => "登记", "registered";
     PrintedCount => "打印", "printed";
+    // Dashboard
+    Dashboard => "统计", "Dashboard";
+    ReportDate => "日期 (YYYY-MM-DD，空为今天)", "Date (YYYY-MM-DD, empty for today)";
+    BadDate => "日期格式应为 YYYY-MM-DD", "The date must be YYYY-MM-DD";
+    UpdatedAt => "更新于", "Updated";
+    ExportCsv => "导出 CSV", "Export CSV";
+    ExportPng => "导出 PNG", "Export PNG";
+    ExportedTo => "已导出到", "Exported to";
+    NoData => "暂无数据", "No data yet";
+    TotalRegistered => "今日登记", "Registered today";
+    TotalBadges => "今日制证", "Badges today";
+    TotalReprints => "补打", "Reprints";
+    TotalEntries => "入场", "Entries";
+    TotalExits => "离场", "Exits";
+    TotalDenied => "拒绝", "Denied";
+    TotalInside => "在场", "Inside now";
     // Demo panel
     DemoPanel => "演示设备", "Demo devices";
     TapNewCard => "放置新访客身份证", "Tap a new visitor's ID card";

@@ -6,6 +6,7 @@
 
 mod admin;
 mod app;
+mod dashboard;
 mod desk;
 pub mod devices;
 mod fonts;

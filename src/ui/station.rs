@@ -15,6 +15,7 @@ use crate::registration::badge::{self, BadgeState};
 use crate::registration::import::{self, ImportOptions, ImportReport};
 use crate::registration::search::{self, SearchHit};
 use crate::registration::{self, DuplicateHint, RegistrationError};
+use crate::stats::{self, Chart, DayFigures, StatsError, VenueDay};
 use crate::store::{self, Store, StoreError};
 
 /// Most results a live search shows.
@@ -71,6 +72,26 @@ pub enum Request {
     Import {
         path: PathBuf,
         skip_invalid: bool,
+    },
+    /// The dashboard's figures for a venue day (today when `None`).
+    Dashboard {
+        date: Option<chrono::NaiveDate>,
+    },
+    /// Save an exported chart under the station's `exports/` directory.
+    SaveExport {
+        file_name: String,
+        content: ExportContent,
+    },
+}
+
+/// What a dashboard export holds.
+pub enum ExportContent {
+    Csv(Vec<u8>),
+    /// A screenshot of the chart, 8-bit RGBA rows.
+    Png {
+        width: u32,
+        height: u32,
+        rgba: Vec<u8>,
     },
 }
 
@@ -136,7 +157,17 @@ pub enum Response {
     Operators(Vec<Operator>),
     OperatorAdded(Operator),
     Imported(ImportReport),
+    Dashboard(Box<DashboardData>),
+    /// An export was written to this file.
+    Exported(PathBuf),
     Failed(Failure),
+}
+
+/// A day's figures with the charts made of them.
+#[derive(Debug)]
+pub struct DashboardData {
+    pub figures: DayFigures,
+    pub charts: Vec<Chart>,
 }
 
 /// The event and station, for titles and the category picker.
@@ -269,6 +300,15 @@ impl From<OperatorError> for Failure {
         match error {
             OperatorError::BadLogin => Failure::BadLogin,
             OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<StatsError> for Failure {
+    fn from(error: StatsError) -> Self {
+        match error {
+            StatsError::Store(error) => error.into(),
             other => Failure::Other(other.to_string()),
         }
     }
@@ -500,7 +540,50 @@ impl Worker {
                     options,
                 )?)
             }
+            Request::Dashboard { date } => {
+                self.operator(Permission::ViewReports)?;
+                Response::Dashboard(Box::new(self.dashboard(date)?))
+            }
+            Request::SaveExport { file_name, content } => {
+                self.operator(Permission::ViewReports)?;
+                Response::Exported(self.save_export(&file_name, content)?)
+            }
         })
+    }
+
+    fn dashboard(&self, date: Option<chrono::NaiveDate>) -> Result<DashboardData, Failure> {
+        let definition = &self.store.event()?.definition;
+        let date = match date {
+            Some(date) => date,
+            None => registration::venue_today(&self.store)?,
+        };
+        let day = VenueDay::new(date, definition.timezone())?;
+        let zones: Vec<String> = definition.zones.iter().map(|z| z.id.clone()).collect();
+        let figures = stats::day_figures(
+            self.store.conn(),
+            &definition.event.id,
+            &zones,
+            &day,
+            chrono::Utc::now(),
+        )?;
+        let charts = stats::charts(&figures, definition);
+        Ok(DashboardData { figures, charts })
+    }
+
+    fn save_export(&self, file_name: &str, content: ExportContent) -> Result<PathBuf, Failure> {
+        // The name comes from the dashboard, never from typing; still, only a plain file
+        // name may leave this directory's reach.
+        if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
+            return Err(Failure::Other(format!("not a file name: {file_name:?}")));
+        }
+        let path = self.store.data_dir().join("exports").join(file_name);
+        let bytes = match content {
+            ExportContent::Csv(bytes) => bytes,
+            ExportContent::Png { width, height, rgba } => encode_png(width, height, &rgba)?,
+        };
+        store::write_private_file(&path, &bytes)
+            .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+        Ok(path)
     }
 
     fn view(&self, id: AttendeeId) -> Result<AttendeeView, Failure> {
@@ -622,5 +705,35 @@ fn describe(failure: &Failure) -> String {
     match failure {
         Failure::Other(text) | Failure::Duplicate(text) => text.clone(),
         other => other.reason_code(),
+    }
+}
+
+/// RGBA pixels as a PNG file.
+fn encode_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, Failure> {
+    let failed = |e: png::EncodingError| Failure::Other(format!("PNG: {e}"));
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(failed)?;
+    writer.write_image_data(rgba).map_err(failed)?;
+    writer.finish().map_err(failed)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_screenshot_is_saved_as_a_png_that_decodes_to_the_same_pixels() {
+        let rgba: Vec<u8> = (0..3 * 2 * 4).map(|i| i as u8 * 10).collect();
+        let bytes = encode_png(3, 2, &rgba).unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut decoded = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut decoded).unwrap();
+        assert_eq!((info.width, info.height), (3, 2));
+        assert_eq!(decoded, rgba);
+        assert!(encode_png(3, 2, &rgba[..5]).is_err(), "too few pixels is an error, not a panic");
     }
 }

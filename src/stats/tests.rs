@@ -1,0 +1,255 @@
+use chrono::{NaiveDate, Utc};
+use rusqlite::{params, Connection};
+
+use super::*;
+use crate::store::test_support::store_with_event;
+
+fn decision(
+    conn: &Connection,
+    id: &str,
+    gate: &str,
+    zone: &str,
+    direction: &str,
+    reason: &str,
+    at: &str,
+) {
+    let granted = Reason::parse(reason).is_some_and(Reason::grants);
+    conn.execute(
+        "INSERT INTO gate_decisions (id, attendee_id, badge_serial, gate, lane, zone, direction, \
+         granted, reason, at, annulled, station) VALUES (?1, NULL, 1, ?2, 'l1', ?3, ?4, ?5, ?6, ?7, 0, 'st')",
+        params![id, gate, zone, direction, granted, reason, at],
+    )
+    .unwrap();
+}
+
+/// The running totals recomputed from the rows they count: what the triggers must equal.
+fn recomputed_gate_totals(
+    conn: &Connection,
+) -> Vec<(String, String, String, String, String, i64, i64)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15) AS q, \
+             gate, zone, direction, reason, count(*), sum(granted AND NOT annulled) \
+             FROM gate_decisions GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn stored_gate_totals(
+    conn: &Connection,
+) -> Vec<(String, String, String, String, String, i64, i64)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM stats_gate \
+             WHERE decisions > 0 ORDER BY 1, 2, 3, 4, 5",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[test]
+fn gate_totals_follow_inserts_annulments_and_remote_upserts() {
+    let (_dir, store) = store_with_event();
+    let conn = store.conn();
+    decision(conn, "d1", "east-1", "hall-1", "in", "granted", "2026-11-24T01:00:00.000Z");
+    decision(conn, "d2", "east-1", "hall-1", "in", "granted", "2026-11-24T01:14:59.999Z");
+    decision(conn, "d3", "east-1", "hall-1", "in", "granted", "2026-11-24T01:15:00.000Z");
+    decision(conn, "d4", "east-1", "hall-1", "in", "revoked", "2026-11-24T01:16:00.000Z");
+    decision(conn, "d5", "west-1", "hall-2", "out", "granted", "2026-11-24T01:59:00.000Z");
+    // A local annulment, then the same annulment arriving again from sync (no double count),
+    // then a remote copy of d3 that is annulled elsewhere.
+    conn.execute("UPDATE gate_decisions SET annulled = 1 WHERE id = 'd2'", []).unwrap();
+    conn.execute("UPDATE gate_decisions SET annulled = 1 WHERE id = 'd2'", []).unwrap();
+    conn.execute(
+        "INSERT INTO gate_decisions (id, attendee_id, badge_serial, gate, lane, zone, direction, granted, \
+         reason, at, annulled, station) VALUES ('d3', NULL, 1, 'east-1', 'l1', 'hall-1', 'in', 1, 'granted', \
+         '2026-11-24T01:15:00.000Z', 1, 'st') \
+         ON CONFLICT(id) DO UPDATE SET annulled = max(annulled, excluded.annulled)",
+        [],
+    )
+    .unwrap();
+    // Annulling a denial changes nothing: it never counted.
+    conn.execute("UPDATE gate_decisions SET annulled = 1 WHERE id = 'd4'", []).unwrap();
+
+    assert_eq!(stored_gate_totals(conn), recomputed_gate_totals(conn));
+    let first_quarter: (i64, i64) = conn
+        .query_row(
+            "SELECT decisions, passages FROM stats_gate WHERE quarter = '2026-11-24T01:00' AND reason = 'granted'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(first_quarter, (2, 1), "d1 counted, d2 annulled");
+}
+
+#[test]
+fn attendee_and_badge_totals_follow_registrations_edits_and_reprints() {
+    use crate::domain::{NewAttendee, Source};
+    use crate::registration::{self, badge};
+    let (_dir, mut store) = store_with_event();
+    let input = |name: &str, country: &str| NewAttendee {
+        name: name.into(),
+        category: "public_visitor".into(),
+        country: country.into(),
+        company: "华为".into(),
+        phone: "13800138000".into(),
+        ..NewAttendee::default()
+    };
+    let a =
+        registration::register(&mut store, "desk-1", &input("张三", "CN"), Source::WalkIn).unwrap();
+    let b = registration::register(&mut store, "kiosk", &input("李四", "DE"), Source::SelfService)
+        .unwrap();
+    let mut moved = input("张三", "FR");
+    moved.category = "professional_visitor".into();
+    registration::edit(&mut store, "desk-1", crate::domain::AttendeeId(a.id), &moved).unwrap();
+    badge::ensure_badge(&mut store, "desk-1", crate::domain::AttendeeId(a.id)).unwrap();
+    badge::ensure_badge(&mut store, "desk-2", crate::domain::AttendeeId(b.id)).unwrap();
+    badge::reprint(&mut store, "desk-2", crate::domain::AttendeeId(b.id), "lost").unwrap();
+
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let now = Utc::now();
+    let day = VenueDay::new(now.with_timezone(&tz).date_naive(), tz).unwrap();
+    let figures = day_figures(store.conn(), "expo-2026", &[], &day, now).unwrap();
+    let by_key = |counts: &[HourlyCount]| {
+        let mut keys: Vec<(String, String, u64)> =
+            counts.iter().map(|c| (c.category.clone(), c.source.clone(), c.count)).collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        by_key(&figures.registrations),
+        vec![
+            ("professional_visitor".into(), "walk_in".into(), 1),
+            ("public_visitor".into(), "self_service".into(), 1)
+        ],
+        "the edit moved 张三 from visitor to buyer"
+    );
+    assert_eq!(figures.totals.registered, 2);
+    assert_eq!(figures.totals.badges_issued, 3);
+    assert_eq!(figures.totals.reprints, 1);
+    let countries: Vec<(String, u64)> =
+        figures.top_countries.iter().map(|c| (c.name.clone(), c.count)).collect();
+    assert_eq!(countries, vec![("DE".into(), 1), ("FR".into(), 1)], "CN left with the edit");
+    assert_eq!(figures.top_companies[0], NamedCount { name: "华为".into(), count: 2 });
+    let desk_2 = figures.reprints.iter().find(|r| r.operator == "desk-2").unwrap();
+    assert_eq!((desk_2.issued, desk_2.reprints), (2, 1));
+    assert!((desk_2.rate() - 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn a_venue_day_is_local_midnight_to_midnight() {
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let day = VenueDay::new(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(), tz).unwrap();
+    assert_eq!(day.quarter_range(), ("2026-11-23T16:00".into(), "2026-11-24T16:00".into()));
+    assert_eq!(day.local_quarter("2026-11-24T01:15"), Some(9 * 4 + 1), "09:15 in Shanghai");
+    assert_eq!(day.local_quarter("not a time"), None);
+    // India is UTC+05:30: local quarters still line up with UTC quarters.
+    let kolkata = VenueDay::new(day.date, "Asia/Kolkata".parse().unwrap()).unwrap();
+    assert_eq!(kolkata.local_quarter("2026-11-24T03:30"), Some(9 * 4));
+    assert_eq!(quarter_label(37), "09:15");
+}
+
+#[test]
+fn occupancy_never_goes_below_zero_and_lists_every_zone() {
+    let (_dir, store) = store_with_event();
+    let conn = store.conn();
+    decision(
+        conn,
+        "x1",
+        "west-1",
+        "hall-2",
+        "out",
+        "exit_without_entry",
+        "2026-11-24T02:00:00.000Z",
+    );
+    decision(
+        conn,
+        "x2",
+        "west-1",
+        "hall-2",
+        "out",
+        "exit_without_entry",
+        "2026-11-24T02:01:00.000Z",
+    );
+    decision(conn, "x3", "west-1", "hall-2", "in", "granted", "2026-11-24T02:02:00.000Z");
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let day = VenueDay::new(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(), tz).unwrap();
+    let zones = vec!["hall-1".to_string(), "hall-2".to_string()];
+    let figures = day_figures(conn, "expo-2026", &zones, &day, Utc::now()).unwrap();
+    assert_eq!(
+        figures.occupancy,
+        vec![
+            ZoneOccupancy { zone: "hall-1".into(), entries: 0, exits: 0, inside: 0 },
+            ZoneOccupancy { zone: "hall-2".into(), entries: 1, exits: 2, inside: 0 },
+        ]
+    );
+    assert_eq!(
+        figures.gate_flow,
+        vec![GateFlow { gate: "west-1".into(), quarter: 40, entries: 1, exits: 2 }]
+    );
+}
+
+#[test]
+fn migrating_a_station_with_data_fills_the_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(crate::store::Store::open(dir.path()).unwrap());
+    let path = dir.path().join("station.db");
+    {
+        // Back to schema 3 with a decision in it, as a station from before the dashboard.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER stats_gate_insert; DROP TRIGGER stats_gate_annul; \
+             DROP TRIGGER stats_attendee_insert; DROP TRIGGER stats_attendee_recount; \
+             DROP TRIGGER stats_attendee_country; DROP TRIGGER stats_attendee_company; \
+             DROP TRIGGER stats_badge_insert; DROP TABLE stats_gate; DROP TABLE stats_registrations; \
+             DROP TABLE stats_attendees; DROP TABLE stats_badges; PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        decision(&conn, "old", "east-1", "hall-1", "in", "granted", "2026-11-24T01:20:00.000Z");
+    }
+    let store = crate::store::Store::open(dir.path()).unwrap();
+    assert_eq!(stored_gate_totals(store.conn()), recomputed_gate_totals(store.conn()));
+    assert_eq!(stored_gate_totals(store.conn()).len(), 1);
+}
+
+#[test]
+fn charts_and_csv_carry_bilingual_labels_and_stable_keys() {
+    let (_dir, store) = store_with_event();
+    let conn = store.conn();
+    decision(conn, "c1", "east-1", "hall-1", "in", "granted", "2026-11-24T01:00:00.000Z");
+    decision(conn, "c2", "east-1", "hall-1", "in", "passback", "2026-11-24T01:01:00.000Z");
+    let definition = &store.event().unwrap().definition;
+    let tz = definition.timezone();
+    let day = VenueDay::new(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(), tz).unwrap();
+    let zones: Vec<String> = definition.zones.iter().map(|z| z.id.clone()).collect();
+    let figures = day_figures(conn, "expo-2026", &zones, &day, Utc::now()).unwrap();
+    let charts = charts(&figures, definition);
+    let inside = charts.iter().find(|c| c.id == ChartId::Inside).unwrap();
+    assert_eq!(
+        inside.x[0],
+        Label { key: "hall-1".into(), zh: "1号馆".into(), en: "Hall 1".into() }
+    );
+    assert_eq!(inside.series[0].values[0], 1.0);
+    let denials = charts.iter().find(|c| c.id == ChartId::Denials).unwrap();
+    assert_eq!(denials.x[0].zh, "已在场内");
+    let csv = String::from_utf8(denials.to_csv(true).unwrap()).unwrap();
+    assert_eq!(csv, "Deny reasons,denied\nAlready inside,1\n");
+    let long = String::from_utf8(daily_csv(&figures, &charts).unwrap()).unwrap();
+    assert!(long.starts_with("figure,x,series,value\ntotals,,registered,0\n"), "{long}");
+    assert!(long.contains("\ngate_flow,09:00,east-1 in,1\n"), "{long}");
+    assert!(long.contains("\ndenials,passback,denied,1\n"), "{long}");
+    let json: serde_json::Value = serde_json::from_slice(&daily_json(&figures).unwrap()).unwrap();
+    assert_eq!(json["totals"]["denied"], 1);
+    assert_eq!(json["occupancy"][0]["zone"], "hall-1");
+}

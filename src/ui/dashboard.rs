@@ -1,0 +1,332 @@
+//! The admin dashboard: the day's totals and charts, refreshed in the background every few
+//! seconds, each chart exportable as CSV and as a PNG of what is on screen.
+//!
+//! The station worker reads the figures (from the store's running totals) and writes the
+//! exports; this screen only draws and asks.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::NaiveDate;
+use eframe::egui::{self, Color32, RichText};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+
+use super::app::Shell;
+use super::i18n::{Lang, Txt};
+use super::station::{DashboardData, ExportContent, Request, Response};
+use super::widgets::{labelled_text, Notice};
+use crate::stats::{series_colour, Chart, ChartId, ChartKind};
+
+/// Seconds between refreshes while the dashboard is on screen.
+const REFRESH_SECONDS: f64 = 5.0;
+const CHART_HEIGHT: f32 = 220.0;
+
+/// A screenshot crop handed from the integration's callback to the next frame.
+type Captured = Arc<Mutex<Option<(ChartId, egui::ColorImage)>>>;
+
+#[derive(Default)]
+pub struct Dashboard {
+    data: Option<DashboardData>,
+    date: String,
+    next_refresh_at: f64,
+    waiting: bool,
+    /// Where each chart was drawn in the last frame, for its PNG.
+    chart_rects: Vec<(ChartId, egui::Rect)>,
+    captured: Captured,
+    notice: Option<Notice>,
+}
+
+impl Dashboard {
+    pub fn on_response(&mut self, response: Response, lang: Lang) {
+        match response {
+            Response::Dashboard(data) => {
+                self.waiting = false;
+                self.data = Some(*data);
+            }
+            Response::Exported(path) => {
+                self.notice =
+                    Some(Notice::ok(format!("{} {}", Txt::ExportedTo.get(lang), path.display())));
+            }
+            Response::Failed(failure) => {
+                self.waiting = false;
+                self.notice = Some(Notice::failure(lang, &failure));
+            }
+            _ => {}
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        let now = ui.input(|i| i.time);
+        let mut refresh_now = false;
+        ui.horizontal(|ui| {
+            let field = labelled_text(ui, Txt::ReportDate.get(lang), &mut self.date, false);
+            refresh_now |= field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            refresh_now |= ui.button(Txt::Refresh.get(lang)).clicked();
+            if let Some(data) = &self.data {
+                ui.label(format!(
+                    "{} {} · {} {}",
+                    data.figures.date,
+                    data.figures.timezone,
+                    Txt::UpdatedAt.get(lang),
+                    data.figures.generated_at
+                ));
+            }
+        });
+        let date = self.parsed_date();
+        if date.is_err() {
+            Notice::error(Txt::BadDate.get(lang)).show(ui);
+        } else if (refresh_now || now >= self.next_refresh_at) && !self.waiting {
+            self.next_refresh_at = now + REFRESH_SECONDS;
+            self.waiting = true;
+            shell.station.send(Request::Dashboard { date: date.ok().flatten() });
+        }
+        ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(REFRESH_SECONDS));
+        if let Some(notice) = &self.notice {
+            notice.show(ui);
+        }
+        self.save_captured(shell);
+        let Some(data) = &self.data else {
+            ui.label(Txt::Loading.get(lang));
+            return;
+        };
+        totals_row(ui, lang, data);
+        ui.separator();
+        let mut export = None;
+        let mut rects = Vec::new();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let width = (ui.available_width() - 16.0) / 2.0;
+            for pair in data.charts.chunks(2) {
+                ui.horizontal_top(|ui| {
+                    for chart in pair {
+                        ui.vertical(|ui| {
+                            ui.set_width(width);
+                            let (action, rect) = chart_panel(ui, lang, chart);
+                            rects.push((chart.id, rect));
+                            export = export.or(action.map(|a| (chart.id, a)));
+                        });
+                    }
+                });
+                ui.add_space(8.0);
+            }
+        });
+        self.chart_rects = rects;
+        if let Some((id, action)) = export {
+            self.export(ui.ctx(), shell, id, action);
+        }
+    }
+
+    /// The typed date, `None` for today.
+    fn parsed_date(&self) -> Result<Option<NaiveDate>, chrono::ParseError> {
+        let text = self.date.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").map(Some)
+    }
+
+    fn export(&mut self, ctx: &egui::Context, shell: &Shell<'_>, id: ChartId, action: Export) {
+        let Some(data) = &self.data else { return };
+        let Some(chart) = data.charts.iter().find(|c| c.id == id) else { return };
+        match action {
+            Export::Csv => match chart.to_csv(shell.lang == Lang::En) {
+                Ok(bytes) => shell.station.send(Request::SaveExport {
+                    file_name: export_name(data, id, "csv"),
+                    content: ExportContent::Csv(bytes),
+                }),
+                Err(error) => self.notice = Some(Notice::error(error.to_string())),
+            },
+            Export::Png => {
+                let Some(&(_, rect)) = self.chart_rects.iter().find(|(c, _)| *c == id) else {
+                    return;
+                };
+                let captured = Arc::clone(&self.captured);
+                let repaint = ctx.clone();
+                let pixels_per_point = ctx.pixels_per_point();
+                ctx.request_screenshot(move |image| {
+                    let crop = crop(&image, rect, pixels_per_point);
+                    *captured.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, crop));
+                    repaint.request_repaint();
+                });
+            }
+        }
+    }
+
+    /// Sends a screenshot crop that arrived since the last frame to be saved.
+    fn save_captured(&mut self, shell: &Shell<'_>) {
+        let taken = self.captured.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let (Some((id, image)), Some(data)) = (taken, &self.data) else { return };
+        let [width, height] = image.size;
+        let rgba = image.pixels.iter().flat_map(|p| p.to_array()).collect();
+        shell.station.send(Request::SaveExport {
+            file_name: export_name(data, id, "png"),
+            content: ExportContent::Png { width: width as u32, height: height as u32, rgba },
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Export {
+    Csv,
+    Png,
+}
+
+fn export_name(data: &DashboardData, id: ChartId, extension: &str) -> String {
+    format!("{}-{}.{extension}", id.key(), data.figures.date)
+}
+
+/// The part of a screenshot inside `rect` (points), clamped to the image: a window
+/// resized between the click and the capture must not make the crop fail.
+pub fn crop(image: &egui::ColorImage, rect: egui::Rect, pixels_per_point: f32) -> egui::ColorImage {
+    let [width, height] = image.size;
+    let limit = egui::Rect::from_min_max(
+        egui::Pos2::ZERO,
+        egui::pos2(width as f32 / pixels_per_point, height as f32 / pixels_per_point),
+    );
+    let inside = rect.intersect(limit);
+    if inside.is_negative() {
+        return egui::ColorImage::new([0, 0], Vec::new());
+    }
+    image.region(&inside, Some(pixels_per_point))
+}
+
+fn totals_row(ui: &mut egui::Ui, lang: Lang, data: &DashboardData) {
+    let totals = &data.figures.totals;
+    ui.horizontal_wrapped(|ui| {
+        for (text, value) in [
+            (Txt::TotalRegistered, totals.registered),
+            (Txt::TotalBadges, totals.badges_issued),
+            (Txt::TotalReprints, totals.reprints),
+            (Txt::TotalEntries, totals.entries),
+            (Txt::TotalExits, totals.exits),
+            (Txt::TotalDenied, totals.denied),
+            (Txt::TotalInside, totals.inside),
+        ] {
+            ui.group(|ui| {
+                ui.vertical(|ui| {
+                    ui.label(text.get(lang));
+                    ui.label(RichText::new(value.to_string()).size(22.0).strong());
+                });
+            });
+        }
+    });
+}
+
+/// One chart with its title and export buttons; returns the export asked for and where
+/// the chart was drawn.
+fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>, egui::Rect) {
+    let english = lang == Lang::En;
+    let mut action = None;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(chart.title(english)).strong());
+        if ui.small_button(Txt::ExportCsv.get(lang)).clicked() {
+            action = Some(Export::Csv);
+        }
+        if ui.small_button(Txt::ExportPng.get(lang)).clicked() {
+            action = Some(Export::Png);
+        }
+    });
+    if chart.is_empty() {
+        let response = ui.label(Txt::NoData.get(lang));
+        return (action, response.rect);
+    }
+    let horizontal = chart.kind == ChartKind::Bars;
+    let labels: Vec<String> = chart.x.iter().map(|x| x.text(english).to_owned()).collect();
+    // Lying bars are drawn first-on-top, so their axis counts from the last label.
+    let axis_labels: Vec<String> =
+        if horizontal { labels.iter().rev().cloned().collect() } else { labels.clone() };
+    let label_at = move |value: f64| -> String {
+        let index = value.round();
+        if (value - index).abs() > 0.01 || index < 0.0 {
+            return String::new();
+        }
+        axis_labels.get(index as usize).cloned().unwrap_or_default()
+    };
+    let mut plot = Plot::new(chart.id.key())
+        .height(CHART_HEIGHT)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .include_y(0.0);
+    plot = if horizontal {
+        // Category bars lie down, so long names (companies, zones) can be read.
+        plot.include_x(0.0).y_axis_formatter(move |mark, _| label_at(mark.value))
+    } else {
+        plot.x_axis_formatter(move |mark, _| label_at(mark.value))
+    };
+    if chart.series.len() > 1 {
+        plot = plot.legend(Legend::default());
+    }
+    let response = plot.show(ui, |plot_ui| match chart.kind {
+        ChartKind::StackedBars => {
+            let mut below: Vec<BarChart> = Vec::new();
+            for (index, series) in chart.series.iter().enumerate() {
+                let bars = series
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Bar::new(i as f64, *v).width(0.7).name(&labels[i]))
+                    .collect();
+                let stacked_on: Vec<&BarChart> = below.iter().collect();
+                let bars = BarChart::new(series.label.text(english), bars)
+                    .color(colour(index))
+                    .stack_on(&stacked_on);
+                below.push(bars);
+            }
+            for bars in below {
+                plot_ui.bar_chart(bars);
+            }
+        }
+        ChartKind::Lines => {
+            for (index, series) in chart.series.iter().enumerate() {
+                let points: PlotPoints<'_> =
+                    series.values.iter().enumerate().map(|(i, v)| [i as f64, *v]).collect();
+                plot_ui.line(Line::new(series.label.text(english), points).color(colour(index)));
+            }
+        }
+        ChartKind::Bars => {
+            let Some(series) = chart.series.first() else { return };
+            let count = series.values.len();
+            // The first entry (the largest of a top list) on top.
+            let bars = series
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Bar::new((count - 1 - i) as f64, *v).width(0.7).name(&labels[i]))
+                .collect();
+            plot_ui.bar_chart(
+                BarChart::new(series.label.text(english), bars).color(colour(0)).horizontal(),
+            );
+        }
+    });
+    (action, response.response.rect)
+}
+
+fn colour(index: usize) -> Color32 {
+    let [r, g, b] = series_colour(index);
+    Color32::from_rgb(r, g, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crop_is_clamped_to_the_screenshot() {
+        let pixels = (0..4 * 3).map(|i| Color32::from_gray(i as u8)).collect();
+        let image = egui::ColorImage::new([4, 3], pixels);
+        // Points at 2 pixels per point: (1, 0.5)-(1.5, 1.5) is pixels x 2..3, y 1..3.
+        let rect = egui::Rect::from_min_max(egui::pos2(1.0, 0.5), egui::pos2(1.5, 1.5));
+        let crop = crop(&image, rect, 2.0);
+        assert_eq!(crop.size, [1, 2]);
+        assert_eq!(crop.pixels, vec![Color32::from_gray(6), Color32::from_gray(10)]);
+        // A chart scrolled partly off the window: only the visible part.
+        let beyond = egui::Rect::from_min_max(egui::pos2(1.0, 1.0), egui::pos2(40.0, 40.0));
+        assert_eq!(crop_size(&image, beyond, 2.0), [2, 1]);
+        let outside = egui::Rect::from_min_max(egui::pos2(50.0, 50.0), egui::pos2(60.0, 60.0));
+        assert_eq!(crop_size(&image, outside, 2.0), [0, 0]);
+    }
+
+    fn crop_size(image: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> [usize; 2] {
+        crop(image, rect, ppp).size
+    }
+}
