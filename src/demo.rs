@@ -7,6 +7,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::domain::id_document::resident_id_check_char;
+use chrono::{DateTime, Utc};
+use expo_sync::protocol::GateDecisionRecord;
+use uuid::Uuid;
+
+use crate::access::Reason;
 use crate::domain::NewAttendee;
 use crate::provisioning::{self, ProvisioningError};
 use crate::registration::import::{import_csv, ImportOptions};
@@ -115,6 +120,83 @@ pub fn prepare_station(store: &mut Store) -> Result<PreparedDemo, DemoError> {
         prepared.imported = report.created + report.updated;
     }
     Ok(prepared)
+}
+
+/// The demo's simulated gates: (gate, zone).
+const DEMO_GATES: [(&str, &str); 4] =
+    [("east-1", "hall-1"), ("east-2", "hall-1"), ("west-1", "hall-2"), ("west-2", "hall-2")];
+
+/// How many demo attendees come through the simulated gates.
+const DEMO_VISITORS: u32 = 1_500;
+
+/// Simulated turnstile traffic of the last eight hours, written once through the gate log
+/// (with outbox rows, as a real gate writes them), so a fresh demo station's dashboard has
+/// gate flow, people inside, denials and annulments to show. Returns the decisions written;
+/// none when the station already has gate decisions.
+pub fn simulate_gate_traffic(store: &mut Store, now: DateTime<Utc>) -> Result<u64, DemoError> {
+    let conn = store.conn();
+    let logged: i64 = conn
+        .query_row("SELECT count(*) FROM gate_decisions", [], |r| r.get(0))
+        .map_err(StoreError::from)?;
+    if logged > 0 {
+        return Ok(0);
+    }
+    let visitors: Vec<Uuid> = {
+        let mut stmt = conn
+            .prepare("SELECT id FROM attendees ORDER BY registration_code LIMIT ?1")
+            .map_err(StoreError::from)?;
+        let ids = stmt
+            .query_map([DEMO_VISITORS], |r| r.get::<_, String>(0))
+            .map_err(StoreError::from)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::from)?;
+        ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect()
+    };
+    let mut rng = StdRng::seed_from_u64(7);
+    let window_s = 8 * 3600;
+    let mut decisions = Vec::new();
+    let decision =
+        |at: DateTime<Utc>, attendee: Uuid, gate: usize, direction: &str, reason: &str| {
+            let (gate, zone) = DEMO_GATES[gate];
+            GateDecisionRecord {
+                id: Uuid::now_v7(),
+                attendee_id: Some(attendee),
+                badge_serial: Some(1),
+                gate: gate.into(),
+                lane: "1".into(),
+                zone: zone.into(),
+                direction: direction.into(),
+                granted: Reason::parse(reason).is_some_and(Reason::grants),
+                reason: reason.into(),
+                at: crate::store::format_time(at),
+                annulled: false,
+            }
+        };
+    for attendee in visitors {
+        // Arrivals peak in the first hours of the window: the smaller of two uniform draws.
+        let arrived = rng.gen_range(0..window_s).min(rng.gen_range(0..window_s));
+        let at = now - chrono::Duration::seconds(window_s - arrived);
+        let gate = rng.gen_range(0..DEMO_GATES.len());
+        if rng.gen_bool(0.05) {
+            let reason =
+                ["passback", "zone_not_allowed", "revoked", "outside_hours"][rng.gen_range(0..4)];
+            decisions.push(decision(at, attendee, gate, "in", reason));
+            continue;
+        }
+        let mut entry = decision(at, attendee, gate, "in", "granted");
+        // Now and then nobody walks through the opened turnstile.
+        entry.annulled = rng.gen_bool(0.01);
+        decisions.push(entry);
+        let stay = rng.gen_range(1_800..4 * 3_600);
+        if arrived + stay < window_s && rng.gen_bool(0.6) {
+            let exit_gate = (gate / 2) * 2 + rng.gen_range(0..2);
+            let left = at + chrono::Duration::seconds(stay);
+            decisions.push(decision(left, attendee, exit_gate, "out", "granted"));
+        }
+    }
+    decisions.sort_by(|a, b| a.at.cmp(&b.at));
+    crate::gate::record_decisions(store, &decisions)?;
+    Ok(decisions.len() as u64)
 }
 
 /// The actor the demo's own changes are audited under.

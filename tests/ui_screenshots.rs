@@ -29,6 +29,20 @@ fn app(data: &Path, args: &[&str]) -> Killed {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(6));
+    // Xvfb runs no window manager to give the new window the keyboard.
+    let found = Command::new("xdotool")
+        .args(["search", "--sync", "--onlyvisible", "--pid", &child.id().to_string()])
+        .env("DISPLAY", DISPLAY)
+        .output()
+        .unwrap();
+    let window =
+        String::from_utf8_lossy(&found.stdout).lines().next().unwrap_or_default().to_owned();
+    assert!(!window.is_empty(), "no window for the app");
+    std::thread::sleep(Duration::from_secs(2));
+    xdotool(&["windowfocus", &window]);
+    let focused =
+        Command::new("xdotool").arg("getwindowfocus").env("DISPLAY", DISPLAY).output().unwrap();
+    eprintln!("window {window}, focus {}", String::from_utf8_lossy(&focused.stdout).trim());
     Killed(child)
 }
 
@@ -114,6 +128,8 @@ fn screenshots_of_each_mode() {
     {
         let _admin = app(data.path(), &["run", "--mode", "admin"]);
         login("admin", "0000");
+        // The dashboard loads on the station thread; give it a refresh.
+        std::thread::sleep(Duration::from_secs(2));
         shot(&out, "admin.png");
     }
     for name in

@@ -52,13 +52,18 @@ pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     if prepared.imported > 0 {
         println!("imported {} pre-registered attendees", prepared.imported);
     }
-    if args.headless {
-        walk_through(&mut store)?;
-        return Ok(ExitCode::SUCCESS);
+    let simulated = expo_kiosk::demo::simulate_gate_traffic(&mut store, chrono::Utc::now())?;
+    if simulated > 0 {
+        println!("simulated {simulated} gate decisions of the last eight hours (admin dashboard)");
     }
+    // Also for the walk-through: its station can be opened with `run` afterwards.
     add_demo_operators(&mut store)?;
     for (name, role, pin) in DEMO_OPERATORS {
         println!("operator {name} ({role}): PIN {pin}");
+    }
+    if args.headless {
+        walk_through(&mut store)?;
+        return Ok(ExitCode::SUCCESS);
     }
     // The app's worker opens the store itself.
     drop(store);

@@ -122,29 +122,37 @@ impl Knowledge for StoreKnowledge<'_> {
 
 /// Appends one decision to the log together with its outbox row.
 pub fn record(store: &mut Store, decision: &GateDecisionRecord) -> Result<(), StoreError> {
+    record_all(store, std::slice::from_ref(decision))
+}
+
+/// Appends decisions to the log with their outbox rows, in one transaction.
+pub fn record_all(store: &mut Store, decisions: &[GateDecisionRecord]) -> Result<(), StoreError> {
     store.write(|tx| {
-        tx.sql()
-            .prepare_cached(
-                "INSERT INTO gate_decisions (id, attendee_id, badge_serial, gate, lane, zone, \
-                 direction, granted, reason, at, annulled, station) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                decision.id.to_string(),
-                decision.attendee_id.map(|a| a.to_string()),
-                decision.badge_serial,
-                decision.gate,
-                decision.lane,
-                decision.zone,
-                decision.direction,
-                decision.granted,
-                decision.reason,
-                decision.at,
-                decision.annulled,
-                tx.station().to_owned(),
-            ])?;
-        let hlc = tx.tick();
-        tx.emit(hlc, Record::GateDecision(decision.clone()))
+        for decision in decisions {
+            tx.sql()
+                .prepare_cached(
+                    "INSERT INTO gate_decisions (id, attendee_id, badge_serial, gate, lane, zone, \
+                     direction, granted, reason, at, annulled, station) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    decision.id.to_string(),
+                    decision.attendee_id.map(|a| a.to_string()),
+                    decision.badge_serial,
+                    decision.gate,
+                    decision.lane,
+                    decision.zone,
+                    decision.direction,
+                    decision.granted,
+                    decision.reason,
+                    decision.at,
+                    decision.annulled,
+                    tx.station().to_owned(),
+                ])?;
+            let hlc = tx.tick();
+            tx.emit(hlc, Record::GateDecision(decision.clone()))?;
+        }
+        Ok(())
     })
 }
 

@@ -27,7 +27,7 @@ pub use config::{
     RelayBoardConfig, ScannerConfig,
 };
 pub use control::{ControlCommand, ControlReply, Mode};
-pub use log::StoreKnowledge;
+pub use log::{record_all as record_decisions, StoreKnowledge};
 
 use crate::access::Reason;
 use crate::store::{Store, StoreError};

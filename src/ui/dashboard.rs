@@ -264,7 +264,9 @@ fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>,
                     .values
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| Bar::new(i as f64, *v).width(0.7).name(&labels[i]))
+                    .map(|(i, v)| {
+                        Bar::new(i as f64, *v).width(0.7).name(&labels[i]).fill(colour(index))
+                    })
                     .collect();
                 let stacked_on: Vec<&BarChart> = below.iter().collect();
                 let bars = BarChart::new(series.label.text(english), bars)
@@ -291,7 +293,9 @@ fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>,
                 .values
                 .iter()
                 .enumerate()
-                .map(|(i, v)| Bar::new((count - 1 - i) as f64, *v).width(0.7).name(&labels[i]))
+                .map(|(i, v)| {
+                    Bar::new((count - 1 - i) as f64, *v).width(0.7).name(&labels[i]).fill(colour(0))
+                })
                 .collect();
             plot_ui.bar_chart(
                 BarChart::new(series.label.text(english), bars).color(colour(0)).horizontal(),
