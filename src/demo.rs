@@ -111,6 +111,7 @@ pub fn prepare_station(store: &mut Store) -> Result<PreparedDemo, DemoError> {
         .conn()
         .query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))
         .map_err(StoreError::from)?;
+    ensure_demo_printer(store.data_dir())?;
     if count < DEMO_ATTENDEES {
         let mut csv = Vec::new();
         Generator::new(2026)
@@ -197,6 +198,31 @@ pub fn simulate_gate_traffic(store: &mut Store, now: DateTime<Utc>) -> Result<u6
     decisions.sort_by(|a, b| a.at.cmp(&b.at));
     crate::gate::record_decisions(store, &decisions)?;
     Ok(decisions.len() as u64)
+}
+
+/// The demo station's printer: a hot folder in its data directory, where each printed
+/// badge appears as a PDF. Written once; a `printers.toml` someone edited is kept.
+pub const DEMO_PRINTER_DIR: &str = "printed-badges";
+
+fn ensure_demo_printer(data_dir: &std::path::Path) -> Result<(), DemoError> {
+    let path = data_dir.join(crate::badges::printer::CONFIG_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let config = crate::badges::PrinterConfig {
+        default: Some("demo-printer".into()),
+        retry: crate::badges::RetryPolicy::default(),
+        printers: vec![crate::badges::Printer {
+            name: "demo-printer".into(),
+            backend: crate::badges::Backend::Spool { dir: data_dir.join(DEMO_PRINTER_DIR) },
+            template: None,
+        }],
+    };
+    let text = toml::to_string(&config).map_err(|e| DemoError::Generate(e.to_string()))?;
+    let spool = data_dir.join(DEMO_PRINTER_DIR);
+    std::fs::create_dir_all(&spool).and_then(|()| std::fs::write(&path, text)).map_err(|e| {
+        DemoError::Generate(format!("the demo printer in {}: {e}", data_dir.display()))
+    })
 }
 
 /// The actor the demo's own changes are audited under.

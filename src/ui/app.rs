@@ -322,7 +322,8 @@ fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &
         Link::NotConfigured => Txt::NotConfigured.get(lang),
     };
     ui.horizontal(|ui| {
-        ui.label(format!("{}: {}", Txt::Printer.get(lang), Txt::PrinterDirect.get(lang)));
+        let printer = status.printer.as_deref().unwrap_or(Txt::PrinterNotConfigured.get(lang));
+        ui.label(format!("{}: {printer}", Txt::Printer.get(lang)));
         ui.separator();
         ui.label(format!("{}: {}", Txt::Scanner.get(lang), link(devices.scanner_link())));
         ui.separator();

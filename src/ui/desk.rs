@@ -15,6 +15,7 @@ use super::station::{
     AttendeeView, CardIdentity, Failure, Request, Response, StationHandle, StationInfo,
 };
 use super::widgets::{field_error, labelled_text, Notice};
+use crate::badges::queue::{JobId, JobStatus, PrintJobView};
 use crate::domain::{AttendeeId, FieldError, IdType, NewAttendee};
 use crate::operators::Permission;
 use crate::registration::search::SearchHit;
@@ -35,6 +36,8 @@ pub struct Desk {
     notice: Option<Notice>,
     /// The token of the badge printed last, for the demo's "scan the badge just printed".
     last_token: Option<String>,
+    /// The print job of the badge printed last, whose progress the notice follows.
+    print_job: Option<JobId>,
 }
 
 /// A small confirmation step of an action on the selected attendee.
@@ -106,6 +109,7 @@ impl Desk {
             form: None,
             notice: None,
             last_token: None,
+            print_job: None,
         }
     }
 
@@ -166,11 +170,15 @@ impl Desk {
             Response::Registered(view) | Response::Edited(view) => {
                 self.open(view, Some(Notice::ok(Txt::Saved.get(lang))));
             }
-            Response::Printed { attendee, serial, token } => {
+            Response::Printed { attendee, serial, token, job } => {
                 self.last_token = Some(token);
+                self.print_job = Some(job);
                 let text =
-                    format!("{} · {} {serial}", Txt::Printed.get(lang), Txt::Badge.get(lang));
+                    format!("{} · {} {serial}", Txt::PrintQueued.get(lang), Txt::Badge.get(lang));
                 self.open(attendee, Some(Notice::ok(text)));
+            }
+            Response::PrintJob(job) if self.print_job == Some(job.id) => {
+                self.notice = Some(print_progress(&job, lang));
             }
             Response::Revoked(view) => {
                 self.open(view, Some(Notice::ok(Txt::RevokedDone.get(lang))))
@@ -187,6 +195,9 @@ impl Desk {
     }
 
     fn open(&mut self, view: AttendeeView, notice: Option<Notice>) {
+        if self.selected.as_ref().is_some_and(|s| s.id != view.id) {
+            self.print_job = None;
+        }
         self.selected = Some(view);
         self.form = None;
         self.dialog = None;
@@ -565,7 +576,9 @@ impl Desk {
                 id_type_picker(ui, lang, &mut form.input.id_type, label.id);
                 ui.end_row();
                 let id_label = mark("id_number", Txt::IdNumber);
-                labelled_text(ui, &id_label, &mut form.input.id_number, false);
+                // A number read from the card needs no reading back: hidden from the
+                // screen, and from anyone standing behind the operator.
+                labelled_text(ui, &id_label, &mut form.input.id_number, form.card.is_some());
                 field_error(
                     ui,
                     form.error("id_number").or_else(|| form.error("id_type")).as_deref(),
@@ -721,4 +734,27 @@ fn id_type_picker(ui: &mut egui::Ui, lang: Lang, id_type: &mut String, label: eg
         }
     });
     picker.response.labelled_by(label);
+}
+
+/// The notice for a print job's new state.
+fn print_progress(job: &PrintJobView, lang: Lang) -> Notice {
+    let badge = format!("{} {}", Txt::Badge.get(lang), job.badge_serial);
+    match job.status {
+        JobStatus::Sent | JobStatus::Printed => {
+            Notice::ok(format!("{} · {badge} · {}", Txt::Printed.get(lang), job.printer))
+        }
+        JobStatus::Failed => Notice::error(format!(
+            "{} · {badge}: {}",
+            Txt::PrintFailed.get(lang),
+            job.last_error.as_deref().unwrap_or_default()
+        )),
+        JobStatus::Queued if job.attempts > 0 => Notice::error(format!(
+            "{} · {badge}: {}",
+            Txt::PrintRetrying.get(lang),
+            job.last_error.as_deref().unwrap_or_default()
+        )),
+        JobStatus::Queued | JobStatus::Sending => {
+            Notice::ok(format!("{} · {badge}", Txt::PrintQueued.get(lang)))
+        }
+    }
 }

@@ -113,6 +113,9 @@ texts! {
     ClearSearch => "清空 (Esc)", "Clear (Esc)";
     SelectHint => "输入以搜索，或扫描二维码、放置身份证", "Type to search, or scan a QR code, or place an ID card";
     Printed => "已打印胸卡", "Badge printed";
+    PrintQueued => "胸卡已加入打印队列", "Badge queued for printing";
+    PrintRetrying => "打印重试中", "Retrying the print";
+    PrintFailed => "打印失败", "Printing failed";
     Saved => "已保存", "Saved";
     RevokedDone => "胸卡已作废", "Badge revoked";
     NotFound => "未找到", "Not found";
@@ -136,7 +139,7 @@ texts! {
     Required => "必填", "required";
     // Status bar
     Printer => "打印机", "Printer";
-    PrinterDirect => "签发令牌（打印队列未接入）", "issues tokens (print queue not connected)";
+    PrinterNotConfigured => "未配置 (printers.toml)", "not configured (printers.toml)";
     Scanner => "扫码枪", "Scanner";
     IdReader => "身份证阅读器", "ID reader";
     Connected => "已连接", "connected";

@@ -3,12 +3,14 @@
 //! check or badge signing ever runs on the UI thread.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
 use chrono::TimeZone;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 
+use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
+use crate::badges::{BadgeError, PrinterConfig};
 use crate::domain::{AttendeeId, FieldError, IdDocument, IdType, NewAttendee, Source};
 use crate::operators::{self, Operator, OperatorError, Permission, Role};
 use crate::registration::badge::{self, BadgeState};
@@ -17,6 +19,9 @@ use crate::registration::search::{self, SearchHit};
 use crate::registration::{self, DuplicateHint, RegistrationError};
 use crate::stats::{self, Chart, DayFigures, StatsError, VenueDay};
 use crate::store::{self, Store, StoreError};
+
+/// How often an idle worker passes on the print queue's news.
+const PRINT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Most results a live search shows.
 const SEARCH_LIMIT: usize = 30;
@@ -146,11 +151,15 @@ pub enum Response {
     },
     Registered(AttendeeView),
     Edited(AttendeeView),
+    /// The badge is queued for the station's printer.
     Printed {
         attendee: AttendeeView,
         serial: u16,
         token: String,
+        job: JobId,
     },
+    /// A print job moved on (sent, printed, retrying, failed).
+    PrintJob(PrintJobView),
     Revoked(AttendeeView),
     Status(StatusSnapshot),
     Audit(Vec<AuditRecord>),
@@ -244,6 +253,8 @@ impl AttendeeView {
 /// The status bar's figures.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatusSnapshot {
+    /// The printer badges go to; `None` when `printers.toml` names no default.
+    pub printer: Option<String>,
     pub pending_sync: u64,
     pub registered_today: u64,
     pub printed_today: u64,
@@ -261,6 +272,8 @@ pub enum Failure {
     /// A badge that did not verify: the reason code of [`crate::credential::Invalid`].
     InvalidBadge(&'static str),
     NoOperator,
+    /// The badge could not be queued or printed (no printer, already printed, ...).
+    Printing(String),
     Other(String),
 }
 
@@ -275,6 +288,7 @@ impl Failure {
             Failure::Invalid(_) => "E-INVALID".into(),
             Failure::Duplicate(_) => "E-DUPLICATE".into(),
             Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
+            Failure::Printing(_) => "E-PRINT".into(),
             Failure::Other(_) => "E-STATION".into(),
         }
     }
@@ -301,6 +315,17 @@ impl From<OperatorError> for Failure {
             OperatorError::BadLogin => Failure::BadLogin,
             OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
             other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<BadgeError> for Failure {
+    fn from(error: BadgeError) -> Self {
+        match error {
+            BadgeError::Registration(error) => error.into(),
+            BadgeError::Operator(error) => error.into(),
+            BadgeError::Store(error) => error.into(),
+            other => Failure::Printing(other.to_string()),
         }
     }
 }
@@ -341,7 +366,10 @@ impl StationHandle {
                 delivered
             };
             match Store::open(&data_dir) {
-                Ok(store) => Worker { store, operator: None }.run(&request_rx, reply),
+                Ok(store) => {
+                    let printing = Printing::start(&data_dir);
+                    Worker { store, operator: None, printing }.run(&request_rx, reply)
+                }
                 Err(error) => {
                     reply(Response::Unavailable(format!("{}: {error}", data_dir.display())));
                 }
@@ -380,6 +408,35 @@ impl Drop for StationHandle {
 struct Worker {
     store: Store,
     operator: Option<Operator>,
+    printing: Printing,
+}
+
+/// The station's badge printer, when `printers.toml` names a default one, with the print
+/// queue's worker thread that sends the jobs and reports on them.
+enum Printing {
+    Ready {
+        printer: String,
+        worker: PrintWorker,
+    },
+    /// Why nothing can be printed here, for the operator who tries.
+    Unavailable(String),
+}
+
+impl Printing {
+    fn start(data_dir: &std::path::Path) -> Printing {
+        let started = PrinterConfig::load(data_dir).and_then(|config| {
+            let printer = config.resolve(None)?.name;
+            Ok(Printing::Ready { printer, worker: PrintWorker::spawn(data_dir.to_owned(), config) })
+        });
+        started.unwrap_or_else(|error| Printing::Unavailable(error.to_string()))
+    }
+
+    fn printer(&self) -> Option<&str> {
+        match self {
+            Printing::Ready { printer, .. } => Some(printer),
+            Printing::Unavailable(_) => None,
+        }
+    }
 }
 
 impl Worker {
@@ -388,7 +445,17 @@ impl Worker {
         {
             return;
         }
-        while let Ok(first) = requests.recv() {
+        loop {
+            let first = match requests.recv_timeout(PRINT_REPORT_INTERVAL) {
+                Ok(first) => first,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !self.report_printing(&reply) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
             let mut batch = vec![first];
             batch.extend(requests.try_iter());
             // Typing queues a search per key: only the newest one of a batch is worth running.
@@ -402,7 +469,26 @@ impl Worker {
                     return;
                 }
             }
+            if !self.report_printing(&reply) {
+                return;
+            }
         }
+    }
+
+    /// Passes on what the print queue's worker reported since the last look; false once
+    /// the UI has gone.
+    fn report_printing(&self, reply: &impl Fn(Response) -> bool) -> bool {
+        let Printing::Ready { worker, .. } = &self.printing else { return true };
+        for update in worker.updates().try_iter() {
+            let response = match update {
+                WorkerUpdate::Job(job) => Response::PrintJob(job),
+                WorkerUpdate::Error(error) => Response::Failed(Failure::Printing(error)),
+            };
+            if !reply(response) {
+                return false;
+            }
+        }
+        true
     }
 
     fn info(&self) -> Result<StationInfo, Failure> {
@@ -495,9 +581,26 @@ impl Worker {
                 let needed =
                     if reprint_reason.is_some() { Permission::Reprint } else { Permission::Print };
                 let operator = self.operator(needed)?;
-                let (serial, token) =
-                    print_badge(&mut self.store, &operator, attendee, reprint_reason.as_deref())?;
-                Response::Printed { attendee: self.view(attendee)?, serial, token }
+                let (printer, worker) = match &self.printing {
+                    Printing::Ready { printer, worker } => (printer, worker),
+                    Printing::Unavailable(reason) => return Err(Failure::Printing(reason.clone())),
+                };
+                let job = queue::enqueue(
+                    &mut self.store,
+                    &operator,
+                    attendee,
+                    reprint_reason.as_deref(),
+                    printer,
+                )?;
+                worker.wake();
+                // The badge the job prints is now the active one: this only signs its token.
+                let badge = badge::ensure_badge(&mut self.store, &operator.name, attendee)?;
+                Response::Printed {
+                    attendee: self.view(attendee)?,
+                    serial: badge.serial,
+                    token: badge.token,
+                    job,
+                }
             }
             Request::Revoke { attendee, reason } => {
                 let operator = self.operator(Permission::Revoke)?;
@@ -649,6 +752,7 @@ impl Worker {
                 .map_err(|e| Failure::Other(e.to_string()))
         };
         Ok(StatusSnapshot {
+            printer: self.printing.printer().map(str::to_owned),
             pending_sync: self.store.pending_outbox_count()?,
             registered_today: count("register")?,
             printed_today: count("issue_badge")? + count("reprint")?,
@@ -669,19 +773,6 @@ impl Worker {
 // TODO(badges queue): switch to `badges::queue::enqueue(store, operator, attendee,
 // reprint_reason, printer)` once the print queue lands; until then this issues the badge
 // and its signed token, and the token is what the printer will put in the QR.
-fn print_badge(
-    store: &mut Store,
-    operator: &Operator,
-    attendee: AttendeeId,
-    reprint_reason: Option<&str>,
-) -> Result<(u16, String), RegistrationError> {
-    let issued = match reprint_reason {
-        Some(reason) => badge::reprint(store, &operator.name, attendee, reason)?,
-        None => badge::ensure_badge(store, &operator.name, attendee)?,
-    };
-    Ok((issued.serial, issued.token))
-}
-
 fn to_view(record: AttendeeRecord, badges: Vec<BadgeState>) -> AttendeeView {
     AttendeeView {
         id: AttendeeId(record.id),

@@ -63,6 +63,7 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
         Failure::Invalid(_) => Txt::FixErrors.get(lang).into(),
         Failure::Duplicate(detail) => format!("{}: {detail}", Txt::Duplicate.get(lang)),
         Failure::InvalidBadge(reason) => format!("{} ({reason})", Txt::InvalidBadge.get(lang)),
+        Failure::Printing(detail) => format!("{}: {detail}", Txt::PrintFailed.get(lang)),
         Failure::Other(detail) => format!("{}: {detail}", Txt::Failed.get(lang)),
     }
 }
