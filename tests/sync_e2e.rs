@@ -143,3 +143,72 @@ fn an_unreachable_hub_fails_the_job_and_loses_nothing() {
     let done = ok(&data, &["sync"]);
     assert!(done.contains("0 left unacknowledged"), "{done}");
 }
+
+/// The desk app syncs in the background: a walk-in registered at the desk reaches the hub
+/// without anyone running `sync`, and the status bar shows when it last synced.
+#[test]
+fn the_desk_app_syncs_in_the_background_and_shows_the_last_sync() {
+    use egui_kittest::kittest::Queryable;
+    use expo_kiosk::ui::{install_fonts, App, AppConfig, Mode};
+    use std::time::{Duration, Instant};
+
+    let hub = Hub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let desk = dir.path().join("desk");
+    let event = dir.path().join("event.toml");
+    std::fs::write(&event, demo_event_toml(chrono::Local::now().date_naive())).unwrap();
+    ok(&desk, &["event", "init", "--file", event.to_str().unwrap()]);
+    let added = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+        .arg("--data-dir")
+        .arg(&desk)
+        .args(["operator", "add", "desk", "--role", "desk"])
+        .env("EXPO_KIOSK_PIN", "1234")
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    ok(&desk, &["sync", "enrol", "--hub", &hub.url, "--code", &hub.code_for("desk-a")]);
+    let id = ok(&desk, &["register", "--name", "欧阳娜娜", "--category", "vip"]);
+
+    let app = App::new(AppConfig::new(desk.clone(), Mode::Desk), || {}).unwrap();
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size([1280.0, 800.0])
+        .with_step_dt(0.25)
+        .with_context_setup(install_fonts)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let step_until = |harness: &mut egui_kittest::Harness<'_, App>,
+                      what: &str,
+                      done: &dyn Fn(&egui_kittest::Harness<'_, App>) -> bool| {
+        while !done(harness) {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            harness.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    step_until(&mut harness, "the station opens", &|h| h.state().is_ready());
+    for (field, text) in [("操作员", "desk"), ("PIN 码", "1234")] {
+        harness.get_by_label(field).focus();
+        harness.step();
+        harness.get_by_label(field).type_text(text);
+        harness.step();
+    }
+    harness.get_by_label("登录").click();
+    step_until(&mut harness, "logged in", &|h| h.state().operator().is_some());
+    step_until(&mut harness, "a background round completes", &|h| {
+        h.query_by_label_contains("上次同步: ").is_some_and(|n| {
+            let text = format!("{n:?}");
+            text.contains(':') && !text.contains("上次同步: —") && !text.contains("失败")
+        })
+    });
+    // The walk-in registered before the app opened went in the background.
+    let out = dir.path().join("crm");
+    hub.runtime
+        .block_on(expo_sync::hub::export::export(
+            hub.store.as_ref(),
+            expo_sync::hub::export::ExportFormat::Jsonl,
+            &out,
+        ))
+        .unwrap();
+    let attendees = std::fs::read_to_string(out.join("attendees.jsonl")).unwrap();
+    assert!(attendees.contains(id.trim()), "the hub holds the walk-in: {attendees}");
+}

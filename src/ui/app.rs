@@ -9,7 +9,9 @@ use super::devices::{Devices, Link};
 use super::gate::Gate;
 use super::i18n::{Lang, Txt};
 use super::kiosk::Kiosk;
-use super::station::{Failure, Request, Response, StationHandle, StationInfo, StatusSnapshot};
+use super::station::{
+    Failure, Request, Response, StationHandle, StationInfo, StatusSnapshot, SyncState,
+};
 use super::widgets::{labelled_text, Notice};
 use super::{AppConfig, DeviceSetup, Mode, UiError};
 use crate::operators::{Operator, Permission, Role};
@@ -330,6 +332,19 @@ fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &
         ui.label(format!("{}: {}", Txt::IdReader.get(lang), link(devices.id_reader_link())));
         ui.separator();
         ui.label(format!("{}: {}", Txt::SyncPending.get(lang), status.pending_sync));
+        ui.separator();
+        let sync = match &status.sync {
+            SyncState::NotEnrolled => Txt::SyncNotEnrolled.get(lang).to_owned(),
+            SyncState::Unavailable(reason) => format!("{}: {reason}", Txt::Failed.get(lang)),
+            SyncState::Enrolled { last_success, last_error } => {
+                let last = last_success.as_deref().unwrap_or("—");
+                match last_error {
+                    Some(error) => format!("{last} · {}: {error}", Txt::Failed.get(lang)),
+                    None => last.to_owned(),
+                }
+            }
+        };
+        ui.label(format!("{}: {sync}", Txt::LastSync.get(lang)));
         ui.separator();
         ui.label(format!(
             "{}: {} {} · {} {}",

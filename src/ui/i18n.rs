@@ -146,6 +146,8 @@ texts! {
     Disconnected => "未连接", "disconnected";
     NotConfigured => "未配置", "not configured";
     SyncPending => "待同步", "Sync pending";
+    LastSync => "上次同步", "Last sync";
+    SyncNotEnrolled => "未接入中心 (sync enrol)", "no hub (sync enrol)";
     Today => "今日", "Today";
     RegisteredCount => "登记", "registered";
     PrintedCount => "打印", "printed";

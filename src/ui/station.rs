@@ -7,7 +7,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
 use chrono::TimeZone;
+use expo_sync::client::HubClient;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
+use expo_sync::station::{SyncWorker, WorkerOptions};
 
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
 use crate::badges::{BadgeError, PrinterConfig};
@@ -17,6 +19,7 @@ use crate::registration::badge::{self, BadgeState};
 use crate::registration::import::{self, ImportOptions, ImportReport};
 use crate::registration::search::{self, SearchHit};
 use crate::registration::{self, DuplicateHint, RegistrationError};
+use crate::station_sync::{HubCredential, StationSyncError, StoreOutbox};
 use crate::stats::{self, Chart, DayFigures, StatsError, VenueDay};
 use crate::store::{self, Store, StoreError};
 
@@ -256,8 +259,22 @@ pub struct StatusSnapshot {
     /// The printer badges go to; `None` when `printers.toml` names no default.
     pub printer: Option<String>,
     pub pending_sync: u64,
+    pub sync: SyncState,
     pub registered_today: u64,
     pub printed_today: u64,
+}
+
+/// The background sync with the hub, as the status bar shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SyncState {
+    /// The station has no hub enrolment (`expo-kiosk sync enrol`).
+    #[default]
+    NotEnrolled,
+    /// Enrolled; the last round that completed, in venue time (`HH:MM:SS`), and the error
+    /// of the last attempt if it failed.
+    Enrolled { last_success: Option<String>, last_error: Option<String> },
+    /// The enrolment or the sync worker could not be started.
+    Unavailable(String),
 }
 
 /// Why a request failed, in terms a screen can word for people.
@@ -368,7 +385,8 @@ impl StationHandle {
             match Store::open(&data_dir) {
                 Ok(store) => {
                     let printing = Printing::start(&data_dir);
-                    Worker { store, operator: None, printing }.run(&request_rx, reply)
+                    let sync = Sync::start(&data_dir);
+                    Worker { store, operator: None, printing, sync }.run(&request_rx, reply)
                 }
                 Err(error) => {
                     reply(Response::Unavailable(format!("{}: {error}", data_dir.display())));
@@ -409,6 +427,55 @@ struct Worker {
     store: Store,
     operator: Option<Operator>,
     printing: Printing,
+    sync: Sync,
+}
+
+/// The background sync with the hub, on its own thread and store connection, when the
+/// station is enrolled.
+enum Sync {
+    Running(SyncWorker),
+    NotEnrolled,
+    Unavailable(String),
+}
+
+impl Sync {
+    fn start(data_dir: &std::path::Path) -> Sync {
+        let credential = match HubCredential::load(data_dir) {
+            Ok(credential) => credential,
+            Err(StationSyncError::NotEnrolled) => return Sync::NotEnrolled,
+            Err(error) => return Sync::Unavailable(error.to_string()),
+        };
+        let started = StoreOutbox::open(data_dir).map_err(|e| e.to_string()).and_then(|outbox| {
+            let client = HubClient::new(&credential.hub_url, &credential.token);
+            SyncWorker::spawn(client, outbox, WorkerOptions::default()).map_err(|e| e.to_string())
+        });
+        match started {
+            Ok(worker) => Sync::Running(worker),
+            Err(reason) => {
+                tracing::error!(%reason, "cannot start the background sync");
+                Sync::Unavailable(reason)
+            }
+        }
+    }
+
+    fn state(&self, timezone: chrono_tz::Tz) -> SyncState {
+        match self {
+            Sync::NotEnrolled => SyncState::NotEnrolled,
+            Sync::Unavailable(reason) => SyncState::Unavailable(reason.clone()),
+            Sync::Running(worker) => {
+                let status = worker.status();
+                SyncState::Enrolled {
+                    last_success: status.last_success.map(|at| {
+                        chrono::DateTime::<chrono::Utc>::from(at)
+                            .with_timezone(&timezone)
+                            .format("%H:%M:%S")
+                            .to_string()
+                    }),
+                    last_error: status.last_error,
+                }
+            }
+        }
+    }
 }
 
 /// The station's badge printer, when `printers.toml` names a default one, with the print
@@ -753,6 +820,7 @@ impl Worker {
         };
         Ok(StatusSnapshot {
             printer: self.printing.printer().map(str::to_owned),
+            sync: self.sync.state(self.store.event()?.definition.timezone()),
             pending_sync: self.store.pending_outbox_count()?,
             registered_today: count("register")?,
             printed_today: count("issue_badge")? + count("reprint")?,
