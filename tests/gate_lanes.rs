@@ -434,3 +434,38 @@ fn the_example_config_runs_headless_against_simulators() {
         conn.query_row("SELECT count(*) FROM gate_decisions", [], |r| r.get(0)).unwrap();
     assert_eq!(logged, 2);
 }
+
+#[test]
+fn one_badge_scanned_at_two_lanes_at_once_opens_only_one() {
+    let (mut station, badges) = Station::new();
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 2);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut first = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let mut second = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = [
+        board("a", board_pty.path(), "lcus", 2),
+        lane("in-1", "hall-1", "in", "a", 1, first.path()),
+        lane("in-2", "hall-1", "in", "a", 2, second.path()),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    // Both badges at both lanes with no pause: the scans queue up together and are decided
+    // as one group; a holder seen twice still gets one grant (hard anti-passback).
+    for _ in 0..3 {
+        first.scan(&badges.good).unwrap();
+        second.scan(&badges.good).unwrap();
+        first.scan(&badges.other).unwrap();
+        second.scan(&badges.other).unwrap();
+    }
+    let verdicts: Vec<LaneVerdict> = (0..12).map(|_| verdict(&gate)).collect();
+    no_verdict(&gate);
+    gate.stop().unwrap();
+    let granted: Vec<&str> =
+        verdicts.iter().filter(|v| v.granted).filter_map(|v| v.name.as_deref()).collect();
+    let mut granted_sorted = granted.clone();
+    granted_sorted.sort_unstable();
+    assert_eq!(granted_sorted, ["李四", "王五"], "one grant per badge: {verdicts:?}");
+    assert_eq!(verdicts.iter().filter(|v| v.reason == Reason::Passback).count(), 10);
+    assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE granted = 1"), 2);
+    assert_eq!(station.count("SELECT count(*) FROM outbox WHERE kind = 'gate_decision'"), 12);
+}

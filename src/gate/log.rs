@@ -120,11 +120,6 @@ impl Knowledge for StoreKnowledge<'_> {
     }
 }
 
-/// Appends one decision to the log together with its outbox row.
-pub fn record(store: &mut Store, decision: &GateDecisionRecord) -> Result<(), StoreError> {
-    record_all(store, std::slice::from_ref(decision))
-}
-
 /// Appends decisions to the log with their outbox rows, in one transaction.
 pub fn record_all(store: &mut Store, decisions: &[GateDecisionRecord]) -> Result<(), StoreError> {
     store.write(|tx| {

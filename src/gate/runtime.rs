@@ -23,6 +23,24 @@ use crate::domain::{AttendeeId, EventDefinition};
 use crate::registration;
 use crate::store::{format_time, Store, StoreError};
 
+/// Most scans decided and logged together in one transaction.
+const MAX_GROUP: usize = 64;
+
+/// A scanned code waiting for its decision.
+struct Scan {
+    lane: usize,
+    code: String,
+    arrived: Instant,
+}
+
+/// A decision made but not yet logged.
+struct Decided {
+    lane: usize,
+    record: GateDecisionRecord,
+    decision: Decision,
+    arrived: Instant,
+}
+
 /// Longest wait for input when no timer is due (bounds how late a stuck timer fires).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// How often the event and its public keys are re-read, so keys of new signing stations
@@ -74,18 +92,11 @@ impl Runtime {
                 .next_deadline()
                 .map_or(IDLE_WAIT, |due| due.saturating_duration_since(Instant::now()));
             match inputs.recv_timeout(wait) {
-                Ok(Input::Control { command: ControlCommand::Stop, reply }) => {
-                    self.reply(reply);
-                    break;
-                }
-                Ok(Input::Control { command, reply }) => {
-                    if let ControlCommand::Set(mode) = command {
-                        self.set_mode(mode);
+                Ok(first) => {
+                    if !self.take_inputs(first, &inputs) {
+                        break;
                     }
-                    self.reply(reply);
                 }
-                Ok(Input::Scan { lane, event, arrived }) => self.on_scan(lane, event, arrived),
-                Ok(Input::Passed { lane }) => self.on_passed(lane),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -93,6 +104,53 @@ impl Runtime {
             self.refresh_event();
         }
         self.shut_down();
+    }
+
+    /// Handles `first` and whatever else already waits. Scans that queued up while the
+    /// last commit ran are decided together and logged in one transaction (group commit:
+    /// one fsync for all of them); other inputs keep their place in the order. False on a
+    /// stop command.
+    fn take_inputs(&mut self, first: Input, inputs: &Receiver<Input>) -> bool {
+        let mut scans = Vec::new();
+        let mut next = Some(first);
+        while let Some(input) = next.take() {
+            match input {
+                Input::Scan { lane, event: ScanEvent::Code(code), arrived } => {
+                    scans.push(Scan { lane, code, arrived });
+                    if scans.len() < MAX_GROUP {
+                        next = inputs.try_recv().ok();
+                    }
+                }
+                other => {
+                    self.decide_all(std::mem::take(&mut scans));
+                    if !self.handle(other) {
+                        return false;
+                    }
+                    next = inputs.try_recv().ok();
+                }
+            }
+        }
+        self.decide_all(scans);
+        true
+    }
+
+    /// Handles an input other than a scanned code; false on a stop command.
+    fn handle(&mut self, input: Input) -> bool {
+        match input {
+            Input::Control { command: ControlCommand::Stop, reply } => {
+                self.reply(reply);
+                return false;
+            }
+            Input::Control { command, reply } => {
+                if let ControlCommand::Set(mode) = command {
+                    self.set_mode(mode);
+                }
+                self.reply(reply);
+            }
+            Input::Scan { lane, event, .. } => self.on_scanner_news(lane, event),
+            Input::Passed { lane } => self.on_passed(lane),
+        }
+        true
     }
 
     fn refresh_event(&mut self) {
@@ -119,12 +177,13 @@ impl Runtime {
         }
     }
 
-    fn on_scan(&mut self, lane: usize, event: ScanEvent, arrived: Instant) {
+    fn on_scanner_news(&mut self, lane: usize, event: ScanEvent) {
         let Some(lane_id) = self.lanes.get(lane).map(|l| l.config.id.clone()) else {
             return;
         };
         match event {
-            ScanEvent::Code(code) => self.decide(lane, &code, arrived),
+            // Codes arrive through `decide_all`; one reaching here has no lane to go to.
+            ScanEvent::Code(_) => {}
             ScanEvent::Error(error) => {
                 tracing::warn!(lane = %lane_id, %error, "scanner line dropped");
             }
@@ -135,21 +194,48 @@ impl Runtime {
         }
     }
 
-    /// Decides one scan, logs it with its outbox row, then opens or signals the lane.
-    fn decide(&mut self, lane_index: usize, code: &str, arrived: Instant) {
-        let lane = &self.lanes[lane_index].config;
+    /// Decides scans in arrival order and logs them in as few transactions as possible: a
+    /// holder seen twice in one group forces the first part to be committed first, so the
+    /// second decision reads the first (anti-passback, entries per day).
+    fn decide_all(&mut self, scans: Vec<Scan>) {
+        let mut group: Vec<Decided> = Vec::new();
+        for scan in scans {
+            if scan.lane >= self.lanes.len() {
+                continue;
+            }
+            let Some(mut decided) = self.decide(&scan) else { continue };
+            let repeated = |group: &[Decided], decided: &Decided| {
+                decided.record.attendee_id.is_some()
+                    && group.iter().any(|d| d.record.attendee_id == decided.record.attendee_id)
+            };
+            if repeated(&group, &decided) {
+                self.log_and_act(std::mem::take(&mut group));
+                match self.decide(&scan) {
+                    Some(again) => decided = again,
+                    None => continue,
+                }
+            }
+            group.push(decided);
+        }
+        self.log_and_act(group);
+    }
+
+    /// The engine's decision on one scan, not yet logged; `None` when every lane is held
+    /// open and scans are ignored.
+    fn decide(&self, scan: &Scan) -> Option<Decided> {
+        let lane = &self.lanes[scan.lane].config;
         let now = self.clock.now();
         let decision = match self.mode {
             Mode::Emergency => {
                 tracing::info!(lane = %lane.id, "scan ignored: every lane is held open");
-                return;
+                return None;
             }
             Mode::Lockdown => Decision { reason: Reason::Lockdown, holder: None },
             Mode::Normal => match StoreKnowledge::new(&self.store) {
                 Ok(knowledge) => {
                     let local = now.with_timezone(&self.event.timezone()).naive_local();
                     let gate = GateContext { zone: &lane.zone, direction: lane.direction };
-                    access::decide(code, gate, local, &self.event, &knowledge)
+                    access::decide(&scan.code, gate, local, &self.event, &knowledge)
                 }
                 Err(error) => {
                     tracing::error!(%error, "cannot read the station's trust; denying");
@@ -170,36 +256,48 @@ impl Runtime {
             at: format_time(now),
             annulled: false,
         };
-        let logged = log::record(&mut self.store, &record);
-        let decision = match logged {
-            Ok(()) => decision,
-            Err(error) => {
-                // An entry that is not in the log would escape anti-passback and the
-                // statistics: without a durable record the gate stays shut.
-                tracing::error!(%error, lane = %lane.id, "cannot log the decision; denying");
-                Decision { reason: Reason::StateUnavailable, holder: decision.holder }
-            }
-        };
-        if decision.granted() {
-            self.open(lane_index);
-            if let Some(confirm) = &self.lanes[lane_index].config.pass_confirm {
-                let deadline = Instant::now() + Duration::from_secs_f64(confirm.timeout_s);
-                self.lanes[lane_index].awaiting_pass.push_back((
-                    record.clone(),
-                    decision.reason,
-                    deadline,
-                ));
-            }
-        } else {
-            self.signal_denial(lane_index);
+        Some(Decided { lane: scan.lane, record, decision, arrived: scan.arrived })
+    }
+
+    /// Logs a group of decisions with their outbox rows in one transaction, then opens or
+    /// signals each lane. Nothing opens before its decision is on disk.
+    fn log_and_act(&mut self, group: Vec<Decided>) {
+        if group.is_empty() {
+            return;
         }
-        tracing::debug!(
-            lane = %record.lane,
-            reason = %record.reason,
-            latency_us = arrived.elapsed().as_micros() as u64,
-            "decided"
-        );
-        self.publish(&record, decision.reason, decision.holder.map(|h| h.category_code));
+        let records: Vec<GateDecisionRecord> = group.iter().map(|d| d.record.clone()).collect();
+        let logged = log::record_all(&mut self.store, &records);
+        if let Err(error) = &logged {
+            // An entry that is not in the log would escape anti-passback and the
+            // statistics: without a durable record the gate stays shut.
+            tracing::error!(%error, decisions = group.len(), "cannot log the decisions; denying");
+        }
+        for Decided { lane, record, decision, arrived } in group {
+            let decision = match logged {
+                Ok(()) => decision,
+                Err(_) => Decision { reason: Reason::StateUnavailable, holder: decision.holder },
+            };
+            if decision.granted() {
+                self.open(lane);
+                if let Some(confirm) = &self.lanes[lane].config.pass_confirm {
+                    let deadline = Instant::now() + Duration::from_secs_f64(confirm.timeout_s);
+                    self.lanes[lane].awaiting_pass.push_back((
+                        record.clone(),
+                        decision.reason,
+                        deadline,
+                    ));
+                }
+            } else {
+                self.signal_denial(lane);
+            }
+            tracing::debug!(
+                lane = %record.lane,
+                reason = %record.reason,
+                latency_us = arrived.elapsed().as_micros() as u64,
+                "decided"
+            );
+            self.publish(&record, decision.reason, decision.holder.map(|h| h.category_code));
+        }
     }
 
     fn on_passed(&mut self, lane: usize) {
