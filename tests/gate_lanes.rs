@@ -425,14 +425,29 @@ fn the_example_config_runs_headless_against_simulators() {
 
     let status = control::send(&socket, ControlCommand::Status).unwrap();
     assert_eq!(status, r#"{"mode":"normal","lanes":3}"#);
-    use std::io::Write;
-    child.stdin.as_mut().unwrap().write_all(b"stop\n").unwrap();
+
+    // The service manager stops the gate with SIGTERM while an exit lane's pulse is still
+    // on: the gate closes it before exiting, so no turnstile is left unlocked.
+    // (Another badge: the same one again within the scanner's debounce would be dropped.)
+    scanners[1].scan(&badges.other).unwrap();
+    let second_exit: serde_json::Value =
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(second_exit["granted"].as_bool(), Some(true), "{second_exit}");
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
     let status = child.wait().unwrap();
-    assert!(status.success());
+    assert!(status.success(), "SIGTERM is an orderly stop: {status:?}");
+    let received = frames(&board_a, 10);
+    let opened = received.iter().rposition(|f| *f == lcus_frame(2, true)).unwrap();
+    assert!(opened >= 8, "the second exit opened lane out-1: {received:?}");
+    assert!(received[opened..].contains(&lcus_frame(2, false)), "closed on stop: {received:?}");
     let conn = Connection::open(station.dir.path().join("station.db")).unwrap();
     let logged: i64 =
         conn.query_row("SELECT count(*) FROM gate_decisions", [], |r| r.get(0)).unwrap();
-    assert_eq!(logged, 2);
+    assert_eq!(logged, 3);
 }
 
 #[test]

@@ -65,6 +65,7 @@ fn serve(config_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     let lanes = config.lanes.len();
     let gate = Gate::start(store, config, Arc::new(SystemClock))?;
     gate.control_from_stdin()?;
+    stop_on_signals(gate.stopper())?;
     eprintln!("gate running with {lanes} lane(s)");
     for verdict in gate.verdicts() {
         // Locked per line: the standard-input control thread prints its answers too.
@@ -74,4 +75,20 @@ fn serve(config_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     }
     gate.wait()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (a service manager stopping the gate) and SIGINT (Ctrl-C) stop the gate the
+/// orderly way: every lane's relay is closed before the process ends, so no turnstile is
+/// left unlocked by a pulse that was cut short.
+fn stop_on_signals(stopper: expo_kiosk::gate::Stopper) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .context("installing the signal handlers")?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            tracing::warn!(signal, "stopping the gate");
+            stopper.stop();
+        }
+    })?;
+    Ok(())
 }

@@ -92,6 +92,17 @@ pub enum GateError {
 
 /// A running gate. Dropping it without [`Gate::stop`] leaves the loop running until the
 /// process ends.
+/// Stops a running gate; see [`Gate::stopper`].
+#[derive(Clone)]
+pub struct Stopper(Sender<Input>);
+
+impl Stopper {
+    /// Asks the gate to stop; false when it has stopped already.
+    pub fn stop(&self) -> bool {
+        control::submit(&self.0, ControlCommand::Stop).is_some()
+    }
+}
+
 pub struct Gate {
     commands: Sender<Input>,
     verdicts: Receiver<LaneVerdict>,
@@ -210,6 +221,12 @@ impl Gate {
     }
 
     /// Stops the gate: closes every lane (except in emergency), then joins the threads.
+    /// A handle that stops the gate from another thread (a signal handler): the loop
+    /// closes every lane's relay before it ends, exactly as `stop` does.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.commands.clone())
+    }
+
     pub fn stop(mut self) -> Result<(), GateError> {
         // The loop may already have stopped on its own; joining reports how it ended.
         let _ = control::submit(&self.commands, ControlCommand::Stop);
