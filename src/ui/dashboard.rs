@@ -31,6 +31,8 @@ pub struct Dashboard {
     waiting: bool,
     /// Where each chart was drawn in the last frame, for its PNG.
     chart_rects: Vec<(ChartId, egui::Rect)>,
+    /// A chart whose PNG was asked for: scrolled into view this frame, captured the next.
+    png_pending: Option<ChartId>,
     captured: Captured,
     notice: Option<Notice>,
 }
@@ -71,6 +73,10 @@ impl Dashboard {
                     data.figures.generated_at
                 ));
             }
+            // On this line, so that a notice does not move the charts under the pointer.
+            if let Some(notice) = &self.notice {
+                notice.show(ui);
+            }
         });
         let date = self.parsed_date();
         if date.is_err() {
@@ -81,9 +87,6 @@ impl Dashboard {
             shell.station.send(Request::Dashboard { date: date.ok().flatten() });
         }
         ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(REFRESH_SECONDS));
-        if let Some(notice) = &self.notice {
-            notice.show(ui);
-        }
         self.save_captured(shell);
         let Some(data) = &self.data else {
             ui.label(Txt::Loading.get(lang));
@@ -101,6 +104,14 @@ impl Dashboard {
                         ui.vertical(|ui| {
                             ui.set_width(width);
                             let (action, rect) = chart_panel(ui, lang, chart);
+                            if action.is_some_and(|a| matches!(a, Export::Png)) {
+                                // The screenshot holds what is on screen: the whole chart first.
+                                ui.scroll_to_rect_animation(
+                                    rect,
+                                    None,
+                                    egui::style::ScrollAnimation::none(),
+                                );
+                            }
                             rects.push((chart.id, rect));
                             export = export.or(action.map(|a| (chart.id, a)));
                         });
@@ -110,8 +121,13 @@ impl Dashboard {
             }
         });
         self.chart_rects = rects;
-        if let Some((id, action)) = export {
-            self.export(ui.ctx(), shell, id, action);
+        if let Some(id) = self.png_pending.take() {
+            self.capture(ui.ctx(), id);
+        }
+        match export {
+            Some((id, Export::Png)) => self.png_pending = Some(id),
+            Some((id, Export::Csv)) => self.export_csv(shell, id),
+            None => {}
         }
     }
 
@@ -124,31 +140,30 @@ impl Dashboard {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").map(Some)
     }
 
-    fn export(&mut self, ctx: &egui::Context, shell: &Shell<'_>, id: ChartId, action: Export) {
+    fn export_csv(&mut self, shell: &Shell<'_>, id: ChartId) {
         let Some(data) = &self.data else { return };
         let Some(chart) = data.charts.iter().find(|c| c.id == id) else { return };
-        match action {
-            Export::Csv => match chart.to_csv(shell.lang == Lang::En) {
-                Ok(bytes) => shell.station.send(Request::SaveExport {
-                    file_name: export_name(data, id, "csv"),
-                    content: ExportContent::Csv(bytes),
-                }),
-                Err(error) => self.notice = Some(Notice::error(error.to_string())),
-            },
-            Export::Png => {
-                let Some(&(_, rect)) = self.chart_rects.iter().find(|(c, _)| *c == id) else {
-                    return;
-                };
-                let captured = Arc::clone(&self.captured);
-                let repaint = ctx.clone();
-                let pixels_per_point = ctx.pixels_per_point();
-                ctx.request_screenshot(move |image| {
-                    let crop = crop(&image, rect, pixels_per_point);
-                    *captured.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, crop));
-                    repaint.request_repaint();
-                });
-            }
+        match chart.to_csv(shell.lang == Lang::En) {
+            Ok(bytes) => shell.station.send(Request::SaveExport {
+                file_name: export_name(data, id, "csv"),
+                content: ExportContent::Csv(bytes),
+            }),
+            Err(error) => self.notice = Some(Notice::error(error.to_string())),
         }
+    }
+
+    /// Asks for a screenshot of the next frame and keeps the chart's part of it.
+    fn capture(&self, ctx: &egui::Context, id: ChartId) {
+        let Some(&(_, rect)) = self.chart_rects.iter().find(|(c, _)| *c == id) else { return };
+        let captured = Arc::clone(&self.captured);
+        let repaint = ctx.clone();
+        let pixels_per_point = ctx.pixels_per_point();
+        ctx.request_screenshot(move |image| {
+            let crop = crop(&image, rect, pixels_per_point);
+            *captured.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, crop));
+            repaint.request_repaint();
+        });
+        ctx.request_repaint();
     }
 
     /// Sends a screenshot crop that arrived since the last frame to be saved.
