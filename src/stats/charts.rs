@@ -48,10 +48,10 @@ impl ChartId {
                 ("每小时登记（按类别）", "Registrations per hour by category")
             }
             ChartId::BadgesBySource => {
-                ("每小时制证（按来源）", "Badges printed per hour by source")
+                ("每小时制证（按来源）", "Badges issued per hour by source")
             }
             ChartId::BadgesByCategory => {
-                ("每小时制证（按类别）", "Badges printed per hour by category")
+                ("每小时制证（按类别）", "Badges issued per hour by category")
             }
             ChartId::GateFlow => ("各闸机每15分钟进出", "Gate entries and exits per 15 minutes"),
             ChartId::Inside => ("各区域当前在场人数", "People inside each zone now"),
