@@ -220,13 +220,13 @@ impl Gate {
         self.join()
     }
 
-    /// Stops the gate: closes every lane (except in emergency), then joins the threads.
     /// A handle that stops the gate from another thread (a signal handler): the loop
     /// closes every lane's relay before it ends, exactly as `stop` does.
     pub fn stopper(&self) -> Stopper {
         Stopper(self.commands.clone())
     }
 
+    /// Stops the gate: closes every lane (except in emergency), then joins the threads.
     pub fn stop(mut self) -> Result<(), GateError> {
         // The loop may already have stopped on its own; joining reports how it ended.
         let _ = control::submit(&self.commands, ControlCommand::Stop);
