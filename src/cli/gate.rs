@@ -67,13 +67,21 @@ fn serve(config_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     gate.control_from_stdin()?;
     stop_on_signals(gate.stopper())?;
     eprintln!("gate running with {lanes} lane(s)");
-    for verdict in gate.verdicts() {
+    let printed = gate.verdicts().iter().try_for_each(|verdict| -> Result<()> {
         // Locked per line: the standard-input control thread prints its answers too.
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
         out.flush()?;
+        Ok(())
+    });
+    match printed {
+        Ok(()) => gate.wait()?,
+        // Whoever read the verdicts is gone: stop the lanes the orderly way, then say why.
+        Err(error) => {
+            gate.stop()?;
+            return Err(error.context("writing verdicts to standard output"));
+        }
     }
-    gate.wait()?;
     Ok(ExitCode::SUCCESS)
 }
 

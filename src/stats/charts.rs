@@ -47,9 +47,7 @@ impl ChartId {
             ChartId::RegistrationsByCategory => {
                 ("每小时登记（按类别）", "Registrations per hour by category")
             }
-            ChartId::BadgesBySource => {
-                ("每小时制证（按来源）", "Badges issued per hour by source")
-            }
+            ChartId::BadgesBySource => ("每小时制证（按来源）", "Badges issued per hour by source"),
             ChartId::BadgesByCategory => {
                 ("每小时制证（按类别）", "Badges issued per hour by category")
             }

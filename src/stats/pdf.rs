@@ -146,13 +146,7 @@ impl Page {
                 self.text(&x.key, left, inner.y + 2.0, 5.0, [0x40; 3]);
             }
         }
-        self.text(
-            &format!("max {}", format_value(max)),
-            inner.x,
-            inner.y + inner.h - 6.0,
-            5.0,
-            [0x60; 3],
-        );
+        self.scale_note(inner, max);
     }
 
     /// A polyline per series over time.
@@ -179,13 +173,13 @@ impl Page {
         for (i, x) in chart.x.iter().enumerate().step_by(every) {
             self.text(&x.key, x_at(i) - 6.0, inner.y + 2.0, 5.0, [0x40; 3]);
         }
-        self.text(
-            &format!("max {}", format_value(max)),
-            inner.x,
-            inner.y + inner.h - 6.0,
-            5.0,
-            [0x60; 3],
-        );
+        self.scale_note(inner, max);
+    }
+
+    /// The value the top of the plot stands for (the charts have no y axis of their own).
+    fn scale_note(&mut self, inner: Area, max: f64) {
+        let note = format!("max {}", format_value(max));
+        self.text(&note, inner.x, inner.y + inner.h - 6.0, 5.0, [0x60; 3]);
     }
 
     /// Horizontal bars: the name on the left, the value after the bar.

@@ -22,17 +22,10 @@ fn decision(
     .unwrap();
 }
 
-/// The running totals recomputed from the rows they count: what the triggers must equal.
-fn recomputed_gate_totals(
-    conn: &Connection,
-) -> Vec<(String, String, String, String, String, i64, i64)> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15) AS q, \
-             gate, zone, direction, reason, count(*), sum(granted AND NOT annulled) \
-             FROM gate_decisions GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
-        )
-        .unwrap();
+type GateTotal = (String, String, String, String, String, i64, i64);
+
+fn gate_totals(conn: &Connection, sql: &str) -> Vec<GateTotal> {
+    let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
     })
@@ -41,21 +34,22 @@ fn recomputed_gate_totals(
     .unwrap()
 }
 
-fn stored_gate_totals(
-    conn: &Connection,
-) -> Vec<(String, String, String, String, String, i64, i64)> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM stats_gate \
-             WHERE decisions > 0 ORDER BY 1, 2, 3, 4, 5",
-        )
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
+/// The running totals recomputed from the rows they count: what the triggers must equal.
+fn recomputed_gate_totals(conn: &Connection) -> Vec<GateTotal> {
+    gate_totals(
+        conn,
+        "SELECT substr(at, 1, 14) || printf('%02d', CAST(substr(at, 15, 2) AS INTEGER) / 15 * 15) AS q, \
+         gate, zone, direction, reason, count(*), sum(granted AND NOT annulled) \
+         FROM gate_decisions GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+    )
+}
+
+fn stored_gate_totals(conn: &Connection) -> Vec<GateTotal> {
+    gate_totals(
+        conn,
+        "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM stats_gate \
+         WHERE decisions > 0 ORDER BY 1, 2, 3, 4, 5",
+    )
 }
 
 #[test]
