@@ -4,6 +4,7 @@
 pub mod badge;
 pub mod import;
 pub mod search;
+mod term_batch;
 
 use chrono::NaiveDate;
 use expo_sync::protocol::AttendeeRecord;
@@ -345,6 +346,24 @@ pub(crate) fn upsert(
     record: &AttendeeRecord,
     hlc: &Hlc,
 ) -> Result<(), StoreError> {
+    write_row(conn, record, hlc)?;
+    let id = record.id.to_string();
+    conn.prepare_cached("DELETE FROM search_terms WHERE attendee_id = ?1")?.execute([&id])?;
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES (?1, ?2)")?;
+    for term in search::terms_for(record) {
+        insert.execute(params![term, id])?;
+    }
+    Ok(())
+}
+
+/// Writes (inserts or replaces) the attendee row alone; its search terms are the
+/// caller's business.
+pub(crate) fn write_row(
+    conn: &Connection,
+    record: &AttendeeRecord,
+    hlc: &Hlc,
+) -> Result<(), StoreError> {
     let sealed = record
         .id_sealed
         .as_deref()
@@ -383,12 +402,6 @@ pub(crate) fn upsert(
         record.updated_at,
         hlc.to_string()
     ])?;
-    conn.prepare_cached("DELETE FROM search_terms WHERE attendee_id = ?1")?.execute([&id])?;
-    let mut insert = conn
-        .prepare_cached("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES (?1, ?2)")?;
-    for term in search::terms_for(record) {
-        insert.execute(params![term, id])?;
-    }
     Ok(())
 }
 
