@@ -484,3 +484,63 @@ fn one_badge_scanned_at_two_lanes_at_once_opens_only_one() {
     assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE granted = 1"), 2);
     assert_eq!(station.count("SELECT count(*) FROM outbox WHERE kind = 'gate_decision'"), 12);
 }
+
+/// `run --mode gate --gate-config`: the lanes run inside the app and each shows its verdict.
+#[test]
+fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
+    use egui_kittest::kittest::Queryable;
+    use expo_kiosk::ui::{install_fonts, App, AppConfig, Mode};
+
+    let (mut station, badges) = Station::with_event(&demo_event_toml(
+        Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),
+    ));
+    drop(station.store.take());
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 2);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut entry = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let mut exit = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = station.dir.path().join("gate.toml");
+    std::fs::write(
+        &config,
+        [
+            board("a", board_pty.path(), "lcus", 2),
+            lane("in-1", "hall-1", "in", "a", 1, entry.path()),
+            lane("out-1", "hall-1", "out", "a", 2, exit.path()),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let mut app_config = AppConfig::new(station.dir.path().to_owned(), Mode::Gate);
+    app_config.gate_config = Some(config);
+    let app = App::new(app_config, || {}).unwrap();
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size([1280.0, 800.0])
+        .with_step_dt(0.1)
+        .with_context_setup(install_fonts)
+        .build_ui_state(|ui, app: &mut App| app.ui(ui), app);
+    let until = |harness: &mut egui_kittest::Harness<'_, App>, what: &str, label: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while harness.query_by_label_contains(label).is_none() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            harness.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    until(&mut harness, "the lanes", "in-1");
+    assert!(harness.query_by_label("out-1").is_some());
+    std::thread::sleep(Duration::from_millis(300));
+
+    entry.scan(&badges.forged).unwrap();
+    until(&mut harness, "the denial", "证件无法验证");
+    assert!(harness.query_by_label_contains("Badge not genuine").is_some());
+    // An exit is decided on the badge alone, whatever the hour the test runs at.
+    exit.scan(&badges.good).unwrap();
+    until(&mut harness, "the grant", "欢迎");
+    assert!(harness.query_by_label_contains("Welcome").is_some());
+    assert!(harness.query_by_label("李四").is_some(), "the holder's name");
+    assert!(harness.query_by_label_contains("参展商").is_some(), "the category in Chinese");
+    // The grant opened lane out-1's relay channel: the app runs the real lanes.
+    let received = frames(&relay, 3);
+    assert!(received.contains(&lcus_frame(2, true)), "{received:?}");
+    harness.check_accessibility();
+}

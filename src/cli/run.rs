@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Seconds without a touch before a kiosk clears the screen (default 45).
     #[arg(long, value_name = "SECONDS")]
     kiosk_idle: Option<u64>,
+    /// Gate mode: run the lanes of this file (as `expo-kiosk gate --config`) and show each
+    /// lane's verdict full screen.
+    #[arg(long, value_name = "GATE.toml")]
+    gate_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Default, ValueEnum)]
@@ -63,6 +67,10 @@ pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
     };
     let mut config = AppConfig::new(data_dir, mode);
     config.lang = args.lang.into();
+    if args.gate_config.is_some() && !matches!(mode, Mode::Gate) {
+        anyhow::bail!("--gate-config is for --mode gate");
+    }
+    config.gate_config = args.gate_config;
     if let Some(seconds) = args.kiosk_idle {
         config.kiosk_idle_timeout = Duration::from_secs(seconds);
     }

@@ -68,6 +68,10 @@ impl App {
             DeviceSetup::Ports(ports) => Devices::open(ports)?,
             DeviceSetup::Demo => Devices::demo()?,
         };
+        let gate = match &config.gate_config {
+            Some(path) if config.mode == Mode::Gate => Gate::with_lanes(&config.data_dir, path)?,
+            _ => Gate::default(),
+        };
         let station = StationHandle::open(config.data_dir, wake)?;
         Ok(Self {
             lang: config.lang,
@@ -82,7 +86,7 @@ impl App {
             desk: Desk::new(demo),
             kiosk: Kiosk::new(config.kiosk_idle_timeout),
             admin: Admin::default(),
-            gate: Gate::default(),
+            gate,
             close: false,
         })
     }
@@ -135,7 +139,7 @@ impl App {
             self.next_status_at = now + STATUS_INTERVAL;
             self.station.send(Request::Status);
         }
-        if self.devices.is_active() || self.mode == Mode::Kiosk {
+        if self.devices.is_active() || self.mode == Mode::Kiosk || self.gate.runs_lanes() {
             // Devices and the kiosk's idle timer need frames even when nobody moves the mouse.
             ui.ctx().request_repaint_after(std::time::Duration::from_millis(100));
         }

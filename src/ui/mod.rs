@@ -71,6 +71,10 @@ pub struct AppConfig {
     pub devices: DeviceSetup,
     /// A kiosk with no touch for this long goes back to its welcome screen.
     pub kiosk_idle_timeout: Duration,
+    /// Gate mode: the lanes of this GATE.toml run inside the app (scanners, rules, relays,
+    /// decision log) and the screen shows each lane's verdict. Without it, the gate screen
+    /// only verifies scanned badges.
+    pub gate_config: Option<PathBuf>,
 }
 
 impl AppConfig {
@@ -81,6 +85,7 @@ impl AppConfig {
             lang: Lang::Zh,
             devices: DeviceSetup::None,
             kiosk_idle_timeout: Duration::from_secs(45),
+            gate_config: None,
         }
     }
 }
@@ -90,6 +95,8 @@ impl AppConfig {
 pub enum UiError {
     #[error("cannot start the station worker or devices: {0}")]
     Start(#[from] std::io::Error),
+    #[error("cannot start the gate lanes: {0}")]
+    Gate(String),
     #[error("the window failed: {0}")]
     Window(String),
 }
