@@ -333,7 +333,10 @@ fn walk_in_warns_about_a_duplicate_phone_with_a_similar_name() {
     login(&mut harness, "desk", "1234");
     harness.key_press(egui::Key::F2);
     harness.step();
+    harness.step();
     assert!(harness.state().desk().is_form_open());
+    let name = format!("{:?}", harness.get_by_label("姓名 *"));
+    assert!(name.contains("focused: true"), "F2 puts the cursor in the name field: {name}");
     type_into(&mut harness, "姓名 *", "张三");
     type_into(&mut harness, "手机", "13812345678");
     click(&mut harness, "类别 *");

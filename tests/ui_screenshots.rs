@@ -67,9 +67,11 @@ fn shot(out: &Path, name: &str) {
     assert!(status.success(), "screenshot {name}");
 }
 
+/// Clicks into the login fields (centred at these points in a 1280×800 window) and types.
 fn login(name: &str, pin: &str) {
+    xdotool(&["mousemove", "640", "157", "click", "1"]);
     type_slowly(name);
-    xdotool(&["key", "Tab"]);
+    xdotool(&["mousemove", "640", "199", "click", "1"]);
     type_slowly(pin);
     xdotool(&["key", "Return"]);
     std::thread::sleep(Duration::from_secs(1));

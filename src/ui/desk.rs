@@ -60,6 +60,8 @@ struct AttendeeForm {
     save_after_check: bool,
     duplicates_accepted: bool,
     last_checked: Option<NewAttendee>,
+    /// A form just opened puts the cursor in its first field, so the operator types at once.
+    focus_first: bool,
 }
 
 impl AttendeeForm {
@@ -81,6 +83,7 @@ impl AttendeeForm {
             save_after_check: false,
             duplicates_accepted: false,
             last_checked: None,
+            focus_first: true,
         }
     }
 
@@ -564,7 +567,10 @@ impl Desk {
                         "email" => &mut form.input.email,
                         _ => &mut form.input.country,
                     };
-                    labelled_text(ui, &mark(field, label), value, false);
+                    let response = labelled_text(ui, &mark(field, label), value, false);
+                    if field == "name" && std::mem::take(&mut form.focus_first) {
+                        response.request_focus();
+                    }
                     field_error(ui, error.as_deref());
                     ui.end_row();
                 }
