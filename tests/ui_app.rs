@@ -389,6 +389,7 @@ fn kiosk_confirms_masked_details_prints_and_forgets_the_visitor_when_idle() {
     click(&mut harness, "确认并打印");
     wait_until(&mut harness, "printed", |app| app.kiosk().step() == &KioskStep::Done);
     assert!(harness.query_by_label("请取走您的胸卡，祝您参观愉快！").is_some());
+    assert_eq!(station.printed().len(), 1, "\"take your badge\" only once it went out");
 
     wedge_scan(&mut harness, "NOPE-123");
     for _ in 0..200 {
@@ -511,4 +512,21 @@ fn the_dashboard_shows_the_day_and_exports_a_chart_as_csv() {
     type_into(&mut harness, "日期 (YYYY-MM-DD，空为今天)", "24/11");
     assert!(harness.query_by_label_contains("日期格式应为 YYYY-MM-DD").is_some());
     harness.check_accessibility();
+}
+
+#[test]
+fn kiosk_sends_the_visitor_to_the_desk_when_the_printer_fails() {
+    let station = Station::new();
+    // The printer's hot folder is gone (unplugged share, full disk...): sending fails.
+    std::fs::remove_dir(station.path().join("printed")).unwrap();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Kiosk), 0.02);
+    wedge_scan(&mut harness, "R0002");
+    wait_until(&mut harness, "the details to confirm", |app| {
+        matches!(app.kiosk().step(), KioskStep::Confirm(_))
+    });
+    click(&mut harness, "确认并打印");
+    wait_until(&mut harness, "the see-the-desk screen", |app| {
+        app.kiosk().step() == &KioskStep::SeeDesk { code: "E-PRINT".into() }
+    });
+    assert!(station.printed().is_empty());
 }

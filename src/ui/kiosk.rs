@@ -14,10 +14,13 @@ use super::devices::DeviceInput;
 use super::i18n::{Lang, Txt};
 use super::station::{AttendeeView, Failure, Request, Response};
 use super::widgets::{labelled_text, Notice};
+use crate::badges::queue::{JobId, JobStatus};
 use crate::domain::AttendeeId;
 
 /// How long the "take your badge" and error screens stay before the welcome screen.
 const RESULT_SCREEN_SECONDS: f64 = 10.0;
+/// Longest a visitor waits for the badge before being sent to the desk.
+const PRINT_WAIT_SECONDS: f64 = 60.0;
 
 /// What a visitor confirms: only masked forms of their data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +72,8 @@ pub struct Kiosk {
     wedge: WedgeDetector,
     staff: Option<StaffExit>,
     exit: bool,
+    /// The visitor's badge in the print queue: "take your badge" only once it went out.
+    print_job: Option<JobId>,
 }
 
 impl Kiosk {
@@ -81,6 +86,7 @@ impl Kiosk {
             wedge: WedgeDetector::new(WedgeSettings::default()),
             staff: None,
             exit: false,
+            print_job: None,
         }
     }
 
@@ -94,6 +100,10 @@ impl Kiosk {
     }
 
     fn go(&mut self, step: KioskStep) {
+        if step != KioskStep::Printing {
+            // Whatever the queue says later is no longer this screen's business.
+            self.print_job = None;
+        }
         self.step = step;
         // Set from the frame clock on the next frame (responses arrive between frames).
         self.step_since = f64::NAN;
@@ -115,7 +125,20 @@ impl Kiosk {
             }
             // A kiosk does not register walk-ins: the desk checks the document.
             Response::WalkInFromCard(_) => self.go(KioskStep::SeeDesk { code: "E-NOREG".into() }),
-            Response::Printed { .. } => self.go(KioskStep::Done),
+            Response::Printed { job, .. } => self.print_job = Some(job),
+            Response::PrintJob(job) if self.print_job == Some(job.id) => {
+                let went_out = matches!(job.status, JobStatus::Sent | JobStatus::Printed);
+                // A printer that failed even once needs staff (a retry may still print
+                // the badge; staff find it at the printer).
+                let needs_staff = job.status == JobStatus::Failed
+                    || (job.status == JobStatus::Queued && job.attempts > 0);
+                if went_out {
+                    self.go(KioskStep::Done);
+                } else if needs_staff {
+                    let code = Failure::Printing(String::new()).reason_code();
+                    self.go(KioskStep::SeeDesk { code });
+                }
+            }
             Response::Failed(Failure::BadLogin) if self.staff.is_some() => {
                 if let Some(staff) = &mut self.staff {
                     staff.notice = Some(Notice::error(Failure::BadLogin.reason_code()));
@@ -153,10 +176,18 @@ impl Kiosk {
         if ui.input(|i| !i.events.is_empty() || i.pointer.any_down()) {
             self.last_activity = now;
         }
-        let idle = now - self.last_activity > self.idle_timeout.as_secs_f64();
+        // A visitor waiting for the printer does not touch the screen: printing has its own
+        // limit instead of the idle timeout.
+        let printing = self.step == KioskStep::Printing;
+        // Idle counts from the last touch or the last change of screen, whichever is later.
+        let quiet_since = self.last_activity.max(self.step_since);
+        let idle = !printing && now - quiet_since > self.idle_timeout.as_secs_f64();
         let result_shown = matches!(self.step, KioskStep::Done | KioskStep::SeeDesk { .. })
             && now - self.step_since > RESULT_SCREEN_SECONDS;
-        if self.step != KioskStep::Welcome && (idle || result_shown) {
+        if printing && now - self.step_since > PRINT_WAIT_SECONDS {
+            let code = Failure::Printing(String::new()).reason_code();
+            self.go(KioskStep::SeeDesk { code });
+        } else if self.step != KioskStep::Welcome && (idle || result_shown) {
             self.reset(now);
         }
         if self.staff.is_none() {
