@@ -246,6 +246,9 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if let Some(badge_error) = error.downcast_ref::<expo_kiosk::badges::BadgeError>() {
         return badges::exit_code_for(badge_error);
     }
+    if let Some(expo_kiosk::stats::StatsError::UnknownCategory(_)) = error.downcast_ref() {
+        return 2;
+    }
     if let Some(OperatorError::BadLogin | OperatorError::Forbidden { .. }) =
         error.downcast_ref::<OperatorError>()
     {

@@ -79,13 +79,13 @@ pub fn export(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<FollowUpSummary, StatsError> {
-    operator.require(Permission::ViewReports).map_err(|e| StatsError::Output(e.to_string()))?;
+    operator.require(Permission::ViewReports)?;
     let definition = store.event()?.definition.clone();
     let mut wanted = Vec::new();
     for category in categories {
         let (_, found) = definition
             .category(category)
-            .ok_or_else(|| StatsError::Output(format!("the event has no category {category:?}")))?;
+            .ok_or_else(|| StatsError::UnknownCategory(category.clone()))?;
         wanted.push(found.id.clone());
     }
     let csv_error = |e: csv::Error| StatsError::Output(e.to_string());

@@ -38,6 +38,10 @@ pub enum StatsError {
     Output(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Operator(#[from] crate::operators::OperatorError),
+    #[error("the event has no category {0:?}")]
+    UnknownCategory(String),
 }
 
 impl From<rusqlite::Error> for StatsError {

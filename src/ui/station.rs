@@ -351,6 +351,7 @@ impl From<StatsError> for Failure {
     fn from(error: StatsError) -> Self {
         match error {
             StatsError::Store(error) => error.into(),
+            StatsError::Operator(error) => error.into(),
             other => Failure::Other(other.to_string()),
         }
     }
