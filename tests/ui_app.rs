@@ -105,6 +105,16 @@ fn wait_until(harness: &mut Harness<'static, App>, what: &str, done: impl Fn(&Ap
     harness.step();
 }
 
+/// Steps frames until a label containing `text` shows.
+fn wait_for_text(harness: &mut Harness<'static, App>, what: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.query_by_label_contains(text).is_none() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn type_into(harness: &mut Harness<'static, App>, label: &str, text: &str) {
     harness.get_by_label(label).focus();
     harness.step();
@@ -147,12 +157,7 @@ fn login_rejects_a_wrong_pin_and_the_role_decides_the_actions() {
     type_into(&mut harness, "操作员", "desk");
     type_into(&mut harness, "PIN 码", "9999");
     click(&mut harness, "登录");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_by_label_contains("操作员或 PIN 码错误").is_none() {
-        assert!(Instant::now() < deadline, "no bad-login message");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_text(&mut harness, "no bad-login message", "操作员或 PIN 码错误");
     assert!(harness.state().operator().is_none());
 
     // The name stays; the PIN field was cleared.
@@ -245,12 +250,7 @@ fn search_as_you_type_select_with_the_keyboard_and_print_with_enter() {
 
     // Printing the same badge again is refused: a second copy is a reprint, with a reason.
     harness.key_press(egui::Key::Enter);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_by_label_contains("打印失败").is_none() {
-        assert!(Instant::now() < deadline, "a second print was not refused");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_text(&mut harness, "a second print was not refused", "打印失败");
     assert_eq!(station.printed().len(), 1);
 
     type_into(&mut harness, "搜索", "3");
@@ -342,12 +342,7 @@ fn walk_in_warns_about_a_duplicate_phone_with_a_similar_name() {
     click(&mut harness, "类别 *");
     click(&mut harness, "普通观众");
     click(&mut harness, "保存");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_by_label_contains("相同手机号且姓名相近").is_none() {
-        assert!(Instant::now() < deadline, "no duplicate warning");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_text(&mut harness, "no duplicate warning", "相同手机号且姓名相近");
     assert!(harness.state().desk().is_form_open(), "nothing saved before the operator decides");
     click(&mut harness, "打开已有记录");
     wait_until(&mut harness, "the existing attendee opens", |app| {
@@ -410,12 +405,7 @@ fn kiosk_leaves_only_with_an_admin_pin() {
     type_into(&mut harness, "操作员", "desk");
     type_into(&mut harness, "PIN 码", "1234");
     click(&mut harness, "退出");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_by_label_contains("E-ROLE").is_none() {
-        assert!(Instant::now() < deadline, "a desk PIN was not refused");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_text(&mut harness, "a desk PIN was not refused", "E-ROLE");
     assert!(!harness.state().wants_close());
     harness.get_by_label("操作员").focus();
     harness.step();
@@ -476,23 +466,13 @@ fn the_dashboard_shows_the_day_and_exports_a_chart_as_csv() {
     let station = Station::new();
     let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
     login(&mut harness, "admin", "0000");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_by_label_contains("更新于").is_none() {
-        assert!(Instant::now() < deadline, "the dashboard never loaded");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_text(&mut harness, "the dashboard never loaded", "更新于");
     assert!(harness.query_by_label("今日登记").is_some());
     assert!(harness.query_by_label("每小时登记（按来源）").is_some());
     assert!(harness.query_by_label("各区域当前在场人数").is_some());
 
     harness.query_all_by_label("导出 CSV").next().unwrap().click();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_by_label_contains("已导出到").is_none() {
-        assert!(Instant::now() < deadline, "no export notice");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_text(&mut harness, "no export notice", "已导出到");
     let exports: Vec<_> = std::fs::read_dir(station.path().join("exports"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -529,4 +509,31 @@ fn kiosk_sends_the_visitor_to_the_desk_when_the_printer_fails() {
         app.kiosk().step() == &KioskStep::SeeDesk { code: "E-PRINT".into() }
     });
     assert!(station.printed().is_empty());
+}
+
+#[test]
+fn admin_previews_a_badge_template_and_makes_it_the_events() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "活动设置");
+    // The event's own template first, laid out by the badge code.
+    wait_for_text(&mut harness, "the event's template", "90 × 130 mm lanyard badge");
+    click(&mut harness, "选择胸卡模板");
+    click(&mut harness, "cr80");
+    wait_for_text(&mut harness, "the CR80 preview", "CR80 card, 85.6 × 54 mm");
+    click(&mut harness, "用于本活动");
+    wait_for_text(&mut harness, "the template was not saved", "已保存");
+    let store = Store::open(&station.path()).unwrap();
+    assert_eq!(store.event().unwrap().definition.event.badge_template, "cr80");
+    let audited: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'event_init' AND actor = 'admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1, "the change is audited under the admin's name");
+    harness.check_accessibility();
 }

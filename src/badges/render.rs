@@ -149,16 +149,15 @@ pub fn render_pdf(
     let logo = logo()?;
     let mut doc = PdfDocument::new(&template.description);
     let page = PageResources {
-        font,
         font_id: font.add_to(&mut doc),
         logo_id: doc.add_image(logo),
         logo_px: (logo.width as f32, logo.height as f32),
-        template,
     };
     let pages = badges
         .into_iter()
         .map(|badge| {
-            Ok(PdfPage::new(Mm(template.width_mm), Mm(template.height_mm), page.ops(&badge)?))
+            let layout = layout(template, &badge)?;
+            Ok(PdfPage::new(Mm(template.width_mm), Mm(template.height_mm), page.ops(&layout)))
         })
         .collect::<Result<Vec<_>, BadgeError>>()?;
     if pages.is_empty() {
@@ -169,79 +168,107 @@ pub fn render_pdf(
     Ok(doc.with_pages(pages).save(&options, &mut Vec::new()))
 }
 
-/// What every page of one document shares.
-struct PageResources<'a> {
-    font: &'a Font,
-    font_id: FontId,
-    logo_id: XObjectId,
-    logo_px: (f32, f32),
+/// A rectangle in points from the badge's bottom-left corner (PDF coordinates).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PtRect {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// One thing drawn on a badge. The PDF and the admin preview draw the same marks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mark {
+    Fill {
+        rect: PtRect,
+        colour: [u8; 3],
+    },
+    /// The event logo, scaled into `rect` keeping its aspect ratio.
+    Logo {
+        rect: PtRect,
+    },
+    /// The QR code's dark modules, one rectangle per horizontal run (drawn on a white Fill).
+    Qr {
+        runs: Vec<PtRect>,
+    },
+    /// One line of text in the badge font; `x` is where it starts.
+    Text {
+        x: f32,
+        baseline: f32,
+        size: f32,
+        colour: [u8; 3],
+        text: String,
+    },
+}
+
+/// A badge laid out: page size in points and what goes on it, in drawing order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BadgeLayout {
+    pub width_pt: f32,
+    pub height_pt: f32,
+    pub marks: Vec<Mark>,
+}
+
+/// Lays out `badge` on `template`: the colour band, the logo, the QR code and every text
+/// shrunk and wrapped into its box with the badge font's own metrics.
+pub fn layout(template: &Template, badge: &BadgeData) -> Result<BadgeLayout, BadgeError> {
+    let font = Font::shared()?;
+    let logo = logo()?;
+    let frame = Frame { template };
+    let mut marks = vec![Mark::Fill { rect: frame.rect(&template.band), colour: badge.colour }];
+    marks.push(Mark::Logo {
+        rect: frame.logo(&template.logo, (logo.width as f32, logo.height as f32)),
+    });
+    marks.push(Mark::Fill { rect: frame.rect(&template.qr), colour: [255, 255, 255] });
+    marks.push(Mark::Qr { runs: frame.qr(&badge.token, &template.qr)? });
+    for element in &template.text {
+        frame.text(font, element, badge.field(element.field), &mut marks);
+    }
+    Ok(BadgeLayout {
+        width_pt: template.width_mm * PT_PER_MM,
+        height_pt: template.height_mm * PT_PER_MM,
+        marks,
+    })
+}
+
+/// The template's millimetres, from the top left, as points from the bottom left.
+struct Frame<'a> {
     template: &'a Template,
 }
 
-impl PageResources<'_> {
-    fn ops(&self, badge: &BadgeData) -> Result<Vec<Op>, BadgeError> {
-        let template = self.template;
-        let mut ops = vec![
-            Op::SetFillColor { col: rgb(badge.colour) },
-            Op::DrawRectangle { rectangle: self.rect(&template.band) },
-        ];
-        ops.push(self.logo(&template.logo));
-        self.qr(&badge.token, &template.qr, &mut ops)?;
-        for element in &template.text {
-            self.text(element, badge.field(element.field), &mut ops);
-        }
-        Ok(ops)
-    }
-
-    /// A template area (mm from the top left) as a filled PDF rectangle (pt from the
-    /// bottom left).
-    fn rect(&self, area: &Area) -> Rect {
-        let (x, y, w, h) = self.pdf_area(area);
-        Rect {
-            mode: Some(PaintMode::Fill),
-            winding_order: Some(WindingOrder::NonZero),
-            ..Rect::from_xywh(Pt(x), Pt(y), Pt(w), Pt(h))
-        }
-    }
-
-    /// (x, y, width, height) in points from the bottom-left corner.
-    fn pdf_area(&self, area: &Area) -> (f32, f32, f32, f32) {
+impl Frame<'_> {
+    fn rect(&self, area: &Area) -> PtRect {
         let bottom = self.template.height_mm - area.y - area.h;
-        (area.x * PT_PER_MM, bottom * PT_PER_MM, area.w * PT_PER_MM, area.h * PT_PER_MM)
+        PtRect {
+            x: area.x * PT_PER_MM,
+            y: bottom * PT_PER_MM,
+            w: area.w * PT_PER_MM,
+            h: area.h * PT_PER_MM,
+        }
     }
 
     /// The logo scaled to fit its area, keeping its aspect ratio, centred.
-    fn logo(&self, area: &Area) -> Op {
-        let (x, y, w, h) = self.pdf_area(area);
-        let (px_w, px_h) = self.logo_px;
-        // printpdf sizes an image as pixels / dpi inches: pick the dpi that fits the area.
-        let dpi = (px_w * 72.0 / w).max(px_h * 72.0 / h);
-        let (drawn_w, drawn_h) = (px_w * 72.0 / dpi, px_h * 72.0 / dpi);
-        Op::UseXobject {
-            id: self.logo_id.clone(),
-            transform: XObjectTransform {
-                translate_x: Some(Pt(x + (w - drawn_w) / 2.0)),
-                translate_y: Some(Pt(y + (h - drawn_h) / 2.0)),
-                dpi: Some(dpi),
-                ..XObjectTransform::default()
-            },
-        }
+    fn logo(&self, area: &Area, (px_w, px_h): (f32, f32)) -> PtRect {
+        let PtRect { x, y, w, h } = self.rect(area);
+        let scale = (w / px_w).min(h / px_h);
+        let (drawn_w, drawn_h) = (px_w * scale, px_h * scale);
+        PtRect { x: x + (w - drawn_w) / 2.0, y: y + (h - drawn_h) / 2.0, w: drawn_w, h: drawn_h }
     }
 
-    /// The QR code as one vector path: a rectangle per horizontal run of dark modules,
-    /// on a white square that includes the quiet zone.
-    fn qr(&self, token: &str, area: &Area, ops: &mut Vec<Op>) -> Result<(), BadgeError> {
+    /// The QR code's dark runs inside its area, which includes the quiet zone.
+    fn qr(&self, token: &str, area: &Area) -> Result<Vec<PtRect>, BadgeError> {
         // ECC M survives a scuffed or creased badge; the token is upper-case base32, so
         // the encoder picks alphanumeric mode by itself.
         let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
             .map_err(|e| BadgeError::Render(format!("QR code: {e}")))?;
         let modules = code.width();
         let colours = code.to_colors();
-        let (x, y, side, _) = self.pdf_area(area);
+        let PtRect { x, y, w: side, .. } = self.rect(area);
         let module = side / (modules + 2 * QR_QUIET_ZONE) as f32;
         let origin_x = x + QR_QUIET_ZONE as f32 * module;
         let top = y + side - QR_QUIET_ZONE as f32 * module;
-        let mut rings = Vec::new();
+        let mut runs = Vec::new();
         for (row, line) in colours.chunks(modules).enumerate() {
             let mut column = 0;
             while column < modules {
@@ -253,33 +280,20 @@ impl PageResources<'_> {
                 while column < modules && line[column] == qrcode::Color::Dark {
                     column += 1;
                 }
-                let left = origin_x + start as f32 * module;
-                let right = origin_x + column as f32 * module;
-                let upper = top - row as f32 * module;
-                let lower = upper - module;
-                rings.push(PolygonRing {
-                    points: [(left, upper), (right, upper), (right, lower), (left, lower)]
-                        .into_iter()
-                        .map(|(px, py)| LinePoint {
-                            p: Point { x: Pt(px), y: Pt(py) },
-                            bezier: false,
-                        })
-                        .collect(),
+                runs.push(PtRect {
+                    x: origin_x + start as f32 * module,
+                    y: top - (row + 1) as f32 * module,
+                    w: (column - start) as f32 * module,
+                    h: module,
                 });
             }
         }
-        ops.push(Op::SetFillColor { col: rgb([255, 255, 255]) });
-        ops.push(Op::DrawRectangle { rectangle: self.rect(area) });
-        ops.push(Op::SetFillColor { col: rgb([0, 0, 0]) });
-        ops.push(Op::DrawPolygon {
-            polygon: Polygon { rings, mode: PaintMode::Fill, winding_order: WindingOrder::NonZero },
-        });
-        Ok(())
+        Ok(runs)
     }
 
     /// The text shrunk and wrapped into its box, centred vertically, aligned as asked.
-    fn text(&self, element: &TextElement, text: &str, ops: &mut Vec<Op>) {
-        let (x, y, w, h) = self.pdf_area(&element.area);
+    fn text(&self, font: &Font, element: &TextElement, text: &str, marks: &mut Vec<Mark>) {
+        let PtRect { x, y, w, h } = self.rect(&element.area);
         let area = FitBox {
             width: w,
             height: h,
@@ -287,36 +301,116 @@ impl PageResources<'_> {
             min_size: element.min_size(),
             max_lines: element.lines,
         };
-        let fitted = fit(self.font, text, &area);
+        let fitted = fit(font, text, &area);
         if fitted.is_empty() {
             return;
         }
         let size = fitted.size;
-        let line_height = self.font.line_height_em() * size;
+        let line_height = font.line_height_em() * size;
         let block = line_height * fitted.lines.len() as f32;
         let block_top = y + h - (h - block) / 2.0;
         // `Template::parse` proved every text colour parses.
         let colour = parse_colour(&element.colour).unwrap_or([0, 0, 0]);
-        ops.push(Op::SetFillColor { col: rgb(colour) });
         for (index, line) in fitted.lines.iter().enumerate() {
-            let width = width_em(self.font, line) * size;
+            let width = width_em(font, line) * size;
             let left = match element.align {
                 Align::Left => x,
                 Align::Center => x + (w - width) / 2.0,
                 Align::Right => x + w - width,
             };
-            let baseline = block_top - self.font.ascent_em() * size - index as f32 * line_height;
-            // One text object per line: `Td` moves relative to the line start, and a new
-            // text object starts from the page origin.
-            ops.extend([
-                Op::StartTextSection,
-                Op::SetFont { font: PdfFontHandle::External(self.font_id.clone()), size: Pt(size) },
-                Op::SetTextCursor { pos: Point { x: Pt(left), y: Pt(baseline) } },
-                Op::ShowText { items: vec![TextItem::Text(line.clone())] },
-                Op::EndTextSection,
-            ]);
+            let baseline = block_top - font.ascent_em() * size - index as f32 * line_height;
+            marks.push(Mark::Text { x: left, baseline, size, colour, text: line.clone() });
         }
     }
+}
+
+/// What every page of one PDF shares.
+struct PageResources {
+    font_id: FontId,
+    logo_id: XObjectId,
+    logo_px: (f32, f32),
+}
+
+impl PageResources {
+    fn ops(&self, layout: &BadgeLayout) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for mark in &layout.marks {
+            match mark {
+                Mark::Fill { rect, colour } => {
+                    ops.push(Op::SetFillColor { col: rgb(*colour) });
+                    ops.push(Op::DrawRectangle { rectangle: filled(rect) });
+                }
+                Mark::Logo { rect } => {
+                    // printpdf sizes an image as pixels / dpi inches: the dpi that fits.
+                    let dpi = self.logo_px.0 * 72.0 / rect.w;
+                    ops.push(Op::UseXobject {
+                        id: self.logo_id.clone(),
+                        transform: XObjectTransform {
+                            translate_x: Some(Pt(rect.x)),
+                            translate_y: Some(Pt(rect.y)),
+                            dpi: Some(dpi),
+                            ..XObjectTransform::default()
+                        },
+                    });
+                }
+                Mark::Qr { runs } => {
+                    // One vector path for the whole code: a ring per run.
+                    let rings = runs
+                        .iter()
+                        .map(|r| PolygonRing {
+                            points: [
+                                (r.x, r.y + r.h),
+                                (r.x + r.w, r.y + r.h),
+                                (r.x + r.w, r.y),
+                                (r.x, r.y),
+                            ]
+                            .into_iter()
+                            .map(|(px, py)| LinePoint {
+                                p: Point { x: Pt(px), y: Pt(py) },
+                                bezier: false,
+                            })
+                            .collect(),
+                        })
+                        .collect();
+                    ops.push(Op::SetFillColor { col: rgb([0, 0, 0]) });
+                    ops.push(Op::DrawPolygon {
+                        polygon: Polygon {
+                            rings,
+                            mode: PaintMode::Fill,
+                            winding_order: WindingOrder::NonZero,
+                        },
+                    });
+                }
+                // One text object per line: `Td` moves relative to the line start, and a
+                // new text object starts from the page origin.
+                Mark::Text { x, baseline, size, colour, text } => ops.extend([
+                    Op::SetFillColor { col: rgb(*colour) },
+                    Op::StartTextSection,
+                    Op::SetFont {
+                        font: PdfFontHandle::External(self.font_id.clone()),
+                        size: Pt(*size),
+                    },
+                    Op::SetTextCursor { pos: Point { x: Pt(*x), y: Pt(*baseline) } },
+                    Op::ShowText { items: vec![TextItem::Text(text.clone())] },
+                    Op::EndTextSection,
+                ]),
+            }
+        }
+        ops
+    }
+}
+
+fn filled(rect: &PtRect) -> Rect {
+    Rect {
+        mode: Some(PaintMode::Fill),
+        winding_order: Some(WindingOrder::NonZero),
+        ..Rect::from_xywh(Pt(rect.x), Pt(rect.y), Pt(rect.w), Pt(rect.h))
+    }
+}
+
+/// The event logo as PNG bytes (for a preview; the PDF embeds the decoded image).
+pub fn logo_png() -> &'static [u8] {
+    LOGO_PNG
 }
 
 /// A PDF fill or stroke colour from 8-bit RGB.

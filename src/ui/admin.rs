@@ -7,8 +7,9 @@ use expo_sync::protocol::AuditRecord;
 use super::app::Shell;
 use super::dashboard::Dashboard;
 use super::i18n::{Lang, Txt};
-use super::station::{Request, Response, StationHandle};
+use super::station::{BadgePreview, Request, Response, StationHandle};
 use super::widgets::{labelled_text, Notice};
+use crate::badges::render::{BadgeLayout, Mark, PtRect};
 use crate::operators::{Operator, Role};
 use crate::registration::import::ImportReport;
 
@@ -40,6 +41,12 @@ pub struct Admin {
     skip_invalid: bool,
     report: Option<ImportReport>,
     notice: Option<Notice>,
+    /// The template picked in the event tab, and its preview once laid out (the logo
+    /// becomes a texture on the next frame, where the egui context is at hand).
+    template_choice: Option<String>,
+    pending_preview: Option<BadgePreview>,
+    preview_asked: Option<String>,
+    preview: Option<(BadgePreview, egui::TextureHandle)>,
 }
 
 impl Admin {
@@ -62,6 +69,7 @@ impl Admin {
             }
             Response::Audit(entries) => self.audit = entries,
             Response::Imported(report) => self.report = Some(report),
+            Response::BadgePreview(preview) => self.pending_preview = Some(*preview),
             dashboard @ (Response::Dashboard(_) | Response::Exported(_)) => {
                 self.dashboard.on_response(dashboard, lang);
             }
@@ -71,6 +79,11 @@ impl Admin {
             Response::Failed(failure) => self.notice = Some(Notice::failure(lang, &failure)),
             _ => {}
         }
+    }
+
+    /// The event definition changed (a new badge template): say so.
+    pub fn on_event_updated(&mut self, lang: Lang) {
+        self.notice = Some(Notice::ok(Txt::Saved.get(lang)));
     }
 
     pub fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
@@ -93,7 +106,9 @@ impl Admin {
             }
             match self.tab {
                 Tab::Dashboard => self.dashboard.show(ui, shell),
-                Tab::Event => event_tab(ui, shell),
+                Tab::Event => {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.event_tab(ui, shell));
+                }
                 Tab::Operators => self.operators_tab(ui, shell),
                 Tab::Audit => self.audit_tab(ui, shell),
                 Tab::Import => self.import_tab(ui, shell),
@@ -229,38 +244,132 @@ impl Admin {
     }
 }
 
-fn event_tab(ui: &mut egui::Ui, shell: &Shell<'_>) {
-    let (lang, info) = (shell.lang, shell.info);
-    egui::Grid::new("event").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {
-        for (label, value) in [
-            (Txt::EventName, lang.pick(&info.event_name, &info.event_name_en).to_owned()),
-            (Txt::Venue, info.venue.clone()),
-            (Txt::Dates, info.dates.clone()),
-            (Txt::Timezone, info.timezone.clone()),
-            (Txt::BadgeTemplate, info.badge_template.clone()),
-        ] {
-            ui.label(label.get(lang));
-            ui.label(value);
-            ui.end_row();
+impl Admin {
+    fn event_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let (lang, info) = (shell.lang, shell.info);
+        egui::Grid::new("event").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {
+            for (label, value) in [
+                (Txt::EventName, lang.pick(&info.event_name, &info.event_name_en).to_owned()),
+                (Txt::Venue, info.venue.clone()),
+                (Txt::Dates, info.dates.clone()),
+                (Txt::Timezone, info.timezone.clone()),
+                (Txt::BadgeTemplate, info.badge_template.clone()),
+            ] {
+                ui.label(label.get(lang));
+                ui.label(value);
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        ui.label(RichText::new(Txt::Categories.get(lang)).strong());
+        egui::Grid::new("categories").striped(true).num_columns(3).show(ui, |ui| {
+            for category in &info.categories {
+                ui.label(&category.id);
+                ui.label(lang.pick(&category.label_zh, &category.label_en));
+                ui.label(format!(
+                    "{}: {}",
+                    Txt::RequiredFields.get(lang),
+                    category.required.join(", ")
+                ));
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        ui.label(RichText::new(Txt::Zones.get(lang)).strong());
+        for (id, name, name_en) in &info.zones {
+            ui.label(format!("{id} · {}", lang.pick(name, name_en)));
         }
-    });
-    ui.separator();
-    ui.label(RichText::new(Txt::Categories.get(lang)).strong());
-    egui::Grid::new("categories").striped(true).num_columns(3).show(ui, |ui| {
-        for category in &info.categories {
-            ui.label(&category.id);
-            ui.label(lang.pick(&category.label_zh, &category.label_en));
-            ui.label(format!(
-                "{}: {}",
-                Txt::RequiredFields.get(lang),
-                category.required.join(", ")
-            ));
-            ui.end_row();
+        ui.separator();
+        self.template_section(ui, shell);
+    }
+
+    /// The badge template: pick one of the shipped templates, see a sample badge laid out
+    /// by the same code as the PDF, and make it the event's.
+    fn template_section(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        if let Some(preview) = self.pending_preview.take() {
+            let (size, rgba) = &preview.logo;
+            let image = egui::ColorImage::from_rgba_unmultiplied(*size, rgba);
+            let texture = ui.ctx().load_texture("badge-logo", image, egui::TextureOptions::LINEAR);
+            self.preview = Some((preview, texture));
         }
-    });
-    ui.separator();
-    ui.label(RichText::new(Txt::Zones.get(lang)).strong());
-    for (id, name, name_en) in &info.zones {
-        ui.label(format!("{id} · {}", lang.pick(name, name_en)));
+        let current = shell.info.badge_template.clone();
+        let chosen = self.template_choice.get_or_insert_with(|| current.clone()).clone();
+        let shown = self.preview.as_ref().map(|(preview, _)| preview.template.clone());
+        if shown.as_ref() != Some(&chosen) && self.preview_asked.as_ref() != Some(&chosen) {
+            shell.station.send(Request::BadgePreview { template: chosen.clone() });
+            self.preview_asked = Some(chosen.clone());
+        }
+        ui.horizontal(|ui| {
+            let label = ui.label(RichText::new(Txt::ChooseTemplate.get(lang)).strong());
+            let mut picked = chosen.clone();
+            let picker = egui::ComboBox::from_id_salt("badge-template")
+                .selected_text(picked.clone())
+                .show_ui(ui, |ui| {
+                    for name in crate::badges::template::shipped_names() {
+                        ui.selectable_value(&mut picked, name.to_owned(), name);
+                    }
+                });
+            picker.response.labelled_by(label.id);
+            if picked != chosen {
+                self.template_choice = Some(picked);
+            }
+            let can_use = chosen != current;
+            if ui.add_enabled(can_use, egui::Button::new(Txt::UseTemplate.get(lang))).clicked() {
+                shell.station.send(Request::SetBadgeTemplate { template: chosen.clone() });
+            }
+        });
+        match &self.preview {
+            Some((preview, logo)) if preview.template == chosen => {
+                ui.label(&preview.description);
+                paint_badge(ui, &preview.layout, logo);
+            }
+            _ => {
+                ui.spinner();
+            }
+        }
+    }
+}
+
+/// A laid-out badge painted at up to 320 points high: the marks of the PDF, in egui.
+fn paint_badge(ui: &mut egui::Ui, layout: &BadgeLayout, logo: &egui::TextureHandle) {
+    let scale = (320.0 / layout.height_pt).min(480.0 / layout.width_pt);
+    let size = egui::vec2(layout.width_pt * scale, layout.height_pt * scale);
+    let (response, painter) = ui.allocate_painter(size, egui::Sense::hover());
+    let origin = response.rect.min;
+    // PDF points from the bottom left to screen points from the top left.
+    let to_screen = |r: &PtRect| {
+        egui::Rect::from_min_size(
+            origin + egui::vec2(r.x * scale, (layout.height_pt - r.y - r.h) * scale),
+            egui::vec2(r.w * scale, r.h * scale),
+        )
+    };
+    let colour = |[r, g, b]: [u8; 3]| egui::Color32::from_rgb(r, g, b);
+    painter.rect_filled(response.rect, 4.0, egui::Color32::WHITE);
+    for mark in &layout.marks {
+        match mark {
+            Mark::Fill { rect, colour: c } => {
+                painter.rect_filled(to_screen(rect), 0.0, colour(*c));
+            }
+            Mark::Logo { rect } => {
+                let uv = egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0));
+                painter.image(logo.id(), to_screen(rect), uv, egui::Color32::WHITE);
+            }
+            Mark::Qr { runs } => {
+                for run in runs {
+                    painter.rect_filled(to_screen(run), 0.0, egui::Color32::BLACK);
+                }
+            }
+            Mark::Text { x, baseline, size, colour: c, text } => {
+                let at = origin + egui::vec2(x * scale, (layout.height_pt - baseline) * scale);
+                painter.text(
+                    at,
+                    egui::Align2::LEFT_BOTTOM,
+                    text,
+                    egui::FontId::proportional(size * scale),
+                    colour(*c),
+                );
+            }
+        }
     }
 }

@@ -204,6 +204,10 @@ impl App {
                 }
                 self.loading = Loading::Ready(info);
             }
+            Response::EventUpdated(info) => {
+                self.loading = Loading::Ready(info);
+                self.admin.on_event_updated(self.lang);
+            }
             Response::Unavailable(reason) => self.loading = Loading::Unavailable(reason),
             Response::LoggedIn(operator) => self.logged_in(operator),
             Response::Status(status) => self.status = status,

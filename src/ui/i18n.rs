@@ -199,6 +199,8 @@ texts! {
     Dates => "日期", "Dates";
     Timezone => "时区", "Time zone";
     BadgeTemplate => "胸卡模板", "Badge template";
+    UseTemplate => "用于本活动", "Use for this event";
+    ChooseTemplate => "选择胸卡模板", "Choose the badge template";
     Zones => "区域", "Zones";
     Categories => "类别", "Categories";
     RequiredFields => "必填字段", "Required fields";

@@ -12,9 +12,12 @@ use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
-use crate::badges::{BadgeError, PrinterConfig};
+use crate::badges::render::{self, BadgeLayout};
+use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
+use crate::domain::event::parse_colour;
 use crate::domain::{AttendeeId, FieldError, IdDocument, IdType, NewAttendee, Source};
 use crate::operators::{self, Operator, OperatorError, Permission, Role};
+use crate::provisioning;
 use crate::registration::badge::{self, BadgeState};
 use crate::registration::import::{self, ImportOptions, ImportReport};
 use crate::registration::search::{self, SearchHit};
@@ -84,6 +87,14 @@ pub enum Request {
     /// The dashboard's figures for a venue day (today when `None`).
     Dashboard {
         date: Option<chrono::NaiveDate>,
+    },
+    /// Lay out a sample badge on a shipped template, for the admin's preview.
+    BadgePreview {
+        template: String,
+    },
+    /// Make a shipped template the event's badge template.
+    SetBadgeTemplate {
+        template: String,
     },
     /// Save an exported chart under the station's `exports/` directory.
     SaveExport {
@@ -170,9 +181,22 @@ pub enum Response {
     OperatorAdded(Operator),
     Imported(ImportReport),
     Dashboard(Box<DashboardData>),
+    BadgePreview(Box<BadgePreview>),
+    /// The event definition changed here; the new station info.
+    EventUpdated(StationInfo),
     /// An export was written to this file.
     Exported(PathBuf),
     Failed(Failure),
+}
+
+/// A sample badge laid out on a template, with the logo's pixels to paint it.
+#[derive(Debug)]
+pub struct BadgePreview {
+    pub template: String,
+    pub description: String,
+    pub layout: BadgeLayout,
+    /// The event logo as 8-bit RGBA rows.
+    pub logo: ([usize; 2], Vec<u8>),
 }
 
 /// A day's figures with the charts made of them.
@@ -715,6 +739,21 @@ impl Worker {
                 self.operator(Permission::ViewReports)?;
                 Response::Dashboard(Box::new(self.dashboard(date)?))
             }
+            Request::BadgePreview { template } => {
+                self.operator(Permission::ManageEvent)?;
+                Response::BadgePreview(Box::new(self.badge_preview(&template)?))
+            }
+            Request::SetBadgeTemplate { template } => {
+                let operator = self.operator(Permission::ManageEvent)?;
+                Template::load(&template)?;
+                let mut definition = self.store.event()?.definition.clone();
+                definition.event.badge_template = template;
+                let text = toml::to_string(&definition)
+                    .map_err(|e| Failure::Other(format!("event definition: {e}")))?;
+                provisioning::init(&mut self.store, &operator.name, &text)
+                    .map_err(|e| Failure::Other(e.to_string()))?;
+                Response::EventUpdated(self.info()?)
+            }
             Request::SaveExport { file_name, content } => {
                 self.operator(Permission::ViewReports)?;
                 Response::Exported(self.save_export(&file_name, content)?)
@@ -739,6 +778,34 @@ impl Worker {
         )?;
         let charts = stats::charts(&figures, definition);
         Ok(DashboardData { figures, charts })
+    }
+
+    /// A made-up attendee of the event's first category on `template`: what a badge of it
+    /// looks like, laid out by the same code as the PDF.
+    fn badge_preview(&self, template: &str) -> Result<BadgePreview, Failure> {
+        let template = Template::load(template)?;
+        let event = &self.store.event()?.definition;
+        let category = event.categories.first().ok_or(Failure::NotFound)?;
+        let sample = BadgeData {
+            name: "张三丰".into(),
+            company: "武当科技有限公司 Wudang Technology".into(),
+            title: "总经理".into(),
+            country: "中国".into(),
+            category_zh: category.label_zh.clone(),
+            category_en: category.label_en.clone(),
+            event: event.event.name.clone(),
+            colour: parse_colour(&category.colour).unwrap_or([0x60, 0x70, 0x80]),
+            // The length and alphabet of a real badge token, so the code has its real size.
+            token: format!("{}{}", crate::credential::TOKEN_PREFIX, "7".repeat(154)),
+        };
+        let layout = render::layout(&template, &sample)?;
+        let logo = decode_png(render::logo_png())?;
+        Ok(BadgePreview {
+            template: template.name.clone(),
+            description: template.description.clone(),
+            layout,
+            logo,
+        })
     }
 
     fn save_export(&self, file_name: &str, content: ExportContent) -> Result<PathBuf, Failure> {
@@ -879,6 +946,27 @@ fn encode_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, Failure> 
     writer.write_image_data(rgba).map_err(failed)?;
     writer.finish().map_err(failed)?;
     Ok(bytes)
+}
+
+/// A PNG as 8-bit RGBA rows.
+fn decode_png(bytes: &[u8]) -> Result<([usize; 2], Vec<u8>), Failure> {
+    let failed = |e: png::DecodingError| Failure::Other(format!("PNG: {e}"));
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
+    let mut reader = decoder.read_info().map_err(failed)?;
+    let size =
+        reader.output_buffer_size().ok_or_else(|| Failure::Other("PNG: image too large".into()))?;
+    let mut pixels = vec![0; size];
+    let frame = reader.next_frame(&mut pixels).map_err(failed)?;
+    pixels.truncate(frame.buffer_size());
+    let size = [frame.width as usize, frame.height as usize];
+    match frame.color_type {
+        png::ColorType::Rgba => Ok((size, pixels)),
+        png::ColorType::GrayscaleAlpha => {
+            Ok((size, pixels.chunks(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect()))
+        }
+        other => Err(Failure::Other(format!("PNG: unexpected colour type {other:?}"))),
+    }
 }
 
 #[cfg(test)]
