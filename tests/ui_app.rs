@@ -537,3 +537,36 @@ fn admin_previews_a_badge_template_and_makes_it_the_events() {
     assert_eq!(audited, 1, "the change is audited under the admin's name");
     harness.check_accessibility();
 }
+
+#[test]
+fn admin_device_settings_are_saved_for_the_next_start() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "设备设置");
+    // The choices arrive from the station worker: open the printer list until it has them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        click(&mut harness, "打印机");
+        if harness.query_by_label("desk").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the configured printers never arrived");
+        harness.key_press(egui::Key::Escape);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(harness.query_by_label("printers.toml 默认 (desk)").is_some());
+    click(&mut harness, "desk");
+    click(&mut harness, "保存");
+    wait_for_text(&mut harness, "the saved notice", "已保存，重启应用后生效");
+    let saved = std::fs::read_to_string(station.path().join("devices.toml")).unwrap();
+    assert_eq!(saved.trim(), "printer = \"desk\"");
+    let store = Store::open(&station.path()).unwrap();
+    let audited: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM audit WHERE action = 'device_settings'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(audited, 1);
+    harness.check_accessibility();
+}

@@ -74,9 +74,15 @@ pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
     if let Some(seconds) = args.kiosk_idle {
         config.kiosk_idle_timeout = Duration::from_secs(seconds);
     }
-    if args.scanner.is_some() || args.id_reader.is_some() {
-        config.devices =
-            DeviceSetup::Ports(DevicePorts { scanner: args.scanner, id_reader: args.id_reader });
+    // The ports saved in the admin's Devices tab, unless the command line names others.
+    let saved = DevicePorts::load(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let ports = DevicePorts {
+        scanner: args.scanner.or(saved.scanner),
+        id_reader: args.id_reader.or(saved.id_reader),
+        printer: saved.printer,
+    };
+    if ports.scanner.is_some() || ports.id_reader.is_some() {
+        config.devices = DeviceSetup::Ports(ports);
     }
     ui::run_native(config)?;
     Ok(ExitCode::SUCCESS)

@@ -6,8 +6,9 @@ use expo_sync::protocol::AuditRecord;
 
 use super::app::Shell;
 use super::dashboard::Dashboard;
+use super::devices::DevicePorts;
 use super::i18n::{Lang, Txt};
-use super::station::{BadgePreview, Request, Response, StationHandle};
+use super::station::{BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
 use crate::operators::{Operator, Role};
@@ -21,6 +22,7 @@ enum Tab {
     #[default]
     Dashboard,
     Event,
+    Devices,
     Operators,
     Audit,
     Import,
@@ -45,6 +47,9 @@ pub struct Admin {
     /// becomes a texture on the next frame, where the egui context is at hand).
     template_choice: Option<String>,
     pending_preview: Option<BadgePreview>,
+    /// The Devices tab: what was loaded and what is being edited.
+    devices: Option<DeviceChoices>,
+    device_edit: DevicePorts,
     preview_asked: Option<String>,
     preview: Option<(BadgePreview, egui::TextureHandle)>,
 }
@@ -70,6 +75,13 @@ impl Admin {
             Response::Audit(entries) => self.audit = entries,
             Response::Imported(report) => self.report = Some(report),
             Response::BadgePreview(preview) => self.pending_preview = Some(*preview),
+            Response::DeviceSettings(choices) => {
+                self.device_edit = choices.saved.clone();
+                self.devices = Some(choices);
+            }
+            Response::DeviceSettingsSaved => {
+                self.notice = Some(Notice::ok(Txt::DevicesSaved.get(lang)));
+            }
             dashboard @ (Response::Dashboard(_) | Response::Exported(_)) => {
                 self.dashboard.on_response(dashboard, lang);
             }
@@ -93,6 +105,7 @@ impl Admin {
                 for (tab, text) in [
                     (Tab::Dashboard, Txt::Dashboard),
                     (Tab::Event, Txt::EventSettings),
+                    (Tab::Devices, Txt::Devices),
                     (Tab::Operators, Txt::Operators),
                     (Tab::Audit, Txt::AuditLog),
                     (Tab::Import, Txt::Import),
@@ -106,6 +119,7 @@ impl Admin {
             }
             match self.tab {
                 Tab::Dashboard => self.dashboard.show(ui, shell),
+                Tab::Devices => self.devices_tab(ui, shell),
                 Tab::Event => {
                     egui::ScrollArea::vertical().show(ui, |ui| self.event_tab(ui, shell));
                 }
@@ -245,6 +259,73 @@ impl Admin {
 }
 
 impl Admin {
+    /// Which serial ports the scanner and the ID-card reader are on, and which configured
+    /// printer badges go to. Saved in `devices.toml`; the app uses them at its next start.
+    fn devices_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+        let lang = shell.lang;
+        let Some(choices) = &self.devices else {
+            shell.station.send(Request::DeviceSettings);
+            self.devices = Some(DeviceChoices::default());
+            return;
+        };
+        let none = Txt::NoDevice.get(lang).to_owned();
+        egui::Grid::new("devices").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
+            for (text, value) in [
+                (Txt::Scanner, &mut self.device_edit.scanner),
+                (Txt::IdReader, &mut self.device_edit.id_reader),
+            ] {
+                let label = ui.label(text.get(lang));
+                let shown = value.clone().unwrap_or_else(|| none.clone());
+                let picker = egui::ComboBox::from_id_salt(text.get(Lang::En))
+                    .width(420.0)
+                    .selected_text(shown)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(value, None, &none);
+                        for (path, what) in &choices.ports {
+                            ui.selectable_value(
+                                value,
+                                Some(path.clone()),
+                                format!("{path}  {what}"),
+                            );
+                        }
+                    });
+                picker.response.labelled_by(label.id);
+                ui.end_row();
+            }
+            let label = ui.label(Txt::Printer.get(lang));
+            let default = match &choices.default_printer {
+                Some(name) => format!("{} ({name})", Txt::PrintersDefault.get(lang)),
+                None => Txt::PrinterNotConfigured.get(lang).to_owned(),
+            };
+            let shown = self.device_edit.printer.clone().unwrap_or_else(|| default.clone());
+            let picker = egui::ComboBox::from_id_salt("printer")
+                .width(420.0)
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.device_edit.printer, None, &default);
+                    for name in &choices.printers {
+                        ui.selectable_value(
+                            &mut self.device_edit.printer,
+                            Some(name.clone()),
+                            name,
+                        );
+                    }
+                });
+            picker.response.labelled_by(label.id);
+            ui.end_row();
+        });
+        if choices.ports.is_empty() {
+            ui.label(Txt::NoSerialPorts.get(lang));
+        }
+        let changed = self.device_edit != choices.saved;
+        if ui.add_enabled(changed, egui::Button::new(Txt::Save.get(lang))).clicked() {
+            shell.station.send(Request::SaveDeviceSettings(self.device_edit.clone()));
+            if let Some(choices) = &mut self.devices {
+                choices.saved = self.device_edit.clone();
+            }
+        }
+    }
+
     fn event_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let (lang, info) = (shell.lang, shell.info);
         egui::Grid::new("event").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {

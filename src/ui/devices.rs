@@ -15,11 +15,39 @@ use super::station::CardIdentity;
 /// How often the desk asks the ID-card reader for a card.
 const CARD_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Which serial ports to read; `None` for a device the station does not have.
-#[derive(Clone, Debug, Default)]
+/// The station's device settings (`devices.toml` in the data directory, written by the
+/// admin's Devices tab): which serial ports to read, `None` for a device the station does
+/// not have, and which configured printer badges go to (default: `printers.toml`'s own).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DevicePorts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scanner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_reader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printer: Option<String>,
+}
+
+impl DevicePorts {
+    const FILE: &'static str = "devices.toml";
+
+    /// The settings saved in `data_dir`; none saved means no devices.
+    pub fn load(data_dir: &std::path::Path) -> Result<Self, String> {
+        let path = data_dir.join(Self::FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    pub fn save(&self, data_dir: &std::path::Path) -> Result<(), String> {
+        let path = data_dir.join(Self::FILE);
+        let text = toml::to_string(self).map_err(|e| e.to_string())?;
+        crate::store::write_private_file(&path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 /// A device's state for the status bar.
@@ -87,6 +115,7 @@ impl Devices {
         let ports = DevicePorts {
             scanner: Some(simulators.scanner_path().to_owned()),
             id_reader: Some(simulators.id_reader_path().to_owned()),
+            printer: None,
         };
         let mut devices = Self::open(&ports)?;
         devices.demo = Some(simulators);

@@ -201,6 +201,11 @@ texts! {
     BadgeTemplate => "胸卡模板", "Badge template";
     UseTemplate => "用于本活动", "Use for this event";
     ChooseTemplate => "选择胸卡模板", "Choose the badge template";
+    Devices => "设备设置", "Devices";
+    NoDevice => "无", "none";
+    PrintersDefault => "printers.toml 默认", "printers.toml default";
+    NoSerialPorts => "本机未发现串口设备", "No serial ports found on this machine";
+    DevicesSaved => "已保存，重启应用后生效", "Saved; applies when the app next starts";
     Zones => "区域", "Zones";
     Categories => "类别", "Categories";
     RequiredFields => "必填字段", "Required fields";

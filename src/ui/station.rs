@@ -11,6 +11,7 @@ use expo_sync::client::HubClient;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
+use super::devices::DevicePorts;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
 use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
@@ -96,6 +97,9 @@ pub enum Request {
     SetBadgeTemplate {
         template: String,
     },
+    /// The station's device settings and what could be picked for them.
+    DeviceSettings,
+    SaveDeviceSettings(DevicePorts),
     /// Save an exported chart under the station's `exports/` directory.
     SaveExport {
         file_name: String,
@@ -182,11 +186,24 @@ pub enum Response {
     Imported(ImportReport),
     Dashboard(Box<DashboardData>),
     BadgePreview(Box<BadgePreview>),
+    DeviceSettings(DeviceChoices),
+    /// The device settings were saved; they apply when the app next starts.
+    DeviceSettingsSaved,
     /// The event definition changed here; the new station info.
     EventUpdated(StationInfo),
     /// An export was written to this file.
     Exported(PathBuf),
     Failed(Failure),
+}
+
+/// The saved device settings, the serial ports found on this machine (path and what is
+/// behind it) and the configured printers.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceChoices {
+    pub saved: DevicePorts,
+    pub ports: Vec<(String, String)>,
+    pub printers: Vec<String>,
+    pub default_printer: Option<String>,
 }
 
 /// A sample badge laid out on a template, with the logo's pixels to paint it.
@@ -516,8 +533,13 @@ enum Printing {
 
 impl Printing {
     fn start(data_dir: &std::path::Path) -> Printing {
+        // The printer picked in the admin's Devices tab, else `printers.toml`'s default.
+        let chosen = match DevicePorts::load(data_dir) {
+            Ok(devices) => devices.printer,
+            Err(reason) => return Printing::Unavailable(reason),
+        };
         let started = PrinterConfig::load(data_dir).and_then(|config| {
-            let printer = config.resolve(None)?.name;
+            let printer = config.resolve(chosen.as_deref())?.name;
             Ok(Printing::Ready { printer, worker: PrintWorker::spawn(data_dir.to_owned(), config) })
         });
         started.unwrap_or_else(|error| Printing::Unavailable(error.to_string()))
@@ -754,6 +776,18 @@ impl Worker {
                     .map_err(|e| Failure::Other(e.to_string()))?;
                 Response::EventUpdated(self.info()?)
             }
+            Request::DeviceSettings => {
+                self.operator(Permission::ManageEvent)?;
+                Response::DeviceSettings(self.device_choices()?)
+            }
+            Request::SaveDeviceSettings(settings) => {
+                let operator = self.operator(Permission::ManageEvent)?;
+                settings.save(self.store.data_dir()).map_err(Failure::Other)?;
+                let detail =
+                    serde_json::to_value(&settings).map_err(|e| Failure::Other(e.to_string()))?;
+                self.store.write(|tx| tx.audit(&operator.name, "device_settings", None, detail))?;
+                Response::DeviceSettingsSaved
+            }
             Request::SaveExport { file_name, content } => {
                 self.operator(Permission::ViewReports)?;
                 Response::Exported(self.save_export(&file_name, content)?)
@@ -805,6 +839,34 @@ impl Worker {
             description: template.description.clone(),
             layout,
             logo,
+        })
+    }
+
+    fn device_choices(&self) -> Result<DeviceChoices, Failure> {
+        let data_dir = self.store.data_dir();
+        let saved = DevicePorts::load(data_dir).map_err(Failure::Other)?;
+        let ports = expo_hardware::inventory::serial_ports()
+            .map_err(|e| Failure::Other(format!("listing serial ports: {e}")))?
+            .into_iter()
+            .map(|port| {
+                // The stable by-id link survives re-plugging into another USB socket.
+                let path = port.stable_path.unwrap_or(port.path);
+                let what = port
+                    .usb
+                    .map(|usb| {
+                        let product = usb.product.unwrap_or_default();
+                        format!("{:04x}:{:04x} {product}", usb.vendor_id, usb.product_id)
+                    })
+                    .unwrap_or_default();
+                (path.display().to_string(), what)
+            })
+            .collect();
+        let printers = PrinterConfig::load(data_dir)?;
+        Ok(DeviceChoices {
+            saved,
+            ports,
+            printers: printers.printers.iter().map(|p| p.name.clone()).collect(),
+            default_printer: printers.default,
         })
     }
 
