@@ -136,10 +136,10 @@ const DEMO_VISITORS: u32 = 1_500;
 /// none when the station already has gate decisions.
 pub fn simulate_gate_traffic(store: &mut Store, now: DateTime<Utc>) -> Result<u64, DemoError> {
     let conn = store.conn();
-    let logged: i64 = conn
-        .query_row("SELECT count(*) FROM gate_decisions", [], |r| r.get(0))
+    let logged: bool = conn
+        .query_row("SELECT EXISTS(SELECT 1 FROM gate_decisions)", [], |r| r.get(0))
         .map_err(StoreError::from)?;
-    if logged > 0 {
+    if logged {
         return Ok(0);
     }
     let visitors: Vec<Uuid> = {

@@ -52,8 +52,7 @@ impl BadgeData {
         let (_, category) = event.category(&attendee.category).ok_or_else(|| {
             BadgeError::Render(format!("the event has no category {:?}", attendee.category))
         })?;
-        // `EventDefinition::validate` proved every category colour parses.
-        let colour = parse_colour(&category.colour).unwrap_or([0x60, 0x70, 0x80]);
+        let colour = category.rgb();
         Ok(BadgeData {
             name: attendee.name.clone(),
             company: attendee.company.clone(),

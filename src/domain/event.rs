@@ -272,6 +272,14 @@ pub const REQUIRABLE_FIELDS: [&str; 6] =
     ["company", "title", "phone", "email", "country", "id_number"];
 
 /// `#RRGGBB` to bytes.
+impl Category {
+    /// The colour band's RGB. `EventDefinition::validate` proved every category colour
+    /// parses; the grey only stands in for a definition that skipped validation.
+    pub fn rgb(&self) -> [u8; 3] {
+        parse_colour(&self.colour).unwrap_or([0x60, 0x70, 0x80])
+    }
+}
+
 pub fn parse_colour(text: &str) -> Option<[u8; 3]> {
     let hex = text.strip_prefix('#')?;
     if hex.len() != 6 {

@@ -15,7 +15,6 @@ use super::devices::DevicePorts;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
 use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
-use crate::domain::event::parse_colour;
 use crate::domain::{AttendeeId, FieldError, IdDocument, IdType, NewAttendee, Source};
 use crate::operators::{self, Operator, OperatorError, Permission, Role};
 use crate::provisioning;
@@ -828,7 +827,7 @@ impl Worker {
             category_zh: category.label_zh.clone(),
             category_en: category.label_en.clone(),
             event: event.event.name.clone(),
-            colour: parse_colour(&category.colour).unwrap_or([0x60, 0x70, 0x80]),
+            colour: category.rgb(),
             // The length and alphabet of a real badge token, so the code has its real size.
             token: format!("{}{}", crate::credential::TOKEN_PREFIX, "7".repeat(154)),
         };
