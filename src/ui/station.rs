@@ -382,6 +382,11 @@ impl From<BadgeError> for Failure {
             BadgeError::Registration(error) => error.into(),
             BadgeError::Operator(error) => error.into(),
             BadgeError::Store(error) => error.into(),
+            // Layout problems are not the printer's: the admin's template preview meets them.
+            error @ (BadgeError::UnknownTemplate { .. }
+            | BadgeError::InvalidTemplate { .. }
+            | BadgeError::Font(_)
+            | BadgeError::Render(_)) => Failure::Other(error.to_string()),
             other => Failure::Printing(other.to_string()),
         }
     }
