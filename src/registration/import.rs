@@ -15,23 +15,25 @@
 //! same id everywhere and later edits merge by last-writer-wins. One audit entry per
 //! import is queued instead.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::mpsc::SyncSender;
 use std::sync::Mutex;
 
 use expo_sync::protocol::AttendeeRecord;
+use foldhash::HashMap;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::json;
 
 use super::term_batch::{TermBatch, Vocabulary};
 use super::{
-    row_to_record, search, to_record, upsert, write_row, RegistrationError, Result,
+    replace_terms, row_to_record, search, to_record, write_row, RegistrationError, Result,
     ATTENDEE_COLUMNS,
 };
 use crate::domain::id_document::mask;
 use crate::domain::{EventDefinition, NewAttendee, Source};
 use crate::privacy::DataKey;
+use crate::store::bulk::{self, SetAside};
 use crate::store::{Store, StoreError};
 
 /// Header names accepted for each field: English first, then Chinese.
@@ -153,22 +155,44 @@ pub fn import_csv(
             Ok(report)
         })
     } else {
-        // Each attendee adds a dozen rows to the search-term index; the import borrows a
-        // large page cache for the B-trees it fills and gives it back.
-        let cache_pages: i64 = store
-            .conn()
-            .pragma_query_value(None, "cache_size", |r| r.get(0))
-            .map_err(StoreError::from)?;
-        store
-            .conn()
-            .pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
-            .map_err(StoreError::from)?;
+        // One row per line, near enough to decide whether this is a bulk write.
+        let expected_rows = text.bytes().filter(|byte| *byte == b'\n').count();
+        let borrowed = BorrowedSettings::apply(store.conn())?;
         let written = checker.run(&text, |checked| {
-            write_rows(store, actor, &checker, checked, options, &mut report)
+            write_rows(store, actor, &checker, checked, expected_rows, options, &mut report)
         });
-        store.conn().pragma_update(None, "cache_size", cache_pages).map_err(StoreError::from)?;
+        borrowed.give_back(store.conn())?;
         report.committed = written?;
         Ok(report)
+    }
+}
+
+/// Connection settings an import borrows and gives back: a large page cache for the
+/// B-trees it fills (each attendee adds a dozen search-term rows), and a second thread
+/// for SQLite's sorter, which builds the index and the totals set aside during a bulk
+/// import once the row checker's thread is idle.
+struct BorrowedSettings {
+    previous: Vec<(&'static str, i64)>,
+}
+
+impl BorrowedSettings {
+    const DURING_IMPORT: [(&'static str, i64); 2] =
+        [("cache_size", IMPORT_CACHE_KIB), ("threads", 2)];
+
+    fn apply(conn: &rusqlite::Connection) -> Result<Self, StoreError> {
+        let mut previous = Vec::with_capacity(Self::DURING_IMPORT.len());
+        for (pragma, value) in Self::DURING_IMPORT {
+            previous.push((pragma, conn.pragma_query_value(None, pragma, |r| r.get(0))?));
+            conn.pragma_update(None, pragma, value)?;
+        }
+        Ok(Self { previous })
+    }
+
+    fn give_back(self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
+        for (pragma, value) in self.previous {
+            conn.pragma_update(None, pragma, value)?;
+        }
+        Ok(())
     }
 }
 
@@ -226,8 +250,8 @@ impl Checker {
     }
 
     fn check_all(&self, text: &str, sender: &SyncSender<Result<Vec<Checked>>>) {
-        let mut seen_codes: HashMap<String, (u64, String)> = HashMap::new();
-        let mut seen_ids: HashMap<String, (u64, String)> = HashMap::new();
+        let mut seen_codes: HashMap<String, (u64, String)> = HashMap::default();
+        let mut seen_ids: HashMap<String, (u64, String)> = HashMap::default();
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         for row in rows(text) {
             let checked = match row {
@@ -369,6 +393,7 @@ fn write_rows(
     actor: &str,
     checker: &Checker,
     checked: &mut dyn Iterator<Item = Result<Vec<Checked>>>,
+    expected_rows: usize,
     options: ImportOptions,
     report: &mut ImportReport,
 ) -> Result<bool> {
@@ -378,10 +403,15 @@ fn write_rows(
         let hlc = tx.tick();
         // On a station without attendees, a row can only update one written by an
         // earlier line of this file, which the checker reports: the others need no look-up.
-        let fresh_store: bool = tx
+        let stored: usize = tx
             .sql()
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM attendees)", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))
             .map_err(StoreError::from)?;
+        let fresh_store = stored == 0;
+        // A large import counts the running totals once at the end, not row by row.
+        let totals = bulk::is_bulk(expected_rows, stored + expected_rows)
+            .then(|| SetAside::attendee_totals(tx.sql()))
+            .transpose()?;
         // The terms of new attendees are written after all the rows, in key order.
         let mut new_terms = TermBatch::default();
         for batch in checked {
@@ -401,8 +431,8 @@ fn write_rows(
                 };
                 match current {
                     None => {
-                        write_row(tx.sql(), &record, &hlc)?;
-                        new_terms.set(record.id, &terms)?;
+                        let key = write_row(tx.sql(), &record, &hlc)?;
+                        new_terms.set(key, &terms)?;
                         created += 1;
                     }
                     // The same person twice in one file finds their first row here.
@@ -417,13 +447,13 @@ fn write_rows(
                         if record.registration_code.is_none() {
                             record.registration_code = current.registration_code.clone();
                         }
-                        if new_terms.holds(record.id) {
+                        let key = write_row(tx.sql(), &record, &hlc)?;
+                        if new_terms.holds(key) {
                             // Created by this import: its terms are not stored yet.
-                            write_row(tx.sql(), &record, &hlc)?;
                             let terms = checker.vocabulary()?.number_all(search::terms_for(&record))?;
-                            new_terms.set(record.id, &terms)?;
+                            new_terms.set(key, &terms)?;
                         } else {
-                            upsert(tx.sql(), &record, &hlc)?;
+                            replace_terms(tx.sql(), key, &record)?;
                         }
                         updated += 1;
                     }
@@ -434,6 +464,9 @@ fn write_rows(
             return Err(Abort::InvalidRows);
         }
         new_terms.write(tx.sql(), std::mem::take(&mut *checker.vocabulary()?))?;
+        if let Some(totals) = totals {
+            totals.restore(tx.sql())?;
+        }
         tx.audit(
             actor,
             "import",
@@ -651,7 +684,10 @@ mod tests {
                 search::terms_for(&record).into_iter().map(move |term| (term, id.clone()))
             })
             .collect();
-        let mut stmt = store.conn().prepare("SELECT term, attendee_id FROM search_terms").unwrap();
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT t.term, a.id FROM search_terms t JOIN attendees a ON a.local_key = t.attendee_key")
+            .unwrap();
         let stored: BTreeSet<(String, String)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()

@@ -346,24 +346,37 @@ pub(crate) fn upsert(
     record: &AttendeeRecord,
     hlc: &Hlc,
 ) -> Result<(), StoreError> {
-    write_row(conn, record, hlc)?;
-    let id = record.id.to_string();
-    conn.prepare_cached("DELETE FROM search_terms WHERE attendee_id = ?1")?.execute([&id])?;
-    let mut insert = conn
-        .prepare_cached("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES (?1, ?2)")?;
+    let key = write_row(conn, record, hlc)?;
+    replace_terms(conn, key, record)
+}
+
+/// Replaces the stored search terms of the attendee with station-local key `key`.
+pub(crate) fn replace_terms(
+    conn: &Connection,
+    key: LocalKey,
+    record: &AttendeeRecord,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM search_terms WHERE attendee_key = ?1")?.execute([key])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO search_terms (term, attendee_key) VALUES (?1, ?2)",
+    )?;
     for term in search::terms_for(record) {
-        insert.execute(params![term, id])?;
+        insert.execute(params![term, key])?;
     }
     Ok(())
 }
 
-/// Writes (inserts or replaces) the attendee row alone; its search terms are the
-/// caller's business.
+/// An attendee's station-local key (`attendees.local_key`), which search terms refer
+/// to: compact, and meaningless outside this station's database.
+pub(crate) type LocalKey = i64;
+
+/// Writes (inserts or replaces) the attendee row alone and returns its local key; its
+/// search terms are the caller's business.
 pub(crate) fn write_row(
     conn: &Connection,
     record: &AttendeeRecord,
     hlc: &Hlc,
-) -> Result<(), StoreError> {
+) -> Result<LocalKey, StoreError> {
     let sealed = record
         .id_sealed
         .as_deref()
@@ -379,9 +392,10 @@ pub(crate) fn write_row(
          company = excluded.company, title = excluded.title, category = excluded.category, phone = excluded.phone, \
          email = excluded.email, country = excluded.country, id_type = excluded.id_type, id_masked = excluded.id_masked, \
          id_hash = excluded.id_hash, id_sealed = excluded.id_sealed, source = excluded.source, consent = excluded.consent, \
-         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc",
+         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc \
+         RETURNING local_key",
     )?
-    .execute(params![
+    .query_row(params![
         id,
         record.registration_code,
         record.name,
@@ -401,8 +415,8 @@ pub(crate) fn write_row(
         record.created_at,
         record.updated_at,
         hlc.to_string()
-    ])?;
-    Ok(())
+    ], |row| row.get(0))
+    .map_err(StoreError::from)
 }
 
 /// Applies an attendee record pulled from another station: last writer wins by HLC, and

@@ -1,7 +1,8 @@
 //! Finding attendees as a desk operator types: name prefix, pinyin (full or initials)
 //! for Chinese names, company words, phone tail, registration code, ID-number tail.
 //!
-//! Each attendee has a handful of normalised *terms* in `search_terms(term, attendee_id)`,
+//! Each attendee has a handful of normalised *terms* in `search_terms(term, attendee_key)`
+//! (the attendee's station-local key),
 //! a WITHOUT ROWID B-tree, so every query is a few index range scans: fast at a million
 //! attendees. Tails (phone, ID) are stored reversed behind a marker byte so a tail query
 //! is a prefix query too.
@@ -13,7 +14,7 @@ use pinyin::ToPinyin;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::{parse_id, row_to_record, Result, ATTENDEE_COLUMNS};
+use super::{row_to_record, LocalKey, Result, ATTENDEE_COLUMNS};
 use crate::domain::AttendeeId;
 use crate::store::StoreError;
 
@@ -145,21 +146,21 @@ pub fn search(
                 let set = set?;
                 common.retain(|id| set.contains(id));
             }
-            let mut extra: Vec<AttendeeId> =
-                common.into_iter().filter(|id| !ranked.contains(id)).collect();
+            let mut extra: Vec<LocalKey> =
+                common.into_iter().filter(|key| !ranked.contains(key)).collect();
             extra.sort_unstable();
             ranked.extend(extra);
         }
     }
     let mut hits = Vec::with_capacity(limit.min(ranked.len()));
     let mut stmt = conn
-        .prepare_cached(&format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE id = ?1"))
+        .prepare_cached(&format!("SELECT {ATTENDEE_COLUMNS} FROM attendees WHERE local_key = ?1"))
         .map_err(StoreError::from)?;
-    for id in ranked {
+    for key in ranked {
         if hits.len() == limit {
             break;
         }
-        let record = stmt.query_row([id.to_string()], row_to_record).map_err(StoreError::from)?;
+        let record = stmt.query_row([key], row_to_record).map_err(StoreError::from)?;
         if !categories.is_empty() && !categories.contains(&record.category) {
             continue;
         }
@@ -168,20 +169,19 @@ pub fn search(
     Ok(hits)
 }
 
-/// Attendee ids for one normalised query word: exact term matches first, then prefix
-/// matches, then phone and ID tails for digit queries.
-fn candidates(conn: &Connection, word: &str) -> Result<Vec<AttendeeId>> {
-    let mut ids = Vec::new();
+/// Attendees (by local key) for one normalised query word: exact term matches first,
+/// then prefix matches, then phone and ID tails for digit queries.
+fn candidates(conn: &Connection, word: &str) -> Result<Vec<LocalKey>> {
+    let mut keys = Vec::new();
     let mut seen = HashSet::new();
-    let mut push = |id: String| -> Result<()> {
-        let id = parse_id(&id)?;
-        if seen.insert(id) {
-            ids.push(id);
+    let mut push = |key: LocalKey| -> Result<()> {
+        if seen.insert(key) {
+            keys.push(key);
         }
         Ok(())
     };
     let mut exact = conn
-        .prepare_cached("SELECT attendee_id FROM search_terms WHERE term = ?1 LIMIT ?2")
+        .prepare_cached("SELECT attendee_key FROM search_terms WHERE term = ?1 LIMIT ?2")
         .map_err(StoreError::from)?;
     for id in exact
         .query_map(params![word, CANDIDATES_PER_TERM], |r| r.get(0))
@@ -197,7 +197,7 @@ fn candidates(conn: &Connection, word: &str) -> Result<Vec<AttendeeId>> {
     }
     let mut prefix = conn
         .prepare_cached(
-            "SELECT attendee_id FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3",
+            "SELECT attendee_key FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3",
         )
         .map_err(StoreError::from)?;
     for start in ranges {
@@ -209,7 +209,7 @@ fn candidates(conn: &Connection, word: &str) -> Result<Vec<AttendeeId>> {
             push(id.map_err(StoreError::from)?)?;
         }
     }
-    Ok(ids)
+    Ok(keys)
 }
 
 fn hit(record: AttendeeRecord) -> SearchHit {

@@ -8,18 +8,13 @@
 //! in a different order, so when a batch is large compared with what is stored, it is
 //! dropped and rebuilt (SQLite builds an index by sorting, which is far cheaper).
 
-use std::collections::HashMap;
-
+use foldhash::HashMap;
 use rusqlite::Connection;
-use uuid::Uuid;
 
-use super::{RegistrationError, Result};
+use super::{LocalKey, RegistrationError, Result};
+use crate::store::bulk::{self, SetAside};
 use crate::store::StoreError;
 
-/// Rebuild the secondary indexes when the batch holds at least this share of all the
-/// attendees (stored ones included): then sorting every entry beats inserting the new
-/// ones at random places.
-const REBUILD_SHARE: (usize, usize) = (1, 4);
 /// Rows per `INSERT` statement.
 const ROWS_PER_INSERT: usize = 100;
 
@@ -44,24 +39,24 @@ impl Vocabulary {
 
 #[derive(Default)]
 pub(crate) struct TermBatch {
-    /// The attendee behind each owner number. An attendee whose terms are set twice gets
-    /// a second owner number, and the first one dies.
-    owners: Vec<Uuid>,
+    /// The attendee (by local key) behind each owner number. An attendee whose terms are
+    /// set twice gets a second owner number, and the first one dies.
+    owners: Vec<LocalKey>,
     live: Vec<bool>,
-    current: HashMap<Uuid, u32>,
+    current: HashMap<LocalKey, u32>,
     /// (term number, owner number).
     pairs: Vec<(u32, u32)>,
 }
 
 impl TermBatch {
     /// Whether the batch holds terms for `attendee`.
-    pub(crate) fn holds(&self, attendee: Uuid) -> bool {
+    pub(crate) fn holds(&self, attendee: LocalKey) -> bool {
         self.current.contains_key(&attendee)
     }
 
     /// Sets the terms of `attendee` (numbered by the vocabulary given to [`Self::write`]),
     /// replacing any set before.
-    pub(crate) fn set(&mut self, attendee: Uuid, terms: &[u32]) -> Result<()> {
+    pub(crate) fn set(&mut self, attendee: LocalKey, terms: &[u32]) -> Result<()> {
         let owner = number(self.owners.len())?;
         if let Some(previous) = self.current.insert(attendee, owner) {
             self.live[previous as usize] = false;
@@ -83,31 +78,28 @@ impl TermBatch {
         let stored: usize = conn
             .query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))
             .map_err(StoreError::from)?;
-        let rebuild = new_attendees * REBUILD_SHARE.1 >= stored * REBUILD_SHARE.0;
-        let indexes = if rebuild { drop_indexes(conn)? } else { Vec::new() };
-        let mut id = Uuid::encode_buffer();
+        let indexes = bulk::is_bulk(new_attendees, stored)
+            .then(|| SetAside::indexes_of(conn, "search_terms"))
+            .transpose()?;
         for chunk in sorted.keys.chunks(ROWS_PER_INSERT) {
             let mut insert =
                 conn.prepare_cached(&insert_sql(chunk.len())).map_err(StoreError::from)?;
             for (row, key) in chunk.iter().enumerate() {
                 let (term, attendee) = sorted.row(*key);
-                // Text is bound by copy, so the buffer serves every row.
-                let attendee = attendee.hyphenated().encode_lower(&mut id);
                 insert.raw_bind_parameter(2 * row + 1, term).map_err(StoreError::from)?;
-                insert.raw_bind_parameter(2 * row + 2, &*attendee).map_err(StoreError::from)?;
+                insert.raw_bind_parameter(2 * row + 2, attendee).map_err(StoreError::from)?;
             }
             insert.raw_execute().map_err(StoreError::from)?;
         }
-        for sql in indexes {
-            conn.execute_batch(&sql).map_err(StoreError::from)?;
+        if let Some(indexes) = indexes {
+            indexes.restore(conn)?;
         }
         Ok(())
     }
 
     /// The live (term, attendee) rows in primary-key order. Terms and attendees are
     /// ranked by their stored form, so one sort of plain integers orders the rows:
-    /// hyphenated lower-case UUIDs sort like their bytes, and SQLite compares text
-    /// bytewise, like `str`.
+    /// SQLite compares text bytewise, like `str`, and integer keys as integers.
     fn in_key_order(self, vocabulary: Vocabulary) -> Result<SortedTerms> {
         let mut terms: Vec<(Box<str>, u32)> = vocabulary.numbers.into_iter().collect();
         terms.sort_unstable();
@@ -115,10 +107,10 @@ impl TermBatch {
         for (rank, (_, term)) in terms.iter().enumerate() {
             term_rank[*term as usize] = number(rank)?;
         }
-        let mut by_id: Vec<u32> = (0..number(self.owners.len())?).collect();
-        by_id.sort_unstable_by_key(|owner| self.owners[*owner as usize]);
+        let mut by_key: Vec<u32> = (0..number(self.owners.len())?).collect();
+        by_key.sort_unstable_by_key(|owner| self.owners[*owner as usize]);
         let mut owner_rank = vec![0u32; self.owners.len()];
-        for (rank, owner) in by_id.iter().enumerate() {
+        for (rank, owner) in by_key.iter().enumerate() {
             owner_rank[*owner as usize] = number(rank)?;
         }
         let mut keys: Vec<u64> = self
@@ -132,7 +124,7 @@ impl TermBatch {
         keys.sort_unstable();
         Ok(SortedTerms {
             terms: terms.into_iter().map(|(term, _)| term).collect(),
-            attendees: by_id.into_iter().map(|owner| self.owners[owner as usize]).collect(),
+            attendees: by_key.into_iter().map(|owner| self.owners[owner as usize]).collect(),
             keys,
         })
     }
@@ -142,42 +134,21 @@ impl TermBatch {
 /// attendees.
 struct SortedTerms {
     terms: Vec<Box<str>>,
-    attendees: Vec<Uuid>,
+    attendees: Vec<LocalKey>,
     keys: Vec<u64>,
 }
 
 impl SortedTerms {
-    fn row(&self, key: u64) -> (&str, Uuid) {
+    fn row(&self, key: u64) -> (&str, LocalKey) {
         let (term, attendee) = (key >> 32, key & u64::from(u32::MAX));
         (&self.terms[term as usize], self.attendees[attendee as usize])
     }
 }
 
-/// Drops the secondary indexes of `search_terms` and returns the statements that
-/// create them again, as the schema stored them.
-fn drop_indexes(conn: &Connection) -> Result<Vec<String>> {
-    let indexes: Vec<(String, String)> = conn
-        .prepare(
-            "SELECT name, sql FROM sqlite_schema \
-             WHERE type = 'index' AND tbl_name = 'search_terms' AND sql IS NOT NULL",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()
-        })
-        .map_err(StoreError::from)?;
-    let mut create = Vec::with_capacity(indexes.len());
-    for (name, sql) in indexes {
-        conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
-            .map_err(StoreError::from)?;
-        create.push(sql);
-    }
-    Ok(create)
-}
-
 /// `INSERT` of `rows` rows: one statement per row costs more than the row itself.
 fn insert_sql(rows: usize) -> String {
     let values = vec!["(?, ?)"; rows].join(", ");
-    format!("INSERT OR IGNORE INTO search_terms (term, attendee_id) VALUES {values}")
+    format!("INSERT OR IGNORE INTO search_terms (term, attendee_key) VALUES {values}")
 }
 
 fn number(count: usize) -> Result<u32> {

@@ -197,19 +197,10 @@ fn occupancy_never_goes_below_zero_and_lists_every_zone() {
 #[test]
 fn migrating_a_station_with_data_fills_the_totals() {
     let dir = tempfile::tempdir().unwrap();
-    drop(crate::store::Store::open(dir.path()).unwrap());
-    let path = dir.path().join("station.db");
     {
-        // Back to schema 3 with a decision in it, as a station from before the dashboard.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP TRIGGER stats_gate_insert; DROP TRIGGER stats_gate_annul; \
-             DROP TRIGGER stats_attendee_insert; DROP TRIGGER stats_attendee_recount; \
-             DROP TRIGGER stats_attendee_country; DROP TRIGGER stats_attendee_company; \
-             DROP TRIGGER stats_badge_insert; DROP TABLE stats_gate; DROP TABLE stats_registrations; \
-             DROP TABLE stats_attendees; DROP TABLE stats_badges; PRAGMA user_version = 3;",
-        )
-        .unwrap();
+        // Schema 3 with a decision in it, as a station from before the dashboard.
+        let conn =
+            crate::store::test_support::database_at_version(&dir.path().join("station.db"), 3);
         decision(&conn, "old", "east-1", "hall-1", "in", "granted", "2026-11-24T01:20:00.000Z");
     }
     let store = crate::store::Store::open(dir.path()).unwrap();

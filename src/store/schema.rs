@@ -223,6 +223,87 @@ pub const MIGRATIONS: &[&str] = &[
             count(*), sum(b.serial > 1)
         FROM badges b LEFT JOIN attendees a ON a.id = b.attendee_id GROUP BY 1, 2, 3, 4;
     "#,
+    // 5: a compact key for search terms. Each attendee gets a station-local integer
+    // key (an alias of the rowid, so VACUUM keeps it), and `search_terms` refers to
+    // attendees by it instead of by the 36-character id: a dozen terms per attendee, each
+    // stored in the table and in its index, made the id most of the bytes a million-row
+    // import wrote. The key never leaves the station; the id stays the attendee's name
+    // everywhere else. The tables are rebuilt; the triggers on attendees, and the badge
+    // trigger that reads them, are created again as migration 4 made them.
+    r#"
+    DROP TRIGGER stats_badge_insert;
+    CREATE TABLE attendees_keyed (
+        local_key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        registration_code TEXT UNIQUE,
+        name TEXT NOT NULL,
+        company TEXT NOT NULL,
+        title TEXT NOT NULL,
+        category TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        email TEXT NOT NULL,
+        country TEXT NOT NULL,
+        id_type TEXT,
+        id_masked TEXT,
+        id_hash TEXT,
+        id_sealed BLOB,
+        source TEXT NOT NULL,
+        consent INTEGER NOT NULL,
+        tags TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        hlc TEXT NOT NULL
+    );
+    INSERT INTO attendees_keyed (id, registration_code, name, company, title, category, phone, email, country, id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc)
+        SELECT id, registration_code, name, company, title, category, phone, email, country, id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc FROM attendees ORDER BY rowid;
+    CREATE TABLE search_terms_keyed (
+        term TEXT NOT NULL,
+        attendee_key INTEGER NOT NULL,
+        PRIMARY KEY (term, attendee_key)
+    ) WITHOUT ROWID;
+    INSERT INTO search_terms_keyed
+        SELECT t.term, a.local_key FROM search_terms t JOIN attendees_keyed a ON a.id = t.attendee_id
+        ORDER BY 1, 2;
+    DROP TABLE search_terms;
+    DROP TABLE attendees;
+    ALTER TABLE attendees_keyed RENAME TO attendees;
+    ALTER TABLE search_terms_keyed RENAME TO search_terms;
+    CREATE INDEX attendees_id_hash ON attendees(id_hash) WHERE id_hash IS NOT NULL;
+    CREATE INDEX attendees_phone ON attendees(phone) WHERE phone <> '';
+    CREATE INDEX search_terms_attendee ON search_terms(attendee_key);
+    CREATE TRIGGER stats_attendee_insert AFTER INSERT ON attendees BEGIN
+        INSERT INTO stats_registrations VALUES (substr(NEW.created_at, 1, 14) || printf('%02d', CAST(substr(NEW.created_at, 15, 2) AS INTEGER) / 15 * 15), NEW.category, NEW.source, 1)
+        ON CONFLICT DO UPDATE SET registered = registered + 1;
+        INSERT INTO stats_attendees VALUES ('country', NEW.country, 1), ('company', NEW.company, 1)
+        ON CONFLICT DO UPDATE SET attendees = attendees + 1;
+    END;
+    CREATE TRIGGER stats_attendee_recount AFTER UPDATE OF category, source, created_at ON attendees
+        WHEN NEW.category <> OLD.category OR NEW.source <> OLD.source OR NEW.created_at <> OLD.created_at BEGIN
+        UPDATE stats_registrations SET registered = registered - 1
+        WHERE quarter = substr(OLD.created_at, 1, 14) || printf('%02d', CAST(substr(OLD.created_at, 15, 2) AS INTEGER) / 15 * 15) AND category = OLD.category AND source = OLD.source;
+        INSERT INTO stats_registrations VALUES (substr(NEW.created_at, 1, 14) || printf('%02d', CAST(substr(NEW.created_at, 15, 2) AS INTEGER) / 15 * 15), NEW.category, NEW.source, 1)
+        ON CONFLICT DO UPDATE SET registered = registered + 1;
+    END;
+    CREATE TRIGGER stats_attendee_country AFTER UPDATE OF country ON attendees
+        WHEN NEW.country <> OLD.country BEGIN
+        UPDATE stats_attendees SET attendees = attendees - 1 WHERE dimension = 'country' AND value = OLD.country;
+        INSERT INTO stats_attendees VALUES ('country', NEW.country, 1)
+        ON CONFLICT DO UPDATE SET attendees = attendees + 1;
+    END;
+    CREATE TRIGGER stats_attendee_company AFTER UPDATE OF company ON attendees
+        WHEN NEW.company <> OLD.company BEGIN
+        UPDATE stats_attendees SET attendees = attendees - 1 WHERE dimension = 'company' AND value = OLD.company;
+        INSERT INTO stats_attendees VALUES ('company', NEW.company, 1)
+        ON CONFLICT DO UPDATE SET attendees = attendees + 1;
+    END;
+    CREATE TRIGGER stats_badge_insert AFTER INSERT ON badges BEGIN
+        INSERT INTO stats_badges VALUES (substr(NEW.issued_at, 1, 14) || printf('%02d', CAST(substr(NEW.issued_at, 15, 2) AS INTEGER) / 15 * 15), NEW.operator,
+            coalesce((SELECT category FROM attendees WHERE id = NEW.attendee_id), ''),
+            coalesce((SELECT source FROM attendees WHERE id = NEW.attendee_id), ''),
+            1, NEW.serial > 1)
+        ON CONFLICT DO UPDATE SET issued = issued + 1, reprints = reprints + excluded.reprints;
+    END;
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
