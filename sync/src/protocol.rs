@@ -44,15 +44,18 @@ pub enum Record {
 
 impl Record {
     /// The key of the entity this record is a version of: two changes with the same
-    /// entity key are versions of one thing, and the higher HLC wins.
+    /// entity key are versions of one thing, and the higher HLC wins. Always
+    /// `"{kind}:..."`, so the keys of one kind form one range in key order (the hub
+    /// pages its current state by kind that way).
     pub fn entity_key(&self) -> String {
+        let kind = self.kind();
         match self {
-            Record::Attendee(a) => format!("attendee:{}", a.id),
-            Record::Badge(b) => format!("badge:{}:{}", b.attendee_id, b.serial),
-            Record::GateDecision(g) => format!("gate_decision:{}", g.id),
-            Record::PrintJob(p) => format!("print_job:{}", p.id),
-            Record::Audit(a) => format!("audit:{}", a.id),
-            Record::Event(e) => format!("event:{}", e.event_id),
+            Record::Attendee(a) => format!("{kind}:{}", a.id),
+            Record::Badge(b) => format!("{kind}:{}:{}", b.attendee_id, b.serial),
+            Record::GateDecision(g) => format!("{kind}:{}", g.id),
+            Record::PrintJob(p) => format!("{kind}:{}", p.id),
+            Record::Audit(a) => format!("{kind}:{}", a.id),
+            Record::Event(e) => format!("{kind}:{}", e.event_id),
         }
     }
 

@@ -14,18 +14,20 @@
 //! upserts free of deadlocks.
 //!
 //! The cost is that pushes are serialised at the database (one batch at a time, each a
-//! handful of set-based statements), while pulls, auth and JSON work stay fully
-//! parallel across hub processes. The alternative, tracking `pg_current_xact_id()` per
-//! row and serving only below the oldest running transaction, would need a two-part
-//! cursor and leaves a long-running transaction able to stall every pull.
+//! few set-based statements sent in one round trip, then the commit), while pulls, auth
+//! and JSON work stay fully parallel across hub processes. The alternative, tracking
+//! `pg_current_xact_id()` per row and serving only below the oldest running transaction,
+//! would need a two-part cursor and leaves a long-running transaction able to stall
+//! every pull.
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, merge_event, pull_response, HashedAttendee, HubStats,
-    HubStore, PreparedBatch, StationAuth, StoreError,
+    attendee_id_of_key, duplicate_pairs, kind_key_range, merge_event, pull_response,
+    record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, StationAuth, StoreError,
 };
 use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
 
@@ -54,7 +56,9 @@ CREATE TABLE IF NOT EXISTS changes (
     entity_key TEXT NOT NULL,
     change_json TEXT NOT NULL
 );
--- "C" collation: HLC text order must be byte order to equal timestamp order.
+-- "C" collation: HLC text order must be byte order to equal timestamp order, and the
+-- keys of one kind must be one range of the primary key (see kind_key_range).
+-- change_id is the winning version, whose record is read from `changes`.
 CREATE TABLE IF NOT EXISTS current_state (
     entity_key TEXT COLLATE "C" PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -62,12 +66,19 @@ CREATE TABLE IF NOT EXISTS current_state (
     hlc TEXT COLLATE "C" NOT NULL,
     change_id UUID NOT NULL,
     origin TEXT NOT NULL,
-    id_hash TEXT,
-    record_json TEXT NOT NULL
+    id_hash TEXT
 );
-CREATE INDEX IF NOT EXISTS current_state_by_kind ON current_state (kind, entity_key);
 CREATE INDEX IF NOT EXISTS current_state_by_id_hash ON current_state (id_hash)
     WHERE id_hash IS NOT NULL;
+-- Earlier hubs also kept a copy of each record and an index by kind here: a third of the
+-- bytes every push wrote. Checked first so a hub start locks nothing once migrated.
+DROP INDEX IF EXISTS current_state_by_kind;
+DO $$ BEGIN
+    IF EXISTS (SELECT FROM information_schema.columns WHERE table_schema = current_schema()
+               AND table_name = 'current_state' AND column_name = 'record_json') THEN
+        ALTER TABLE current_state DROP COLUMN record_json;
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS duplicate_conflicts (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id_hash TEXT NOT NULL,
@@ -123,23 +134,9 @@ fn count(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-async fn record_duplicates(
-    tx: &deadpool_postgres::Transaction<'_>,
-    incoming: &[HashedAttendee],
-) -> Result<(), StoreError> {
-    if incoming.is_empty() {
-        return Ok(());
-    }
-    let hashes: Vec<&str> = incoming.iter().map(|a| a.id_hash.as_str()).collect();
-    let same_hash = tx
-        .prepare_cached(
-            "SELECT entity_key, origin, id_hash FROM current_state
-             WHERE kind = 'attendee' AND id_hash = ANY($1)",
-        )
-        .await?;
-    let rows = tx.query(&same_hash, &[&hashes]).await?;
-    let known = rows
-        .iter()
+/// Rows of (entity key, origin, ID hash) of attendees in the current state.
+fn hashed_attendees(rows: &[tokio_postgres::Row]) -> Result<Vec<HashedAttendee>, StoreError> {
+    rows.iter()
         .map(|row| {
             Ok(HashedAttendee {
                 attendee: attendee_id_of_key(row.try_get(0)?)?,
@@ -147,16 +144,7 @@ async fn record_duplicates(
                 id_hash: row.try_get(2)?,
             })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    for pair in duplicate_pairs(incoming, &known) {
-        tx.execute(
-            "INSERT INTO duplicate_conflicts (id_hash, attendee_a, station_a, attendee_b, station_b)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (attendee_a, attendee_b) DO NOTHING",
-            &[&pair.id_hash, &pair.attendee_a, &pair.station_a, &pair.attendee_b, &pair.station_b],
-        )
-        .await?;
-    }
-    Ok(())
+        .collect()
 }
 
 impl HubStore for PostgresStore {
@@ -234,18 +222,27 @@ impl HubStore for PostgresStore {
 
     async fn push(&self, station: &str, batch: PreparedBatch) -> Result<PushResponse, StoreError> {
         let ids = batch.ids();
-        let origins: Vec<&str> = batch.changes.iter().map(|c| c.origin.as_str()).collect();
-        let hlcs: Vec<&str> = batch.changes.iter().map(|c| c.hlc.as_str()).collect();
-        let kinds: Vec<&str> = batch.changes.iter().map(|c| c.kind).collect();
-        let keys: Vec<&str> = batch.changes.iter().map(|c| c.entity_key.as_str()).collect();
-        let bodies: Vec<&str> = batch.changes.iter().map(|c| c.change_json.as_str()).collect();
+        let c = &batch.changes;
+        let origins: Vec<&str> = c.iter().map(|c| c.origin.as_str()).collect();
+        let hlcs: Vec<&str> = c.iter().map(|c| c.hlc.as_str()).collect();
+        let kinds: Vec<&str> = c.iter().map(|c| c.kind).collect();
+        let keys: Vec<&str> = c.iter().map(|c| c.entity_key.as_str()).collect();
+        let bodies: Vec<&str> = c.iter().map(|c| c.change_json.as_str()).collect();
+        let w = &batch.winners;
+        let state_keys: Vec<&str> = w.iter().map(|r| r.entity_key.as_str()).collect();
+        let state_kinds: Vec<&str> = w.iter().map(|r| r.kind).collect();
+        let precedences: Vec<i32> = w.iter().map(|r| r.precedence).collect();
+        let state_hlcs: Vec<&str> = w.iter().map(|r| r.hlc.as_str()).collect();
+        let change_ids: Vec<Uuid> = w.iter().map(|r| r.change_id).collect();
+        let state_origins: Vec<&str> = w.iter().map(|r| r.origin.as_str()).collect();
+        let id_hashes: Vec<Option<&str>> = w.iter().map(|r| r.id_hash()).collect();
+        let incoming = batch.hashed_attendees();
+        let incoming_hashes: Vec<&str> = incoming.iter().map(|a| a.id_hash.as_str()).collect();
 
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Statements are prepared once per pooled connection: a push is a handful of
-        // round trips, and this saves the parse round trip of each.
+        // Prepared once per pooled connection, and all before the pipeline below.
         let lock = tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
-        tx.execute(&lock, &[&WRITE_LOCK]).await?;
         // WITH ORDINALITY + ORDER BY: sequence numbers follow the station's push order.
         let insert_changes = tx
             .prepare_cached(
@@ -257,39 +254,59 @@ impl HubStore for PostgresStore {
                  ON CONFLICT (change_id) DO NOTHING",
             )
             .await?;
-        let new = tx
-            .execute(&insert_changes, &[&ids, &station, &origins, &hlcs, &kinds, &keys, &bodies])
-            .await?;
-
-        let w = &batch.winners;
-        let keys: Vec<&str> = w.iter().map(|r| r.entity_key.as_str()).collect();
-        let kinds: Vec<&str> = w.iter().map(|r| r.kind).collect();
-        let precedences: Vec<i32> = w.iter().map(|r| r.precedence).collect();
-        let hlcs: Vec<&str> = w.iter().map(|r| r.hlc.as_str()).collect();
-        let change_ids: Vec<Uuid> = w.iter().map(|r| r.change_id).collect();
-        let origins: Vec<&str> = w.iter().map(|r| r.origin.as_str()).collect();
-        let id_hashes: Vec<Option<&str>> = w.iter().map(|r| r.id_hash()).collect();
-        let records: Vec<&str> = w.iter().map(|r| r.record_json.as_str()).collect();
         let upsert_state = tx
             .prepare_cached(
                 "INSERT INTO current_state
-                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash, record_json)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[],
-                                  $6::text[], $7::text[], $8::text[])
-             ON CONFLICT (entity_key) DO UPDATE SET
-                 precedence = EXCLUDED.precedence, hlc = EXCLUDED.hlc,
-                 change_id = EXCLUDED.change_id, origin = EXCLUDED.origin,
-                 id_hash = EXCLUDED.id_hash, record_json = EXCLUDED.record_json
-             WHERE (EXCLUDED.precedence, EXCLUDED.hlc)
-                 > (current_state.precedence, current_state.hlc)",
+                     (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[],
+                                      $6::text[], $7::text[])
+                 ON CONFLICT (entity_key) DO UPDATE SET
+                     precedence = EXCLUDED.precedence, hlc = EXCLUDED.hlc,
+                     change_id = EXCLUDED.change_id, origin = EXCLUDED.origin,
+                     id_hash = EXCLUDED.id_hash
+                 WHERE (EXCLUDED.precedence, EXCLUDED.hlc)
+                     > (current_state.precedence, current_state.hlc)",
             )
             .await?;
-        tx.execute(
-            &upsert_state,
-            &[&keys, &kinds, &precedences, &hlcs, &change_ids, &origins, &id_hashes, &records],
-        )
-        .await?;
-        record_duplicates(&tx, &batch.hashed_attendees()).await?;
+        // Only attendees carry an ID hash: the partial index answers this alone.
+        let same_hash = tx
+            .prepare_cached(
+                "SELECT entity_key, origin, id_hash FROM current_state WHERE id_hash = ANY($1)",
+            )
+            .await?;
+        // One round trip for the whole batch: tokio-postgres sends a statement when its
+        // future is first polled, and `biased` polls them in the order written, so the
+        // server takes the lock, stores the changes and the current state, and then reads
+        // the ID hashes as they stand after this batch. Should one fail, the rest fail
+        // with it (the transaction is aborted) and nothing is committed.
+        let change_params: [&(dyn ToSql + Sync); 7] =
+            [&ids, &station, &origins, &hlcs, &kinds, &keys, &bodies];
+        let state_params: [&(dyn ToSql + Sync); 7] = [
+            &state_keys,
+            &state_kinds,
+            &precedences,
+            &state_hlcs,
+            &change_ids,
+            &state_origins,
+            &id_hashes,
+        ];
+        let hash_params: [&(dyn ToSql + Sync); 1] = [&incoming_hashes];
+        let (_, new, _, same_hash) = tokio::try_join!(
+            biased;
+            tx.execute(&lock, &[&WRITE_LOCK]),
+            tx.execute(&insert_changes, &change_params),
+            tx.execute(&upsert_state, &state_params),
+            tx.query(&same_hash, &hash_params),
+        )?;
+        let known = hashed_attendees(&same_hash)?;
+        for pair in duplicate_pairs(&incoming, &known) {
+            tx.execute(
+                "INSERT INTO duplicate_conflicts (id_hash, attendee_a, station_a, attendee_b, station_b)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (attendee_a, attendee_b) DO NOTHING",
+                &[&pair.id_hash, &pair.attendee_a, &pair.station_a, &pair.attendee_b, &pair.station_b],
+            )
+            .await?;
+        }
         tx.commit().await?;
         let new = usize::try_from(new).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(PushResponse { acked: ids, new })
@@ -413,14 +430,16 @@ impl HubStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<(String, Record)>, StoreError> {
         let client = self.client().await?;
+        let (lower, upper) = kind_key_range(kind, after);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT entity_key, record_json FROM current_state
-                 WHERE kind = $1 AND entity_key > $2 ORDER BY entity_key LIMIT $3",
-                &[&kind, &after, &limit],
+                "SELECT s.entity_key, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > $1 AND s.entity_key < $2 ORDER BY s.entity_key LIMIT $3",
+                &[&lower, &upper, &limit],
             )
             .await?;
-        rows.iter().map(|row| Ok((row.try_get(0)?, parse_json(row.try_get(1)?)?))).collect()
+        rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
     }
 }

@@ -13,8 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, merge_event, pull_response, HashedAttendee, HubStats,
-    HubStore, PreparedBatch, StationAuth, StoreError,
+    attendee_id_of_key, duplicate_pairs, kind_key_range, merge_event, pull_response,
+    record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, StationAuth, StoreError,
 };
 use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
 
@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS changes (
     entity_key TEXT NOT NULL,
     change_json TEXT NOT NULL
 );
+-- change_id is the winning version, whose record is read from `changes`.
 CREATE TABLE IF NOT EXISTS current_state (
     entity_key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -46,10 +47,10 @@ CREATE TABLE IF NOT EXISTS current_state (
     hlc TEXT NOT NULL,
     change_id TEXT NOT NULL,
     origin TEXT NOT NULL,
-    id_hash TEXT,
-    record_json TEXT NOT NULL
+    id_hash TEXT
 );
-CREATE INDEX IF NOT EXISTS current_state_by_kind ON current_state (kind, entity_key);
+-- Earlier hubs also kept a copy of each record and an index by kind (see open).
+DROP INDEX IF EXISTS current_state_by_kind;
 CREATE INDEX IF NOT EXISTS current_state_by_id_hash ON current_state (id_hash)
     WHERE id_hash IS NOT NULL;
 CREATE TABLE IF NOT EXISTS duplicate_conflicts (
@@ -81,6 +82,7 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
+        drop_record_copies(&connection)?;
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
@@ -100,6 +102,21 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))?
     }
+}
+
+/// Migrates a database of an earlier hub, whose current state held a copy of each
+/// record: the record is read from its change now.
+fn drop_record_copies(connection: &Connection) -> Result<(), StoreError> {
+    let has_copies: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('current_state')
+                        WHERE name = 'record_json')",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_copies {
+        connection.execute_batch("ALTER TABLE current_state DROP COLUMN record_json")?;
+    }
+    Ok(())
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
@@ -135,12 +152,12 @@ fn push_batch(
         }
         let mut upsert_state = tx.prepare_cached(
             "INSERT INTO current_state
-                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash, record_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (entity_key) DO UPDATE SET
                  precedence = excluded.precedence, hlc = excluded.hlc,
                  change_id = excluded.change_id, origin = excluded.origin,
-                 id_hash = excluded.id_hash, record_json = excluded.record_json
+                 id_hash = excluded.id_hash
              WHERE (excluded.precedence, excluded.hlc)
                  > (current_state.precedence, current_state.hlc)",
         )?;
@@ -152,8 +169,7 @@ fn push_batch(
                 row.hlc,
                 row.change_id.to_string(),
                 row.origin,
-                row.id_hash(),
-                row.record_json
+                row.id_hash()
             ])?;
         }
         record_duplicates(&tx, &batch.hashed_attendees())?;
@@ -169,9 +185,9 @@ fn record_duplicates(
     if incoming.is_empty() {
         return Ok(());
     }
-    let mut same_hash = tx.prepare_cached(
-        "SELECT entity_key, origin FROM current_state WHERE kind = 'attendee' AND id_hash = ?1",
-    )?;
+    // Only attendees carry an ID hash: the partial index answers this alone.
+    let mut same_hash =
+        tx.prepare_cached("SELECT entity_key, origin FROM current_state WHERE id_hash = ?1")?;
     let mut known = Vec::new();
     for attendee in incoming {
         let mut rows = same_hash.query([&attendee.id_hash])?;
@@ -417,19 +433,81 @@ impl HubStore for SqliteStore {
         let after = after.to_owned();
         self.run(move |c| {
             let mut query = c.prepare_cached(
-                "SELECT entity_key, record_json FROM current_state
-                 WHERE kind = ?1 AND entity_key > ?2 ORDER BY entity_key LIMIT ?3",
+                "SELECT s.entity_key, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > ?1 AND s.entity_key < ?2 ORDER BY s.entity_key LIMIT ?3",
             )?;
+            let (lower, upper) = kind_key_range(kind, &after);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = query.query_map(params![kind, after, limit], |r| {
+            let rows = query.query_map(params![lower, upper, limit], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
             rows.map(|row| {
                 let (key, json) = row?;
-                Ok((key, parse_json(&json)?))
+                Ok((key, record_of_change(&json)?))
             })
             .collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::Hlc;
+    use crate::protocol::{BadgeRecord, Change};
+
+    #[test]
+    fn a_database_of_an_earlier_hub_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE current_state (
+                     entity_key TEXT PRIMARY KEY, kind TEXT NOT NULL, precedence INTEGER NOT NULL,
+                     hlc TEXT NOT NULL, change_id TEXT NOT NULL, origin TEXT NOT NULL,
+                     id_hash TEXT, record_json TEXT NOT NULL);
+                 CREATE INDEX current_state_by_kind ON current_state (kind, entity_key);",
+            )
+            .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        // Opening again finds nothing left to migrate.
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+
+        let change = Change {
+            id: Uuid::now_v7(),
+            station: "desk-1".into(),
+            hlc: Hlc { wall_ms: 1, counter: 0, station: "desk-1".into() },
+            record: Record::Badge(BadgeRecord {
+                attendee_id: Uuid::nil(),
+                serial: 1,
+                status: "active".into(),
+                reason: None,
+                issued_at: "2025-01-01T00:00:00Z".into(),
+                changed_at: "2025-01-01T00:00:00Z".into(),
+                operator: "op".into(),
+            }),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let batch = PreparedBatch::new(std::slice::from_ref(&change)).unwrap();
+        assert_eq!(runtime.block_on(store.push("desk-1", batch)).unwrap().new, 1);
+        let page = runtime.block_on(store.current_page("badge", "", 10)).unwrap();
+        assert_eq!(page, vec![(change.record.entity_key(), change.record.clone())]);
+        assert!(runtime.block_on(store.current_page("attendee", "", 10)).unwrap().is_empty());
+
+        let connection = Connection::open(&path).unwrap();
+        let leftovers: i64 = connection
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM pragma_table_info('current_state')
+                         WHERE name = 'record_json')
+                      + (SELECT COUNT(*) FROM sqlite_master WHERE name = 'current_state_by_kind')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(leftovers, 0);
     }
 }

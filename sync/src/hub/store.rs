@@ -2,7 +2,8 @@
 //!
 //! A back-end keeps four things: stations and their credentials, every change ever
 //! pushed (append-only, numbered by a hub sequence that is the pull cursor), the current
-//! state of each entity (one winning version per entity key), and duplicate-walk-in
+//! state of each entity (which change is the winning version of each entity key; the
+//! record itself is read from that change, not stored twice), and duplicate-walk-in
 //! conflicts. The decisions (which version wins, which attendees collide) are made here
 //! in plain Rust so SQLite and PostgreSQL cannot disagree; the back-ends only persist.
 
@@ -144,7 +145,6 @@ pub struct StateRow {
     pub origin: String,
     /// Attendees with an ID number only: for duplicate detection.
     pub hashed: Option<HashedAttendee>,
-    pub record_json: String,
 }
 
 impl StateRow {
@@ -189,7 +189,6 @@ impl PreparedBatch {
                     }),
                     _ => None,
                 },
-                record_json: serde_json::to_string(&change.record)?,
             };
             rows.push(ChangeRow {
                 id: change.id,
@@ -227,6 +226,22 @@ fn beats(candidate: &StateRow, current: &StateRow) -> bool {
 }
 
 const ATTENDEE_KEY_PREFIX: &str = "attendee:";
+
+/// The exclusive bounds of the entity keys of `kind` that sort after `after`: every key
+/// of a kind is `"{kind}:..."` (see [`Record::entity_key`]) and `';'` follows `':'`, so
+/// a kind is one range of the current state's primary key and needs no index of its own.
+pub fn kind_key_range(kind: &str, after: &str) -> (String, String) {
+    let first = format!("{kind}:");
+    let lower = if after > first.as_str() { after.to_owned() } else { first };
+    (lower, format!("{kind};"))
+}
+
+/// The record of a stored change: what the current state of its entity is.
+pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {
+    serde_json::from_str::<Change>(change_json)
+        .map(|change| change.record)
+        .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))
+}
 
 pub fn attendee_id_of_key(entity_key: &str) -> Result<Uuid, StoreError> {
     entity_key
@@ -353,6 +368,22 @@ mod tests {
         let change = badge("active", 1);
         let batch = PreparedBatch::new(&[change.clone(), change.clone()]).unwrap();
         assert_eq!(batch.ids(), vec![change.id]);
+    }
+
+    #[test]
+    fn a_kind_is_one_key_range() {
+        let change = badge("active", 1);
+        let key = change.record.entity_key();
+        let (lower, upper) = kind_key_range("badge", "");
+        assert!(lower.as_str() < key.as_str() && key.as_str() < upper.as_str(), "{key}");
+        let (lower, upper) = kind_key_range("attendee", "");
+        assert!(!(lower.as_str() < key.as_str() && key.as_str() < upper.as_str()), "{key}");
+        // Paging resumes after the last key served; a key of an earlier kind is no bound.
+        assert_eq!(kind_key_range("badge", &key).0, key);
+        assert_eq!(kind_key_range("badge", "attendee:zz").0, "badge:");
+        let json = serde_json::to_string(&change).unwrap();
+        assert_eq!(record_of_change(&json).unwrap(), change.record);
+        assert!(matches!(record_of_change("{"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]
