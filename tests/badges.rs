@@ -97,11 +97,12 @@ fn pdftotext(pdf: &Path) -> String {
     text(&out.stdout)
 }
 
-/// Rasterises page 1 at 300 dpi and decodes the QR code in it.
-fn scan(pdf: &Path, dir: &Path) -> String {
+/// Rasterises `page` (from 1) at 300 dpi and decodes the QR code in it.
+fn scan(pdf: &Path, page: usize, dir: &Path) -> String {
     let prefix = dir.join("scan");
+    let page = page.to_string();
     let out = Command::new("pdftoppm")
-        .args(["-r", "300", "-gray", "-png", "-singlefile"])
+        .args(["-r", "300", "-gray", "-png", "-singlefile", "-f", &page, "-l", &page])
         .arg(pdf)
         .arg(&prefix)
         .output()
@@ -129,7 +130,7 @@ fn round_trip_render_scan_and_verify() {
         assert!(words.contains(expected), "{expected} not in the PDF text: {words}");
     }
 
-    let token = scan(&pdf, station.dir.path());
+    let token = scan(&pdf, 1, station.dir.path());
     let store = Store::open(&station.data()).unwrap();
     let today = expo_kiosk::registration::venue_today(&store).unwrap();
     let verified = expo_kiosk::registration::badge::verify(&store, &token, today)
@@ -211,6 +212,83 @@ fn render_all_makes_one_page_per_attendee_of_the_category() {
     assert!(text(&info.stdout).lines().any(|l| l.starts_with("Pages:") && l.ends_with(" 2")));
     let words = pdftotext(&pdf);
     assert!(words.contains("张三") && words.contains("李四") && !words.contains("Visitor One"));
+}
+
+/// `Pages:` of pdfinfo.
+fn page_count(pdf: &Path) -> usize {
+    let info = Command::new("pdfinfo").arg(pdf).output().expect("pdfinfo (poppler-utils)");
+    assert!(info.status.success(), "pdfinfo: {}", text(&info.stderr));
+    let info = text(&info.stdout);
+    let line = info.lines().find(|l| l.starts_with("Pages:")).expect("a Pages: line");
+    line["Pages:".len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn render_all_streams_many_pages_that_each_scan_back() {
+    let station = Station::with_event_today();
+    let count = 24;
+    let ids: Vec<String> = {
+        let mut store = Store::open(&station.data()).unwrap();
+        (1..=count)
+            .map(|i| {
+                let input = expo_kiosk::domain::NewAttendee {
+                    // Codes fix the page order: --all sorts by registration code.
+                    registration_code: format!("R{i:03}"),
+                    name: attendee_name(i),
+                    company: "上海国际展览有限公司".into(),
+                    category: "exhibitor".into(),
+                    phone: format!("138{i:08}"),
+                    consent: true,
+                    ..Default::default()
+                };
+                let source = expo_kiosk::domain::Source::PreRegistered;
+                expo_kiosk::registration::register(&mut store, "test", &input, source)
+                    .unwrap()
+                    .id
+                    .to_string()
+            })
+            .collect()
+    };
+    // A revoked badge is left out of the batch.
+    station.ok(&["badge", "token", &ids[2]]);
+    station.ok(&["badge", "revoke", &ids[2], "--reason", "lost"]);
+
+    let pdf = station.path("all.pdf");
+    let out = station.ok(&["badge", "render", "--all", "--out", pdf.to_str().unwrap()]);
+    assert!(out.contains(&format!("{} badges", count - 1)), "{out}");
+    assert!(out.contains("1 revoked left out"), "{out}");
+    assert_eq!(page_count(&pdf), count - 1);
+    let squeezed = |text: &str| text.split_whitespace().collect::<String>();
+    let words = squeezed(&pdftotext(&pdf));
+    for i in (1..=count).filter(|&i| i != 3) {
+        let name = squeezed(&attendee_name(i));
+        assert!(words.contains(&name), "{name} not in the PDF text");
+    }
+    assert!(!words.contains(&squeezed(&attendee_name(3))), "the revoked badge was rendered");
+    let leftovers: Vec<_> = std::fs::read_dir(station.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "the temporary file stays behind: {leftovers:?}");
+
+    // The last page holds the last attendee's badge, and its QR code verifies.
+    let token = scan(&pdf, count - 1, station.dir.path());
+    let store = Store::open(&station.data()).unwrap();
+    let today = expo_kiosk::registration::venue_today(&store).unwrap();
+    let verified = expo_kiosk::registration::badge::verify(&store, &token, today)
+        .unwrap()
+        .expect("the scanned token verifies");
+    assert_eq!(verified.claims.attendee.to_string(), ids[count - 1]);
+}
+
+/// Chinese and Latin names in turn, each unique.
+fn attendee_name(i: usize) -> String {
+    if i % 2 == 0 {
+        format!("欧阳娜娜{i:02}")
+    } else {
+        format!("Maria Rossi {i:02}")
+    }
 }
 
 #[test]

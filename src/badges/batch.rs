@@ -1,49 +1,147 @@
-//! Many badges in one PDF: the admin's preview of a template against real attendees,
-//! and pre-printing a category's badges before the show.
+//! Many badges in one PDF: pre-printing a category's badges (or everyone's) before the
+//! show. The PDF streams to its file a round of badges at a time, so a batch of 10,000
+//! needs no more memory than a batch of 500.
+
+use std::io::BufWriter;
+use std::path::Path;
+use std::sync::mpsc;
 
 use rusqlite::params;
+use tempfile::NamedTempFile;
 
-use super::render::{render_pdf, BadgeData};
+use super::render::{badge_pdf, render_pages, BadgeData};
 use super::template::Template;
 use super::BadgeError;
 use crate::domain::AttendeeId;
 use crate::registration::{self, badge, RegistrationError};
 use crate::store::{Store, StoreError};
 
+/// Badges read from the store, then laid out on every core, between two writes to the
+/// file: enough to keep the threads busy, few enough to keep memory flat.
+const BADGES_PER_ROUND: usize = 512;
+
 /// A rendered batch.
 #[derive(Debug)]
 pub struct Batch {
-    pub pdf: Vec<u8>,
     /// Badges in the PDF, one page each.
     pub badges: usize,
     /// Attendees left out because their badge is revoked.
     pub revoked: usize,
+    /// The size of the PDF file.
+    pub bytes: u64,
 }
 
-/// The badges of these attendees, in order, issuing a badge to whoever has none yet.
+/// Writes the badges of these attendees, in order, to the PDF file `out`, issuing a
+/// badge to whoever has none yet. The PDF is written beside `out` under a temporary
+/// name and renamed when complete: an interrupted run leaves no truncated `out`.
+///
+/// Reading and issuing badges (the store, one transaction each) runs on this thread
+/// while the previous round is laid out and written on others.
 pub fn render_attendees(
     store: &mut Store,
     actor: &str,
     template: &Template,
     attendees: &[AttendeeId],
+    out: &Path,
 ) -> Result<Batch, BadgeError> {
-    let mut badges = Vec::with_capacity(attendees.len());
+    let partial = temporary_beside(out)?;
+    let pdf = badge_pdf(template, BufWriter::new(partial.as_file()))?;
     let mut revoked = 0;
-    for &attendee in attendees {
-        let token = match badge::ensure_badge(store, actor, attendee) {
-            Ok(issued) => issued.token,
-            Err(RegistrationError::Revoked(..)) => {
-                revoked += 1;
-                continue;
+    let written = std::thread::scope(|scope| {
+        // One round queued while another is rendered: memory stays at two rounds.
+        let (rounds, queued) = mpsc::sync_channel::<Vec<BadgeData>>(1);
+        let writer = scope.spawn(move || {
+            let mut pdf = pdf;
+            for badges in queued {
+                for page in render_pages(template, &badges)? {
+                    pdf.add_page(page)?;
+                }
             }
-            Err(other) => return Err(other.into()),
-        };
-        let record = registration::load(store.conn(), attendee)?
-            .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
-        badges.push(BadgeData::for_attendee(&store.event()?.definition, &record, token)?);
+            Ok::<_, BadgeError>(pdf)
+        });
+        let read = read_rounds(store, actor, attendees, &rounds, &mut revoked);
+        drop(rounds);
+        // A writer that panicked hit a bug: carry its panic on rather than hide it.
+        let written = writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.and(written)
+    })?;
+    let badges = written.page_count();
+    written.finish()?;
+    let file = partial.as_file();
+    let bytes = file
+        .sync_all()
+        .and_then(|()| file.metadata())
+        .map_err(|source| BadgeError::Io { path: partial.path().to_owned(), source })?
+        .len();
+    partial
+        .persist(out)
+        .map_err(|failed| BadgeError::Io { path: out.to_owned(), source: failed.error })?;
+    Ok(Batch { badges, revoked, bytes })
+}
+
+/// Sends the badges of `attendees` to `rounds`, a round at a time, counting the revoked
+/// ones left out. Stops early when the writer has failed.
+fn read_rounds(
+    store: &mut Store,
+    actor: &str,
+    attendees: &[AttendeeId],
+    rounds: &mpsc::SyncSender<Vec<BadgeData>>,
+    revoked: &mut usize,
+) -> Result<(), BadgeError> {
+    for round in attendees.chunks(BADGES_PER_ROUND) {
+        let mut badges = Vec::with_capacity(round.len());
+        for &attendee in round {
+            match badge_of(store, actor, attendee)? {
+                Some(badge) => badges.push(badge),
+                None => *revoked += 1,
+            }
+        }
+        if rounds.send(badges).is_err() {
+            // The writer hung up because it failed: its error is the one to report.
+            break;
+        }
     }
-    let count = badges.len();
-    Ok(Batch { pdf: render_pdf(template, badges)?, badges: count, revoked })
+    Ok(())
+}
+
+/// An empty file in `out`'s folder (so the final rename stays on one file system),
+/// named after `out`, removed again when dropped unless persisted.
+fn temporary_beside(out: &Path) -> Result<NamedTempFile, BadgeError> {
+    let dir = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = out
+        .file_name()
+        .ok_or_else(|| BadgeError::Render(format!("{} does not name a file", out.display())))?;
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".part");
+    // Readable like any file the user creates (the umask applies), not private as
+    // temporary files are by default.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir).map_err(|source| BadgeError::Io { path: dir.to_owned(), source })
+}
+
+/// What `attendee`'s badge shows, issuing the badge first if there is none; `None` when
+/// the badge is revoked.
+fn badge_of(
+    store: &mut Store,
+    actor: &str,
+    attendee: AttendeeId,
+) -> Result<Option<BadgeData>, BadgeError> {
+    let token = match badge::ensure_badge(store, actor, attendee) {
+        Ok(issued) => issued.token,
+        Err(RegistrationError::Revoked(..)) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    let record = registration::load(store.conn(), attendee)?
+        .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+    Ok(Some(BadgeData::for_attendee(&store.event()?.definition, &record, token)?))
 }
 
 /// Every attendee, or those of one category (id or Chinese label), by registration code

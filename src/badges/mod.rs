@@ -1,15 +1,19 @@
 //! Badges: templates, PDF rendering, printers and the persistent print queue.
 //!
 //! - [`template`]: the layouts in `assets/badges/*.toml` (lanyard, CR80 card, 4×6 label).
-//! - [`batch`]: many badges in one PDF (template previews, pre-printing a category).
+//! - [`batch`]: many badges in one PDF, streamed to its file (pre-printing a category).
 //! - [`fit`]: shrink-then-wrap text fitting from the font's own glyph advances.
 //! - [`render`]: one PDF page per badge: subset CJK font, vector QR, logo, colour band.
+//! - [`pdf`]: the PDF written page by page, so a batch of any size streams to its file.
+//! - [`qr`]: the token's QR code, its mask chosen by the specification's penalty rules.
 //! - [`printer`]: CUPS (`lp`), spool folder and `none` back-ends, `printers.toml`.
 //! - [`queue`]: the print queue in SQLite, its crash recovery and its worker thread.
 
 pub mod batch;
 pub mod fit;
+pub mod pdf;
 pub mod printer;
+pub mod qr;
 pub mod queue;
 pub mod render;
 pub mod template;
@@ -41,6 +45,8 @@ pub enum BadgeError {
     Font(String),
     #[error("cannot render the badge: {0}")]
     Render(String),
+    #[error("writing the badge PDF: {0}")]
+    Write(#[source] std::io::Error),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("printer config {path}: {reason}")]

@@ -2,17 +2,14 @@
 //! the shipped CJK font (subset to the glyphs used), the QR code is vector rectangles.
 
 pub use crate::assets::cjk_font;
+use std::io::Write;
 use std::sync::OnceLock;
 
-use printpdf::graphics::LinePoint;
-use printpdf::{
-    Color, FontId, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Polygon, PolygonRing, Pt, RawImage, Rect, Rgb, TextItem, WindingOrder,
-    XObjectId, XObjectTransform,
-};
-use qrcode::{EcLevel, QrCode};
+use printpdf::{Color, FontId, ParsedFont, PdfDocument, Rgb};
 
 use super::fit::{fit, width_em, Advances, FitBox};
+use super::pdf::{Image, PageContent, PdfWriter};
+use super::qr;
 use super::template::{Align, Area, Field, Template, TextElement};
 use super::BadgeError;
 use crate::domain::event::parse_colour;
@@ -85,6 +82,18 @@ pub struct Font {
     units_per_em: f32,
     ascent_em: f32,
     line_height_em: f32,
+    /// The font's name with only the characters a PDF name may hold unescaped.
+    pdf_name: String,
+    descriptor: DescriptorMetrics,
+}
+
+/// What a PDF font descriptor says about the font, in thousandths of an em.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DescriptorMetrics {
+    pub ascent: i32,
+    pub descent: i32,
+    /// Left, bottom, right, top of the union of every glyph's box.
+    pub bbox: [i32; 4],
 }
 
 impl Font {
@@ -102,6 +111,28 @@ impl Font {
         doc.add_font(&self.parsed)
     }
 
+    /// The glyph that shows `c`: glyph 0, `.notdef`, when the font has none.
+    pub(super) fn glyph(&self, c: char) -> u16 {
+        self.parsed.lookup_glyph_index(u32::from(c)).unwrap_or(0)
+    }
+
+    /// How far `glyph` advances, in thousandths of an em (the unit of a PDF /W array).
+    pub(super) fn advance_per_mille(&self, glyph: u16) -> i32 {
+        per_mille(f32::from(self.parsed.get_horizontal_advance(glyph)), self.units_per_em)
+    }
+
+    pub(super) fn pdf_name(&self) -> &str {
+        &self.pdf_name
+    }
+
+    pub(super) fn descriptor_metrics(&self) -> DescriptorMetrics {
+        self.descriptor
+    }
+
+    pub(super) fn parsed(&self) -> &ParsedFont {
+        &self.parsed
+    }
+
     fn parse(bytes: &[u8], face: usize) -> Result<Font, String> {
         let parsed = ParsedFont::from_bytes(bytes, face, &mut Vec::new())
             .ok_or_else(|| format!("face {face} of the badge font does not parse"))?;
@@ -112,15 +143,38 @@ impl Font {
         }
         let ascent_em = metrics.ascent.abs() / units_per_em;
         let line_height_em = (metrics.ascent.abs() + metrics.descent.abs()) / units_per_em;
-        Ok(Font { parsed, units_per_em, ascent_em, line_height_em })
+        let pdf_name: String = parsed
+            .font_name
+            .as_deref()
+            .unwrap_or("BadgeFont")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let box_metrics = &parsed.pdf_font_metrics;
+        let scaled = |v: i16| per_mille(f32::from(v), units_per_em);
+        let descriptor = DescriptorMetrics {
+            ascent: per_mille(metrics.ascent.abs(), units_per_em),
+            descent: -per_mille(metrics.descent.abs(), units_per_em),
+            bbox: [
+                scaled(box_metrics.x_min),
+                scaled(box_metrics.y_min),
+                scaled(box_metrics.x_max),
+                scaled(box_metrics.y_max),
+            ],
+        };
+        Ok(Font { parsed, units_per_em, ascent_em, line_height_em, pdf_name, descriptor })
     }
+}
+
+/// Font units as thousandths of an em.
+fn per_mille(units: f32, units_per_em: f32) -> i32 {
+    (units * 1000.0 / units_per_em).round() as i32
 }
 
 impl Advances for Font {
     fn advance_em(&self, c: char) -> f32 {
         // A missing character is drawn (and advanced) as glyph 0, `.notdef`.
-        let glyph = self.parsed.lookup_glyph_index(u32::from(c)).unwrap_or(0);
-        f32::from(self.parsed.get_horizontal_advance(glyph)) / self.units_per_em
+        f32::from(self.parsed.get_horizontal_advance(self.glyph(c))) / self.units_per_em
     }
 
     fn line_height_em(&self) -> f32 {
@@ -132,39 +186,65 @@ impl Advances for Font {
     }
 }
 
-fn logo() -> Result<&'static RawImage, BadgeError> {
-    static LOGO: OnceLock<Result<RawImage, String>> = OnceLock::new();
-    LOGO.get_or_init(|| RawImage::decode_from_bytes(LOGO_PNG, &mut Vec::new()))
+/// The event logo, decoded and compressed once per process.
+fn logo() -> Result<&'static Image, BadgeError> {
+    static LOGO: OnceLock<Result<Image, String>> = OnceLock::new();
+    LOGO.get_or_init(|| Image::from_png(LOGO_PNG))
         .as_ref()
         .map_err(|reason| BadgeError::Render(format!("event logo: {reason}")))
 }
+
+/// Most threads that lay out pages at once: a badge batch competes with the station's
+/// other work, and more threads only buy memory once the disk is the bottleneck.
+const MAX_RENDER_THREADS: usize = 4;
 
 /// One PDF with one page per badge, in order.
 pub fn render_pdf(
     template: &Template,
     badges: impl IntoIterator<Item = BadgeData>,
 ) -> Result<Vec<u8>, BadgeError> {
-    let font = Font::shared()?;
-    let logo = logo()?;
-    let mut doc = PdfDocument::new(&template.description);
-    let page = PageResources {
-        font_id: font.add_to(&mut doc),
-        logo_id: doc.add_image(logo),
-        logo_px: (logo.width as f32, logo.height as f32),
-    };
-    let pages = badges
-        .into_iter()
-        .map(|badge| {
-            let layout = layout(template, &badge)?;
-            Ok(PdfPage::new(Mm(template.width_mm), Mm(template.height_mm), page.ops(&layout)))
-        })
-        .collect::<Result<Vec<_>, BadgeError>>()?;
-    if pages.is_empty() {
-        return Err(BadgeError::Render("no badges to render".into()));
+    let badges: Vec<BadgeData> = badges.into_iter().collect();
+    let mut pdf = badge_pdf(template, Vec::new())?;
+    for page in render_pages(template, &badges)? {
+        pdf.add_page(page)?;
     }
-    // The logo is a few hundred bytes: recompressing it per badge would only cost time.
-    let options = PdfSaveOptions { image_optimization: None, ..PdfSaveOptions::default() };
-    Ok(doc.with_pages(pages).save(&options, &mut Vec::new()))
+    pdf.finish()
+}
+
+/// A badge PDF for `template` written to `out` page by page: add the pages of
+/// [`render_pages`], then finish it.
+pub fn badge_pdf<W: Write>(template: &Template, out: W) -> Result<PdfWriter<W>, BadgeError> {
+    PdfWriter::new(out, &template.description, Font::shared()?, logo()?)
+}
+
+/// The pages of `badges`, in order, laid out and compressed on several threads.
+pub fn render_pages(
+    template: &Template,
+    badges: &[BadgeData],
+) -> Result<Vec<PageContent>, BadgeError> {
+    let font = Font::shared()?;
+    let page = |badge: &BadgeData| PageContent::new(&layout(template, badge)?, font);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_RENDER_THREADS)
+        .min(badges.len());
+    if threads <= 1 {
+        return badges.iter().map(page).collect();
+    }
+    let share = badges.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = badges
+            .chunks(share)
+            .map(|part| scope.spawn(move || part.iter().map(page).collect::<Result<Vec<_>, _>>()))
+            .collect();
+        let mut pages = Vec::with_capacity(badges.len());
+        for worker in workers {
+            // A worker that panicked hit a bug: carry its panic on rather than hide it.
+            let part = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            pages.extend(part);
+        }
+        Ok(pages)
+    })
 }
 
 /// A rectangle in points from the badge's bottom-left corner (PDF coordinates).
@@ -257,26 +337,24 @@ impl Frame<'_> {
 
     /// The QR code's dark runs inside its area, which includes the quiet zone.
     fn qr(&self, token: &str, area: &Area) -> Result<Vec<PtRect>, BadgeError> {
-        // ECC M survives a scuffed or creased badge; the token is upper-case base32, so
-        // the encoder picks alphanumeric mode by itself.
-        let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
+        // The token is upper-case base32, so the encoder picks alphanumeric mode by itself.
+        let code = qr::encode(token.as_bytes())
             .map_err(|e| BadgeError::Render(format!("QR code: {e}")))?;
-        let modules = code.width();
-        let colours = code.to_colors();
+        let modules = code.width;
         let PtRect { x, y, w: side, .. } = self.rect(area);
         let module = side / (modules + 2 * QR_QUIET_ZONE) as f32;
         let origin_x = x + QR_QUIET_ZONE as f32 * module;
         let top = y + side - QR_QUIET_ZONE as f32 * module;
         let mut runs = Vec::new();
-        for (row, line) in colours.chunks(modules).enumerate() {
+        for (row, line) in code.dark.chunks(modules).enumerate() {
             let mut column = 0;
             while column < modules {
-                if line[column] == qrcode::Color::Light {
+                if !line[column] {
                     column += 1;
                     continue;
                 }
                 let start = column;
-                while column < modules && line[column] == qrcode::Color::Dark {
+                while column < modules && line[column] {
                     column += 1;
                 }
                 runs.push(PtRect {
@@ -320,90 +398,6 @@ impl Frame<'_> {
             let baseline = block_top - font.ascent_em() * size - index as f32 * line_height;
             marks.push(Mark::Text { x: left, baseline, size, colour, text: line.clone() });
         }
-    }
-}
-
-/// What every page of one PDF shares.
-struct PageResources {
-    font_id: FontId,
-    logo_id: XObjectId,
-    logo_px: (f32, f32),
-}
-
-impl PageResources {
-    fn ops(&self, layout: &BadgeLayout) -> Vec<Op> {
-        let mut ops = Vec::new();
-        for mark in &layout.marks {
-            match mark {
-                Mark::Fill { rect, colour } => {
-                    ops.push(Op::SetFillColor { col: rgb(*colour) });
-                    ops.push(Op::DrawRectangle { rectangle: filled(rect) });
-                }
-                Mark::Logo { rect } => {
-                    // printpdf sizes an image as pixels / dpi inches: the dpi that fits.
-                    let dpi = self.logo_px.0 * 72.0 / rect.w;
-                    ops.push(Op::UseXobject {
-                        id: self.logo_id.clone(),
-                        transform: XObjectTransform {
-                            translate_x: Some(Pt(rect.x)),
-                            translate_y: Some(Pt(rect.y)),
-                            dpi: Some(dpi),
-                            ..XObjectTransform::default()
-                        },
-                    });
-                }
-                Mark::Qr { runs } => {
-                    // One vector path for the whole code: a ring per run.
-                    let rings = runs
-                        .iter()
-                        .map(|r| PolygonRing {
-                            points: [
-                                (r.x, r.y + r.h),
-                                (r.x + r.w, r.y + r.h),
-                                (r.x + r.w, r.y),
-                                (r.x, r.y),
-                            ]
-                            .into_iter()
-                            .map(|(px, py)| LinePoint {
-                                p: Point { x: Pt(px), y: Pt(py) },
-                                bezier: false,
-                            })
-                            .collect(),
-                        })
-                        .collect();
-                    ops.push(Op::SetFillColor { col: rgb([0, 0, 0]) });
-                    ops.push(Op::DrawPolygon {
-                        polygon: Polygon {
-                            rings,
-                            mode: PaintMode::Fill,
-                            winding_order: WindingOrder::NonZero,
-                        },
-                    });
-                }
-                // One text object per line: `Td` moves relative to the line start, and a
-                // new text object starts from the page origin.
-                Mark::Text { x, baseline, size, colour, text } => ops.extend([
-                    Op::SetFillColor { col: rgb(*colour) },
-                    Op::StartTextSection,
-                    Op::SetFont {
-                        font: PdfFontHandle::External(self.font_id.clone()),
-                        size: Pt(*size),
-                    },
-                    Op::SetTextCursor { pos: Point { x: Pt(*x), y: Pt(*baseline) } },
-                    Op::ShowText { items: vec![TextItem::Text(text.clone())] },
-                    Op::EndTextSection,
-                ]),
-            }
-        }
-        ops
-    }
-}
-
-fn filled(rect: &PtRect) -> Rect {
-    Rect {
-        mode: Some(PaintMode::Fill),
-        winding_order: Some(WindingOrder::NonZero),
-        ..Rect::from_xywh(Pt(rect.x), Pt(rect.y), Pt(rect.w), Pt(rect.h))
     }
 }
 

@@ -87,9 +87,10 @@ pub fn render(store: &mut Store, admin: &Operator, args: RenderArgs) -> Result<E
         bail!("no attendees to render");
     }
     let started = std::time::Instant::now();
-    let Batch { pdf, badges, revoked } =
-        batch::render_attendees(store, &admin.name, &template, &attendees).map_err(lift)?;
-    std::fs::write(&args.out, &pdf).with_context(|| format!("writing {}", args.out.display()))?;
+    let Batch { badges, revoked, bytes } =
+        batch::render_attendees(store, &admin.name, &template, &attendees, &args.out)
+            .map_err(lift)
+            .with_context(|| format!("rendering {}", args.out.display()))?;
     let elapsed = started.elapsed();
     println!(
         "wrote {} ({} badge{}, template {}, {} KB, {:.1} s{})",
@@ -97,7 +98,7 @@ pub fn render(store: &mut Store, admin: &Operator, args: RenderArgs) -> Result<E
         badges,
         if badges == 1 { "" } else { "s" },
         template.name,
-        pdf.len().div_ceil(1024),
+        bytes.div_ceil(1024),
         elapsed.as_secs_f64(),
         if revoked > 0 { format!(", {revoked} revoked left out") } else { String::new() }
     );
