@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::credential;
 use crate::domain::{EventDefinition, EventError};
+use crate::operators::{Operator, OperatorError, Permission};
 use crate::privacy::DataKey;
 use crate::store::{now_rfc3339, Store, StoreError, Tx};
 
@@ -32,6 +33,11 @@ pub enum ProvisioningError {
     File { path: String, reason: String },
     #[error("not an event bundle: {0}")]
     BadBundle(String),
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    /// Badge tokens carry a category's position: existing categories keep their place and id.
+    #[error("category {0:?} must stay in its place: badges carry its position (new categories go at the end)")]
+    CategoryMoved(String),
 }
 
 pub type Result<T, E = ProvisioningError> = std::result::Result<T, E>;
@@ -78,6 +84,99 @@ pub fn init(store: &mut Store, actor: &str, definition_toml: &str) -> Result<Pro
     })?;
     store.reload_event()?;
     status(store)
+}
+
+/// The admin's in-app edit of the event: installs `definition` in place of the stored one,
+/// audits what changed (`event_update`, setting names and ids only) and queues it for the
+/// hub, in one transaction. The event id and the existing categories' ids and order are
+/// fixed (badge tokens carry them); categories may be appended. Returns what changed;
+/// nothing is written when nothing did.
+pub fn update_definition(
+    store: &mut Store,
+    actor: &Operator,
+    definition: &EventDefinition,
+) -> Result<Vec<String>> {
+    actor.require(Permission::ManageEvent)?;
+    definition.validate()?;
+    let changed = store.write(|tx| {
+        let (stored_id, stored_text): (String, String) = tx
+            .sql()
+            .query_row("SELECT id, definition FROM event", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(StoreError::from)?
+            .ok_or(StoreError::NoEvent)?;
+        if stored_id != definition.event.id {
+            return Err(ProvisioningError::OtherEvent {
+                existing: stored_id,
+                offered: definition.event.id.clone(),
+            });
+        }
+        let stored = EventDefinition::from_toml(&stored_text)?;
+        for (position, category) in stored.categories.iter().enumerate() {
+            if definition.categories.get(position).map(|c| &c.id) != Some(&category.id) {
+                return Err(ProvisioningError::CategoryMoved(category.id.clone()));
+            }
+        }
+        let changed = changed_parts(&stored, definition);
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        install(tx, definition, &[])?;
+        tx.audit(
+            &actor.name,
+            "event_update",
+            None,
+            json!({ "event": definition.event.id, "changed": changed }),
+        )?;
+        emit_event(tx)?;
+        Ok(changed)
+    })?;
+    if !changed.is_empty() {
+        store.reload_event()?;
+    }
+    Ok(changed)
+}
+
+/// What differs between two definitions of one event, as setting names and zone or
+/// category ids (`zone:hall-1`, `category_added:press`): the audit detail of an edit.
+fn changed_parts(old: &EventDefinition, new: &EventDefinition) -> Vec<String> {
+    let (before, after) = (&old.event, &new.event);
+    let settings = [
+        ("name", before.name != after.name || before.name_en != after.name_en),
+        ("venue", before.venue != after.venue),
+        ("dates", before.start != after.start || before.end != after.end),
+        ("timezone", before.timezone != after.timezone),
+        ("badge_template", before.badge_template != after.badge_template),
+        (
+            "reprint_revokes_previous",
+            before.reprint_revokes_previous != after.reprint_revokes_previous,
+        ),
+    ];
+    let mut changed: Vec<String> = settings
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    for zone in &new.zones {
+        match old.zone(&zone.id) {
+            None => changed.push(format!("zone_added:{}", zone.id)),
+            Some(previous) if previous != zone => changed.push(format!("zone:{}", zone.id)),
+            Some(_) => {}
+        }
+    }
+    for zone in old.zones.iter().filter(|zone| new.zone(&zone.id).is_none()) {
+        changed.push(format!("zone_removed:{}", zone.id));
+    }
+    for category in &new.categories {
+        match old.categories.iter().find(|c| c.id == category.id) {
+            None => changed.push(format!("category_added:{}", category.id)),
+            Some(previous) if previous != category => {
+                changed.push(format!("category:{}", category.id));
+            }
+            Some(_) => {}
+        }
+    }
+    changed
 }
 
 /// `event export`: the bundle other stations import. `with_data_key` adds the secret
@@ -329,6 +428,98 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "private key readable by others");
         }
+    }
+
+    fn outbox_kinds(store: &Store) -> Vec<String> {
+        store
+            .conn()
+            .prepare("SELECT kind FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_admin_edit_is_installed_audited_and_queued_in_one_go() {
+        let (_dir, mut store) = store_with_event();
+        let admin = Operator::station_admin(store.station_id());
+        let mut edited = store.event().unwrap().definition.clone();
+        edited.zones[0].name_en = "Hall One".into();
+        edited.categories[1].access[0].to = chrono::NaiveTime::from_hms_opt(18, 30, 0).unwrap();
+
+        let changed = update_definition(&mut store, &admin, &edited).unwrap();
+        assert_eq!(changed, ["zone:hall-1", "category:professional_visitor"]);
+        assert_eq!(store.event().unwrap().definition, edited, "the store reloaded the edit");
+        let (actor, detail): (String, String) = store
+            .conn()
+            .query_row("SELECT actor, detail FROM audit WHERE action = 'event_update'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(actor, admin.name);
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        assert_eq!(detail["changed"], json!(["zone:hall-1", "category:professional_visitor"]));
+        assert_eq!(outbox_kinds(&store), ["audit", "event", "audit", "event"]);
+
+        assert!(update_definition(&mut store, &admin, &edited).unwrap().is_empty());
+        assert_eq!(outbox_kinds(&store).len(), 4, "an edit that changes nothing writes nothing");
+    }
+
+    #[test]
+    fn an_edit_needs_the_permission_the_same_event_and_fixed_category_positions() {
+        let (_dir, mut store) = store_with_event();
+        let admin = Operator::station_admin(store.station_id());
+        let original = store.event().unwrap().definition.clone();
+        let mut renamed = original.clone();
+        renamed.event.venue = "新场馆".into();
+        let desk =
+            Operator { name: "d".into(), role: crate::operators::Role::Desk, categories: vec![] };
+        assert!(matches!(
+            update_definition(&mut store, &desk, &renamed),
+            Err(ProvisioningError::Operator(OperatorError::Forbidden { .. }))
+        ));
+
+        let mut other = renamed.clone();
+        other.event.id = "other-fair".into();
+        assert!(matches!(
+            update_definition(&mut store, &admin, &other),
+            Err(ProvisioningError::OtherEvent { .. })
+        ));
+
+        let mut reordered = renamed.clone();
+        reordered.categories.swap(0, 1);
+        assert!(matches!(
+            update_definition(&mut store, &admin, &reordered),
+            Err(ProvisioningError::CategoryMoved(id)) if id == "exhibitor"
+        ));
+        let mut removed = renamed.clone();
+        removed.categories.pop();
+        assert!(matches!(
+            update_definition(&mut store, &admin, &removed),
+            Err(ProvisioningError::CategoryMoved(id)) if id == "staff"
+        ));
+
+        let mut backwards = renamed.clone();
+        backwards.event.end = backwards.event.start.pred_opt().unwrap();
+        assert!(matches!(
+            update_definition(&mut store, &admin, &backwards),
+            Err(ProvisioningError::Event(EventError::Invalid(_)))
+        ));
+        assert_eq!(store.event().unwrap().definition, original, "nothing refused was stored");
+        assert_eq!(outbox_kinds(&store), ["audit", "event"]);
+
+        let mut appended = renamed;
+        let mut press = appended.categories[3].clone();
+        press.id = "press".into();
+        press.label_zh = "记者".into();
+        appended.categories.push(press);
+        appended.zones.retain(|zone| zone.id != "vip-lounge");
+        assert_eq!(
+            update_definition(&mut store, &admin, &appended).unwrap(),
+            ["venue", "zone_removed:vip-lounge", "category_added:press"]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use expo_kiosk::demo::demo_event_toml;
 use expo_kiosk::domain::{NewAttendee, Source};
@@ -78,9 +78,13 @@ impl Station {
 }
 
 fn open_app(config: AppConfig, step_dt: f32) -> Harness<'static, App> {
+    open_app_sized(config, step_dt, [1280.0, 800.0])
+}
+
+fn open_app_sized(config: AppConfig, step_dt: f32, size: [f32; 2]) -> Harness<'static, App> {
     let app = App::new(config, || {}).unwrap();
     let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
+        .with_size(size)
         .with_step_dt(step_dt)
         .with_context_setup(install_fonts)
         .build_ui_state(|ui, app: &mut App| app.ui(ui), app);
@@ -522,20 +526,130 @@ fn admin_previews_a_badge_template_and_makes_it_the_events() {
     click(&mut harness, "选择胸卡模板");
     click(&mut harness, "cr80");
     wait_for_text(&mut harness, "the CR80 preview", "CR80 card, 85.6 × 54 mm");
-    click(&mut harness, "用于本活动");
+    click(&mut harness, "保存更改");
     wait_for_text(&mut harness, "the template was not saved", "已保存");
     let store = Store::open(&station.path()).unwrap();
     assert_eq!(store.event().unwrap().definition.event.badge_template, "cr80");
-    let audited: i64 = store
+    assert_eq!(event_updates_by(&store, "admin"), 1, "audited under the admin's name");
+    harness.check_accessibility();
+}
+
+/// An admin app tall enough to show the whole event editor (clicks land on screen).
+fn admin_app(station: &Station) -> Harness<'static, App> {
+    open_app_sized(AppConfig::new(station.path(), Mode::Admin), 0.25, [1280.0, 1800.0])
+}
+
+fn event_updates_by(store: &Store, actor: &str) -> i64 {
+    store
         .conn()
         .query_row(
-            "SELECT count(*) FROM audit WHERE action = 'event_init' AND actor = 'admin'",
-            [],
+            "SELECT count(*) FROM audit WHERE action = 'event_update' AND actor = ?1",
+            [actor],
             |r| r.get(0),
         )
-        .unwrap();
-    assert_eq!(audited, 1, "the change is audited under the admin's name");
+        .unwrap()
+}
+
+fn is_enabled(harness: &Harness<'static, App>, label: &str) -> bool {
+    !harness.get_by_label(label).accesskit_node().is_disabled()
+}
+
+fn save_is_enabled(harness: &Harness<'static, App>) -> bool {
+    is_enabled(harness, "保存更改")
+}
+
+#[test]
+fn admin_edits_a_categorys_hours_and_a_zone_label_and_saves_them_for_every_station() {
+    let station = Station::new();
+    let mut harness = admin_app(&station);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "活动设置");
+    wait_for_text(&mut harness, "the event editor", "保存更改");
+    assert!(!save_is_enabled(&harness), "nothing to save before an edit");
+
+    click(&mut harness, "professional_visitor · 专业观众");
+    assert_eq!(harness.get_by_label("结束时间 (HH:MM)").value().as_deref(), Some("17:00"));
+    replace_text(&mut harness, "结束时间 (HH:MM)", "18:30");
+    click(&mut harness, "hall-1 · 1号馆");
+    replace_text(&mut harness, "区域英文名", "Hall One (North)");
+    assert!(harness.query_by_label_contains("保存前请更正").is_none(), "the edit is valid");
+    assert!(save_is_enabled(&harness));
     harness.check_accessibility();
+    click(&mut harness, "保存更改");
+    wait_for_text(&mut harness, "the saved notice", "已保存");
+
+    let store = Store::open(&station.path()).unwrap();
+    let definition = &store.event().unwrap().definition;
+    let (_, visitor) = definition.category("professional_visitor").unwrap();
+    assert_eq!(visitor.access[0].to, chrono::NaiveTime::from_hms_opt(18, 30, 0).unwrap());
+    assert_eq!(definition.zone("hall-1").unwrap().name_en, "Hall One (North)");
+    assert_eq!(event_updates_by(&store, "admin"), 1);
+    let detail: String = store
+        .conn()
+        .query_row("SELECT detail FROM audit WHERE action = 'event_update'", [], |r| r.get(0))
+        .unwrap();
+    assert!(detail.contains("category:professional_visitor") && detail.contains("zone:hall-1"));
+    let queued: Vec<String> = store
+        .conn()
+        .prepare("SELECT change FROM outbox WHERE kind = 'event' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(queued.len(), 2, "the event at init, then the edit");
+    assert!(queued[1].contains("Hall One (North)"), "the edit is what the hub receives");
+    // The editor reloads the stored definition: nothing is left to save or revert.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while is_enabled(&harness, "撤销更改") {
+        assert!(Instant::now() < deadline, "the editor never reloaded the saved event");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!save_is_enabled(&harness));
+    assert_eq!(harness.get_by_label("结束时间 (HH:MM)").value().as_deref(), Some("18:30"));
+}
+
+#[test]
+fn an_event_ending_before_it_starts_is_shown_and_cannot_be_saved() {
+    let station = Station::new();
+    let mut harness = admin_app(&station);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "活动设置");
+    wait_for_text(&mut harness, "the event editor", "保存更改");
+    let first_day = chrono::Local::now().date_naive();
+    let before = first_day.pred_opt().unwrap().to_string();
+    replace_text(&mut harness, "结束日期 (YYYY-MM-DD)", &before);
+    // Under the field and in the list above the save button.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while harness.query_all_by_label_contains("结束日期早于开始日期").count() < 2 {
+        assert!(Instant::now() < deadline, "the error never showed");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!save_is_enabled(&harness));
+    click(&mut harness, "保存更改");
+    click(&mut harness, "撤销更改");
+    assert!(harness.query_by_label_contains("结束日期早于开始日期").is_none());
+    assert_eq!(
+        harness.get_by_label("结束日期 (YYYY-MM-DD)").value(),
+        Some((first_day + chrono::Days::new(3)).to_string())
+    );
+    let store = Store::open(&station.path()).unwrap();
+    assert_eq!(event_updates_by(&store, "admin"), 0, "nothing was saved");
+    harness.check_accessibility();
+}
+
+#[test]
+fn a_desk_operator_cannot_reach_the_event_editor() {
+    let station = Station::new();
+    let mut harness = admin_app(&station);
+    type_into(&mut harness, "操作员", "desk");
+    type_into(&mut harness, "PIN 码", "1234");
+    click(&mut harness, "登录");
+    wait_for_text(&mut harness, "the refusal", "当前角色无权执行此操作");
+    assert!(harness.state().operator().is_none());
+    assert!(harness.query_by_label("活动设置").is_none());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use expo_kiosk::ui::devices::DevicePorts;
+use expo_kiosk::ui::devices::DeviceSettings;
 use expo_kiosk::ui::{self, AppConfig, DeviceSetup, Lang, Mode};
 
 #[derive(Args, Default)]
@@ -74,15 +74,16 @@ pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
     if let Some(seconds) = args.kiosk_idle {
         config.kiosk_idle_timeout = Duration::from_secs(seconds);
     }
-    // The ports saved in the admin's Devices tab, unless the command line names others.
-    let saved = DevicePorts::load(&config.data_dir).map_err(anyhow::Error::msg)?;
-    let ports = DevicePorts {
+    // The settings saved in the admin's Devices tab (ports, line settings), unless the
+    // command line names other ports.
+    let saved = DeviceSettings::load(&config.data_dir).map_err(anyhow::Error::msg)?;
+    let settings = DeviceSettings {
         scanner: args.scanner.or(saved.scanner),
         id_reader: args.id_reader.or(saved.id_reader),
-        printer: saved.printer,
+        ..saved
     };
-    if ports.scanner.is_some() || ports.id_reader.is_some() {
-        config.devices = DeviceSetup::Ports(ports);
+    if settings.scanner.is_some() || settings.id_reader.is_some() {
+        config.devices = DeviceSetup::Ports(settings);
     }
     ui::run_native(config)?;
     Ok(ExitCode::SUCCESS)

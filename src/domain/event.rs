@@ -219,7 +219,9 @@ impl EventDefinition {
         self.zones.iter().find(|z| z.id == id)
     }
 
-    fn validate(&self) -> Result<(), EventError> {
+    /// Whether the definition is consistent (known time zone, ordered dates, distinct
+    /// categories, valid colours, known zones); `from_toml` runs it on every text read.
+    pub fn validate(&self) -> Result<(), EventError> {
         let invalid = |msg: String| Err(EventError::Invalid(msg));
         let e = &self.event;
         if e.id.is_empty()

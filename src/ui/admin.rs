@@ -1,17 +1,19 @@
-//! Admin mode: the dashboard (see `dashboard`), the event's settings, operators and roles, the audit log with a filter, and
-//! the import of pre-registrations with its error report.
+//! Admin mode: the dashboard (see `dashboard`), the event editor (see `event_editor`) with
+//! the badge template's live preview, device settings, operators and roles, the audit log
+//! with a filter, and the import of pre-registrations with its error report.
 
 use eframe::egui::{self, RichText};
 use expo_sync::protocol::AuditRecord;
 
 use super::app::Shell;
 use super::dashboard::Dashboard;
-use super::devices::DevicePorts;
+use super::devices::{DeviceSettings, LineEnd, ScannerLine, SERIAL_BAUDS};
+use super::event_editor::EventEditor;
 use super::i18n::{Lang, Txt};
 use super::station::{BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
-use crate::operators::{Operator, Role};
+use crate::operators::{Operator, Permission, Role};
 use crate::registration::import::ImportReport;
 
 /// Audit entries fetched per refresh.
@@ -43,15 +45,20 @@ pub struct Admin {
     skip_invalid: bool,
     report: Option<ImportReport>,
     notice: Option<Notice>,
-    /// The template picked in the event tab, and its preview once laid out (the logo
-    /// becomes a texture on the next frame, where the egui context is at hand).
-    template_choice: Option<String>,
-    pending_preview: Option<BadgePreview>,
+    event: EventEditor,
+    template: TemplatePreview,
     /// The Devices tab: what was loaded and what is being edited.
     devices: Option<DeviceChoices>,
-    device_edit: DevicePorts,
-    preview_asked: Option<String>,
-    preview: Option<(BadgePreview, egui::TextureHandle)>,
+    device_edit: DeviceSettings,
+}
+
+/// The live preview of the badge template being picked: asked of the worker, then painted
+/// (the logo becomes a texture on the next frame, where the egui context is at hand).
+#[derive(Default)]
+struct TemplatePreview {
+    pending: Option<BadgePreview>,
+    asked: Option<String>,
+    shown: Option<(BadgePreview, egui::TextureHandle)>,
 }
 
 impl Admin {
@@ -74,7 +81,8 @@ impl Admin {
             }
             Response::Audit(entries) => self.audit = entries,
             Response::Imported(report) => self.report = Some(report),
-            Response::BadgePreview(preview) => self.pending_preview = Some(*preview),
+            Response::BadgePreview(preview) => self.template.pending = Some(*preview),
+            Response::EventDefinition(definition) => self.event.on_definition(*definition),
             Response::DeviceSettings(choices) => {
                 self.device_edit = choices.saved.clone();
                 self.devices = Some(choices);
@@ -88,19 +96,24 @@ impl Admin {
             failed @ Response::Failed(_) if self.tab == Tab::Dashboard => {
                 self.dashboard.on_response(failed, lang);
             }
-            Response::Failed(failure) => self.notice = Some(Notice::failure(lang, &failure)),
+            Response::Failed(failure) => {
+                self.event.on_failed();
+                self.notice = Some(Notice::failure(lang, &failure));
+            }
             _ => {}
         }
     }
 
-    /// The event definition changed (a new badge template): say so.
+    /// The event definition was saved: say so and edit the stored one from now on.
     pub fn on_event_updated(&mut self, lang: Lang) {
+        self.event.on_saved();
         self.notice = Some(Notice::ok(Txt::Saved.get(lang)));
     }
 
     pub fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let lang = shell.lang;
         egui::CentralPanel::default().show(ui, |ui| {
+            let manages_event = shell.operator.is_some_and(|o| o.can(Permission::ManageEvent));
             ui.horizontal(|ui| {
                 for (tab, text) in [
                     (Tab::Dashboard, Txt::Dashboard),
@@ -110,6 +123,9 @@ impl Admin {
                     (Tab::Audit, Txt::AuditLog),
                     (Tab::Import, Txt::Import),
                 ] {
+                    if matches!(tab, Tab::Event | Tab::Devices) && !manages_event {
+                        continue;
+                    }
                     ui.selectable_value(&mut self.tab, tab, text.get(lang));
                 }
             });
@@ -259,8 +275,9 @@ impl Admin {
 }
 
 impl Admin {
-    /// Which serial ports the scanner and the ID-card reader are on, and which configured
-    /// printer badges go to. Saved in `devices.toml`; the app uses them at its next start.
+    /// Which serial ports the scanner and the ID-card reader are on and how they talk on
+    /// their lines, and which configured printer badges go to. Saved in `devices.toml`; the
+    /// app uses them at its next start.
     fn devices_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let lang = shell.lang;
         let Some(choices) = &self.devices else {
@@ -268,51 +285,26 @@ impl Admin {
             self.devices = Some(DeviceChoices::default());
             return;
         };
-        let none = Txt::NoDevice.get(lang).to_owned();
+        let mut ports = vec![(None, Txt::NoDevice.get(lang).to_owned())];
+        ports.extend(
+            choices
+                .ports
+                .iter()
+                .map(|(path, what)| (Some(path.clone()), format!("{path}  {what}"))),
+        );
+        let default = match &choices.default_printer {
+            Some(name) => format!("{} ({name})", Txt::PrintersDefault.get(lang)),
+            None => Txt::PrinterNotConfigured.get(lang).to_owned(),
+        };
+        let mut printers = vec![(None, default)];
+        printers.extend(choices.printers.iter().map(|name| (Some(name.clone()), name.clone())));
+        let edit = &mut self.device_edit;
         egui::Grid::new("devices").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
-            for (text, value) in [
-                (Txt::Scanner, &mut self.device_edit.scanner),
-                (Txt::IdReader, &mut self.device_edit.id_reader),
-            ] {
-                let label = ui.label(text.get(lang));
-                let shown = value.clone().unwrap_or_else(|| none.clone());
-                let picker = egui::ComboBox::from_id_salt(text.get(Lang::En))
-                    .width(420.0)
-                    .selected_text(shown)
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(value, None, &none);
-                        for (path, what) in &choices.ports {
-                            ui.selectable_value(
-                                value,
-                                Some(path.clone()),
-                                format!("{path}  {what}"),
-                            );
-                        }
-                    });
-                picker.response.labelled_by(label.id);
-                ui.end_row();
-            }
-            let label = ui.label(Txt::Printer.get(lang));
-            let default = match &choices.default_printer {
-                Some(name) => format!("{} ({name})", Txt::PrintersDefault.get(lang)),
-                None => Txt::PrinterNotConfigured.get(lang).to_owned(),
-            };
-            let shown = self.device_edit.printer.clone().unwrap_or_else(|| default.clone());
-            let picker = egui::ComboBox::from_id_salt("printer")
-                .width(420.0)
-                .selected_text(shown)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.device_edit.printer, None, &default);
-                    for name in &choices.printers {
-                        ui.selectable_value(
-                            &mut self.device_edit.printer,
-                            Some(name.clone()),
-                            name,
-                        );
-                    }
-                });
-            picker.response.labelled_by(label.id);
-            ui.end_row();
+            pick_one(ui, Txt::Scanner.get(lang), &mut edit.scanner, &ports);
+            scanner_line(ui, lang, &mut edit.scanner_line);
+            pick_one(ui, Txt::IdReader.get(lang), &mut edit.id_reader, &ports);
+            pick_one(ui, Txt::IdReaderBaud.get(lang), &mut edit.id_reader_baud, &serial_bauds());
+            pick_one(ui, Txt::Printer.get(lang), &mut edit.printer, &printers);
         });
         if choices.ports.is_empty() {
             ui.label(Txt::NoSerialPorts.get(lang));
@@ -327,81 +319,40 @@ impl Admin {
     }
 
     fn event_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
-        let (lang, info) = (shell.lang, shell.info);
-        egui::Grid::new("event").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {
-            for (label, value) in [
-                (Txt::EventName, lang.pick(&info.event_name, &info.event_name_en).to_owned()),
-                (Txt::Venue, info.venue.clone()),
-                (Txt::Dates, info.dates.clone()),
-                (Txt::Timezone, info.timezone.clone()),
-                (Txt::BadgeTemplate, info.badge_template.clone()),
-            ] {
-                ui.label(label.get(lang));
-                ui.label(value);
-                ui.end_row();
-            }
-        });
-        ui.separator();
-        ui.label(RichText::new(Txt::Categories.get(lang)).strong());
-        egui::Grid::new("categories").striped(true).num_columns(3).show(ui, |ui| {
-            for category in &info.categories {
-                ui.label(&category.id);
-                ui.label(lang.pick(&category.label_zh, &category.label_en));
-                ui.label(format!(
-                    "{}: {}",
-                    Txt::RequiredFields.get(lang),
-                    category.required.join(", ")
-                ));
-                ui.end_row();
-            }
-        });
-        ui.separator();
-        ui.label(RichText::new(Txt::Zones.get(lang)).strong());
-        for (id, name, name_en) in &info.zones {
-            ui.label(format!("{id} · {}", lang.pick(name, name_en)));
-        }
-        ui.separator();
-        self.template_section(ui, shell);
+        let template = &mut self.template;
+        self.event.show(ui, shell, |ui, chosen| template.show(ui, shell, chosen));
     }
+}
 
-    /// The badge template: pick one of the shipped templates, see a sample badge laid out
-    /// by the same code as the PDF, and make it the event's.
-    fn template_section(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+impl TemplatePreview {
+    /// The badge template: pick one of the shipped templates and see a sample badge laid
+    /// out by the same code as the PDF. The pick is part of the event edit, saved with it.
+    fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, chosen: &mut String) {
         let lang = shell.lang;
-        if let Some(preview) = self.pending_preview.take() {
+        if let Some(preview) = self.pending.take() {
             let (size, rgba) = &preview.logo;
             let image = egui::ColorImage::from_rgba_unmultiplied(*size, rgba);
             let texture = ui.ctx().load_texture("badge-logo", image, egui::TextureOptions::LINEAR);
-            self.preview = Some((preview, texture));
+            self.shown = Some((preview, texture));
         }
-        let current = shell.info.badge_template.clone();
-        let chosen = self.template_choice.get_or_insert_with(|| current.clone()).clone();
-        let shown = self.preview.as_ref().map(|(preview, _)| preview.template.clone());
-        if shown.as_ref() != Some(&chosen) && self.preview_asked.as_ref() != Some(&chosen) {
+        let shown = self.shown.as_ref().map(|(preview, _)| &preview.template);
+        if shown != Some(chosen) && self.asked.as_ref() != Some(chosen) {
             shell.station.send(Request::BadgePreview { template: chosen.clone() });
-            self.preview_asked = Some(chosen.clone());
+            self.asked = Some(chosen.clone());
         }
         ui.horizontal(|ui| {
             let label = ui.label(RichText::new(Txt::ChooseTemplate.get(lang)).strong());
-            let mut picked = chosen.clone();
             let picker = egui::ComboBox::from_id_salt("badge-template")
-                .selected_text(picked.clone())
+                .selected_text(chosen.clone())
                 .show_ui(ui, |ui| {
                     for name in crate::badges::template::shipped_names() {
-                        ui.selectable_value(&mut picked, name.to_owned(), name);
+                        ui.selectable_value(chosen, name.to_owned(), name);
                     }
                 });
             picker.response.labelled_by(label.id);
-            if picked != chosen {
-                self.template_choice = Some(picked);
-            }
-            let can_use = chosen != current;
-            if ui.add_enabled(can_use, egui::Button::new(Txt::UseTemplate.get(lang))).clicked() {
-                shell.station.send(Request::SetBadgeTemplate { template: chosen.clone() });
-            }
         });
-        match &self.preview {
-            Some((preview, logo)) if preview.template == chosen => {
+        match &self.shown {
+            Some((preview, logo)) if preview.template == *chosen => {
                 ui.label(&preview.description);
                 paint_badge(ui, &preview.layout, logo);
             }
@@ -410,6 +361,63 @@ impl Admin {
             }
         }
     }
+}
+
+/// The serial scanner's line settings, as rows of the devices grid.
+fn scanner_line(ui: &mut egui::Ui, lang: Lang, line: &mut ScannerLine) {
+    pick_one(ui, Txt::ScannerBaud.get(lang), &mut line.baud, &serial_bauds());
+    let ends: Vec<(LineEnd, String)> =
+        LineEnd::ALL.iter().map(|end| (*end, line_end_label(*end).get(lang).to_owned())).collect();
+    pick_one(ui, Txt::ScannerLineEnd.get(lang), &mut line.terminator, &ends);
+    ui.label("");
+    ui.checkbox(&mut line.strip_aim, Txt::StripAim.get(lang));
+    ui.end_row();
+    for (text, value) in
+        [(Txt::StripPrefix, &mut line.strip_prefix), (Txt::StripSuffix, &mut line.strip_suffix)]
+    {
+        let label = ui.label(text.get(lang));
+        ui.add(egui::TextEdit::singleline(value).desired_width(120.0)).labelled_by(label.id);
+        ui.end_row();
+    }
+    let label = ui.label(Txt::Debounce.get(lang));
+    ui.add(egui::DragValue::new(&mut line.debounce_ms).range(0..=10_000).suffix(" ms"))
+        .labelled_by(label.id);
+    ui.end_row();
+}
+
+fn serial_bauds() -> Vec<(u32, String)> {
+    SERIAL_BAUDS.iter().map(|baud| (*baud, baud.to_string())).collect()
+}
+
+fn line_end_label(end: LineEnd) -> Txt {
+    match end {
+        LineEnd::Cr => Txt::EndCr,
+        LineEnd::Lf => Txt::EndLf,
+        LineEnd::CrLf => Txt::EndCrLf,
+        LineEnd::Tab => Txt::EndTab,
+        LineEnd::Idle => Txt::EndIdle,
+    }
+}
+
+/// A labelled drop-down of `choices` (value and text) setting `value`: one row of a grid.
+fn pick_one<T: PartialEq + Clone>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut T,
+    choices: &[(T, String)],
+) {
+    let label = ui.label(label);
+    let shown = choices.iter().find(|(v, _)| v == value).map_or("—", |(_, text)| text.as_str());
+    let picker = egui::ComboBox::from_id_salt(label.id).width(420.0).selected_text(shown).show_ui(
+        ui,
+        |ui| {
+            for (choice, text) in choices {
+                ui.selectable_value(value, choice.clone(), text);
+            }
+        },
+    );
+    picker.response.labelled_by(label.id);
+    ui.end_row();
 }
 
 /// A laid-out badge painted at up to 320 points high: the marks of the PDF, in egui.

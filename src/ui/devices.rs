@@ -7,7 +7,7 @@ use std::time::Duration;
 use expo_hardware::demo::DemoDevices;
 use expo_hardware::idcard::{self, CardEvent, CardPoller, IdCard, IdDocument};
 use expo_hardware::relay::RelayProtocol;
-use expo_hardware::scanner::{ScanEvent, ScannerSettings, SerialScanner};
+use expo_hardware::scanner::{ScanEvent, ScannerSettings, SerialScanner, Terminator};
 use expo_hardware::CodeSource;
 
 use super::station::CardIdentity;
@@ -15,21 +15,146 @@ use super::station::CardIdentity;
 /// How often the desk asks the ID-card reader for a card.
 const CARD_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Line speeds a serial scanner or reader is commonly set to.
+pub const SERIAL_BAUDS: [u32; 8] = [1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200];
+
 /// The station's device settings (`devices.toml` in the data directory, written by the
 /// admin's Devices tab): which serial ports to read, `None` for a device the station does
-/// not have, and which configured printer badges go to (default: `printers.toml`'s own).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// not have, how the scanner and the ID-card reader talk on their lines, and which
+/// configured printer badges go to (default: `printers.toml`'s own). Settings left at the
+/// drivers' defaults are not written.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DevicePorts {
+pub struct DeviceSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scanner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_reader: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub printer: Option<String>,
+    #[serde(default, skip_serializing_if = "ScannerLine::is_default")]
+    pub scanner_line: ScannerLine,
+    /// The ID-card reader's line speed (SAM modules ship at 115200).
+    #[serde(default = "default_card_baud", skip_serializing_if = "is_default_card_baud")]
+    pub id_reader_baud: u32,
 }
 
-impl DevicePorts {
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        Self {
+            scanner: None,
+            id_reader: None,
+            printer: None,
+            scanner_line: ScannerLine::default(),
+            id_reader_baud: default_card_baud(),
+        }
+    }
+}
+
+fn default_card_baud() -> u32 {
+    idcard::DEFAULT_BAUD
+}
+
+fn is_default_card_baud(baud: &u32) -> bool {
+    *baud == idcard::DEFAULT_BAUD
+}
+
+/// How a serial scanner sends its codes: what its own configuration sheet set it to.
+/// The defaults are the scanner driver's.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannerLine {
+    pub baud: u32,
+    pub terminator: LineEnd,
+    /// Remove an AIM code identifier such as `]Q1`.
+    pub strip_aim: bool,
+    /// A prefix or suffix the scanner was set to add, removed from each code; empty for none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub strip_prefix: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub strip_suffix: String,
+    /// Identical codes within this many milliseconds count once.
+    pub debounce_ms: u64,
+}
+
+impl Default for ScannerLine {
+    fn default() -> Self {
+        let driver = ScannerSettings::new(String::new());
+        Self {
+            baud: driver.baud,
+            terminator: LineEnd::from(driver.terminator),
+            strip_aim: driver.strip_aim,
+            strip_prefix: driver.strip_prefix.unwrap_or_default(),
+            strip_suffix: driver.strip_suffix.unwrap_or_default(),
+            // The driver's debounce is a whole number of milliseconds (one second).
+            debounce_ms: u64::try_from(driver.debounce.as_millis()).unwrap_or(1000),
+        }
+    }
+}
+
+impl ScannerLine {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The scanner driver's settings for a scanner at `path`.
+    pub fn settings(&self, path: &str) -> ScannerSettings {
+        let text = |affix: &str| Some(affix.to_owned()).filter(|a| !a.is_empty());
+        ScannerSettings {
+            baud: self.baud,
+            terminator: self.terminator.into(),
+            strip_aim: self.strip_aim,
+            strip_prefix: text(&self.strip_prefix),
+            strip_suffix: text(&self.strip_suffix),
+            debounce: Duration::from_millis(self.debounce_ms),
+            ..ScannerSettings::new(path)
+        }
+    }
+}
+
+/// What ends a scanned code on the line (the driver's [`Terminator`], as `devices.toml`
+/// writes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineEnd {
+    Cr,
+    Lf,
+    CrLf,
+    Tab,
+    /// No suffix: a pause ends the code.
+    Idle,
+}
+
+impl LineEnd {
+    pub const ALL: [LineEnd; 5] =
+        [LineEnd::Cr, LineEnd::Lf, LineEnd::CrLf, LineEnd::Tab, LineEnd::Idle];
+}
+
+impl From<Terminator> for LineEnd {
+    fn from(terminator: Terminator) -> Self {
+        match terminator {
+            Terminator::Cr => LineEnd::Cr,
+            Terminator::Lf => LineEnd::Lf,
+            Terminator::CrLf => LineEnd::CrLf,
+            Terminator::Tab => LineEnd::Tab,
+            Terminator::None => LineEnd::Idle,
+        }
+    }
+}
+
+impl From<LineEnd> for Terminator {
+    fn from(end: LineEnd) -> Self {
+        match end {
+            LineEnd::Cr => Terminator::Cr,
+            LineEnd::Lf => Terminator::Lf,
+            LineEnd::CrLf => Terminator::CrLf,
+            LineEnd::Tab => Terminator::Tab,
+            LineEnd::Idle => Terminator::None,
+        }
+    }
+}
+
+impl DeviceSettings {
     const FILE: &'static str = "devices.toml";
 
     /// The settings saved in `data_dir`; none saved means no devices.
@@ -90,16 +215,16 @@ impl Devices {
     }
 
     /// Starts readers on the configured ports; a port that is missing now is retried by the driver.
-    pub fn open(ports: &DevicePorts) -> std::io::Result<Self> {
+    pub fn open(settings: &DeviceSettings) -> std::io::Result<Self> {
         let mut devices = Self::none();
-        if let Some(path) = &ports.scanner {
-            devices.scanner = Some(SerialScanner::spawn(ScannerSettings::new(path.clone()))?);
+        if let Some(path) = &settings.scanner {
+            devices.scanner = Some(SerialScanner::spawn(settings.scanner_line.settings(path))?);
             devices.scanner_link = Link::Connected;
         }
-        if let Some(path) = &ports.id_reader {
+        if let Some(path) = &settings.id_reader {
             devices.id_reader = Some(CardPoller::open(
                 path,
-                idcard::DEFAULT_BAUD,
+                settings.id_reader_baud,
                 idcard::DEFAULT_TIMEOUT,
                 CARD_POLL_INTERVAL,
             )?);
@@ -112,12 +237,12 @@ impl Devices {
     pub fn demo() -> std::io::Result<Self> {
         let simulators =
             DemoDevices::start(RelayProtocol::Lcus, 2).map_err(std::io::Error::other)?;
-        let ports = DevicePorts {
+        let settings = DeviceSettings {
             scanner: Some(simulators.scanner_path().to_owned()),
             id_reader: Some(simulators.id_reader_path().to_owned()),
-            printer: None,
+            ..DeviceSettings::default()
         };
-        let mut devices = Self::open(&ports)?;
+        let mut devices = Self::open(&settings)?;
         devices.demo = Some(simulators);
         Ok(devices)
     }
@@ -232,5 +357,40 @@ fn gender_text(gender: idcard::Gender) -> &'static str {
         idcard::Gender::Male => "男 M",
         idcard::Gender::Female => "女 F",
         idcard::Gender::Unknown | idcard::Gender::Unstated => "-",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_settings_reach_the_drivers_and_defaults_are_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(DeviceSettings::load(dir.path()).unwrap(), DeviceSettings::default());
+        let defaults = DeviceSettings { printer: Some("desk".into()), ..DeviceSettings::default() };
+        defaults.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("devices.toml")).unwrap();
+        assert_eq!(text.trim(), "printer = \"desk\"");
+
+        std::fs::write(
+            dir.path().join("devices.toml"),
+            "scanner = \"/dev/ttyACM0\"\nid_reader_baud = 9600\n\
+             [scanner_line]\nbaud = 115200\nterminator = \"idle\"\nstrip_prefix = \"#\"\n",
+        )
+        .unwrap();
+        let settings = DeviceSettings::load(dir.path()).unwrap();
+        assert_eq!(settings.id_reader_baud, 9600);
+        let driver = settings.scanner_line.settings("/dev/ttyACM0");
+        assert_eq!((driver.baud, driver.terminator), (115_200, Terminator::None));
+        assert_eq!(driver.strip_prefix.as_deref(), Some("#"));
+        assert_eq!(driver.strip_suffix, None, "an empty affix strips nothing");
+        assert!(driver.strip_aim, "unset keys keep the driver's defaults");
+        assert_eq!(driver.debounce, ScannerSettings::new("x").debounce);
+
+        settings.save(dir.path()).unwrap();
+        assert_eq!(DeviceSettings::load(dir.path()).unwrap(), settings);
+        std::fs::write(dir.path().join("devices.toml"), "[scanner_line]\nparity = 1\n").unwrap();
+        assert!(DeviceSettings::load(dir.path()).is_err(), "an unknown key is an error");
     }
 }

@@ -9,6 +9,7 @@ mod app;
 mod dashboard;
 mod desk;
 pub mod devices;
+mod event_editor;
 mod fonts;
 mod gate;
 pub mod i18n;
@@ -56,8 +57,8 @@ pub enum DeviceSetup {
     /// Keyboard only (and keyboard-wedge scanners, which type like one).
     #[default]
     None,
-    /// Serial scanner and ID-card reader on these ports.
-    Ports(devices::DevicePorts),
+    /// Serial scanner and ID-card reader on these ports, with these line settings.
+    Ports(devices::DeviceSettings),
     /// Simulated devices with the demo panel to drive them.
     Demo,
 }

@@ -11,13 +11,15 @@ use expo_sync::client::HubClient;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
-use super::devices::DevicePorts;
+use super::devices::DeviceSettings;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
 use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
-use crate::domain::{AttendeeId, FieldError, IdDocument, IdType, NewAttendee, Source};
+use crate::domain::{
+    AttendeeId, EventDefinition, FieldError, IdDocument, IdType, NewAttendee, Source,
+};
 use crate::operators::{self, Operator, OperatorError, Permission, Role};
-use crate::provisioning;
+use crate::provisioning::{self, ProvisioningError};
 use crate::registration::badge::{self, BadgeState};
 use crate::registration::import::{self, ImportOptions, ImportReport};
 use crate::registration::search::{self, SearchHit};
@@ -92,13 +94,14 @@ pub enum Request {
     BadgePreview {
         template: String,
     },
-    /// Make a shipped template the event's badge template.
-    SetBadgeTemplate {
-        template: String,
-    },
+    /// The event definition as stored, for the admin's editor.
+    EventDefinition,
+    /// Replace the event definition with the admin's edit (settings, zones, categories,
+    /// badge template).
+    UpdateEvent(Box<EventDefinition>),
     /// The station's device settings and what could be picked for them.
     DeviceSettings,
-    SaveDeviceSettings(DevicePorts),
+    SaveDeviceSettings(DeviceSettings),
     /// Save an exported chart under the station's `exports/` directory.
     SaveExport {
         file_name: String,
@@ -185,6 +188,7 @@ pub enum Response {
     Imported(ImportReport),
     Dashboard(Box<DashboardData>),
     BadgePreview(Box<BadgePreview>),
+    EventDefinition(Box<EventDefinition>),
     DeviceSettings(DeviceChoices),
     /// The device settings were saved; they apply when the app next starts.
     DeviceSettingsSaved,
@@ -199,7 +203,7 @@ pub enum Response {
 /// behind it) and the configured printers.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceChoices {
-    pub saved: DevicePorts,
+    pub saved: DeviceSettings,
     pub ports: Vec<(String, String)>,
     pub printers: Vec<String>,
     pub default_printer: Option<String>,
@@ -228,12 +232,7 @@ pub struct StationInfo {
     pub station: String,
     pub event_name: String,
     pub event_name_en: String,
-    pub venue: String,
-    pub dates: String,
-    pub timezone: String,
-    pub badge_template: String,
     pub categories: Vec<CategoryChoice>,
-    pub zones: Vec<(String, String, String)>,
     pub has_operators: bool,
 }
 
@@ -402,6 +401,16 @@ impl From<StatsError> for Failure {
     }
 }
 
+impl From<ProvisioningError> for Failure {
+    fn from(error: ProvisioningError) -> Self {
+        match error {
+            ProvisioningError::Operator(error) => error.into(),
+            ProvisioningError::Store(error) => error.into(),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
         Failure::Other(error.to_string())
@@ -538,7 +547,7 @@ enum Printing {
 impl Printing {
     fn start(data_dir: &std::path::Path) -> Printing {
         // The printer picked in the admin's Devices tab, else `printers.toml`'s default.
-        let chosen = match DevicePorts::load(data_dir) {
+        let chosen = match DeviceSettings::load(data_dir) {
             Ok(devices) => devices.printer,
             Err(reason) => return Printing::Unavailable(reason),
         };
@@ -616,10 +625,6 @@ impl Worker {
             station: self.store.station_id().to_owned(),
             event_name: event.name.clone(),
             event_name_en: event.name_en.clone(),
-            venue: event.venue.clone(),
-            dates: format!("{} – {}", event.start, event.end),
-            timezone: event.timezone.clone(),
-            badge_template: event.badge_template.clone(),
             categories: definition
                 .categories
                 .iter()
@@ -629,11 +634,6 @@ impl Worker {
                     label_en: c.label_en.clone(),
                     required: c.required.clone(),
                 })
-                .collect(),
-            zones: definition
-                .zones
-                .iter()
-                .map(|z| (z.id.clone(), z.name.clone(), z.name_en.clone()))
                 .collect(),
             has_operators: !operators::list(&self.store)?.is_empty(),
         })
@@ -769,15 +769,18 @@ impl Worker {
                 self.operator(Permission::ManageEvent)?;
                 Response::BadgePreview(Box::new(self.badge_preview(&template)?))
             }
-            Request::SetBadgeTemplate { template } => {
+            Request::EventDefinition => {
+                self.operator(Permission::ManageEvent)?;
+                Response::EventDefinition(Box::new(self.store.event()?.definition.clone()))
+            }
+            Request::UpdateEvent(definition) => {
                 let operator = self.operator(Permission::ManageEvent)?;
-                Template::load(&template)?;
-                let mut definition = self.store.event()?.definition.clone();
-                definition.event.badge_template = template;
-                let text = toml::to_string(&definition)
-                    .map_err(|e| Failure::Other(format!("event definition: {e}")))?;
-                provisioning::init(&mut self.store, &operator.name, &text)
-                    .map_err(|e| Failure::Other(e.to_string()))?;
+                let template = &definition.event.badge_template;
+                if *template != self.store.event()?.definition.event.badge_template {
+                    // A new template must lay out, or no badge would print.
+                    Template::load(template)?;
+                }
+                provisioning::update_definition(&mut self.store, &operator, &definition)?;
                 Response::EventUpdated(self.info()?)
             }
             Request::DeviceSettings => {
@@ -848,7 +851,7 @@ impl Worker {
 
     fn device_choices(&self) -> Result<DeviceChoices, Failure> {
         let data_dir = self.store.data_dir();
-        let saved = DevicePorts::load(data_dir).map_err(Failure::Other)?;
+        let saved = DeviceSettings::load(data_dir).map_err(Failure::Other)?;
         let ports = expo_hardware::inventory::serial_ports()
             .map_err(|e| Failure::Other(format!("listing serial ports: {e}")))?
             .into_iter()
