@@ -309,12 +309,8 @@ impl WindowDraft {
     /// The window, when its times parse (`Draft::build` has checked them before).
     fn to_window(&self) -> Option<AccessWindow> {
         Some(AccessWindow {
-            zones: if self.all_zones {
-                vec!["*".into()]
-            } else {
-                self.zones.iter().cloned().collect()
-            },
-            days: self.days.iter().copied().collect(),
+            zones: if self.all_zones { vec!["*".into()] } else { self.zones.to_vec() },
+            days: self.days.to_vec(),
             from: parse_time(&self.from)?,
             to: parse_time(&self.to)?,
         })
