@@ -331,6 +331,74 @@ fn printing_to_a_spool_folder_end_to_end() {
     assert_eq!(station.queue()[0]["status"], "printed");
 }
 
+/// A real CUPS queue: `.ci/run` starts cupsd with a cups-pdf queue and names it and its output
+/// folder in `EXPO_TEST_CUPS_QUEUE` and `EXPO_TEST_CUPS_OUT`. Without them (no CUPS on this
+/// machine) the test says so and checks nothing, like the hub's PostgreSQL suite.
+#[test]
+fn a_badge_printed_to_a_real_cups_queue_comes_out_as_a_pdf() {
+    let (Ok(queue), Ok(out_dir)) =
+        (std::env::var("EXPO_TEST_CUPS_QUEUE"), std::env::var("EXPO_TEST_CUPS_OUT"))
+    else {
+        eprintln!("skipped: set EXPO_TEST_CUPS_QUEUE and EXPO_TEST_CUPS_OUT to a cups-pdf queue");
+        return;
+    };
+    let out_dir = Path::new(&out_dir);
+    let before: Vec<PathBuf> = pdfs_in(out_dir);
+    let station = Station::with_event_today();
+    let id = station.register("欧阳娜娜", "上海国际展览有限公司");
+    station.ok(&["badge", "print", &id, "--printer", &format!("cups:{queue}")]);
+    assert_eq!(station.queue()[0]["status"], "sent", "CUPS has the job");
+
+    // cups-pdf writes the file once the job has gone through its filters (its Ghostscript pass
+    // turns the font into Type 3 glyphs without text, so the QR code is what is checked).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let printed = loop {
+        let new: Vec<PathBuf> =
+            pdfs_in(out_dir).into_iter().filter(|pdf| !before.contains(pdf)).collect();
+        if let [pdf] = new.as_slice() {
+            if station.queue()[0]["printer_job"].as_str().is_some_and(lp_done) {
+                break pdf.clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no PDF from CUPS in {}", out_dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    let token = scan(&printed, 1, station.dir.path());
+    assert_eq!(station.ok(&["badge", "token", &id]).trim(), token, "the printed badge's QR");
+
+    // A later pass asks CUPS, which completes the job just after the file is written:
+    // printed, once.
+    loop {
+        station.ok(&["print-queue", "--retry"]);
+        let jobs = station.queue();
+        assert_eq!(jobs.len(), 1);
+        if jobs[0]["status"] == "printed" {
+            break;
+        }
+        assert_eq!(jobs[0]["status"], "sent");
+        assert!(std::time::Instant::now() < deadline, "CUPS never completed the job");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Whether CUPS lists the request among its completed jobs (then cups-pdf has closed the file).
+fn lp_done(request: &str) -> bool {
+    Command::new("lpstat").args(["-W", "completed", "-o"]).output().is_ok_and(|out| {
+        text(&out.stdout).lines().any(|line| line.starts_with(&format!("{request} ")))
+    })
+}
+
+fn pdfs_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "pdf"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn a_missing_lp_fails_the_job_with_a_clear_error_and_keeps_it() {
     let station = Station::with_event_today();
