@@ -410,15 +410,7 @@ mod tests {
         assert_eq!(status.event_id, "expo-2026");
         assert!(status.key_id.is_some() && status.has_data_key);
         assert_eq!(status.public_keys, 1);
-        let kinds: Vec<String> = store
-            .conn()
-            .prepare("SELECT kind FROM outbox ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(kinds, ["audit", "event"]);
+        assert_eq!(outbox_kinds(&store), ["audit", "event"]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
