@@ -14,10 +14,10 @@ use chrono::{NaiveDate, NaiveTime};
 use eframe::egui::{self, Color32, RichText};
 
 use super::app::Shell;
-use super::i18n::{Lang, Txt};
+use super::i18n::{field_label, Lang, Txt};
 use super::station::Request;
 use super::widgets::field_error;
-use crate::domain::event::{parse_colour, Passback};
+use crate::domain::event::{parse_colour, Passback, REQUIRABLE_FIELDS};
 use crate::domain::{AccessWindow, Category, EventDefinition, Zone};
 
 /// Days of checkboxes an access window offers at most; a longer event is a typo in its dates.
@@ -70,6 +70,10 @@ struct CategoryDraft {
     label_zh: String,
     label_en: String,
     colour: String,
+    /// Field names from `REQUIRABLE_FIELDS`, in the stored order.
+    required: Vec<String>,
+    /// Empty: no limit.
+    max_entries: String,
     windows: Vec<WindowDraft>,
     /// The access window shown.
     window: usize,
@@ -127,6 +131,11 @@ impl Draft {
                     label_zh: category.label_zh.clone(),
                     label_en: category.label_en.clone(),
                     colour: category.colour.clone(),
+                    required: category.required.clone(),
+                    max_entries: category
+                        .max_entries_per_day
+                        .map(|max| max.to_string())
+                        .unwrap_or_default(),
                     windows: category.access.iter().map(WindowDraft::of).collect(),
                     window: 0,
                     is_new: false,
@@ -187,6 +196,9 @@ impl Draft {
             }
             if parse_colour(category.colour.trim()).is_none() {
                 problem(place, Txt::BadgeColour, Txt::BadColour.get(lang));
+            }
+            if parse_max_entries(&category.max_entries).is_none() {
+                problem(place, Txt::MaxEntriesPerDay, Txt::BadCount.get(lang));
             }
             for (index, window) in category.windows.iter().enumerate() {
                 let place = format!("{place} · {} {}", Txt::AccessWindow.get(lang), index + 1);
@@ -252,18 +264,14 @@ impl Draft {
         definition.categories = self
             .categories
             .iter()
-            .map(|draft| {
-                let kept = saved.categories.iter().find(|c| c.id == draft.id);
-                Category {
-                    id: draft.id.clone(),
-                    label_zh: draft.label_zh.trim().to_owned(),
-                    label_en: draft.label_en.trim().to_owned(),
-                    colour: draft.colour.trim().to_owned(),
-                    // Not edited here: kept as defined (none for a new category).
-                    required: kept.map(|c| c.required.clone()).unwrap_or_default(),
-                    max_entries_per_day: kept.and_then(|c| c.max_entries_per_day),
-                    access: draft.windows.iter().filter_map(WindowDraft::to_window).collect(),
-                }
+            .map(|draft| Category {
+                id: draft.id.clone(),
+                label_zh: draft.label_zh.trim().to_owned(),
+                label_en: draft.label_en.trim().to_owned(),
+                colour: draft.colour.trim().to_owned(),
+                required: draft.required.clone(),
+                max_entries_per_day: parse_max_entries(&draft.max_entries).flatten(),
+                access: draft.windows.iter().filter_map(WindowDraft::to_window).collect(),
             })
             .collect();
         definition
@@ -319,6 +327,16 @@ impl WindowDraft {
 
 fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
+}
+
+/// `Some(None)` for no limit (empty), `Some(Some(n))` for a limit of n ≥ 1, `None` when
+/// the text is neither.
+fn parse_max_entries(text: &str) -> Option<Option<u32>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    text.parse::<u32>().ok().filter(|max| *max > 0).map(Some)
 }
 
 fn parse_time(text: &str) -> Option<NaiveTime> {
@@ -449,6 +467,16 @@ impl EventEditor {
             }
         });
         ui.horizontal(|ui| {
+            ui.label(Txt::PassbackLabel.get(lang));
+            for (mode, text) in [
+                (Passback::Off, Txt::PassbackOff),
+                (Passback::Soft, Txt::PassbackSoft),
+                (Passback::Hard, Txt::PassbackHard),
+            ] {
+                ui.radio_value(&mut zone.passback, mode, text.get(lang));
+            }
+        });
+        ui.horizontal(|ui| {
             if ui.add_enabled(!in_use, egui::Button::new(Txt::RemoveZone.get(lang))).clicked() {
                 self.draft.zones.remove(index);
                 self.zone = None;
@@ -487,6 +515,8 @@ impl EventEditor {
                     label_zh: String::new(),
                     label_en: String::new(),
                     colour: "#607080".into(),
+                    required: Vec::new(),
+                    max_entries: String::new(),
                     windows: vec![WindowDraft::new()],
                     window: 0,
                     is_new: true,
@@ -516,10 +546,20 @@ impl EventEditor {
                 (Txt::CategoryLabelZh, &mut category.label_zh),
                 (Txt::CategoryLabelEn, &mut category.label_en),
                 (Txt::BadgeColour, &mut category.colour),
+                (Txt::MaxEntriesPerDay, &mut category.max_entries),
             ] {
                 text_field(ui, lang, field, value);
                 field_error(ui, problem_at(problems, &category.id, field));
                 ui.end_row();
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label(Txt::RequiredFields.get(lang));
+            for field in REQUIRABLE_FIELDS {
+                let mut on = category.required.iter().any(|f| f == field);
+                if ui.checkbox(&mut on, field_label(field).get(lang)).changed() {
+                    toggle(&mut category.required, field.to_owned(), on);
+                }
             }
         });
         if category.is_new && ui.button(Txt::RemoveCategory.get(lang)).clicked() {
@@ -674,17 +714,23 @@ mod tests {
     }
 
     #[test]
-    fn edits_reach_the_definition_and_keep_what_the_editor_does_not_show() {
+    fn edits_reach_the_definition() {
         let saved = example();
         let mut draft = Draft::of(&saved);
         draft.zones[1].name_en = "Hall Two".into();
         draft.categories[1].windows[0].to = "18:30".into();
         draft.categories[2].windows[0].days.clear();
+        draft.categories[1].max_entries = "3".into();
+        draft.categories[1].required.push("email".into());
+        draft.categories[2].max_entries.clear();
+        draft.zones[0].passback = Passback::Hard;
         draft.categories.push(CategoryDraft {
             id: "press".into(),
             label_zh: "记者".into(),
             label_en: "Press".into(),
             colour: "#AABBCC".into(),
+            required: Vec::new(),
+            max_entries: String::new(),
             windows: vec![WindowDraft { all_zones: true, ..WindowDraft::new() }],
             window: 0,
             is_new: true,
@@ -692,8 +738,10 @@ mod tests {
         let built = draft.build(&saved, Lang::En).unwrap();
         assert_eq!(built.zones[1].name_en, "Hall Two");
         assert_eq!(built.categories[1].access[0].to, NaiveTime::from_hms_opt(18, 30, 0).unwrap());
-        assert_eq!(built.categories[1].max_entries_per_day, Some(10), "kept");
-        assert_eq!(built.categories[1].required, ["company"], "kept");
+        assert_eq!(built.categories[1].max_entries_per_day, Some(3));
+        assert_eq!(built.categories[1].required, ["company", "email"]);
+        assert_eq!(built.categories[2].max_entries_per_day, None, "no limit");
+        assert_eq!(built.zones[0].passback, Passback::Hard);
         assert!(built.categories[2].access[0].days.is_empty(), "every day now");
         let press = built.category("press").unwrap().1;
         assert_eq!(
@@ -713,11 +761,16 @@ mod tests {
         visitor.colour = "green".into();
         visitor.windows[0].from = "18:00".into();
         visitor.windows[0].zones.clear();
+        visitor.max_entries = "0".into();
         let problems = draft.build(&saved, Lang::Zh).unwrap_err();
         let found = |place: &str, field: Txt| problem_at(&problems, place, field);
         assert_eq!(found("", Txt::LastDay), Some(Txt::EndBeforeStart.get(Lang::Zh)));
         assert_eq!(found("", Txt::Timezone), Some(Txt::UnknownTimezone.get(Lang::Zh)));
         assert_eq!(found("hall-1", Txt::ZoneNameZh), Some(Txt::MustNotBeEmpty.get(Lang::Zh)));
+        assert_eq!(
+            found("professional_visitor", Txt::MaxEntriesPerDay),
+            Some(Txt::BadCount.get(Lang::Zh))
+        );
         assert_eq!(
             found("professional_visitor", Txt::BadgeColour),
             Some(Txt::BadColour.get(Lang::Zh))
@@ -728,7 +781,7 @@ mod tests {
         // The public's days (26th, 27th) now lie after the last day.
         let public = "public_visitor · 入场时段 1";
         assert_eq!(found(public, Txt::AccessDays), Some(Txt::DayOutsideEvent.get(Lang::Zh)));
-        assert_eq!(problems.len(), 7, "{problems:?}");
+        assert_eq!(problems.len(), 8, "{problems:?}");
     }
 
     #[test]

@@ -266,6 +266,13 @@ texts! {
     LabelTaken => "与其他类别重名", "another category has this name";
     BadNewId => "ID 只能用字母、数字、- 或 _，且不能与已有 ID 重复", "An id is letters, digits, - or _, and not one in use";
     FixBeforeSave => "保存前请更正：", "Fix before saving:";
+    RequiredFields => "登记必填项", "Required at registration";
+    MaxEntriesPerDay => "每天最多入场次数（空为不限）", "Entries per day at most (empty: no limit)";
+    BadCount => "应为正整数或留空", "a whole number above 0, or empty";
+    PassbackLabel => "防回传", "Anti-passback";
+    PassbackOff => "关闭", "Off";
+    PassbackSoft => "放行并标记", "Allow and flag";
+    PassbackHard => "拒绝再次入场", "Deny a second entry";
     SaveEvent => "保存更改", "Save changes";
     RevertEvent => "撤销更改", "Revert changes";
     // Admin: device line settings
