@@ -161,8 +161,10 @@ pub fn import_csv(
         let written = checker.run(&text, |checked| {
             write_rows(store, actor, &checker, checked, expected_rows, options, &mut report)
         });
-        borrowed.give_back(store.conn())?;
+        // The import's own outcome comes first: a committed import is reported as one.
+        let given_back = borrowed.give_back(store.conn());
         report.committed = written?;
+        given_back?;
         Ok(report)
     }
 }

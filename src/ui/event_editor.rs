@@ -431,25 +431,17 @@ impl EventEditor {
                 }
             }
         });
-        ui.horizontal(|ui| {
-            text_field(ui, lang, Txt::NewZoneId, &mut self.new_zone_id);
-            let id = self.new_zone_id.trim().to_owned();
-            let free = self.draft.id_is_free(&id);
-            let rejected = !id.is_empty() && !free;
-            if ui.add_enabled(free, egui::Button::new(Txt::AddZone.get(lang))).clicked() {
-                self.draft.zones.push(ZoneDraft {
-                    id: id.clone(),
-                    name: String::new(),
-                    name_en: String::new(),
-                    passback: Passback::default(),
-                });
-                self.zone = Some(id);
-                self.new_zone_id.clear();
-            }
-            if rejected {
-                field_error(ui, Some(Txt::BadNewId.get(lang)));
-            }
-        });
+        if let Some(id) =
+            new_id_row(ui, lang, Txt::NewZoneId, Txt::AddZone, &mut self.new_zone_id, &self.draft)
+        {
+            self.draft.zones.push(ZoneDraft {
+                id: id.clone(),
+                name: String::new(),
+                name_en: String::new(),
+                passback: Passback::default(),
+            });
+            self.zone = Some(id);
+        }
         let Some(index) =
             self.draft.zones.iter().position(|zone| Some(&zone.id) == self.zone.as_ref())
         else {
@@ -504,30 +496,27 @@ impl EventEditor {
                 }
             }
         });
-        ui.horizontal(|ui| {
-            text_field(ui, lang, Txt::NewCategoryId, &mut self.new_category_id);
-            let id = self.new_category_id.trim().to_owned();
-            let free = self.draft.id_is_free(&id);
-            let rejected = !id.is_empty() && !free;
-            if ui.add_enabled(free, egui::Button::new(Txt::AddCategory.get(lang))).clicked() {
-                self.draft.categories.push(CategoryDraft {
-                    id: id.clone(),
-                    label_zh: String::new(),
-                    label_en: String::new(),
-                    colour: "#607080".into(),
-                    required: Vec::new(),
-                    max_entries: String::new(),
-                    windows: vec![WindowDraft::new()],
-                    window: 0,
-                    is_new: true,
-                });
-                self.category = Some(id);
-                self.new_category_id.clear();
-            }
-            if rejected {
-                field_error(ui, Some(Txt::BadNewId.get(lang)));
-            }
-        });
+        if let Some(id) = new_id_row(
+            ui,
+            lang,
+            Txt::NewCategoryId,
+            Txt::AddCategory,
+            &mut self.new_category_id,
+            &self.draft,
+        ) {
+            self.draft.categories.push(CategoryDraft {
+                id: id.clone(),
+                label_zh: String::new(),
+                label_en: String::new(),
+                colour: "#607080".into(),
+                required: Vec::new(),
+                max_entries: String::new(),
+                windows: vec![WindowDraft::new()],
+                window: 0,
+                is_new: true,
+            });
+            self.category = Some(id);
+        }
         let Some(index) =
             self.draft.categories.iter().position(|c| Some(&c.id) == self.category.as_ref())
         else {
@@ -569,6 +558,32 @@ impl EventEditor {
         }
         window_section(ui, lang, category, &zones, &event_days, problems);
     }
+}
+
+/// The "new id" field and its Add button for zones and categories: the id, once added
+/// (the field is cleared), when it is free and well formed; otherwise says why not.
+fn new_id_row(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    field: Txt,
+    button: Txt,
+    text: &mut String,
+    draft: &Draft,
+) -> Option<String> {
+    ui.horizontal(|ui| {
+        text_field(ui, lang, field, text);
+        let id = text.trim().to_owned();
+        let free = draft.id_is_free(&id);
+        let added = ui.add_enabled(free, egui::Button::new(button.get(lang))).clicked();
+        if !id.is_empty() && !free {
+            field_error(ui, Some(Txt::BadNewId.get(lang)));
+        }
+        added.then(|| {
+            text.clear();
+            id
+        })
+    })
+    .inner
 }
 
 /// The event's own settings.
