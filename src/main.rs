@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// mimalloc: an import frees on the writer thread what the checker thread allocated,
+// which glibc's malloc serves poorly (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     init_logging();

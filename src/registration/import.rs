@@ -27,13 +27,13 @@ use serde_json::json;
 
 use super::term_batch::{TermBatch, Vocabulary};
 use super::{
-    replace_terms, row_to_record, search, to_record, write_row, RegistrationError, Result,
-    ATTENDEE_COLUMNS,
+    insert_new_rows, replace_terms, row_to_record, search, to_record, write_row, LocalKey,
+    RegistrationError, Result, ATTENDEE_COLUMNS,
 };
 use crate::domain::id_document::mask;
 use crate::domain::{EventDefinition, NewAttendee, Source};
 use crate::privacy::DataKey;
-use crate::store::bulk::{self, SetAside};
+use crate::store::bulk::{AttendeeTotals, Counted};
 use crate::store::{Store, StoreError};
 
 /// Header names accepted for each field: English first, then Chinese.
@@ -131,6 +131,7 @@ pub fn import_csv(
     bytes: &[u8],
     options: ImportOptions,
 ) -> Result<ImportReport> {
+    let started = std::time::Instant::now();
     let (text, encoding) = decode(bytes)?;
     let mut report = ImportReport { encoding, ..ImportReport::default() };
     let columns = read_header(&text, &mut report)?;
@@ -155,14 +156,13 @@ pub fn import_csv(
             Ok(report)
         })
     } else {
-        // One row per line, near enough to decide whether this is a bulk write.
-        let expected_rows = text.bytes().filter(|byte| *byte == b'\n').count();
         let borrowed = BorrowedSettings::apply(store.conn())?;
         let written = checker.run(&text, |checked| {
-            write_rows(store, actor, &checker, checked, expected_rows, options, &mut report)
+            write_rows(store, actor, &checker, checked, options, &mut report)
         });
         // The import's own outcome comes first: a committed import is reported as one.
         let given_back = borrowed.give_back(store.conn());
+        tracing::debug!(elapsed = ?started.elapsed(), "import finished");
         report.committed = written?;
         given_back?;
         Ok(report)
@@ -170,16 +170,13 @@ pub fn import_csv(
 }
 
 /// Connection settings an import borrows and gives back: a large page cache for the
-/// B-trees it fills (each attendee adds a dozen search-term rows), and a second thread
-/// for SQLite's sorter, which builds the index and the totals set aside during a bulk
-/// import once the row checker's thread is idle.
+/// B-trees it fills (each attendee adds a dozen search-term rows).
 struct BorrowedSettings {
     previous: Vec<(&'static str, i64)>,
 }
 
 impl BorrowedSettings {
-    const DURING_IMPORT: [(&'static str, i64); 2] =
-        [("cache_size", IMPORT_CACHE_KIB), ("threads", 2)];
+    const DURING_IMPORT: [(&'static str, i64); 1] = [("cache_size", IMPORT_CACHE_KIB)];
 
     fn apply(conn: &rusqlite::Connection) -> Result<Self, StoreError> {
         let mut previous = Vec::with_capacity(Self::DURING_IMPORT.len());
@@ -332,7 +329,7 @@ impl Checker {
             return Ok(Checked::Bad { line, errors });
         }
         let terms = match &self.vocabulary {
-            Some(_) => self.vocabulary()?.number_all(search::terms_for(&record))?,
+            Some(_) => self.vocabulary()?.number_terms_of(&record)?,
             None => Vec::new(),
         };
         Ok(Checked::Good(GoodRow { record, terms, first_sighting }))
@@ -395,10 +392,10 @@ fn write_rows(
     actor: &str,
     checker: &Checker,
     checked: &mut dyn Iterator<Item = Result<Vec<Checked>>>,
-    expected_rows: usize,
     options: ImportOptions,
     report: &mut ImportReport,
 ) -> Result<bool> {
+    let started = std::time::Instant::now();
     let mut tally = Tally::default();
     let (mut created, mut updated, mut unchanged) = (0u64, 0u64, 0u64);
     let outcome = store.write(|tx| {
@@ -410,10 +407,10 @@ fn write_rows(
             .query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))
             .map_err(StoreError::from)?;
         let fresh_store = stored == 0;
-        // A large import counts the running totals once at the end, not row by row.
-        let totals = bulk::is_bulk(expected_rows, stored + expected_rows)
-            .then(|| SetAside::attendee_totals(tx.sql()))
-            .transpose()?;
+        // The running totals are counted here, not by a trigger per row.
+        let mut totals = AttendeeTotals::set_aside(tx.sql())?;
+        let hlc_text = hlc.to_string();
+        let mut new_rows = NewRows::after(tx.sql())?;
         // The terms of new attendees are written after all the rows, in key order.
         let mut new_terms = TermBatch::default();
         for batch in checked {
@@ -429,12 +426,15 @@ fn write_rows(
                 let current = if fresh_store && first_sighting {
                     None
                 } else {
+                    // The row may be an earlier line's, still waiting to be inserted.
+                    new_rows.insert(tx.sql(), &hlc_text)?;
                     existing(tx.sql(), &record)?
                 };
                 match current {
                     None => {
-                        let key = write_row(tx.sql(), &record, &hlc)?;
-                        new_terms.set(key, &terms)?;
+                        totals.add(&counted(&record));
+                        new_terms.set(new_rows.next_key(), &terms)?;
+                        new_rows.push(tx.sql(), record, &hlc_text)?;
                         created += 1;
                     }
                     // The same person twice in one file finds their first row here.
@@ -450,12 +450,14 @@ fn write_rows(
                             record.registration_code = current.registration_code.clone();
                         }
                         let key = write_row(tx.sql(), &record, &hlc)?;
+                        totals.remove(&counted(&current));
+                        totals.add(&counted(&record));
                         if new_terms.holds(key) {
                             // Created by this import: its terms are not stored yet.
-                            let terms = checker.vocabulary()?.number_all(search::terms_for(&record))?;
+                            let terms = checker.vocabulary()?.number_terms_of(&record)?;
                             new_terms.set(key, &terms)?;
                         } else {
-                            replace_terms(tx.sql(), key, &record)?;
+                            replace_terms(tx.sql(), key, Some(&current), &record)?;
                         }
                         updated += 1;
                     }
@@ -465,10 +467,11 @@ fn write_rows(
         if !tally.bad_lines.is_empty() && !options.skip_invalid {
             return Err(Abort::InvalidRows);
         }
+        new_rows.insert(tx.sql(), &hlc_text)?;
+        tracing::debug!(elapsed = ?started.elapsed(), "import: attendees written");
         new_terms.write(tx.sql(), std::mem::take(&mut *checker.vocabulary()?))?;
-        if let Some(totals) = totals {
-            totals.restore(tx.sql())?;
-        }
+        tracing::debug!(elapsed = ?started.elapsed(), "import: search terms written");
+        totals.restore(tx.sql())?;
         tx.audit(
             actor,
             "import",
@@ -487,6 +490,57 @@ fn write_rows(
         }
         Err(Abort::InvalidRows) => Ok(false),
         Err(Abort::Failed(error)) => Err(error),
+    }
+}
+
+/// New attendees waiting to be inserted together, with consecutive local keys.
+struct NewRows {
+    first_key: LocalKey,
+    rows: Vec<AttendeeRecord>,
+}
+
+impl NewRows {
+    /// Rows per `INSERT` (20 values each).
+    const PER_INSERT: usize = 50;
+
+    /// New rows keyed after every stored attendee (the import holds the write lock).
+    fn after(conn: &rusqlite::Connection) -> Result<Self> {
+        let first_key = conn
+            .query_row("SELECT coalesce(max(local_key), 0) + 1 FROM attendees", [], |r| r.get(0))
+            .map_err(StoreError::from)?;
+        Ok(Self { first_key, rows: Vec::with_capacity(Self::PER_INSERT) })
+    }
+
+    /// The local key the next row pushed gets.
+    fn next_key(&self) -> LocalKey {
+        self.first_key + self.rows.len() as LocalKey
+    }
+
+    fn push(&mut self, conn: &rusqlite::Connection, row: AttendeeRecord, hlc: &str) -> Result<()> {
+        self.rows.push(row);
+        if self.rows.len() == Self::PER_INSERT {
+            self.insert(conn, hlc)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows waiting.
+    fn insert(&mut self, conn: &rusqlite::Connection, hlc: &str) -> Result<()> {
+        insert_new_rows(conn, self.first_key, &self.rows, hlc)?;
+        self.first_key = self.next_key();
+        self.rows.clear();
+        Ok(())
+    }
+}
+
+/// What the running totals count an attendee by.
+fn counted(record: &AttendeeRecord) -> Counted<'_> {
+    Counted {
+        created_at: &record.created_at,
+        category: &record.category,
+        source: &record.source,
+        country: &record.country,
+        company: &record.company,
     }
 }
 
@@ -696,15 +750,40 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(stored, expected);
-        let by_attendee: i64 = store
-            .conn()
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name = 'search_terms_attendee'",
-                [],
-                |r| r.get(0),
+    }
+
+    /// The running totals equal a count of the stored attendees, as the triggers would
+    /// have kept them.
+    fn assert_totals_match_attendees(store: &Store) {
+        let rows = |sql: &str| -> BTreeSet<(String, String, i64)> {
+            let mut stmt = store.conn().prepare(sql).unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            rows("SELECT dimension, value, attendees FROM stats_attendees WHERE attendees <> 0"),
+            rows(
+                "SELECT 'company', company, count(*) FROM attendees GROUP BY company \
+                 UNION ALL SELECT 'country', country, count(*) FROM attendees GROUP BY country"
             )
-            .unwrap();
-        assert_eq!(by_attendee, 1, "the index by attendee is back after the import");
+        );
+        assert_eq!(
+            rows(
+                "SELECT category, source, sum(registered) FROM stats_registrations \
+                 GROUP BY category, source HAVING sum(registered) <> 0"
+            ),
+            rows("SELECT category, source, count(*) FROM attendees GROUP BY category, source")
+        );
+    }
+
+    /// Edits the attendee with code R001 as a desk would: a new name, and the rest of
+    /// the fields from the demo generator.
+    fn rename_r001(store: &mut Store, name: &str) {
+        let current = super::super::resolve(store.conn(), "R001").unwrap();
+        let mut input = Generator::new(7).next_attendee();
+        input.registration_code = "R001".into();
+        input.name = name.into();
+        super::super::edit(store, "test", AttendeeId(current.id), &input).unwrap();
     }
 
     fn names_found(store: &Store, query: &str) -> Vec<String> {
@@ -735,11 +814,11 @@ mod tests {
             first.errors
         );
         assert_index_matches_attendees(&store);
+        assert_totals_match_attendees(&store);
         assert_eq!(names_found(&store, "zs"), ["张三"]);
 
-        // A second file: one new person (few next to the stored ones, so the terms are
-        // inserted without rebuilding the index), one changed, one unchanged, and a
-        // person who appears twice with a change on the second line.
+        // A second file: one new person, one changed, one unchanged, and a person who
+        // appears twice with a change on the second line.
         let second = import(
             &mut store,
             &[
@@ -753,18 +832,34 @@ mod tests {
         );
         assert_eq!((second.created, second.updated, second.unchanged), (2, 2, 1));
         assert_index_matches_attendees(&store);
+        assert_totals_match_attendees(&store);
         assert_eq!(names_found(&store, "smythe"), ["John Smythe"]);
         assert!(names_found(&store, "smith").is_empty(), "the old name's terms are gone");
         assert_eq!(names_found(&store, "航运"), ["吴九"]);
         assert!(names_found(&store, "物流").is_empty(), "the first line's terms are gone");
 
         // An edit after a bulk import keeps the index exact too.
-        let zhang = super::super::resolve(store.conn(), "R001").unwrap();
-        let mut input = Generator::new(7).next_attendee();
-        input.registration_code = "R001".into();
-        input.name = "张三丰".into();
-        super::super::edit(&mut store, "test", AttendeeId(zhang.id), &input).unwrap();
+        rename_r001(&mut store, "张三丰");
         assert_index_matches_attendees(&store);
+        assert_totals_match_attendees(&store);
+    }
+
+    #[test]
+    fn an_edit_replaces_terms_stored_otherwise_than_derived_now() {
+        let (_dir, mut store) = store_with_event();
+        let row = "R001,张三,上海国际展览有限公司,经理,exhibitor,13812345678,,中国,,";
+        assert!(import(&mut store, &[row], ImportOptions::default()).committed);
+        // As if an earlier version had derived other terms: one is missing, one is extra.
+        store
+            .conn()
+            .execute_batch(
+                "DELETE FROM search_terms WHERE term = 'zs'; \
+                 INSERT INTO search_terms SELECT 'bygone', local_key FROM attendees",
+            )
+            .unwrap();
+        rename_r001(&mut store, "张三丰");
+        assert_index_matches_attendees(&store);
+        assert!(names_found(&store, "bygone").is_empty());
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! for Chinese names, company words, phone tail, registration code, ID-number tail.
 //!
 //! Each attendee has a handful of normalised *terms* in `search_terms(term, attendee_key)`
-//! (the attendee's station-local key),
-//! a WITHOUT ROWID B-tree, so every query is a few index range scans: fast at a million
-//! attendees. Tails (phone, ID) are stored reversed behind a marker byte so a tail query
+//! (the attendee's station-local key), a WITHOUT ROWID B-tree, so every query is a few
+//! index range scans: fast at a million attendees. Tails (phone, ID) are stored reversed behind a marker byte so a tail query
 //! is a prefix query too.
 
 use std::collections::HashSet;
@@ -74,8 +73,19 @@ pub fn pinyin_forms(name: &str) -> Option<(String, String)> {
     Some((full, initials))
 }
 
+/// The search terms of an attendee, sorted, each once.
 pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
-    let mut terms = Vec::with_capacity(12);
+    let mut terms = person_terms(record);
+    terms.extend(company_terms(&record.company));
+    terms.sort_unstable();
+    terms.dedup();
+    terms
+}
+
+/// The terms of the attendee's own fields: name, pinyin, registration code, phone and ID
+/// tails. The company's are [`company_terms`], the same for everyone at that company.
+pub(crate) fn person_terms(record: &AttendeeRecord) -> Vec<String> {
+    let mut terms = Vec::with_capacity(8);
     let name = normalize(&record.name);
     terms.push(name.clone());
     let words: Vec<String> =
@@ -86,19 +96,6 @@ pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
     if let Some((full, initials)) = pinyin_forms(&record.name) {
         terms.push(full);
         terms.push(initials);
-    }
-    let company = normalize(&record.company);
-    if !company.is_empty() {
-        terms.push(company.clone());
-        for word in record.company.split_whitespace().map(normalize).skip(1) {
-            terms.push(word);
-        }
-        if record.company.chars().any(is_cjk) {
-            let chars: Vec<char> = company.chars().collect();
-            for start in 1..chars.len().saturating_sub(1).min(MAX_COMPANY_SUFFIXES + 1) {
-                terms.push(chars[start..].iter().collect());
-            }
-        }
     }
     if let Some(code) = &record.registration_code {
         terms.push(normalize(code));
@@ -115,8 +112,25 @@ pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
         }
     }
     terms.retain(|t| !t.is_empty());
-    terms.sort_unstable();
-    terms.dedup();
+    terms
+}
+
+/// The terms of a company name: the whole name, its later words, and for a Chinese name
+/// its suffixes (so 展览 finds 上海国际展览有限公司).
+pub(crate) fn company_terms(company: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let normalized = normalize(company);
+    if normalized.is_empty() {
+        return terms;
+    }
+    terms.extend(company.split_whitespace().map(normalize).skip(1).filter(|w| !w.is_empty()));
+    if company.chars().any(is_cjk) {
+        let chars: Vec<char> = normalized.chars().collect();
+        for start in 1..chars.len().saturating_sub(1).min(MAX_COMPANY_SUFFIXES + 1) {
+            terms.push(chars[start..].iter().collect());
+        }
+    }
+    terms.push(normalized);
     terms
 }
 

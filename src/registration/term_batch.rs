@@ -4,15 +4,14 @@
 //! A desk registration inserts its ten-odd terms at random places of `search_terms`;
 //! once that B-tree outgrows the page cache, every insert reads and dirties a page of
 //! its own, and a million-row import spends minutes doing so. Written in key order, the
-//! same rows fill pages one after the other. The secondary index on `attendee_id` is
-//! in a different order, so when a batch is large compared with what is stored, it is
-//! dropped and rebuilt (SQLite builds an index by sorting, which is far cheaper).
+//! same rows fill pages one after the other (and the table has no second index, in
+//! another order, to spoil that: schema migration 6).
 
+use expo_sync::protocol::AttendeeRecord;
 use foldhash::HashMap;
 use rusqlite::Connection;
 
-use super::{LocalKey, RegistrationError, Result};
-use crate::store::bulk::{self, SetAside};
+use super::{search, LocalKey, RegistrationError, Result};
 use crate::store::StoreError;
 
 /// Rows per `INSERT` statement.
@@ -23,17 +22,33 @@ const ROWS_PER_INSERT: usize = 100;
 #[derive(Default)]
 pub(crate) struct Vocabulary {
     numbers: HashMap<Box<str>, u32>,
+    /// The numbered terms of each company seen: most attendees share their company with
+    /// many others, and a company has a dozen terms (see `search::company_terms`).
+    companies: HashMap<Box<str>, Box<[u32]>>,
 }
 
 impl Vocabulary {
-    pub(crate) fn number_all(&mut self, terms: Vec<String>) -> Result<Vec<u32>> {
-        terms
-            .into_iter()
-            .map(|term| {
-                let next = number(self.numbers.len())?;
-                Ok(*self.numbers.entry(term.into_boxed_str()).or_insert(next))
-            })
-            .collect()
+    /// The numbers of `record`'s search terms (`search::terms_for`, perhaps repeated).
+    pub(crate) fn number_terms_of(&mut self, record: &AttendeeRecord) -> Result<Vec<u32>> {
+        let mut numbers = Vec::with_capacity(16);
+        self.number_into(search::person_terms(record), &mut numbers)?;
+        match self.companies.get(record.company.as_str()) {
+            Some(known) => numbers.extend_from_slice(known),
+            None => {
+                let from = numbers.len();
+                self.number_into(search::company_terms(&record.company), &mut numbers)?;
+                self.companies.insert(record.company.as_str().into(), numbers[from..].into());
+            }
+        }
+        Ok(numbers)
+    }
+
+    fn number_into(&mut self, terms: Vec<String>, numbers: &mut Vec<u32>) -> Result<()> {
+        for term in terms {
+            let next = number(self.numbers.len())?;
+            numbers.push(*self.numbers.entry(term.into_boxed_str()).or_insert(next));
+        }
+        Ok(())
     }
 }
 
@@ -70,17 +85,7 @@ impl TermBatch {
     /// Writes every live term into `search_terms`. The attendees must have no stored
     /// terms (they are new), so nothing is deleted first.
     pub(crate) fn write(self, conn: &Connection, vocabulary: Vocabulary) -> Result<()> {
-        let new_attendees = self.current.len();
         let sorted = self.in_key_order(vocabulary)?;
-        if sorted.keys.is_empty() {
-            return Ok(());
-        }
-        let stored: usize = conn
-            .query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))
-            .map_err(StoreError::from)?;
-        let indexes = bulk::is_bulk(new_attendees, stored)
-            .then(|| SetAside::indexes_of(conn, "search_terms"))
-            .transpose()?;
         for chunk in sorted.keys.chunks(ROWS_PER_INSERT) {
             let mut insert =
                 conn.prepare_cached(&insert_sql(chunk.len())).map_err(StoreError::from)?;
@@ -91,9 +96,6 @@ impl TermBatch {
             }
             insert.raw_execute().map_err(StoreError::from)?;
         }
-        if let Some(indexes) = indexes {
-            indexes.restore(conn)?;
-        }
         Ok(())
     }
 
@@ -101,8 +103,7 @@ impl TermBatch {
     /// ranked by their stored form, so one sort of plain integers orders the rows:
     /// SQLite compares text bytewise, like `str`, and integer keys as integers.
     fn in_key_order(self, vocabulary: Vocabulary) -> Result<SortedTerms> {
-        let mut terms: Vec<(Box<str>, u32)> = vocabulary.numbers.into_iter().collect();
-        terms.sort_unstable();
+        let terms = sort_on_two_threads(vocabulary.numbers.into_iter().collect());
         let mut term_rank = vec![0u32; terms.len()];
         for (rank, (_, term)) in terms.iter().enumerate() {
             term_rank[*term as usize] = number(rank)?;
@@ -113,7 +114,7 @@ impl TermBatch {
         for (rank, owner) in by_key.iter().enumerate() {
             owner_rank[*owner as usize] = number(rank)?;
         }
-        let mut keys: Vec<u64> = self
+        let keys: Vec<u64> = self
             .pairs
             .into_iter()
             .filter(|(_, owner)| self.live[*owner as usize])
@@ -121,7 +122,9 @@ impl TermBatch {
                 u64::from(term_rank[term as usize]) << 32 | u64::from(owner_rank[owner as usize])
             })
             .collect();
-        keys.sort_unstable();
+        let mut keys = sort_on_two_threads(keys);
+        // A term can come twice: as a person's and as their company's.
+        keys.dedup();
         Ok(SortedTerms {
             terms: terms.into_iter().map(|(term, _)| term).collect(),
             attendees: by_key.into_iter().map(|owner| self.owners[owner as usize]).collect(),
@@ -143,6 +146,25 @@ impl SortedTerms {
         let (term, attendee) = (key >> 32, key & u64::from(u32::MAX));
         (&self.terms[term as usize], self.attendees[attendee as usize])
     }
+}
+
+/// Sorts `items`, each half on a thread of its own, then merges them: the import's row
+/// checker is done by now, so its core is free.
+fn sort_on_two_threads<T: Ord + Send>(mut items: Vec<T>) -> Vec<T> {
+    let mut second = items.split_off(items.len() / 2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| second.sort_unstable());
+        items.sort_unstable();
+    });
+    let mut merged = Vec::with_capacity(items.len() + second.len());
+    let (mut first, mut second) = (items.into_iter().peekable(), second.into_iter().peekable());
+    while let (Some(a), Some(b)) = (first.peek(), second.peek()) {
+        let next = if a <= b { first.next() } else { second.next() };
+        merged.extend(next);
+    }
+    merged.extend(first);
+    merged.extend(second);
+    merged
 }
 
 /// `INSERT` of `rows` rows: one statement per row costs more than the row itself.
