@@ -16,6 +16,7 @@ use expo_kiosk::registration::import::{import_csv, ImportOptions};
 use expo_kiosk::registration::search;
 use expo_kiosk::store::Store;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -142,18 +143,21 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 }
 
 /// Realistic queries drawn from the stored attendees: name prefixes (first character or
-/// two), pinyin initials and phone tails.
+/// two), pinyin initials, phone tails and company words (two Chinese characters from
+/// within the name, or the start of a Latin word).
 fn sample_queries(store: &Store, per_kind: usize) -> Result<Vec<(&'static str, Vec<String>)>> {
-    let mut stmt =
-        store.conn().prepare("SELECT name, phone FROM attendees ORDER BY random() LIMIT ?1")?;
-    let people: Vec<(String, String)> = stmt
-        .query_map([per_kind as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT name, phone, company FROM attendees ORDER BY random() LIMIT ?1")?;
+    let people: Vec<(String, String, String)> = stmt
+        .query_map([per_kind as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let mut names = Vec::new();
     let mut initials = Vec::new();
     let mut tails = Vec::new();
-    for (name, phone) in &people {
+    let mut companies = Vec::new();
+    for (name, phone, company) in &people {
         let chars: Vec<char> = name.chars().collect();
         let len = [1usize, 2, 3].choose(&mut rng).copied().unwrap_or(2).min(chars.len());
         names.push(chars[..len].iter().collect());
@@ -162,8 +166,23 @@ fn sample_queries(store: &Store, per_kind: usize) -> Result<Vec<(&'static str, V
         }
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
         tails.push(digits[digits.len().saturating_sub(4)..].to_owned());
+        let words: Vec<&str> = company.split_whitespace().collect();
+        if let Some(word) = words.choose(&mut rng) {
+            let chars: Vec<char> = word.chars().collect();
+            let (start, len) = if word.is_ascii() {
+                (0, 3)
+            } else {
+                (rng.gen_range(0..=chars.len().saturating_sub(2).min(4)), 2)
+            };
+            companies.push(chars.iter().skip(start).take(len).collect());
+        }
     }
-    Ok(vec![("name prefix", names), ("pinyin initials", initials), ("phone tail", tails)])
+    Ok(vec![
+        ("name prefix", names),
+        ("pinyin initials", initials),
+        ("phone tail", tails),
+        ("company word", companies),
+    ])
 }
 
 struct BenchTrust(ed25519_dalek::VerifyingKey);

@@ -411,8 +411,10 @@ fn write_rows(
         let mut totals = AttendeeTotals::set_aside(tx.sql())?;
         let hlc_text = hlc.to_string();
         let mut new_rows = NewRows::after(tx.sql())?;
-        // The terms of new attendees are written after all the rows, in key order.
+        // The terms of new attendees are written after all the rows, in key order, and
+        // those of their companies once per company.
         let mut new_terms = TermBatch::default();
+        let mut companies = CompanySet::default();
         for batch in checked {
             for row in batch? {
                 let Some(GoodRow { mut record, terms, first_sighting }) =
@@ -433,6 +435,7 @@ fn write_rows(
                 match current {
                     None => {
                         totals.add(&counted(&record));
+                        companies.note(&record.company);
                         new_terms.set(new_rows.next_key(), &terms)?;
                         new_rows.push(tx.sql(), record, &hlc_text)?;
                         created += 1;
@@ -456,6 +459,7 @@ fn write_rows(
                             // Created by this import: its terms are not stored yet.
                             let terms = checker.vocabulary()?.number_terms_of(&record)?;
                             new_terms.set(key, &terms)?;
+                            companies.note(&record.company);
                         } else {
                             replace_terms(tx.sql(), key, Some(&current), &record)?;
                         }
@@ -470,6 +474,9 @@ fn write_rows(
         new_rows.insert(tx.sql(), &hlc_text)?;
         tracing::debug!(elapsed = ?started.elapsed(), "import: attendees written");
         new_terms.write(tx.sql(), std::mem::take(&mut *checker.vocabulary()?))?;
+        for company in companies.0 {
+            search::note_company(tx.sql(), &company)?;
+        }
         tracing::debug!(elapsed = ?started.elapsed(), "import: search terms written");
         totals.restore(tx.sql())?;
         tx.audit(
@@ -530,6 +537,18 @@ impl NewRows {
         self.first_key = self.next_key();
         self.rows.clear();
         Ok(())
+    }
+}
+
+/// The companies of the attendees an import created, each once.
+#[derive(Default)]
+struct CompanySet(foldhash::HashSet<Box<str>>);
+
+impl CompanySet {
+    fn note(&mut self, company: &str) {
+        if !self.0.contains(company) {
+            self.0.insert(company.into());
+        }
     }
 }
 
@@ -750,6 +769,19 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(stored, expected);
+        let mut stmt = store.conn().prepare("SELECT DISTINCT company FROM attendees").unwrap();
+        let companies: Vec<String> =
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut known = store
+            .conn()
+            .prepare("SELECT count(*) FROM company_terms WHERE term = ?1 AND company = ?2")
+            .unwrap();
+        for company in companies {
+            for term in search::company_terms(&company) {
+                let found: i64 = known.query_row([&term, &company], |r| r.get(0)).unwrap();
+                assert_eq!(found, 1, "{term} of {company}");
+            }
+        }
     }
 
     /// The running totals equal a count of the stored attendees, as the triggers would
@@ -860,6 +892,23 @@ mod tests {
         rename_r001(&mut store, "张三丰");
         assert_index_matches_attendees(&store);
         assert!(names_found(&store, "bygone").is_empty());
+    }
+
+    #[test]
+    fn company_terms_stored_with_an_attendee_by_older_versions_go_on_its_next_edit() {
+        let (_dir, mut store) = store_with_event();
+        let row = "R001,张三,上海国际展览有限公司,经理,exhibitor,13812345678,,中国,,";
+        assert!(import(&mut store, &[row], ImportOptions::default()).committed);
+        // What schema 5 stored: the company's terms among the attendee's own.
+        for term in search::company_terms("上海国际展览有限公司") {
+            store
+                .conn()
+                .execute("INSERT INTO search_terms SELECT ?1, local_key FROM attendees", [&term])
+                .unwrap();
+        }
+        rename_r001(&mut store, "张三丰");
+        assert_index_matches_attendees(&store);
+        assert!(names_found(&store, "国际展览").is_empty(), "the old company no longer finds them");
     }
 
     #[test]

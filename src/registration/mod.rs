@@ -387,9 +387,16 @@ pub(crate) fn replace_terms(
             "search terms not as derived; rewriting them all"
         );
         conn.prepare_cached("DELETE FROM search_terms WHERE attendee_key = ?1")?.execute([key])?;
-        return insert_terms(conn, key, new_terms.iter());
+        insert_terms(conn, key, new_terms.iter())?;
+    } else {
+        // Versions before schema 6 stored the company's terms with each attendee.
+        let legacy = previous.map(|p| search::company_terms(&p.company)).unwrap_or_default();
+        for term in legacy.iter().filter(|term| !new_terms.contains(*term)) {
+            delete.execute(params![term, key])?;
+        }
+        insert_terms(conn, key, new_terms.difference(&old_terms))?;
     }
-    insert_terms(conn, key, new_terms.difference(&old_terms))
+    search::note_company(conn, &record.company)
 }
 
 fn insert_terms<'t>(

@@ -3,8 +3,10 @@
 //!
 //! Each attendee has a handful of normalised *terms* in `search_terms(term, attendee_key)`
 //! (the attendee's station-local key), a WITHOUT ROWID B-tree, so every query is a few
-//! index range scans: fast at a million attendees. Tails (phone, ID) are stored reversed behind a marker byte so a tail query
-//! is a prefix query too.
+//! index range scans: fast at a million attendees. Tails (phone, ID) are stored reversed
+//! behind a marker byte so a tail query is a prefix query too. A company's terms are
+//! stored once, in `company_terms(term, company)`, and lead to its attendees by the
+//! index on `attendees(company)`.
 
 use std::collections::HashSet;
 
@@ -73,18 +75,10 @@ pub fn pinyin_forms(name: &str) -> Option<(String, String)> {
     Some((full, initials))
 }
 
-/// The search terms of an attendee, sorted, each once.
+/// The attendee's rows in `search_terms`: the terms of their own fields (name, pinyin,
+/// registration code, phone and ID tails), each once. Their company's are
+/// [`company_terms`], stored once for everyone at that company.
 pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
-    let mut terms = person_terms(record);
-    terms.extend(company_terms(&record.company));
-    terms.sort_unstable();
-    terms.dedup();
-    terms
-}
-
-/// The terms of the attendee's own fields: name, pinyin, registration code, phone and ID
-/// tails. The company's are [`company_terms`], the same for everyone at that company.
-pub(crate) fn person_terms(record: &AttendeeRecord) -> Vec<String> {
     let mut terms = Vec::with_capacity(8);
     let name = normalize(&record.name);
     terms.push(name.clone());
@@ -112,11 +106,13 @@ pub(crate) fn person_terms(record: &AttendeeRecord) -> Vec<String> {
         }
     }
     terms.retain(|t| !t.is_empty());
+    terms.sort_unstable();
+    terms.dedup();
     terms
 }
 
-/// The terms of a company name: the whole name, its later words, and for a Chinese name
-/// its suffixes (so 展览 finds 上海国际展览有限公司).
+/// The terms of a company name, its rows in `company_terms`: the whole name, its later
+/// words, and for a Chinese name its suffixes (so 展览 finds 上海国际展览有限公司).
 pub(crate) fn company_terms(company: &str) -> Vec<String> {
     let mut terms = Vec::new();
     let normalized = normalize(company);
@@ -131,7 +127,29 @@ pub(crate) fn company_terms(company: &str) -> Vec<String> {
         }
     }
     terms.push(normalized);
+    terms.sort_unstable();
+    terms.dedup();
     terms
+}
+
+/// Stores the terms of `company` unless they are stored already.
+pub(crate) fn note_company(conn: &Connection, company: &str) -> Result<(), StoreError> {
+    let terms = company_terms(company);
+    let Some(whole) = terms.iter().max_by_key(|term| term.chars().count()) else {
+        return Ok(());
+    };
+    let known = conn
+        .prepare_cached("SELECT 1 FROM company_terms WHERE term = ?1 AND company = ?2")?
+        .exists(params![whole, company])?;
+    if !known {
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO company_terms (term, company) VALUES (?1, ?2)",
+        )?;
+        for term in &terms {
+            insert.execute(params![term, company])?;
+        }
+    }
+    Ok(())
 }
 
 /// Attendees matching `query`, best first, at most `limit`. `categories`, when not
@@ -183,44 +201,51 @@ pub fn search(
     Ok(hits)
 }
 
-/// Attendees (by local key) for one normalised query word: exact term matches first,
-/// then prefix matches, then phone and ID tails for digit queries.
+/// Attendees (by local key) for one normalised query word: exact term matches first
+/// (the attendee's own, then their company's), then prefix matches, then phone and ID
+/// tails for digit queries.
 fn candidates(conn: &Connection, word: &str) -> Result<Vec<LocalKey>> {
+    const PERSON_EXACT: &str = "SELECT attendee_key FROM search_terms WHERE term = ?1 LIMIT ?2";
+    const COMPANY_EXACT: &str =
+        "SELECT a.local_key FROM company_terms c CROSS JOIN attendees a ON a.company = c.company \
+         WHERE c.term = ?1 LIMIT ?2";
+    const PERSON_PREFIX: &str =
+        "SELECT attendee_key FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3";
+    const COMPANY_PREFIX: &str =
+        "SELECT a.local_key FROM company_terms c CROSS JOIN attendees a ON a.company = c.company \
+         WHERE c.term >= ?1 AND c.term < ?2 LIMIT ?3";
     let mut keys = Vec::new();
     let mut seen = HashSet::new();
-    let mut push = |key: LocalKey| -> Result<()> {
+    let mut push = |found: rusqlite::Result<LocalKey>| -> Result<()> {
+        let key = found.map_err(StoreError::from)?;
         if seen.insert(key) {
             keys.push(key);
         }
         Ok(())
     };
-    let mut exact = conn
-        .prepare_cached("SELECT attendee_key FROM search_terms WHERE term = ?1 LIMIT ?2")
-        .map_err(StoreError::from)?;
-    for id in exact
-        .query_map(params![word, CANDIDATES_PER_TERM], |r| r.get(0))
-        .map_err(StoreError::from)?
-    {
-        push(id.map_err(StoreError::from)?)?;
+    for sql in [PERSON_EXACT, COMPANY_EXACT] {
+        let mut exact = conn.prepare_cached(sql).map_err(StoreError::from)?;
+        for found in exact
+            .query_map(params![word, CANDIDATES_PER_TERM], |r| r.get(0))
+            .map_err(StoreError::from)?
+        {
+            push(found)?;
+        }
     }
-    let mut ranges = vec![word.to_owned()];
+    let mut ranges = vec![(PERSON_PREFIX, word.to_owned()), (COMPANY_PREFIX, word.to_owned())];
     if word.len() >= MIN_TAIL && word.chars().all(|c| c.is_ascii_digit() || c == 'x') {
         let reversed: String = word.chars().rev().collect();
-        ranges.push(format!("{PHONE_TAIL}{reversed}"));
-        ranges.push(format!("{ID_TAIL}{reversed}"));
+        ranges.push((PERSON_PREFIX, format!("{PHONE_TAIL}{reversed}")));
+        ranges.push((PERSON_PREFIX, format!("{ID_TAIL}{reversed}")));
     }
-    let mut prefix = conn
-        .prepare_cached(
-            "SELECT attendee_key FROM search_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3",
-        )
-        .map_err(StoreError::from)?;
-    for start in ranges {
+    for (sql, start) in ranges {
+        let mut prefix = conn.prepare_cached(sql).map_err(StoreError::from)?;
         let end = format!("{start}\u{10FFFF}");
-        for id in prefix
+        for found in prefix
             .query_map(params![start, end, CANDIDATES_PER_TERM], |r| r.get(0))
             .map_err(StoreError::from)?
         {
-            push(id.map_err(StoreError::from)?)?;
+            push(found)?;
         }
     }
     Ok(keys)

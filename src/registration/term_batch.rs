@@ -22,33 +22,18 @@ const ROWS_PER_INSERT: usize = 100;
 #[derive(Default)]
 pub(crate) struct Vocabulary {
     numbers: HashMap<Box<str>, u32>,
-    /// The numbered terms of each company seen: most attendees share their company with
-    /// many others, and a company has a dozen terms (see `search::company_terms`).
-    companies: HashMap<Box<str>, Box<[u32]>>,
 }
 
 impl Vocabulary {
-    /// The numbers of `record`'s search terms (`search::terms_for`, perhaps repeated).
+    /// The numbers of `record`'s search terms (`search::terms_for`).
     pub(crate) fn number_terms_of(&mut self, record: &AttendeeRecord) -> Result<Vec<u32>> {
-        let mut numbers = Vec::with_capacity(16);
-        self.number_into(search::person_terms(record), &mut numbers)?;
-        match self.companies.get(record.company.as_str()) {
-            Some(known) => numbers.extend_from_slice(known),
-            None => {
-                let from = numbers.len();
-                self.number_into(search::company_terms(&record.company), &mut numbers)?;
-                self.companies.insert(record.company.as_str().into(), numbers[from..].into());
-            }
-        }
-        Ok(numbers)
-    }
-
-    fn number_into(&mut self, terms: Vec<String>, numbers: &mut Vec<u32>) -> Result<()> {
-        for term in terms {
-            let next = number(self.numbers.len())?;
-            numbers.push(*self.numbers.entry(term.into_boxed_str()).or_insert(next));
-        }
-        Ok(())
+        search::terms_for(record)
+            .into_iter()
+            .map(|term| {
+                let next = number(self.numbers.len())?;
+                Ok(*self.numbers.entry(term.into_boxed_str()).or_insert(next))
+            })
+            .collect()
     }
 }
 
@@ -122,9 +107,7 @@ impl TermBatch {
                 u64::from(term_rank[term as usize]) << 32 | u64::from(owner_rank[owner as usize])
             })
             .collect();
-        let mut keys = sort_on_two_threads(keys);
-        // A term can come twice: as a person's and as their company's.
-        keys.dedup();
+        let keys = sort_on_two_threads(keys);
         Ok(SortedTerms {
             terms: terms.into_iter().map(|(term, _)| term).collect(),
             attendees: by_key.into_iter().map(|owner| self.owners[owner as usize]).collect(),
