@@ -134,20 +134,19 @@ pub(crate) fn company_terms(company: &str) -> Vec<String> {
 
 /// Stores the terms of `company` unless they are stored already.
 pub(crate) fn note_company(conn: &Connection, company: &str) -> Result<(), StoreError> {
-    let terms = company_terms(company);
-    let Some(whole) = terms.iter().max_by_key(|term| term.chars().count()) else {
+    // The whole name is always among a company's terms: if it is stored, so are the rest.
+    let whole = normalize(company);
+    if whole.is_empty()
+        || conn
+            .prepare_cached("SELECT 1 FROM company_terms WHERE term = ?1 AND company = ?2")?
+            .exists(params![whole, company])?
+    {
         return Ok(());
-    };
-    let known = conn
-        .prepare_cached("SELECT 1 FROM company_terms WHERE term = ?1 AND company = ?2")?
-        .exists(params![whole, company])?;
-    if !known {
-        let mut insert = conn.prepare_cached(
-            "INSERT OR IGNORE INTO company_terms (term, company) VALUES (?1, ?2)",
-        )?;
-        for term in &terms {
-            insert.execute(params![term, company])?;
-        }
+    }
+    let mut insert =
+        conn.prepare_cached("INSERT OR IGNORE INTO company_terms (term, company) VALUES (?1, ?2)")?;
+    for term in company_terms(company) {
+        insert.execute(params![term, company])?;
     }
     Ok(())
 }
