@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use expo_sync::client::{HubClient, HubTrust};
 use expo_sync::protocol::GateDecisionRecord;
 use expo_sync::station::StationOutbox;
 use expo_sync::{Change, Record};
@@ -25,6 +26,8 @@ pub enum StationSyncError {
     NotEnrolled,
     #[error("outbox row {0} is not a readable change: {1}")]
     BadOutboxRow(i64, String),
+    #[error(transparent)]
+    Hub(#[from] expo_sync::client::ClientError),
 }
 
 pub type Result<T, E = StationSyncError> = std::result::Result<T, E>;
@@ -192,9 +195,29 @@ pub struct HubCredential {
     pub hub_url: String,
     pub station: String,
     pub token: String,
+    /// The certificate authority (PEM) this station trusts for an `https://` hub that
+    /// `expo-hub cert` set up; `None`: the public web's authorities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_authority: Option<String>,
 }
 
 impl HubCredential {
+    /// Which certificates a station accepts from its hub, given the authority (PEM) it
+    /// was told to trust, if any.
+    pub fn trust_in(hub_authority: Option<&str>) -> Result<HubTrust> {
+        match hub_authority {
+            Some(pem) => Ok(HubTrust::authority_pem(pem.as_bytes())?),
+            None => Ok(HubTrust::default()),
+        }
+    }
+
+    /// A client of the hub this station enrolled with, or of `hub_url` instead (the same
+    /// hub by another address, say).
+    pub fn client(&self, hub_url: Option<&str>) -> Result<HubClient> {
+        let trust = Self::trust_in(self.hub_authority.as_deref())?;
+        Ok(HubClient::trusting(hub_url.unwrap_or(&self.hub_url), &self.token, &trust))
+    }
+
     fn path(data_dir: &Path) -> std::path::PathBuf {
         data_dir.join("keys").join("hub.json")
     }

@@ -10,16 +10,23 @@ use expo_kiosk::demo::demo_event_toml;
 use expo_sync::hub::enrolment;
 use expo_sync::hub::server::{serve, HubConfig};
 use expo_sync::hub::sqlite::SqliteStore;
+use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
 
 struct Hub {
     runtime: tokio::runtime::Runtime,
     store: Arc<SqliteStore>,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Hub {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// `https`: serve HTTPS with the files `expo-hub cert` makes, in `tls/` of the hub's
+    /// directory (stations trust `tls/hub-ca.pem`).
+    fn start_with(https: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db")).unwrap());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -28,14 +35,38 @@ impl Hub {
             .build()
             .unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        runtime.spawn(serve(
-            listener,
-            Arc::clone(&store),
-            HubConfig::default(),
-            std::future::pending(),
-        ));
-        Hub { runtime, store, url, _dir: dir }
+        let address = listener.local_addr().unwrap();
+        let store_for_hub = Arc::clone(&store);
+        let url = if https {
+            let tls_dir = dir.path().join("tls");
+            tls::make_certificates(&["127.0.0.1".into()]).unwrap().write_to(&tls_dir).unwrap();
+            let config = tls::server_config(
+                &tls_dir.join(HubCertificates::CERTIFICATE_FILE),
+                &tls_dir.join(HubCertificates::KEY_FILE),
+            )
+            .unwrap();
+            let listener = runtime.block_on(async { TlsListener::new(listener, config) }).unwrap();
+            runtime.spawn(serve(
+                listener,
+                store_for_hub,
+                HubConfig::default(),
+                std::future::pending(),
+            ));
+            format!("https://{address}")
+        } else {
+            runtime.spawn(serve(
+                listener,
+                store_for_hub,
+                HubConfig::default(),
+                std::future::pending(),
+            ));
+            format!("http://{address}")
+        };
+        Hub { runtime, store, url, dir }
+    }
+
+    fn authority(&self) -> PathBuf {
+        self.dir.path().join("tls").join(HubCertificates::AUTHORITY_FILE)
     }
 
     fn code_for(&self, station: &str) -> String {
@@ -120,13 +151,19 @@ fn registrations_and_revocations_travel_between_stations_exactly_once() {
     assert!(status.contains("pending    0"), "{status}");
 }
 
-#[test]
-fn an_unreachable_hub_fails_the_job_and_loses_nothing() {
+/// A station directory (`s` in a temporary directory) with today's demo event.
+fn station_with_event() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("s");
     let event = dir.path().join("event.toml");
     std::fs::write(&event, demo_event_toml(chrono::Local::now().date_naive())).unwrap();
     ok(&data, &["event", "init", "--file", event.to_str().unwrap()]);
+    (dir, data)
+}
+
+#[test]
+fn an_unreachable_hub_fails_the_job_and_loses_nothing() {
+    let (_dir, data) = station_with_event();
     let not_enrolled = run(&data, &["sync"]);
     assert_eq!(not_enrolled.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&not_enrolled.stderr).contains("sync enrol"));
@@ -142,6 +179,29 @@ fn an_unreachable_hub_fails_the_job_and_loses_nothing() {
     assert_eq!(ok(&data, &["sync", "status"]), pending_before, "a failed round changes nothing");
     let done = ok(&data, &["sync"]);
     assert!(done.contains("0 left unacknowledged"), "{done}");
+}
+
+/// A hub on HTTPS with its own certificate authority: a station trusts it only when told
+/// to (`--hub-ca`), and then syncs as over HTTP.
+#[test]
+fn a_station_syncs_with_an_https_hub_whose_authority_it_was_given() {
+    let (_dir, data) = station_with_event();
+    let hub = Hub::start_with(true);
+    let code = hub.code_for("s");
+
+    let untrusting = run(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    assert_ne!(untrusting.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&untrusting.stderr).contains("certificate"));
+    let authority = hub.authority();
+    let authority = authority.to_str().unwrap();
+    ok(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &code, "--hub-ca", authority]);
+    let credential = std::fs::read_to_string(data.join("keys").join("hub.json")).unwrap();
+    assert!(credential.contains("BEGIN CERTIFICATE"), "the station keeps the authority");
+
+    ok(&data, &["register", "--name", "Lee", "--category", "vip"]);
+    let done = ok(&data, &["sync"]);
+    assert!(!done.starts_with("pushed 0 ") && done.contains("0 left unacknowledged"), "{done}");
+    assert!(ok(&data, &["sync", "status"]).contains("pending    0"));
 }
 
 /// The desk app syncs in the background: a walk-in registered at the desk reaches the hub

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use expo_kiosk::station_sync::{HubCredential, StoreOutbox};
 use expo_kiosk::store::Store;
-use expo_sync::client::{self, HubClient};
+use expo_sync::client;
 use expo_sync::station::{run_once_with_progress, StationOutbox, SyncOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,6 +29,10 @@ enum SyncAction {
         hub: String,
         #[arg(long)]
         code: String,
+        /// For an `https://` hub with a certificate from `expo-hub cert`: its hub-ca.pem,
+        /// the one authority this station then trusts for the hub.
+        #[arg(long, value_name = "PEM")]
+        hub_ca: Option<std::path::PathBuf>,
     },
     /// Show the hub, the pending count and the pull cursor.
     Status,
@@ -36,14 +40,23 @@ enum SyncAction {
 
 pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
     match args.action {
-        Some(SyncAction::Enrol { hub, code }) => {
+        Some(SyncAction::Enrol { hub, code, hub_ca }) => {
             // Open the store first so a broken data dir fails before the code is spent.
             let store = Store::open(data_dir)?;
-            let answer = client::enrol(&hub, code.trim()).context("enrolling with the hub")?;
+            let hub_authority = hub_ca
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))
+                })
+                .transpose()?;
+            let trust = HubCredential::trust_in(hub_authority.as_deref())?;
+            let answer =
+                client::enrol(&hub, code.trim(), &trust).context("enrolling with the hub")?;
             HubCredential {
                 hub_url: hub.clone(),
                 station: answer.station.clone(),
                 token: answer.token,
+                hub_authority,
             }
             .save(store.data_dir())?;
             println!("enrolled as station {:?} with {hub}", answer.station);
@@ -68,7 +81,7 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
 fn sync_job(hub: Option<String>, data_dir: &Path) -> Result<ExitCode> {
     let credential = HubCredential::load(data_dir)?;
     let hub_url = hub.unwrap_or_else(|| credential.hub_url.clone());
-    let client = HubClient::new(&hub_url, &credential.token);
+    let client = credential.client(Some(&hub_url))?;
     let outbox = StoreOutbox::open(data_dir)?;
     let bar = ProgressBar::new(outbox.pending_count()?);
     bar.set_style(

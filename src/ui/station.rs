@@ -7,7 +7,6 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
 use chrono::TimeZone;
-use expo_sync::client::HubClient;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
@@ -501,7 +500,7 @@ impl Sync {
             Err(error) => return Sync::Unavailable(error.to_string()),
         };
         let started = StoreOutbox::open(data_dir).map_err(|e| e.to_string()).and_then(|outbox| {
-            let client = HubClient::new(&credential.hub_url, &credential.token);
+            let client = credential.client(None).map_err(|e| e.to_string())?;
             SyncWorker::spawn(client, outbox, WorkerOptions::default()).map_err(|e| e.to_string())
         });
         match started {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use expo_sync::client::{enrol, HubClient};
+use expo_sync::client::{enrol, HubClient, HubTrust};
 use expo_sync::hlc::HlcClock;
 use expo_sync::hub::enrolment::add_station;
 use expo_sync::hub::postgres::PostgresStore;
@@ -84,7 +84,7 @@ fn bench_backend<S: HubStore>(
     ));
     let client = |name: &str| {
         let code = runtime.block_on(add_station(store.as_ref(), name)).expect("add station");
-        HubClient::new(&url, &enrol(&url, &code).expect("enrol").token)
+        HubClient::new(&url, &enrol(&url, &code, &HubTrust::default()).expect("enrol").token)
     };
 
     // 1. One station's post-show push.

@@ -21,10 +21,19 @@ const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
 pub enum ClientError {
     /// The hub could not be reached or the connection broke: retry later.
     #[error("hub unreachable: {0}")]
-    Transport(#[from] ureq::Error),
+    Transport(ureq::Error),
+    /// The hub's certificate is not from an authority this station trusts.
+    #[error(
+        "the hub's certificate is not trusted ({0}); enrol again with --hub-ca and the \
+         hub-ca.pem of `expo-hub cert`"
+    )]
+    UntrustedHub(ureq::Error),
     /// The hub answered with an error body.
     #[error("hub refused the request ({status} {}): {}", .body.error, .body.message)]
     Refused { status: u16, body: ErrorBody },
+    /// The certificate authority given for the hub cannot be used.
+    #[error("hub certificate authority: {0}")]
+    BadAuthority(String),
     /// The hub answered something that is not the protocol.
     #[error("unexpected answer from the hub (HTTP {status}): {reason}")]
     Unexpected { status: u16, reason: String },
@@ -37,6 +46,7 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Transport(_) => true,
+            ClientError::BadAuthority(_) | ClientError::UntrustedHub(_) => false,
             ClientError::Refused { status, .. } | ClientError::Unexpected { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
             }
@@ -44,14 +54,57 @@ impl ClientError {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        // 4xx and 5xx answers carry an ErrorBody we want to read, not a bare status.
-        .http_status_as_error(false)
-        .build()
-        .into()
+impl From<ureq::Error> for ClientError {
+    fn from(error: ureq::Error) -> Self {
+        use tokio_rustls::rustls::Error as TlsError;
+        // rustls reports a refused certificate from inside the connection's I/O.
+        let refused_certificate = match &error {
+            ureq::Error::Io(io) => io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<TlsError>())
+                .is_some_and(|tls| matches!(tls, TlsError::InvalidCertificate(_))),
+            ureq::Error::Rustls(tls) => matches!(tls, TlsError::InvalidCertificate(_)),
+            _ => false,
+        };
+        if refused_certificate {
+            ClientError::UntrustedHub(error)
+        } else {
+            ClientError::Transport(error)
+        }
+    }
+}
+
+/// Which certificate authorities the station accepts for an `https://` hub: the public
+/// web's, or only the one `expo-hub cert` made for this hub (`hub-ca.pem`).
+#[derive(Clone, Debug, Default)]
+pub struct HubTrust {
+    authority: Option<ureq::tls::Certificate<'static>>,
+}
+
+impl HubTrust {
+    /// Trusts the authority in `pem` alone.
+    pub fn authority_pem(pem: &[u8]) -> Result<Self, ClientError> {
+        let authority = ureq::tls::Certificate::from_pem(pem)
+            .map_err(|e| ClientError::BadAuthority(format!("not a PEM certificate ({e})")))?;
+        Ok(Self { authority: Some(authority) })
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        let roots = match &self.authority {
+            Some(authority) => {
+                ureq::tls::RootCerts::new_with_certs(std::slice::from_ref(authority))
+            }
+            None => ureq::tls::RootCerts::WebPki,
+        };
+        ureq::Agent::config_builder()
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            // 4xx and 5xx answers carry an ErrorBody we want to read, not a bare status.
+            .http_status_as_error(false)
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+            .build()
+            .into()
+    }
 }
 
 /// `hub_url` without a trailing slash, so paths can be appended.
@@ -60,8 +113,9 @@ fn base_url(hub_url: &str) -> String {
 }
 
 /// Trades a one-time enrolment code for this station's credential.
-pub fn enrol(hub_url: &str, code: &str) -> Result<EnrolResponse, ClientError> {
-    let request = agent()
+pub fn enrol(hub_url: &str, code: &str, trust: &HubTrust) -> Result<EnrolResponse, ClientError> {
+    let request = trust
+        .agent()
         .post(format!("{}/v1/enrol", base_url(hub_url)))
         .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
     let body = EnrolRequest { protocol: PROTOCOL_VERSION, code: code.to_owned() };
@@ -84,9 +138,19 @@ impl std::fmt::Debug for HubClient {
 }
 
 impl HubClient {
-    /// `token` is the credential [`enrol`] returned.
+    /// `token` is the credential [`enrol`] returned; an `https://` hub must show a
+    /// certificate from a public authority.
     pub fn new(hub_url: &str, token: &str) -> Self {
-        Self { agent: agent(), base: base_url(hub_url), authorization: format!("Bearer {token}") }
+        Self::trusting(hub_url, token, &HubTrust::default())
+    }
+
+    /// Like [`Self::new`], for a hub whose certificate `trust` vouches for.
+    pub fn trusting(hub_url: &str, token: &str, trust: &HubTrust) -> Self {
+        Self {
+            agent: trust.agent(),
+            base: base_url(hub_url),
+            authorization: format!("Bearer {token}"),
+        }
     }
 
     pub fn hub_url(&self) -> &str {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::{
     fresh_postgres_url, postgres_url, runtime, Faults, FaultyProxy, MemoryOutbox, Station,
 };
-use expo_sync::client::{enrol, ClientError, HubClient};
+use expo_sync::client::{enrol, ClientError, HubClient, HubTrust};
 use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
 use uuid::Uuid;
 
@@ -49,16 +49,22 @@ struct HubProcess(Child);
 
 impl HubProcess {
     fn start(db: &str, port: u16) -> Self {
+        Self::start_with(db, port, &[], &ureq::Agent::new_with_defaults(), "http")
+    }
+
+    /// With `extra` arguments; `agent` must reach `/healthz` over `scheme`.
+    fn start_with(db: &str, port: u16, extra: &[&str], agent: &ureq::Agent, scheme: &str) -> Self {
         let child = Command::new(HUB)
             .args(["--db", db, "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let process = Self(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        let health = format!("http://127.0.0.1:{port}/healthz");
-        while ureq::get(&health).call().is_err() {
+        let health = format!("{scheme}://127.0.0.1:{port}/healthz");
+        while agent.get(&health).call().is_err() {
             assert!(Instant::now() < deadline, "the hub did not come up");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -83,8 +89,9 @@ fn hub_process_survives_a_kill_mid_push(db: &str, dir: &Path) {
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let mut hub = HubProcess::start(db, port);
-    let desk_token = enrol(&hub_url, &desk_code).unwrap().token;
-    let gate = HubClient::new(&hub_url, &enrol(&hub_url, &gate_code).unwrap().token);
+    let desk_token = enrol(&hub_url, &desk_code, &HubTrust::default()).unwrap().token;
+    let gate =
+        HubClient::new(&hub_url, &enrol(&hub_url, &gate_code, &HubTrust::default()).unwrap().token);
 
     let mut station = Station::new("desk-1");
     let made: Vec<_> = (0..CHANGES)
@@ -152,4 +159,87 @@ fn hub_process_survives_a_kill_mid_push(db: &str, dir: &Path) {
     cli(db, &["station", "revoke", "desk-1"]);
     assert!(matches!(direct.pull(0, 1), Err(ClientError::Refused { status: 403, .. })));
     drop(hub);
+}
+
+#[test]
+fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let tls = dir.path().join("tls");
+    let tls_arg = tls.to_str().unwrap();
+    let printed =
+        cli(&db, &["cert", "--name", "127.0.0.1", "--name", "localhost", "--out", tls_arg]);
+    let authority_path = tls.join("hub-ca.pem");
+    assert_eq!(printed.trim(), authority_path.to_str().unwrap());
+    let authority = std::fs::read(&authority_path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tls.join("hub-key.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the hub's private key is the owner's alone");
+    }
+    // Making them again would strand the stations that trust the first authority.
+    let again =
+        Command::new(HUB).args(["cert", "--name", "localhost", "--out", tls_arg]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("hub-key.pem"));
+    assert_eq!(std::fs::read(&authority_path).unwrap(), authority);
+
+    let desk_code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
+    let gate_code = cli(&db, &["station", "add", "gate-1"]).trim().to_owned();
+    let port = free_port();
+    let trust = HubTrust::authority_pem(&authority).unwrap();
+    let trusting_agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[
+                    ureq::tls::Certificate::from_pem(&authority).unwrap(),
+                ]))
+                .build(),
+        )
+        .build()
+        .into();
+    let certificate = tls.join("hub-cert.pem");
+    let key = tls.join("hub-key.pem");
+    let _hub = HubProcess::start_with(
+        &db,
+        port,
+        &["--tls-cert", certificate.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+        &trusting_agent,
+        "https",
+    );
+    let hub_url = format!("https://127.0.0.1:{port}");
+
+    // A client that connects and never says a word holds up nobody.
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Plain HTTP gets no answer, and a station that does not trust the authority sends
+    // nothing: its enrolment code is still unspent afterwards.
+    assert!(ureq::get(format!("http://127.0.0.1:{port}/healthz")).call().is_err());
+    match enrol(&hub_url, &desk_code, &HubTrust::default()) {
+        Err(error @ ClientError::UntrustedHub(_)) => {
+            assert!(!error.is_transient());
+            assert!(error.to_string().contains("--hub-ca"), "{error}");
+        }
+        other => panic!("a hub with an unknown authority was trusted: {other:?}"),
+    }
+    assert!(matches!(
+        HubTrust::authority_pem(b"not a certificate"),
+        Err(ClientError::BadAuthority(_))
+    ));
+
+    let desk =
+        HubClient::trusting(&hub_url, &enrol(&hub_url, &desk_code, &trust).unwrap().token, &trust);
+    let gate =
+        HubClient::trusting(&hub_url, &enrol(&hub_url, &gate_code, &trust).unwrap().token, &trust);
+    let mut station = Station::new("desk-1");
+    let made: Vec<_> =
+        (0..20).map(|i| station.attendee(Uuid::now_v7(), &format!("Visitor {i}"), None)).collect();
+    let outbox = MemoryOutbox::with(made.clone());
+    let pushed = run_once(&desk, &outbox, SyncOptions::default()).unwrap();
+    assert_eq!((pushed.pushed, pushed.pending_after), (20, 0));
+    let pulled = gate.pull(0, 100).unwrap();
+    assert_eq!(
+        pulled.changes.iter().map(|c| c.id).collect::<Vec<_>>(),
+        made.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
 }

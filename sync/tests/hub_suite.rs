@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{Faults, FaultyProxy, MemoryOutbox, Station, TestHub};
-use expo_sync::client::{self, ClientError, HubClient};
+use expo_sync::client::{self, ClientError, HubClient, HubTrust};
 use expo_sync::hub::export::{export, ExportFormat};
 use expo_sync::hub::HubStore;
 use expo_sync::protocol::{
@@ -53,10 +53,13 @@ fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
 fn enrolment_codes_work_once_and_revocation_is_immediate<S: HubStore>(hub: TestHub<S>) {
     let code = hub.station_code("desk-1");
     let typed_back = code.to_lowercase().replace('-', " ");
-    let enrolled = client::enrol(&hub.url, &typed_back).unwrap();
+    let enrolled = client::enrol(&hub.url, &typed_back, &HubTrust::default()).unwrap();
     assert_eq!(enrolled.station, "desk-1");
-    assert_eq!(refused(client::enrol(&hub.url, &code)), (403, "invalid_enrolment_code".into()));
-    assert_eq!(refused(client::enrol(&hub.url, "AAAA-BBBB-CCCC")).0, 403);
+    assert_eq!(
+        refused(client::enrol(&hub.url, &code, &HubTrust::default())),
+        (403, "invalid_enrolment_code".into())
+    );
+    assert_eq!(refused(client::enrol(&hub.url, "AAAA-BBBB-CCCC", &HubTrust::default())).0, 403);
 
     let desk = HubClient::new(&hub.url, &enrolled.token);
     desk.pull(0, 10).unwrap();

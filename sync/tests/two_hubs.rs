@@ -30,7 +30,13 @@ fn two_hubs_over_one_postgres_serve_the_same_stations() {
         .map(|i| {
             let name = format!("station-{i}");
             let code = hubs[i % 2].station_code(&name);
-            let token = expo_sync::client::enrol(&hubs[(i + 1) % 2].url, &code).unwrap().token;
+            let token = expo_sync::client::enrol(
+                &hubs[(i + 1) % 2].url,
+                &code,
+                &expo_sync::client::HubTrust::default(),
+            )
+            .unwrap()
+            .token;
             (name, token)
         })
         .collect();

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! expo-hub --db sqlite://hub.db --listen 0.0.0.0:8440      serve
+//! expo-hub cert --name hub.venue.lan --out DIR              make a certificate for HTTPS
+//! expo-hub --tls-cert DIR/hub-cert.pem --tls-key DIR/hub-key.pem ...   serve HTTPS
 //! expo-hub --db URL station add desk-1                      print a one-time enrolment code
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
@@ -19,6 +21,7 @@ use expo_sync::hub::export::{export, ExportFormat};
 use expo_sync::hub::postgres::PostgresStore;
 use expo_sync::hub::server::{serve, HubConfig};
 use expo_sync::hub::sqlite::SqliteStore;
+use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
 use expo_sync::hub::{enrolment, DatabaseUrl, HubStore};
 use tokio::net::TcpListener;
 
@@ -40,6 +43,12 @@ struct Cli {
     /// PostgreSQL connections per hub process.
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
+    /// Serve HTTPS with this certificate chain (PEM; `expo-hub cert` makes one).
+    #[arg(long, env = "EXPO_HUB_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "EXPO_HUB_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,6 +61,15 @@ enum Command {
     Station {
         #[command(subcommand)]
         action: StationAction,
+    },
+    /// Make the files for HTTPS in DIR: hub-cert.pem and hub-key.pem for `--tls-cert` and
+    /// `--tls-key`, and hub-ca.pem for stations (`expo-kiosk sync enrol --hub-ca`).
+    Cert {
+        /// A DNS name or IP address stations use in the hub URL (repeat for more).
+        #[arg(long = "name", value_name = "NAME", required = true)]
+        names: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Write the current attendees, badges and gate decisions to DIR.
     Export {
@@ -94,6 +112,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Cert { names, out }) = &cli.command {
+        return make_certificates(names, out);
+    }
     match DatabaseUrl::parse(&cli.db)? {
         DatabaseUrl::Sqlite(path) => {
             let store =
@@ -120,8 +141,16 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
             let listener = TcpListener::bind(cli.listen)
                 .await
                 .with_context(|| format!("listening on {}", cli.listen))?;
-            tracing::info!(address = %listener.local_addr()?, "expo-hub serving");
-            serve(listener, Arc::new(store), config, shutdown_signal()).await?;
+            let address = listener.local_addr()?;
+            let store = Arc::new(store);
+            if let (Some(certificate), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+                let tls = TlsListener::new(listener, tls::server_config(certificate, key)?)?;
+                tracing::info!(%address, "expo-hub serving HTTPS");
+                serve(tls, store, config, shutdown_signal()).await?;
+            } else {
+                tracing::info!(%address, "expo-hub serving HTTP");
+                serve(listener, store, config, shutdown_signal()).await?;
+            }
             tracing::info!("expo-hub stopped");
         }
         Command::Station { action: StationAction::Add { name } } => {
@@ -141,7 +170,24 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{} rows", file.path.display(), file.rows);
             }
         }
+        Command::Cert { names, out } => make_certificates(&names, &out)?,
     }
+    Ok(())
+}
+
+fn make_certificates(names: &[String], out: &std::path::Path) -> anyhow::Result<()> {
+    tls::make_certificates(names)?.write_to(out)?;
+    let file = |name: &str| out.join(name).display().to_string();
+    println!("{}", file(HubCertificates::AUTHORITY_FILE));
+    eprintln!(
+        "Serve with: expo-hub --tls-cert {} --tls-key {} ...\n\
+         Give stations {} (not secret): expo-kiosk sync enrol --hub https://{}:8440 \
+         --code CODE --hub-ca hub-ca.pem",
+        file(HubCertificates::CERTIFICATE_FILE),
+        file(HubCertificates::KEY_FILE),
+        file(HubCertificates::AUTHORITY_FILE),
+        names.first().map(String::as_str).unwrap_or("HUB"),
+    );
     Ok(())
 }
 

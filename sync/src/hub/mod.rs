@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod server;
 pub mod sqlite;
 pub mod store;
+pub mod tls;
 
 use std::path::PathBuf;
 

@@ -20,7 +20,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use tokio::net::TcpListener;
 
 use super::enrolment::{self, secret_hash};
 use super::store::{HubStore, PreparedBatch, StationAuth, StoreError};
@@ -165,9 +164,10 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .with_state(hub)
 }
 
-/// Serves the hub on `listener` until `shutdown` completes.
-pub async fn serve<S: HubStore>(
-    listener: TcpListener,
+/// Serves the hub on `listener` (a `TcpListener`, or a [`super::tls::TlsListener`] for
+/// HTTPS) until `shutdown` completes.
+pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>(
+    listener: L,
     store: Arc<S>,
     config: HubConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,

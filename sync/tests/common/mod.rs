@@ -67,7 +67,9 @@ impl<S: HubStore> TestHub<S> {
     /// Adds and enrols a station; returns its credential.
     pub fn enrolled(&self, name: &str) -> String {
         let code = self.station_code(name);
-        expo_sync::client::enrol(&self.url, &code).unwrap().token
+        expo_sync::client::enrol(&self.url, &code, &expo_sync::client::HubTrust::default())
+            .unwrap()
+            .token
     }
 
     pub fn client(&self, name: &str) -> expo_sync::client::HubClient {
