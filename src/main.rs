@@ -13,6 +13,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    quit_quietly_when_stdout_is_closed();
     let args = cli::Cli::parse();
     init_logging();
     match cli::run(args) {
@@ -30,4 +31,24 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EXPO_KIOSK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// `expo-kiosk search x | head -1`: once the reader has gone, `println!` panics. Exit as
+/// a Unix tool killed by SIGPIPE would, without a backtrace. (Restoring SIGPIPE itself
+/// would also kill a gate whose control client hangs up before reading the answer.)
+fn quit_quietly_when_stdout_is_closed() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            // 128 + SIGPIPE, what a shell reports for a tool ended by the signal.
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }

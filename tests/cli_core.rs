@@ -483,6 +483,23 @@ fn commands_without_an_event_explain_what_to_do() {
 }
 
 #[test]
+fn a_reader_that_stops_reading_ends_the_output_without_a_panic() {
+    let station = Station::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+        .arg("--data-dir")
+        .arg(station.data())
+        .args(["demo", "--headless"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn the_demo_runs_with_no_setup() {
     let station = Station::new();
     let out = station.ok(&["demo", "--headless"]);

@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+// The hub suites' fault-injecting TCP proxy, to slow the link down.
+#[path = "../sync/tests/common/proxy.rs"]
+mod proxy;
+
 use expo_kiosk::demo::demo_event_toml;
 use expo_sync::hub::enrolment;
 use expo_sync::hub::server::{serve, HubConfig};
 use expo_sync::hub::sqlite::SqliteStore;
 use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
+use expo_sync::hub::HubStore;
 
 struct Hub {
     runtime: tokio::runtime::Runtime,
@@ -179,6 +184,66 @@ fn an_unreachable_hub_fails_the_job_and_loses_nothing() {
     assert_eq!(ok(&data, &["sync", "status"]), pending_before, "a failed round changes nothing");
     let done = ok(&data, &["sync"]);
     assert!(done.contains("0 left unacknowledged"), "{done}");
+}
+
+/// The post-show job killed (SIGKILL) in the middle of its push: run again, it sends
+/// what is left, and the hub ends with every change of the station exactly once.
+#[test]
+fn a_station_killed_mid_sync_resumes_and_the_hub_gets_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("s");
+    ok(&data, &["demo", "--headless"]); // thousands of changes: registrations, gate decisions
+    let pending = |data: &Path| -> u64 {
+        let status = ok(data, &["sync", "status"]);
+        let line = status.lines().find(|l| l.starts_with("pending")).unwrap().to_owned();
+        line.trim_start_matches("pending").trim().parse().unwrap()
+    };
+    let total = pending(&data);
+    assert!(total > 1500, "{total}");
+    let hub = Hub::start();
+    ok(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &hub.code_for("s")]);
+    let stored = || hub.runtime.block_on(hub.store.stats()).unwrap().changes;
+
+    // A slow link (5 ms per 8 KiB), so that the kill lands between two batches of 500.
+    let proxy = proxy::FaultyProxy::start(hub.url.trim_start_matches("http://").parse().unwrap());
+    proxy.set(proxy::Faults { delay: std::time::Duration::from_millis(5), ..Default::default() });
+    let mut job = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["sync", "--hub", &proxy.url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stored() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no batch reached the hub");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    job.kill().unwrap();
+    job.wait().unwrap();
+    // A request wholly sent before the kill may still be stored: wait until nothing moves.
+    let mut stored_at_kill = stored();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = stored();
+        if now == stored_at_kill {
+            break;
+        }
+        stored_at_kill = now;
+    }
+    let left = pending(&data);
+    assert!(stored_at_kill < total && left > 0, "the job finished before the kill");
+    // The hub may hold a batch whose acknowledgement the station never recorded.
+    assert!(total - stored_at_kill <= left, "{total} {stored_at_kill} {left}");
+
+    let done = ok(&data, &["sync"]);
+    assert!(done.contains("0 left unacknowledged"), "{done}");
+    let new_at_hub: u64 =
+        done.split(" (").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(new_at_hub, total - stored_at_kill, "{done}");
+    assert_eq!(stored(), total, "every change exactly once");
+    assert_eq!(pending(&data), 0);
 }
 
 /// A hub on HTTPS with its own certificate authority: a station trusts it only when told
