@@ -72,6 +72,7 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
+    /// Starts accepting on `listener`; call it inside the Tokio runtime that will serve.
     pub fn new(
         listener: TcpListener,
         config: Arc<tokio_rustls::rustls::ServerConfig>,
