@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use expo_hardware::pty::PtySimulator;
 use expo_hardware::relay::{
     lcus, modbus, EchoFault, Polarity, RelayCommand, RelayDriver, RelayError, RelayProtocol,
-    RelaySettings, RelaySimulator, RelayWorker,
+    RelaySettings, RelaySimulator, RelayWorker, ReopeningRelay,
 };
 use expo_hardware::GateRelay;
 use proptest::prelude::*;
@@ -144,6 +144,49 @@ fn worker_returns_at_once_and_finishes_the_pulse() {
     worker.pulse(1, Duration::from_millis(100)).expect("queued");
     drop(worker); // waits for the pulse to end so the gate is closed again
     assert_eq!(wait_for_frames(&simulator, 5).last(), Some(&lcus::encode(1, false).to_vec()));
+}
+
+/// A board at a stable path (like /dev/serial/by-id/...): a symlink to the pseudo-terminal.
+fn relink(link: &std::path::Path, target: &str) {
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(target, link).expect("symlink");
+}
+
+#[test]
+fn a_board_plugged_back_in_opens_the_gate_again_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("relay");
+    let settings = RelaySettings::new(RelayProtocol::Lcus);
+    let first = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let first_pty = first.spawn_on_pty().expect("pty");
+    relink(&link, first_pty.path());
+    let mut relay = ReopeningRelay::open(link.to_str().expect("utf8"), settings).expect("open");
+    assert_eq!(wait_for_frames(&first, 1), [lcus::encode(1, false).to_vec()], "closed on start");
+
+    // Unplugged: commands fail with the port's error, and the gate keeps running.
+    drop(first_pty);
+    std::fs::remove_file(&link).expect("unplug");
+    assert!(matches!(relay.pulse(1, Duration::from_millis(100)), Err(RelayError::Open(_))));
+
+    // Back in: the next command goes through at once, on the board as it is.
+    let second = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let second_pty = second.spawn_on_pty().expect("pty");
+    relink(&link, second_pty.path());
+    relay.pulse(1, Duration::from_millis(100)).expect("pulse after replug");
+    assert_eq!(
+        wait_for_frames(&second, 2),
+        [lcus::encode(1, true).to_vec(), lcus::encode(1, false).to_vec()]
+    );
+
+    // Out and in again between two visitors: the port fails on the first write, is
+    // opened anew, and that same command opens the gate.
+    let third = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let third_pty = third.spawn_on_pty().expect("pty");
+    drop(second_pty);
+    relink(&link, third_pty.path());
+    relay.hold_open(1).expect("hold open across the replug");
+    assert_eq!(wait_for_frames(&third, 1), [lcus::encode(1, true).to_vec()]);
+    assert!(third.is_energised(1));
 }
 
 proptest! {

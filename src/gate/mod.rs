@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use expo_hardware::relay::{RelayDriver, RelayError, RelayWorker};
+use expo_hardware::relay::{RelayError, RelayWorker, ReopeningRelay};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -124,7 +124,8 @@ impl Gate {
         let mut boards = Vec::new();
         for board in &config.relays {
             let relay_error = |source| GateError::Relay { board: board.id.clone(), source };
-            let driver = RelayDriver::open(&board.path, board.settings()).map_err(relay_error)?;
+            let driver =
+                ReopeningRelay::open(&board.path, board.settings()).map_err(relay_error)?;
             boards.push(Board { id: board.id.clone(), worker: RelayWorker::spawn(driver)? });
         }
         let lanes = config

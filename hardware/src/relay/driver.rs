@@ -31,9 +31,14 @@ impl RelayDriver<TTYPort> {
 impl<P: Read + Write> RelayDriver<P> {
     /// Takes over an open port and drives every channel closed, as after a crash.
     pub fn start(port: P, settings: RelaySettings) -> Result<Self, RelayError> {
-        let mut driver = Self { port, settings };
+        let mut driver = Self::resume(port, settings);
         driver.close_all()?;
         Ok(driver)
+    }
+
+    /// Takes over an open port and leaves the relays as they are (a board plugged back in).
+    pub(super) fn resume(port: P, settings: RelaySettings) -> Self {
+        Self { port, settings }
     }
 
     /// The settings in use.

@@ -1,11 +1,13 @@
 //! Turnstile and door relays: LCUS USB boards and Modbus RTU modules.
 //!
-//! [`RelayDriver`] speaks either protocol on a port; [`RelayWorker`] runs it on a thread so a
+//! [`RelayDriver`] speaks either protocol on a port, and [`ReopeningRelay`] opens that port
+//! again after an unplug; [`RelayWorker`] runs either on a thread so a
 //! gate lane never waits for a pulse; [`RelaySimulator`] records every byte a board receives.
 
 mod driver;
 pub mod lcus;
 pub mod modbus;
+mod reopening;
 mod sim;
 mod worker;
 
@@ -14,6 +16,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use driver::RelayDriver;
+pub use reopening::ReopeningRelay;
 pub use sim::{EchoFault, RelaySimulator};
 pub use worker::{RelayCommand, RelayOutcome, RelayWorker};
 
