@@ -57,3 +57,14 @@ impl Drop for PtySimulator {
         }
     }
 }
+
+/// Points `link` (a stable port name, as `/dev/serial/by-id/...` gives a USB device) at a
+/// simulator's pseudo-terminal `target`, replacing what it pointed at: a device plugged
+/// (back) in at the same name.
+pub fn relink(link: &std::path::Path, target: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(link) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    std::os::unix::fs::symlink(target, link)
+}

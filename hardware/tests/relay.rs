@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use expo_hardware::pty::PtySimulator;
+use expo_hardware::pty::{relink, PtySimulator};
 use expo_hardware::relay::{
     lcus, modbus, EchoFault, Polarity, RelayCommand, RelayDriver, RelayError, RelayProtocol,
     RelaySettings, RelaySimulator, RelayWorker, ReopeningRelay,
@@ -146,12 +146,6 @@ fn worker_returns_at_once_and_finishes_the_pulse() {
     assert_eq!(wait_for_frames(&simulator, 5).last(), Some(&lcus::encode(1, false).to_vec()));
 }
 
-/// A board at a stable path (like /dev/serial/by-id/...): a symlink to the pseudo-terminal.
-fn relink(link: &std::path::Path, target: &str) {
-    let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).expect("symlink");
-}
-
 #[test]
 fn a_board_plugged_back_in_opens_the_gate_again_without_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -159,7 +153,7 @@ fn a_board_plugged_back_in_opens_the_gate_again_without_a_restart() {
     let settings = RelaySettings::new(RelayProtocol::Lcus);
     let first = RelaySimulator::new(RelayProtocol::Lcus, 1);
     let first_pty = first.spawn_on_pty().expect("pty");
-    relink(&link, first_pty.path());
+    relink(&link, first_pty.path()).expect("plug in");
     let mut relay = ReopeningRelay::open(link.to_str().expect("utf8"), settings).expect("open");
     assert_eq!(wait_for_frames(&first, 1), [lcus::encode(1, false).to_vec()], "closed on start");
 
@@ -171,7 +165,7 @@ fn a_board_plugged_back_in_opens_the_gate_again_without_a_restart() {
     // Back in: the next command goes through at once, on the board as it is.
     let second = RelaySimulator::new(RelayProtocol::Lcus, 1);
     let second_pty = second.spawn_on_pty().expect("pty");
-    relink(&link, second_pty.path());
+    relink(&link, second_pty.path()).expect("plug in");
     relay.pulse(1, Duration::from_millis(100)).expect("pulse after replug");
     assert_eq!(
         wait_for_frames(&second, 2),
@@ -183,7 +177,7 @@ fn a_board_plugged_back_in_opens_the_gate_again_without_a_restart() {
     let third = RelaySimulator::new(RelayProtocol::Lcus, 1);
     let third_pty = third.spawn_on_pty().expect("pty");
     drop(second_pty);
-    relink(&link, third_pty.path());
+    relink(&link, third_pty.path()).expect("plug in");
     relay.hold_open(1).expect("hold open across the replug");
     assert_eq!(wait_for_frames(&third, 1), [lcus::encode(1, true).to_vec()]);
     assert!(third.is_energised(1));

@@ -1,9 +1,9 @@
 //! Serial scanner reader against the scanner simulator over pseudo-terminals.
 
-use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use expo_hardware::pty::relink;
 use expo_hardware::scanner::{
     normalize, LineSplitter, ScanEvent, ScanLineError, ScannerSettings, ScannerSimulator,
     SerialScanner, Terminator,
@@ -76,17 +76,12 @@ fn debounces_double_sends_and_survives_garbage() {
     assert_eq!(next_code(scanner.events()), ScanEvent::Code("B2".into()));
 }
 
-fn relink(link: &Path, target: &str) {
-    let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).expect("symlink");
-}
-
 #[test]
 fn reconnects_within_two_seconds_after_unplug() {
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("scanner");
     let mut simulator = ScannerSimulator::new(Terminator::Cr).expect("pty");
-    relink(&link, simulator.path());
+    relink(&link, simulator.path()).expect("plug in");
     let scanner = SerialScanner::spawn(settings(link.to_str().expect("utf8"), Terminator::Cr))
         .expect("scanner");
     std::thread::sleep(Duration::from_millis(100));
@@ -97,7 +92,7 @@ fn reconnects_within_two_seconds_after_unplug() {
     assert!(matches!(next_code(scanner.events()), ScanEvent::Disconnected(_)));
     let mut replugged = ScannerSimulator::new(Terminator::Cr).expect("pty");
     let replugged_at = Instant::now();
-    relink(&link, replugged.path());
+    relink(&link, replugged.path()).expect("plug in");
     assert_eq!(next_code(scanner.events()), ScanEvent::Reconnected);
     assert!(
         replugged_at.elapsed() < Duration::from_secs(2),
@@ -116,7 +111,7 @@ fn missing_port_reports_disconnected_then_connects_when_it_appears() {
         .expect("scanner");
     assert!(matches!(next_code(scanner.events()), ScanEvent::Disconnected(_)));
     let mut simulator = ScannerSimulator::new(Terminator::Cr).expect("pty");
-    relink(&link, simulator.path());
+    relink(&link, simulator.path()).expect("plug in");
     assert_eq!(next_code(scanner.events()), ScanEvent::Reconnected);
     simulator.scan("LATE").expect("scan");
     assert_eq!(next_code(scanner.events()), ScanEvent::Code("LATE".into()));
