@@ -266,7 +266,8 @@ fn a_station_syncs_with_an_https_hub_whose_authority_it_was_given() {
     ok(&data, &["register", "--name", "Lee", "--category", "vip"]);
     let done = ok(&data, &["sync"]);
     assert!(!done.starts_with("pushed 0 ") && done.contains("0 left unacknowledged"), "{done}");
-    assert!(ok(&data, &["sync", "status"]).contains("pending    0"));
+    let status = ok(&data, &["sync", "status"]);
+    assert!(status.contains("pending    0") && status.contains("own authority"), "{status}");
 }
 
 /// The desk app syncs in the background: a walk-in registered at the desk reaches the hub

@@ -66,7 +66,10 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
             let outbox = StoreOutbox::open(data_dir)?;
             match HubCredential::load(data_dir) {
                 Ok(credential) => {
-                    println!("hub        {} (as {})", credential.hub_url, credential.station)
+                    println!("hub        {} (as {})", credential.hub_url, credential.station);
+                    if credential.hub_authority.is_some() {
+                        println!("trusts     the hub's own authority (--hub-ca at enrolment)");
+                    }
                 }
                 Err(error) => println!("hub        none: {error}"),
             }

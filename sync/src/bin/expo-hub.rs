@@ -149,6 +149,13 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(%address, "expo-hub serving HTTPS");
                 serve(tls, store, config, shutdown_signal()).await?;
             } else {
+                if !address.ip().is_loopback() {
+                    tracing::warn!(
+                        %address,
+                        "serving plain HTTP beyond this machine: names and phone numbers cross \
+                         the network readable; `expo-hub cert` and --tls-cert/--tls-key serve HTTPS"
+                    );
+                }
                 tracing::info!(%address, "expo-hub serving HTTP");
                 serve(listener, store, config, shutdown_signal()).await?;
             }
