@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use expo_hardware::pty::relink;
 use expo_hardware::relay::{lcus, modbus, RelayProtocol, RelaySimulator};
 use expo_hardware::scanner::{ScannerSimulator, Terminator};
 use expo_kiosk::access::Reason;
@@ -131,6 +132,15 @@ fn frames(relay: &RelaySimulator, count: usize) -> Vec<Vec<u8>> {
     }
     std::thread::sleep(Duration::from_millis(50));
     relay.received()
+}
+
+/// The next two verdicts: a grant, then the same decision annulled, which the log holds.
+fn granted_then_annulled(gate: &Gate, station: &Station) {
+    let granted = verdict(gate);
+    assert!(granted.granted);
+    let annulled = verdict(gate);
+    assert_eq!((annulled.decision_id, annulled.annulled), (granted.decision_id, true));
+    assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 1"), 1);
 }
 
 fn lcus_frame(channel: u8, on: bool) -> Vec<u8> {
@@ -296,11 +306,7 @@ fn a_grant_nobody_walks_through_is_annulled_and_does_not_block_re_entry() {
     std::thread::sleep(Duration::from_millis(200));
 
     scanner.scan(&badges.good).unwrap();
-    let granted = verdict(&gate);
-    assert!(granted.granted);
-    let annulled = verdict(&gate);
-    assert_eq!((annulled.decision_id, annulled.annulled), (granted.decision_id, true));
-    assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 1"), 1);
+    granted_then_annulled(&gate, &station);
     let outbox_annulled = station.count(
         "SELECT count(*) FROM outbox WHERE kind = 'gate_decision' \
          AND json_extract(change, '$.record.data.annulled') = 1",
@@ -317,6 +323,45 @@ fn a_grant_nobody_walks_through_is_annulled_and_does_not_block_re_entry() {
     assert_eq!(verdict(&gate).reason, Reason::Passback);
     gate.stop().unwrap();
     assert_eq!(station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 1"), 1);
+}
+
+#[test]
+fn a_grant_the_unplugged_relay_cannot_open_is_annulled_and_the_replugged_board_opens_next_time() {
+    let (mut station, badges) = Station::new();
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("relay-a"); // as /dev/serial/by-id/... names a USB board
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    relink(&link, board_pty.path()).unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = [
+        board("a", link.to_str().unwrap(), "lcus", 1),
+        lane("in-1", "hall-1", "in", "a", 1, scanner.path()),
+    ]
+    .concat();
+    let gate = station.start(&config);
+
+    // The board is knocked out of its socket: the grant is logged, the gate cannot open.
+    drop(board_pty);
+    std::fs::remove_file(&link).unwrap();
+    scanner.scan(&badges.good).unwrap();
+    granted_then_annulled(&gate, &station);
+
+    // Back in its socket: the same visitor scans again and is let in, not refused as
+    // already inside (hard anti-passback in hall 1).
+    let replugged = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let replugged_pty = replugged.spawn_on_pty().unwrap();
+    relink(&link, replugged_pty.path()).unwrap();
+    scanner.scan(&badges.good).unwrap();
+    let again = verdict(&gate);
+    assert_eq!((again.reason, again.annulled), (Reason::Granted, false));
+    assert_eq!(frames(&replugged, 2), [lcus_frame(1, true), lcus_frame(1, false)]);
+    no_verdict(&gate);
+    gate.stop().unwrap();
+    assert_eq!(
+        station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 0 AND granted = 1"),
+        1
+    );
 }
 
 #[test]

@@ -126,7 +126,7 @@ impl Gate {
             let relay_error = |source| GateError::Relay { board: board.id.clone(), source };
             let driver =
                 ReopeningRelay::open(&board.path, board.settings()).map_err(relay_error)?;
-            boards.push(Board { id: board.id.clone(), worker: RelayWorker::spawn(driver)? });
+            boards.push(Board::new(board.id.clone(), RelayWorker::spawn(driver)?));
         }
         let lanes = config
             .lanes

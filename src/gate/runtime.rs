@@ -51,6 +51,15 @@ const EVENT_RELOAD: Duration = Duration::from_secs(30);
 pub(crate) struct Board {
     pub id: String,
     pub worker: RelayWorker,
+    /// For each command queued on the worker, oldest first, the grant it opens the gate
+    /// for, if any: the worker reports outcomes in the same order.
+    queued: VecDeque<Option<(GateDecisionRecord, Reason)>>,
+}
+
+impl Board {
+    pub fn new(id: String, worker: RelayWorker) -> Self {
+        Board { id, worker, queued: VecDeque::new() }
+    }
 }
 
 pub(crate) struct Lane {
@@ -278,7 +287,7 @@ impl Runtime {
                 Err(_) => Decision { reason: Reason::StateUnavailable, holder: decision.holder },
             };
             if decision.granted() {
-                self.open(lane);
+                self.open(lane, (record.clone(), decision.reason));
                 if let Some(confirm) = &self.lanes[lane].config.pass_confirm {
                     let deadline = Instant::now() + Duration::from_secs_f64(confirm.timeout_s);
                     self.lanes[lane].awaiting_pass.push_back((
@@ -307,10 +316,11 @@ impl Runtime {
         }
     }
 
-    fn open(&mut self, lane: usize) {
+    /// Opens the lane for `grant`; should the relay fail, the grant is annulled.
+    fn open(&mut self, lane: usize, grant: (GateDecisionRecord, Reason)) {
         let pulse = Duration::from_millis(self.lanes[lane].config.pulse_ms);
         let channel = self.lanes[lane].config.channel;
-        self.submit(lane, RelayCommand::HoldOpen(channel));
+        self.submit_for(lane, RelayCommand::HoldOpen(channel), Some(grant));
         self.lanes[lane].open_until = Some(Instant::now() + pulse);
     }
 
@@ -321,11 +331,36 @@ impl Runtime {
         self.lanes[lane].deny_until = Some(Instant::now() + pulse);
     }
 
-    fn submit(&self, lane: usize, command: RelayCommand) {
-        let board = &self.boards[self.lanes[lane].board];
-        if let Err(error) = board.worker.submit(command) {
-            tracing::error!(board = %board.id, ?command, %error, "relay command not queued");
+    fn submit(&mut self, lane: usize, command: RelayCommand) {
+        self.submit_for(lane, command, None);
+    }
+
+    /// Queues `command` on the lane's board, remembering the grant it opens for.
+    fn submit_for(
+        &mut self,
+        lane: usize,
+        command: RelayCommand,
+        grant: Option<(GateDecisionRecord, Reason)>,
+    ) {
+        let board = &mut self.boards[self.lanes[lane].board];
+        match board.worker.submit(command) {
+            Ok(()) => board.queued.push_back(grant),
+            Err(error) => {
+                tracing::error!(board = %board.id, ?command, %error, "relay command not queued");
+                if let Some((record, reason)) = grant {
+                    self.gate_did_not_open(&record, reason);
+                }
+            }
         }
+    }
+
+    /// A grant whose gate never opened: nobody went through, so it must not count as an
+    /// entry (hard anti-passback would refuse the visitor's next scan).
+    fn gate_did_not_open(&mut self, record: &GateDecisionRecord, reason: Reason) {
+        for lane in &mut self.lanes {
+            lane.awaiting_pass.retain(|(waiting, _, _)| waiting.id != record.id);
+        }
+        self.annul(record, reason);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -408,13 +443,19 @@ impl Runtime {
         }
     }
 
-    fn drain_relay_outcomes(&self) {
-        for board in &self.boards {
+    fn drain_relay_outcomes(&mut self) {
+        let mut not_opened = Vec::new();
+        for board in &mut self.boards {
             while let Ok(outcome) = board.worker.outcomes().try_recv() {
+                let grant = board.queued.pop_front().flatten();
                 if let Err(error) = outcome.result {
                     tracing::error!(board = %board.id, command = ?outcome.command, %error, "relay failed");
+                    not_opened.extend(grant);
                 }
             }
+        }
+        for (record, reason) in not_opened {
+            self.gate_did_not_open(&record, reason);
         }
     }
 
