@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use expo_hardware::pty::relink;
-use expo_hardware::relay::{lcus, modbus, RelayProtocol, RelaySimulator};
+use expo_hardware::relay::{lcus, modbus, EchoFault, RelayProtocol, RelaySimulator};
 use expo_hardware::scanner::{ScannerSimulator, Terminator};
 use expo_kiosk::access::Reason;
 use expo_kiosk::credential;
@@ -92,6 +92,14 @@ impl Station {
     fn count(&self, sql: &str) -> i64 {
         self.db().query_row(sql, [], |r| r.get(0)).unwrap()
     }
+
+    /// Annulled gate decisions queued for the hub.
+    fn annulled_changes(&self) -> i64 {
+        self.count(
+            "SELECT count(*) FROM outbox WHERE kind = 'gate_decision' \
+             AND json_extract(change, '$.record.data.annulled') = 1",
+        )
+    }
 }
 
 struct Badges {
@@ -106,6 +114,17 @@ fn lane(id: &str, zone: &str, direction: &str, relay: &str, channel: u8, scanner
         "[[lanes]]\nid = \"{id}\"\nzone = \"{zone}\"\ndirection = \"{direction}\"\n\
          relay = \"{relay}\"\nchannel = {channel}\npulse_ms = 100\ndeny_pulse_ms = 100\n\
          scanner = {{ kind = \"serial\", path = \"{scanner}\", debounce_ms = 0 }}\n"
+    )
+}
+
+/// Lane in-1 into hall 1 on board a, channel 1, whose turnstile reports each passage on
+/// `turnstile`; a grant nobody passes within `timeout_s` is annulled.
+fn confirmed_lane(scanner: &str, turnstile: &str, timeout_s: f64) -> String {
+    lane("in-1", "hall-1", "in", "a", 1, scanner).replace(
+        "deny_pulse_ms = 100\n",
+        &format!(
+            "deny_pulse_ms = 100\npass_confirm = {{ input = {{ path = \"{turnstile}\" }}, timeout_s = {timeout_s} }}\n"
+        ),
     )
 }
 
@@ -293,13 +312,7 @@ fn a_grant_nobody_walks_through_is_annulled_and_does_not_block_re_entry() {
     let mut turnstile = ScannerSimulator::new(Terminator::Lf).unwrap();
     let config = [
         board("a", board_pty.path(), "lcus", 1),
-        lane("in-1", "hall-1", "in", "a", 1, scanner.path()).replace(
-            "deny_pulse_ms = 100\n",
-            &format!(
-                "deny_pulse_ms = 100\npass_confirm = {{ input = {{ path = \"{}\" }}, timeout_s = 0.5 }}\n",
-                turnstile.path()
-            ),
-        ),
+        confirmed_lane(scanner.path(), turnstile.path(), 0.5),
     ]
     .concat();
     let gate = station.start(&config);
@@ -307,11 +320,7 @@ fn a_grant_nobody_walks_through_is_annulled_and_does_not_block_re_entry() {
 
     scanner.scan(&badges.good).unwrap();
     granted_then_annulled(&gate, &station);
-    let outbox_annulled = station.count(
-        "SELECT count(*) FROM outbox WHERE kind = 'gate_decision' \
-         AND json_extract(change, '$.record.data.annulled') = 1",
-    );
-    assert_eq!(outbox_annulled, 1);
+    assert_eq!(station.annulled_changes(), 1);
 
     // Not counted as inside: hard anti-passback lets them in again; this time they pass.
     scanner.scan(&badges.good).unwrap();
@@ -362,6 +371,32 @@ fn a_grant_the_unplugged_relay_cannot_open_is_annulled_and_the_replugged_board_o
         station.count("SELECT count(*) FROM gate_decisions WHERE annulled = 0 AND granted = 1"),
         1
     );
+}
+
+#[test]
+fn a_grant_the_relay_refuses_is_annulled_once_though_its_pass_timer_also_runs_out() {
+    let (mut station, badges) = Station::new();
+    let relay = RelaySimulator::new(RelayProtocol::Modbus { address: 1 }, 1);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let turnstile = ScannerSimulator::new(Terminator::Lf).unwrap();
+    let config = [
+        board("a", board_pty.path(), "modbus", 1),
+        confirmed_lane(scanner.path(), turnstile.path(), 0.3),
+    ]
+    .concat();
+    let gate = station.start(&config);
+
+    // The module refuses the open (Modbus exception 4, device failure).
+    relay.inject_fault(EchoFault::Exception(4));
+    scanner.scan(&badges.good).unwrap();
+    granted_then_annulled(&gate, &station);
+    std::thread::sleep(Duration::from_millis(400)); // past the pass timer
+    no_verdict(&gate);
+    assert_eq!(station.annulled_changes(), 1, "annulled once, not again by the pass timer");
+    scanner.scan(&badges.good).unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::Granted);
+    gate.stop().unwrap();
 }
 
 #[test]

@@ -53,7 +53,14 @@ pub(crate) struct Board {
     pub worker: RelayWorker,
     /// For each command queued on the worker, oldest first, the grant it opens the gate
     /// for, if any: the worker reports outcomes in the same order.
-    queued: VecDeque<Option<(GateDecisionRecord, Reason)>>,
+    queued: VecDeque<Option<Grant>>,
+}
+
+/// A granted decision on its way to the relay.
+struct Grant {
+    lane: usize,
+    record: GateDecisionRecord,
+    reason: Reason,
 }
 
 impl Board {
@@ -287,7 +294,7 @@ impl Runtime {
                 Err(_) => Decision { reason: Reason::StateUnavailable, holder: decision.holder },
             };
             if decision.granted() {
-                self.open(lane, (record.clone(), decision.reason));
+                self.open(Grant { lane, record: record.clone(), reason: decision.reason });
                 if let Some(confirm) = &self.lanes[lane].config.pass_confirm {
                     let deadline = Instant::now() + Duration::from_secs_f64(confirm.timeout_s);
                     self.lanes[lane].awaiting_pass.push_back((
@@ -316,8 +323,9 @@ impl Runtime {
         }
     }
 
-    /// Opens the lane for `grant`; should the relay fail, the grant is annulled.
-    fn open(&mut self, lane: usize, grant: (GateDecisionRecord, Reason)) {
+    /// Opens the grant's lane; should the relay fail, the grant is annulled.
+    fn open(&mut self, grant: Grant) {
+        let lane = grant.lane;
         let pulse = Duration::from_millis(self.lanes[lane].config.pulse_ms);
         let channel = self.lanes[lane].config.channel;
         self.submit_for(lane, RelayCommand::HoldOpen(channel), Some(grant));
@@ -336,19 +344,14 @@ impl Runtime {
     }
 
     /// Queues `command` on the lane's board, remembering the grant it opens for.
-    fn submit_for(
-        &mut self,
-        lane: usize,
-        command: RelayCommand,
-        grant: Option<(GateDecisionRecord, Reason)>,
-    ) {
+    fn submit_for(&mut self, lane: usize, command: RelayCommand, grant: Option<Grant>) {
         let board = &mut self.boards[self.lanes[lane].board];
         match board.worker.submit(command) {
             Ok(()) => board.queued.push_back(grant),
             Err(error) => {
                 tracing::error!(board = %board.id, ?command, %error, "relay command not queued");
-                if let Some((record, reason)) = grant {
-                    self.gate_did_not_open(&record, reason);
+                if let Some(grant) = grant {
+                    self.gate_did_not_open(grant);
                 }
             }
         }
@@ -356,11 +359,16 @@ impl Runtime {
 
     /// A grant whose gate never opened: nobody went through, so it must not count as an
     /// entry (hard anti-passback would refuse the visitor's next scan).
-    fn gate_did_not_open(&mut self, record: &GateDecisionRecord, reason: Reason) {
-        for lane in &mut self.lanes {
-            lane.awaiting_pass.retain(|(waiting, _, _)| waiting.id != record.id);
+    fn gate_did_not_open(&mut self, grant: Grant) {
+        let lane = &mut self.lanes[grant.lane];
+        if lane.config.pass_confirm.is_some() {
+            let waiting = lane.awaiting_pass.len();
+            lane.awaiting_pass.retain(|(record, _, _)| record.id != grant.record.id);
+            if lane.awaiting_pass.len() == waiting {
+                return; // its pass timer annulled it, or the turnstile counted it through
+            }
         }
-        self.annul(record, reason);
+        self.annul(&grant.record, grant.reason);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -450,12 +458,15 @@ impl Runtime {
                 let grant = board.queued.pop_front().flatten();
                 if let Err(error) = outcome.result {
                     tracing::error!(board = %board.id, command = ?outcome.command, %error, "relay failed");
-                    not_opened.extend(grant);
+                    // An uncertain failure keeps the grant: the gate may well have opened.
+                    if error.surely_not_switched() {
+                        not_opened.extend(grant);
+                    }
                 }
             }
         }
-        for (record, reason) in not_opened {
-            self.gate_did_not_open(&record, reason);
+        for grant in not_opened {
+            self.gate_did_not_open(grant);
         }
     }
 

@@ -156,3 +156,19 @@ pub enum RelayError {
     #[error("relay worker has stopped")]
     WorkerStopped,
 }
+
+impl RelayError {
+    /// Whether the relay surely did not switch: the command never reached the board, or
+    /// the board refused it. A missing or garbled echo leaves that open (the write may
+    /// have taken effect and only its echo been lost).
+    pub fn surely_not_switched(&self) -> bool {
+        match self {
+            Self::Open(_)
+            | Self::Io(_)
+            | Self::InvalidChannel { .. }
+            | Self::Exception(_)
+            | Self::WorkerStopped => true,
+            Self::EchoMissing { .. } | Self::EchoMismatch { .. } => false,
+        }
+    }
+}
