@@ -178,6 +178,12 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
         let mode = std::fs::metadata(tls.join("hub-key.pem")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the hub's private key is the owner's alone");
     }
+    let misnamed = Command::new(HUB)
+        .args(["cert", "--name", "hub venue!", "--out", dir.path().join("bad").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!misnamed.status.success());
+    assert!(String::from_utf8_lossy(&misnamed.stderr).contains("neither a host name"));
     // Making them again would strand the stations that trust the first authority.
     let again =
         Command::new(HUB).args(["cert", "--name", "localhost", "--out", tls_arg]).output().unwrap();

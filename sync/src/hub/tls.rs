@@ -33,10 +33,13 @@ pub enum TlsError {
     File { path: String, reason: String },
     #[error("{path} holds no PEM certificate")]
     NoCertificate { path: String },
-    #[error("the hub's key and certificate do not fit together: {0}")]
+    // The cause is the error's source, which callers print after the message.
+    #[error("the hub's key and certificate do not fit together")]
     Config(#[from] tokio_rustls::rustls::Error),
-    #[error("making the certificates: {0}")]
+    #[error("making the certificates")]
     Generate(#[from] rcgen::Error),
+    #[error("{0:?} is neither a host name nor an IP address")]
+    BadName(String),
 }
 
 /// The hub's TLS settings from its certificate chain and private key (PEM files).
@@ -145,6 +148,17 @@ pub struct HubCertificates {
 /// A new authority and a hub certificate it signs for `names` (DNS names or IP
 /// addresses the stations use in the hub URL). The authority's key is not kept.
 pub fn make_certificates(names: &[String]) -> Result<HubCertificates, TlsError> {
+    let host_name = |name: &str| {
+        !name.is_empty()
+            && name.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    };
+    if let Some(bad) =
+        names.iter().find(|name| name.parse::<std::net::IpAddr>().is_err() && !host_name(name))
+    {
+        return Err(TlsError::BadName(bad.clone()));
+    }
     let now = time::OffsetDateTime::now_utc();
     let until = now + time::Duration::days(VALIDITY_DAYS);
 
