@@ -10,6 +10,7 @@ use expo_kiosk::badges::{PrintWorker, WorkerUpdate};
 use expo_kiosk::demo::demo_event_toml;
 use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
 use expo_kiosk::operators::Operator;
+use expo_kiosk::registration::badge;
 use expo_kiosk::store::Store;
 
 struct Fixture {
@@ -200,6 +201,46 @@ fn printing_twice_before_it_went_out_is_one_job() {
     let first = fx.enqueue();
     assert_eq!(fx.enqueue(), first);
     assert_eq!(fx.only_job().id, first);
+}
+
+#[test]
+fn a_reprint_whose_print_job_cannot_be_written_leaves_the_badge_as_it_was() {
+    let mut fx = Fixture::new();
+    fx.enqueue();
+    let reprints = |store: &Store| -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM audit WHERE action = 'reprint'", [], |r| r.get(0))
+            .unwrap()
+    };
+    // The job's row cannot be written (as when the disk fills): the write fails whole.
+    fx.store
+        .conn()
+        .execute_batch(
+            "CREATE TEMP TRIGGER refuse_jobs BEFORE INSERT ON print_jobs \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let failed = queue::enqueue(&mut fx.store, &fx.admin, fx.attendee, Some("lost"), "hot");
+    assert!(failed.is_err());
+    let badges = badge::badges_of(fx.store.conn(), fx.attendee).unwrap();
+    assert_eq!(
+        badges.iter().map(|b| (b.serial, b.status.as_str())).collect::<Vec<_>>(),
+        [(1, "active")],
+        "no new serial without its print job"
+    );
+    assert_eq!(reprints(&fx.store), 0);
+
+    fx.store.conn().execute_batch("DROP TRIGGER refuse_jobs;").unwrap();
+    queue::enqueue(&mut fx.store, &fx.admin, fx.attendee, Some("lost"), "hot").unwrap();
+    let badges = badge::badges_of(fx.store.conn(), fx.attendee).unwrap();
+    assert_eq!(
+        badges.iter().map(|b| (b.serial, b.status.as_str())).collect::<Vec<_>>(),
+        [(1, "superseded"), (2, "active")]
+    );
+    assert_eq!(reprints(&fx.store), 1);
+    let jobs = queue::jobs(fx.store.conn(), 10).unwrap();
+    assert_eq!(jobs.iter().filter(|job| job.badge_serial == 2).count(), 1, "{jobs:?}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::render::{badge_pdf, render_pages, BadgeData};
 use super::template::Template;
 use super::BadgeError;
 use crate::domain::AttendeeId;
-use crate::registration::{self, badge, RegistrationError};
+use crate::registration::{badge, RegistrationError};
 use crate::store::{Store, StoreError};
 
 /// Badges read from the store, then laid out on every core, between two writes to the
@@ -35,7 +35,7 @@ pub struct Batch {
 /// badge to whoever has none yet. The PDF is written beside `out` under a temporary
 /// name and renamed when complete: an interrupted run leaves no truncated `out`.
 ///
-/// Reading and issuing badges (the store, one transaction each) runs on this thread
+/// Reading and issuing badges (the store, one transaction per round) runs on this thread
 /// while the previous round is laid out and written on others.
 pub fn render_attendees(
     store: &mut Store,
@@ -88,12 +88,18 @@ fn read_rounds(
     rounds: &mpsc::SyncSender<Vec<BadgeData>>,
     revoked: &mut usize,
 ) -> Result<(), BadgeError> {
+    let definition = store.event()?.definition.clone();
     for round in attendees.chunks(BADGES_PER_ROUND) {
         let mut badges = Vec::with_capacity(round.len());
-        for &attendee in round {
-            match badge_of(store, actor, attendee)? {
-                Some(badge) => badges.push(badge),
-                None => *revoked += 1,
+        for issue in badge::ensure_badges(store, actor, round)? {
+            match issue {
+                Ok(issue) => badges.push(BadgeData::for_attendee(
+                    &definition,
+                    &issue.record,
+                    issue.badge.token,
+                )?),
+                Err(RegistrationError::Revoked(..)) => *revoked += 1,
+                Err(other) => return Err(other.into()),
             }
         }
         if rounds.send(badges).is_err() {
@@ -125,23 +131,6 @@ fn temporary_beside(out: &Path) -> Result<NamedTempFile, BadgeError> {
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir).map_err(|source| BadgeError::Io { path: dir.to_owned(), source })
-}
-
-/// What `attendee`'s badge shows, issuing the badge first if there is none; `None` when
-/// the badge is revoked.
-fn badge_of(
-    store: &mut Store,
-    actor: &str,
-    attendee: AttendeeId,
-) -> Result<Option<BadgeData>, BadgeError> {
-    let token = match badge::ensure_badge(store, actor, attendee) {
-        Ok(issued) => issued.token,
-        Err(RegistrationError::Revoked(..)) => return Ok(None),
-        Err(other) => return Err(other.into()),
-    };
-    let record = registration::load(store.conn(), attendee)?
-        .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
-    Ok(Some(BadgeData::for_attendee(&store.event()?.definition, &record, token)?))
 }
 
 /// Every attendee, or those of one category (id or Chinese label), by registration code

@@ -117,8 +117,12 @@ pub fn enqueue(
         }
         None => None,
     };
-    let serial = match reprint_reason {
-        Some(reason) => badge::reprint(store, &operator.name, attendee, reason)?.serial,
+    let reprint = match reprint_reason {
+        Some(reason) => Some((badge::plan_reprint(store, attendee)?, reason)),
+        None => None,
+    };
+    let serial = match &reprint {
+        Some((reprint, _)) => reprint.badge.serial,
         None => {
             let serial = badge::ensure_badge(store, &operator.name, attendee)?.serial;
             if let Some(existing) = job_for_badge(store.conn(), attendee, serial)? {
@@ -128,8 +132,12 @@ pub fn enqueue(
         }
     };
     let id = JobId(Uuid::now_v7());
-    let reprints = reprint_count(store.conn(), attendee)?;
+    let reprints = reprint_count(store.conn(), attendee)? + u32::from(reprint.is_some());
     store.write(|tx| {
+        // The new serial and its print job are one change: a crash leaves both or neither.
+        if let Some((reprint, reason)) = &reprint {
+            reprint.write(tx, &operator.name, reason)?;
+        }
         let now = now_rfc3339();
         tx.sql()
             .prepare_cached(

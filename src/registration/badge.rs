@@ -53,6 +53,56 @@ pub fn badges_of(conn: &Connection, attendee: AttendeeId) -> Result<Vec<BadgeSta
 /// The active badge's token, issuing serial 1 (or the next serial) if there is none.
 /// A revoked attendee gets no badge.
 pub fn ensure_badge(store: &mut Store, actor: &str, attendee: AttendeeId) -> Result<IssuedBadge> {
+    let issue = plan_issue(store, attendee)?;
+    if issue.badge.newly_issued {
+        store.write(|tx| issue.write(tx, actor))?;
+    }
+    Ok(issue.badge)
+}
+
+/// [`ensure_badge`] for many attendees, with every new badge written in one transaction (a
+/// batch of 500 costs one disk flush, not 500). Each attendee gets its own outcome: a
+/// revoked or unknown one does not stop the others.
+pub fn ensure_badges(
+    store: &mut Store,
+    actor: &str,
+    attendees: &[AttendeeId],
+) -> Result<Vec<Result<BadgeIssue>>> {
+    let planned: Vec<Result<BadgeIssue>> =
+        attendees.iter().map(|&attendee| plan_issue(store, attendee)).collect();
+    store.write(|tx| {
+        for issue in planned.iter().flatten().filter(|issue| issue.badge.newly_issued) {
+            issue.write(tx, actor)?;
+        }
+        Ok::<_, RegistrationError>(())
+    })?;
+    Ok(planned)
+}
+
+/// A badge to print, signed, with the attendee it shows.
+pub struct BadgeIssue {
+    pub badge: IssuedBadge,
+    pub record: AttendeeRecord,
+}
+
+impl BadgeIssue {
+    /// Records a newly issued badge, audited and queued for the hub, in `tx`.
+    fn write(&self, tx: &mut Tx<'_>, actor: &str) -> Result<(), StoreError> {
+        let hlc = tx.tick();
+        let badge = new_badge(self.badge.attendee, self.badge.serial, actor);
+        write_badge(tx, &badge, &hlc)?;
+        tx.audit(
+            actor,
+            "issue_badge",
+            Some(self.badge.attendee),
+            json!({ "serial": self.badge.serial }),
+        )?;
+        tx.emit(hlc, Record::Badge(badge))
+    }
+}
+
+/// The attendee's active badge, or the serial to issue next; an error when revoked.
+fn plan_issue(store: &Store, attendee: AttendeeId) -> Result<BadgeIssue> {
     let record = load(store.conn(), attendee)?
         .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
     let badges = badges_of(store.conn(), attendee)?;
@@ -64,21 +114,12 @@ pub fn ensure_badge(store: &mut Store, actor: &str, attendee: AttendeeId) -> Res
             ));
         }
     }
-    if let Some(active) = badges.iter().find(|b| b.status == "active") {
-        let token = sign_for(store.event()?, &record, active.serial)?;
-        return Ok(IssuedBadge { attendee, serial: active.serial, token, newly_issued: false });
-    }
-    let serial = badges.last().map_or(1, |b| b.serial.saturating_add(1));
+    let (serial, newly_issued) = match badges.iter().find(|b| b.status == "active") {
+        Some(active) => (active.serial, false),
+        None => (badges.last().map_or(1, |b| b.serial.saturating_add(1)), true),
+    };
     let token = sign_for(store.event()?, &record, serial)?;
-    store.write(|tx| {
-        let hlc = tx.tick();
-        let badge = new_badge(attendee, serial, actor);
-        write_badge(tx, &badge, &hlc)?;
-        tx.audit(actor, "issue_badge", Some(attendee), json!({ "serial": serial }))?;
-        tx.emit(hlc, Record::Badge(badge))?;
-        Ok::<_, RegistrationError>(())
-    })?;
-    Ok(IssuedBadge { attendee, serial, token, newly_issued: true })
+    Ok(BadgeIssue { badge: IssuedBadge { attendee, serial, token, newly_issued }, record })
 }
 
 /// Issues the next serial and supersedes the active one. The reason is audited.
@@ -88,40 +129,57 @@ pub fn reprint(
     attendee: AttendeeId,
     reason: &str,
 ) -> Result<IssuedBadge> {
+    let reprint = plan_reprint(store, attendee)?;
+    store.write(|tx| reprint.write(tx, actor, reason))?;
+    Ok(reprint.badge)
+}
+
+/// A reprint decided and signed, written by [`Reprint::write`] in the caller's transaction
+/// (the print queue writes it with the print job, so neither exists without the other).
+pub struct Reprint {
+    pub badge: IssuedBadge,
+    previous: BadgeState,
+}
+
+/// The serial a reprint of the attendee's badge gets; an error when none is active.
+pub fn plan_reprint(store: &Store, attendee: AttendeeId) -> Result<Reprint> {
     let record = load(store.conn(), attendee)?
         .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
     let badges = badges_of(store.conn(), attendee)?;
-    let active = badges
+    let previous = badges
         .iter()
         .find(|b| b.status == "active")
-        .ok_or(RegistrationError::NoActiveBadge(attendee))?;
+        .ok_or(RegistrationError::NoActiveBadge(attendee))?
+        .clone();
     let serial = badges.last().map_or(1, |b| b.serial.saturating_add(1));
     let token = sign_for(store.event()?, &record, serial)?;
-    let old_serial = active.serial;
-    let old_issued_at = active.issued_at.clone();
-    store.write(|tx| {
+    Ok(Reprint { badge: IssuedBadge { attendee, serial, token, newly_issued: true }, previous })
+}
+
+impl Reprint {
+    /// Supersedes the active serial and records the new one, audited with `reason`.
+    pub fn write(&self, tx: &mut Tx<'_>, actor: &str, reason: &str) -> Result<(), StoreError> {
+        let attendee = self.badge.attendee;
         let hlc = tx.tick();
         let superseded = BadgeRecord {
             status: "superseded".into(),
             reason: Some(format!("reprinted: {reason}")),
-            issued_at: old_issued_at,
-            ..new_badge(attendee, old_serial, actor)
+            issued_at: self.previous.issued_at.clone(),
+            ..new_badge(attendee, self.previous.serial, actor)
         };
         write_badge(tx, &superseded, &hlc)?;
         tx.emit(hlc, Record::Badge(superseded))?;
         let hlc = tx.tick();
-        let badge = new_badge(attendee, serial, actor);
+        let badge = new_badge(attendee, self.badge.serial, actor);
         write_badge(tx, &badge, &hlc)?;
         tx.audit(
             actor,
             "reprint",
             Some(attendee),
-            json!({ "serial": serial, "previous": old_serial, "reason": reason }),
+            json!({ "serial": self.badge.serial, "previous": self.previous.serial, "reason": reason }),
         )?;
-        tx.emit(hlc, Record::Badge(badge))?;
-        Ok::<_, RegistrationError>(())
-    })?;
-    Ok(IssuedBadge { attendee, serial, token, newly_issued: true })
+        tx.emit(hlc, Record::Badge(badge))
+    }
 }
 
 /// Revokes the attendee's current badge. Revocation wins over every other state, here and
@@ -303,4 +361,67 @@ pub fn verify(store: &Store, token: &str, today: NaiveDate) -> Result<Result<Ver
         .unwrap_or_default();
     let attendee = load(store.conn(), claims.attendee)?;
     Ok(Ok(Verified { claims, category, attendee }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registration::{register, NewAttendee, Source};
+    use crate::store::test_support::store_with_event;
+
+    fn attendee(store: &mut Store, name: &str, phone: &str) -> AttendeeId {
+        let input = NewAttendee {
+            name: name.into(),
+            category: "public_visitor".into(),
+            phone: phone.into(),
+            ..NewAttendee::default()
+        };
+        AttendeeId(register(store, "desk-1", &input, Source::WalkIn).unwrap().id)
+    }
+
+    fn issued_by(store: &Store, attendee: AttendeeId) -> i64 {
+        store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM audit WHERE action = 'issue_badge' AND attendee_id = ?1",
+                [attendee.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_batch_issues_new_badges_keeps_active_ones_and_reports_each_revoked_one() {
+        let (_dir, mut store) = store_with_event();
+        let new = attendee(&mut store, "张三", "13800138000");
+        let active = attendee(&mut store, "李四", "13800138001");
+        let revoked = attendee(&mut store, "王五", "13800138002");
+        let active_serial = ensure_badge(&mut store, "desk-1", active).unwrap().serial;
+        ensure_badge(&mut store, "desk-1", revoked).unwrap();
+        revoke(&mut store, "desk-1", revoked, "lost").unwrap();
+        let outbox_before = store.pending_outbox_count().unwrap();
+
+        let outcomes = ensure_badges(&mut store, "batch", &[new, active, revoked]).unwrap();
+
+        let first = outcomes[0].as_ref().unwrap();
+        assert_eq!((first.badge.serial, first.badge.newly_issued), (1, true));
+        assert_eq!(first.record.name, "张三");
+        let second = outcomes[1].as_ref().unwrap();
+        assert_eq!((second.badge.serial, second.badge.newly_issued), (active_serial, false));
+        assert!(matches!(outcomes[2], Err(RegistrationError::Revoked(who, _)) if who == revoked));
+        // Only the new badge was written, audited and queued (badge + audit entry).
+        assert_eq!(badges_of(store.conn(), new).unwrap().len(), 1);
+        assert_eq!((issued_by(&store, new), issued_by(&store, active)), (1, 1));
+        assert_eq!(store.pending_outbox_count().unwrap(), outbox_before + 2);
+        // The tokens verify as the badges they name (on a show day).
+        let show_day = store.event().unwrap().definition.event.start;
+        for outcome in &outcomes[..2] {
+            let issued = &outcome.as_ref().unwrap().badge;
+            let verified = verify(&store, &issued.token, show_day).unwrap().expect("a valid token");
+            assert_eq!(
+                (verified.claims.attendee, verified.claims.serial),
+                (issued.attendee, issued.serial)
+            );
+        }
+    }
 }
