@@ -204,6 +204,51 @@ fn printing_twice_before_it_went_out_is_one_job() {
 }
 
 #[test]
+fn printing_again_on_another_printer_moves_the_job_that_has_not_gone_out() {
+    let mut fx = Fixture::new();
+    let spare = fx.dir.path().join("spare");
+    std::fs::create_dir(&spare).unwrap();
+    let mut printers = fx.printers();
+    printers.printers.push(Printer {
+        name: "spare".into(),
+        backend: Backend::Spool { dir: spare.clone() },
+        template: None,
+    });
+    // "hot" has no folder: the job waits to be retried there.
+    let id = fx.enqueue();
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    assert_eq!((fx.only_job().status, fx.only_job().attempts), (JobStatus::Queued, 1));
+
+    let moved = queue::enqueue(&mut fx.store, &fx.admin, fx.attendee, None, "spare").unwrap();
+    assert_eq!(moved, id, "the same job, not a second badge");
+    let job = fx.only_job();
+    assert_eq!((job.printer.as_str(), job.status, job.attempts), ("spare", JobStatus::Queued, 0));
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    assert_eq!(fx.only_job().status, JobStatus::Sent);
+    assert_eq!(pdfs_in(&spare), vec![format!("{id}.pdf")]);
+
+    // The first printer coming back prints nothing, and the badge is not printed again.
+    std::fs::create_dir(fx.spool_dir()).unwrap();
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    assert!(pdfs_in(&fx.spool_dir()).is_empty());
+    let again = queue::enqueue(&mut fx.store, &fx.admin, fx.attendee, None, "hot");
+    assert!(again.is_err(), "went out once: only a reprint prints it again");
+    let moves: i64 = fx
+        .store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'print_moved' \
+             AND json_extract(detail, '$.from') = 'hot' AND json_extract(detail, '$.to') = 'spare'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(moves, 1);
+    // Queued, retried at "hot", moved to "spare" (the hub learns of the move), sent.
+    assert_eq!(fx.outbox_statuses(), ["queued", "queued", "queued", "sent"]);
+}
+
+#[test]
 fn a_reprint_whose_print_job_cannot_be_written_leaves_the_badge_as_it_was() {
     let mut fx = Fixture::new();
     fx.enqueue();

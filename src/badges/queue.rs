@@ -126,7 +126,7 @@ pub fn enqueue(
         None => {
             let serial = badge::ensure_badge(store, &operator.name, attendee)?.serial;
             if let Some(existing) = job_for_badge(store.conn(), attendee, serial)? {
-                return reuse_job(store, operator, existing, serial);
+                return reuse_job(store, operator, existing, serial, printer);
             }
             serial
         }
@@ -363,6 +363,7 @@ fn render_job(
 /// A state change: the new status and what else it sets.
 struct Change {
     status: JobStatus,
+    printer: Option<String>,
     attempts: Option<u32>,
     printer_job: Option<String>,
     error: Option<String>,
@@ -370,7 +371,11 @@ struct Change {
 
 impl Change {
     fn to(status: JobStatus) -> Self {
-        Change { status, attempts: None, printer_job: None, error: None }
+        Change { status, printer: None, attempts: None, printer_job: None, error: None }
+    }
+
+    fn printer(self, printer: &str) -> Self {
+        Change { printer: Some(printer.to_owned()), ..self }
     }
 
     fn attempts(self, attempts: u32) -> Self {
@@ -395,6 +400,7 @@ fn transition(
     from: JobStatus,
     change: Change,
 ) -> Result<Option<PrintJobView>, BadgeError> {
+    let printer = change.printer.unwrap_or_else(|| job.printer.clone());
     let attempts = change.attempts.unwrap_or(job.attempts);
     let printer_job = change.printer_job.or_else(|| job.printer_job.clone());
     let last_error = match change.status {
@@ -407,7 +413,7 @@ fn transition(
             .sql()
             .prepare_cached(
                 "UPDATE print_jobs SET status = ?1, attempts = ?2, last_error = ?3, printer_job = ?4, \
-                 updated_at = ?5 WHERE id = ?6 AND status = ?7",
+                 updated_at = ?5, printer = ?6 WHERE id = ?7 AND status = ?8",
             )?
             .execute(params![
                 change.status.as_str(),
@@ -415,18 +421,20 @@ fn transition(
                 last_error,
                 printer_job,
                 updated_at,
+                printer,
                 job.id.to_string(),
                 from.as_str()
             ])?;
         // `sending` is the queue's own bookkeeping; other stations see the outcome.
-        let visible = change.status != JobStatus::Sending && change.status != from;
+        let visible = change.status != JobStatus::Sending
+            && (change.status != from || printer != job.printer);
         if rows == 1 && visible {
             let hlc = tx.tick();
             let record = wire(
                 job.id,
                 job.attendee_id,
                 job.badge_serial,
-                &job.printer,
+                &printer,
                 change.status,
                 attempts,
                 last_error.clone(),
@@ -437,6 +445,7 @@ fn transition(
     })?;
     Ok(applied.then(|| PrintJobView {
         status: change.status,
+        printer,
         attempts,
         last_error,
         printer_job,
@@ -482,36 +491,37 @@ fn job_for_badge(
 }
 
 /// A second print of a badge that already has a job: the same job while it is still
-/// on its way, the failed job queued again, and a refusal once it went out.
+/// on its way, the failed job queued again, and a refusal once it went out. A job not yet
+/// sent moves to the printer asked for now (the first one jammed: print it on the spare).
 fn reuse_job(
     store: &mut Store,
     operator: &Operator,
     existing: PrintJobView,
     serial: u16,
+    printer: &str,
 ) -> Result<JobId, BadgeError> {
-    match existing.status {
-        JobStatus::Queued | JobStatus::Sending => Ok(existing.id),
-        JobStatus::Failed => {
-            transition(
-                store,
-                &existing,
-                JobStatus::Failed,
-                Change::to(JobStatus::Queued).attempts(0),
-            )?;
-            store.write(|tx| {
-                tx.audit(
-                    &operator.name,
-                    "print_retry",
-                    Some(existing.attendee_id),
-                    json!({ "job": existing.id.0 }),
-                )
-            })?;
-            Ok(existing.id)
+    let (action, change) = match existing.status {
+        JobStatus::Queued | JobStatus::Failed if existing.printer != printer => {
+            ("print_moved", Change::to(JobStatus::Queued).attempts(0).printer(printer))
         }
+        JobStatus::Queued | JobStatus::Sending => return Ok(existing.id),
+        JobStatus::Failed => ("print_retry", Change::to(JobStatus::Queued).attempts(0)),
         JobStatus::Sent | JobStatus::Printed => {
-            Err(BadgeError::AlreadyPrinted { serial, job: existing.id })
+            return Err(BadgeError::AlreadyPrinted { serial, job: existing.id })
         }
+    };
+    // None: the worker took the job first, so it is on its way where it was.
+    if transition(store, &existing, existing.status, change)?.is_some() {
+        store.write(|tx| {
+            tx.audit(
+                &operator.name,
+                action,
+                Some(existing.attendee_id),
+                json!({ "job": existing.id.0, "from": existing.printer, "to": printer }),
+            )
+        })?;
     }
+    Ok(existing.id)
 }
 
 fn jobs_with_status(conn: &Connection, status: JobStatus) -> Result<Vec<PrintJobView>, BadgeError> {
