@@ -684,3 +684,46 @@ fn admin_device_settings_are_saved_for_the_next_start() {
     assert_eq!(audited, 1);
     harness.check_accessibility();
 }
+
+#[test]
+fn the_print_queue_shows_a_failed_badge_and_retries_it_once_the_printer_is_back() {
+    let station = Station::new();
+    // The hot folder is gone and the printer is tried once: the job fails at once.
+    let spool = station.path().join("printed");
+    std::fs::remove_dir(&spool).unwrap();
+    std::fs::write(
+        station.path().join("printers.toml"),
+        format!(
+            "default = \"desk\"\nretry = {{ max_attempts = 1, backoff_seconds = 0, max_backoff_seconds = 0 }}\n\
+             [[printer]]\nname = \"desk\"\nkind = \"spool\"\ndir = {:?}\n",
+            spool.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "desk", "1234");
+    open_by_scan(&mut harness, "R0002");
+    harness.key_press(egui::Key::Enter);
+    wait_for_text(&mut harness, "the failed print", "打印失败");
+
+    wait_for_text(&mut harness, "the status bar's failed count", "0 等待 · 1 失败");
+    harness.get_by_label_contains("打印队列: ").click();
+    wait_until(&mut harness, "the queue window lists the job", |app| {
+        app.print_queue().jobs().len() == 1
+    });
+    assert_eq!(harness.state().print_queue().jobs()[0].attendee_name, "张三丰");
+    assert_eq!(harness.query_all_by_label("张三丰").count(), 2, "the card and the queue's row");
+    let error = harness.state().print_queue().jobs()[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("cannot write to the spool folder"), "{error}");
+    let shown = harness.query_all_by_label_contains("cannot write to the spool folder").count();
+    assert_eq!(shown, 2, "the desk's notice and the queue's row");
+
+    // The printer is back: one click sends the badge, once.
+    std::fs::create_dir(&spool).unwrap();
+    click(&mut harness, "重试失败的任务 (1)");
+    wait_for_text(&mut harness, "the job went out", "已发送到打印机");
+    wait_for_text(&mut harness, "the status bar's counts", "0 等待 · 0 失败");
+    assert_eq!(station.printed().len(), 1);
+    assert!(!is_enabled(&harness, "重试失败的任务 (0)"), "nothing left to retry");
+    harness.check_accessibility();
+}

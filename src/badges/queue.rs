@@ -173,6 +173,24 @@ pub fn reprint_count(conn: &Connection, attendee: AttendeeId) -> Result<u32, Bad
     Ok(count)
 }
 
+/// How many jobs wait to go out (queued, retrying or being sent) and how many failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub waiting: u64,
+    pub failed: u64,
+}
+
+pub fn counts(conn: &Connection) -> Result<QueueCounts, BadgeError> {
+    conn.prepare_cached(
+        "SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')), \
+         count(*) FILTER (WHERE status = 'failed') FROM print_jobs",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([], |r| Ok(QueueCounts { waiting: r.get(0)?, failed: r.get(1)? }))
+    })
+    .map_err(|e| StoreError::from(e).into())
+}
+
 /// The newest `limit` jobs, newest first.
 pub fn jobs(conn: &Connection, limit: usize) -> Result<Vec<PrintJobView>, BadgeError> {
     let mut stmt = conn

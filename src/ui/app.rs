@@ -9,6 +9,7 @@ use super::devices::{Devices, Link};
 use super::gate::Gate;
 use super::i18n::{Lang, Txt};
 use super::kiosk::Kiosk;
+use super::print_queue::PrintQueueWindow;
 use super::station::{
     Failure, Request, Response, StationHandle, StationInfo, StatusSnapshot, SyncState,
 };
@@ -52,6 +53,7 @@ pub struct App {
     login: LoginForm,
     status: StatusSnapshot,
     next_status_at: f64,
+    print_queue: PrintQueueWindow,
     desk: Desk,
     kiosk: Kiosk,
     admin: Admin,
@@ -83,6 +85,7 @@ impl App {
             login: LoginForm::default(),
             status: StatusSnapshot::default(),
             next_status_at: 0.0,
+            print_queue: PrintQueueWindow::default(),
             desk: Desk::new(demo),
             kiosk: Kiosk::new(config.kiosk_idle_timeout),
             admin: Admin::default(),
@@ -124,6 +127,11 @@ impl App {
         &self.desk
     }
 
+    /// The print-queue window's state, for tests.
+    pub fn print_queue(&self) -> &PrintQueueWindow {
+        &self.print_queue
+    }
+
     /// The kiosk screen's state, for tests.
     pub fn kiosk(&self) -> &Kiosk {
         &self.kiosk
@@ -138,6 +146,9 @@ impl App {
         if self.is_ready() && now >= self.next_status_at {
             self.next_status_at = now + STATUS_INTERVAL;
             self.station.send(Request::Status);
+            if self.print_queue.is_open() {
+                self.station.send(Request::PrintQueue);
+            }
         }
         if self.devices.is_active() || self.mode == Mode::Kiosk || self.gate.runs_lanes() {
             // Devices and the kiosk's idle timer need frames even when nobody moves the mouse.
@@ -178,9 +189,14 @@ impl App {
             (_, None) => login_screen(ui, &shell, &mut self.login),
             (Mode::Desk, Some(_)) => {
                 egui::Panel::bottom("status").show(ui, |ui| {
-                    status_bar(ui, self.lang, &self.status, &self.devices);
+                    if status_bar(ui, self.lang, &self.status, &self.devices) {
+                        self.print_queue.open(&self.station);
+                    }
                 });
                 self.desk.show(ui, &shell, &mut self.devices, inputs);
+                if self.print_queue.is_open() {
+                    self.print_queue.show(ui.ctx(), self.lang, &self.station);
+                }
             }
             (Mode::Admin, Some(_)) => self.admin.show(ui, &shell),
         }
@@ -188,6 +204,7 @@ impl App {
             // Nothing of the last operator's work stays on screen for the next one.
             self.operator = None;
             self.desk.clear();
+            self.print_queue.close();
             self.admin = Admin::default();
             self.station.send(Request::Logout);
         }
@@ -211,6 +228,7 @@ impl App {
             Response::Unavailable(reason) => self.loading = Loading::Unavailable(reason),
             Response::LoggedIn(operator) => self.logged_in(operator),
             Response::Status(status) => self.status = status,
+            Response::PrintQueue(jobs) => self.print_queue.on_jobs(jobs),
             Response::Failed(Failure::BadLogin) if self.mode != Mode::Kiosk => {
                 self.login.waiting = false;
                 self.login.notice = Some(Notice::failure(self.lang, &Failure::BadLogin));
@@ -218,8 +236,12 @@ impl App {
             other => {
                 if matches!(
                     other,
-                    Response::Printed { .. } | Response::Registered(_) | Response::Revoked(_)
+                    Response::Printed { .. }
+                        | Response::PrintJob(_)
+                        | Response::Registered(_)
+                        | Response::Revoked(_)
                 ) {
+                    // The counters and the open print queue show the change at once.
                     self.next_status_at = 0.0;
                 }
                 match self.mode {
@@ -325,15 +347,30 @@ fn login_screen(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut LoginForm) {
     });
 }
 
-fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) {
+/// The status bar; true when the operator asks for the print queue.
+fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) -> bool {
     let link = |link: Link| match link {
         Link::Connected => Txt::Connected.get(lang),
         Link::Disconnected => Txt::Disconnected.get(lang),
         Link::NotConfigured => Txt::NotConfigured.get(lang),
     };
+    let mut open_queue = false;
     ui.horizontal(|ui| {
         let printer = status.printer.as_deref().unwrap_or(Txt::PrinterNotConfigured.get(lang));
         ui.label(format!("{}: {printer}", Txt::Printer.get(lang)));
+        let jobs = status.print_jobs;
+        let queue = two_counts(
+            lang,
+            Txt::PrintQueue,
+            (jobs.waiting, Txt::PrintWaiting),
+            (jobs.failed, Txt::PrintFailedCount),
+        );
+        let queue = if jobs.failed > 0 {
+            RichText::new(queue).color(egui::Color32::from_rgb(230, 80, 70)).strong()
+        } else {
+            RichText::new(queue)
+        };
+        open_queue = ui.button(queue).clicked();
         ui.separator();
         ui.label(format!("{}: {}", Txt::Scanner.get(lang), link(devices.scanner_link())));
         ui.separator();
@@ -354,13 +391,24 @@ fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &
         };
         ui.label(format!("{}: {sync}", Txt::LastSync.get(lang)));
         ui.separator();
-        ui.label(format!(
-            "{}: {} {} · {} {}",
-            Txt::Today.get(lang),
-            status.registered_today,
-            Txt::RegisteredCount.get(lang),
-            status.printed_today,
-            Txt::PrintedCount.get(lang)
+        ui.label(two_counts(
+            lang,
+            Txt::Today,
+            (status.registered_today, Txt::RegisteredCount),
+            (status.printed_today, Txt::PrintedCount),
         ));
     });
+    open_queue
+}
+
+/// "Today: 3 registered · 2 printed".
+fn two_counts(lang: Lang, title: Txt, first: (u64, Txt), second: (u64, Txt)) -> String {
+    format!(
+        "{}: {} {} · {} {}",
+        title.get(lang),
+        first.0,
+        first.1.get(lang),
+        second.0,
+        second.1.get(lang)
+    )
 }

@@ -116,6 +116,17 @@ texts! {
     PrintQueued => "胸卡已加入打印队列", "Badge queued for printing";
     PrintRetrying => "打印重试中", "Retrying the print";
     PrintFailed => "打印失败", "Printing failed";
+    // Print queue window
+    PrintQueue => "打印队列", "Print queue";
+    PrintWaiting => "等待", "waiting";
+    PrintFailedCount => "失败", "failed";
+    RetryFailed => "重试失败的任务", "Retry failed jobs";
+    NoPrintJobs => "还没有打印任务", "No print jobs yet";
+    JobStatus => "状态", "Status";
+    Attempts => "尝试次数", "Attempts";
+    JobQueued => "排队中", "Queued";
+    JobSending => "发送中", "Sending";
+    JobSent => "已发送到打印机", "Sent to the printer";
     Saved => "已保存", "Saved";
     RevokedDone => "胸卡已作废", "Badge revoked";
     NotFound => "未找到", "Not found";

@@ -14,6 +14,7 @@ mod fonts;
 mod gate;
 pub mod i18n;
 mod kiosk;
+mod print_queue;
 pub mod station;
 mod widgets;
 

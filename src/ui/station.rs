@@ -11,7 +11,7 @@ use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
 use super::devices::DeviceSettings;
-use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, WorkerUpdate};
+use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, QueueCounts, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
 use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
 use crate::domain::{
@@ -32,6 +32,8 @@ const PRINT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 
 /// Most results a live search shows.
 const SEARCH_LIMIT: usize = 30;
+/// Jobs the print-queue window lists: a morning's worth at one desk.
+const PRINT_QUEUE_ROWS: usize = 100;
 
 /// What the UI asks of the station. Not `Debug`: a login carries a PIN and a walk-in an
 /// ID number, and neither may reach a log.
@@ -70,6 +72,10 @@ pub enum Request {
         reason: String,
     },
     Status,
+    /// The newest print jobs, for the print-queue window.
+    PrintQueue,
+    /// Queue every failed print job again (the printer is back).
+    RetryFailedPrints,
     /// Newest audit entries, optionally about one attendee (id or registration code).
     Audit {
         attendee: Option<String>,
@@ -179,6 +185,8 @@ pub enum Response {
     },
     /// A print job moved on (sent, printed, retrying, failed).
     PrintJob(PrintJobView),
+    /// The newest print jobs, newest first.
+    PrintQueue(Vec<PrintJobView>),
     Revoked(AttendeeView),
     Status(StatusSnapshot),
     Audit(Vec<AuditRecord>),
@@ -296,6 +304,7 @@ impl AttendeeView {
 pub struct StatusSnapshot {
     /// The printer badges go to; `None` when `printers.toml` names no default.
     pub printer: Option<String>,
+    pub print_jobs: QueueCounts,
     pub pending_sync: u64,
     pub sync: SyncState,
     pub registered_today: u64,
@@ -725,6 +734,18 @@ impl Worker {
                 Response::Revoked(self.view(attendee)?)
             }
             Request::Status => Response::Status(self.status()?),
+            Request::PrintQueue => {
+                self.operator(Permission::Print)?;
+                Response::PrintQueue(queue::jobs(self.store.conn(), PRINT_QUEUE_ROWS)?)
+            }
+            Request::RetryFailedPrints => {
+                let operator = self.operator(Permission::Print)?;
+                queue::retry_failed(&mut self.store, &operator.name)?;
+                if let Printing::Ready { worker, .. } = &self.printing {
+                    worker.wake();
+                }
+                Response::PrintQueue(queue::jobs(self.store.conn(), PRINT_QUEUE_ROWS)?)
+            }
             Request::Audit { attendee, limit } => {
                 self.operator(Permission::ViewAudit)?;
                 let attendee = match attendee.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
@@ -956,6 +977,7 @@ impl Worker {
         };
         Ok(StatusSnapshot {
             printer: self.printing.printer().map(str::to_owned),
+            print_jobs: queue::counts(self.store.conn())?,
             sync: self.sync.state(self.store.event()?.definition.timezone()),
             pending_sync: self.store.pending_outbox_count()?,
             registered_today: count("register")?,
@@ -973,10 +995,6 @@ impl Worker {
     }
 }
 
-/// The one place the app prints a badge.
-// TODO(badges queue): switch to `badges::queue::enqueue(store, operator, attendee,
-// reprint_reason, printer)` once the print queue lands; until then this issues the badge
-// and its signed token, and the token is what the printer will put in the QR.
 fn to_view(record: AttendeeRecord, badges: Vec<BadgeState>) -> AttendeeView {
     AttendeeView {
         id: AttendeeId(record.id),
