@@ -65,31 +65,43 @@ impl PrintQueueWindow {
                     return;
                 }
                 egui::ScrollArea::vertical().max_height(420.0).show(ui, |ui| {
-                    egui::Grid::new("print-jobs").striped(true).num_columns(5).show(ui, |ui| {
-                        for heading in
-                            [Txt::Name, Txt::Badge, Txt::Printer, Txt::JobStatus, Txt::Attempts]
-                        {
-                            ui.label(RichText::new(heading.get(lang)).strong());
-                        }
-                        ui.end_row();
-                        for job in &self.jobs {
-                            ui.label(&job.attendee_name);
-                            ui.label(job.badge_serial.to_string());
-                            ui.label(&job.printer);
-                            ui.vertical(|ui| {
-                                ui.label(status_text(job).get(lang));
-                                field_error(ui, job.last_error.as_deref());
-                            });
-                            ui.label(job.attempts.to_string());
-                            ui.end_row();
-                        }
-                    });
+                    let headings =
+                        [Txt::Name, Txt::Badge, Txt::Printer, Txt::JobStatus, Txt::Attempts]
+                            .map(|heading| RichText::new(heading.get(lang)).strong());
+                    row(ui, headings);
+                    for job in &self.jobs {
+                        ui.separator();
+                        row(
+                            ui,
+                            [
+                                job.attendee_name.as_str(),
+                                &job.badge_serial.to_string(),
+                                &job.printer,
+                                status_text(job).get(lang),
+                                &job.attempts.to_string(),
+                            ]
+                            .map(RichText::new),
+                        );
+                        // The printer's own words, on their own line so they read whole.
+                        field_error(ui, job.last_error.as_deref());
+                    }
                 });
             });
         if !open {
             self.close();
         }
     }
+}
+
+/// Widths of the columns: name, serial, printer, state, attempts.
+const COLUMNS: [f32; 5] = [200.0, 50.0, 200.0, 150.0, 70.0];
+
+fn row(ui: &mut egui::Ui, cells: [RichText; 5]) {
+    ui.horizontal(|ui| {
+        for (cell, width) in cells.into_iter().zip(COLUMNS) {
+            ui.add_sized([width, 18.0], egui::Label::new(cell).truncate());
+        }
+    });
 }
 
 fn status_text(job: &PrintJobView) -> Txt {
