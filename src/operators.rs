@@ -33,6 +33,10 @@ pub enum OperatorError {
     Forbidden { operator: String, role: Role, permission: Permission },
     #[error("could not hash the secret: {0}")]
     Hash(String),
+    #[error("no operator named {0:?}")]
+    NotFound(String),
+    #[error("{0:?} is the last active admin: add or enable another admin first")]
+    LastAdmin(String),
 }
 
 pub type Result<T, E = OperatorError> = std::result::Result<T, E>;
@@ -208,15 +212,7 @@ pub fn add(
     if secret.chars().count() < 4 {
         return Err(OperatorError::WeakSecret);
     }
-    let mut scope = Vec::new();
-    for category in categories {
-        let (_, known) = store
-            .event()?
-            .definition
-            .category(category)
-            .ok_or_else(|| OperatorError::UnknownCategory(category.clone()))?;
-        scope.push(known.id.clone());
-    }
+    let scope = category_scope(store, categories)?;
     let hash = hash_secret(secret)?;
     let operator = Operator { name: name.to_owned(), role, categories: scope };
     store.write(|tx| {
@@ -249,6 +245,139 @@ pub fn add(
         )?;
         Ok(operator.clone())
     })
+}
+
+/// Category ids for the names or ids given (Chinese labels are accepted).
+fn category_scope(store: &Store, categories: &[String]) -> Result<Vec<String>> {
+    let definition = &store.event()?.definition;
+    categories
+        .iter()
+        .map(|category| {
+            definition
+                .category(category)
+                .map(|(_, known)| known.id.clone())
+                .ok_or_else(|| OperatorError::UnknownCategory(category.clone()))
+        })
+        .collect()
+}
+
+/// What an admin changes about an operator; `None` keeps it as it is. Not `Debug`: it may
+/// carry a PIN.
+#[derive(Clone, Default)]
+pub struct OperatorChange {
+    pub role: Option<Role>,
+    /// Category names or ids; empty means every category.
+    pub categories: Option<Vec<String>>,
+    /// A new PIN (a forgotten one is replaced, never shown).
+    pub secret: Option<String>,
+    /// False disables the operator: the PIN stops working at once, the name stays in the
+    /// audit log. True enables it again.
+    pub active: Option<bool>,
+}
+
+/// Changes an operator's role, scope, PIN or whether it may log in; audited without the
+/// PIN. The station always keeps one active admin, so nobody locks the app's admin out.
+pub fn change(
+    store: &mut Store,
+    actor: &Operator,
+    name: &str,
+    change: &OperatorChange,
+) -> Result<OperatorEntry> {
+    actor.require(Permission::ManageOperators)?;
+    if change.secret.as_ref().is_some_and(|secret| secret.chars().count() < 4) {
+        return Err(OperatorError::WeakSecret);
+    }
+    let scope = change.categories.as_deref().map(|c| category_scope(store, c)).transpose()?;
+    let hash = change.secret.as_deref().map(hash_secret).transpose()?;
+    store.write(|tx| {
+        let current = entry(tx.sql(), name)?.ok_or_else(|| OperatorError::NotFound(name.into()))?;
+        let updated = OperatorEntry {
+            operator: Operator {
+                name: current.operator.name.clone(),
+                role: change.role.unwrap_or(current.operator.role),
+                categories: scope.clone().unwrap_or_else(|| current.operator.categories.clone()),
+            },
+            active: change.active.unwrap_or(current.active),
+        };
+        let was_admin = current.active && current.operator.role == Role::Admin;
+        let stays_admin = updated.active && updated.operator.role == Role::Admin;
+        if was_admin && !stays_admin {
+            let admins: i64 = tx
+                .sql()
+                .query_row(
+                    "SELECT count(*) FROM operators WHERE role = 'admin' AND active = 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(StoreError::from)?;
+            if admins <= 1 {
+                return Err(OperatorError::LastAdmin(current.operator.name));
+            }
+        }
+        let categories = serde_json::to_string(&updated.operator.categories)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.sql()
+            .execute(
+                "UPDATE operators SET role = ?2, categories = ?3, active = ?4, \
+                 secret_hash = coalesce(?5, secret_hash) WHERE name = ?1",
+                params![
+                    updated.operator.name,
+                    updated.operator.role.id(),
+                    categories,
+                    updated.active,
+                    hash
+                ],
+            )
+            .map_err(StoreError::from)?;
+        tx.audit(
+            &actor.name,
+            "operator_change",
+            None,
+            json!({
+                "operator": updated.operator.name,
+                "role": updated.operator.role.id(),
+                "categories": updated.operator.categories,
+                "active": updated.active,
+                "pin_changed": hash.is_some(),
+            }),
+        )?;
+        Ok(updated)
+    })
+}
+
+/// An operator as the admin sees it: enabled or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OperatorEntry {
+    #[serde(flatten)]
+    pub operator: Operator,
+    pub active: bool,
+}
+
+/// Every operator, enabled or not, by name.
+pub fn list_all(store: &Store) -> Result<Vec<OperatorEntry>> {
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT name, role, categories, active FROM operators ORDER BY name")
+        .map_err(StoreError::from)?;
+    let rows = stmt.query_map([], read_entry).map_err(StoreError::from)?;
+    rows.map(|row| row.map_err(StoreError::from)?).collect()
+}
+
+fn entry(conn: &rusqlite::Connection, name: &str) -> Result<Option<OperatorEntry>> {
+    conn.query_row(
+        "SELECT name, role, categories, active FROM operators WHERE name = ?1",
+        [name],
+        read_entry,
+    )
+    .optional()
+    .map_err(StoreError::from)?
+    .transpose()
+}
+
+fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OperatorEntry>> {
+    let (name, role, categories, active): (String, String, String, bool) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    Ok(stored_operator(name, &role, &categories).map(|operator| OperatorEntry { operator, active }))
 }
 
 /// Checks a name and PIN. Both outcomes are audited; a failure does not say which of
@@ -397,5 +526,70 @@ mod tests {
             Err(OperatorError::Forbidden { .. })
         ));
         assert!(matches!(Role::parse("root"), Err(OperatorError::UnknownRole(_))));
+    }
+    #[test]
+    fn an_admin_resets_a_pin_disables_and_enables_an_operator_and_keeps_one_admin() {
+        let (_dir, mut store) = store_with_event();
+        let cli = Operator::station_admin(store.station_id());
+        let boss = add(&mut store, &cli, "boss", Role::Admin, "0000", &[]).unwrap();
+        add(&mut store, &cli, "desk1", Role::Desk, "1234", &[]).unwrap();
+
+        // A forgotten PIN is replaced; the old one stops working. The audit never holds it.
+        let reset = OperatorChange { secret: Some("9876".into()), ..OperatorChange::default() };
+        change(&mut store, &boss, "desk1", &reset).unwrap();
+        assert!(matches!(login(&mut store, "desk1", "1234"), Err(OperatorError::BadLogin)));
+        assert_eq!(login(&mut store, "desk1", "9876").unwrap().role, Role::Desk);
+        let audit: String = store
+            .conn()
+            .query_row(
+                "SELECT detail FROM audit WHERE action = 'operator_change' ORDER BY seq DESC",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(audit.contains(r#""pin_changed":true"#) && !audit.contains("9876"), "{audit}");
+
+        // Disabled: cannot log in, not offered, still listed for the admin.
+        let off = OperatorChange { active: Some(false), ..OperatorChange::default() };
+        change(&mut store, &boss, "desk1", &off).unwrap();
+        assert!(matches!(login(&mut store, "desk1", "9876"), Err(OperatorError::BadLogin)));
+        assert!(list(&store).unwrap().iter().all(|o| o.name != "desk1"));
+        let all = list_all(&store).unwrap();
+        assert!(all.iter().any(|e| e.operator.name == "desk1" && !e.active));
+        let on = OperatorChange { active: Some(true), ..OperatorChange::default() };
+        change(&mut store, &boss, "desk1", &on).unwrap();
+        assert!(login(&mut store, "desk1", "9876").is_ok());
+
+        // Role and scope change; a desk operator may not do it.
+        let scoped = OperatorChange {
+            role: Some(Role::Kiosk),
+            categories: Some(vec!["参展商".into()]),
+            ..OperatorChange::default()
+        };
+        let changed = change(&mut store, &boss, "desk1", &scoped).unwrap();
+        assert_eq!(
+            (changed.operator.role, changed.operator.categories.clone()),
+            (Role::Kiosk, vec!["exhibitor".to_string()])
+        );
+        let desk = Operator { name: "d".into(), role: Role::Desk, categories: vec![] };
+        assert!(matches!(
+            change(&mut store, &desk, "boss", &off),
+            Err(OperatorError::Forbidden { .. })
+        ));
+
+        // The only admin can be neither disabled nor demoted; with a second one, it can.
+        let demote = OperatorChange { role: Some(Role::Desk), ..OperatorChange::default() };
+        for last_admin_change in [&off, &demote] {
+            assert!(matches!(
+                change(&mut store, &boss, "boss", last_admin_change),
+                Err(OperatorError::LastAdmin(name)) if name == "boss"
+            ));
+        }
+        add(&mut store, &cli, "boss2", Role::Admin, "1111", &[]).unwrap();
+        change(&mut store, &boss, "boss", &demote).unwrap();
+
+        assert!(matches!(change(&mut store, &cli, "nobody", &on), Err(OperatorError::NotFound(_))));
+        let weak = OperatorChange { secret: Some("12".into()), ..OperatorChange::default() };
+        assert!(matches!(change(&mut store, &cli, "desk1", &weak), Err(OperatorError::WeakSecret)));
     }
 }

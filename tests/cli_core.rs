@@ -510,3 +510,56 @@ fn the_demo_runs_with_no_setup() {
     let again = station.ok(&["demo", "--headless"]);
     assert!(!again.contains("imported"), "{again}");
 }
+
+#[test]
+fn an_admin_replaces_a_forgotten_pin_and_disables_an_operator_who_left() {
+    let station = Station::with_event_today();
+    let pin = |pin: &'static str| [("EXPO_KIOSK_PIN", pin)];
+    for (name, role) in [("boss", "admin"), ("temp1", "desk")] {
+        let out = station.run_with(&["operator", "add", name, "--role", role], &pin("2580"), None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let id = station.register(&[
+        "--name",
+        "Anna Lee",
+        "--category",
+        "vip",
+        "--id-type",
+        "resident_id",
+        "--id-number",
+        "11010519491231002X",
+    ]);
+    // The desk operator's PIN is checked where a role is needed: `--reveal-as` asks for it.
+    let show_as = |who: &str, secret: &'static str| {
+        station.run_with(&["attendee", "show", &id, "--reveal-as", who], &pin(secret), None)
+    };
+
+    let reset = station.run_with(&["operator", "set-pin", "temp1"], &pin("7777"), None);
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    assert!(text(&show_as("temp1", "2580").stderr).contains("wrong operator name or PIN"));
+    let denied = show_as("temp1", "7777");
+    assert!(text(&denied.stderr).contains("may not see full ID numbers"), "the new PIN works");
+
+    station.ok(&["operator", "disable", "temp1"]);
+    assert!(text(&show_as("temp1", "7777").stderr).contains("wrong operator name or PIN"));
+    assert!(!station.ok(&["operator", "list"]).contains("temp1"));
+    assert!(station.ok(&["operator", "list", "--all"]).contains("temp1  "));
+    let listed = station.json(&["operator", "list", "--all", "--json"]);
+    let temp = listed.as_array().unwrap().iter().find(|e| e["name"] == "temp1").unwrap();
+    assert_eq!(temp["active"], false);
+
+    // The station keeps its one admin; unknown names are a plain no.
+    let last = station.run_with(&["operator", "disable", "boss"], &[], None);
+    assert_eq!(code(&last), 1);
+    assert!(text(&last.stderr).contains("last active admin"), "{}", text(&last.stderr));
+    let nobody = station.run_with(&["operator", "enable", "nobody"], &[], None);
+    assert_eq!(code(&nobody), 1);
+    assert!(text(&nobody.stderr).contains("no operator named \"nobody\""));
+
+    station.ok(&["operator", "enable", "temp1"]);
+    station.ok(&["operator", "set-role", "temp1", "--role", "admin"]);
+    assert!(show_as("temp1", "7777").status.success(), "an admin may reveal");
+    let audit = station.ok(&["audit", "--limit", "20"]);
+    assert_eq!(audit.matches("operator_change").count(), 4, "{audit}");
+    assert!(!audit.contains("7777"));
+}

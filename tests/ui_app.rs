@@ -727,3 +727,34 @@ fn the_print_queue_shows_a_failed_badge_and_retries_it_once_the_printer_is_back(
     assert!(!is_enabled(&harness, "重试失败的任务 (0)"), "nothing left to retry");
     harness.check_accessibility();
 }
+
+#[test]
+fn admin_replaces_a_desk_pin_and_disables_the_operator_who_left() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "操作员管理");
+    wait_for_text(&mut harness, "the operators", "修改 desk");
+
+    click(&mut harness, "修改 desk");
+    type_into(&mut harness, "新 PIN（留空则不变）", "8642");
+    click(&mut harness, "保存");
+    wait_for_text(&mut harness, "the new PIN saved", "已保存: desk");
+    let mut store = Store::open(&station.path()).unwrap();
+    assert!(operators::login(&mut store, "desk", "1234").is_err(), "the old PIN is gone");
+    assert!(operators::login(&mut store, "desk", "8642").is_ok());
+
+    click(&mut harness, "修改 desk");
+    click(&mut harness, "可以登录");
+    click(&mut harness, "保存");
+    wait_for_text(&mut harness, "the operator disabled", "已停用");
+    assert!(operators::login(&mut store, "desk", "8642").is_err(), "disabled");
+
+    // The station's only admin cannot disable itself: the change is refused and said.
+    click(&mut harness, "修改 admin");
+    click(&mut harness, "可以登录");
+    click(&mut harness, "保存");
+    wait_for_text(&mut harness, "the refusal", "last active admin");
+    assert!(operators::login(&mut store, "admin", "0000").is_ok());
+    harness.check_accessibility();
+}

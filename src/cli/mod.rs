@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use expo_kiosk::domain::{NewAttendee, Source};
-use expo_kiosk::operators::{self, Operator, OperatorError, Permission, Role};
+use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Permission, Role};
 use expo_kiosk::privacy::DataKey;
 use expo_kiosk::provisioning;
 use expo_kiosk::registration::import::{self, ImportOptions};
@@ -235,11 +235,28 @@ enum OperatorCommand {
         #[arg(long = "category")]
         categories: Vec<String>,
     },
-    /// List operators.
+    /// List operators that can log in (--all: disabled ones too).
     List {
         #[arg(long)]
         json: bool,
+        #[arg(long)]
+        all: bool,
     },
+    /// Replace an operator's forgotten PIN; the new PIN comes from EXPO_KIOSK_PIN or stdin.
+    SetPin { name: String },
+    /// Change an operator's role and category scope (no --category: every category).
+    SetRole {
+        name: String,
+        /// admin, desk, kiosk or gate.
+        #[arg(long)]
+        role: String,
+        #[arg(long = "category")]
+        categories: Vec<String>,
+    },
+    /// Stop an operator's PIN from working (staff who left); the audit log keeps the name.
+    Disable { name: String },
+    /// Let a disabled operator log in again.
+    Enable { name: String },
 }
 
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
@@ -249,10 +266,12 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if let Some(expo_kiosk::stats::StatsError::UnknownCategory(_)) = error.downcast_ref() {
         return 2;
     }
-    if let Some(OperatorError::BadLogin | OperatorError::Forbidden { .. }) =
-        error.downcast_ref::<OperatorError>()
-    {
-        return 1;
+    if let Some(operator_error) = error.downcast_ref::<OperatorError>() {
+        // Only a store or hashing failure means the command could not run.
+        return match operator_error {
+            OperatorError::Store(_) | OperatorError::Hash(_) => 3,
+            _ => 1,
+        };
     }
     match error.downcast_ref::<RegistrationError>() {
         Some(
@@ -449,21 +468,45 @@ fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
             println!("added operator {} ({})", operator.name, operator.role);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Operator(OperatorCommand::List { json }) => {
-            let list = operators::list(store)?;
+        Command::Operator(OperatorCommand::List { json, all }) => {
+            let list: Vec<_> =
+                operators::list_all(store)?.into_iter().filter(|e| all || e.active).collect();
             if json {
                 print_json(&list)?;
             } else {
-                for op in list {
+                for entry in list {
+                    let op = &entry.operator;
                     let scope = if op.categories.is_empty() {
                         "all categories".into()
                     } else {
                         op.categories.join(",")
                     };
-                    println!("{:<20} {:<6} {scope}", op.name, op.role);
+                    let state = if entry.active { "" } else { " (disabled)" };
+                    println!("{:<20} {:<6} {scope}{state}", op.name, op.role);
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(OperatorCommand::SetPin { name }) => {
+            let secret = Some(read_secret(&format!("new PIN for {name}"))?);
+            change_operator(store, &admin, &name, OperatorChange { secret, ..Default::default() })
+        }
+        Command::Operator(OperatorCommand::SetRole { name, role, categories }) => {
+            let (role, categories) = (Some(Role::parse(&role)?), Some(categories));
+            change_operator(
+                store,
+                &admin,
+                &name,
+                OperatorChange { role, categories, ..Default::default() },
+            )
+        }
+        Command::Operator(OperatorCommand::Disable { name }) => {
+            let active = Some(false);
+            change_operator(store, &admin, &name, OperatorChange { active, ..Default::default() })
+        }
+        Command::Operator(OperatorCommand::Enable { name }) => {
+            let active = Some(true);
+            change_operator(store, &admin, &name, OperatorChange { active, ..Default::default() })
         }
         Command::Audit { attendee, limit, json } => {
             let attendee = attendee.map(|a| registration::resolve(store.conn(), &a)).transpose()?;
@@ -623,6 +666,18 @@ fn reveal(
 }
 
 /// A PIN from `EXPO_KIOSK_PIN`, or the first line of stdin (scripts pipe it in).
+fn change_operator(
+    store: &mut Store,
+    admin: &Operator,
+    name: &str,
+    change: OperatorChange,
+) -> Result<ExitCode> {
+    let entry = operators::change(store, admin, name, &change)?;
+    let state = if entry.active { "can log in" } else { "disabled" };
+    println!("operator {} ({}): {state}", entry.operator.name, entry.operator.role);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_secret(prompt: &str) -> Result<String> {
     if let Ok(pin) = std::env::var("EXPO_KIOSK_PIN") {
         return Ok(pin);

@@ -13,7 +13,7 @@ use super::i18n::{Lang, Txt};
 use super::station::{BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
-use crate::operators::{Operator, Permission, Role};
+use crate::operators::{OperatorChange, OperatorEntry, Permission, Role};
 use crate::registration::import::ImportReport;
 
 /// Audit entries fetched per refresh.
@@ -34,7 +34,9 @@ enum Tab {
 pub struct Admin {
     tab: Tab,
     dashboard: Dashboard,
-    operators: Vec<Operator>,
+    operators: Vec<OperatorEntry>,
+    /// The operator being changed, and the change so far.
+    editing: Option<OperatorEdit>,
     new_name: String,
     new_pin: String,
     new_role: Option<Role>,
@@ -50,6 +52,14 @@ pub struct Admin {
     /// The Devices tab: what was loaded and what is being edited.
     devices: Option<DeviceChoices>,
     device_edit: DeviceSettings,
+}
+
+/// An admin's change to one operator, before it is saved.
+struct OperatorEdit {
+    name: String,
+    role: Option<Role>,
+    new_pin: String,
+    active: bool,
 }
 
 /// The live preview of the badge template being picked: asked of the worker, then painted
@@ -77,7 +87,19 @@ impl Admin {
                     Txt::OperatorAdded.get(lang),
                     operator.name
                 )));
-                self.operators.push(operator);
+                self.operators.push(OperatorEntry { operator, active: true });
+            }
+            Response::OperatorChanged(changed) => {
+                self.notice = Some(Notice::ok(format!(
+                    "{}: {}",
+                    Txt::Saved.get(lang),
+                    changed.operator.name
+                )));
+                self.editing = None;
+                let name = &changed.operator.name;
+                if let Some(entry) = self.operators.iter_mut().find(|e| &e.operator.name == name) {
+                    *entry = changed;
+                }
             }
             Response::Audit(entries) => self.audit = entries,
             Response::Imported(report) => self.report = Some(report),
@@ -148,12 +170,13 @@ impl Admin {
 
     fn operators_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let lang = shell.lang;
-        egui::Grid::new("operators").striped(true).num_columns(3).show(ui, |ui| {
-            for header in [Txt::OperatorName, Txt::Role, Txt::Scope] {
+        egui::Grid::new("operators").striped(true).num_columns(5).show(ui, |ui| {
+            for header in [Txt::OperatorName, Txt::Role, Txt::Scope, Txt::OperatorState] {
                 ui.label(RichText::new(header.get(lang)).strong());
             }
             ui.end_row();
-            for operator in &self.operators {
+            for entry in &self.operators {
+                let operator = &entry.operator;
                 ui.label(&operator.name);
                 ui.label(operator.role.id());
                 ui.label(if operator.categories.is_empty() {
@@ -161,23 +184,50 @@ impl Admin {
                 } else {
                     operator.categories.join(", ")
                 });
+                ui.label(if entry.active { Txt::CanLogIn } else { Txt::Disabled }.get(lang));
+                // The name in the label tells the rows' buttons apart for screen readers.
+                let change = format!("{} {}", Txt::ChangeOperator.get(lang), operator.name);
+                if ui.button(change).clicked() {
+                    self.editing = Some(OperatorEdit {
+                        name: operator.name.clone(),
+                        role: Some(operator.role),
+                        new_pin: String::new(),
+                        active: entry.active,
+                    });
+                }
                 ui.end_row();
             }
         });
+        if let Some(edit) = &mut self.editing {
+            ui.separator();
+            let title = format!("{}: {}", Txt::ChangeOperatorTitle.get(lang), edit.name);
+            ui.label(RichText::new(title).strong());
+            let mut done = false;
+            ui.horizontal(|ui| {
+                role_picker(ui, lang, "edit-role", &mut edit.role);
+                labelled_text(ui, Txt::NewPinOptional.get(lang), &mut edit.new_pin, true);
+                ui.checkbox(&mut edit.active, Txt::MayLogIn.get(lang));
+                if ui.button(Txt::Save.get(lang)).clicked() {
+                    let change = OperatorChange {
+                        role: edit.role,
+                        secret: Some(std::mem::take(&mut edit.new_pin)).filter(|p| !p.is_empty()),
+                        active: Some(edit.active),
+                        categories: None,
+                    };
+                    shell.station.send(Request::ChangeOperator { name: edit.name.clone(), change });
+                }
+                done = ui.button(Txt::Cancel.get(lang)).clicked();
+            });
+            if done {
+                self.editing = None;
+            }
+        }
         ui.separator();
         ui.label(RichText::new(Txt::AddOperator.get(lang)).strong());
         ui.horizontal(|ui| {
             labelled_text(ui, Txt::OperatorName.get(lang), &mut self.new_name, false);
             labelled_text(ui, Txt::Pin.get(lang), &mut self.new_pin, true);
-            let label = ui.label(Txt::Role.get(lang));
-            let shown = self.new_role.map_or("—", Role::id);
-            let picker =
-                egui::ComboBox::from_id_salt("role").selected_text(shown).show_ui(ui, |ui| {
-                    for role in Role::ALL {
-                        ui.selectable_value(&mut self.new_role, Some(role), role.id());
-                    }
-                });
-            picker.response.labelled_by(label.id);
+            role_picker(ui, lang, "role", &mut self.new_role);
             let ready = !self.new_name.trim().is_empty()
                 && !self.new_pin.is_empty()
                 && self.new_role.is_some();
@@ -461,4 +511,17 @@ fn paint_badge(ui: &mut egui::Ui, layout: &BadgeLayout, logo: &egui::TextureHand
             }
         }
     }
+}
+
+/// The role choice, labelled "Role".
+fn role_picker(ui: &mut egui::Ui, lang: Lang, id: &str, role: &mut Option<Role>) {
+    let label = ui.label(Txt::Role.get(lang));
+    let picker = egui::ComboBox::from_id_salt(id)
+        .selected_text(role.map_or("—", Role::id))
+        .show_ui(ui, |ui| {
+            for choice in Role::ALL {
+                ui.selectable_value(role, Some(choice), choice.id());
+            }
+        });
+    picker.response.labelled_by(label.id);
 }

@@ -221,6 +221,13 @@ texts! {
     AllCategories => "全部类别", "all categories";
     AddOperator => "添加操作员", "Add operator";
     OperatorAdded => "已添加操作员", "Operator added";
+    OperatorState => "状态", "State";
+    CanLogIn => "可登录", "can log in";
+    Disabled => "已停用", "disabled";
+    ChangeOperator => "修改", "Change";
+    ChangeOperatorTitle => "修改操作员", "Change operator";
+    NewPinOptional => "新 PIN（留空则不变）", "New PIN (empty keeps it)";
+    MayLogIn => "可以登录", "May log in";
     AuditFilter => "参会者（ID 或注册码）", "Attendee (id or code)";
     TextFilter => "筛选（操作员、动作）", "Filter (operator, action)";
     Refresh => "刷新", "Refresh";

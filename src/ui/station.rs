@@ -17,7 +17,9 @@ use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
 use crate::domain::{
     AttendeeId, EventDefinition, FieldError, IdDocument, IdType, NewAttendee, Source,
 };
-use crate::operators::{self, Operator, OperatorError, Permission, Role};
+use crate::operators::{
+    self, Operator, OperatorChange, OperatorEntry, OperatorError, Permission, Role,
+};
 use crate::provisioning::{self, ProvisioningError};
 use crate::registration::badge::{self, BadgeState};
 use crate::registration::import::{self, ImportOptions, ImportReport};
@@ -82,6 +84,11 @@ pub enum Request {
         limit: u32,
     },
     Operators,
+    /// Change an operator's role, PIN or whether it may log in.
+    ChangeOperator {
+        name: String,
+        change: OperatorChange,
+    },
     AddOperator {
         name: String,
         role: Role,
@@ -190,7 +197,9 @@ pub enum Response {
     Revoked(AttendeeView),
     Status(StatusSnapshot),
     Audit(Vec<AuditRecord>),
-    Operators(Vec<Operator>),
+    /// Every operator of the station, enabled or not.
+    Operators(Vec<OperatorEntry>),
+    OperatorChanged(OperatorEntry),
     OperatorAdded(Operator),
     Imported(ImportReport),
     Dashboard(Box<DashboardData>),
@@ -756,7 +765,16 @@ impl Worker {
             }
             Request::Operators => {
                 self.operator(Permission::ManageOperators)?;
-                Response::Operators(operators::list(&self.store)?)
+                Response::Operators(operators::list_all(&self.store)?)
+            }
+            Request::ChangeOperator { name, change } => {
+                let admin = self.operator(Permission::ManageOperators)?;
+                Response::OperatorChanged(operators::change(
+                    &mut self.store,
+                    &admin,
+                    &name,
+                    &change,
+                )?)
             }
             Request::AddOperator { name, role, pin } => {
                 let admin = self.operator(Permission::ManageOperators)?;
