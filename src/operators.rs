@@ -11,7 +11,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::store::{now_rfc3339, Store, StoreError};
+use crate::store::{format_time, now_rfc3339, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -33,6 +33,8 @@ pub enum OperatorError {
     Forbidden { operator: String, role: Role, permission: Permission },
     #[error("could not hash the secret: {0}")]
     Hash(String),
+    #[error("too many wrong PINs for {name:?}: try again in {seconds} s")]
+    LockedOut { name: String, seconds: u64 },
     #[error("no operator named {0:?}")]
     NotFound(String),
     #[error("{0:?} is the last active admin: add or enable another admin first")]
@@ -380,9 +382,26 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OperatorEntry>
     Ok(stored_operator(name, &role, &categories).map(|operator| OperatorEntry { operator, active }))
 }
 
+/// Wrong PINs in a row a name may have before each further try must wait.
+const FREE_ATTEMPTS: u32 = 5;
+/// The first wait; it doubles with each further wrong PIN, up to [`LONGEST_LOCKOUT`].
+const FIRST_LOCKOUT: chrono::Duration = chrono::Duration::seconds(30);
+const LONGEST_LOCKOUT: chrono::Duration = chrono::Duration::minutes(15);
+
 /// Checks a name and PIN. Both outcomes are audited; a failure does not say which of
-/// the two was wrong.
+/// the two was wrong. After [`FREE_ATTEMPTS`] wrong PINs in a row for one name, that name
+/// waits before the next try (30 s, doubling, at most 15 min), so a 4-digit PIN cannot be
+/// guessed at a public kiosk's staff exit; the count survives a restart.
 pub fn login(store: &mut Store, name: &str, secret: &str) -> Result<Operator> {
+    let name_for_audit = name.chars().take(40).collect::<String>();
+    let now = chrono::Utc::now();
+    if let Some(wait) = lockout(store.conn(), &name_for_audit, now)? {
+        let seconds = u64::try_from(wait.num_seconds().max(1)).unwrap_or(1);
+        store.write(|tx| {
+            tx.audit(&name_for_audit, "login_locked", None, json!({ "seconds": seconds }))
+        })?;
+        return Err(OperatorError::LockedOut { name: name_for_audit, seconds });
+    }
     let row: Option<(String, String, String)> = store
         .conn()
         .query_row(
@@ -397,16 +416,53 @@ pub fn login(store: &mut Store, name: &str, secret: &str) -> Result<Operator> {
         Argon2::default().verify_password(secret.as_bytes(), &parsed).ok()?;
         Some((role, categories))
     });
-    let name_for_audit = name.chars().take(40).collect::<String>();
     let Some((role, categories)) = verified else {
-        store.write(|tx| tx.audit(&name_for_audit, "login_failed", None, json!({})))?;
+        store.write(|tx| {
+            tx.sql()
+                .execute(
+                    "INSERT INTO login_failures (name, failures, last_failure_at) VALUES (?1, 1, ?2) \
+                     ON CONFLICT(name) DO UPDATE SET failures = failures + 1, \
+                     last_failure_at = excluded.last_failure_at",
+                    params![name_for_audit, format_time(now)],
+                )
+                .map_err(StoreError::from)?;
+            tx.audit(&name_for_audit, "login_failed", None, json!({}))
+        })?;
         return Err(OperatorError::BadLogin);
     };
     let operator = stored_operator(name.to_owned(), &role, &categories)?;
     store.write(|tx| {
+        tx.sql()
+            .execute("DELETE FROM login_failures WHERE name = ?1", [&name_for_audit])
+            .map_err(StoreError::from)?;
         tx.audit(&operator.name, "login", None, json!({ "role": operator.role.id() }))
     })?;
     Ok(operator)
+}
+
+/// How long `name` must still wait before its next try, if it must.
+fn lockout(
+    conn: &rusqlite::Connection,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<chrono::Duration>> {
+    let row: Option<(u32, String)> = conn
+        .query_row(
+            "SELECT failures, last_failure_at FROM login_failures WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    let Some((failures, last)) = row.filter(|(failures, _)| *failures >= FREE_ATTEMPTS) else {
+        return Ok(None);
+    };
+    let last = chrono::DateTime::parse_from_rfc3339(&last)
+        .map_err(|e| StoreError::Corrupt(format!("login_failures time {last:?}: {e}")))?;
+    let doublings = (failures - FREE_ATTEMPTS).min(10);
+    let wait = (FIRST_LOCKOUT * 2_i32.pow(doublings)).min(LONGEST_LOCKOUT);
+    let remaining = last.with_timezone(&chrono::Utc) + wait - now;
+    Ok((remaining > chrono::Duration::zero()).then_some(remaining))
 }
 
 pub fn list(store: &Store) -> Result<Vec<Operator>> {
@@ -591,5 +647,40 @@ mod tests {
         assert!(matches!(change(&mut store, &cli, "nobody", &on), Err(OperatorError::NotFound(_))));
         let weak = OperatorChange { secret: Some("12".into()), ..OperatorChange::default() };
         assert!(matches!(change(&mut store, &cli, "desk1", &weak), Err(OperatorError::WeakSecret)));
+    }
+    #[test]
+    fn five_wrong_pins_make_the_name_wait_and_a_good_login_clears_the_count() {
+        let (_dir, mut store) = store_with_event();
+        let cli = Operator::station_admin(store.station_id());
+        add(&mut store, &cli, "desk1", Role::Desk, "1234", &[]).unwrap();
+        for name in ["desk1", "nobody"] {
+            for _ in 0..FREE_ATTEMPTS {
+                assert!(matches!(login(&mut store, name, "0000"), Err(OperatorError::BadLogin)));
+            }
+            // Locked: even the right PIN is not tried, and the wait is said.
+            match login(&mut store, name, "1234") {
+                Err(OperatorError::LockedOut { seconds, .. }) => {
+                    assert!((1..=30).contains(&seconds))
+                }
+                other => panic!("{name}: expected a lockout, got {other:?}"),
+            }
+        }
+        // Half a minute later the right PIN works and the count starts again.
+        let earlier = format_time(chrono::Utc::now() - chrono::Duration::seconds(31));
+        store.conn().execute("UPDATE login_failures SET last_failure_at = ?1", [&earlier]).unwrap();
+        assert!(login(&mut store, "desk1", "1234").is_ok());
+        assert!(matches!(login(&mut store, "desk1", "0000"), Err(OperatorError::BadLogin)));
+        assert!(login(&mut store, "desk1", "1234").is_ok(), "one wrong PIN does not lock");
+        // A sixth wrong PIN in a row doubles the wait.
+        assert!(matches!(login(&mut store, "nobody", "0000"), Err(OperatorError::BadLogin)));
+        match login(&mut store, "nobody", "0000") {
+            Err(OperatorError::LockedOut { seconds, .. }) => assert!((31..=60).contains(&seconds)),
+            other => panic!("expected a longer lockout, got {other:?}"),
+        }
+        let locked: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM audit WHERE action = 'login_locked'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(locked, 3);
     }
 }

@@ -190,6 +190,24 @@ fn login_rejects_a_wrong_pin_and_the_role_decides_the_actions() {
     assert!(harness.query_by_label("管理").is_some());
 }
 
+#[test]
+fn after_five_wrong_pins_even_the_right_one_waits_and_the_screen_says_so() {
+    let station = Station::new();
+    {
+        let mut store = Store::open(&station.path()).unwrap();
+        for _ in 0..5 {
+            assert!(operators::login(&mut store, "desk", "0000").is_err());
+        }
+    }
+    let mut harness = desk(&station, DeviceSetup::None);
+    type_into(&mut harness, "操作员", "desk");
+    type_into(&mut harness, "PIN 码", "1234");
+    click(&mut harness, "登录");
+    wait_for_text(&mut harness, "the lockout message", "PIN 错误次数过多，请稍后再试");
+    assert!(harness.state().operator().is_none());
+    assert!(is_enabled(&harness, "登录"), "the form can be used again after the wait");
+}
+
 /// A keyboard-wedge scan: the whole code and Enter within one frame, at scanner speed.
 fn wedge_scan(harness: &mut Harness<'static, App>, code: &str) {
     let events = &mut harness.input_mut().events;

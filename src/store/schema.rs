@@ -322,6 +322,15 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX attendees_company ON attendees(company);
     "#,
+    // 7: wrong PINs in a row, by the name tried (known or not, so a lockout does not tell
+    // which names exist). Cleared by a good login. See `operators::login`.
+    r#"
+    CREATE TABLE login_failures (
+        name TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_failure_at TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -229,9 +229,11 @@ impl App {
             Response::LoggedIn(operator) => self.logged_in(operator),
             Response::Status(status) => self.status = status,
             Response::PrintQueue(jobs) => self.print_queue.on_jobs(jobs),
-            Response::Failed(Failure::BadLogin) if self.mode != Mode::Kiosk => {
+            Response::Failed(failure @ (Failure::BadLogin | Failure::LockedOut { .. }))
+                if self.mode != Mode::Kiosk =>
+            {
                 self.login.waiting = false;
-                self.login.notice = Some(Notice::failure(self.lang, &Failure::BadLogin));
+                self.login.notice = Some(Notice::failure(self.lang, &failure));
             }
             other => {
                 if matches!(

@@ -72,6 +72,7 @@ texts! {
     LogIn => "登录", "Log in";
     LogOut => "退出登录", "Log out";
     BadLogin => "操作员或 PIN 码错误", "Wrong operator or PIN";
+    LockedOut => "PIN 错误次数过多，请稍后再试", "Too many wrong PINs: try again later";
     NoOperators => "本站还没有操作员：请先运行 expo-kiosk operator add", "This station has no operators yet: run expo-kiosk operator add first";
     LoggedInAs => "操作员", "Operator";
     // Desk

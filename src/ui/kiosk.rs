@@ -139,9 +139,11 @@ impl Kiosk {
                     self.go(KioskStep::SeeDesk { code });
                 }
             }
-            Response::Failed(Failure::BadLogin) if self.staff.is_some() => {
+            Response::Failed(failure @ (Failure::BadLogin | Failure::LockedOut { .. }))
+                if self.staff.is_some() =>
+            {
                 if let Some(staff) = &mut self.staff {
-                    staff.notice = Some(Notice::error(Failure::BadLogin.reason_code()));
+                    staff.notice = Some(Notice::error(failure.reason_code()));
                 }
             }
             Response::Failed(failure) => {

@@ -337,6 +337,10 @@ pub enum SyncState {
 #[derive(Debug)]
 pub enum Failure {
     BadLogin,
+    /// Too many wrong PINs for the name: the next try must wait this long.
+    LockedOut {
+        seconds: u64,
+    },
     Forbidden(Permission),
     NotFound,
     Revoked(String),
@@ -355,6 +359,7 @@ impl Failure {
     pub fn reason_code(&self) -> String {
         match self {
             Failure::BadLogin => "E-LOGIN".into(),
+            Failure::LockedOut { .. } => "E-LOCKED".into(),
             Failure::Forbidden(_) | Failure::NoOperator => "E-ROLE".into(),
             Failure::NotFound => "E-NOTFOUND".into(),
             Failure::Revoked(_) => "E-REVOKED".into(),
@@ -386,6 +391,7 @@ impl From<OperatorError> for Failure {
     fn from(error: OperatorError) -> Self {
         match error {
             OperatorError::BadLogin => Failure::BadLogin,
+            OperatorError::LockedOut { seconds, .. } => Failure::LockedOut { seconds },
             OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
             other => Failure::Other(other.to_string()),
         }

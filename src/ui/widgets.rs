@@ -57,6 +57,7 @@ impl Notice {
 pub fn failure_text(lang: Lang, failure: &Failure) -> String {
     match failure {
         Failure::BadLogin => Txt::BadLogin.get(lang).into(),
+        Failure::LockedOut { seconds } => format!("{} ({seconds} s)", Txt::LockedOut.get(lang)),
         Failure::Forbidden(_) | Failure::NoOperator => Txt::NotAllowed.get(lang).into(),
         Failure::NotFound => Txt::NotFound.get(lang).into(),
         Failure::Revoked(reason) => format!("{}: {reason}", Txt::BadgeRevoked.get(lang)),
