@@ -776,3 +776,54 @@ fn admin_replaces_a_desk_pin_and_disables_the_operator_who_left() {
     assert!(operators::login(&mut store, "admin", "0000").is_ok());
     harness.check_accessibility();
 }
+
+#[test]
+fn only_a_role_that_may_sees_the_full_id_number_and_only_for_a_while() {
+    let station = Station::new();
+    {
+        let mut store = Store::open(&station.path()).unwrap();
+        let input = NewAttendee {
+            registration_code: "R0009".into(),
+            name: "王五".into(),
+            company: "上海展览有限公司".into(),
+            category: "professional_visitor".into(),
+            phone: "13600001111".into(),
+            id_type: "resident_id".into(),
+            id_number: "11010519491231002X".into(),
+            consent: true,
+            ..NewAttendee::default()
+        };
+        expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered)
+            .unwrap();
+    }
+    let reveal = "显示完整号码（留审计记录）";
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "desk", "1234");
+    open_by_scan(&mut harness, "R0009");
+    assert!(harness.query_by_label_contains("002X").is_some(), "the masked number shows");
+    assert!(harness.query_by_label(reveal).is_none(), "a desk role may not reveal");
+    click(&mut harness, "退出登录");
+    wait_until(&mut harness, "logged out", |app| app.operator().is_none());
+
+    login(&mut harness, "admin", "0000");
+    open_by_scan(&mut harness, "R0009");
+    click(&mut harness, reveal);
+    wait_for_text(&mut harness, "the full number", "11010519491231002X");
+    let store = Store::open(&station.path()).unwrap();
+    let reveals: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'reveal_id' AND actor = 'admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reveals, 1, "the reveal is audited");
+    // Half a minute later (frames of 0.25 s) the number is masked again.
+    for _ in 0..130 {
+        harness.step();
+    }
+    assert!(harness.query_by_label_contains("11010519491231002X").is_none());
+    assert!(harness.query_by_label(reveal).is_some());
+    harness.check_accessibility();
+}

@@ -22,8 +22,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use expo_kiosk::domain::{NewAttendee, Source};
-use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Permission, Role};
-use expo_kiosk::privacy::DataKey;
+use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Role};
 use expo_kiosk::provisioning;
 use expo_kiosk::registration::import::{self, ImportOptions};
 use expo_kiosk::registration::{self, badge, search, RegistrationError};
@@ -266,7 +265,12 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if let Some(expo_kiosk::stats::StatsError::UnknownCategory(_)) = error.downcast_ref() {
         return 2;
     }
-    if let Some(operator_error) = error.downcast_ref::<OperatorError>() {
+    let operator_error =
+        error.downcast_ref::<OperatorError>().or(match error.downcast_ref::<RegistrationError>() {
+            Some(RegistrationError::Operator(inner)) => Some(inner),
+            _ => None,
+        });
+    if let Some(operator_error) = operator_error {
         // Only a store or hashing failure means the command could not run.
         return match operator_error {
             OperatorError::Store(_) | OperatorError::Hash(_) => 3,
@@ -400,7 +404,7 @@ fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
         Command::Attendee(AttendeeCommand::Show { attendee, json, reveal_as }) => {
             let record = registration::resolve(store.conn(), &attendee)?;
             let id_number = match (&reveal_as, &record.id_sealed) {
-                (Some(name), Some(sealed)) => Some(reveal(store, name, &record.id, sealed)?),
+                (Some(name), Some(_)) => reveal(store, name, record.id)?,
                 _ => record.id_masked.clone(),
             };
             let badges = badge::badges_of(store.conn(), expo_kiosk::domain::AttendeeId(record.id))?;
@@ -638,34 +642,15 @@ fn verify(store: &Store, token: OsString, json: bool) -> Result<ExitCode> {
     }
 }
 
-/// Unseals an ID number for an operator whose role allows it, and audits the reveal.
-fn reveal(
-    store: &mut Store,
-    operator_name: &str,
-    attendee: &uuid::Uuid,
-    sealed: &str,
-) -> Result<String> {
+/// The full ID number for `operator_name`, after its PIN, if its role allows it.
+fn reveal(store: &mut Store, operator_name: &str, attendee: uuid::Uuid) -> Result<Option<String>> {
     let secret = read_secret(&format!("PIN for {operator_name}"))?;
     let operator = operators::login(store, operator_name, &secret)?;
-    operator.require(Permission::RevealId)?;
-    let key: &DataKey =
-        store.event()?.data_key.as_ref().context("this station has no event data key")?;
-    let bytes =
-        data_encoding::BASE64.decode(sealed.as_bytes()).context("stored ID number is corrupt")?;
-    let number = key.unseal(&bytes)?;
-    let number = number.to_string();
-    store.write(|tx| {
-        tx.audit(
-            &operator.name,
-            "reveal_id",
-            Some(expo_kiosk::domain::AttendeeId(*attendee)),
-            json!({}),
-        )
-    })?;
-    Ok(number)
+    let number =
+        registration::reveal_id_number(store, &operator, expo_kiosk::domain::AttendeeId(attendee))?;
+    Ok(number.map(|number| number.to_string()))
 }
 
-/// A PIN from `EXPO_KIOSK_PIN`, or the first line of stdin (scripts pipe it in).
 fn change_operator(
     store: &mut Store,
     admin: &Operator,
@@ -678,6 +663,7 @@ fn change_operator(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A PIN from `EXPO_KIOSK_PIN`, or the first line of stdin (scripts pipe it in).
 fn read_secret(prompt: &str) -> Result<String> {
     if let Ok(pin) = std::env::var("EXPO_KIOSK_PIN") {
         return Ok(pin);

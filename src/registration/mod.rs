@@ -42,6 +42,9 @@ pub enum RegistrationError {
     Import(String),
     #[error("attendee {0} has no active badge")]
     NoActiveBadge(AttendeeId),
+    /// The operator's role does not allow it (revealing an ID number).
+    #[error(transparent)]
+    Operator(#[from] crate::operators::OperatorError),
 }
 
 fn list(errors: &[FieldError]) -> String {
@@ -54,6 +57,28 @@ pub type Result<T, E = RegistrationError> = std::result::Result<T, E>;
 pub fn venue_today(store: &Store) -> Result<NaiveDate> {
     let tz = store.event()?.definition.timezone();
     Ok(chrono::Utc::now().with_timezone(&tz).date_naive())
+}
+
+/// The attendee's full ID number, for an operator whose role may see it (`RevealId`);
+/// every reveal is audited (`reveal_id`, never the number). `None` when none is stored.
+pub fn reveal_id_number(
+    store: &mut Store,
+    operator: &crate::operators::Operator,
+    attendee: AttendeeId,
+) -> Result<Option<zeroize::Zeroizing<String>>> {
+    operator.require(crate::operators::Permission::RevealId)?;
+    let record = load(store.conn(), attendee)?
+        .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+    let Some(sealed) = record.id_sealed else {
+        return Ok(None);
+    };
+    let key = store.event()?.data_key.as_ref().ok_or(RegistrationError::NoDataKey)?;
+    let corrupt = || StoreError::Corrupt(format!("the sealed ID number of attendee {attendee}"));
+    let bytes = data_encoding::BASE64.decode(sealed.as_bytes()).map_err(|_| corrupt())?;
+    let number = key.unseal(&bytes).map_err(|_| corrupt())?;
+    store
+        .write(|tx| tx.audit(&operator.name, "reveal_id", Some(attendee), serde_json::json!({})))?;
+    Ok(Some(number))
 }
 
 /// Registers one attendee (desk, kiosk or script) and returns the stored record.

@@ -12,7 +12,7 @@ use super::app::Shell;
 use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, id_type_label, Lang, Txt};
 use super::station::{
-    AttendeeView, CardIdentity, Failure, Request, Response, StationHandle, StationInfo,
+    AttendeeView, CardIdentity, Failure, Request, Response, RevealedId, StationHandle, StationInfo,
 };
 use super::widgets::{field_error, labelled_text, Notice};
 use crate::badges::queue::{JobId, JobStatus, PrintJobView};
@@ -20,6 +20,10 @@ use crate::domain::{AttendeeId, FieldError, IdType, NewAttendee};
 use crate::operators::Permission;
 use crate::registration::search::SearchHit;
 use crate::registration::DuplicateHint;
+
+/// How long a revealed ID number stays on screen: long enough to read it out or compare
+/// it with a document, short enough not to stay for the next visitor.
+const REVEAL_SECONDS: f64 = 30.0;
 
 /// The desk screen's state.
 pub struct Desk {
@@ -38,6 +42,9 @@ pub struct Desk {
     last_token: Option<String>,
     /// The print job of the badge printed last, whose progress the notice follows.
     print_job: Option<JobId>,
+    /// The selected attendee's full ID number, asked for by a role that may see it, and
+    /// the frame time it hides again.
+    revealed: Option<(RevealedId, f64)>,
 }
 
 /// A small confirmation step of an action on the selected attendee.
@@ -113,6 +120,7 @@ impl Desk {
             notice: None,
             last_token: None,
             print_job: None,
+            revealed: None,
         }
     }
 
@@ -183,6 +191,12 @@ impl Desk {
             Response::PrintJob(job) if self.print_job == Some(job.id) => {
                 self.notice = Some(print_progress(&job, lang));
             }
+            Response::IdRevealed(revealed)
+                if self.selected.as_ref().is_some_and(|s| s.id == revealed.attendee) =>
+            {
+                // No frame time here: the next frame sets when it hides.
+                self.revealed = Some((revealed, f64::NEG_INFINITY));
+            }
             Response::Revoked(view) => {
                 self.open(view, Some(Notice::ok(Txt::RevokedDone.get(lang))))
             }
@@ -201,6 +215,8 @@ impl Desk {
         if self.selected.as_ref().is_some_and(|s| s.id != view.id) {
             self.print_job = None;
         }
+        // Saving, printing or reopening the card hides a revealed number again.
+        self.revealed = None;
         self.selected = Some(view);
         self.form = None;
         self.dialog = None;
@@ -276,6 +292,7 @@ impl Desk {
                 self.query.clear();
                 self.hits.clear();
                 self.selected = None;
+                self.revealed = None;
                 self.notice = None;
             }
             if ui.input(|i| i.key_pressed(egui::Key::F2)) {
@@ -394,6 +411,39 @@ impl Desk {
         }
     }
 
+    /// The masked ID number; for a role that may see it, a button that shows the whole
+    /// number (audited) for [`REVEAL_SECONDS`].
+    fn id_number_cell(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, view: &AttendeeView) {
+        let lang = shell.lang;
+        let now = ui.input(|i| i.time);
+        if let Some((_, hide_at)) = &mut self.revealed {
+            if *hide_at == f64::NEG_INFINITY {
+                *hide_at = now + REVEAL_SECONDS;
+            }
+            if now >= *hide_at {
+                self.revealed = None;
+            }
+        }
+        ui.horizontal(|ui| match (&self.revealed, &view.id_masked) {
+            (Some((revealed, hide_at)), _) => {
+                ui.label(RichText::new(revealed.number.as_str()).monospace().strong());
+                ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(
+                    (hide_at - now).max(0.1),
+                ));
+            }
+            (None, Some(masked)) => {
+                ui.label(masked);
+                let may_reveal = shell.operator.is_some_and(|o| o.can(Permission::RevealId));
+                if may_reveal && ui.small_button(Txt::RevealId.get(lang)).clicked() {
+                    shell.station.send(Request::RevealId(view.id));
+                }
+            }
+            (None, None) => {
+                ui.label("-");
+            }
+        });
+    }
+
     fn card_panel(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let lang = shell.lang;
         let Some(view) = self.selected.clone() else { return };
@@ -411,13 +461,15 @@ impl Desk {
                 (Txt::Phone, view.phone.clone()),
                 (Txt::Email, view.email.clone()),
                 (Txt::Country, view.country.clone()),
-                (Txt::IdNumber, view.id_masked.clone().unwrap_or_else(|| "-".into())),
             ];
             for (label, value) in rows {
                 ui.label(label.get(lang));
                 ui.label(if value.is_empty() { "-".into() } else { value });
                 ui.end_row();
             }
+            ui.label(Txt::IdNumber.get(lang));
+            self.id_number_cell(ui, shell, &view);
+            ui.end_row();
             ui.label(Txt::Badge.get(lang));
             ui.label(match (view.is_revoked(), view.active_badge()) {
                 (true, _) => Txt::BadgeRevoked.get(lang).to_owned(),

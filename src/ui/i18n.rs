@@ -99,6 +99,7 @@ texts! {
     Consent => "同意后续联系", "Consents to follow-up contact";
     Badge => "胸卡", "Badge";
     NoBadge => "尚未打印胸卡", "No badge printed yet";
+    RevealId => "显示完整号码（留审计记录）", "Show the full number (audited)";
     BadgeRevoked => "胸卡已作废", "Badge revoked";
     PrintBadge => "打印胸卡 (Enter)", "Print badge (Enter)";
     Reprint => "补打…", "Reprint…";

@@ -74,6 +74,8 @@ pub enum Request {
         reason: String,
     },
     Status,
+    /// The attendee's full ID number, for a role that may see it (audited).
+    RevealId(AttendeeId),
     /// The newest print jobs, for the print-queue window.
     PrintQueue,
     /// Queue every failed print job again (the printer is back).
@@ -194,6 +196,8 @@ pub enum Response {
     PrintJob(PrintJobView),
     /// The newest print jobs, newest first.
     PrintQueue(Vec<PrintJobView>),
+    /// An attendee's full ID number, shown to an operator whose role allows it.
+    IdRevealed(RevealedId),
     Revoked(AttendeeView),
     Status(StatusSnapshot),
     Audit(Vec<AuditRecord>),
@@ -308,6 +312,22 @@ impl AttendeeView {
     }
 }
 
+/// A full ID number on its way to the screen: wiped from memory when dropped, and never
+/// printed by `Debug` (responses may be logged).
+pub struct RevealedId {
+    pub attendee: AttendeeId,
+    pub number: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for RevealedId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevealedId")
+            .field("attendee", &self.attendee)
+            .field("number", &crate::domain::id_document::mask(&self.number))
+            .finish()
+    }
+}
+
 /// The status bar's figures.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatusSnapshot {
@@ -378,6 +398,7 @@ impl From<RegistrationError> for Failure {
             RegistrationError::Invalid(errors) => Failure::Invalid(errors),
             RegistrationError::NotFound(_) => Failure::NotFound,
             RegistrationError::Revoked(_, reason) => Failure::Revoked(reason),
+            RegistrationError::Operator(error) => error.into(),
             error @ (RegistrationError::DuplicateCode { .. }
             | RegistrationError::DuplicateIdDocument { .. }) => {
                 Failure::Duplicate(error.to_string())
@@ -749,6 +770,12 @@ impl Worker {
                 Response::Revoked(self.view(attendee)?)
             }
             Request::Status => Response::Status(self.status()?),
+            Request::RevealId(attendee) => {
+                let operator = self.operator(Permission::RevealId)?;
+                let number = registration::reveal_id_number(&mut self.store, &operator, attendee)?
+                    .ok_or(Failure::NotFound)?;
+                Response::IdRevealed(RevealedId { attendee, number })
+            }
             Request::PrintQueue => {
                 self.operator(Permission::Print)?;
                 Response::PrintQueue(queue::jobs(self.store.conn(), PRINT_QUEUE_ROWS)?)
