@@ -725,6 +725,7 @@ fn the_print_queue_shows_a_failed_badge_and_retries_it_once_the_printer_is_back(
     wait_for_text(&mut harness, "the failed print", "打印失败");
 
     wait_for_text(&mut harness, "the status bar's failed count", "0 等待 · 1 失败");
+    assert!(harness.query_by_label_contains("3 登记 · 0 打印").is_some(), "nothing printed yet");
     harness.get_by_label_contains("打印队列: ").click();
     wait_until(&mut harness, "the queue window lists the job", |app| {
         app.print_queue().jobs().len() == 1
@@ -741,6 +742,7 @@ fn the_print_queue_shows_a_failed_badge_and_retries_it_once_the_printer_is_back(
     click(&mut harness, "重试失败的任务 (1)");
     wait_for_text(&mut harness, "the job went out", "已发送到打印机");
     wait_for_text(&mut harness, "the status bar's counts", "0 等待 · 0 失败");
+    wait_for_text(&mut harness, "today's printed count", "3 登记 · 1 打印");
     assert_eq!(station.printed().len(), 1);
     assert!(!is_enabled(&harness, "重试失败的任务 (0)"), "nothing left to retry");
     harness.check_accessibility();

@@ -173,20 +173,27 @@ pub fn reprint_count(conn: &Connection, attendee: AttendeeId) -> Result<u32, Bad
     Ok(count)
 }
 
-/// How many jobs wait to go out (queued, retrying or being sent) and how many failed.
+/// How many jobs wait to go out (queued, retrying or being sent), how many failed, and
+/// how many went out to the printer since a time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueCounts {
     pub waiting: u64,
     pub failed: u64,
+    pub sent_since: u64,
 }
 
-pub fn counts(conn: &Connection) -> Result<QueueCounts, BadgeError> {
+/// [`QueueCounts`], with `sent_since` counting from `since` (an RFC 3339 UTC time).
+pub fn counts(conn: &Connection, since: &str) -> Result<QueueCounts, BadgeError> {
     conn.prepare_cached(
         "SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')), \
-         count(*) FILTER (WHERE status = 'failed') FROM print_jobs",
+         count(*) FILTER (WHERE status = 'failed'), \
+         count(*) FILTER (WHERE status IN ('sent', 'printed') AND updated_at >= ?1) \
+         FROM print_jobs",
     )
     .and_then(|mut stmt| {
-        stmt.query_row([], |r| Ok(QueueCounts { waiting: r.get(0)?, failed: r.get(1)? }))
+        stmt.query_row([since], |r| {
+            Ok(QueueCounts { waiting: r.get(0)?, failed: r.get(1)?, sent_since: r.get(2)? })
+        })
     })
     .map_err(|e| StoreError::from(e).into())
 }

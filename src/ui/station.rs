@@ -337,6 +337,7 @@ pub struct StatusSnapshot {
     pub pending_sync: u64,
     pub sync: SyncState,
     pub registered_today: u64,
+    /// Badges this station's printer received today (jobs sent or printed).
     pub printed_today: u64,
 }
 
@@ -1016,23 +1017,23 @@ impl Worker {
 
     fn status(&self) -> Result<StatusSnapshot, Failure> {
         let since = self.venue_midnight_utc()?;
-        let count = |action: &str| -> Result<u64, Failure> {
-            self.store
-                .conn()
-                .query_row(
-                    "SELECT count(*) FROM audit WHERE action = ?1 AND at >= ?2",
-                    rusqlite::params![action, since],
-                    |r| r.get(0),
-                )
-                .map_err(|e| Failure::Other(e.to_string()))
-        };
+        let registered_today = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM audit WHERE action = 'register' AND at >= ?1",
+                [&since],
+                |r| r.get(0),
+            )
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let print_jobs = queue::counts(self.store.conn(), &since)?;
         Ok(StatusSnapshot {
             printer: self.printing.printer().map(str::to_owned),
-            print_jobs: queue::counts(self.store.conn())?,
+            print_jobs,
             sync: self.sync.state(self.store.event()?.definition.timezone()),
             pending_sync: self.store.pending_outbox_count()?,
-            registered_today: count("register")?,
-            printed_today: count("issue_badge")? + count("reprint")?,
+            registered_today,
+            printed_today: print_jobs.sent_since,
         })
     }
 
