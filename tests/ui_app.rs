@@ -774,7 +774,7 @@ fn admin_replaces_a_desk_pin_and_disables_the_operator_who_left() {
     click(&mut harness, "修改 admin");
     click(&mut harness, "可以登录");
     click(&mut harness, "保存");
-    wait_for_text(&mut harness, "the refusal", "last active admin");
+    wait_for_text(&mut harness, "the refusal", "这是本站最后一个可登录的管理员");
     assert!(operators::login(&mut store, "admin", "0000").is_ok());
     harness.check_accessibility();
 }

@@ -11,6 +11,7 @@ use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
 use super::devices::DeviceSettings;
+use super::i18n::Txt;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, QueueCounts, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
 use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
@@ -372,6 +373,8 @@ pub enum Failure {
     NoOperator,
     /// The badge could not be queued or printed (no printer, already printed, ...).
     Printing(String),
+    /// A request the library refused for a reason the operator can fix, in their words.
+    Refused(Txt),
     Other(String),
 }
 
@@ -388,6 +391,7 @@ impl Failure {
             Failure::Duplicate(_) => "E-DUPLICATE".into(),
             Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
             Failure::Printing(_) => "E-PRINT".into(),
+            Failure::Refused(_) => "E-REFUSED".into(),
             Failure::Other(_) => "E-STATION".into(),
         }
     }
@@ -415,6 +419,10 @@ impl From<OperatorError> for Failure {
             OperatorError::BadLogin => Failure::BadLogin,
             OperatorError::LockedOut { seconds, .. } => Failure::LockedOut { seconds },
             OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
+            OperatorError::WeakSecret => Failure::Refused(Txt::WeakPin),
+            OperatorError::BadName => Failure::Refused(Txt::BadOperatorName),
+            OperatorError::Exists(_) => Failure::Refused(Txt::OperatorExists),
+            OperatorError::LastAdmin(_) => Failure::Refused(Txt::LastAdmin),
             other => Failure::Other(other.to_string()),
         }
     }

@@ -65,6 +65,7 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
         Failure::Duplicate(detail) => format!("{}: {detail}", Txt::Duplicate.get(lang)),
         Failure::InvalidBadge(reason) => format!("{} ({reason})", Txt::InvalidBadge.get(lang)),
         Failure::Printing(detail) => format!("{}: {detail}", Txt::PrintFailed.get(lang)),
+        Failure::Refused(why) => why.get(lang).into(),
         Failure::Other(detail) => format!("{}: {detail}", Txt::Failed.get(lang)),
     }
 }
