@@ -151,6 +151,7 @@ fn changed_parts(old: &EventDefinition, new: &EventDefinition) -> Vec<String> {
             "reprint_revokes_previous",
             before.reprint_revokes_previous != after.reprint_revokes_previous,
         ),
+        ("kiosk_walk_in_category", before.kiosk_walk_in_category != after.kiosk_walk_in_category),
     ];
     let mut changed: Vec<String> = settings
         .iter()

@@ -21,10 +21,13 @@ struct Station {
 
 impl Station {
     fn new() -> Self {
+        Self::with_event(&demo_event_toml(chrono::Local::now().date_naive()))
+    }
+
+    fn with_event(event_toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        let today = chrono::Local::now().date_naive();
-        expo_kiosk::provisioning::init(&mut store, "test", &demo_event_toml(today)).unwrap();
+        expo_kiosk::provisioning::init(&mut store, "test", event_toml).unwrap();
         let people = [
             ("R0001", "张三", "上海展览有限公司", "13812345678"),
             ("R0002", "张三丰", "武当科技", "13987654321"),
@@ -117,6 +120,28 @@ fn wait_for_text(harness: &mut Harness<'static, App>, what: &str, text: &str) {
         harness.step();
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Steps frames while `busy` holds, for conditions beyond the app's state (the store, a
+/// widget's state).
+fn step_while(
+    harness: &mut Harness<'static, App>,
+    what: &str,
+    mut busy: impl FnMut(&Harness<'static, App>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while busy(harness) {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The first column of a query's rows, as text.
+fn strings(store: &Store, sql: &str) -> Vec<String> {
+    let mut statement = store.conn().prepare(sql).unwrap();
+    let rows = statement.query_map([], |r| r.get(0)).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
 }
 
 fn type_into(harness: &mut Harness<'static, App>, label: &str, text: &str) {
@@ -536,7 +561,8 @@ fn kiosk_sends_the_visitor_to_the_desk_when_the_printer_fails() {
 #[test]
 fn admin_previews_a_badge_template_and_makes_it_the_events() {
     let station = Station::new();
-    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    // The save button sits below the template's preview: the window must reach it.
+    let mut harness = admin_app(&station);
     login(&mut harness, "admin", "0000");
     click(&mut harness, "活动设置");
     // The event's own template first, laid out by the badge code.
@@ -555,6 +581,15 @@ fn admin_previews_a_badge_template_and_makes_it_the_events() {
 /// An admin app tall enough to show the whole event editor (clicks land on screen).
 fn admin_app(station: &Station) -> Harness<'static, App> {
     open_app_sized(AppConfig::new(station.path(), Mode::Admin), 0.25, [1280.0, 1800.0])
+}
+
+/// The admin's event editor, logged in as admin, once the stored event has arrived.
+fn event_editor(station: &Station) -> Harness<'static, App> {
+    let mut harness = admin_app(station);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "活动设置");
+    wait_for_text(&mut harness, "the event editor", "保存更改");
+    harness
 }
 
 fn event_updates_by(store: &Store, actor: &str) -> i64 {
@@ -579,10 +614,7 @@ fn save_is_enabled(harness: &Harness<'static, App>) -> bool {
 #[test]
 fn admin_edits_a_categorys_hours_and_a_zone_label_and_saves_them_for_every_station() {
     let station = Station::new();
-    let mut harness = admin_app(&station);
-    login(&mut harness, "admin", "0000");
-    click(&mut harness, "活动设置");
-    wait_for_text(&mut harness, "the event editor", "保存更改");
+    let mut harness = event_editor(&station);
     assert!(!save_is_enabled(&harness), "nothing to save before an edit");
 
     click(&mut harness, "professional_visitor · 专业观众");
@@ -607,23 +639,11 @@ fn admin_edits_a_categorys_hours_and_a_zone_label_and_saves_them_for_every_stati
         .query_row("SELECT detail FROM audit WHERE action = 'event_update'", [], |r| r.get(0))
         .unwrap();
     assert!(detail.contains("category:professional_visitor") && detail.contains("zone:hall-1"));
-    let queued: Vec<String> = store
-        .conn()
-        .prepare("SELECT change FROM outbox WHERE kind = 'event' ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let queued = strings(&store, "SELECT change FROM outbox WHERE kind = 'event' ORDER BY seq");
     assert_eq!(queued.len(), 2, "the event at init, then the edit");
     assert!(queued[1].contains("Hall One (North)"), "the edit is what the hub receives");
     // The editor reloads the stored definition: nothing is left to save or revert.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while is_enabled(&harness, "撤销更改") {
-        assert!(Instant::now() < deadline, "the editor never reloaded the saved event");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    step_while(&mut harness, "the editor reloads the saved event", |h| is_enabled(h, "撤销更改"));
     assert!(!save_is_enabled(&harness));
     assert_eq!(harness.get_by_label("结束时间 (HH:MM)").value().as_deref(), Some("18:30"));
 }
@@ -631,10 +651,7 @@ fn admin_edits_a_categorys_hours_and_a_zone_label_and_saves_them_for_every_stati
 #[test]
 fn an_event_ending_before_it_starts_is_shown_and_cannot_be_saved() {
     let station = Station::new();
-    let mut harness = admin_app(&station);
-    login(&mut harness, "admin", "0000");
-    click(&mut harness, "活动设置");
-    wait_for_text(&mut harness, "the event editor", "保存更改");
+    let mut harness = event_editor(&station);
     let first_day = chrono::Local::now().date_naive();
     let before = first_day.pred_opt().unwrap().to_string();
     replace_text(&mut harness, "结束日期 (YYYY-MM-DD)", &before);
@@ -828,4 +845,180 @@ fn only_a_role_that_may_sees_the_full_id_number_and_only_for_a_while() {
     assert!(harness.query_by_label_contains("11010519491231002X").is_none());
     assert!(harness.query_by_label(reveal).is_some());
     harness.check_accessibility();
+}
+
+/// The demo event with its kiosks registering walk-ins in `category`, or in none.
+fn event_with_kiosk_walk_ins(category: Option<&str>) -> String {
+    let demo = demo_event_toml(chrono::Local::now().date_naive());
+    let setting = "kiosk_walk_in_category = \"public_visitor\"\n";
+    assert!(demo.contains(setting), "the demo event lets kiosks register walk-ins");
+    let replacement = category.map(|c| format!("kiosk_walk_in_category = \"{c}\"\n"));
+    demo.replace(setting, replacement.as_deref().unwrap_or_default())
+}
+
+/// A kiosk with the demo's simulated ID-card reader, and its panel to tap cards.
+fn kiosk_with_card_reader(station: &Station, idle_seconds: u64) -> Harness<'static, App> {
+    let mut config = AppConfig::new(station.path(), Mode::Kiosk);
+    config.devices = DeviceSetup::Demo;
+    config.kiosk_idle_timeout = Duration::from_secs(idle_seconds);
+    open_app(config, 0.02)
+}
+
+fn attendee_count(station: &Station) -> i64 {
+    let store = Store::open(&station.path()).unwrap();
+    store.conn().query_row("SELECT count(*) FROM attendees", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn kiosk_registers_an_unknown_id_card_as_a_walk_in_and_prints_the_badge() {
+    // Trade visitors must give their company: the kiosk asks for it as well as the phone.
+    let station = Station::with_event(&event_with_kiosk_walk_ins(Some("professional_visitor")));
+    let mut harness = kiosk_with_card_reader(&station, 5);
+
+    click(&mut harness, "放置张三丰的身份证");
+    wait_until(&mut harness, "the register step", |app| app.kiosk().step() == &KioskStep::Register);
+    assert!(harness.state().kiosk().has_walk_in_form());
+    // The card's details: the holder's own name in full, the number only masked.
+    assert!(harness.query_by_label("张三丰").is_some());
+    assert!(harness.query_by_label("男 M").is_some());
+    assert!(harness.query_by_label("2023-11-01").is_some());
+    assert!(harness.query_by_label("1101**********2176").is_some());
+    assert!(harness.query_by_label_contains("202311012").is_none(), "no full ID number");
+    assert!(harness.query_by_label("邮箱").is_none(), "only what the category requires");
+    harness.check_accessibility();
+
+    // A bad phone and no company: plain words under each field, nothing saved.
+    type_into(&mut harness, "手机", "12345");
+    click(&mut harness, "保存并打印胸卡");
+    wait_for_text(&mut harness, "the phone's problem", "请输入您的手机号码");
+    assert!(harness.query_by_label("请填写您的单位名称").is_some());
+    assert_eq!(harness.state().kiosk().step(), &KioskStep::Register, "Save did not proceed");
+    assert_eq!(attendee_count(&station), 3, "nothing saved");
+    harness.check_accessibility();
+
+    replace_text(&mut harness, "手机", "13611112222");
+    type_into(&mut harness, "公司", "武当派");
+    assert!(harness.query_by_label_contains("请输入您的手机号码").is_none(), "fixed fields clear");
+    click(&mut harness, "保存并打印胸卡");
+    wait_until(&mut harness, "saved and printed", |app| app.kiosk().step() == &KioskStep::Done);
+    assert!(!harness.state().kiosk().has_walk_in_form(), "the card's data went with the form");
+    let printed = station.printed();
+    assert_eq!(printed.len(), 1, "{printed:?}");
+    assert!(std::fs::read(&printed[0]).unwrap().starts_with(b"%PDF"));
+
+    // Saved as a desk walk-in is, under the kiosk's name: audited and queued for the hub.
+    let store = Store::open(&station.path()).unwrap();
+    let (category, source, company, id_masked, phone): (String, String, String, String, String) =
+        store
+            .conn()
+            .query_row(
+                "SELECT category, source, company, id_masked, phone FROM attendees \
+                 WHERE name = '张三丰' AND registration_code IS NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+    assert_eq!(
+        (category.as_str(), source.as_str(), company.as_str(), phone.as_str()),
+        ("professional_visitor", "self_service", "武当派", "13611112222")
+    );
+    assert_eq!(id_masked, "1101**********2176");
+    let details = strings(
+        &store,
+        "SELECT detail FROM audit WHERE action = 'register' AND actor LIKE 'kiosk@%'",
+    );
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0].contains("self_service"), "{details:?}");
+    let queued = strings(&store, "SELECT change FROM outbox WHERE kind = 'attendee'");
+    assert_eq!(
+        queued.iter().filter(|change| change.contains("武当派")).count(),
+        1,
+        "the walk-in is queued for the hub"
+    );
+    drop(store);
+
+    // Another visitor starts typing and walks away: the form and the card's data go.
+    click(&mut harness, "拿走身份证");
+    wait_until(&mut harness, "the welcome screen", |app| app.kiosk().step() == &KioskStep::Welcome);
+    click(&mut harness, "放置新访客身份证");
+    wait_until(&mut harness, "the next register step", |app| {
+        app.kiosk().step() == &KioskStep::Register
+    });
+    type_into(&mut harness, "手机", "13622223333");
+    for _ in 0..400 {
+        harness.step();
+    }
+    assert_eq!(harness.state().kiosk().step(), &KioskStep::Welcome);
+    assert!(!harness.state().kiosk().has_walk_in_form());
+    assert!(harness.query_by_label("手机").is_none());
+    assert!(harness.query_by_label_contains("13622223333").is_none());
+    assert!(harness.query_by_label_contains("**********").is_none(), "no card details left");
+}
+
+#[test]
+fn kiosk_without_the_walk_in_setting_sends_an_unknown_card_to_the_desk() {
+    let station = Station::with_event(&event_with_kiosk_walk_ins(None));
+    let mut harness = kiosk_with_card_reader(&station, 45);
+    click(&mut harness, "放置张三丰的身份证");
+    wait_until(&mut harness, "the see-the-desk screen", |app| {
+        app.kiosk().step() == &KioskStep::SeeDesk { code: "E-NOREG".into() }
+    });
+    assert!(harness.query_by_label("原因代码: E-NOREG").is_some());
+    assert!(!harness.state().kiosk().has_walk_in_form());
+    assert!(harness.query_by_label("手机").is_none());
+}
+
+#[test]
+fn kiosk_walk_in_with_a_known_phone_and_similar_name_goes_to_the_desk_showing_nobody_else() {
+    // The demo event: walk-ins register as visitors, who need only a phone.
+    let station = Station::new();
+    let mut harness = kiosk_with_card_reader(&station, 45);
+    click(&mut harness, "放置张三丰的身份证");
+    wait_until(&mut harness, "the register step", |app| app.kiosk().step() == &KioskStep::Register);
+    assert!(harness.query_by_label("公司").is_none(), "visitors need no company");
+    // R0002 is 张三丰 of 武当科技 with this phone.
+    type_into(&mut harness, "手机", "13987654321");
+    click(&mut harness, "保存并打印胸卡");
+    wait_until(&mut harness, "the see-the-desk screen", |app| {
+        app.kiosk().step() == &KioskStep::SeeDesk { code: "E-DUPLICATE".into() }
+    });
+    assert!(harness.query_by_label("原因代码: E-DUPLICATE").is_some());
+    for other in ["武当科技", "4321", "张*丰", "R0002"] {
+        assert!(harness.query_by_label_contains(other).is_none(), "{other} is on screen");
+    }
+    assert!(harness.query_by_label("张三丰").is_none(), "no name but the demo panel's");
+    assert!(!harness.state().kiosk().has_walk_in_form());
+    assert_eq!(attendee_count(&station), 3, "nothing saved");
+    assert!(station.printed().is_empty());
+}
+
+#[test]
+fn admin_sets_and_clears_the_category_kiosks_register_walk_ins_in() {
+    let station = Station::new();
+    let mut harness = event_editor(&station);
+    click(&mut harness, "自助机现场登记类别");
+    click(&mut harness, "无（请访客到登记台）");
+    assert!(save_is_enabled(&harness));
+    harness.check_accessibility();
+    click(&mut harness, "保存更改");
+    wait_for_text(&mut harness, "the saved notice", "已保存");
+    let kiosk_category = || {
+        let store = Store::open(&station.path()).unwrap();
+        let category = store.event().unwrap().definition.event.kiosk_walk_in_category.clone();
+        category
+    };
+    assert_eq!(kiosk_category(), None, "kiosks send walk-ins to a desk now");
+    let store = Store::open(&station.path()).unwrap();
+    let detail = strings(&store, "SELECT detail FROM audit WHERE action = 'event_update'");
+    assert!(detail[0].contains("kiosk_walk_in_category"), "{detail:?}");
+    drop(store);
+
+    // Once the editor holds the saved event again, pick a category.
+    step_while(&mut harness, "the editor reloads the saved event", |h| is_enabled(h, "撤销更改"));
+    click(&mut harness, "自助机现场登记类别");
+    click(&mut harness, "专业观众 (professional_visitor)");
+    click(&mut harness, "保存更改");
+    step_while(&mut harness, "the category is saved", |_| {
+        kiosk_category().as_deref() != Some("professional_visitor")
+    });
 }

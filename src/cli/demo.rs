@@ -1,5 +1,6 @@
-//! `expo-kiosk demo`: a demo station with about 2,000 attendees, opened in the desk app with
-//! simulated scanner, ID-card reader and relay. `demo --headless` walks through the desk's
+//! `expo-kiosk demo`: a demo station with about 2,000 attendees, opened in the desk app (or,
+//! with `--kiosk`, the self-service kiosk) with simulated scanner, ID-card reader and relay.
+//! `demo --headless` walks through the desk's
 //! flow on the console instead (for machines with no display, and CI): search, walk-in
 //! registration, badge token, gate verification of a good, a forged and a revoked badge.
 
@@ -26,6 +27,10 @@ pub struct DemoArgs {
     /// No window: walk through the flow on the console.
     #[arg(long)]
     headless: bool,
+    /// Open the station as a self-service kiosk instead of a desk: the demo panel taps ID
+    /// cards, and a card nobody holds is registered as a walk-in (admin PIN 0000 leaves).
+    #[arg(long, conflicts_with = "headless")]
+    kiosk: bool,
     /// Language of the app at start.
     #[arg(long, value_enum, default_value_t)]
     lang: super::run::LangArg,
@@ -67,7 +72,7 @@ pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     }
     // The app's worker opens the store itself.
     drop(store);
-    let mut config = AppConfig::new(dir, Mode::Desk);
+    let mut config = AppConfig::new(dir, if args.kiosk { Mode::Kiosk } else { Mode::Desk });
     config.devices = DeviceSetup::Demo;
     config.lang = args.lang.into();
     ui::run_native(config)?;

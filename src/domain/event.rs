@@ -39,6 +39,10 @@ pub struct EventInfo {
     /// When a badge is reprinted, the previous serial stops opening gates.
     #[serde(default = "default_true")]
     pub reprint_revokes_previous: bool,
+    /// The category a self-service kiosk registers a walk-in in, from their ID card; none
+    /// (the default) sends walk-ins to a desk. The organiser's policy, not the station's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kiosk_walk_in_category: Option<String>,
 }
 
 fn default_template() -> String {
@@ -265,6 +269,15 @@ impl EventDefinition {
                 }
             }
         }
+        if let Some(id) = &e.kiosk_walk_in_category {
+            if !self.categories.iter().any(|category| category.id == *id) {
+                let known: Vec<&str> = self.categories.iter().map(|c| c.id.as_str()).collect();
+                return invalid(format!(
+                    "kiosk_walk_in_category {id:?} is not a category id of this event (one of: {})",
+                    known.join(", ")
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -329,5 +342,35 @@ mod tests {
             assert!(err.contains(reason), "{err}");
         }
         assert!(EventDefinition::from_toml("not toml [").is_err());
+    }
+
+    #[test]
+    fn the_kiosk_walk_in_category_must_be_a_category_id_and_may_be_left_out() {
+        let example = EventDefinition::from_toml(EXAMPLE).unwrap();
+        assert_eq!(example.event.kiosk_walk_in_category.as_deref(), Some("public_visitor"));
+
+        let unknown = EXAMPLE.replace(
+            "kiosk_walk_in_category = \"public_visitor\"",
+            "kiosk_walk_in_category = \"walk-in\"",
+        );
+        let err = EventDefinition::from_toml(&unknown).unwrap_err().to_string();
+        assert!(
+            err.contains("kiosk_walk_in_category \"walk-in\" is not a category id")
+                && err.contains("public_visitor"),
+            "{err}"
+        );
+        // A label is not an id: the setting is compared with stored category ids.
+        let label = EXAMPLE.replace(
+            "kiosk_walk_in_category = \"public_visitor\"",
+            "kiosk_walk_in_category = \"普通观众\"",
+        );
+        assert!(EventDefinition::from_toml(&label).is_err());
+
+        // An event written before the setting existed still loads, and says "no".
+        let without = EXAMPLE.replace("kiosk_walk_in_category = \"public_visitor\"\n", "");
+        assert_ne!(without, EXAMPLE);
+        let event = EventDefinition::from_toml(&without).unwrap();
+        assert_eq!(event.event.kiosk_walk_in_category, None);
+        assert!(!event.to_toml().contains("kiosk_walk_in_category"), "none is not written");
     }
 }

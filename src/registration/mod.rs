@@ -90,8 +90,9 @@ pub fn register(
 ) -> Result<AttendeeRecord> {
     let today = venue_today(store)?;
     let event = store.event()?;
-    let attendee =
-        input.validate(&event.definition, source, today).map_err(RegistrationError::Invalid)?;
+    let attendee = input
+        .validate_registration(&event.definition, source, today)
+        .map_err(RegistrationError::Invalid)?;
     let record = to_record(&attendee, event.data_key.as_ref())?;
     store.write(|tx| {
         if let Some(existing) = conflicting_attendee(tx.sql(), &record)? {

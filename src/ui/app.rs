@@ -182,7 +182,7 @@ impl App {
         }
         match (self.mode, self.operator.as_ref()) {
             (Mode::Kiosk, _) => {
-                self.kiosk.show(ui, &shell, &mut self.lang, inputs);
+                self.kiosk.show(ui, &shell, &mut self.lang, &mut self.devices, inputs);
                 self.close = self.kiosk.exit_requested();
             }
             (Mode::Gate, _) => self.gate.show(ui, &shell, inputs),
@@ -248,7 +248,12 @@ impl App {
                 }
                 match self.mode {
                     Mode::Desk => self.desk.on_response(other, self.lang, &self.station),
-                    Mode::Kiosk => self.kiosk.on_response(other),
+                    Mode::Kiosk => {
+                        // Nothing but `Ready` comes before the station is ready.
+                        if let Loading::Ready(info) = &self.loading {
+                            self.kiosk.on_response(other, info, &self.station);
+                        }
+                    }
                     Mode::Admin => self.admin.on_response(other, self.lang),
                     Mode::Gate => self.gate.on_response(other),
                 }

@@ -14,7 +14,7 @@ use super::i18n::{field_label, id_type_label, Lang, Txt};
 use super::station::{
     AttendeeView, CardIdentity, Failure, Request, Response, RevealedId, StationHandle, StationInfo,
 };
-use super::widgets::{field_error, labelled_text, Notice};
+use super::widgets::{demo_card_buttons, field_error, labelled_text, Notice};
 use crate::badges::queue::{JobId, JobStatus, PrintJobView};
 use crate::domain::{AttendeeId, FieldError, IdType, NewAttendee};
 use crate::operators::Permission;
@@ -73,13 +73,8 @@ struct AttendeeForm {
 
 impl AttendeeForm {
     fn walk_in(card: Option<CardIdentity>) -> Self {
-        let mut input = NewAttendee { consent: true, ..NewAttendee::default() };
-        if let Some(card) = &card {
-            input.name = card.name.clone();
-            input.id_type = card.id_type.into();
-            input.id_number = card.id_number.clone();
-            input.country = card.country.clone();
-        }
+        let mut input = card.as_ref().map_or_else(NewAttendee::default, CardIdentity::to_input);
+        input.consent = true;
         Self {
             editing: None,
             input,
@@ -611,14 +606,7 @@ impl Desk {
                 ];
                 for (field, label) in fields {
                     let error = form.error(field);
-                    let value = match field {
-                        "name" => &mut form.input.name,
-                        "company" => &mut form.input.company,
-                        "title" => &mut form.input.title,
-                        "phone" => &mut form.input.phone,
-                        "email" => &mut form.input.email,
-                        _ => &mut form.input.country,
-                    };
+                    let Some(value) = form.input.text_mut(field) else { continue };
                     let response = labelled_text(ui, &mark(field, label), value, false);
                     if field == "name" && std::mem::take(&mut form.focus_first) {
                         response.request_focus();
@@ -722,15 +710,7 @@ impl Desk {
         let last_token = self.last_token.clone();
         let Some(simulators) = devices.simulators() else { return };
         let mut result = Ok(());
-        if ui.button(Txt::TapNewCard.get(lang)).clicked() {
-            simulators.tap_card(super::devices::new_visitor_card());
-        }
-        if ui.button(Txt::TapSampleCard.get(lang)).clicked() {
-            simulators.tap_card(expo_hardware::idcard::sample_resident_card());
-        }
-        if ui.button(Txt::RemoveCard.get(lang)).clicked() {
-            simulators.remove_card();
-        }
+        demo_card_buttons(ui, lang, simulators);
         ui.separator();
         if ui.button(Txt::ScanPreRegistration.get(lang)).clicked() {
             let code = format!(

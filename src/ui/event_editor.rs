@@ -52,6 +52,8 @@ struct Draft {
     start: String,
     end: String,
     badge_template: String,
+    /// The category id kiosks register walk-ins in; none sends them to a desk.
+    kiosk_walk_in_category: Option<String>,
     zones: Vec<ZoneDraft>,
     categories: Vec<CategoryDraft>,
 }
@@ -113,6 +115,7 @@ impl Draft {
             start: event.start.to_string(),
             end: event.end.to_string(),
             badge_template: event.badge_template.clone(),
+            kiosk_walk_in_category: event.kiosk_walk_in_category.clone(),
             zones: definition
                 .zones
                 .iter()
@@ -251,6 +254,7 @@ impl Draft {
         event.start = start;
         event.end = end;
         event.badge_template = self.badge_template.clone();
+        event.kiosk_walk_in_category = self.kiosk_walk_in_category.clone();
         definition.zones = self
             .zones
             .iter()
@@ -552,7 +556,11 @@ impl EventEditor {
             }
         });
         if category.is_new && ui.button(Txt::RemoveCategory.get(lang)).clicked() {
-            self.draft.categories.remove(index);
+            let removed = self.draft.categories.remove(index);
+            if self.draft.kiosk_walk_in_category.as_ref() == Some(&removed.id) {
+                // Kiosks cannot register walk-ins in a category that is not there.
+                self.draft.kiosk_walk_in_category = None;
+            }
             self.category = None;
             return;
         }
@@ -602,6 +610,30 @@ fn event_section(ui: &mut egui::Ui, lang: Lang, draft: &mut Draft, problems: &[P
             field_error(ui, problem_at(problems, "", field));
             ui.end_row();
         }
+    });
+    kiosk_walk_in_picker(ui, lang, draft);
+}
+
+/// The category kiosks register walk-ins in, or none (they are sent to a desk).
+fn kiosk_walk_in_picker(ui: &mut egui::Ui, lang: Lang, draft: &mut Draft) {
+    let name = |category: &CategoryDraft| {
+        format!("{} ({})", lang.pick(&category.label_zh, &category.label_en), category.id)
+    };
+    let chosen = &mut draft.kiosk_walk_in_category;
+    let shown = chosen
+        .as_ref()
+        .and_then(|id| draft.categories.iter().find(|c| c.id == *id))
+        .map_or_else(|| Txt::KioskWalkInNone.get(lang).to_owned(), name);
+    ui.horizontal(|ui| {
+        let label = ui.label(Txt::KioskWalkInCategory.get(lang));
+        let picker =
+            egui::ComboBox::from_id_salt("kiosk-walk-in").selected_text(shown).show_ui(ui, |ui| {
+                ui.selectable_value(chosen, None, Txt::KioskWalkInNone.get(lang));
+                for category in &draft.categories {
+                    ui.selectable_value(chosen, Some(category.id.clone()), name(category));
+                }
+            });
+        picker.response.labelled_by(label.id);
     });
 }
 
@@ -739,6 +771,7 @@ mod tests {
         draft.categories[1].required.push("email".into());
         draft.categories[2].max_entries.clear();
         draft.zones[0].passback = Passback::Hard;
+        draft.kiosk_walk_in_category = Some("professional_visitor".into());
         draft.categories.push(CategoryDraft {
             id: "press".into(),
             label_zh: "记者".into(),
@@ -758,6 +791,10 @@ mod tests {
         assert_eq!(built.categories[2].max_entries_per_day, None, "no limit");
         assert_eq!(built.zones[0].passback, Passback::Hard);
         assert!(built.categories[2].access[0].days.is_empty(), "every day now");
+        assert_eq!(built.event.kiosk_walk_in_category.as_deref(), Some("professional_visitor"));
+        draft.kiosk_walk_in_category = None;
+        let closed = draft.build(&saved, Lang::En).unwrap();
+        assert_eq!(closed.event.kiosk_walk_in_category, None, "kiosks send walk-ins to a desk");
         let press = built.category("press").unwrap().1;
         assert_eq!(
             (press.colour.as_str(), press.access[0].zones.as_slice()),

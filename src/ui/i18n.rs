@@ -202,6 +202,14 @@ texts! {
     AdminPinTitle => "管理员 PIN 退出自助模式", "Admin PIN to leave kiosk mode";
     Exit => "退出", "Exit";
     StartOver => "重新开始", "Start over";
+    KioskRegisterTitle => "首次到访：请补充登记信息", "First visit: please complete your registration";
+    KioskFromCard => "以下信息来自您的身份证", "From your ID card";
+    KioskRegisterSave => "保存并打印胸卡", "Save and print my badge";
+    KioskFixPhone => "请输入您的手机号码：中国大陆为 11 位，境外号码请以 + 和国家代码开头", "Please enter your mobile number: 11 digits in mainland China, or + and the country code";
+    KioskFixCompany => "请填写您的单位名称", "Please enter your company or organisation";
+    KioskFixTitle => "请填写您的职位", "Please enter your job title";
+    KioskFixEmail => "请输入有效的电子邮箱，例如 name@example.com", "Please enter a valid e-mail address, e.g. name@example.com";
+    KioskFixCountry => "请填写您的国家或地区", "Please enter your country or region";
     // Admin
     EventSettings => "活动设置", "Event settings";
     Operators => "操作员管理", "Operators";
@@ -291,6 +299,8 @@ texts! {
     BadNewId => "ID 只能用字母、数字、- 或 _，且不能与已有 ID 重复", "An id is letters, digits, - or _, and not one in use";
     FixBeforeSave => "保存前请更正：", "Fix before saving:";
     RequiredFields => "登记必填项", "Required at registration";
+    KioskWalkInCategory => "自助机现场登记类别", "Kiosk walk-ins register as";
+    KioskWalkInNone => "无（请访客到登记台）", "none (visitors go to a desk)";
     MaxEntriesPerDay => "每天最多入场次数（空为不限）", "Entries per day at most (empty: no limit)";
     BadCount => "应为正整数或留空", "a whole number above 0, or empty";
     PassbackLabel => "防回传", "Anti-passback";

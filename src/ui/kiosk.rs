@@ -1,7 +1,10 @@
 //! The self-service kiosk: welcome with a language choice, scan a confirmation QR or place an
-//! ID card, confirm masked details, print. Errors are plain words with a reason code for
-//! staff. After a while without a touch it returns to the welcome screen and forgets the
-//! visitor. It has no search, and only an admin PIN leaves it.
+//! ID card, confirm masked details, print. An ID card that matches nobody is registered here
+//! when the event names a category for kiosk walk-ins: the visitor sees their card's details
+//! (the ID number masked), types a mobile phone and what the category requires, and the
+//! badge prints. Errors are plain words with a reason code for staff. After a while without
+//! a touch it returns to the welcome screen and forgets the visitor. It has no search, never
+//! shows another attendee's data, and only an admin PIN leaves it.
 
 use std::time::Duration;
 
@@ -10,17 +13,31 @@ use expo_hardware::scanner::{Key as WedgeKey, WedgeDetector, WedgeSettings, Wedg
 
 use super::app::{language_switch, Shell};
 use super::desk::category_label;
-use super::devices::DeviceInput;
-use super::i18n::{Lang, Txt};
-use super::station::{AttendeeView, Failure, Request, Response};
-use super::widgets::{labelled_text, Notice};
+use super::devices::{DeviceInput, Devices};
+use super::i18n::{field_label, Lang, Txt};
+use super::station::{
+    AttendeeView, CardIdentity, CategoryChoice, Failure, Request, Response, StationHandle,
+    StationInfo,
+};
+use super::widgets::{demo_card_buttons, field_error, labelled_text, Notice};
 use crate::badges::queue::{JobId, JobStatus};
-use crate::domain::AttendeeId;
+use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
 
 /// How long the "take your badge" and error screens stay before the welcome screen.
 const RESULT_SCREEN_SECONDS: f64 = 10.0;
 /// Longest a visitor waits for the badge before being sent to the desk.
 const PRINT_WAIT_SECONDS: f64 = 60.0;
+
+/// Room kept at the bottom of the screen for the staff exit's button.
+const STAFF_EXIT_HEIGHT: f32 = 48.0;
+
+/// An ID card nobody holds, on an event whose kiosks do not register walk-ins.
+const NO_REGISTRATION: &str = "E-NOREG";
+
+/// What a walk-in may type at a kiosk, in the form's order: the phone always (the domain's
+/// self-service rule), the others when the category requires them. Name, ID number and
+/// category are the card's and the event's, not the visitor's to change.
+const VISITOR_FIELDS: [&str; 5] = ["phone", "company", "title", "email", "country"];
 
 /// What a visitor confirms: only masked forms of their data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,9 +69,43 @@ pub enum KioskStep {
     Welcome,
     Looking,
     Confirm(MaskedDetails),
+    /// An ID card nobody holds, registered here; the form is the kiosk's `walk_in`.
+    Register,
     Printing,
     Done,
-    SeeDesk { code: String },
+    SeeDesk {
+        code: String,
+    },
+}
+
+/// A walk-in registering from their ID card. Not `Debug`: it holds the card's number.
+struct WalkIn {
+    card: CardIdentity,
+    /// What is saved: the card's identity in the event's kiosk category, and what the
+    /// visitor typed.
+    input: NewAttendee,
+    /// The `VISITOR_FIELDS` this category asks for.
+    fields: Vec<&'static str>,
+    errors: Vec<FieldError>,
+    /// A check or save is on its way to the station: the form waits for its answer.
+    waiting: bool,
+    /// The form just opened: the cursor goes to the phone (a touch screen's keyboard opens).
+    focus_first: bool,
+}
+
+impl WalkIn {
+    fn new(card: CardIdentity, category: &CategoryChoice) -> Self {
+        let input = NewAttendee { category: category.id.clone(), ..card.to_input() };
+        let fields = VISITOR_FIELDS
+            .into_iter()
+            .filter(|field| *field == "phone" || category.required.iter().any(|r| r == field))
+            .collect();
+        Self { card, input, fields, errors: Vec::new(), waiting: false, focus_first: true }
+    }
+
+    fn has_error(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| e.field == field)
+    }
 }
 
 #[derive(Default)]
@@ -74,6 +125,8 @@ pub struct Kiosk {
     exit: bool,
     /// The visitor's badge in the print queue: "take your badge" only once it went out.
     print_job: Option<JobId>,
+    /// The walk-in being registered, while the step is `Register`.
+    walk_in: Option<WalkIn>,
 }
 
 impl Kiosk {
@@ -87,11 +140,17 @@ impl Kiosk {
             staff: None,
             exit: false,
             print_job: None,
+            walk_in: None,
         }
     }
 
     pub fn step(&self) -> &KioskStep {
         &self.step
+    }
+
+    /// Whether a walk-in's form (and with it their card's data) is held.
+    pub fn has_walk_in_form(&self) -> bool {
+        self.walk_in.is_some()
     }
 
     /// True once an admin entered their PIN to leave the kiosk.
@@ -104,12 +163,16 @@ impl Kiosk {
             // Whatever the queue says later is no longer this screen's business.
             self.print_job = None;
         }
+        if step != KioskStep::Register {
+            // Saved or given up: the card's data goes with the form.
+            self.walk_in = None;
+        }
         self.step = step;
         // Set from the frame clock on the next frame (responses arrive between frames).
         self.step_since = f64::NAN;
     }
 
-    pub fn on_response(&mut self, response: Response) {
+    pub fn on_response(&mut self, response: Response, info: &StationInfo, station: &StationHandle) {
         match response {
             Response::Opened(view) => {
                 if view.is_revoked() {
@@ -123,8 +186,42 @@ impl Kiosk {
             Response::NotFound { .. } => {
                 self.go(KioskStep::SeeDesk { code: Failure::NotFound.reason_code() })
             }
-            // A kiosk does not register walk-ins: the desk checks the document.
-            Response::WalkInFromCard(_) => self.go(KioskStep::SeeDesk { code: "E-NOREG".into() }),
+            Response::WalkInFromCard(card) => {
+                let category = info
+                    .kiosk_walk_in_category
+                    .as_ref()
+                    .and_then(|id| info.categories.iter().find(|c| c.id == *id));
+                match category {
+                    Some(category) => {
+                        self.walk_in = Some(WalkIn::new(card, category));
+                        self.go(KioskStep::Register);
+                    }
+                    // The organiser has walk-ins registered at a desk.
+                    None => self.go(KioskStep::SeeDesk { code: NO_REGISTRATION.into() }),
+                }
+            }
+            // Only the answer to this form's question: its visitor may have gone since.
+            Response::WalkInChecked { input, errors, duplicates }
+                if self.walk_in.as_ref().is_some_and(|w| w.waiting && w.input == input) =>
+            {
+                if !duplicates.is_empty() {
+                    // Someone holds this phone under a similar name, or this ID number:
+                    // staff sort it out, and the screen shows nobody else's record.
+                    let code = Failure::Duplicate(String::new()).reason_code();
+                    self.go(KioskStep::SeeDesk { code });
+                } else if errors.is_empty() {
+                    station.send(Request::Register(input));
+                } else {
+                    self.form_errors(errors);
+                }
+            }
+            Response::Registered(view) if self.step == KioskStep::Register => {
+                self.go(KioskStep::Printing);
+                station.send(Request::Print { attendee: view.id, reprint_reason: None });
+            }
+            Response::Failed(Failure::Invalid(errors)) if self.step == KioskStep::Register => {
+                self.form_errors(errors)
+            }
             Response::Printed { job, .. } => self.print_job = Some(job),
             Response::PrintJob(job) if self.print_job == Some(job.id) => {
                 let went_out = matches!(job.status, JobStatus::Sent | JobStatus::Printed);
@@ -153,6 +250,18 @@ impl Kiosk {
         }
     }
 
+    /// Problems of the walk-in's form: next to the fields the visitor can fix, otherwise
+    /// (the card's own data, the event's policy) a case for the desk.
+    fn form_errors(&mut self, errors: Vec<FieldError>) {
+        let Some(walk_in) = &mut self.walk_in else { return };
+        if errors.iter().all(|error| walk_in.fields.contains(&error.field)) {
+            walk_in.errors = errors;
+            walk_in.waiting = false;
+        } else {
+            self.go(KioskStep::SeeDesk { code: Failure::Invalid(Vec::new()).reason_code() });
+        }
+    }
+
     /// An operator logged in through the staff exit.
     pub fn on_staff_login(&mut self, is_admin: bool) {
         if is_admin {
@@ -169,6 +278,7 @@ impl Kiosk {
         ui: &mut egui::Ui,
         shell: &Shell<'_>,
         lang: &mut Lang,
+        devices: &mut Devices,
         inputs: Vec<DeviceInput>,
     ) {
         let now = ui.input(|i| i.time);
@@ -192,8 +302,16 @@ impl Kiosk {
         } else if self.step != KioskStep::Welcome && (idle || result_shown) {
             self.reset(now);
         }
-        if self.staff.is_none() {
+        // A walk-in's keys go to their form, and a staff member's to the PIN form.
+        if self.staff.is_none() && self.step != KioskStep::Register {
             self.take_scans(ui, shell, inputs, now);
+        }
+        if let Some(simulators) = devices.simulators() {
+            // `expo-kiosk demo --kiosk`: the simulated reader's cards beside the screen.
+            egui::Panel::right("demo").show(ui, |ui| {
+                ui.heading(Txt::DemoPanel.get(*lang));
+                demo_card_buttons(ui, *lang, simulators);
+            });
         }
         egui::CentralPanel::default().show(ui, |ui| {
             ui.style_mut().spacing.button_padding = egui::vec2(28.0, 18.0);
@@ -206,6 +324,14 @@ impl Kiosk {
                         ui.spinner();
                     }
                     KioskStep::Confirm(details) => self.confirm(ui, shell, *lang, &details),
+                    KioskStep::Register => {
+                        // A category that requires much makes a long form: it scrolls, and
+                        // leaves the staff exit its corner.
+                        let height = ui.available_height() - STAFF_EXIT_HEIGHT;
+                        egui::ScrollArea::vertical()
+                            .max_height(height)
+                            .show(ui, |ui| self.register(ui, shell, *lang, now));
+                    }
                     KioskStep::Done => big(ui, "✔", Txt::KioskDone.get(*lang)),
                     KioskStep::SeeDesk { code } => {
                         big(ui, "!", Txt::KioskSeeDesk.get(*lang));
@@ -230,6 +356,7 @@ impl Kiosk {
         self.step = KioskStep::Welcome;
         self.step_since = now;
         self.staff = None;
+        self.walk_in = None;
     }
 
     /// Scanner codes and keyboard-wedge bursts are scans; a kiosk has no text input.
@@ -334,6 +461,84 @@ impl Kiosk {
         }
     }
 
+    /// The walk-in's form: their card's details, the fields to type with plain-words
+    /// problems under each, and Save, which checks (duplicates too), registers and prints.
+    fn register(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: Lang, now: f64) {
+        let Some(walk_in) = &mut self.walk_in else { return };
+        big(ui, "＋", Txt::KioskRegisterTitle.get(lang));
+        ui.label(RichText::new(Txt::KioskFromCard.get(lang)).size(22.0));
+        egui::Grid::new("walk-in-card").num_columns(2).spacing([30.0, 8.0]).show(ui, |ui| {
+            // The visitor is the card's holder: their own name in full, the number masked
+            // for whoever stands behind them.
+            let card = &walk_in.card;
+            for (label, value) in [
+                (Txt::Name, card.name.clone()),
+                (Txt::Gender, card.gender.clone()),
+                (Txt::BirthDate, card.birth_date.clone()),
+                (Txt::IdNumber, id_document::mask(&card.id_number)),
+            ] {
+                ui.label(RichText::new(label.get(lang)).size(24.0));
+                ui.label(RichText::new(value).size(24.0).strong());
+                ui.end_row();
+            }
+        });
+        ui.add_space(20.0);
+        let enabled = !walk_in.waiting;
+        egui::Grid::new("walk-in-fields").num_columns(2).spacing([24.0, 8.0]).show(ui, |ui| {
+            for field in walk_in.fields.clone() {
+                let label = ui.label(RichText::new(field_label(field).get(lang)).size(26.0));
+                let Some(value) = walk_in.input.text_mut(field) else { continue };
+                let edit = egui::TextEdit::singleline(value)
+                    .font(egui::FontId::proportional(30.0))
+                    .margin(egui::vec2(12.0, 12.0))
+                    .desired_width(460.0);
+                let response = ui.add_enabled(enabled, edit).labelled_by(label.id);
+                if field == "phone" && std::mem::take(&mut walk_in.focus_first) {
+                    response.request_focus();
+                }
+                if response.changed() {
+                    // The problem was about what the visitor just changed: it goes at once,
+                    // before the buttons below move under a finger on its way to Save.
+                    walk_in.errors.retain(|e| e.field != field);
+                }
+                ui.end_row();
+                if walk_in.has_error(field) {
+                    let problem = plain_problem(field).get(lang);
+                    ui.label("");
+                    ui.scope(|ui| {
+                        ui.style_mut().override_font_id = Some(egui::FontId::proportional(22.0));
+                        field_error(ui, Some(problem));
+                    });
+                    ui.end_row();
+                }
+            }
+        });
+        ui.add_space(12.0);
+        ui.add_enabled_ui(enabled, |ui| {
+            // A box a fingertip can hit.
+            ui.spacing_mut().icon_width = 32.0;
+            ui.spacing_mut().icon_width_inner = 20.0;
+            ui.checkbox(
+                &mut walk_in.input.consent,
+                RichText::new(Txt::Consent.get(lang)).size(24.0),
+            );
+        });
+        ui.add_space(24.0);
+        let save = egui::Button::new(RichText::new(Txt::KioskRegisterSave.get(lang)).size(30.0));
+        if ui.add_enabled(enabled, save).clicked() {
+            walk_in.waiting = true;
+            shell.station.send(Request::CheckWalkIn(walk_in.input.clone()));
+        }
+        if walk_in.waiting {
+            ui.spinner();
+        }
+        // Well apart from Save: a slip of the finger must not throw the form away.
+        ui.add_space(40.0);
+        if ui.button(RichText::new(Txt::StartOver.get(lang)).size(22.0)).clicked() {
+            self.reset(now);
+        }
+    }
+
     fn staff_exit(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: Lang) {
         let Some(staff) = &mut self.staff else {
             if ui.small_button(Txt::StaffExit.get(lang)).clicked() {
@@ -369,6 +574,17 @@ fn big(ui: &mut egui::Ui, icon: &str, text: &str) {
     ui.label(RichText::new(icon).size(56.0));
     ui.label(RichText::new(text).size(34.0).strong());
     ui.add_space(16.0);
+}
+
+/// What to do about a problem with a field the visitor typed, in plain words.
+fn plain_problem(field: &str) -> Txt {
+    match field {
+        "phone" => Txt::KioskFixPhone,
+        "company" => Txt::KioskFixCompany,
+        "title" => Txt::KioskFixTitle,
+        "email" => Txt::KioskFixEmail,
+        _ => Txt::KioskFixCountry,
+    }
 }
 
 /// 张三丰 → 张*丰, Anna Smith → A*********h: enough to recognise oneself, not to learn a name.

@@ -149,6 +149,19 @@ pub struct CardIdentity {
     pub country: String,
 }
 
+impl CardIdentity {
+    /// A registration of the card's holder, before anything is typed.
+    pub fn to_input(&self) -> NewAttendee {
+        NewAttendee {
+            name: self.name.clone(),
+            id_type: self.id_type.into(),
+            id_number: self.id_number.clone(),
+            country: self.country.clone(),
+            ..NewAttendee::default()
+        }
+    }
+}
+
 impl std::fmt::Debug for CardIdentity {
     // Debug output can reach logs: the document number only masked.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,6 +267,8 @@ pub struct StationInfo {
     pub event_name: String,
     pub event_name_en: String,
     pub categories: Vec<CategoryChoice>,
+    /// The event's `kiosk_walk_in_category`: where a kiosk registers a card nobody holds.
+    pub kiosk_walk_in_category: Option<String>,
     pub has_operators: bool,
 }
 
@@ -688,6 +703,7 @@ impl Worker {
                     required: c.required.clone(),
                 })
                 .collect(),
+            kiosk_walk_in_category: event.kiosk_walk_in_category.clone(),
             has_operators: !operators::list(&self.store)?.is_empty(),
         })
     }
@@ -728,17 +744,23 @@ impl Worker {
             Request::Scan(code) => self.scan(code.trim())?,
             Request::IdCard(card) => self.id_card(card)?,
             Request::CheckWalkIn(input) => {
-                self.operator(Permission::Register)?;
+                let operator = self.operator(Permission::Register)?;
                 let today = registration::venue_today(&self.store)?;
                 let event = &self.store.event()?.definition;
-                let errors = input.validate(event, Source::WalkIn, today).err().unwrap_or_default();
-                let duplicates = registration::duplicate_hints(&self.store, &input)?;
+                let errors = input
+                    .validate_registration(event, registration_source(&operator), today)
+                    .err()
+                    .unwrap_or_default();
+                let mut duplicates = registration::duplicate_hints(&self.store, &input)?;
+                if !operator.can(Permission::Search) {
+                    // A kiosk learns that someone else holds these details, never who.
+                    duplicates.iter_mut().for_each(|hint| hint.name.clear());
+                }
                 Response::WalkInChecked { input, errors, duplicates }
             }
             Request::Register(input) => {
                 let operator = self.operator(Permission::Register)?;
-                let source =
-                    if operator.role == Role::Kiosk { Source::SelfService } else { Source::WalkIn };
+                let source = registration_source(&operator);
                 let record =
                     registration::register(&mut self.store, &operator.name, &input, source)?;
                 Response::Registered(self.view(AttendeeId(record.id))?)
@@ -1071,6 +1093,16 @@ fn to_view(record: AttendeeRecord, badges: Vec<BadgeState>) -> AttendeeView {
         source: record.source,
         consent: record.consent,
         badges,
+    }
+}
+
+/// How an operator's registrations are counted and checked: a kiosk's are self-service,
+/// under the event's kiosk policy.
+fn registration_source(operator: &Operator) -> Source {
+    if operator.role == Role::Kiosk {
+        Source::SelfService
+    } else {
+        Source::WalkIn
     }
 }
 

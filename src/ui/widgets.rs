@@ -2,6 +2,7 @@
 //! tests find every field by its label) and the notice line.
 
 use eframe::egui::{self, Color32, RichText};
+use expo_hardware::demo::DemoDevices;
 
 use super::i18n::{Lang, Txt};
 use super::station::Failure;
@@ -16,6 +17,20 @@ pub fn labelled_text(
     let label = ui.label(label);
     let field = egui::TextEdit::singleline(value).password(password).desired_width(260.0);
     ui.add(field).labelled_by(label.id)
+}
+
+/// The demo panel's ID-card buttons (desk and kiosk): a new visitor's card or 张三丰's on
+/// the simulated reader, or the card taken away.
+pub fn demo_card_buttons(ui: &mut egui::Ui, lang: Lang, simulators: &DemoDevices) {
+    if ui.button(Txt::TapNewCard.get(lang)).clicked() {
+        simulators.tap_card(super::devices::new_visitor_card());
+    }
+    if ui.button(Txt::TapSampleCard.get(lang)).clicked() {
+        simulators.tap_card(expo_hardware::idcard::sample_resident_card());
+    }
+    if ui.button(Txt::RemoveCard.get(lang)).clicked() {
+        simulators.remove_card();
+    }
 }
 
 /// Red text under a field, when it has an error.
