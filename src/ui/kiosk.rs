@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use eframe::egui::{self, Align, Layout, RichText};
+use eframe::egui::{self, RichText};
 use expo_hardware::scanner::{Key as WedgeKey, WedgeDetector, WedgeSettings, WedgeVerdict};
 
-use super::app::{language_switch, Shell};
+use super::app::Shell;
 use super::desk::category_label;
 use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, Lang, Txt};
+use super::icons::{self, Icon};
 use super::station::{
     AttendeeView, CardIdentity, CategoryChoice, Failure, Request, Response, StationHandle,
     StationInfo,
@@ -320,7 +321,7 @@ impl Kiosk {
                 match self.step.clone() {
                     KioskStep::Welcome => self.welcome(ui, shell, lang),
                     KioskStep::Looking | KioskStep::Printing => {
-                        big(ui, "…", Txt::KioskPrinting.get(*lang));
+                        big(ui, Icon::Printer, Txt::KioskPrinting.get(*lang));
                         ui.spinner();
                     }
                     KioskStep::Confirm(details) => self.confirm(ui, shell, *lang, &details),
@@ -332,9 +333,9 @@ impl Kiosk {
                             .max_height(height)
                             .show(ui, |ui| self.register(ui, shell, *lang, now));
                     }
-                    KioskStep::Done => big(ui, "✔", Txt::KioskDone.get(*lang)),
+                    KioskStep::Done => big(ui, Icon::Done, Txt::KioskDone.get(*lang)),
                     KioskStep::SeeDesk { code } => {
-                        big(ui, "!", Txt::KioskSeeDesk.get(*lang));
+                        big(ui, Icon::Warning, Txt::KioskSeeDesk.get(*lang));
                         ui.label(
                             RichText::new(format!("{}: {code}", Txt::ReasonCode.get(*lang)))
                                 .size(22.0),
@@ -347,8 +348,11 @@ impl Kiosk {
                     }
                 }
             });
-            ui.with_layout(Layout::bottom_up(Align::Max), |ui| self.staff_exit(ui, shell, *lang));
         });
+        // Over the screen's bottom-right corner, laid out top-down like any form.
+        egui::Area::new(egui::Id::unique("kiosk staff exit"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -12.0])
+            .show(ui.ctx(), |ui| self.staff_exit(ui, shell, *lang));
     }
 
     /// Back to the welcome screen, forgetting the visitor.
@@ -412,16 +416,19 @@ impl Kiosk {
                 .size(40.0),
         );
         ui.add_space(12.0);
-        big(ui, "", Txt::KioskWelcome.get(*lang));
+        big(ui, Icon::Badge, Txt::KioskWelcome.get(*lang));
         ui.horizontal(|ui| {
-            ui.add_space(ui.available_width() / 2.0 - 160.0);
-            ui.style_mut()
-                .text_styles
-                .insert(egui::TextStyle::Button, egui::FontId::proportional(32.0));
-            language_switch(ui, lang);
+            // Centred: the two buttons are about 270 points wide together.
+            ui.add_space(ui.available_width() / 2.0 - 135.0);
+            for choice in [Lang::Zh, Lang::En] {
+                let text = RichText::new(choice.native_name()).size(32.0);
+                if ui.add(egui::Button::selectable(*lang == choice, text)).clicked() {
+                    *lang = choice;
+                }
+            }
         });
         ui.add_space(30.0);
-        big(ui, "", Txt::KioskInstruction.get(*lang));
+        big(ui, Icon::ScanOrCard, Txt::KioskInstruction.get(*lang));
     }
 
     fn confirm(
@@ -431,24 +438,26 @@ impl Kiosk {
         lang: Lang,
         details: &MaskedDetails,
     ) {
-        big(ui, "", Txt::KioskConfirmTitle.get(lang));
-        egui::Grid::new("confirm").num_columns(2).spacing([30.0, 10.0]).show(ui, |ui| {
-            let category = category_label(shell.info, lang, &details.category);
-            for (label, value) in [
-                (Txt::Name, &details.name),
-                (Txt::Company, &details.company),
-                (Txt::Category, &category),
-                (Txt::Phone, &details.phone),
-                (Txt::IdNumber, &details.id_number),
-            ] {
-                ui.label(RichText::new(label.get(lang)).size(24.0));
-                ui.label(
-                    RichText::new(if value.is_empty() { "-" } else { value.as_str() })
-                        .size(24.0)
-                        .strong(),
-                );
-                ui.end_row();
-            }
+        big(ui, Icon::Person, Txt::KioskConfirmTitle.get(lang));
+        centred_column(ui, CONFIRM_WIDTH, |ui| {
+            egui::Grid::new("confirm").num_columns(2).spacing([30.0, 10.0]).show(ui, |ui| {
+                let category = category_label(shell.info, lang, &details.category);
+                for (label, value) in [
+                    (Txt::Name, &details.name),
+                    (Txt::Company, &details.company),
+                    (Txt::Category, &category),
+                    (Txt::Phone, &details.phone),
+                    (Txt::IdNumber, &details.id_number),
+                ] {
+                    ui.label(RichText::new(label.get(lang)).size(24.0));
+                    ui.label(
+                        RichText::new(if value.is_empty() { "-" } else { value.as_str() })
+                            .size(24.0)
+                            .strong(),
+                    );
+                    ui.end_row();
+                }
+            });
         });
         ui.add_space(30.0);
         if ui.button(RichText::new(Txt::KioskPrint.get(lang)).size(30.0)).clicked() {
@@ -465,53 +474,56 @@ impl Kiosk {
     /// problems under each, and Save, which checks (duplicates too), registers and prints.
     fn register(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: Lang, now: f64) {
         let Some(walk_in) = &mut self.walk_in else { return };
-        big(ui, "＋", Txt::KioskRegisterTitle.get(lang));
+        big(ui, Icon::NewPerson, Txt::KioskRegisterTitle.get(lang));
         ui.label(RichText::new(Txt::KioskFromCard.get(lang)).size(22.0));
-        egui::Grid::new("walk-in-card").num_columns(2).spacing([30.0, 8.0]).show(ui, |ui| {
-            // The visitor is the card's holder: their own name in full, the number masked
-            // for whoever stands behind them.
-            let card = &walk_in.card;
-            for (label, value) in [
-                (Txt::Name, card.name.clone()),
-                (Txt::Gender, card.gender.clone()),
-                (Txt::BirthDate, card.birth_date.clone()),
-                (Txt::IdNumber, id_document::mask(&card.id_number)),
-            ] {
-                ui.label(RichText::new(label.get(lang)).size(24.0));
-                ui.label(RichText::new(value).size(24.0).strong());
-                ui.end_row();
-            }
-        });
-        ui.add_space(20.0);
         let enabled = !walk_in.waiting;
-        egui::Grid::new("walk-in-fields").num_columns(2).spacing([24.0, 8.0]).show(ui, |ui| {
-            for field in walk_in.fields.clone() {
-                let label = ui.label(RichText::new(field_label(field).get(lang)).size(26.0));
-                let Some(value) = walk_in.input.text_mut(field) else { continue };
-                let edit = egui::TextEdit::singleline(value)
-                    .font(egui::FontId::proportional(30.0))
-                    .margin(egui::vec2(12.0, 12.0))
-                    .desired_width(460.0);
-                let response = ui.add_enabled(enabled, edit).labelled_by(label.id);
-                if field == "phone" && std::mem::take(&mut walk_in.focus_first) {
-                    response.request_focus();
-                }
-                if response.changed() {
-                    // The problem was about what the visitor just changed: it goes at once,
-                    // before the buttons below move under a finger on its way to Save.
-                    walk_in.errors.retain(|e| e.field != field);
-                }
-                ui.end_row();
-                if walk_in.has_error(field) {
-                    let problem = plain_problem(field).get(lang);
-                    ui.label("");
-                    ui.scope(|ui| {
-                        ui.style_mut().override_font_id = Some(egui::FontId::proportional(22.0));
-                        field_error(ui, Some(problem));
-                    });
+        centred_column(ui, FORM_WIDTH, |ui| {
+            egui::Grid::new("walk-in-card").num_columns(2).spacing([30.0, 8.0]).show(ui, |ui| {
+                // The visitor is the card's holder: their own name in full, the number masked
+                // for whoever stands behind them.
+                let card = &walk_in.card;
+                for (label, value) in [
+                    (Txt::Name, card.name.clone()),
+                    (Txt::Gender, card.gender.clone()),
+                    (Txt::BirthDate, card.birth_date.clone()),
+                    (Txt::IdNumber, id_document::mask(&card.id_number)),
+                ] {
+                    ui.label(RichText::new(label.get(lang)).size(24.0));
+                    ui.label(RichText::new(value).size(24.0).strong());
                     ui.end_row();
                 }
-            }
+            });
+            ui.add_space(20.0);
+            egui::Grid::new("walk-in-fields").num_columns(2).spacing([24.0, 8.0]).show(ui, |ui| {
+                for field in walk_in.fields.clone() {
+                    let label = ui.label(RichText::new(field_label(field).get(lang)).size(26.0));
+                    let Some(value) = walk_in.input.text_mut(field) else { continue };
+                    let edit = egui::TextEdit::singleline(value)
+                        .font(egui::FontId::proportional(30.0))
+                        .margin(egui::vec2(12.0, 12.0))
+                        .desired_width(460.0);
+                    let response = ui.add_enabled(enabled, edit).labelled_by(label.id);
+                    if field == "phone" && std::mem::take(&mut walk_in.focus_first) {
+                        response.request_focus();
+                    }
+                    if response.changed() {
+                        // The problem was about what the visitor just changed: it goes at once,
+                        // before the buttons below move under a finger on its way to Save.
+                        walk_in.errors.retain(|e| e.field != field);
+                    }
+                    ui.end_row();
+                    if walk_in.has_error(field) {
+                        let problem = plain_problem(field).get(lang);
+                        ui.label("");
+                        ui.scope(|ui| {
+                            ui.style_mut().override_font_id =
+                                Some(egui::FontId::proportional(22.0));
+                            field_error(ui, Some(problem));
+                        });
+                        ui.end_row();
+                    }
+                }
+            });
         });
         ui.add_space(12.0);
         ui.add_enabled_ui(enabled, |ui| {
@@ -547,8 +559,9 @@ impl Kiosk {
             return;
         };
         let mut cancel = false;
-        ui.group(|ui| {
-            ui.label(Txt::AdminPinTitle.get(lang));
+        egui::Frame::window(ui.style()).show(ui, |ui| {
+            ui.set_width(280.0);
+            ui.label(egui::RichText::new(Txt::AdminPinTitle.get(lang)).strong());
             labelled_text(ui, Txt::OperatorName.get(lang), &mut staff.name, false);
             labelled_text(ui, Txt::Pin.get(lang), &mut staff.pin, true);
             ui.horizontal(|ui| {
@@ -570,8 +583,24 @@ impl Kiosk {
     }
 }
 
-fn big(ui: &mut egui::Ui, icon: &str, text: &str) {
-    ui.label(RichText::new(icon).size(56.0));
+/// Widths of the centred columns the confirm step's details and the walk-in's form sit in
+/// (grids do not centre themselves).
+const CONFIRM_WIDTH: f32 = 560.0;
+const FORM_WIDTH: f32 = 640.0;
+
+fn centred_column(ui: &mut egui::Ui, width: f32, content: impl FnOnce(&mut egui::Ui)) {
+    ui.horizontal(|ui| {
+        ui.add_space(((ui.available_width() - width) / 2.0).max(0.0));
+        ui.vertical(|ui| {
+            ui.set_width(width.min(ui.available_width()));
+            content(ui);
+        });
+    });
+}
+
+fn big(ui: &mut egui::Ui, icon: Icon, text: &str) {
+    icons::show(ui, icon, 96.0);
+    ui.add_space(8.0);
     ui.label(RichText::new(text).size(34.0).strong());
     ui.add_space(16.0);
 }

@@ -13,6 +13,7 @@ mod event_editor;
 mod fonts;
 mod gate;
 pub mod i18n;
+mod icons;
 mod kiosk;
 mod print_queue;
 pub mod station;
