@@ -501,7 +501,7 @@ impl Kiosk {
                     let edit = egui::TextEdit::singleline(value)
                         .font(egui::FontId::proportional(30.0))
                         .margin(egui::vec2(12.0, 12.0))
-                        .desired_width(460.0);
+                        .desired_width(FIELD_WIDTH);
                     let response = ui.add_enabled(enabled, edit).labelled_by(label.id);
                     if field == "phone" && std::mem::take(&mut walk_in.focus_first) {
                         response.request_focus();
@@ -516,6 +516,9 @@ impl Kiosk {
                         let problem = plain_problem(field).get(lang);
                         ui.label("");
                         ui.scope(|ui| {
+                            // Wrapped under its field, not cut off at the screen's edge.
+                            ui.set_max_width(FIELD_WIDTH);
+                            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
                             ui.style_mut().override_font_id =
                                 Some(egui::FontId::proportional(22.0));
                             field_error(ui, Some(problem));
@@ -587,6 +590,8 @@ impl Kiosk {
 /// (grids do not centre themselves).
 const CONFIRM_WIDTH: f32 = 560.0;
 const FORM_WIDTH: f32 = 640.0;
+/// The walk-in's text fields, and the problems written under them.
+const FIELD_WIDTH: f32 = 460.0;
 
 fn centred_column(ui: &mut egui::Ui, width: f32, content: impl FnOnce(&mut egui::Ui)) {
     ui.horizontal(|ui| {
