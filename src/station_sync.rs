@@ -151,13 +151,67 @@ fn apply_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
         Record::GateDecision(record) => apply_gate_decision(tx, record, &change.station)?,
         Record::Audit(record) => tx.insert_audit(record)?,
         Record::Event(record) => {
-            provisioning::apply_remote(tx, record)?;
+            // A definition this station cannot take must not stop every later change
+            // (revocations among them) from arriving: it is set aside, whole.
+            tx.sql().execute_batch("SAVEPOINT pulled_event").map_err(StoreError::from)?;
+            match provisioning::apply_remote(tx, record) {
+                Ok(_) => {}
+                Err(ProvisioningError::Store(error)) => return Err(error.into()),
+                Err(unusable) => {
+                    tx.sql().execute_batch("ROLLBACK TO pulled_event").map_err(StoreError::from)?;
+                    set_aside(tx, change, &unusable.to_string())?;
+                }
+            }
+            tx.sql().execute_batch("RELEASE pulled_event").map_err(StoreError::from)?;
         }
         // Print jobs are for the hub and the organiser's statistics; a station keeps only
         // its own queue.
         Record::PrintJob(_) => {}
     }
     Ok(())
+}
+
+/// Keeps a pulled change this station cannot apply, with why, for a person (and a later
+/// version) to look at: `expo-kiosk sync status` counts them.
+fn set_aside(tx: &Tx<'_>, change: &Change, error: &str) -> Result<(), StoreError> {
+    tracing::warn!(
+        change = %change.id,
+        kind = change.record.kind(),
+        from = %change.station,
+        error,
+        "a pulled change could not be applied here; set aside"
+    );
+    let json = serde_json::to_string(change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.sql().execute(
+        "INSERT OR IGNORE INTO sync_set_aside (change_id, kind, received_at, error, change) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            change.id.to_string(),
+            change.record.kind(),
+            crate::store::now_rfc3339(),
+            error,
+            json
+        ],
+    )?;
+    Ok(())
+}
+
+/// Pulled changes set aside: how many, and the newest one's reason.
+pub fn set_aside_changes(store: &Store) -> Result<(u64, Option<String>)> {
+    let count: u64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM sync_set_aside", [], |r| r.get(0))
+        .map_err(StoreError::from)?;
+    let newest: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT kind || ': ' || error FROM sync_set_aside ORDER BY received_at DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    Ok((count, newest))
 }
 
 /// Gate decisions are facts: inserted once by id; an annulment only ever sets the flag.
@@ -274,6 +328,44 @@ mod tests {
             registration_code: "R1".into(),
             ..NewAttendee::default()
         }
+    }
+
+    #[test]
+    fn an_event_definition_this_station_cannot_read_is_set_aside_and_the_pull_goes_on() {
+        let (_da, a, _db, b) = two_desks();
+        let record =
+            registration::register(&mut a.store(), "t", &person("甲"), Source::PreRegistered)
+                .unwrap();
+        let id = AttendeeId(record.id);
+        badge::ensure_badge(&mut a.store(), "t", id).unwrap();
+        badge::revoke(&mut a.store(), "t", id, "lost").unwrap();
+        // A newer version's definition, with a setting this version does not know.
+        let mut changes = a.pending(10_000).unwrap();
+        let newer = changes
+            .iter_mut()
+            .find_map(|c| match &mut c.record {
+                Record::Event(event) => Some(event),
+                _ => None,
+            })
+            .expect("A queued its event definition");
+        newer.definition = newer.definition.replacen("[event]", "[event]\nfuture_setting = 1", 1);
+        let event_before = b.store().event().unwrap().definition.clone();
+
+        b.apply_remote(&changes, 7).unwrap();
+
+        let store = b.store();
+        assert_eq!(store.event().unwrap().definition, event_before, "the old definition stays");
+        let states: Vec<String> =
+            badge::badges_of(store.conn(), id).unwrap().into_iter().map(|b| b.status).collect();
+        assert_eq!(states, ["revoked"], "the revocation behind it arrived");
+        let (count, newest) = set_aside_changes(&store).unwrap();
+        assert_eq!(count, 1);
+        assert!(newest.unwrap().contains("future_setting"), "the reason names the setting");
+        drop(store);
+        assert_eq!(b.cursor().unwrap(), 7);
+        // The same page again (a retried pull) keeps one copy.
+        b.apply_remote(&changes, 7).unwrap();
+        assert_eq!(set_aside_changes(&b.store()).unwrap().0, 1);
     }
 
     #[test]

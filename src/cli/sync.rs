@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use expo_kiosk::station_sync::{HubCredential, StoreOutbox};
+use expo_kiosk::station_sync::{self, HubCredential, StoreOutbox};
 use expo_kiosk::store::Store;
 use expo_sync::client;
 use expo_sync::station::{run_once_with_progress, StationOutbox, SyncOptions};
@@ -75,6 +75,13 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
             }
             println!("pending    {}", outbox.pending_count()?);
             println!("cursor     {}", outbox.cursor()?);
+            let (set_aside, newest) = station_sync::set_aside_changes(&outbox.store())?;
+            if let Some(newest) = newest {
+                println!(
+                    "set aside  {set_aside} pulled change(s) this station could not apply \
+                     (newest: {newest}); update this station's expo-kiosk"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         None => sync_job(args.hub, data_dir),

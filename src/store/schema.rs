@@ -331,6 +331,17 @@ pub const MIGRATIONS: &[&str] = &[
         last_failure_at TEXT NOT NULL
     );
     "#,
+    // 8: pulled changes this station could not apply (an event definition from a newer
+    // version, say), kept whole so nothing is lost, while the pull goes on past them.
+    r#"
+    CREATE TABLE sync_set_aside (
+        change_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        error TEXT NOT NULL,
+        change TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
