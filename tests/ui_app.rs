@@ -237,14 +237,18 @@ fn after_five_wrong_pins_even_the_right_one_waits_and_the_screen_says_so() {
 fn wedge_scan(harness: &mut Harness<'static, App>, code: &str) {
     let events = &mut harness.input_mut().events;
     events.push(egui::Event::Text(code.to_owned()));
-    events.push(egui::Event::Key {
+    events.push(enter_pressed());
+    harness.step();
+}
+
+fn enter_pressed() -> egui::Event {
+    egui::Event::Key {
         key: egui::Key::Enter,
         physical_key: None,
         pressed: true,
         repeat: false,
         modifiers: egui::Modifiers::NONE,
-    });
-    harness.step();
+    }
 }
 
 fn open_by_scan(harness: &mut Harness<'static, App>, code: &str) {
@@ -1021,4 +1025,38 @@ fn admin_sets_and_clears_the_category_kiosks_register_walk_ins_in() {
     step_while(&mut harness, "the category is saved", |_| {
         kiosk_category().as_deref() != Some("professional_visitor")
     });
+}
+
+/// Keys one frame apart, as a slow screen (software rendering) hands a scanner's burst on.
+fn keys_one_frame_apart(harness: &mut Harness<'static, App>, code: &str) {
+    for key in code.chars() {
+        harness.input_mut().events.push(egui::Event::Text(key.to_string()));
+        harness.step();
+    }
+    harness.input_mut().events.push(enter_pressed());
+    harness.step();
+}
+
+#[test]
+fn a_wider_keyboard_scan_gap_reads_a_scan_that_a_slow_screen_spread_over_frames() {
+    let station = Station::new();
+    // Frames 150 ms apart: with the default 50 ms gap a burst reads as typing.
+    let mut config = AppConfig::new(station.path(), Mode::Desk);
+    let mut harness = open_app(config, 0.15);
+    login(&mut harness, "desk", "1234");
+    keys_one_frame_apart(&mut harness, "R0002");
+    wait_until(&mut harness, "the keys to land in the search field", |app| {
+        app.desk().query() == "R0002"
+    });
+    assert!(harness.state().desk().selected().is_none());
+
+    config = AppConfig::new(station.path(), Mode::Desk);
+    config.wedge.max_gap = Duration::from_millis(200);
+    let mut harness = open_app(config, 0.15);
+    login(&mut harness, "desk", "1234");
+    keys_one_frame_apart(&mut harness, "R0002");
+    wait_until(&mut harness, "the scan opens the attendee", |app| {
+        app.desk().selected().is_some_and(|a| a.registration_code.as_deref() == Some("R0002"))
+    });
+    assert_eq!(harness.state().desk().query(), "", "a scan is not typed into the search field");
 }

@@ -77,6 +77,7 @@ pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
     // The settings saved in the admin's Devices tab (ports, line settings), unless the
     // command line names other ports.
     let saved = DeviceSettings::load(&config.data_dir).map_err(anyhow::Error::msg)?;
+    config.wedge = saved.wedge();
     let settings = DeviceSettings {
         scanner: args.scanner.or(saved.scanner),
         id_reader: args.id_reader.or(saved.id_reader),

@@ -352,6 +352,14 @@ impl Admin {
         egui::Grid::new("devices").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
             pick_one(ui, Txt::Scanner.get(lang), &mut edit.scanner, &ports);
             scanner_line(ui, lang, &mut edit.scanner_line);
+            let label = ui.label(Txt::KeyboardScanGap.get(lang));
+            ui.add(
+                egui::DragValue::new(&mut edit.keyboard_scan_gap_ms)
+                    .range(10..=1_000)
+                    .suffix(" ms"),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
             pick_one(ui, Txt::IdReader.get(lang), &mut edit.id_reader, &ports);
             pick_one(ui, Txt::IdReaderBaud.get(lang), &mut edit.id_reader_baud, &serial_bauds());
             pick_one(ui, Txt::Printer.get(lang), &mut edit.printer, &printers);

@@ -101,7 +101,7 @@ impl AttendeeForm {
 }
 
 impl Desk {
-    pub fn new(demo: bool) -> Self {
+    pub fn new(demo: bool, wedge: WedgeSettings) -> Self {
         Self {
             demo,
             query: String::new(),
@@ -109,7 +109,7 @@ impl Desk {
             hits: Vec::new(),
             highlighted: None,
             selected: None,
-            wedge: WedgeDetector::new(WedgeSettings::default()),
+            wedge: WedgeDetector::new(wedge),
             dialog: None,
             form: None,
             notice: None,
@@ -121,7 +121,7 @@ impl Desk {
 
     /// Forgets everything shown (log-out).
     pub fn clear(&mut self) {
-        *self = Self::new(self.demo);
+        *self = Self::new(self.demo, self.wedge.settings());
     }
 
     /// The search field's text.
@@ -378,7 +378,7 @@ impl Desk {
             }
         }
         // Held keys are released once the scanner-speed gap has passed: come back then.
-        ui.ctx().request_repaint_after(WedgeSettings::default().max_gap * 2);
+        ui.ctx().request_repaint_after(self.wedge.settings().max_gap * 2);
         enter
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use expo_hardware::demo::DemoDevices;
 use expo_hardware::idcard::{self, CardEvent, CardPoller, IdCard, IdDocument};
 use expo_hardware::relay::RelayProtocol;
-use expo_hardware::scanner::{ScanEvent, ScannerSettings, SerialScanner, Terminator};
+use expo_hardware::scanner::{
+    ScanEvent, ScannerSettings, SerialScanner, Terminator, WedgeSettings,
+};
 use expo_hardware::CodeSource;
 
 use super::station::CardIdentity;
@@ -37,6 +39,11 @@ pub struct DeviceSettings {
     /// The ID-card reader's line speed (SAM modules ship at 115200).
     #[serde(default = "default_card_baud", skip_serializing_if = "is_default_card_baud")]
     pub id_reader_baud: u32,
+    /// A keyboard-wedge scanner: the longest gap between two keys of one scan. Scanners
+    /// type every few ms and people every 100 ms or more; a slow screen (software
+    /// rendering) batches keys and needs a wider gap.
+    #[serde(default = "default_keyboard_gap", skip_serializing_if = "is_default_keyboard_gap")]
+    pub keyboard_scan_gap_ms: u64,
 }
 
 impl Default for DeviceSettings {
@@ -47,6 +54,25 @@ impl Default for DeviceSettings {
             printer: None,
             scanner_line: ScannerLine::default(),
             id_reader_baud: default_card_baud(),
+            keyboard_scan_gap_ms: default_keyboard_gap(),
+        }
+    }
+}
+
+fn default_keyboard_gap() -> u64 {
+    u64::try_from(WedgeSettings::default().max_gap.as_millis()).unwrap_or(50)
+}
+
+fn is_default_keyboard_gap(gap: &u64) -> bool {
+    *gap == default_keyboard_gap()
+}
+
+impl DeviceSettings {
+    /// The keyboard-wedge detector's rules for these settings.
+    pub fn wedge(&self) -> WedgeSettings {
+        WedgeSettings {
+            max_gap: Duration::from_millis(self.keyboard_scan_gap_ms),
+            ..WedgeSettings::default()
         }
     }
 }
@@ -375,12 +401,14 @@ mod tests {
 
         std::fs::write(
             dir.path().join("devices.toml"),
-            "scanner = \"/dev/ttyACM0\"\nid_reader_baud = 9600\n\
+            "scanner = \"/dev/ttyACM0\"\nid_reader_baud = 9600\nkeyboard_scan_gap_ms = 250\n\
              [scanner_line]\nbaud = 115200\nterminator = \"idle\"\nstrip_prefix = \"#\"\n",
         )
         .unwrap();
         let settings = DeviceSettings::load(dir.path()).unwrap();
         assert_eq!(settings.id_reader_baud, 9600);
+        assert_eq!(settings.wedge().max_gap, Duration::from_millis(250));
+        assert_eq!(DeviceSettings::default().wedge(), WedgeSettings::default());
         let driver = settings.scanner_line.settings("/dev/ttyACM0");
         assert_eq!((driver.baud, driver.terminator), (115_200, Terminator::None));
         assert_eq!(driver.strip_prefix.as_deref(), Some("#"));

@@ -321,6 +321,7 @@ texts! {
     StripPrefix => "去除前缀", "Prefix to strip";
     StripSuffix => "去除后缀", "Suffix to strip";
     Debounce => "重复扫码忽略时间", "Ignore repeated codes within";
+    KeyboardScanGap => "键盘式扫码枪：按键最大间隔", "Keyboard scanner: longest gap between keys";
     IdReaderBaud => "身份证阅读器波特率", "ID reader baud rate";
     // Gate
     GateScanHint => "请扫描胸卡", "Scan a badge";

@@ -131,13 +131,13 @@ pub struct Kiosk {
 }
 
 impl Kiosk {
-    pub fn new(idle_timeout: Duration) -> Self {
+    pub fn new(idle_timeout: Duration, wedge: WedgeSettings) -> Self {
         Self {
             idle_timeout,
             step: KioskStep::Welcome,
             step_since: 0.0,
             last_activity: 0.0,
-            wedge: WedgeDetector::new(WedgeSettings::default()),
+            wedge: WedgeDetector::new(wedge),
             staff: None,
             exit: false,
             print_job: None,

@@ -20,6 +20,8 @@ pub mod station;
 mod widgets;
 
 use std::path::PathBuf;
+
+use expo_hardware::scanner::WedgeSettings;
 use std::time::Duration;
 
 pub use app::App;
@@ -78,6 +80,8 @@ pub struct AppConfig {
     /// decision log) and the screen shows each lane's verdict. Without it, the gate screen
     /// only verifies scanned badges.
     pub gate_config: Option<PathBuf>,
+    /// How the desk and the kiosk tell a keyboard-wedge scanner from typing.
+    pub wedge: WedgeSettings,
 }
 
 impl AppConfig {
@@ -89,6 +93,7 @@ impl AppConfig {
             devices: DeviceSetup::None,
             kiosk_idle_timeout: Duration::from_secs(45),
             gate_config: None,
+            wedge: WedgeSettings::default(),
         }
     }
 }

@@ -55,6 +55,11 @@ impl WedgeDetector {
         Self { settings, buffer: String::new(), last_key_at: None }
     }
 
+    /// The timing rules this detector applies.
+    pub fn settings(&self) -> WedgeSettings {
+        self.settings
+    }
+
     /// Feeds one key pressed at `at` (any monotonic clock, e.g. the UI event timestamp).
     pub fn feed(&mut self, key: Key, at: Duration) -> WedgeVerdict {
         let gap_exceeded =
