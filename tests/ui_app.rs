@@ -1060,3 +1060,53 @@ fn a_wider_keyboard_scan_gap_reads_a_scan_that_a_slow_screen_spread_over_frames(
     });
     assert_eq!(harness.state().desk().query(), "", "a scan is not typed into the search field");
 }
+
+#[test]
+fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_restart() {
+    use expo_sync::station::StationOutbox;
+
+    let station = Station::new();
+    // Another desk of the event, joined from this station's bundle, with its own key.
+    let other_dir = tempfile::tempdir().unwrap();
+    let token = {
+        let bundle =
+            expo_kiosk::provisioning::export(&Store::open(&station.path()).unwrap(), true).unwrap();
+        let mut other = Store::open(other_dir.path()).unwrap();
+        expo_kiosk::provisioning::import(&mut other, "test", &bundle, true).unwrap();
+        let input = NewAttendee {
+            registration_code: "R0100".into(),
+            name: "王五".into(),
+            company: "杭州会展".into(),
+            category: "professional_visitor".into(),
+            phone: "13600002222".into(),
+            consent: true,
+            ..NewAttendee::default()
+        };
+        let record =
+            expo_kiosk::registration::register(&mut other, "desk2", &input, Source::WalkIn)
+                .unwrap();
+        let id = expo_kiosk::domain::AttendeeId(record.id);
+        expo_kiosk::registration::badge::ensure_badge(&mut other, "desk2", id).unwrap().token
+    };
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "desk", "1234");
+    wedge_scan(&mut harness, &token);
+    wait_for_text(&mut harness, "the unknown key refused", "unknown_key");
+
+    // The other desk's changes (its key with the event, the attendee, the badge) arrive
+    // through sync's own connection, as the sync worker writes them.
+    let other = expo_kiosk::station_sync::StoreOutbox::open(other_dir.path()).unwrap();
+    let here = expo_kiosk::station_sync::StoreOutbox::open(&station.path()).unwrap();
+    here.apply_remote(&other.pending(1000).unwrap(), 1).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        wedge_scan(&mut harness, &token);
+        std::thread::sleep(Duration::from_millis(200));
+        harness.step();
+        if harness.state().desk().selected().is_some_and(|a| a.name == "王五") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the desk never learnt the other desk's key");
+    }
+}

@@ -221,6 +221,7 @@ impl App {
                 }
                 self.loading = Loading::Ready(info);
             }
+            Response::EventChanged(info) => self.loading = Loading::Ready(info),
             Response::EventUpdated(info) => {
                 self.loading = Loading::Ready(info);
                 self.admin.on_event_updated(self.lang);

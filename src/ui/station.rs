@@ -228,6 +228,8 @@ pub enum Response {
     DeviceSettingsSaved,
     /// The event definition changed here; the new station info.
     EventUpdated(StationInfo),
+    /// The event definition or its keys arrived by sync; the new station info.
+    EventChanged(StationInfo),
     /// An export was written to this file.
     Exported(PathBuf),
     Failed(Failure),
@@ -509,7 +511,8 @@ impl StationHandle {
                 Ok(store) => {
                     let printing = Printing::start(&data_dir);
                     let sync = Sync::start(&data_dir);
-                    Worker { store, operator: None, printing, sync }.run(&request_rx, reply)
+                    let event = EventWatch::new(&store);
+                    Worker { store, operator: None, printing, sync, event }.run(&request_rx, reply)
                 }
                 Err(error) => {
                     reply(Response::Unavailable(format!("{}: {error}", data_dir.display())));
@@ -551,6 +554,50 @@ struct Worker {
     operator: Option<Operator>,
     printing: Printing,
     sync: Sync,
+    event: EventWatch,
+}
+
+/// Notices an event definition or public key that arrived by sync (the sync worker writes
+/// them through its own connection), so this station's copy in memory does not go stale:
+/// a new station's key must verify its badges here without a restart.
+struct EventWatch {
+    seen: Option<(String, i64)>,
+    next_look: std::time::Instant,
+}
+
+/// How often the worker looks for an event that sync changed.
+const EVENT_LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl EventWatch {
+    fn new(store: &Store) -> Self {
+        Self { seen: Self::stamp(store), next_look: std::time::Instant::now() }
+    }
+
+    /// When the definition was last installed, and how many keys there are.
+    fn stamp(store: &Store) -> Option<(String, i64)> {
+        store
+            .conn()
+            .query_row(
+                "SELECT (SELECT max(updated_at) FROM event), (SELECT count(*) FROM public_keys)",
+                [],
+                |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)),
+            )
+            .map_err(|error| tracing::warn!(%error, "cannot read the event's stamp"))
+            .ok()
+    }
+
+    /// True when the event changed since the last look (at most every few seconds).
+    fn changed(&mut self, store: &Store) -> bool {
+        let now = std::time::Instant::now();
+        if now < self.next_look {
+            return false;
+        }
+        self.next_look = now + EVENT_LOOK_INTERVAL;
+        let stamp = Self::stamp(store);
+        let changed = stamp.is_some() && stamp != self.seen;
+        self.seen = stamp;
+        changed
+    }
 }
 
 /// The background sync with the hub, on its own thread and store connection, when the
@@ -644,7 +691,7 @@ impl Worker {
             let first = match requests.recv_timeout(PRINT_REPORT_INTERVAL) {
                 Ok(first) => first,
                 Err(RecvTimeoutError::Timeout) => {
-                    if !self.report_printing(&reply) {
+                    if !self.report_printing(&reply) || !self.report_event_change(&reply) {
                         return;
                     }
                     continue;
@@ -664,10 +711,22 @@ impl Worker {
                     return;
                 }
             }
-            if !self.report_printing(&reply) {
+            if !self.report_printing(&reply) || !self.report_event_change(&reply) {
                 return;
             }
         }
+    }
+
+    /// Reloads an event that sync changed and tells the UI; false once the UI has gone.
+    fn report_event_change(&mut self, reply: &impl Fn(Response) -> bool) -> bool {
+        if !self.event.changed(&self.store) {
+            return true;
+        }
+        let response = match self.store.reload_event() {
+            Ok(()) => self.info().map_or_else(Response::Failed, Response::EventChanged),
+            Err(error) => Response::Failed(error.into()),
+        };
+        reply(response)
     }
 
     /// Passes on what the print queue's worker reported since the last look; false once
