@@ -1110,3 +1110,50 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
         assert!(Instant::now() < deadline, "the desk never learnt the other desk's key");
     }
 }
+
+#[test]
+fn a_kiosk_station_registers_only_the_holder_of_the_card_it_just_read() {
+    use expo_kiosk::ui::station::{Failure, Request, Response, StationHandle};
+
+    let station = Station::new();
+    let handle = StationHandle::open(station.path(), || {}).unwrap();
+    let next = || -> Response {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match handle.try_recv() {
+                Some(Response::Ready(_) | Response::Status(_)) => {}
+                Some(response) => return response,
+                None => {
+                    assert!(Instant::now() < deadline, "the station never answered");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    };
+    handle.send(Request::StartKiosk);
+    assert!(matches!(next(), Response::LoggedIn(_)));
+    // No card was read: a registration sent straight to the station, with someone's
+    // number typed in, is refused.
+    let typed = NewAttendee {
+        name: "赵六".into(),
+        category: "public_visitor".into(),
+        phone: "13600003333".into(),
+        id_type: "resident_id".into(),
+        id_number: "11010519491231002X".into(),
+        consent: true,
+        ..NewAttendee::default()
+    };
+    handle.send(Request::Register(typed));
+    match next() {
+        Response::Failed(failure @ Failure::Refused(_)) => {
+            assert_eq!(failure.reason_code(), "E-REFUSED")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let store = Store::open(&station.path()).unwrap();
+    let registered: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM attendees WHERE name = '赵六'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(registered, 0);
+}

@@ -234,6 +234,7 @@ texts! {
     WeakPin => "PIN 码至少需要 4 位", "A PIN needs at least 4 characters";
     BadOperatorName => "操作员名称为 1-40 个字母、数字、“-”、“_”或“.”", "An operator name is 1-40 letters, digits, '-', '_' or '.'";
     OperatorExists => "已有同名操作员", "An operator with this name already exists";
+    NotFromCard => "自助登记只能使用刚刚读取的身份证", "A self-service registration needs the ID card just read";
     LastAdmin => "这是本站最后一个可登录的管理员：请先添加或启用另一位管理员", "This is the station's last active admin: add or enable another admin first";
     OperatorState => "状态", "State";
     CanLogIn => "可登录", "can log in";

@@ -512,7 +512,8 @@ impl StationHandle {
                     let printing = Printing::start(&data_dir);
                     let sync = Sync::start(&data_dir);
                     let event = EventWatch::new(&store);
-                    Worker { store, operator: None, printing, sync, event }.run(&request_rx, reply)
+                    Worker { store, operator: None, printing, sync, event, card_read: None }
+                        .run(&request_rx, reply)
                 }
                 Err(error) => {
                     reply(Response::Unavailable(format!("{}: {error}", data_dir.display())));
@@ -555,6 +556,9 @@ struct Worker {
     printing: Printing,
     sync: Sync,
     event: EventWatch,
+    /// The ID card read last that matched nobody: the one identity a self-service
+    /// registration may be made for.
+    card_read: Option<CardIdentity>,
 }
 
 /// Notices an event definition or public key that arrived by sync (the sync worker writes
@@ -791,6 +795,7 @@ impl Worker {
             }
             Request::Logout => {
                 self.operator = None;
+                self.card_read = None;
                 Response::Status(self.status()?)
             }
             Request::Search { query } => {
@@ -801,7 +806,14 @@ impl Worker {
             }
             Request::Open(id) => Response::Opened(self.view(id)?),
             Request::Scan(code) => self.scan(code.trim())?,
-            Request::IdCard(card) => self.id_card(card)?,
+            Request::IdCard(card) => {
+                let response = self.id_card(card)?;
+                self.card_read = match &response {
+                    Response::WalkInFromCard(card) => Some(card.clone()),
+                    _ => None,
+                };
+                response
+            }
             Request::CheckWalkIn(input) => {
                 let operator = self.operator(Permission::Register)?;
                 let today = registration::venue_today(&self.store)?;
@@ -820,8 +832,20 @@ impl Worker {
             Request::Register(input) => {
                 let operator = self.operator(Permission::Register)?;
                 let source = registration_source(&operator);
+                if source == Source::SelfService {
+                    // A kiosk registers the holder of the card it just read, and no one else.
+                    let from_card = self.card_read.as_ref().is_some_and(|card| {
+                        card.id_type == input.id_type.trim()
+                            && card.id_number == input.id_number.trim()
+                            && card.name.trim() == input.name.trim()
+                    });
+                    if !from_card {
+                        return Err(Failure::Refused(Txt::NotFromCard));
+                    }
+                }
                 let record =
                     registration::register(&mut self.store, &operator.name, &input, source)?;
+                self.card_read = None;
                 Response::Registered(self.view(AttendeeId(record.id))?)
             }
             Request::Edit { attendee, input } => {
