@@ -289,6 +289,33 @@ fn a_reprint_whose_print_job_cannot_be_written_leaves_the_badge_as_it_was() {
 }
 
 #[test]
+fn a_failed_job_of_a_badge_since_reprinted_is_history_not_retried() {
+    let mut fx = Fixture::new();
+    let printers = fx.printers();
+    let first = fx.enqueue();
+    // The printer is dead: the serial-1 job fails; the desk reprints (serial 2), which fails too.
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    let second =
+        queue::enqueue(&mut fx.store, &fx.admin, fx.attendee, Some("jammed"), "hot").unwrap();
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    let jobs = queue::jobs(fx.store.conn(), 10).unwrap();
+    let job = |id| jobs.iter().find(|j| j.id == id).unwrap();
+    assert_eq!((job(first).status, job(second).status), (JobStatus::Failed, JobStatus::Failed));
+    assert!(!job(first).needs_retry() && job(second).needs_retry());
+    let counts = queue::counts(fx.store.conn(), "").unwrap();
+    assert_eq!(counts.failed, 1, "only the current badge's job waits for a person");
+
+    // The printer is back: a retry prints the current badge, once, and not the old one.
+    std::fs::create_dir(fx.spool_dir()).unwrap();
+    assert_eq!(queue::retry_failed(&mut fx.store, "desk1").unwrap(), 1);
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    assert_eq!(pdfs_in(&fx.spool_dir()), vec![format!("{second}.pdf")]);
+    assert_eq!(queue::counts(fx.store.conn(), "").unwrap().failed, 0);
+}
+
+#[test]
 fn the_worker_sends_queued_jobs_and_reports_each_state() {
     let mut fx = Fixture::new();
     std::fs::create_dir(fx.spool_dir()).unwrap();

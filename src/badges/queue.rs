@@ -83,6 +83,16 @@ pub struct PrintJobView {
     pub requested_by: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Whether the badge it prints is still the attendee's active one. A failed job of a
+    /// badge since reprinted or revoked is history, not something to print again.
+    pub badge_active: bool,
+}
+
+impl PrintJobView {
+    /// A failed job worth sending again once the printer is back.
+    pub fn needs_retry(&self) -> bool {
+        self.status == JobStatus::Failed && self.badge_active
+    }
 }
 
 /// Queues the attendee's badge for `printer`. Without `reprint_reason` this prints the
@@ -173,8 +183,9 @@ pub fn reprint_count(conn: &Connection, attendee: AttendeeId) -> Result<u32, Bad
     Ok(count)
 }
 
-/// How many jobs wait to go out (queued, retrying or being sent), how many failed, and
-/// how many went out to the printer since a time.
+/// How many jobs wait to go out (queued, retrying or being sent), how many failed and
+/// are worth retrying (their badge is still active), and how many went out to the printer
+/// since a time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueCounts {
     pub waiting: u64,
@@ -185,10 +196,11 @@ pub struct QueueCounts {
 /// [`QueueCounts`], with `sent_since` counting from `since` (an RFC 3339 UTC time).
 pub fn counts(conn: &Connection, since: &str) -> Result<QueueCounts, BadgeError> {
     conn.prepare_cached(
-        "SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')), \
-         count(*) FILTER (WHERE status = 'failed'), \
-         count(*) FILTER (WHERE status IN ('sent', 'printed') AND updated_at >= ?1) \
-         FROM print_jobs",
+        "SELECT count(*) FILTER (WHERE j.status IN ('queued', 'sending')), \
+         count(*) FILTER (WHERE j.status = 'failed' AND b.status = 'active'), \
+         count(*) FILTER (WHERE j.status IN ('sent', 'printed') AND j.updated_at >= ?1) \
+         FROM print_jobs j \
+         LEFT JOIN badges b ON b.attendee_id = j.attendee_id AND b.serial = j.badge_serial",
     )
     .and_then(|mut stmt| {
         stmt.query_row([since], |r| {
@@ -220,7 +232,10 @@ pub fn job(conn: &Connection, id: JobId) -> Result<Option<PrintJobView>, BadgeEr
 /// Puts every failed job back in the queue with fresh attempts: an operator's explicit
 /// "print these again". Returns how many.
 pub fn retry_failed(store: &mut Store, actor: &str) -> Result<usize, BadgeError> {
-    let failed: Vec<PrintJobView> = jobs_with_status(store.conn(), JobStatus::Failed)?;
+    let failed: Vec<PrintJobView> = jobs_with_status(store.conn(), JobStatus::Failed)?
+        .into_iter()
+        .filter(PrintJobView::needs_retry)
+        .collect();
     for job in &failed {
         transition(store, job, JobStatus::Failed, Change::to(JobStatus::Queued).attempts(0))?;
         store.write(|tx| {
@@ -559,8 +574,10 @@ fn jobs_with_status(conn: &Connection, status: JobStatus) -> Result<Vec<PrintJob
 
 const JOB_SELECT: &str =
     "SELECT j.id, j.attendee_id, coalesce(a.name, ''), j.badge_serial, j.printer, \
-     j.status, j.attempts, j.last_error, j.printer_job, j.requested_by, j.created_at, j.updated_at \
-     FROM print_jobs j LEFT JOIN attendees a ON a.id = j.attendee_id";
+     j.status, j.attempts, j.last_error, j.printer_job, j.requested_by, j.created_at, j.updated_at, \
+     coalesce(b.status = 'active', 0) \
+     FROM print_jobs j LEFT JOIN attendees a ON a.id = j.attendee_id \
+     LEFT JOIN badges b ON b.attendee_id = j.attendee_id AND b.serial = j.badge_serial";
 
 /// A row of [`JOB_SELECT`]; the inner result reports a corrupt row.
 fn read_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PrintJobView, BadgeError>> {
@@ -587,6 +604,7 @@ fn read_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PrintJobView, Ba
         requested_by: row.get(9)?,
         created_at: row.get(10)?,
         updated_at: row.get(11)?,
+        badge_active: row.get(12)?,
     }))
 }
 

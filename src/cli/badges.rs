@@ -202,7 +202,7 @@ pub fn print_queue(store: &mut Store, admin: &Operator, args: PrintQueueArgs) ->
 
 fn print_job_line(job: &PrintJobView) {
     println!(
-        "{} {:<8} {:<20} badge {:<3} {:<24} attempts {}{}{}",
+        "{} {:<8} {:<20} badge {:<3} {:<24} attempts {}{}{}{}",
         job.id,
         job.status.as_str(),
         job.attendee_name,
@@ -211,6 +211,7 @@ fn print_job_line(job: &PrintJobView) {
         job.attempts,
         job.printer_job.as_deref().map(|p| format!("  printer job {p}")).unwrap_or_default(),
         job.last_error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default(),
+        if job.badge_active { "" } else { "  (badge since reprinted or revoked)" },
     );
 }
 

@@ -129,6 +129,7 @@ texts! {
     JobQueued => "排队中", "Queued";
     JobSending => "发送中", "Sending";
     JobSent => "已发送到打印机", "Sent to the printer";
+    JobBadgeReplaced => "未打印：胸卡已补打或作废", "Not printed: badge since reprinted or revoked";
     Saved => "已保存", "Saved";
     RevokedDone => "胸卡已作废", "Badge revoked";
     NotFound => "未找到", "Not found";

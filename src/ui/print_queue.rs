@@ -46,7 +46,7 @@ impl PrintQueueWindow {
             .default_width(760.0)
             .collapsible(false)
             .show(ctx, |ui| {
-                let failed = self.jobs.iter().filter(|j| j.status == JobStatus::Failed).count();
+                let failed = self.jobs.iter().filter(|j| j.needs_retry()).count();
                 ui.horizontal(|ui| {
                     let retry = ui.add_enabled(
                         failed > 0,
@@ -111,6 +111,7 @@ fn status_text(job: &PrintJobView) -> Txt {
         JobStatus::Sending => Txt::JobSending,
         JobStatus::Sent => Txt::JobSent,
         JobStatus::Printed => Txt::Printed,
+        JobStatus::Failed if !job.badge_active => Txt::JobBadgeReplaced,
         JobStatus::Failed => Txt::PrintFailed,
     }
 }
