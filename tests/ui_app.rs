@@ -779,11 +779,14 @@ fn admin_replaces_a_desk_pin_and_disables_the_operator_who_left() {
 
     click(&mut harness, "修改 desk");
     type_into(&mut harness, "新 PIN（留空则不变）", "8642");
+    // Exhibitors only: the desk handles that category's attendees and no others.
+    click(&mut harness, "参展商");
     click(&mut harness, "保存");
     wait_for_text(&mut harness, "the new PIN saved", "已保存: desk");
     let mut store = Store::open(&station.path()).unwrap();
     assert!(operators::login(&mut store, "desk", "1234").is_err(), "the old PIN is gone");
-    assert!(operators::login(&mut store, "desk", "8642").is_ok());
+    let desk = operators::login(&mut store, "desk", "8642").unwrap();
+    assert_eq!(desk.categories, ["exhibitor"]);
 
     click(&mut harness, "修改 desk");
     click(&mut harness, "可以登录");

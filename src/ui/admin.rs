@@ -58,6 +58,8 @@ pub struct Admin {
 struct OperatorEdit {
     name: String,
     role: Option<Role>,
+    /// Category ids the operator handles; none ticked means every category.
+    categories: Vec<String>,
     new_pin: String,
     active: bool,
 }
@@ -191,6 +193,7 @@ impl Admin {
                     self.editing = Some(OperatorEdit {
                         name: operator.name.clone(),
                         role: Some(operator.role),
+                        categories: operator.categories.clone(),
                         new_pin: String::new(),
                         active: entry.active,
                     });
@@ -212,12 +215,13 @@ impl Admin {
                         role: edit.role,
                         secret: Some(std::mem::take(&mut edit.new_pin)).filter(|p| !p.is_empty()),
                         active: Some(edit.active),
-                        categories: None,
+                        categories: Some(edit.categories.clone()),
                     };
                     shell.station.send(Request::ChangeOperator { name: edit.name.clone(), change });
                 }
                 done = ui.button(Txt::Cancel.get(lang)).clicked();
             });
+            category_scope(ui, shell, &mut edit.categories);
             if done {
                 self.editing = None;
             }
@@ -532,4 +536,24 @@ fn role_picker(ui: &mut egui::Ui, lang: Lang, id: &str, role: &mut Option<Role>)
             }
         });
     picker.response.labelled_by(label.id);
+}
+
+/// Ticks for the categories an operator handles (a data permission); none ticked is all.
+fn category_scope(ui: &mut egui::Ui, shell: &Shell<'_>, chosen: &mut Vec<String>) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("{}:", Txt::Scope.get(shell.lang)));
+        for category in &shell.info.categories {
+            let label = shell.lang.pick(&category.label_zh, &category.label_en);
+            let mut ticked = chosen.contains(&category.id);
+            if ui.checkbox(&mut ticked, label).changed() {
+                chosen.retain(|id| id != &category.id);
+                if ticked {
+                    chosen.push(category.id.clone());
+                }
+            }
+        }
+        if chosen.is_empty() {
+            ui.label(RichText::new(Txt::AllCategories.get(shell.lang)).italics());
+        }
+    });
 }
