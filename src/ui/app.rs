@@ -295,7 +295,7 @@ fn top_bar(ui: &mut egui::Ui, shell: &Shell<'_>, lang: &mut Lang, mode: &mut Mod
     ui.heading(shell.lang.pick(&info.event_name, &info.event_name_en));
     ui.label(RichText::new(mode.title().get(shell.lang)).strong());
     ui.separator();
-    language_switch(ui, lang);
+    language_switch(ui, lang, RichText::new);
     if let Some(operator) = shell.operator {
         ui.separator();
         ui.label(format!(
@@ -316,9 +316,15 @@ fn top_bar(ui: &mut egui::Ui, shell: &Shell<'_>, lang: &mut Lang, mode: &mut Mod
 }
 
 /// The 中文 / English switch.
-pub(super) fn language_switch(ui: &mut egui::Ui, lang: &mut Lang) {
+/// `style` dresses each language's name (the kiosk's are large).
+pub(super) fn language_switch(
+    ui: &mut egui::Ui,
+    lang: &mut Lang,
+    style: impl Fn(&'static str) -> RichText,
+) {
     for choice in [Lang::Zh, Lang::En] {
-        if ui.selectable_label(*lang == choice, choice.native_name()).clicked() {
+        let name = style(choice.native_name());
+        if ui.add(egui::Button::selectable(*lang == choice, name)).clicked() {
             *lang = choice;
         }
     }

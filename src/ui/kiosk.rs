@@ -11,7 +11,7 @@ use std::time::Duration;
 use eframe::egui::{self, RichText};
 use expo_hardware::scanner::{Key as WedgeKey, WedgeDetector, WedgeSettings, WedgeVerdict};
 
-use super::app::Shell;
+use super::app::{language_switch, Shell};
 use super::desk::category_label;
 use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, Lang, Txt};
@@ -420,12 +420,7 @@ impl Kiosk {
         ui.horizontal(|ui| {
             // Centred: the two buttons are about 270 points wide together.
             ui.add_space(ui.available_width() / 2.0 - 135.0);
-            for choice in [Lang::Zh, Lang::En] {
-                let text = RichText::new(choice.native_name()).size(32.0);
-                if ui.add(egui::Button::selectable(*lang == choice, text)).clicked() {
-                    *lang = choice;
-                }
-            }
+            language_switch(ui, lang, |name| RichText::new(name).size(32.0));
         });
         ui.add_space(30.0);
         big(ui, Icon::ScanOrCard, Txt::KioskInstruction.get(*lang));
@@ -440,24 +435,19 @@ impl Kiosk {
     ) {
         big(ui, Icon::Person, Txt::KioskConfirmTitle.get(lang));
         centred_column(ui, CONFIRM_WIDTH, |ui| {
-            egui::Grid::new("confirm").num_columns(2).spacing([30.0, 10.0]).show(ui, |ui| {
-                let category = category_label(shell.info, lang, &details.category);
-                for (label, value) in [
-                    (Txt::Name, &details.name),
+            let category = category_label(shell.info, lang, &details.category);
+            detail_rows(
+                ui,
+                "confirm",
+                lang,
+                [
+                    (Txt::Name, details.name.as_str()),
                     (Txt::Company, &details.company),
                     (Txt::Category, &category),
                     (Txt::Phone, &details.phone),
                     (Txt::IdNumber, &details.id_number),
-                ] {
-                    ui.label(RichText::new(label.get(lang)).size(24.0));
-                    ui.label(
-                        RichText::new(if value.is_empty() { "-" } else { value.as_str() })
-                            .size(24.0)
-                            .strong(),
-                    );
-                    ui.end_row();
-                }
-            });
+                ],
+            );
         });
         ui.add_space(30.0);
         if ui.button(RichText::new(Txt::KioskPrint.get(lang)).size(30.0)).clicked() {
@@ -478,21 +468,21 @@ impl Kiosk {
         ui.label(RichText::new(Txt::KioskFromCard.get(lang)).size(22.0));
         let enabled = !walk_in.waiting;
         centred_column(ui, FORM_WIDTH, |ui| {
-            egui::Grid::new("walk-in-card").num_columns(2).spacing([30.0, 8.0]).show(ui, |ui| {
-                // The visitor is the card's holder: their own name in full, the number masked
-                // for whoever stands behind them.
-                let card = &walk_in.card;
-                for (label, value) in [
-                    (Txt::Name, card.name.clone()),
-                    (Txt::Gender, card.gender.clone()),
-                    (Txt::BirthDate, card.birth_date.clone()),
-                    (Txt::IdNumber, id_document::mask(&card.id_number)),
-                ] {
-                    ui.label(RichText::new(label.get(lang)).size(24.0));
-                    ui.label(RichText::new(value).size(24.0).strong());
-                    ui.end_row();
-                }
-            });
+            // The visitor is the card's holder: their own name in full, the number masked
+            // for whoever stands behind them.
+            let card = &walk_in.card;
+            let masked = id_document::mask(&card.id_number);
+            detail_rows(
+                ui,
+                "walk-in-card",
+                lang,
+                [
+                    (Txt::Name, card.name.as_str()),
+                    (Txt::Gender, &card.gender),
+                    (Txt::BirthDate, &card.birth_date),
+                    (Txt::IdNumber, &masked),
+                ],
+            );
             ui.add_space(20.0);
             egui::Grid::new("walk-in-fields").num_columns(2).spacing([24.0, 8.0]).show(ui, |ui| {
                 for field in walk_in.fields.clone() {
@@ -600,6 +590,17 @@ fn centred_column(ui: &mut egui::Ui, width: f32, content: impl FnOnce(&mut egui:
             ui.set_width(width.min(ui.available_width()));
             content(ui);
         });
+    });
+}
+
+/// A visitor's details as label and value rows in the kiosk's large type ("-" for none).
+fn detail_rows<const N: usize>(ui: &mut egui::Ui, id: &str, lang: Lang, rows: [(Txt, &str); N]) {
+    egui::Grid::new(id).num_columns(2).spacing([30.0, 10.0]).show(ui, |ui| {
+        for (label, value) in rows {
+            ui.label(RichText::new(label.get(lang)).size(24.0));
+            ui.label(RichText::new(if value.is_empty() { "-" } else { value }).size(24.0).strong());
+            ui.end_row();
+        }
     });
 }
 
