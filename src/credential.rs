@@ -176,12 +176,21 @@ pub trait Trust {
     fn is_revoked(&self, attendee: AttendeeId, serial: u16) -> bool;
 }
 
-/// Verifies a token against what the station trusts, on venue-local date `today`.
+/// Verifies a token against what the station trusts, on venue-local date `today`:
+/// [`authenticate`], then [`standing`].
+pub fn verify(text: &str, trust: &impl Trust, today: NaiveDate) -> Result<BadgeClaims, Invalid> {
+    let claims = authenticate(text, trust)?;
+    standing(&claims, trust, today)?;
+    Ok(claims)
+}
+
+/// The claims of a genuine badge of this event: its key is trusted and its signature holds,
+/// so whom it names is certain, whether or not it may be used today.
 ///
 /// The checks run in an order that gives each kind of tampering its own reason: a
 /// token from another event names a key we don't hold (`other_event`), a bit flipped
 /// anywhere in the signed body breaks the signature (`bad_signature`).
-pub fn verify(text: &str, trust: &impl Trust, today: NaiveDate) -> Result<BadgeClaims, Invalid> {
+pub fn authenticate(text: &str, trust: &impl Trust) -> Result<BadgeClaims, Invalid> {
     let token = parse(text)?;
     let claims = token.claims;
     let Some(key) = trust.verifying_key(claims.key_id) else {
@@ -196,6 +205,11 @@ pub fn verify(text: &str, trust: &impl Trust, today: NaiveDate) -> Result<BadgeC
     if claims.event_tag != trust.event_tag() {
         return Err(Invalid::OtherEvent);
     }
+    Ok(claims)
+}
+
+/// Why a genuine badge may not be used on `today`: revoked, not yet valid or expired.
+pub fn standing(claims: &BadgeClaims, trust: &impl Trust, today: NaiveDate) -> Result<(), Invalid> {
     if trust.is_revoked(claims.attendee, claims.serial) {
         return Err(Invalid::Revoked);
     }
@@ -205,7 +219,7 @@ pub fn verify(text: &str, trust: &impl Trust, today: NaiveDate) -> Result<BadgeC
     if today > claims.valid_to {
         return Err(Invalid::Expired);
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! The station side of sync: this station's store as an [`StationOutbox`] for the
 //! `expo-sync` client, applying other stations' changes by the conflict rules in
-//! ARCHITECTURE.md, and the hub credential this station enrolled with.
+//! ARCHITECTURE.md, the hub credential this station enrolled with, and the background
+//! sync every enrolled station runs ([`start_background_sync`], [`EventWatch`]).
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use expo_sync::client::{HubClient, HubTrust};
 use expo_sync::protocol::GateDecisionRecord;
-use expo_sync::station::StationOutbox;
+use expo_sync::station::{StationOutbox, SyncWorker, WorkerOptions};
 use expo_sync::{Change, Record};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
@@ -28,6 +29,8 @@ pub enum StationSyncError {
     BadOutboxRow(i64, String),
     #[error(transparent)]
     Hub(#[from] expo_sync::client::ClientError),
+    #[error("cannot start the background sync: {0}")]
+    SyncThread(std::io::Error),
 }
 
 pub type Result<T, E = StationSyncError> = std::result::Result<T, E>;
@@ -295,6 +298,68 @@ impl HubCredential {
         let json = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
         crate::store::write_private_file(&path, json.as_bytes()).map_err(|e| err(e.to_string()))?;
         Ok(())
+    }
+}
+
+/// Starts the background sync of the station in `data_dir` (its own thread and store
+/// connection): `Ok(None)` when the station is not enrolled, which then works offline as
+/// ever. The one place where sync starts, for the desktop app and the headless gate alike.
+pub fn start_background_sync(
+    data_dir: &Path,
+    options: WorkerOptions,
+) -> Result<Option<SyncWorker>> {
+    let credential = match HubCredential::load(data_dir) {
+        Ok(credential) => credential,
+        Err(StationSyncError::NotEnrolled) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let outbox = StoreOutbox::open(data_dir)?;
+    let client = credential.client(None)?;
+    let worker =
+        SyncWorker::spawn(client, outbox, options).map_err(StationSyncError::SyncThread)?;
+    Ok(Some(worker))
+}
+
+/// Notices an event definition or public key that arrived by sync (the sync worker writes
+/// them through its own connection), so a station's copy in memory does not go stale: a new
+/// station's key must verify its badges here without a restart.
+pub struct EventWatch {
+    seen: Option<(String, i64)>,
+    next_look: std::time::Instant,
+}
+
+/// How often a station looks for an event that sync changed.
+const EVENT_LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl EventWatch {
+    pub fn new(store: &Store) -> Self {
+        Self { seen: Self::stamp(store), next_look: std::time::Instant::now() }
+    }
+
+    /// When the definition was last installed, and how many keys there are.
+    fn stamp(store: &Store) -> Option<(String, i64)> {
+        store
+            .conn()
+            .query_row(
+                "SELECT (SELECT max(updated_at) FROM event), (SELECT count(*) FROM public_keys)",
+                [],
+                |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)),
+            )
+            .map_err(|error| tracing::warn!(%error, "cannot read the event's stamp"))
+            .ok()
+    }
+
+    /// True when the event changed since the last look (at most every few seconds).
+    pub fn changed(&mut self, store: &Store) -> bool {
+        let now = std::time::Instant::now();
+        if now < self.next_look {
+            return false;
+        }
+        self.next_look = now + EVENT_LOOK_INTERVAL;
+        let stamp = Self::stamp(store);
+        let changed = stamp.is_some() && stamp != self.seen;
+        self.seen = stamp;
+        changed
     }
 }
 

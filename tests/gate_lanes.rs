@@ -243,6 +243,34 @@ fn a_badge_opens_its_lane_with_exact_pulse_bytes_and_forged_or_revoked_send_none
         .map(Result::unwrap)
         .collect();
     assert_eq!(reasons, ["granted", "unknown_key", "revoked", "passback", "granted", "granted"]);
+    // A refusal of a genuine badge names its holder and serial, in the log and in the record
+    // that goes to the hub; a forged badge names nobody.
+    let holder = |code: &str| -> String {
+        station
+            .db()
+            .query_row("SELECT id FROM attendees WHERE registration_code = ?1", [code], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let logged = |reason: &str| -> (Option<String>, Option<i64>, Option<String>) {
+        station
+            .db()
+            .query_row(
+                "SELECT d.attendee_id, d.badge_serial, \
+                 json_extract(o.change, '$.record.data.attendee_id') \
+                 FROM gate_decisions d JOIN outbox o ON o.kind = 'gate_decision' \
+                 AND json_extract(o.change, '$.record.data.id') = d.id WHERE d.reason = ?1",
+                [reason],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    };
+    let revoked_holder = Some(holder("R0000126"));
+    assert_eq!(logged("revoked"), (revoked_holder.clone(), Some(1), revoked_holder));
+    let passback_holder = Some(holder("R0000124"));
+    assert_eq!(logged("passback"), (passback_holder.clone(), Some(1), passback_holder));
+    assert_eq!(logged("unknown_key"), (None, None, None));
 }
 
 #[test]
@@ -471,17 +499,9 @@ fn the_example_config_runs_headless_against_simulators() {
     std::fs::write(&config, example).unwrap();
     drop(station.store.take());
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
-        .arg("--data-dir")
-        .arg(station.dir.path())
-        .args(["gate", "--config"])
-        .arg(&config)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut child = spawn_gate(station.dir.path(), &config);
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(child.0.stdout.take().unwrap()));
     std::thread::sleep(Duration::from_millis(500));
     // Both boards are driven closed on start: 4 LCUS channels, 2 Modbus coils.
     assert_eq!(frames(&board_a, 4).len(), 4);
@@ -514,11 +534,11 @@ fn the_example_config_runs_headless_against_simulators() {
         serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(second_exit["granted"].as_bool(), Some(true), "{second_exit}");
     let terminated = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(terminated.success());
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "SIGTERM is an orderly stop: {status:?}");
     let received = frames(&board_a, 10);
     let opened = received.iter().rposition(|f| *f == lcus_frame(2, true)).unwrap();
@@ -623,4 +643,195 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
     let received = frames(&relay, 3);
     assert!(received.contains(&lcus_frame(2, true)), "{received:?}");
     harness.check_accessibility();
+}
+
+/// A hub in this process, over HTTP on SQLite, as a venue's server runs it.
+struct Hub {
+    runtime: tokio::runtime::Runtime,
+    store: Arc<expo_sync::hub::sqlite::SqliteStore>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Hub {
+    fn start() -> Self {
+        use expo_sync::hub::server::{serve, HubConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            expo_sync::hub::sqlite::SqliteStore::open(&dir.path().join("hub.db")).unwrap(),
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served =
+            serve(listener, Arc::clone(&store), HubConfig::default(), std::future::pending());
+        runtime.spawn(served);
+        Hub { runtime, store, url, _dir: dir }
+    }
+
+    /// Enrols the station in `data` under `name`, as `expo-kiosk sync enrol` does on site.
+    fn enrol(&self, data: &std::path::Path, name: &str) {
+        let add = expo_sync::hub::enrolment::add_station(self.store.as_ref(), name);
+        let code = self.runtime.block_on(add).unwrap();
+        cli(data, &["sync", "enrol", "--hub", &self.url, "--code", &code]);
+    }
+
+    /// Every gate decision the hub holds (an annulled one in its annulled state).
+    fn gate_decisions(&self) -> Vec<expo_sync::protocol::GateDecisionRecord> {
+        use expo_sync::hub::HubStore;
+        let page = self.store.current_page("gate_decision", "", 10_000);
+        let records = self.runtime.block_on(page).unwrap();
+        records
+            .into_iter()
+            .filter_map(|(_, record)| match record {
+                expo_sync::Record::GateDecision(decision) => Some(decision),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Runs `expo-kiosk --data-dir DATA ARGS...`, which must succeed; its standard output.
+fn cli(data: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Asks `check` again (it may act, then wait on something with a timeout of its own) until
+/// it answers, failing after `within`.
+fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The headless gate of a turnstile station (`gate --config`), enrolled with a hub, syncs by
+/// itself while its lanes run: a badge a desk revokes and pushes is refused a moment later
+/// without anyone running `sync` at the gate, and the gate's decisions, the refusal with its
+/// holder among them, reach the hub.
+#[test]
+fn an_enrolled_headless_gate_pushes_its_decisions_and_pulls_a_desk_s_revocation() {
+    let hub = Hub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (desk, gate) = (dir.path().join("desk"), dir.path().join("gate"));
+    let event = dir.path().join("event.toml");
+    let shanghai_today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    std::fs::write(&event, demo_event_toml(shanghai_today)).unwrap();
+    cli(&desk, &["event", "init", "--file", event.to_str().unwrap()]);
+    let bundle = dir.path().join("bundle.json");
+    cli(&desk, &["event", "export", "--out", bundle.to_str().unwrap()]);
+    cli(&gate, &["event", "import", bundle.to_str().unwrap(), "--verify-only"]);
+    hub.enrol(&desk, "desk-1");
+    hub.enrol(&gate, "gate-1");
+    let holder = cli(&desk, &["register", "--name", "欧阳娜娜", "--category", "vip"]);
+    let holder = holder.trim();
+    let token = cli(&desk, &["badge", "token", holder]).trim().to_owned();
+    cli(&desk, &["sync"]);
+
+    // An exit lane: decided on the badge alone, whatever the hour the test runs at.
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = dir.path().join("gate.toml");
+    let lanes = [
+        "sync_interval_s = 0.5\n".to_owned(),
+        board("a", board_pty.path(), "lcus", 1),
+        lane("out-1", "hall-1", "out", "a", 1, scanner.path()),
+    ];
+    std::fs::write(&config, lanes.concat()).unwrap();
+    let mut child = spawn_gate(&gate, &config);
+    let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let (line_tx, verdict_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            let verdict: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if line_tx.send(verdict).is_err() {
+                break;
+            }
+        }
+    });
+    // Scans until the gate answers with `reason` (the lane's reader may not have opened its
+    // port for the first scans; earlier verdicts are skipped).
+    let mut scan_until = |reason: &str, within| {
+        wait_for(reason, within, || {
+            scanner.scan(&token).unwrap();
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while let Ok(verdict) =
+                verdict_lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                if verdict["reason"] == reason {
+                    return Some(verdict);
+                }
+            }
+            None
+        })
+    };
+
+    // Nobody was seen entering: an exit granted and flagged.
+    let granted = scan_until("exit_without_entry", Duration::from_secs(20));
+    assert_eq!(
+        (granted["granted"].as_bool(), granted["attendee_id"].as_str()),
+        (Some(true), Some(holder))
+    );
+    let granted_id = granted["decision_id"].as_str().unwrap().to_owned();
+    let at_hub = wait_for("the grant at the hub", Duration::from_secs(20), || {
+        hub.gate_decisions().into_iter().find(|d| d.id.to_string() == granted_id)
+    });
+    assert_eq!((at_hub.gate.as_str(), at_hub.granted), ("gate-1", true));
+
+    cli(&desk, &["badge", "revoke", holder, "--reason", "lost"]);
+    cli(&desk, &["sync"]);
+    let refused = scan_until("revoked", Duration::from_secs(20));
+    assert_eq!(refused["granted"].as_bool(), Some(false));
+    assert_eq!(refused["attendee_id"].as_str(), Some(holder), "the refusal names the holder");
+    let refused_id = refused["decision_id"].as_str().unwrap().to_owned();
+    let at_hub = wait_for("the refusal at the hub", Duration::from_secs(20), || {
+        hub.gate_decisions().into_iter().find(|d| d.id.to_string() == refused_id)
+    });
+    assert_eq!(at_hub.reason, "revoked");
+    assert_eq!(at_hub.attendee_id.map(|id| id.to_string()).as_deref(), Some(holder));
+    assert_eq!(at_hub.badge_serial, Some(1));
+
+    // `stop` on standard input: the lanes close and the sync thread ends with the process.
+    let mut stdin = child.0.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"stop\n").unwrap();
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// `expo-kiosk --data-dir DATA gate --config CONFIG`, its standard input and output piped.
+fn spawn_gate(data: &std::path::Path, config: &std::path::Path) -> KilledOnDrop {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["gate", "--config"])
+        .arg(config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    KilledOnDrop(child)
+}
+
+/// A gate process that a failed assertion must not leave running.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        // Already exited when the test got as far as stopping it.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

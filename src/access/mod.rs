@@ -9,8 +9,9 @@
 //! Order of the checks, so each refusal names its real cause:
 //! 1. text that is not a badge token but a pending pre-registration code →
 //!    `collect_badge_at_desk`;
-//! 2. the token itself ([`credential::verify`]): malformed, key, signature, event,
-//!    revocation, validity dates;
+//! 2. the token itself: first whether it is genuine ([`credential::authenticate`]:
+//!    malformed, key, signature, event), then, naming its holder from here on, whether it
+//!    may be used today ([`credential::standing`]: revocation, validity dates);
 //! 3. the category the token names must exist in this event;
 //! 4. entries only (exits are never refused for rules, only for a bad badge): zone, then
 //!    day, then hour of the category's access windows; anti-passback; entries per day.
@@ -200,7 +201,8 @@ pub struct Holder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub reason: Reason,
-    /// Present once the token verified, granted or not.
+    /// Present once the token's signature verified, granted or not (a revoked or expired
+    /// badge names who tried it); absent for forged, foreign and malformed texts.
     pub holder: Option<Holder>,
 }
 
@@ -229,7 +231,7 @@ pub fn decide(
         return Decision::denied(Reason::CollectBadgeAtDesk);
     }
     let day = at.date();
-    let claims = match credential::verify(code, knowledge, day) {
+    let claims = match credential::authenticate(code, knowledge) {
         Ok(claims) => claims,
         Err(invalid) => return Decision::denied(invalid.into()),
     };
@@ -239,6 +241,9 @@ pub fn decide(
         category_code: claims.category_code,
     };
     let verdict = |reason| Decision { reason, holder: Some(holder) };
+    if let Err(invalid) = credential::standing(&claims, knowledge, day) {
+        return verdict(invalid.into());
+    }
     let Some(category) = event.category_by_code(claims.category_code) else {
         return verdict(Reason::UnknownCategory);
     };

@@ -142,69 +142,96 @@ fn entry(zone: &str) -> GateContext<'_> {
     GateContext { zone, direction: Direction::In }
 }
 
-/// What the example event's text says should happen.
+/// The holder's situation when they scan: their passage state, and whether a desk revoked
+/// their badge.
+#[derive(Clone, Copy, Debug)]
+struct Situation {
+    state: AttendeeState,
+    revoked: bool,
+}
+
+/// What the example event's text says should happen to `holder`'s genuine badge.
 fn oracle(
     rule: &Rule,
     zone: (&str, Passback),
     d: u32,
     hhmm: &str,
-    state: AttendeeState,
+    situation: Situation,
     direction: Direction,
-) -> Reason {
+    holder: Holder,
+) -> Decision {
+    // The signature holds whatever the outcome, so every decision names the holder:
+    // security wants to know who tried a revoked badge, or came outside their hours.
+    let decision = |reason| Decision { reason, holder: Some(holder) };
     let (_, zones, days, from, to, max) = *rule;
+    let state = situation.state;
+    if situation.revoked {
+        return decision(Reason::Revoked);
+    }
     if d < 24 {
-        return Reason::NotYetValid;
+        return decision(Reason::NotYetValid);
     }
     if d > 27 {
-        return Reason::Expired;
+        return decision(Reason::Expired);
     }
     if direction == Direction::Out {
-        return if zone.1 != Passback::Off && !state.inside {
+        return decision(if zone.1 != Passback::Off && !state.inside {
             Reason::ExitWithoutEntry
         } else {
             Reason::Granted
-        };
+        });
     }
     if !zones.contains(&zone.0) {
-        return Reason::ZoneNotAllowed;
+        return decision(Reason::ZoneNotAllowed);
     }
     if !days.is_empty() && !days.contains(&d) {
-        return Reason::WrongDay;
+        return decision(Reason::WrongDay);
     }
     if !(time(from) <= time(hhmm) && time(hhmm) < time(to)) {
-        return Reason::OutsideHours;
+        return decision(Reason::OutsideHours);
     }
     if state.inside && zone.1 == Passback::Hard {
-        return Reason::Passback;
+        return decision(Reason::Passback);
     }
     if max.is_some_and(|max| state.entries_today >= max) {
-        return Reason::MaxEntries;
+        return decision(Reason::MaxEntries);
     }
-    if state.inside && zone.1 == Passback::Soft {
+    decision(if state.inside && zone.1 == Passback::Soft {
         Reason::PassbackFlagged
     } else {
         Reason::Granted
-    }
+    })
 }
 
 #[test]
 fn rules_matrix_category_zone_day_hour_passback() {
     let event = event();
     let mut world = World::new();
-    let states = [
-        AttendeeState { inside: false, entries_today: 0 },
-        AttendeeState { inside: true, entries_today: 1 },
-        AttendeeState { inside: false, entries_today: 3 },
-        AttendeeState { inside: true, entries_today: 10 },
+    let situation = |inside, entries_today, revoked| Situation {
+        state: AttendeeState { inside, entries_today },
+        revoked,
+    };
+    let situations = [
+        situation(false, 0, false),
+        situation(true, 1, false),
+        situation(false, 3, false),
+        situation(true, 10, false),
+        situation(true, 1, true),
     ];
     let mut checked = 0;
     let mut seen = HashSet::new();
     for rule in &RULES {
         let (code, category) = event.category(rule.0).unwrap();
         assert_eq!(category.max_entries_per_day, rule.5, "{} max entries", rule.0);
-        for state in states {
-            let (attendee, token) = world.badge(code);
-            world.states.insert(attendee, state);
+        for situation in situations {
+            let claims = world.claims(code);
+            let token = sign(&claims, &world.key);
+            let holder =
+                Holder { attendee: claims.attendee, serial: claims.serial, category_code: code };
+            world.states.insert(claims.attendee, situation.state);
+            if situation.revoked {
+                world.revoked.insert((claims.attendee, claims.serial));
+            }
             for zone in ZONES {
                 assert_eq!(event.zone(zone.0).unwrap().passback, zone.1);
                 for d in DAYS {
@@ -212,20 +239,15 @@ fn rules_matrix_category_zone_day_hour_passback() {
                         for direction in [Direction::In, Direction::Out] {
                             let gate = GateContext { zone: zone.0, direction };
                             let decision = decide(&token, gate, at(d, hhmm), &event, &world);
-                            let expected = oracle(rule, zone, d, hhmm, state, direction);
+                            let expected =
+                                oracle(rule, zone, d, hhmm, situation, direction, holder);
                             assert_eq!(
-                                decision.reason, expected,
+                                decision, expected,
                                 "{} {:?} at {} {d} {hhmm} {direction:?}",
-                                rule.0, state, zone.0
+                                rule.0, situation, zone.0
                             );
-                            assert_eq!(decision.granted(), expected.grants());
-                            // Only a badge that verified (valid today) names its holder.
-                            let verified = (24..=27).contains(&d);
-                            assert_eq!(
-                                decision.holder.map(|h| h.attendee),
-                                verified.then_some(attendee)
-                            );
-                            seen.insert(expected);
+                            assert_eq!(decision.granted(), expected.reason.grants());
+                            seen.insert(expected.reason);
                             checked += 1;
                         }
                     }
@@ -233,12 +255,13 @@ fn rules_matrix_category_zone_day_hour_passback() {
             }
         }
     }
-    assert_eq!(checked, 7 * 4 * 4 * 6 * 22 * 2);
+    assert_eq!(checked, 7 * 5 * 4 * 6 * 22 * 2);
     // The matrix reaches every rule outcome, so none of them is untested.
     for reason in [
         Reason::Granted,
         Reason::PassbackFlagged,
         Reason::ExitWithoutEntry,
+        Reason::Revoked,
         Reason::NotYetValid,
         Reason::Expired,
         Reason::ZoneNotAllowed,
@@ -265,9 +288,9 @@ fn exhibitors_enter_early_and_the_public_in_public_hours_only() {
 }
 
 #[test]
-fn each_credential_failure_denies_with_its_reason_and_no_holder() {
+fn a_badge_that_is_not_genuine_is_denied_with_its_reason_and_no_holder() {
     let event = event();
-    let mut world = World::new();
+    let world = World::new();
     let hall = entry("forum-a");
     let noon = at(25, "12:00");
     let staff = event.category("staff").unwrap().0;
@@ -278,8 +301,6 @@ fn each_credential_failure_denies_with_its_reason_and_no_holder() {
         &BadgeClaims { event_tag: event_tag("other-fair"), ..world.claims(staff) },
         &world.key,
     );
-    let (revoked_holder, revoked) = world.badge(staff);
-    world.revoked.insert((revoked_holder, 1));
     let mut tampered = world.badge(staff).1.into_bytes();
     tampered[100] = if tampered[100] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
@@ -287,7 +308,6 @@ fn each_credential_failure_denies_with_its_reason_and_no_holder() {
     for (text, reason) in [
         (forged.as_str(), Reason::UnknownKey),
         (other_event.as_str(), Reason::OtherEvent),
-        (revoked.as_str(), Reason::Revoked),
         (tampered.as_str(), Reason::BadSignature),
         ("", Reason::Malformed),
         ("R0000123", Reason::Malformed),
@@ -298,6 +318,24 @@ fn each_credential_failure_denies_with_its_reason_and_no_holder() {
         assert!(!decision.granted());
     }
     assert_eq!(world.state_lookups.get(), 0, "state is read only for genuine badges");
+}
+
+#[test]
+fn a_revoked_badge_is_denied_naming_its_holder_and_serial_without_reading_their_state() {
+    let event = event();
+    let mut world = World::new();
+    let staff = event.category("staff").unwrap().0;
+    // A reprint revoked: serial 2 of the holder is on the revocation list.
+    let claims = BadgeClaims { serial: 2, ..world.claims(staff) };
+    let revoked = sign(&claims, &world.key);
+    world.revoked.insert((claims.attendee, 2));
+    for direction in [Direction::In, Direction::Out] {
+        let gate = GateContext { zone: "forum-a", direction };
+        let decision = decide(&revoked, gate, at(25, "12:00"), &event, &world);
+        let holder = Holder { attendee: claims.attendee, serial: 2, category_code: staff };
+        assert_eq!(decision, Decision { reason: Reason::Revoked, holder: Some(holder) });
+    }
+    assert_eq!(world.state_lookups.get(), 0, "a revoked badge needs no passage state");
 }
 
 #[test]

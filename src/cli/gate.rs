@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use expo_kiosk::gate::{control, ControlCommand, Gate, GateConfig, SystemClock};
+use expo_kiosk::station_sync;
 use expo_kiosk::store::Store;
 
 #[derive(Args)]
@@ -18,7 +19,8 @@ use expo_kiosk::store::Store;
 pub struct GateArgs {
     /// The gate's lanes, scanners and relays (see assets/gates/example-gate.toml). Prints
     /// one JSON line per decision; reads `emergency`, `lockdown`, `normal`, `status` and
-    /// `stop` from standard input unless a lane reads the keyboard.
+    /// `stop` from standard input unless a lane reads the keyboard. An enrolled station
+    /// syncs with its hub meanwhile (every `sync_interval_s`).
     #[arg(long, value_name = "GATE.toml")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -63,10 +65,25 @@ fn serve(config_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     let config = GateConfig::from_toml(&text, &store.event()?.definition)
         .with_context(|| format!("in {}", config_path.display()))?;
     let lanes = config.lanes.len();
+    let sync_options = config.sync_options();
     let gate = Gate::start(store, config, Arc::new(SystemClock))?;
     gate.control_from_stdin()?;
     stop_on_signals(gate.stopper())?;
     eprintln!("gate running with {lanes} lane(s)");
+    // Pushes the decisions and pulls revocations while the lanes run; the lanes read what
+    // it writes from the database, scan by scan. The gate decides offline whatever sync does.
+    let _sync = match station_sync::start_background_sync(data_dir, sync_options) {
+        Ok(Some(worker)) => {
+            eprintln!("syncing with the hub every {:?}", sync_options.interval);
+            Some(worker)
+        }
+        Ok(None) => None,
+        Err(error) => {
+            tracing::error!(%error, "no background sync; the lanes decide on what they hold");
+            eprintln!("not syncing: {error}");
+            None
+        }
+    };
     let printed = gate.verdicts().iter().try_for_each(|verdict| -> Result<()> {
         // Locked per line: the standard-input control thread prints its answers too.
         let mut out = std::io::stdout().lock();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use expo_hardware::relay::{Polarity, RelayProtocol, RelaySettings};
 use expo_hardware::scanner::{ScannerSettings, Terminator};
+use expo_sync::station::WorkerOptions;
 use serde::Deserialize;
 
 use crate::access::Direction;
@@ -14,6 +15,9 @@ use crate::domain::EventDefinition;
 
 /// LCUS boards drop an OFF that follows the ON within about 80 ms (see the relay driver).
 const LCUS_MIN_PULSE_MS: u64 = 100;
+/// Shortest and longest sync interval a gate accepts: below half a second a hall of gates
+/// would mostly keep the hub busy; above an hour revocations would hardly arrive in time.
+const SYNC_INTERVAL_S: std::ops::RangeInclusive<f64> = 0.5..=3600.0;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +27,10 @@ pub struct GateConfig {
     pub gate: Option<String>,
     #[serde(default)]
     pub control: ControlConfig,
+    /// Seconds between sync rounds while the station is enrolled with a hub; default: the
+    /// desktop app's interval.
+    #[serde(default)]
+    pub sync_interval_s: Option<f64>,
     pub relays: Vec<RelayBoardConfig>,
     pub lanes: Vec<LaneConfig>,
 }
@@ -291,6 +299,13 @@ impl GateConfig {
         if self.lanes.is_empty() {
             return invalid("a gate needs at least one lane".into());
         }
+        if self.sync_interval_s.is_some_and(|s| !SYNC_INTERVAL_S.contains(&s)) {
+            return invalid(format!(
+                "sync_interval_s must be between {} and {} seconds",
+                SYNC_INTERVAL_S.start(),
+                SYNC_INTERVAL_S.end()
+            ));
+        }
         let mut board_ids = HashSet::new();
         for board in &self.relays {
             if !board_ids.insert(board.id.as_str()) {
@@ -356,6 +371,13 @@ impl GateConfig {
         Ok(())
     }
 
+    /// How the background sync runs while the station is enrolled.
+    pub fn sync_options(&self) -> WorkerOptions {
+        let defaults = WorkerOptions::default();
+        let interval = self.sync_interval_s.map_or(defaults.interval, Duration::from_secs_f64);
+        WorkerOptions { interval, ..defaults }
+    }
+
     /// Whether a lane reads standard input (then control commands cannot).
     pub fn uses_keyboard(&self) -> bool {
         self.lanes.iter().any(|lane| matches!(lane.scanner, ScannerConfig::Keyboard { .. }))
@@ -378,6 +400,10 @@ mod tests {
         let config = GateConfig::from_toml(EXAMPLE_GATE, &event()).unwrap();
         assert!(config.lanes.len() >= 2);
         assert!(config.lanes.iter().any(|l| l.direction == Direction::Out));
+        assert_eq!(config.sync_options().interval, Duration::from_secs(2));
+        let without = EXAMPLE_GATE.replacen("sync_interval_s = 2\n", "", 1);
+        let config = GateConfig::from_toml(&without, &event()).unwrap();
+        assert_eq!(config.sync_options().interval, WorkerOptions::default().interval);
     }
 
     #[test]
@@ -389,6 +415,8 @@ mod tests {
             (EXAMPLE_GATE.replacen("relay = \"board-a\"", "relay = \"nope\"", 1), "no relay board"),
             (EXAMPLE_GATE.replacen("pulse_ms = 500", "pulse_ms = 20", 1), "at least 100 ms"),
             (EXAMPLE_GATE.replacen("timeout_s = 8", "timeout_s = -1", 1), "timeout_s"),
+            (EXAMPLE_GATE.replacen("sync_interval_s = 2", "sync_interval_s = 0.1", 1), "between"),
+            (EXAMPLE_GATE.replacen("sync_interval_s = 2", "sync_interval_s = nan", 1), "between"),
         ];
         for (text, expected) in cases {
             let err = GateConfig::from_toml(&text, &event()).unwrap_err().to_string();

@@ -30,6 +30,7 @@ pub use control::{ControlCommand, ControlReply, Mode};
 pub use log::{record_all as record_decisions, StoreKnowledge};
 
 use crate::access::Reason;
+use crate::station_sync::EventWatch;
 use crate::store::{Store, StoreError};
 use control::ControlServer;
 use inputs::{Input, Inputs};
@@ -139,6 +140,7 @@ impl Gate {
             .collect::<Vec<_>>();
         let (commands, inbox) = mpsc::channel();
         let (verdict_sender, verdicts) = mpsc::sync_channel(VERDICT_BACKLOG);
+        let event_watch = EventWatch::new(&store);
         let runtime = Runtime {
             gate: config.gate.clone().unwrap_or_else(|| store.station_id().to_owned()),
             store,
@@ -148,7 +150,7 @@ impl Gate {
             boards,
             verdicts: verdict_sender,
             mode: Mode::Normal,
-            event_loaded_at: std::time::Instant::now(),
+            event_watch,
         };
         let thread = std::thread::Builder::new()
             .name("gate-loop".into())

@@ -21,6 +21,7 @@ use super::{Clock, LaneVerdict};
 use crate::access::{self, Decision, GateContext, Reason};
 use crate::domain::{AttendeeId, EventDefinition};
 use crate::registration;
+use crate::station_sync::EventWatch;
 use crate::store::{format_time, Store, StoreError};
 
 /// Most scans decided and logged together in one transaction.
@@ -41,12 +42,9 @@ struct Decided {
     arrived: Instant,
 }
 
-/// Longest wait for input when no timer is due (bounds how late a stuck timer fires).
+/// Longest wait for input when no timer is due (bounds how late a stuck timer fires, and
+/// how late the event watch looks).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
-/// How often the event and its public keys are re-read, so keys of new signing stations
-/// and definition changes pulled by sync apply without a restart (revocations and other
-/// gates' entries are read from the database on every scan).
-const EVENT_RELOAD: Duration = Duration::from_secs(30);
 
 pub(crate) struct Board {
     pub id: String,
@@ -96,7 +94,10 @@ pub(crate) struct Runtime {
     pub boards: Vec<Board>,
     pub verdicts: SyncSender<LaneVerdict>,
     pub mode: Mode,
-    pub event_loaded_at: Instant,
+    /// Notices keys of new signing stations and definition changes that sync wrote, so they
+    /// apply without a restart (revocations and other gates' entries need no watch: they are
+    /// read from the database on every scan).
+    pub event_watch: EventWatch,
 }
 
 impl Runtime {
@@ -170,10 +171,9 @@ impl Runtime {
     }
 
     fn refresh_event(&mut self) {
-        if self.event_loaded_at.elapsed() < EVENT_RELOAD {
+        if !self.event_watch.changed(&self.store) {
             return;
         }
-        self.event_loaded_at = Instant::now();
         let reloaded = self
             .store
             .reload_event()

@@ -26,7 +26,7 @@ use crate::registration::badge::{self, BadgeState};
 use crate::registration::import::{self, ImportOptions, ImportReport};
 use crate::registration::search::{self, SearchHit};
 use crate::registration::{self, DuplicateHint, RegistrationError};
-use crate::station_sync::{HubCredential, StationSyncError, StoreOutbox};
+use crate::station_sync::{self, EventWatch};
 use crate::stats::{self, Chart, DayFigures, StatsError, VenueDay};
 use crate::store::{self, Store, StoreError};
 
@@ -561,49 +561,6 @@ struct Worker {
     card_read: Option<CardIdentity>,
 }
 
-/// Notices an event definition or public key that arrived by sync (the sync worker writes
-/// them through its own connection), so this station's copy in memory does not go stale:
-/// a new station's key must verify its badges here without a restart.
-struct EventWatch {
-    seen: Option<(String, i64)>,
-    next_look: std::time::Instant,
-}
-
-/// How often the worker looks for an event that sync changed.
-const EVENT_LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-impl EventWatch {
-    fn new(store: &Store) -> Self {
-        Self { seen: Self::stamp(store), next_look: std::time::Instant::now() }
-    }
-
-    /// When the definition was last installed, and how many keys there are.
-    fn stamp(store: &Store) -> Option<(String, i64)> {
-        store
-            .conn()
-            .query_row(
-                "SELECT (SELECT max(updated_at) FROM event), (SELECT count(*) FROM public_keys)",
-                [],
-                |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)),
-            )
-            .map_err(|error| tracing::warn!(%error, "cannot read the event's stamp"))
-            .ok()
-    }
-
-    /// True when the event changed since the last look (at most every few seconds).
-    fn changed(&mut self, store: &Store) -> bool {
-        let now = std::time::Instant::now();
-        if now < self.next_look {
-            return false;
-        }
-        self.next_look = now + EVENT_LOOK_INTERVAL;
-        let stamp = Self::stamp(store);
-        let changed = stamp.is_some() && stamp != self.seen;
-        self.seen = stamp;
-        changed
-    }
-}
-
 /// The background sync with the hub, on its own thread and store connection, when the
 /// station is enrolled.
 enum Sync {
@@ -614,20 +571,12 @@ enum Sync {
 
 impl Sync {
     fn start(data_dir: &std::path::Path) -> Sync {
-        let credential = match HubCredential::load(data_dir) {
-            Ok(credential) => credential,
-            Err(StationSyncError::NotEnrolled) => return Sync::NotEnrolled,
-            Err(error) => return Sync::Unavailable(error.to_string()),
-        };
-        let started = StoreOutbox::open(data_dir).map_err(|e| e.to_string()).and_then(|outbox| {
-            let client = credential.client(None).map_err(|e| e.to_string())?;
-            SyncWorker::spawn(client, outbox, WorkerOptions::default()).map_err(|e| e.to_string())
-        });
-        match started {
-            Ok(worker) => Sync::Running(worker),
-            Err(reason) => {
-                tracing::error!(%reason, "cannot start the background sync");
-                Sync::Unavailable(reason)
+        match station_sync::start_background_sync(data_dir, WorkerOptions::default()) {
+            Ok(Some(worker)) => Sync::Running(worker),
+            Ok(None) => Sync::NotEnrolled,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the background sync");
+                Sync::Unavailable(error.to_string())
             }
         }
     }
