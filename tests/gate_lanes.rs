@@ -789,7 +789,7 @@ fn an_enrolled_headless_gate_pushes_its_decisions_and_pulls_a_desk_s_revocation(
     let at_hub = wait_for("the grant at the hub", Duration::from_secs(20), || {
         hub.gate_decisions().into_iter().find(|d| d.id.to_string() == granted_id)
     });
-    assert_eq!((at_hub.gate.as_str(), at_hub.granted), ("gate-1", true));
+    assert_eq!((at_hub.lane.as_str(), at_hub.granted), ("out-1", true));
 
     cli(&desk, &["badge", "revoke", holder, "--reason", "lost"]);
     cli(&desk, &["sync"]);
