@@ -645,6 +645,47 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
     harness.check_accessibility();
 }
 
+/// A new signing station's key that sync writes (through its own connection, as the sync
+/// worker does) verifies that station's badges at a running gate, without a restart.
+#[test]
+fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
+    use expo_kiosk::station_sync::StoreOutbox;
+    use expo_sync::station::StationOutbox;
+
+    let (mut station, _) = Station::new();
+    // Another desk of the event, joined from this station's bundle, with its own key.
+    let other_dir = tempfile::tempdir().unwrap();
+    let token = {
+        let bundle = provisioning::export(station.store.as_ref().unwrap(), true).unwrap();
+        let mut other = Store::open(other_dir.path()).unwrap();
+        provisioning::import(&mut other, "test", &bundle, true).unwrap();
+        import_csv(&mut other, "test", ATTENDEES.as_bytes(), ImportOptions::default()).unwrap();
+        let id = AttendeeId(resolve(other.conn(), "R0000123").unwrap().id);
+        badge::ensure_badge(&mut other, "desk2", id).unwrap().token
+    };
+    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
+    let board_pty = relay.spawn_on_pty().unwrap();
+    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+    let config = [
+        board("a", board_pty.path(), "lcus", 1),
+        lane("in-1", "hall-1", "in", "a", 1, scanner.path()),
+    ]
+    .concat();
+    let gate = station.start(&config);
+    scanner.scan(&token).unwrap();
+    assert_eq!(verdict(&gate).reason, Reason::UnknownKey);
+
+    let other = StoreOutbox::open(other_dir.path()).unwrap();
+    let here = StoreOutbox::open(station.dir.path()).unwrap();
+    here.apply_remote(&other.pending(1000).unwrap(), 1).unwrap();
+    let granted = wait_for("the new key", Duration::from_secs(20), || {
+        scanner.scan(&token).unwrap();
+        Some(verdict(&gate)).filter(|v| v.granted)
+    });
+    assert_eq!(granted.name.as_deref(), Some("张三"));
+    gate.stop().unwrap();
+}
+
 /// A hub in this process, over HTTP on SQLite, as a venue's server runs it.
 struct Hub {
     runtime: tokio::runtime::Runtime,
