@@ -134,6 +134,28 @@ fn board(id: &str, path: &str, protocol: &str, channels: u8) -> String {
     )
 }
 
+/// A running gate with one entry lane, in-1 into `zone`, on channel 1 of LCUS board a.
+struct OneLane {
+    gate: Gate,
+    relay: RelaySimulator,
+    scanner: ScannerSimulator,
+    _board: expo_hardware::pty::PtySimulator,
+}
+
+impl OneLane {
+    fn start(station: &mut Station, zone: &str) -> Self {
+        let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
+        let board_pty = relay.spawn_on_pty().unwrap();
+        let scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
+        let config = [
+            board("a", board_pty.path(), "lcus", 1),
+            lane("in-1", zone, "in", "a", 1, scanner.path()),
+        ]
+        .concat();
+        OneLane { gate: station.start(&config), relay, scanner, _board: board_pty }
+    }
+}
+
 fn verdict(gate: &Gate) -> LaneVerdict {
     gate.verdicts().recv_timeout(Duration::from_secs(5)).expect("a verdict")
 }
@@ -276,15 +298,7 @@ fn a_badge_opens_its_lane_with_exact_pulse_bytes_and_forged_or_revoked_send_none
 #[test]
 fn garbage_long_lines_and_binary_noise_never_stop_a_lane() {
     let (mut station, badges) = Station::new();
-    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
-    let board_pty = relay.spawn_on_pty().unwrap();
-    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
-    let config = [
-        board("a", board_pty.path(), "lcus", 1),
-        lane("in-1", "hall-2", "in", "a", 1, scanner.path()),
-    ]
-    .concat();
-    let gate = station.start(&config);
+    let OneLane { gate, relay, mut scanner, _board } = OneLane::start(&mut station, "hall-2");
     assert_eq!(frames(&relay, 1).len(), 1);
 
     scanner.scan("hello, world").unwrap();
@@ -663,15 +677,8 @@ fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
         let id = AttendeeId(resolve(other.conn(), "R0000123").unwrap().id);
         badge::ensure_badge(&mut other, "desk2", id).unwrap().token
     };
-    let relay = RelaySimulator::new(RelayProtocol::Lcus, 1);
-    let board_pty = relay.spawn_on_pty().unwrap();
-    let mut scanner = ScannerSimulator::new(Terminator::Cr).unwrap();
-    let config = [
-        board("a", board_pty.path(), "lcus", 1),
-        lane("in-1", "hall-1", "in", "a", 1, scanner.path()),
-    ]
-    .concat();
-    let gate = station.start(&config);
+    let OneLane { gate, mut scanner, relay: _relay, _board } =
+        OneLane::start(&mut station, "hall-1");
     scanner.scan(&token).unwrap();
     assert_eq!(verdict(&gate).reason, Reason::UnknownKey);
 
