@@ -498,4 +498,26 @@ mod tests {
         let badges = badge::badges_of(a.store().conn(), id).unwrap();
         assert_eq!(badges[0].status, "revoked");
     }
+
+    #[test]
+    fn only_an_enrolled_station_starts_a_background_sync() {
+        let (dir, _store) = store_with_event();
+        let options = WorkerOptions::default();
+        let not_enrolled = start_background_sync(dir.path(), options).unwrap();
+        assert!(not_enrolled.is_none(), "a station that is not enrolled works offline");
+        let credential = dir.path().join("keys").join("hub.json");
+        std::fs::write(&credential, "{").unwrap();
+        let unreadable = start_background_sync(dir.path(), options);
+        assert!(matches!(unreadable, Err(StationSyncError::Store(StoreError::KeyFile { .. }))));
+        HubCredential {
+            hub_url: "http://127.0.0.1:9".into(),
+            station: "s".into(),
+            token: "t".into(),
+            hub_authority: None,
+        }
+        .save(dir.path())
+        .unwrap();
+        let worker = start_background_sync(dir.path(), options).unwrap();
+        worker.expect("an enrolled station syncs").stop();
+    }
 }
