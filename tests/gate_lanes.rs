@@ -212,6 +212,10 @@ fn a_badge_opens_its_lane_with_exact_pulse_bytes_and_forged_or_revoked_send_none
         entry_scanner.scan(token).unwrap();
         let denied = verdict(&gate);
         assert_eq!((denied.granted, denied.reason), (false, reason));
+        // "Already inside" says since when and through which lane; nothing else does.
+        let entered = denied.entered.as_ref().map(|e| (e.at.as_str(), e.lane.as_str()));
+        let expected = (reason == Reason::Passback).then_some((granted.at.as_str(), "in-1"));
+        assert_eq!(entered, expected);
     }
     std::thread::sleep(SETTLE);
     assert_eq!(entry_relay.received(), expected, "a denial sends no relay bytes");
