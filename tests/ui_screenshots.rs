@@ -81,7 +81,7 @@ fn shot(out: &Path, name: &str) {
 /// and of 张三丰 (the demo's walk-in), and the walk-in form's Save.
 const DEMO_CARD_OF_NEW_VISITOR: (u32, u32) = (1198, 36);
 const DEMO_CARD_OF_WALK_IN: (u32, u32) = (1205, 59);
-const KIOSK_SAVE: (u32, u32) = (565, 567);
+const KIOSK_SAVE: (u32, u32) = (272, 572);
 
 fn click((x, y): (u32, u32)) {
     xdotool(&["mousemove", &x.to_string(), &y.to_string(), "click", "1"]);

@@ -23,6 +23,8 @@ const CHART_HEIGHT: f32 = 220.0;
 const BAR_ROW_HEIGHT: f32 = 26.0;
 /// Room a label of a standing chart's category axis needs ("08:00", a zone's name).
 const CATEGORY_LABEL_WIDTH: f32 = 48.0;
+/// Least room between two numbers of a value axis.
+const VALUE_LABEL_SPACING: f32 = 36.0;
 
 /// A screenshot crop handed from the integration's callback to the next frame.
 type Captured = Arc<Mutex<Option<(ChartId, egui::ColorImage)>>>;
@@ -307,7 +309,11 @@ fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>,
     let category_axis = |axis: AxisHints<'static>, room: f32| {
         axis.formatter(move |mark, _| label_at(mark.value)).label_spacing(room..=room + 1.0)
     };
-    let value_axis = |axis: AxisHints<'static>| axis.label(Txt::AxisCount.get(lang));
+    // Numbers a few words apart, so a lying chart's scale reads beyond its 0.
+    let value_axis = |axis: AxisHints<'static>| {
+        axis.label(Txt::AxisCount.get(lang))
+            .label_spacing(VALUE_LABEL_SPACING..=VALUE_LABEL_SPACING + 12.0)
+    };
     plot = if horizontal {
         // Category bars lie down, so long names (companies, zones) can be read.
         plot.include_x(0.0)
