@@ -364,10 +364,24 @@ impl Kiosk {
             });
         }
         if self.step == KioskStep::Register {
-            egui::Panel::right("keypad")
+            let start_over = egui::Panel::right("keypad")
                 .exact_size(KEYPAD_WIDTH)
                 .resizable(false)
-                .show(ui, |ui| self.keypad(ui, *lang));
+                .show(ui, |ui| {
+                    self.keypad(ui, *lang);
+                    // Under the keypad, a column away from Save and always on screen: a
+                    // slip of the finger must not throw the form away, and a long form
+                    // must not hide it.
+                    ui.with_layout(egui::Layout::bottom_up(egui::Align::Min), |ui| {
+                        ui.add_space(12.0);
+                        ui.spacing_mut().button_padding = egui::vec2(28.0, 14.0);
+                        ui.button(RichText::new(Txt::StartOver.get(*lang)).size(24.0)).clicked()
+                    })
+                    .inner
+                });
+            if start_over.inner {
+                self.reset(now);
+            }
         }
         egui::CentralPanel::default().show(ui, |ui| {
             ui.style_mut().spacing.button_padding = egui::vec2(28.0, 18.0);
@@ -413,18 +427,6 @@ impl Kiosk {
         if self.step == KioskStep::Welcome && !was_welcome {
             // The next visitor finds the kiosk in its own language, not the last one's.
             *lang = self.home_lang;
-        }
-        if self.step == KioskStep::Register {
-            // In its own corner, well apart from Save and always on screen: a slip of the
-            // finger must not throw the form away, and a long form must not hide it.
-            egui::Area::new(egui::Id::unique("kiosk start over"))
-                .anchor(egui::Align2::LEFT_BOTTOM, [12.0, -12.0])
-                .show(ui.ctx(), |ui| {
-                    ui.spacing_mut().button_padding = egui::vec2(28.0, 14.0);
-                    if ui.button(RichText::new(Txt::StartOver.get(*lang)).size(24.0)).clicked() {
-                        self.reset(now);
-                    }
-                });
         }
         // Over the screen's bottom-right corner, laid out top-down like any form.
         egui::Area::new(egui::Id::unique("kiosk staff exit"))
@@ -587,6 +589,9 @@ impl Kiosk {
                 ],
             );
             ui.add_space(20.0);
+            // Narrower beside the keypad (and a demo panel): the fields and their problems
+            // end inside the column, not cut off at its edge.
+            let field_width = (ui.available_width() - LABEL_ROOM).clamp(200.0, FIELD_WIDTH);
             egui::Grid::new("walk-in-fields").num_columns(2).spacing([24.0, 8.0]).show(ui, |ui| {
                 for field in walk_in.fields.clone() {
                     let label = ui.label(RichText::new(field_label(field).get(lang)).size(26.0));
@@ -595,7 +600,7 @@ impl Kiosk {
                         .id(field_id(field))
                         .font(egui::FontId::proportional(30.0))
                         .margin(egui::vec2(12.0, 12.0))
-                        .desired_width(FIELD_WIDTH);
+                        .desired_width(field_width);
                     let response = ui.add_enabled(enabled, edit).labelled_by(label.id);
                     if response.gained_focus() {
                         walk_in.active = field;
@@ -614,7 +619,7 @@ impl Kiosk {
                         ui.label("");
                         ui.scope(|ui| {
                             // Wrapped under its field, not cut off at the screen's edge.
-                            ui.set_max_width(FIELD_WIDTH);
+                            ui.set_max_width(field_width);
                             ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
                             ui.style_mut().override_font_id =
                                 Some(egui::FontId::proportional(22.0));
@@ -783,6 +788,8 @@ const CONFIRM_WIDTH: f32 = 560.0;
 const FORM_WIDTH: f32 = 640.0;
 /// The walk-in's text fields, and the problems written under them.
 const FIELD_WIDTH: f32 = 460.0;
+/// What a walk-in field's label and the grid's gap take beside the field.
+const LABEL_ROOM: f32 = 140.0;
 
 fn centred_column(ui: &mut egui::Ui, width: f32, content: impl FnOnce(&mut egui::Ui)) {
     ui.horizontal(|ui| {
