@@ -909,6 +909,21 @@ fn only_a_role_that_may_sees_the_full_id_number_and_only_for_a_while() {
     assert!(harness.query_by_label_contains("11010519491231002X").is_none());
     assert!(harness.query_by_label(reveal).is_some());
     harness.check_accessibility();
+
+    // The audit log says whose number was shown (the name masked), in the operator's words.
+    click(&mut harness, "管理");
+    click(&mut harness, "审计日志");
+    step_while(&mut harness, "the reveal in the audit log", |h| {
+        h.query_by_label("查看完整证件号").is_none()
+    });
+    harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "动作").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "查看完整证件号").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.query_all_by_label("王*").count(), 1, "whose number: 王五, masked");
+    assert!(harness.query_by_label("王五").is_none());
 }
 
 /// The demo event with its kiosks registering walk-ins in `category`, or in none.
