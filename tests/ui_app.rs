@@ -1417,6 +1417,11 @@ fn kiosk_warns_before_the_idle_reset_and_greets_the_next_visitor_in_its_own_lang
     harness.step();
     assert_eq!(harness.state().lang(), Lang::Zh);
     assert!(harness.query_by_label_contains("请扫描确认二维码或放置身份证").is_some());
+
+    // Someone switches to English and walks away without scanning: Chinese again once idle.
+    click(&mut harness, "English");
+    assert_eq!(harness.state().lang(), Lang::En);
+    step_while(&mut harness, "the welcome screen's own language", |h| h.state().lang() != Lang::Zh);
 }
 
 #[test]

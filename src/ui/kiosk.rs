@@ -424,8 +424,9 @@ impl Kiosk {
         if self.asking_still_there && self.still_there(ui, *lang, idle_left) {
             self.asking_still_there = false;
         }
-        if self.step == KioskStep::Welcome && !was_welcome {
-            // The next visitor finds the kiosk in its own language, not the last one's.
+        if self.step == KioskStep::Welcome && (!was_welcome || idle) {
+            // The next visitor finds the kiosk in its own language, not the last one's
+            // (nor that of one who only switched it and walked away).
             *lang = self.home_lang;
         }
         // Over the screen's bottom-right corner, laid out top-down like any form.
