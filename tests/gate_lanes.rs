@@ -610,8 +610,10 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
+    // Each lane titled by its zone's name, its id beside it for staff.
     until(&mut harness, "the lanes", "in-1");
-    assert!(harness.query_by_label("out-1").is_some());
+    assert!(harness.query_by_label("1号馆 · in-1").is_some());
+    assert!(harness.query_by_label("1号馆 · out-1").is_some());
     std::thread::sleep(Duration::from_millis(300));
 
     entry.scan(&badges.forged).unwrap();
