@@ -538,6 +538,7 @@ fn the_audit_log_shows_venue_time_whom_each_entry_concerns_and_filters_by_operat
     assert!(harness.query_by_label("张三丰").is_none(), "names masked");
     assert!(harness.query_by_label_contains("Z").is_none(), "no raw UTC time");
     assert!(harness.query_by_label_contains("{").is_none(), "no JSON");
+    assert!(harness.query_all_by_label_contains("来源: ").count() >= 3, "the detail's words");
 
     // Only the admin's entries: its login, none of the registrations.
     harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "操作者").click();

@@ -305,7 +305,7 @@ impl Admin {
                     ui.label(&e.actor);
                     ui.label(audit_action(&e.action, lang));
                     ui.label(entry.attendee.as_deref().map(mask_name).unwrap_or_default());
-                    ui.label(detail_text(&e.detail));
+                    ui.label(detail_text(&e.detail, lang));
                     ui.end_row();
                 }
             });
@@ -594,14 +594,25 @@ fn audit_action(action: &str, lang: Lang) -> String {
     text.get(lang).to_owned()
 }
 
-/// An audit entry's detail as `key: value` pairs, not JSON.
-fn detail_text(detail: &serde_json::Value) -> String {
+/// An audit entry's detail as `key: value` pairs, not JSON; the usual keys in the
+/// operator's words.
+fn detail_text(detail: &serde_json::Value, lang: Lang) -> String {
+    let key_text = |key: &str| match key {
+        "serial" => Txt::Badge.get(lang).to_owned(),
+        "reason" => Txt::Reason.get(lang).to_owned(),
+        "role" => Txt::Role.get(lang).to_owned(),
+        "category" => Txt::Category.get(lang).to_owned(),
+        "operator" => Txt::OperatorName.get(lang).to_owned(),
+        "source" => Txt::DetailSource.get(lang).to_owned(),
+        "previous" => Txt::DetailPrevious.get(lang).to_owned(),
+        other => other.to_owned(),
+    };
     match detail {
         serde_json::Value::Object(fields) => fields
             .iter()
             .map(|(key, value)| match value {
-                serde_json::Value::String(text) => format!("{key}: {text}"),
-                other => format!("{key}: {other}"),
+                serde_json::Value::String(text) => format!("{}: {text}", key_text(key)),
+                other => format!("{}: {other}", key_text(key)),
             })
             .collect::<Vec<_>>()
             .join(", "),

@@ -367,6 +367,8 @@ texts! {
     RunningNow => "当前", "Now";
     JobRequestedAt => "提交时间", "Asked for";
     JobUpdatedAt => "最后更新", "Last change";
+    DetailSource => "来源", "Source";
+    DetailPrevious => "原胸卡", "Previous badge";
     All => "全部", "All";
     ActionLogin => "登录", "Logged in";
     ActionLoginFailed => "登录失败", "Login failed";
