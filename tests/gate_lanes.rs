@@ -234,6 +234,10 @@ fn a_badge_opens_its_lane_with_exact_pulse_bytes_and_forged_or_revoked_send_none
         entry_scanner.scan(token).unwrap();
         let denied = verdict(&gate);
         assert_eq!((denied.granted, denied.reason), (false, reason));
+        // "Already inside" says since when and through which lane; nothing else does.
+        let entered = denied.entered.as_ref().map(|e| (e.at.as_str(), e.lane.as_str()));
+        let expected = (reason == Reason::Passback).then_some((granted.at.as_str(), "in-1"));
+        assert_eq!(entered, expected);
     }
     std::thread::sleep(SETTLE);
     assert_eq!(entry_relay.received(), expected, "a denial sends no relay bytes");
@@ -640,8 +644,10 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
+    // Each lane titled by its zone's name, its id beside it for staff.
     until(&mut harness, "the lanes", "in-1");
-    assert!(harness.query_by_label("out-1").is_some());
+    assert!(harness.query_by_label("1号馆 · in-1").is_some());
+    assert!(harness.query_by_label("1号馆 · out-1").is_some());
     std::thread::sleep(Duration::from_millis(300));
 
     entry.scan(&badges.forged).unwrap();

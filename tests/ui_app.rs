@@ -360,10 +360,20 @@ fn id_card_prefills_a_walk_in_that_is_validated_saved_and_printed() {
     assert!(masked.contains('*') && !masked.contains("202311012"), "ID number masked: {masked}");
     assert!(harness.query_by_label(&masked).is_some(), "the card shows the masked number");
 
-    harness.key_press(egui::Key::Enter);
-    wait_until(&mut harness, "the badge prints", |app| {
+    // Saving a walk-in prints the badge: no second Enter.
+    wait_until(&mut harness, "saving prints the badge", |app| {
         app.desk().selected().is_some_and(|a| a.active_badge() == Some(1))
     });
+    step_while(&mut harness, "the badge reaches the printer", |_| station.printed().is_empty());
+    assert_eq!(station.printed().len(), 1);
+    // The next walk-in's form does not open under the last one's notice.
+    harness.key_press(egui::Key::F2);
+    harness.step();
+    assert!(harness.state().desk().is_form_open());
+    assert!(harness.state().desk().notice().is_none(), "{:?}", harness.state().desk().notice());
+    assert!(harness.query_by_label_contains("已保存").is_none());
+    harness.key_press(egui::Key::Escape);
+    harness.step();
 
     // The same card again opens the attendee instead of a second walk-in.
     click(&mut harness, "拿走身份证");
@@ -501,14 +511,62 @@ fn admin_mode_shows_operators_and_filters_the_audit_log() {
     assert!(harness.query_all_by_label("desk").count() >= 1, "the desk operator is listed");
     click(&mut harness, "审计日志");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while harness.query_all_by_label("register").count() < 3 {
+    // Actions in the operator's words, not their keys.
+    while harness.query_all_by_label("登记").count() < 3 {
         assert!(Instant::now() < deadline, "no audit entries");
         harness.step();
         std::thread::sleep(Duration::from_millis(5));
     }
-    type_into(&mut harness, "筛选（操作员、动作）", "register");
-    assert!(harness.query_all_by_label("register").count() >= 3);
-    assert!(harness.query_by_label("login").is_none(), "the filter hides other actions");
+    assert!(harness.query_by_label("register").is_none());
+    type_into(&mut harness, "筛选（操作员、动作）", "登记");
+    assert!(harness.query_all_by_label("登记").count() >= 3);
+    assert!(harness.query_by_label("登录").is_none(), "the filter hides other actions");
+    harness.check_accessibility();
+}
+
+#[test]
+fn the_audit_log_shows_venue_time_whom_each_entry_concerns_and_filters_by_operator_and_action() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "审计日志");
+    step_while(&mut harness, "the audit entries", |h| h.query_all_by_label("登记").count() < 3);
+    // The attendee each registration concerns, masked.
+    for masked in ["张*", "张*丰", "李*"] {
+        assert!(harness.query_by_label(masked).is_some(), "{masked}");
+    }
+    assert!(harness.query_by_label("张三丰").is_none(), "names masked");
+    assert!(harness.query_by_label_contains("Z").is_none(), "no raw UTC time");
+    assert!(harness.query_by_label_contains("{").is_none(), "no JSON");
+    assert!(harness.query_all_by_label_contains("来源: ").count() >= 3, "the detail's words");
+
+    // Only the admin's entries: its login, none of the registrations.
+    harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "操作者").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "admin").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("登录").is_some());
+    assert_eq!(harness.query_all_by_label("登记").count(), 0);
+
+    // Everyone's registrations.
+    harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "操作者").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "全部").click();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "动作").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "登记").click();
+    harness.step();
+    harness.step();
+    assert_eq!(
+        harness.query_all_by_role_and_label(egui::accesskit::Role::Label, "登记").count(),
+        3
+    );
+    assert!(harness.query_by_label("登录").is_none());
     harness.check_accessibility();
 }
 
@@ -852,6 +910,21 @@ fn only_a_role_that_may_sees_the_full_id_number_and_only_for_a_while() {
     assert!(harness.query_by_label_contains("11010519491231002X").is_none());
     assert!(harness.query_by_label(reveal).is_some());
     harness.check_accessibility();
+
+    // The audit log says whose number was shown (the name masked), in the operator's words.
+    click(&mut harness, "管理");
+    click(&mut harness, "审计日志");
+    step_while(&mut harness, "the reveal in the audit log", |h| {
+        h.query_by_label("查看完整证件号").is_none()
+    });
+    harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "动作").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "查看完整证件号").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.query_all_by_label("王*").count(), 1, "whose number: 王五, masked");
+    assert!(harness.query_by_label("王五").is_none());
 }
 
 /// The demo event with its kiosks registering walk-ins in `category`, or in none.
@@ -1032,10 +1105,7 @@ fn admin_sets_and_clears_the_category_kiosks_register_walk_ins_in() {
 
 /// Keys one frame apart, as a slow screen (software rendering) hands a scanner's burst on.
 fn keys_one_frame_apart(harness: &mut Harness<'static, App>, code: &str) {
-    for key in code.chars() {
-        harness.input_mut().events.push(egui::Event::Text(key.to_string()));
-        harness.step();
-    }
+    one_key_per_frame(harness, code);
     harness.input_mut().events.push(enter_pressed());
     harness.step();
 }
@@ -1159,4 +1229,459 @@ fn a_kiosk_station_registers_only_the_holder_of_the_card_it_just_read() {
         .query_row("SELECT count(*) FROM attendees WHERE name = '赵六'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(registered, 0);
+}
+
+// ---- Issue 21: day one at the desk, the kiosk and the dashboard ----
+
+fn one_key_per_frame(harness: &mut Harness<'static, App>, text: &str) {
+    for key in text.chars() {
+        harness.input_mut().events.push(egui::Event::Text(key.to_string()));
+        harness.step();
+    }
+}
+
+/// A person's keys, one frame apart (slower than any scanner).
+fn keys_typed(harness: &mut Harness<'static, App>, text: &str) {
+    one_key_per_frame(harness, text);
+    // The wedge detector hands the last key on once the scanner-speed gap has passed.
+    harness.step();
+}
+
+#[test]
+fn the_desk_search_field_edits_at_the_caret_backspace_and_input_method_included() {
+    let station = Station::new();
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "desk", "1234");
+
+    keys_typed(&mut harness, "4362");
+    assert_eq!(harness.state().desk().query(), "4362");
+    harness.key_press(egui::Key::Backspace);
+    harness.step();
+    assert_eq!(harness.state().desk().query(), "436", "Backspace removes the last digit");
+
+    // Home, then a key: it lands where the caret is, and the caret moves after it.
+    harness.key_press(egui::Key::Home);
+    harness.step();
+    keys_typed(&mut harness, "9");
+    harness.key_press(egui::Key::Delete);
+    harness.step();
+    assert_eq!(harness.state().desk().query(), "936");
+
+    // An input method's commit lands at the caret too (here the end).
+    harness.key_press(egui::Key::End);
+    harness.step();
+    harness.input_mut().events.push(egui::Event::Ime(egui::ImeEvent::Commit("张".into())));
+    harness.step();
+    keys_typed(&mut harness, "8");
+    assert_eq!(harness.state().desk().query(), "936张8");
+
+    // Esc clears; typing starts afresh at the start.
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    keys_typed(&mut harness, "zs");
+    harness.key_press(egui::Key::Backspace);
+    harness.step();
+    assert_eq!(harness.state().desk().query(), "z");
+}
+
+#[test]
+fn admin_opened_from_the_desk_lists_every_operator_and_the_audit_log_at_once() {
+    let station = Station::new();
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "管理");
+    click(&mut harness, "操作员管理");
+    wait_for_text(&mut harness, "the operator list", "修改 desk");
+    assert!(harness.query_by_label("修改 admin").is_some(), "every operator is listed");
+
+    // The name field, not the column header of the same words.
+    let name_field = harness
+        .get_all_by_label("操作员")
+        .find(|node| node.accesskit_node().role() == egui::accesskit::Role::TextInput)
+        .unwrap();
+    name_field.focus();
+    harness.step();
+    harness.input_mut().events.push(egui::Event::Text("gate1".into()));
+    harness.step();
+    type_into(&mut harness, "PIN 码", "5678");
+    harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "角色").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "desk").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "添加操作员").click();
+    wait_for_text(&mut harness, "the new operator", "修改 gate1");
+    assert!(harness.query_by_label("修改 desk").is_some(), "the others stay listed");
+    assert!(harness.query_by_label("修改 admin").is_some(), "the others stay listed");
+
+    click(&mut harness, "审计日志");
+    step_while(&mut harness, "the audit entries", |h| h.query_all_by_label("登记").count() < 3);
+}
+
+/// The attendee with `code`, for setting the scene through the library.
+fn attendee_id(store: &Store, code: &str) -> expo_kiosk::domain::AttendeeId {
+    let record = expo_kiosk::registration::resolve(store.conn(), code).unwrap();
+    expo_kiosk::domain::AttendeeId(record.id)
+}
+
+/// A badge issued to `code`'s holder (as if printed at a desk); its token.
+fn issue_badge(station: &Station, code: &str) -> String {
+    let mut store = Store::open(&station.path()).unwrap();
+    let id = attendee_id(&store, code);
+    expo_kiosk::registration::badge::ensure_badge(&mut store, "desk", id).unwrap().token
+}
+
+/// A pre-registered public visitor (no company asked).
+fn register_named(station: &Station, code: &str, name: &str, phone: &str) {
+    let mut store = Store::open(&station.path()).unwrap();
+    let input = NewAttendee {
+        registration_code: code.into(),
+        name: name.into(),
+        category: "public_visitor".into(),
+        phone: phone.into(),
+        consent: true,
+        ..NewAttendee::default()
+    };
+    expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered).unwrap();
+}
+
+fn kiosk(station: &Station, idle_seconds: u64) -> Harness<'static, App> {
+    let mut config = AppConfig::new(station.path(), Mode::Kiosk);
+    config.kiosk_idle_timeout = Duration::from_secs(idle_seconds);
+    open_app(config, 0.02)
+}
+
+fn kiosk_stops_at(harness: &mut Harness<'static, App>, code: &str) {
+    let expected = KioskStep::SeeDesk { code: code.into() };
+    wait_until(harness, code, |app| app.kiosk().step() == &expected);
+}
+
+#[test]
+fn kiosk_says_in_plain_words_why_it_stops_in_the_visitors_language() {
+    let station = Station::new();
+    issue_badge(&station, "R0001");
+    let mut harness = kiosk(&station, 60);
+
+    // Collected already: said before any confirm step, and where to go for another.
+    wedge_scan(&mut harness, "R0001");
+    kiosk_stops_at(&mut harness, "E-COLLECTED");
+    assert!(harness.query_by_label_contains("您的胸卡已经领取过了").is_some());
+    assert!(harness.query_by_label_contains("登记台补办").is_some());
+    assert!(harness.query_by_label_contains("E-PRINT").is_none());
+    click(&mut harness, "重新开始");
+
+    // In English for a visitor who chose English.
+    click(&mut harness, "English");
+    wedge_scan(&mut harness, "R9999");
+    kiosk_stops_at(&mut harness, "E-NOTFOUND");
+    assert!(harness.query_by_label_contains("We could not find your registration").is_some());
+    click(&mut harness, "Start over");
+
+    // A revoked badge.
+    let token = issue_badge(&station, "R0003");
+    {
+        let mut store = Store::open(&station.path()).unwrap();
+        let id = attendee_id(&store, "R0003");
+        expo_kiosk::registration::badge::revoke(&mut store, "admin", id, "lost").unwrap();
+    }
+    wedge_scan(&mut harness, &token);
+    kiosk_stops_at(&mut harness, "E-BADGE-REVOKED");
+    // Start over brought the kiosk back to its own language.
+    assert!(harness.query_by_label_contains("这张胸卡已作废").is_some());
+}
+
+#[test]
+fn kiosk_warns_before_the_idle_reset_and_greets_the_next_visitor_in_its_own_language() {
+    let station = Station::new();
+    let mut harness = kiosk(&station, 4);
+    click(&mut harness, "English");
+    wedge_scan(&mut harness, "R0002");
+    wait_until(&mut harness, "the confirm step", |app| {
+        matches!(app.kiosk().step(), KioskStep::Confirm(_))
+    });
+    assert!(harness.query_by_label("Are you still there?").is_none());
+    // Half the idle time without a touch: the question, with the seconds left.
+    step_while(&mut harness, "the still-there question", |h| {
+        h.query_by_label("Are you still there?").is_none()
+    });
+    assert!(matches!(harness.state().kiosk().step(), KioskStep::Confirm(_)));
+    assert!(harness.query_by_label_contains("starts over in").is_some());
+    click(&mut harness, "I am here, continue");
+    harness.step();
+    assert!(harness.query_by_label("Are you still there?").is_none(), "a touch answers it");
+    let step = harness.state().kiosk().step().clone();
+    assert!(matches!(step, KioskStep::Confirm(_)), "{step:?}");
+
+    // Nobody answers: back to the welcome screen, in the kiosk's own language.
+    step_while(&mut harness, "the reset", |h| h.state().kiosk().step() != &KioskStep::Welcome);
+    harness.step();
+    assert_eq!(harness.state().lang(), Lang::Zh);
+    assert!(harness.query_by_label_contains("请扫描确认二维码或放置身份证").is_some());
+
+    // Someone switches to English and walks away without scanning: Chinese again once idle.
+    click(&mut harness, "English");
+    assert_eq!(harness.state().lang(), Lang::En);
+    step_while(&mut harness, "the welcome screen's own language", |h| h.state().lang() != Lang::Zh);
+}
+
+#[test]
+fn kiosk_masks_a_latin_name_recognisably_and_keeps_start_over_on_a_1280_by_800_screen() {
+    let station = Station::with_event(&event_with_kiosk_walk_ins(Some("professional_visitor")));
+    register_named(&station, "R0010", "Lee Wilson", "13811112222");
+    let mut harness = kiosk_with_card_reader(&station, 60);
+    wedge_scan(&mut harness, "R0010");
+    wait_until(&mut harness, "the confirm step", |app| {
+        matches!(app.kiosk().step(), KioskStep::Confirm(_))
+    });
+    assert!(harness.query_by_label("Lee W.").is_some(), "not L********n");
+    click(&mut harness, "这不是我");
+    let start_over = harness.get_by_label("重新开始").rect();
+    assert!(start_over.max.y <= 800.0 && start_over.max.x <= 1280.0, "{start_over:?}");
+    click(&mut harness, "重新开始");
+
+    // The walk-in form: its Start over stays on screen, clear of Save.
+    click(&mut harness, "放置新访客身份证");
+    wait_until(&mut harness, "the register step", |app| app.kiosk().step() == &KioskStep::Register);
+    let start_over = harness.get_by_label("重新开始").rect();
+    assert!(start_over.max.y <= 800.0 && start_over.min.y >= 0.0, "{start_over:?}");
+    let save = harness.get_by_label("保存并打印胸卡").rect();
+    assert!(!start_over.intersects(save));
+}
+
+#[test]
+fn kiosk_keypad_types_the_phone_and_latin_letters_with_large_keys() {
+    let station = Station::with_event(&event_with_kiosk_walk_ins(Some("professional_visitor")));
+    let mut harness = kiosk_with_card_reader(&station, 60);
+    click(&mut harness, "放置新访客身份证");
+    wait_until(&mut harness, "the register step", |app| app.kiosk().step() == &KioskStep::Register);
+
+    // The phone first: a digit pad with keys a fingertip hits.
+    let key = harness.get_by_label("7").rect();
+    assert!(key.width() >= 60.0 && key.height() >= 60.0, "{key:?}");
+    for digit in "136111122229".chars() {
+        click(&mut harness, &digit.to_string());
+    }
+    click(&mut harness, "退格");
+    // Touching the company field turns the pad into letters.
+    harness.get_by_label("公司").click();
+    harness.step();
+    harness.step();
+    click(&mut harness, "大写");
+    for letter in ["A", "C", "M", "E"] {
+        click(&mut harness, letter);
+    }
+    click(&mut harness, "大写");
+    click(&mut harness, "空格");
+    click(&mut harness, "l");
+    click(&mut harness, "t");
+    click(&mut harness, "d");
+    click(&mut harness, "保存并打印胸卡");
+    wait_until(&mut harness, "saved and printed", |app| app.kiosk().step() == &KioskStep::Done);
+    let store = Store::open(&station.path()).unwrap();
+    let saved = strings(
+        &store,
+        "SELECT phone || '|' || company FROM attendees WHERE registration_code IS NULL",
+    );
+    assert_eq!(saved, ["13611112222|ACME ltd"]);
+}
+
+#[test]
+fn kiosk_staff_exit_says_how_long_a_locked_name_waits() {
+    let station = Station::new();
+    {
+        let mut store = Store::open(&station.path()).unwrap();
+        for _ in 0..5 {
+            assert!(operators::login(&mut store, "admin", "9999").is_err());
+        }
+    }
+    let mut harness = kiosk(&station, 60);
+    click(&mut harness, "工作人员");
+    type_into(&mut harness, "操作员", "admin");
+    type_into(&mut harness, "PIN 码", "0000");
+    click(&mut harness, "退出");
+    wait_for_text(&mut harness, "the lock-out", "E-LOCKED");
+    let locked = format!("{:?}", harness.get_by_label_contains("E-LOCKED"));
+    assert!(locked.contains(" s)"), "the wait in seconds: {locked}");
+    assert!(!harness.state().wants_close());
+}
+
+#[test]
+fn a_revoked_badge_scanned_at_the_desk_opens_a_verdict_card_and_a_replacement_can_be_issued() {
+    let station = Station::new();
+    let token = issue_badge(&station, "R0003");
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "admin", "0000");
+    open_by_scan(&mut harness, "R0003");
+
+    // Revoke with a preset reason.
+    click(&mut harness, "作废胸卡…");
+    click(&mut harness, "他人冒用");
+    click(&mut harness, "确认");
+    wait_until(&mut harness, "the badge revoked", |app| {
+        app.desk().selected().is_some_and(|a| a.is_revoked())
+    });
+    let store = Store::open(&station.path()).unwrap();
+    let reasons = strings(&store, "SELECT reason FROM badges WHERE status = 'revoked'");
+    assert_eq!(reasons, ["他人冒用"]);
+
+    // Scanned later: the holder, category, reason, when and by whom, not one red line.
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    wedge_scan(&mut harness, &token);
+    wait_for_text(&mut harness, "the verdict card", "此胸卡已作废");
+    assert_eq!(harness.state().desk().selected().unwrap().name, "李四");
+    assert!(harness.query_by_label("李四").is_some());
+    assert!(harness.query_by_label("专业观众").is_some());
+    assert!(harness.query_by_label("他人冒用").is_some());
+    assert!(harness.query_by_label("admin").is_some(), "who revoked it");
+    let at = strings(&store, "SELECT changed_at FROM badges WHERE status = 'revoked'");
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let local = chrono::DateTime::parse_from_rfc3339(&at[0]).unwrap().with_timezone(&tz);
+    let shown = local.format("%Y-%m-%d %H:%M:%S").to_string();
+    assert!(harness.query_by_label(&shown).is_some(), "when, in venue time: {shown}");
+
+    // A replacement: a new serial, printed; the revoked badge stays revoked.
+    click(&mut harness, "补发新胸卡…");
+    click(&mut harness, "胸卡遗失");
+    click(&mut harness, "确认");
+    wait_until(&mut harness, "the replacement", |app| {
+        app.desk().selected().is_some_and(|a| a.active_badge() == Some(2))
+    });
+    let states = strings(&store, "SELECT serial || status FROM badges ORDER BY serial");
+    assert_eq!(states, ["1revoked", "2active"]);
+}
+
+#[test]
+fn desk_rows_without_a_company_show_no_empty_separators_and_homophone_names_are_flagged() {
+    let station = Station::new();
+    register_named(&station, "R0011", "李晓明", "13766665555");
+    register_named(&station, "R0012", "王五", "13700002222");
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "desk", "1234");
+    type_into(&mut harness, "搜索", "王五");
+    wait_until(&mut harness, "results", |app| !app.desk().result_names().is_empty());
+    assert!(harness.query_by_label_contains("王五").is_some());
+    assert!(harness.query_by_label_contains("·  ·").is_none(), "no empty company between dots");
+    assert!(harness.query_by_label("王五  ·  普通观众  ·  …2222").is_some());
+
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    harness.key_press(egui::Key::F2);
+    harness.step();
+    type_into(&mut harness, "姓名 *", "李小明");
+    type_into(&mut harness, "手机", "13766665555");
+    click(&mut harness, "类别 *");
+    click(&mut harness, "普通观众");
+    click(&mut harness, "保存");
+    wait_for_text(&mut harness, "the homophone warning", "相同手机号且姓名相近");
+    assert!(harness.query_by_label_contains("李晓明").is_some());
+    assert!(harness.state().desk().is_form_open(), "nothing saved before the operator decides");
+}
+
+/// The demo event in a time zone whose date is not this machine's today: its venue day
+/// began at a midnight this machine's clock has not reached (or has passed).
+fn event_on_another_day() -> (String, chrono::NaiveDate) {
+    let local_today = chrono::Local::now().date_naive();
+    for zone in ["Etc/GMT-14", "Etc/GMT+12"] {
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        let venue_today = chrono::Utc::now().with_timezone(&tz).date_naive();
+        if venue_today != local_today {
+            let demo = demo_event_toml(local_today);
+            let event =
+                demo.replace("timezone = \"Asia/Shanghai\"", &format!("timezone = \"{zone}\""));
+            assert_ne!(event, demo);
+            return (event, venue_today);
+        }
+    }
+    unreachable!("one of UTC+14 and UTC-12 is on another date than any local clock")
+}
+
+#[test]
+fn the_dashboard_says_when_the_venue_day_changed_and_shows_yesterday_in_one_click() {
+    let (event, venue_today) = event_on_another_day();
+    let station = Station::with_event(&event);
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    wait_for_text(&mut harness, "the dashboard", "更新于");
+    let updated = format!("{:?}", harness.get_by_label_contains("更新于"));
+    assert!(!updated.contains("Z\""), "venue time, not raw UTC: {updated}");
+    wait_for_text(&mut harness, "the new-day notice", "场馆已过午夜");
+    let yesterday = venue_today.pred_opt().unwrap();
+    click(&mut harness, &format!("查看前一天 {yesterday}"));
+    wait_for_text(&mut harness, "yesterday's figures", &format!("{yesterday} Etc/"));
+    assert!(harness.query_by_label_contains("场馆已过午夜").is_none());
+    harness.check_accessibility();
+}
+
+#[test]
+fn the_devices_tab_shows_what_runs_now_and_the_print_queue_its_times() {
+    let station = Station::new();
+    let mut config = AppConfig::new(station.path(), Mode::Admin);
+    config.devices = DeviceSetup::Demo;
+    let mut harness = open_app(config, 0.25);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "设备设置");
+    // The saved choice is none (the demo's simulators run without devices.toml); what runs
+    // now is said beside it, as in the desk's status bar.
+    step_while(&mut harness, "the devices' state", |h| {
+        h.query_all_by_label("当前: 已连接").count() < 2
+    });
+}
+
+#[test]
+fn the_print_queue_window_shows_when_each_job_was_asked_for() {
+    let station = Station::new();
+    let mut harness = desk(&station, DeviceSetup::None);
+    login(&mut harness, "desk", "1234");
+    open_by_scan(&mut harness, "R0002");
+    harness.key_press(egui::Key::Enter);
+    wait_for_text(&mut harness, "the print", "胸卡 1");
+    harness.get_by_label_contains("打印队列: ").click();
+    wait_until(&mut harness, "the job listed", |app| app.print_queue().jobs().len() == 1);
+    harness.step();
+    let job = harness.state().print_queue().jobs()[0].clone();
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let asked = chrono::DateTime::parse_from_rfc3339(&job.created_at).unwrap().with_timezone(&tz);
+    let shown = asked.format("%Y-%m-%d %H:%M:%S").to_string();
+    assert!(harness.query_all_by_label(&shown).count() >= 1, "asked for at {shown}, venue time");
+    assert!(harness.query_by_label("提交时间").is_some());
+}
+
+#[test]
+fn the_language_switch_at_login_leaves_the_cursor_in_the_field() {
+    let station = Station::new();
+    let mut harness = desk(&station, DeviceSetup::None);
+    type_into(&mut harness, "操作员", "de");
+    click(&mut harness, "English");
+    harness.step();
+    // Typing goes on in the name field, with no click back into it.
+    harness.input_mut().events.push(egui::Event::Text("sk".into()));
+    harness.step();
+    type_into(&mut harness, "PIN", "1234");
+    click(&mut harness, "Log in");
+    wait_until(&mut harness, "desk logged in", |app| app.operator().is_some());
+    assert_eq!(harness.state().operator().unwrap().name, "desk");
+}
+
+#[test]
+fn the_event_editor_picks_the_time_zone_from_a_list_and_a_colour_on_a_wheel() {
+    let station = Station::new();
+    let mut harness = event_editor(&station);
+    // Neither is a text field any more.
+    let fields: Vec<String> = harness
+        .query_all_by_role(egui::accesskit::Role::TextInput)
+        .map(|field| format!("{field:?}"))
+        .collect();
+    assert!(fields.iter().all(|f| !f.contains("Asia/Shanghai")), "{fields:?}");
+    click(&mut harness, "时区");
+    click(&mut harness, "Asia/Tokyo");
+    click(&mut harness, "professional_visitor · 专业观众");
+    assert!(harness
+        .query_by_role_and_label(egui::accesskit::Role::ColorWell, "胸卡颜色 (#RRGGBB)")
+        .is_some());
+    click(&mut harness, "保存更改");
+    wait_for_text(&mut harness, "the saved notice", "已保存");
+    let store = Store::open(&station.path()).unwrap();
+    assert_eq!(store.event().unwrap().definition.event.timezone, "Asia/Tokyo");
 }

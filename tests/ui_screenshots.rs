@@ -81,7 +81,9 @@ fn shot(out: &Path, name: &str) {
 /// and of 张三丰 (the demo's walk-in), and the walk-in form's Save.
 const DEMO_CARD_OF_NEW_VISITOR: (u32, u32) = (1198, 36);
 const DEMO_CARD_OF_WALK_IN: (u32, u32) = (1205, 59);
-const KIOSK_SAVE: (u32, u32) = (565, 567);
+const KIOSK_SAVE: (u32, u32) = (272, 572);
+/// The English form's title takes two lines: its Save is lower.
+const KIOSK_SAVE_EN: (u32, u32) = (257, 612);
 
 fn click((x, y): (u32, u32)) {
     xdotool(&["mousemove", &x.to_string(), &y.to_string(), "click", "1"]);
@@ -189,7 +191,7 @@ fn screenshots_of_each_mode() {
         click(DEMO_CARD_OF_NEW_VISITOR);
         std::thread::sleep(Duration::from_secs(2));
         type_slowly("1381234");
-        click(KIOSK_SAVE);
+        click(KIOSK_SAVE_EN);
         std::thread::sleep(Duration::from_secs(2));
         shot(&out, "kiosk-walk-in-en.png");
     }

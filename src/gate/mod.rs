@@ -73,6 +73,23 @@ pub struct LaneVerdict {
     pub message_en: &'static str,
     pub message_zh: &'static str,
     pub at: String,
+    /// For an "already inside" verdict: when (RFC 3339 UTC) and through which lane the
+    /// holder last entered this zone, so the screen can say since when.
+    pub entered: Option<Entered>,
+}
+
+impl LaneVerdict {
+    /// The holder may walk through: granted, and not annulled since.
+    pub fn is_pass(&self) -> bool {
+        self.granted && !self.annulled
+    }
+}
+
+/// A holder's last counted entry into a zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entered {
+    pub at: String,
+    pub lane: String,
 }
 
 #[derive(Debug, thiserror::Error)]

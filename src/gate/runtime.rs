@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use expo_hardware::relay::{RelayCommand, RelayWorker};
 use expo_hardware::scanner::ScanEvent;
 use expo_sync::protocol::GateDecisionRecord;
+use rusqlite::OptionalExtension;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ use super::config::LaneConfig;
 use super::control::{ControlCommand, ControlReply, Mode};
 use super::inputs::Input;
 use super::log::{self, StoreKnowledge};
-use super::{Clock, LaneVerdict};
+use super::{Clock, Entered, LaneVerdict};
 use crate::access::{self, Decision, GateContext, Reason};
 use crate::domain::{AttendeeId, EventDefinition};
 use crate::registration;
@@ -480,6 +481,12 @@ impl Runtime {
                 .map(|attendee| attendee.name)
         });
         let (message_en, message_zh) = reason.label();
+        let entered = match (reason, record.attendee_id) {
+            (Reason::Passback | Reason::PassbackFlagged, Some(attendee)) => {
+                self.last_entry(attendee, record)
+            }
+            _ => None,
+        };
         let verdict = LaneVerdict {
             decision_id: record.id,
             lane: record.lane.clone(),
@@ -496,12 +503,35 @@ impl Runtime {
             message_en,
             message_zh,
             at: record.at.clone(),
+            entered,
         };
         match self.verdicts.try_send(verdict) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             // A screen that fell behind misses verdicts; the gate never waits for it.
             Err(TrySendError::Full(_)) => tracing::debug!("verdict display is behind"),
         }
+    }
+
+    /// The holder's last counted entry into the decision's zone before it.
+    fn last_entry(&self, attendee: Uuid, record: &GateDecisionRecord) -> Option<Entered> {
+        self.store
+            .conn()
+            .prepare_cached(
+                "SELECT at, lane FROM gate_decisions WHERE attendee_id = ?1 AND zone = ?2 \
+                 AND direction = 'in' AND granted = 1 AND annulled = 0 AND id != ?3 \
+                 ORDER BY at DESC, rowid DESC LIMIT 1",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(
+                        rusqlite::params![attendee.to_string(), record.zone, record.id.to_string()],
+                        |r| Ok(Entered { at: r.get(0)?, lane: r.get(1)? }),
+                    )
+                    .optional()
+            })
+            .inspect_err(|error| tracing::warn!(%error, "cannot read the holder's last entry"))
+            .ok()
+            .flatten()
     }
 
     fn shut_down(&mut self) {

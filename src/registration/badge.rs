@@ -30,12 +30,19 @@ pub struct BadgeState {
     pub status: String,
     pub reason: Option<String>,
     pub issued_at: String,
+    /// When the status last changed (a revocation's time), RFC 3339 UTC.
+    pub changed_at: String,
+    /// Who made the last change (who revoked it).
+    pub operator: String,
 }
 
 /// The attendee's badges, oldest first.
 pub fn badges_of(conn: &Connection, attendee: AttendeeId) -> Result<Vec<BadgeState>> {
     let mut stmt = conn
-        .prepare_cached("SELECT serial, status, reason, issued_at FROM badges WHERE attendee_id = ?1 ORDER BY serial")
+        .prepare_cached(
+            "SELECT serial, status, reason, issued_at, changed_at, operator FROM badges \
+             WHERE attendee_id = ?1 ORDER BY serial",
+        )
         .map_err(StoreError::from)?;
     let rows = stmt
         .query_map([attendee.to_string()], |r| {
@@ -44,6 +51,8 @@ pub fn badges_of(conn: &Connection, attendee: AttendeeId) -> Result<Vec<BadgeSta
                 status: r.get(1)?,
                 reason: r.get(2)?,
                 issued_at: r.get(3)?,
+                changed_at: r.get(4)?,
+                operator: r.get(5)?,
             })
         })
         .map_err(StoreError::from)?;
@@ -141,7 +150,8 @@ pub struct Reprint {
     previous: BadgeState,
 }
 
-/// The serial a reprint of the attendee's badge gets; an error when none is active.
+/// The serial a reprint of the attendee's badge gets: the active one's successor, or the
+/// replacement of a revoked badge (which stays revoked); an error when there is neither.
 pub fn plan_reprint(store: &Store, attendee: AttendeeId) -> Result<Reprint> {
     let record = load(store.conn(), attendee)?
         .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
@@ -149,6 +159,7 @@ pub fn plan_reprint(store: &Store, attendee: AttendeeId) -> Result<Reprint> {
     let previous = badges
         .iter()
         .find(|b| b.status == "active")
+        .or_else(|| badges.last().filter(|last| last.status == "revoked"))
         .ok_or(RegistrationError::NoActiveBadge(attendee))?
         .clone();
     let serial = badges.last().map_or(1, |b| b.serial.saturating_add(1));
@@ -157,18 +168,21 @@ pub fn plan_reprint(store: &Store, attendee: AttendeeId) -> Result<Reprint> {
 }
 
 impl Reprint {
-    /// Supersedes the active serial and records the new one, audited with `reason`.
+    /// Supersedes the active serial (a revoked one stays revoked) and records the new one,
+    /// audited with `reason`.
     pub fn write(&self, tx: &mut Tx<'_>, actor: &str, reason: &str) -> Result<(), StoreError> {
         let attendee = self.badge.attendee;
-        let hlc = tx.tick();
-        let superseded = BadgeRecord {
-            status: "superseded".into(),
-            reason: Some(format!("reprinted: {reason}")),
-            issued_at: self.previous.issued_at.clone(),
-            ..new_badge(attendee, self.previous.serial, actor)
-        };
-        write_badge(tx, &superseded, &hlc)?;
-        tx.emit(hlc, Record::Badge(superseded))?;
+        if self.previous.status == "active" {
+            let hlc = tx.tick();
+            let superseded = BadgeRecord {
+                status: "superseded".into(),
+                reason: Some(format!("reprinted: {reason}")),
+                issued_at: self.previous.issued_at.clone(),
+                ..new_badge(attendee, self.previous.serial, actor)
+            };
+            write_badge(tx, &superseded, &hlc)?;
+            tx.emit(hlc, Record::Badge(superseded))?;
+        }
         let hlc = tx.tick();
         let badge = new_badge(attendee, self.badge.serial, actor);
         write_badge(tx, &badge, &hlc)?;
@@ -347,6 +361,13 @@ pub struct Verified {
     pub attendee: Option<AttendeeRecord>,
 }
 
+/// The attendee a token names when this event's key signed it, revoked or out of its days
+/// or not: whose badge a refused scan was.
+pub fn signed_holder(store: &Store, token: &str) -> Result<Option<AttendeeId>> {
+    let trust = StoreTrust::new(store)?;
+    Ok(credential::authenticate(token, &trust).ok().map(|claims| claims.attendee))
+}
+
 pub fn verify(store: &Store, token: &str, today: NaiveDate) -> Result<Result<Verified, Invalid>> {
     let trust = StoreTrust::new(store)?;
     let claims = match credential::verify(token, &trust, today) {
@@ -423,5 +444,36 @@ mod tests {
                 (issued.attendee, issued.serial)
             );
         }
+    }
+
+    #[test]
+    fn a_revoked_badge_stays_revoked_when_a_replacement_is_issued_and_names_its_holder() {
+        let (_dir, mut store) = store_with_event();
+        let holder = attendee(&mut store, "王五", "13800138002");
+        let lost = ensure_badge(&mut store, "desk-1", holder).unwrap();
+        revoke(&mut store, "admin", holder, "lost").unwrap();
+        let show_day = store.event().unwrap().definition.event.start;
+        assert_eq!(verify(&store, &lost.token, show_day).unwrap().err(), Some(Invalid::Revoked));
+        // The desk's verdict card: whose badge it was, when and by whom it was revoked.
+        assert_eq!(signed_holder(&store, &lost.token).unwrap(), Some(holder));
+        assert_eq!(signed_holder(&store, "not a token").unwrap(), None);
+        let revoked = badges_of(store.conn(), holder).unwrap();
+        assert_eq!(
+            (revoked[0].status.as_str(), revoked[0].operator.as_str()),
+            ("revoked", "admin")
+        );
+        assert!(revoked[0].changed_at >= revoked[0].issued_at);
+
+        let replacement =
+            reprint(&mut store, "admin", holder, "replaces the revoked badge").unwrap();
+        assert_eq!(replacement.serial, 2);
+        let states: Vec<_> = badges_of(store.conn(), holder)
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.serial, b.status))
+            .collect();
+        assert_eq!(states, [(1, "revoked".to_owned()), (2, "active".to_owned())]);
+        assert_eq!(verify(&store, &lost.token, show_day).unwrap().err(), Some(Invalid::Revoked));
+        assert!(verify(&store, &replacement.token, show_day).unwrap().is_ok());
     }
 }

@@ -215,7 +215,7 @@ pub struct DuplicateHint {
 }
 
 /// Warnings to show before saving a walk-in: the same ID document, or the same phone with
-/// a similar name (same after folding case and spaces, or one name contains the other).
+/// a similar name (see [`similar_names`]).
 pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<DuplicateHint>> {
     let today = venue_today(store)?;
     let event = store.event()?;
@@ -236,7 +236,6 @@ pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<Duplica
         }
     }
     if let Ok(phone) = crate::domain::contact::normalize_phone(&input.phone) {
-        let wanted = fold_name(&input.name);
         let mut stmt = store
             .conn()
             .prepare("SELECT id, name FROM attendees WHERE phone = ?1 LIMIT 20")
@@ -246,9 +245,7 @@ pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<Duplica
             .map_err(StoreError::from)?;
         for row in rows {
             let (id, name) = row.map_err(StoreError::from)?;
-            let folded = fold_name(&name);
-            let similar = !wanted.is_empty()
-                && (folded == wanted || folded.contains(&wanted) || wanted.contains(&folded));
+            let similar = similar_names(&input.name, &name);
             let id = parse_id(&id)?;
             if similar && !hints.iter().any(|h| h.attendee == id) {
                 hints.push(DuplicateHint { attendee: id, name, reason: "same_phone_similar_name" });
@@ -260,6 +257,23 @@ pub fn duplicate_hints(store: &Store, input: &NewAttendee) -> Result<Vec<Duplica
 
 fn fold_name(name: &str) -> String {
     name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Two names that may be one person's: the same after folding case and spaces, one inside
+/// the other, or Chinese names that read the same (李晓明 and 李小明, a homophone picked
+/// from an input method's list).
+pub fn similar_names(a: &str, b: &str) -> bool {
+    let (a_folded, b_folded) = (fold_name(a), fold_name(b));
+    if a_folded.is_empty() || b_folded.is_empty() {
+        return false;
+    }
+    if a_folded.contains(&b_folded) || b_folded.contains(&a_folded) {
+        return true;
+    }
+    matches!(
+        (search::pinyin_forms(a), search::pinyin_forms(b)),
+        (Some((a_read, _)), Some((b_read, _))) if a_read == b_read
+    )
 }
 
 /// Finds an attendee by id or registration code.
@@ -607,4 +621,18 @@ pub fn apply_remote(
 /// An attendee record fit for the audit log: the keyed hash and sealed number removed.
 fn without_id_secrets(record: &AttendeeRecord) -> AttendeeRecord {
     AttendeeRecord { id_hash: None, id_sealed: None, ..record.clone() }
+}
+
+#[cfg(test)]
+mod similar_name_tests {
+    use super::similar_names;
+
+    #[test]
+    fn names_that_read_alike_or_contain_each_other_are_similar() {
+        assert!(similar_names("李晓明", "李小明"), "homophones");
+        assert!(similar_names("Anna Smith", "anna  SMITH"));
+        assert!(similar_names("张三", "张三丰"));
+        assert!(!similar_names("李晓明", "李晓红"));
+        assert!(!similar_names("", "李晓明"));
+    }
 }

@@ -3,15 +3,14 @@
 //! with a filter, and the import of pre-registrations with its error report.
 
 use eframe::egui::{self, RichText};
-use expo_sync::protocol::AuditRecord;
 
-use super::app::Shell;
+use super::app::{link_text, Shell};
 use super::dashboard::Dashboard;
-use super::devices::{DeviceSettings, LineEnd, ScannerLine, SERIAL_BAUDS};
+use super::devices::{DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL_BAUDS};
 use super::event_editor::EventEditor;
 use super::i18n::{Lang, Txt};
-use super::station::{BadgePreview, DeviceChoices, Request, Response, StationHandle};
-use super::widgets::{labelled_text, Notice};
+use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
+use super::widgets::{labelled_text, mask_name, venue_time, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
 use crate::operators::{OperatorChange, OperatorEntry, Permission, Role};
 use crate::registration::import::ImportReport;
@@ -40,9 +39,13 @@ pub struct Admin {
     new_name: String,
     new_pin: String,
     new_role: Option<Role>,
-    audit: Vec<AuditRecord>,
+    audit: Vec<AuditRow>,
     audit_attendee: String,
     audit_text: String,
+    /// The audit log shows only this operator's entries, or everyone's.
+    audit_actor: Option<String>,
+    /// The audit log shows only this action, or every action.
+    audit_action: Option<String>,
     import_path: String,
     skip_invalid: bool,
     report: Option<ImportReport>,
@@ -134,7 +137,8 @@ impl Admin {
         self.notice = Some(Notice::ok(Txt::Saved.get(lang)));
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+    /// `running` is what the station's devices are doing now (the status bar's words).
+    pub fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, running: &Devices) {
         let lang = shell.lang;
         egui::CentralPanel::default().show(ui, |ui| {
             let manages_event = shell.operator.is_some_and(|o| o.can(Permission::ManageEvent));
@@ -159,7 +163,7 @@ impl Admin {
             }
             match self.tab {
                 Tab::Dashboard => self.dashboard.show(ui, shell),
-                Tab::Devices => self.devices_tab(ui, shell),
+                Tab::Devices => self.devices_tab(ui, shell, running),
                 Tab::Event => {
                     egui::ScrollArea::vertical().show(ui, |ui| self.event_tab(ui, shell));
                 }
@@ -247,9 +251,28 @@ impl Admin {
         });
     }
 
+    /// The audit log in the venue's time and the operator's words: who did what, to whom
+    /// (the attendee's name masked), filtered by operator, action, attendee or any text.
     fn audit_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let lang = shell.lang;
-        ui.horizontal(|ui| {
+        let mut actors: Vec<&str> = self.audit.iter().map(|e| e.record.actor.as_str()).collect();
+        actors.sort_unstable();
+        actors.dedup();
+        let mut actions: Vec<&str> = self.audit.iter().map(|e| e.record.action.as_str()).collect();
+        actions.sort_unstable();
+        actions.dedup();
+        let all = (None, Txt::All.get(lang).to_owned());
+        let actor_choices: Vec<(Option<String>, String)> = std::iter::once(all.clone())
+            .chain(actors.iter().map(|a| (Some((*a).to_owned()), (*a).to_owned())))
+            .collect();
+        let action_choices: Vec<(Option<String>, String)> = std::iter::once(all)
+            .chain(actions.iter().map(|a| (Some((*a).to_owned()), audit_action(a, lang))))
+            .collect();
+        egui::Grid::new("audit-filters").num_columns(2).show(ui, |ui| {
+            pick_one(ui, Txt::Actor.get(lang), &mut self.audit_actor, &actor_choices);
+            pick_one(ui, Txt::Action.get(lang), &mut self.audit_action, &action_choices);
+        });
+        ui.horizontal_wrapped(|ui| {
             labelled_text(ui, Txt::AuditFilter.get(lang), &mut self.audit_attendee, false);
             labelled_text(ui, Txt::TextFilter.get(lang), &mut self.audit_text, false);
             if ui.button(Txt::Refresh.get(lang)).clicked() {
@@ -259,23 +282,30 @@ impl Admin {
             }
         });
         let needle = self.audit_text.trim().to_lowercase();
-        let shown = self.audit.iter().filter(|e| {
-            needle.is_empty()
-                || e.actor.to_lowercase().contains(&needle)
-                || e.action.to_lowercase().contains(&needle)
-                || e.detail.to_string().to_lowercase().contains(&needle)
+        let shown = self.audit.iter().filter(|entry| {
+            let e = &entry.record;
+            let action = audit_action(&e.action, lang);
+            self.audit_actor.as_ref().is_none_or(|actor| *actor == e.actor)
+                && self.audit_action.as_ref().is_none_or(|wanted| *wanted == e.action)
+                && (needle.is_empty()
+                    || e.actor.to_lowercase().contains(&needle)
+                    || e.action.to_lowercase().contains(&needle)
+                    || action.to_lowercase().contains(&needle)
+                    || e.detail.to_string().to_lowercase().contains(&needle))
         });
         egui::ScrollArea::vertical().show(ui, |ui| {
-            egui::Grid::new("audit").striped(true).num_columns(4).show(ui, |ui| {
-                for header in [Txt::At, Txt::Actor, Txt::Action, Txt::Detail] {
+            egui::Grid::new("audit").striped(true).num_columns(5).show(ui, |ui| {
+                for header in [Txt::At, Txt::Actor, Txt::Action, Txt::AuditAttendee, Txt::Detail] {
                     ui.label(RichText::new(header.get(lang)).strong());
                 }
                 ui.end_row();
                 for entry in shown {
-                    ui.label(&entry.at);
-                    ui.label(&entry.actor);
-                    ui.label(&entry.action);
-                    ui.label(entry.detail.to_string());
+                    let e = &entry.record;
+                    ui.label(venue_time(&e.at, shell.info.timezone));
+                    ui.label(&e.actor);
+                    ui.label(audit_action(&e.action, lang));
+                    ui.label(entry.attendee.as_deref().map(mask_name).unwrap_or_default());
+                    ui.label(detail_text(&e.detail, lang));
                     ui.end_row();
                 }
             });
@@ -332,7 +362,7 @@ impl Admin {
     /// Which serial ports the scanner and the ID-card reader are on and how they talk on
     /// their lines, and which configured printer badges go to. Saved in `devices.toml`; the
     /// app uses them at its next start.
-    fn devices_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
+    fn devices_tab(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, running: &Devices) {
         let lang = shell.lang;
         let Some(choices) = &self.devices else {
             shell.station.send(Request::DeviceSettings);
@@ -355,6 +385,9 @@ impl Admin {
         let edit = &mut self.device_edit;
         egui::Grid::new("devices").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
             pick_one(ui, Txt::Scanner.get(lang), &mut edit.scanner, &ports);
+            // The choice is for the next start; what runs now may differ (the demo's
+            // simulators, a keyboard scanner): said beside it, as in the status bar.
+            running_now(ui, lang, running.scanner_link());
             scanner_line(ui, lang, &mut edit.scanner_line);
             let label = ui.label(Txt::KeyboardScanGap.get(lang));
             ui.add(
@@ -365,6 +398,7 @@ impl Admin {
             .labelled_by(label.id);
             ui.end_row();
             pick_one(ui, Txt::IdReader.get(lang), &mut edit.id_reader, &ports);
+            running_now(ui, lang, running.id_reader_link());
             pick_one(ui, Txt::IdReaderBaud.get(lang), &mut edit.id_reader_baud, &serial_bauds());
             pick_one(ui, Txt::Printer.get(lang), &mut edit.printer, &printers);
         });
@@ -526,6 +560,67 @@ fn paint_badge(ui: &mut egui::Ui, layout: &BadgeLayout, logo: &egui::TextureHand
 }
 
 /// The role choice, labelled "Role".
+/// A Devices tab row: how the device runs now.
+fn running_now(ui: &mut egui::Ui, lang: Lang, link: Link) {
+    ui.label("");
+    ui.label(format!("{}: {}", Txt::RunningNow.get(lang), link_text(link, lang)));
+    ui.end_row();
+}
+
+/// An audit action in the operator's words; an action this version does not know by its key.
+fn audit_action(action: &str, lang: Lang) -> String {
+    let text = match action {
+        "login" => Txt::ActionLogin,
+        "login_failed" => Txt::ActionLoginFailed,
+        "login_locked" => Txt::ActionLoginLocked,
+        "register" => Txt::ActionRegister,
+        "edit" => Txt::ActionEdit,
+        "import" => Txt::ActionImport,
+        "issue_badge" => Txt::ActionIssueBadge,
+        "print_badge" => Txt::ActionPrintBadge,
+        "print_reprint" | "reprint" => Txt::ActionReprint,
+        "print_retry" => Txt::ActionPrintRetry,
+        "revoke" => Txt::ActionRevoke,
+        "reveal_id" => Txt::ActionRevealId,
+        "operator_add" => Txt::ActionOperatorAdd,
+        "operator_change" => Txt::ActionOperatorChange,
+        "event_init" | "event_import" | "event_update" => Txt::ActionEventChange,
+        "device_settings" => Txt::ActionDeviceSettings,
+        "gate_mode" => Txt::ActionGateMode,
+        "follow_up_export" => Txt::ActionExport,
+        "sync" => Txt::ActionSync,
+        other => return other.to_owned(),
+    };
+    text.get(lang).to_owned()
+}
+
+/// An audit entry's detail as `key: value` pairs, not JSON; the usual keys in the
+/// operator's words.
+fn detail_text(detail: &serde_json::Value, lang: Lang) -> String {
+    let key_text = |key: &str| match key {
+        "serial" => Txt::Badge.get(lang).to_owned(),
+        "reason" => Txt::Reason.get(lang).to_owned(),
+        "role" => Txt::Role.get(lang).to_owned(),
+        "category" => Txt::Category.get(lang).to_owned(),
+        "operator" => Txt::OperatorName.get(lang).to_owned(),
+        "source" => Txt::DetailSource.get(lang).to_owned(),
+        "previous" => Txt::DetailPrevious.get(lang).to_owned(),
+        other => other.to_owned(),
+    };
+    match detail {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => format!("{}: {text}", key_text(key)),
+                other => format!("{}: {other}", key_text(key)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 fn role_picker(ui: &mut egui::Ui, lang: Lang, id: &str, role: &mut Option<Role>) {
     let label = ui.label(Txt::Role.get(lang));
     let picker = egui::ComboBox::from_id_salt(id)

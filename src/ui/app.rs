@@ -87,7 +87,7 @@ impl App {
             next_status_at: 0.0,
             print_queue: PrintQueueWindow::default(),
             desk: Desk::new(demo, config.wedge),
-            kiosk: Kiosk::new(config.kiosk_idle_timeout, config.wedge),
+            kiosk: Kiosk::new(config.kiosk_idle_timeout, config.lang, config.wedge),
             admin: Admin::default(),
             gate,
             close: false,
@@ -175,10 +175,15 @@ impl App {
         };
 
         let mut logout = false;
+        let mode_before = self.mode;
         if self.mode != Mode::Kiosk {
             egui::Panel::top("top").show(ui, |ui| {
                 ui.horizontal(|ui| logout = top_bar(ui, &shell, &mut self.lang, &mut self.mode));
             });
+        }
+        if self.mode == Mode::Admin && mode_before != Mode::Admin {
+            // Admin opened from the desk's button: its lists as fresh as after a login.
+            self.admin.refresh(&self.station);
         }
         match (self.mode, self.operator.as_ref()) {
             (Mode::Kiosk, _) => {
@@ -195,10 +200,10 @@ impl App {
                 });
                 self.desk.show(ui, &shell, &mut self.devices, inputs);
                 if self.print_queue.is_open() {
-                    self.print_queue.show(ui.ctx(), self.lang, &self.station);
+                    self.print_queue.show(ui.ctx(), self.lang, info.timezone, &self.station);
                 }
             }
-            (Mode::Admin, Some(_)) => self.admin.show(ui, &shell),
+            (Mode::Admin, Some(_)) => self.admin.show(ui, &shell, &self.devices),
         }
         if logout {
             // Nothing of the last operator's work stays on screen for the next one.
@@ -252,7 +257,7 @@ impl App {
                     Mode::Kiosk => {
                         // Nothing but `Ready` comes before the station is ready.
                         if let Loading::Ready(info) = &self.loading {
-                            self.kiosk.on_response(other, info, &self.station);
+                            self.kiosk.on_response(other, self.lang, info, &self.station);
                         }
                     }
                     Mode::Admin => self.admin.on_response(other, self.lang),
@@ -315,17 +320,36 @@ fn top_bar(ui: &mut egui::Ui, shell: &Shell<'_>, lang: &mut Lang, mode: &mut Mod
     false
 }
 
-/// The 中文 / English switch.
+/// The 中文 / English switch. Switching gives the keyboard back to the field that had it
+/// (the click took it away): half a name typed at login goes on where it was.
 /// `style` dresses each language's name (the kiosk's are large).
 pub(super) fn language_switch(
     ui: &mut egui::Ui,
     lang: &mut Lang,
     style: impl Fn(&'static str) -> RichText,
 ) {
+    let remembered = egui::Id::unique("focus before the language switch");
+    let give_back = egui::Id::unique("focus to give back after the language switch");
+    // A frame after the click: the field has let the focus go by then (the press was
+    // outside it), and takes it back.
+    if let Some(field) = ui.data(|d| d.get_temp::<egui::Id>(give_back)) {
+        ui.data_mut(|d| d.remove::<egui::Id>(give_back));
+        ui.memory_mut(|m| m.request_focus(field));
+    }
+    // Remembered while no button is pressed: the press and release of a click move the
+    // focus before the click counts.
+    let clicking = ui.input(|i| i.pointer.any_down() || i.pointer.any_released());
+    if let (false, Some(focused)) = (clicking, ui.memory(|m| m.focused())) {
+        ui.data_mut(|d| d.insert_temp(remembered, focused));
+    }
     for choice in [Lang::Zh, Lang::En] {
         let name = style(choice.native_name());
         if ui.add(egui::Button::selectable(*lang == choice, name)).clicked() {
             *lang = choice;
+            if let Some(field) = ui.data(|d| d.get_temp::<egui::Id>(remembered)) {
+                ui.data_mut(|d| d.insert_temp(give_back, field));
+                ui.ctx().request_repaint();
+            }
         }
     }
 }
@@ -361,13 +385,18 @@ fn login_screen(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut LoginForm) {
     });
 }
 
-/// The status bar; true when the operator asks for the print queue.
-fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) -> bool {
-    let link = |link: Link| match link {
+/// A device's link in words, for the status bar and the Devices tab.
+pub(super) fn link_text(link: Link, lang: Lang) -> &'static str {
+    match link {
         Link::Connected => Txt::Connected.get(lang),
         Link::Disconnected => Txt::Disconnected.get(lang),
         Link::NotConfigured => Txt::NotConfigured.get(lang),
-    };
+    }
+}
+
+/// The status bar; true when the operator asks for the print queue.
+fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) -> bool {
+    let link = |link: Link| link_text(link, lang);
     let mut open_queue = false;
     ui.horizontal(|ui| {
         let printer = status.printer.as_deref().unwrap_or(Txt::PrinterNotConfigured.get(lang));

@@ -8,17 +8,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::NaiveDate;
 use eframe::egui::{self, Color32, RichText};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use egui_plot::{AxisHints, Bar, BarChart, GridMark, Legend, Line, Plot, PlotPoints};
 
 use super::app::Shell;
 use super::i18n::{Lang, Txt};
 use super::station::{DashboardData, ExportContent, Request, Response};
-use super::widgets::{labelled_text, Notice};
+use super::widgets::{labelled_text, venue_time, Notice};
 use crate::stats::{series_colour, Chart, ChartId, ChartKind};
 
 /// Seconds between refreshes while the dashboard is on screen.
 const REFRESH_SECONDS: f64 = 5.0;
 const CHART_HEIGHT: f32 = 220.0;
+/// Height per bar of a lying chart: room for each bar's label in the body font.
+const BAR_ROW_HEIGHT: f32 = 26.0;
+/// Room a label of a standing chart's category axis needs ("08:00", a zone's name).
+const CATEGORY_LABEL_WIDTH: f32 = 48.0;
+/// Least room between two numbers of a value axis.
+const VALUE_LABEL_SPACING: f32 = 36.0;
 
 /// A screenshot crop handed from the integration's callback to the next frame.
 type Captured = Arc<Mutex<Option<(ChartId, egui::ColorImage)>>>;
@@ -35,6 +41,8 @@ pub struct Dashboard {
     png_pending: Option<ChartId>,
     captured: Captured,
     notice: Option<Notice>,
+    /// The venue day the dashboard first showed as today: a later one means midnight passed.
+    first_today: Option<NaiveDate>,
 }
 
 impl Dashboard {
@@ -42,6 +50,9 @@ impl Dashboard {
         match response {
             Response::Dashboard(data) => {
                 self.waiting = false;
+                if self.date.trim().is_empty() {
+                    self.first_today.get_or_insert(data.figures.date);
+                }
                 self.data = Some(*data);
             }
             Response::Exported(path) => {
@@ -70,7 +81,7 @@ impl Dashboard {
                     data.figures.date,
                     data.figures.timezone,
                     Txt::UpdatedAt.get(lang),
-                    data.figures.generated_at
+                    venue_time(&data.figures.generated_at, shell.info.timezone)
                 ));
             }
             // On this line, so that a notice does not move the charts under the pointer.
@@ -92,6 +103,19 @@ impl Dashboard {
             ui.label(Txt::Loading.get(lang));
             return;
         };
+        let machine_today = chrono::Local::now().date_naive();
+        if let Some(yesterday) = self.new_venue_day(data.figures.date, machine_today) {
+            ui.horizontal(|ui| {
+                let notice = format!("{} {}", Txt::VenueDayChanged.get(lang), data.figures.date);
+                Notice::error(notice).show(ui);
+                let show = format!("{} {yesterday}", Txt::ShowYesterday.get(lang));
+                if ui.button(show).clicked() {
+                    self.date = yesterday.to_string();
+                    self.next_refresh_at = 0.0;
+                }
+            });
+        }
+        let Some(data) = &self.data else { return };
         totals_row(ui, lang, data);
         ui.separator();
         let mut export = None;
@@ -129,6 +153,17 @@ impl Dashboard {
             Some((id, Export::Csv)) => self.export_csv(shell, id),
             None => {}
         }
+    }
+
+    /// The day before `venue_today` when today's figures are of a venue day that began
+    /// while the dashboard was open, or that the machine's own clock has not reached (its
+    /// clock is past the venue's midnight, or behind it): nearly empty figures that would
+    /// look broken without a word.
+    fn new_venue_day(&self, venue_today: NaiveDate, machine_today: NaiveDate) -> Option<NaiveDate> {
+        let today_shown = self.date.trim().is_empty();
+        let changed = self.first_today.is_some_and(|first| first != venue_today)
+            || venue_today != machine_today;
+        (today_shown && changed).then(|| venue_today.pred_opt()).flatten()
     }
 
     /// The typed date, `None` for today.
@@ -256,17 +291,41 @@ fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>,
         }
         axis_labels.get(index as usize).cloned().unwrap_or_default()
     };
+    let count = labels.len();
+    // A lying chart is as tall as its bars need, so every bar's label fits beside it.
+    let height = if horizontal {
+        CHART_HEIGHT.max(count as f32 * BAR_ROW_HEIGHT + 40.0)
+    } else {
+        CHART_HEIGHT
+    };
     let mut plot = Plot::new(chart.id.key())
-        .height(CHART_HEIGHT)
+        .height(height)
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
         .include_y(0.0);
+    // Each category labelled by name (the axis library's own spacing skips most of them);
+    // the value axis says what it counts.
+    let category_axis = |axis: AxisHints<'static>, room: f32| {
+        axis.formatter(move |mark, _| label_at(mark.value)).label_spacing(room..=room + 1.0)
+    };
+    // Numbers a few words apart, so a lying chart's scale reads beyond its 0.
+    let value_axis = |axis: AxisHints<'static>| {
+        axis.label(Txt::AxisCount.get(lang))
+            .label_spacing(VALUE_LABEL_SPACING..=VALUE_LABEL_SPACING + 12.0)
+    };
     plot = if horizontal {
         // Category bars lie down, so long names (companies, zones) can be read.
-        plot.include_x(0.0).y_axis_formatter(move |mark, _| label_at(mark.value))
+        plot.include_x(0.0)
+            .custom_y_axes(vec![category_axis(AxisHints::new_y(), BAR_ROW_HEIGHT - 8.0)])
+            .y_grid_spacer(move |_| category_marks(count, 1))
+            .custom_x_axes(vec![value_axis(AxisHints::new_x())])
     } else {
-        plot.x_axis_formatter(move |mark, _| label_at(mark.value))
+        let fits = (ui.available_width() / CATEGORY_LABEL_WIDTH).max(1.0) as usize;
+        let step = count.div_ceil(fits).max(1);
+        plot.custom_x_axes(vec![category_axis(AxisHints::new_x(), 24.0)])
+            .x_grid_spacer(move |_| category_marks(count, step))
+            .custom_y_axes(vec![value_axis(AxisHints::new_y())])
     };
     if chart.series.len() > 1 {
         plot = plot.legend(Legend::default());
@@ -320,6 +379,12 @@ fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>,
     (action, response.response.rect)
 }
 
+/// Grid marks at every `step`-th of `count` categories (0, step, 2·step, ...): one label each.
+fn category_marks(count: usize, step: usize) -> Vec<GridMark> {
+    let step = step.max(1);
+    (0..count).step_by(step).map(|i| GridMark { value: i as f64, step_size: step as f64 }).collect()
+}
+
 fn colour(index: usize) -> Color32 {
     let [r, g, b] = series_colour(index);
     Color32::from_rgb(r, g, b)
@@ -343,6 +408,16 @@ mod tests {
         assert_eq!(crop_size(&image, beyond, 2.0), [2, 1]);
         let outside = egui::Rect::from_min_max(egui::pos2(50.0, 50.0), egui::pos2(60.0, 60.0));
         assert_eq!(crop_size(&image, outside, 2.0), [0, 0]);
+    }
+
+    #[test]
+    fn every_bar_of_a_top_ten_gets_a_label_mark() {
+        let marks = category_marks(10, 1);
+        let values: Vec<f64> = marks.iter().map(|m| m.value).collect();
+        assert_eq!(values, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        // 24 hours where only every third label fits.
+        assert_eq!(category_marks(24, 3).len(), 8);
+        assert!(category_marks(24, 3).iter().all(|m| m.step_size == 3.0));
     }
 
     fn crop_size(image: &egui::ColorImage, rect: egui::Rect, ppp: f32) -> [usize; 2] {

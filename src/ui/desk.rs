@@ -14,7 +14,9 @@ use super::i18n::{field_label, id_type_label, Lang, Txt};
 use super::station::{
     AttendeeView, CardIdentity, Failure, Request, Response, RevealedId, StationHandle, StationInfo,
 };
-use super::widgets::{demo_card_buttons, field_error, labelled_text, Notice};
+use super::widgets::{
+    demo_card_buttons, edit_at_caret, field_error, labelled_text, venue_time, Caret, Notice,
+};
 use crate::badges::queue::{JobId, JobStatus, PrintJobView};
 use crate::domain::{AttendeeId, FieldError, IdType, NewAttendee};
 use crate::operators::Permission;
@@ -45,6 +47,9 @@ pub struct Desk {
     /// The selected attendee's full ID number, asked for by a role that may see it, and
     /// the frame time it hides again.
     revealed: Option<(RevealedId, f64)>,
+    /// Why the badge just scanned was refused (a code of `credential::Invalid`): the card
+    /// then opens as a verdict.
+    refused: Option<&'static str>,
 }
 
 /// A small confirmation step of an action on the selected attendee.
@@ -116,6 +121,7 @@ impl Desk {
             last_token: None,
             print_job: None,
             revealed: None,
+            refused: None,
         }
     }
 
@@ -163,19 +169,23 @@ impl Desk {
             }
             Response::SearchResults { .. } => {}
             Response::Opened(view) => self.open(view, None),
+            Response::BadgeRefused { holder, reason } => {
+                self.open(holder, None);
+                self.refused = Some(reason);
+            }
             Response::NotFound { code } => {
                 self.notice = Some(Notice::error(format!("{}: {code}", Txt::NotFound.get(lang))));
             }
-            Response::WalkInFromCard(card) => {
-                self.form = Some(AttendeeForm::walk_in(Some(card)));
-                self.notice = None;
-            }
+            Response::WalkInFromCard(card) => self.start_form(AttendeeForm::walk_in(Some(card))),
             Response::WalkInChecked { input, errors, duplicates } => {
                 self.checked(&input, errors, duplicates, station)
             }
-            Response::Registered(view) | Response::Edited(view) => {
-                self.open(view, Some(Notice::ok(Txt::Saved.get(lang))));
+            Response::Registered(view) => {
+                // A walk-in at the desk wants the badge: saving prints it.
+                station.send(Request::Print { attendee: view.id, reprint_reason: None });
+                self.open(view, Some(Notice::ok(Txt::SavedPrinting.get(lang))));
             }
+            Response::Edited(view) => self.open(view, Some(Notice::ok(Txt::Saved.get(lang)))),
             Response::Printed { attendee, serial, token, job } => {
                 self.last_token = Some(token);
                 self.print_job = Some(job);
@@ -212,10 +222,17 @@ impl Desk {
         }
         // Saving, printing or reopening the card hides a revealed number again.
         self.revealed = None;
+        self.refused = None;
         self.selected = Some(view);
         self.form = None;
         self.dialog = None;
         self.notice = notice;
+    }
+
+    /// Opens a form; the last action's notice ("saved") belongs to the last attendee.
+    fn start_form(&mut self, form: AttendeeForm) {
+        self.form = Some(form);
+        self.notice = None;
     }
 
     fn checked(
@@ -291,13 +308,14 @@ impl Desk {
                 self.notice = None;
             }
             if ui.input(|i| i.key_pressed(egui::Key::F2)) {
-                self.form = Some(AttendeeForm::walk_in(None));
+                self.start_form(AttendeeForm::walk_in(None));
             }
             self.move_highlight(ui, shell.station);
         }
         ui.add_space(6.0);
         let label = ui.label(RichText::new(Txt::Search.get(lang)).strong());
         let field = egui::TextEdit::singleline(&mut self.query)
+            .id(search_field_id())
             .hint_text(Txt::SearchHint.get(lang))
             .desired_width(f32::INFINITY)
             .font(egui::TextStyle::Heading);
@@ -307,7 +325,7 @@ impl Desk {
         }
         ui.horizontal(|ui| {
             if ui.button(Txt::NewWalkIn.get(lang)).clicked() {
-                self.form = Some(AttendeeForm::walk_in(None));
+                self.start_form(AttendeeForm::walk_in(None));
             }
             if ui.button(Txt::ClearSearch.get(lang)).clicked() {
                 self.query.clear();
@@ -332,13 +350,15 @@ impl Desk {
         egui::ScrollArea::vertical().show(ui, |ui| {
             for (index, hit) in self.hits.iter().enumerate() {
                 let selected = self.selected.as_ref().is_some_and(|s| s.id == hit.id);
-                let text = format!(
-                    "{}  ·  {}  ·  {}  ·  …{}",
-                    hit.name,
-                    category_label(shell.info, lang, &hit.category),
-                    hit.company,
-                    hit.phone_tail
-                );
+                let category = category_label(shell.info, lang, &hit.category);
+                let phone = format!("…{}", hit.phone_tail);
+                let parts = [hit.name.as_str(), &category, &hit.company, &phone];
+                // An attendee without a company (or phone) shows no empty "·  ·".
+                let text = parts
+                    .into_iter()
+                    .filter(|part| !part.is_empty() && *part != "…")
+                    .collect::<Vec<_>>()
+                    .join("  ·  ");
                 let row = ui.selectable_label(selected || self.highlighted == Some(index), text);
                 if row.clicked() {
                     shell.station.send(Request::Open(hit.id));
@@ -373,7 +393,15 @@ impl Desk {
                 WedgeVerdict::Scan(code) => station.send(Request::Scan(code)),
                 WedgeVerdict::Typed(text) => {
                     enter |= text.ends_with('\n');
-                    self.query.extend(text.chars().filter(|c| *c != '\n'));
+                    let typed: String = text.chars().filter(|c| *c != '\n').collect();
+                    // Where the caret is, and the caret after them, as typing into the
+                    // field would: Backspace and an input method's commits work from there.
+                    edit_at_caret(
+                        ui.ctx(),
+                        search_field_id(),
+                        &mut self.query,
+                        Caret::Type(&typed),
+                    );
                 }
             }
         }
@@ -443,6 +471,9 @@ impl Desk {
         let lang = shell.lang;
         let Some(view) = self.selected.clone() else { return };
         let can = |permission| shell.operator.is_some_and(|o| o.can(permission));
+        if self.refused.is_some() || view.is_revoked() {
+            verdict_card(ui, shell, self.refused, &view);
+        }
         ui.heading(RichText::new(&view.name).size(30.0));
         ui.label(
             RichText::new(category_label(shell.info, lang, &view.category)).size(20.0).strong(),
@@ -488,9 +519,16 @@ impl Desk {
             {
                 self.dialog = Some(Dialog::Reprint { reason: String::new() });
             }
+            // The revoked badge stays revoked; its holder may get a new one, with a reason.
+            if can(Permission::Reprint)
+                && view.is_revoked()
+                && ui.add(big(Txt::IssueReplacement)).clicked()
+            {
+                self.dialog = Some(Dialog::Reprint { reason: String::new() });
+            }
             if can(Permission::Edit) {
                 if ui.add(big(Txt::EditAttendee)).clicked() {
-                    self.form = Some(AttendeeForm::edit(&view));
+                    self.start_form(AttendeeForm::edit(&view));
                 }
                 if ui.add(big(Txt::ChangeCategory)).clicked() {
                     self.dialog = Some(Dialog::Category { category: view.category.clone() });
@@ -521,6 +559,19 @@ impl Desk {
                     let field = labelled_text(ui, reason_label.get(lang), reason, false);
                     if reason.is_empty() {
                         field.request_focus();
+                    }
+                });
+                // The usual reasons a click away, in the operator's words; any other typed.
+                let presets: &[Txt] = if reason_label == Txt::ReprintReason {
+                    &REPRINT_REASONS
+                } else {
+                    &REVOKE_REASONS
+                };
+                ui.horizontal_wrapped(|ui| {
+                    for preset in presets {
+                        if ui.button(preset.get(lang)).clicked() {
+                            *reason = preset.get(lang).to_owned();
+                        }
                     }
                 });
                 !reason.trim().is_empty() && ui.button(Txt::Confirm.get(lang)).clicked()
@@ -567,8 +618,13 @@ impl Desk {
             if form.editing.is_some() { Txt::EditTitle } else { Txt::WalkInTitle }.get(lang),
         );
         if let Some(card) = &form.card {
+            let chinese_name = if card.chinese_name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", card.chinese_name)
+            };
             ui.label(format!(
-                "{}: {} · {} {} · {} {}",
+                "{}: {}{chinese_name} · {} {} · {} {}",
                 Txt::FromIdCard.get(lang),
                 card.name,
                 Txt::Gender.get(lang),
@@ -728,6 +784,55 @@ impl Desk {
             self.notice = Some(Notice::error(format!("{}: {error}", Txt::Scanner.get(lang))));
         }
     }
+}
+
+fn search_field_id() -> egui::Id {
+    egui::Id::unique("desk search field")
+}
+
+/// Reasons a badge is reprinted or replaced, offered as one-click presets.
+const REPRINT_REASONS: [Txt; 3] = [Txt::ReasonLost, Txt::ReasonDamaged, Txt::ReasonDetailsWrong];
+/// Reasons a badge is revoked, offered as one-click presets.
+const REVOKE_REASONS: [Txt; 4] =
+    [Txt::ReasonLost, Txt::ReasonMisused, Txt::ReasonRulesBroken, Txt::ReasonDuplicate];
+
+/// The verdict on a refused scan, or on a revoked attendee, as a card in red above theirs:
+/// why the badge is not valid, and for a revocation its reason, when and by whom.
+fn verdict_card(
+    ui: &mut egui::Ui,
+    shell: &Shell<'_>,
+    refused: Option<&'static str>,
+    view: &AttendeeView,
+) {
+    let lang = shell.lang;
+    let red = egui::Color32::from_rgb(230, 80, 70);
+    egui::Frame::group(ui.style()).stroke(egui::Stroke::new(2.0, red)).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        let verdict = match refused {
+            Some("not_yet_valid") => Txt::VerdictNotYetValid,
+            Some("expired") => Txt::VerdictExpired,
+            Some(_) if !view.is_revoked() => Txt::VerdictSuperseded,
+            _ => Txt::VerdictRevoked,
+        };
+        ui.label(RichText::new(format!("✘ {}", verdict.get(lang))).size(24.0).color(red).strong());
+        let revoked = view.badges.last().filter(|badge| badge.status == "revoked");
+        if let Some(badge) = revoked {
+            egui::Grid::new("verdict").num_columns(2).spacing([24.0, 4.0]).show(ui, |ui| {
+                let rows = [
+                    (Txt::Badge, format!("#{}", badge.serial)),
+                    (Txt::RevokeReason, badge.reason.clone().unwrap_or_default()),
+                    (Txt::RevokedAt, venue_time(&badge.changed_at, shell.info.timezone)),
+                    (Txt::RevokedBy, badge.operator.clone()),
+                ];
+                for (label, value) in rows {
+                    ui.label(label.get(lang));
+                    ui.label(RichText::new(value).strong());
+                    ui.end_row();
+                }
+            });
+        }
+    });
+    ui.add_space(8.0);
 }
 
 /// Fields the form shows errors next to; others are listed under the form.

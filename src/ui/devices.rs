@@ -336,13 +336,17 @@ pub fn identity(card: &IdCard) -> CardIdentity {
             gender: gender_text(resident.gender).into(),
             birth_date: resident.birth_date.to_string(),
             country: "中国".into(),
+            chinese_name: String::new(),
         },
+        // The English name, as on the holder's passport and other papers; the card's Chinese
+        // name is kept beside it.
         IdDocument::ForeignPermanentResident(foreign) => CardIdentity {
-            name: if foreign.chinese_name.trim().is_empty() {
-                foreign.english_name.trim().to_owned()
-            } else {
+            name: if foreign.english_name.trim().is_empty() {
                 foreign.chinese_name.trim().to_owned()
+            } else {
+                foreign.english_name.split_whitespace().collect::<Vec<_>>().join(" ")
             },
+            chinese_name: foreign.chinese_name.trim().to_owned(),
             id_type: "foreign_permanent_residence",
             id_number: foreign.card_number.reveal().to_owned(),
             gender: gender_text(foreign.gender).into(),
@@ -389,6 +393,16 @@ fn gender_text(gender: idcard::Gender) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_foreign_permanent_residence_card_gives_the_english_name_and_keeps_the_chinese_one() {
+        let card = identity(&expo_hardware::idcard::sample_foreign_card());
+        assert_eq!(card.name, "SMITH, JOHN ALEXANDER");
+        assert_eq!(card.chinese_name, "史密斯");
+        assert_eq!(card.id_type, "foreign_permanent_residence");
+        let resident = identity(&expo_hardware::idcard::sample_resident_card());
+        assert_eq!((resident.name.as_str(), resident.chinese_name.as_str()), ("张三丰", ""));
+    }
 
     #[test]
     fn line_settings_reach_the_drivers_and_defaults_are_not_written() {

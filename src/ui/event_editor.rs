@@ -541,7 +541,11 @@ impl EventEditor {
                 (Txt::BadgeColour, &mut category.colour),
                 (Txt::MaxEntriesPerDay, &mut category.max_entries),
             ] {
-                text_field(ui, lang, field, value);
+                if field == Txt::BadgeColour {
+                    colour_picker(ui, lang, value);
+                } else {
+                    text_field(ui, lang, field, value);
+                }
                 field_error(ui, problem_at(problems, &category.id, field));
                 ui.end_row();
             }
@@ -606,7 +610,11 @@ fn event_section(ui: &mut egui::Ui, lang: Lang, draft: &mut Draft, problems: &[P
             (Txt::LastDay, &mut draft.end),
             (Txt::Timezone, &mut draft.timezone),
         ] {
-            text_field(ui, lang, field, value);
+            if field == Txt::Timezone {
+                timezone_picker(ui, lang, value);
+            } else {
+                text_field(ui, lang, field, value);
+            }
             field_error(ui, problem_at(problems, "", field));
             ui.end_row();
         }
@@ -721,6 +729,58 @@ fn text_field(ui: &mut egui::Ui, lang: Lang, field: Txt, value: &mut String) {
         .id_salt(("event-editor", field.get(Lang::En)))
         .desired_width(260.0);
     ui.add(edit).labelled_by(label.id);
+}
+
+/// A badge colour picked on a colour wheel, kept as `#RRGGBB` (shown beside it).
+fn colour_picker(ui: &mut egui::Ui, lang: Lang, colour: &mut String) {
+    let label = ui.label(Txt::BadgeColour.get(lang));
+    ui.horizontal(|ui| {
+        let mut rgb = parse_colour(colour.trim()).unwrap_or([0x60, 0x70, 0x80]);
+        let button = ui.color_edit_button_srgb(&mut rgb).labelled_by(label.id);
+        if button.changed() {
+            let [r, g, b] = rgb;
+            *colour = format!("#{r:02X}{g:02X}{b:02X}");
+        }
+        ui.label(colour.as_str());
+    });
+}
+
+/// Time zones of the places exhibitions of this kind are held, Chinese ones first; a zone
+/// set elsewhere (in the TOML) is offered as well.
+const VENUE_TIMEZONES: [&str; 16] = [
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Macau",
+    "Asia/Taipei",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Asia/Singapore",
+    "Asia/Bangkok",
+    "Asia/Dubai",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "UTC",
+];
+
+/// The event's time zone, picked from a list instead of typed.
+fn timezone_picker(ui: &mut egui::Ui, lang: Lang, timezone: &mut String) {
+    let label = ui.label(Txt::Timezone.get(lang));
+    let current = timezone.trim().to_owned();
+    let picker = egui::ComboBox::from_id_salt("event-timezone")
+        .selected_text(current.clone())
+        .show_ui(ui, |ui| {
+            if !current.is_empty() && !VENUE_TIMEZONES.contains(&current.as_str()) {
+                ui.selectable_value(timezone, current.clone(), current.as_str());
+            }
+            for zone in VENUE_TIMEZONES {
+                ui.selectable_value(timezone, zone.to_owned(), zone);
+            }
+        });
+    picker.response.labelled_by(label.id);
 }
 
 /// Adds `item` to `list` (at the end) or takes it out.

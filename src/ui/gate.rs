@@ -15,6 +15,7 @@ use super::devices::DeviceInput;
 use super::i18n::Lang;
 use super::i18n::Txt;
 use super::station::{Failure, Request, Response};
+use super::widgets::venue_time;
 use super::UiError;
 use crate::credential::TOKEN_PREFIX;
 use crate::gate::{GateConfig, LaneVerdict, SystemClock};
@@ -32,7 +33,20 @@ pub struct Gate {
 /// The running lanes and the last verdict of each.
 struct LaneBoard {
     gate: crate::gate::Gate,
-    shown: Vec<(String, Option<(LaneVerdict, Instant)>)>,
+    shown: Vec<(Lane, Option<(LaneVerdict, Instant)>)>,
+}
+
+/// A lane as its screen names it: by its zone (what a visitor reads), with its id for staff.
+struct Lane {
+    id: String,
+    zone_zh: String,
+    zone_en: String,
+}
+
+impl Lane {
+    fn title(&self, lang: Lang) -> String {
+        format!("{} · {}", lang.pick(&self.zone_zh, &self.zone_en), self.id)
+    }
 }
 
 impl Drop for LaneBoard {
@@ -58,7 +72,19 @@ impl Gate {
         let text = std::fs::read_to_string(config).map_err(|e| failed(&e))?;
         let definition = &store.event().map_err(|e| failed(&e))?.definition;
         let config_parsed = GateConfig::from_toml(&text, definition).map_err(|e| failed(&e))?;
-        let shown = config_parsed.lanes.iter().map(|lane| (lane.id.clone(), None)).collect();
+        let shown = config_parsed
+            .lanes
+            .iter()
+            .map(|lane| {
+                let zone = definition.zones.iter().find(|zone| zone.id == lane.zone);
+                let lane = Lane {
+                    id: lane.id.clone(),
+                    zone_zh: zone.map_or_else(|| lane.zone.clone(), |zone| zone.name.clone()),
+                    zone_en: zone.map(|zone| zone.name_en.clone()).unwrap_or_default(),
+                };
+                (lane, None)
+            })
+            .collect();
         let gate = crate::gate::Gate::start(store, config_parsed, Arc::new(SystemClock))
             .map_err(|e| failed(&e))?;
         Ok(Gate { verdict: None, lanes: Some(LaneBoard { gate, shown }) })
@@ -76,6 +102,9 @@ impl Gate {
             }
             Response::Failed(failure) => Some(Verdict::Invalid(failure.reason_code())),
             Response::NotFound { .. } => Some(Verdict::Invalid(Failure::NotFound.reason_code())),
+            Response::BadgeRefused { reason, .. } => {
+                Some(Verdict::Invalid(Failure::InvalidBadge(reason).reason_code()))
+            }
             _ => return,
         };
     }
@@ -97,7 +126,12 @@ impl Gate {
                 }
             }
         }
-        egui::CentralPanel::default().show(ui, |ui| {
+        let pass = self.verdict.as_ref().map(|v| matches!(v, Verdict::Valid { .. }));
+        let screen = verdict_frame(pass).corner_radius(0.0).inner_margin(24.0);
+        egui::CentralPanel::default().frame(screen).show(ui, |ui| {
+            if pass.is_some() {
+                ui.visuals_mut().override_text_color = Some(Color32::WHITE);
+            }
             ui.vertical_centered(|ui| {
                 ui.add_space(60.0);
                 match &self.verdict {
@@ -105,8 +139,8 @@ impl Gate {
                     Some(Verdict::Valid { name, category }) => {
                         ui.label(
                             RichText::new(format!("✔ {}", Txt::GateValid.get(lang)))
-                                .size(48.0)
-                                .color(Color32::from_rgb(60, 170, 90)),
+                                .size(72.0)
+                                .strong(),
                         );
                         ui.label(
                             RichText::new(format!(
@@ -119,8 +153,8 @@ impl Gate {
                     Some(Verdict::Invalid(code)) => {
                         ui.label(
                             RichText::new(format!("✘ {}", Txt::InvalidBadge.get(lang)))
-                                .size(48.0)
-                                .color(Color32::from_rgb(230, 80, 70)),
+                                .size(72.0)
+                                .strong(),
                         );
                         ui.label(
                             RichText::new(format!("{}: {code}", Txt::ReasonCode.get(lang)))
@@ -136,7 +170,8 @@ impl Gate {
 impl LaneBoard {
     fn show(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         while let Ok(verdict) = self.gate.verdicts().try_recv() {
-            if let Some((_, shown)) = self.shown.iter_mut().find(|(lane, _)| *lane == verdict.lane)
+            if let Some((_, shown)) =
+                self.shown.iter_mut().find(|(lane, _)| lane.id == verdict.lane)
             {
                 *shown = Some((verdict, Instant::now()));
             }
@@ -146,15 +181,19 @@ impl LaneBoard {
                 *shown = None;
             }
         }
-        let lang = shell.lang;
         egui::CentralPanel::default().show(ui, |ui| {
             let lanes = self.shown.len().max(1) as f32;
             let width = (ui.available_width() - 12.0 * (lanes - 1.0)) / lanes;
+            let height = ui.available_height();
             ui.horizontal_top(|ui| {
                 for (lane, shown) in &self.shown {
-                    ui.vertical_centered(|ui| {
-                        ui.set_width(width);
-                        lane_panel(ui, lang, lane, shown.as_ref().map(|(v, _)| v));
+                    let verdict = shown.as_ref().map(|(v, _)| v);
+                    verdict_frame(verdict.map(LaneVerdict::is_pass)).show(ui, |ui| {
+                        ui.set_width(width - 24.0);
+                        ui.set_min_height(height - 24.0);
+                        ui.vertical_centered(|ui| {
+                            lane_panel(ui, shell, lane, verdict);
+                        });
                     });
                 }
             });
@@ -162,22 +201,47 @@ impl LaneBoard {
     }
 }
 
-/// One lane: waiting for a badge, or the last verdict in large green or red.
-fn lane_panel(ui: &mut egui::Ui, lang: Lang, lane: &str, verdict: Option<&LaneVerdict>) {
-    ui.label(RichText::new(lane).size(20.0).strong());
+const PASS: Color32 = Color32::from_rgb(40, 140, 70);
+const STOP: Color32 = Color32::from_rgb(200, 50, 45);
+
+/// The area a verdict fills in its colour, read from two metres away; none while waiting.
+fn verdict_frame(pass: Option<bool>) -> egui::Frame {
+    let fill = match pass {
+        Some(true) => PASS,
+        Some(false) => STOP,
+        None => Color32::TRANSPARENT,
+    };
+    egui::Frame::new().fill(fill).inner_margin(12.0).corner_radius(8.0)
+}
+
+/// One lane: waiting for a badge, or the last verdict in large type on its colour.
+fn lane_panel(ui: &mut egui::Ui, shell: &Shell<'_>, lane: &Lane, verdict: Option<&LaneVerdict>) {
+    let lang = shell.lang;
+    ui.label(RichText::new(lane.title(lang)).size(24.0).strong());
     ui.add_space(40.0);
     let Some(verdict) = verdict else {
         ui.label(RichText::new(Txt::GateScanHint.get(lang)).size(36.0));
         return;
     };
-    let (mark, colour) = if verdict.granted && !verdict.annulled {
-        ("✔", Color32::from_rgb(60, 170, 90))
-    } else {
-        ("✘", Color32::from_rgb(230, 80, 70))
-    };
+    ui.visuals_mut().override_text_color = Some(Color32::WHITE);
+    let mark = if verdict.is_pass() { "✔" } else { "✘" };
     // Both languages at once: the person at the turnstile may read either.
-    ui.label(RichText::new(format!("{mark} {}", verdict.message_zh)).size(56.0).color(colour));
-    ui.label(RichText::new(verdict.message_en).size(40.0).color(colour));
+    ui.label(RichText::new(format!("{mark} {}", verdict.message_zh)).size(72.0).strong());
+    ui.label(RichText::new(verdict.message_en).size(48.0).strong());
+    if let Some(entered) = &verdict.entered {
+        // "Already inside": since when, and through which lane.
+        let time = venue_time(&entered.at, shell.info.timezone);
+        let clock = time.split(' ').nth(1).unwrap_or(&time);
+        ui.label(
+            RichText::new(format!(
+                "{} {clock} · {} {}",
+                Txt::GateInsideSince.get(lang),
+                Txt::GateThroughLane.get(lang),
+                entered.lane
+            ))
+            .size(32.0),
+        );
+    }
     if let Some(name) = &verdict.name {
         ui.label(RichText::new(name).size(36.0));
     }

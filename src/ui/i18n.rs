@@ -328,6 +328,67 @@ texts! {
     // Gate
     GateScanHint => "请扫描胸卡", "Scan a badge";
     GateValid => "通过", "Valid";
+    // Issue 21: what operators and visitors meet first
+    KioskAlreadyCollected => "您的胸卡已经领取过了。如果胸卡遗失，请到登记台补办", "Your badge has already been collected. If you lost it, the registration desk can replace it";
+    KioskNotFound => "没有找到您的登记信息。请核对二维码，或到登记台现场登记", "We could not find your registration. Check the QR code, or register at the registration desk";
+    KioskNotYetValid => "您的胸卡还未到有效日期，请在有效日期内前来", "Your badge is not valid yet: please come back on a day it is valid for";
+    KioskExpired => "您的胸卡已过有效期，请到登记台咨询", "Your badge is no longer valid: please see the registration desk";
+    KioskRevoked => "这张胸卡已作废，请到登记台咨询", "This badge has been cancelled: please see the registration desk";
+    KioskPrinterTrouble => "打印机暂时无法打印您的胸卡，请到登记台领取", "The printer cannot print your badge right now: please collect it at the registration desk";
+    KioskRegisterAtDesk => "本机不能办理新登记，请到登记台登记", "New registrations are not taken at this kiosk: please register at the registration desk";
+    KioskStillThere => "您还在吗？", "Are you still there?";
+    KioskResetIn => "为保护您的信息，将在", "To protect your details, this screen starts over in";
+    KioskResetSeconds => "秒后返回首页", "seconds";
+    KioskStillHere => "我还在，继续", "I am here, continue";
+    KeyBackspace => "退格", "Backspace";
+    KeySpace => "空格", "Space";
+    KeyCapitals => "大写", "Capitals";
+    KeypadTypingInto => "正在输入", "Typing into";
+    VenueDayChanged => "场馆已过午夜，新的一天从零开始统计：", "The venue's day changed at midnight; figures start again from zero on";
+    ShowYesterday => "查看前一天", "Show the day before:";
+    AxisCount => "数量", "Count";
+    SavedPrinting => "已保存，正在打印胸卡", "Saved; printing the badge";
+    IssueReplacement => "补发新胸卡…", "Issue a replacement…";
+    ReasonLost => "胸卡遗失", "Badge lost";
+    ReasonDamaged => "胸卡损坏", "Badge damaged";
+    ReasonDetailsWrong => "信息有误", "Details were wrong";
+    ReasonMisused => "他人冒用", "Used by someone else";
+    ReasonRulesBroken => "违反展会规定", "Broke the show's rules";
+    ReasonDuplicate => "重复登记", "Registered twice";
+    VerdictRevoked => "此胸卡已作废", "This badge has been revoked";
+    VerdictSuperseded => "此胸卡已被新胸卡取代", "This badge was replaced by a newer one";
+    VerdictNotYetValid => "此胸卡尚未生效", "This badge is not valid yet";
+    VerdictExpired => "此胸卡已过有效期", "This badge has expired";
+    RevokedAt => "作废时间", "Revoked at";
+    RevokedBy => "作废人", "Revoked by";
+    GateInsideSince => "入场时间", "Inside since";
+    GateThroughLane => "通道", "through lane";
+    AuditAttendee => "涉及人员", "Attendee";
+    RunningNow => "当前", "Now";
+    JobRequestedAt => "提交时间", "Asked for";
+    JobUpdatedAt => "最后更新", "Last change";
+    DetailSource => "来源", "Source";
+    DetailPrevious => "原胸卡", "Previous badge";
+    All => "全部", "All";
+    ActionLogin => "登录", "Logged in";
+    ActionLoginFailed => "登录失败", "Login failed";
+    ActionLoginLocked => "登录已锁定", "Login locked";
+    ActionRegister => "登记", "Registered";
+    ActionEdit => "修改资料", "Edited details";
+    ActionImport => "导入", "Imported";
+    ActionIssueBadge => "签发胸卡", "Issued a badge";
+    ActionPrintBadge => "打印胸卡", "Printed a badge";
+    ActionReprint => "补打胸卡", "Reprinted a badge";
+    ActionPrintRetry => "重试打印", "Retried a print";
+    ActionRevoke => "作废胸卡", "Revoked a badge";
+    ActionRevealId => "查看完整证件号", "Showed the full ID number";
+    ActionOperatorAdd => "添加操作员", "Added an operator";
+    ActionOperatorChange => "修改操作员", "Changed an operator";
+    ActionEventChange => "修改活动设置", "Changed the event";
+    ActionDeviceSettings => "修改设备设置", "Changed device settings";
+    ActionGateMode => "闸机模式变更", "Gate mode changed";
+    ActionExport => "导出", "Exported";
+    ActionSync => "同步", "Synchronised";
 }
 
 /// The label of a form field as the domain names it in a [`crate::domain::FieldError`].

@@ -20,7 +20,10 @@ use super::station::{
     AttendeeView, CardIdentity, CategoryChoice, Failure, Request, Response, StationHandle,
     StationInfo,
 };
-use super::widgets::{demo_card_buttons, field_error, labelled_text, Notice};
+use super::widgets::{
+    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_name,
+    mask_phone, Caret, Notice,
+};
 use crate::badges::queue::{JobId, JobStatus};
 use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
 
@@ -34,6 +37,10 @@ const STAFF_EXIT_HEIGHT: f32 = 48.0;
 
 /// An ID card nobody holds, on an event whose kiosks do not register walk-ins.
 const NO_REGISTRATION: &str = "E-NOREG";
+/// A visitor whose badge was printed already: a second one is a reprint, at the desk.
+const ALREADY_COLLECTED: &str = "E-COLLECTED";
+/// How long before the idle reset the kiosk asks whether the visitor is still there.
+const STILL_THERE_SECONDS: f64 = 15.0;
 
 /// What a walk-in may type at a kiosk, in the form's order: the phone always (the domain's
 /// self-service rule), the others when the category requires them. Name, ID number and
@@ -90,8 +97,13 @@ struct WalkIn {
     errors: Vec<FieldError>,
     /// A check or save is on its way to the station: the form waits for its answer.
     waiting: bool,
-    /// The form just opened: the cursor goes to the phone (a touch screen's keyboard opens).
-    focus_first: bool,
+    /// The field the on-screen keypad types into: the phone first, then the last touched.
+    active: &'static str,
+    /// The cursor goes (back) to the active field: when the form opens, and after each key
+    /// of the keypad, whose touch took it away.
+    focus_active: bool,
+    /// The keypad's letters are capitals.
+    capitals: bool,
 }
 
 impl WalkIn {
@@ -101,7 +113,16 @@ impl WalkIn {
             .into_iter()
             .filter(|field| *field == "phone" || category.required.iter().any(|r| r == field))
             .collect();
-        Self { card, input, fields, errors: Vec::new(), waiting: false, focus_first: true }
+        Self {
+            card,
+            input,
+            fields,
+            errors: Vec::new(),
+            waiting: false,
+            active: "phone",
+            focus_active: true,
+            capitals: false,
+        }
     }
 
     fn has_error(&self, field: &str) -> bool {
@@ -118,6 +139,8 @@ struct StaffExit {
 
 pub struct Kiosk {
     idle_timeout: Duration,
+    /// The language the welcome screen greets each visitor in.
+    home_lang: Lang,
     step: KioskStep,
     step_since: f64,
     last_activity: f64,
@@ -128,12 +151,15 @@ pub struct Kiosk {
     print_job: Option<JobId>,
     /// The walk-in being registered, while the step is `Register`.
     walk_in: Option<WalkIn>,
+    /// The "still there?" question is on screen.
+    asking_still_there: bool,
 }
 
 impl Kiosk {
-    pub fn new(idle_timeout: Duration, wedge: WedgeSettings) -> Self {
+    pub fn new(idle_timeout: Duration, home_lang: Lang, wedge: WedgeSettings) -> Self {
         Self {
             idle_timeout,
+            home_lang,
             step: KioskStep::Welcome,
             step_since: 0.0,
             last_activity: 0.0,
@@ -142,6 +168,7 @@ impl Kiosk {
             exit: false,
             print_job: None,
             walk_in: None,
+            asking_still_there: false,
         }
     }
 
@@ -168,24 +195,37 @@ impl Kiosk {
             // Saved or given up: the card's data goes with the form.
             self.walk_in = None;
         }
+        self.asking_still_there = false;
         self.step = step;
         // Set from the frame clock on the next frame (responses arrive between frames).
         self.step_since = f64::NAN;
     }
 
-    pub fn on_response(&mut self, response: Response, info: &StationInfo, station: &StationHandle) {
+    pub fn on_response(
+        &mut self,
+        response: Response,
+        lang: Lang,
+        info: &StationInfo,
+        station: &StationHandle,
+    ) {
         match response {
             Response::Opened(view) => {
                 if view.is_revoked() {
                     self.go(KioskStep::SeeDesk {
                         code: Failure::Revoked(String::new()).reason_code(),
                     });
+                } else if view.active_badge().is_some() {
+                    // Said before the confirm step, not as a printer fault after it.
+                    self.go(KioskStep::SeeDesk { code: ALREADY_COLLECTED.into() });
                 } else {
                     self.go(KioskStep::Confirm(MaskedDetails::of(&view)));
                 }
             }
             Response::NotFound { .. } => {
                 self.go(KioskStep::SeeDesk { code: Failure::NotFound.reason_code() })
+            }
+            Response::BadgeRefused { reason, .. } => {
+                self.go(KioskStep::SeeDesk { code: Failure::InvalidBadge(reason).reason_code() })
             }
             Response::WalkInFromCard(card) => {
                 let category = info
@@ -241,7 +281,10 @@ impl Kiosk {
                 if self.staff.is_some() =>
             {
                 if let Some(staff) = &mut self.staff {
-                    staff.notice = Some(Notice::error(failure.reason_code()));
+                    // E-LOCKED with the wait, in words.
+                    let text =
+                        format!("{} · {}", failure_text(lang, &failure), failure.reason_code());
+                    staff.notice = Some(Notice::error(text));
                 }
             }
             Response::Failed(failure) => {
@@ -283,6 +326,7 @@ impl Kiosk {
         inputs: Vec<DeviceInput>,
     ) {
         let now = ui.input(|i| i.time);
+        let was_welcome = self.step == KioskStep::Welcome;
         if self.step_since.is_nan() {
             self.step_since = now;
         }
@@ -294,7 +338,12 @@ impl Kiosk {
         let printing = self.step == KioskStep::Printing;
         // Idle counts from the last touch or the last change of screen, whichever is later.
         let quiet_since = self.last_activity.max(self.step_since);
-        let idle = !printing && now - quiet_since > self.idle_timeout.as_secs_f64();
+        let idle_left = self.idle_timeout.as_secs_f64() - (now - quiet_since);
+        let idle = !printing && idle_left < 0.0;
+        // A visitor filling in or checking their details is asked before they are forgotten.
+        let still_there = !printing
+            && matches!(self.step, KioskStep::Confirm(_) | KioskStep::Register)
+            && idle_left < STILL_THERE_SECONDS.min(self.idle_timeout.as_secs_f64() / 2.0);
         let result_shown = matches!(self.step, KioskStep::Done | KioskStep::SeeDesk { .. })
             && now - self.step_since > RESULT_SCREEN_SECONDS;
         if printing && now - self.step_since > PRINT_WAIT_SECONDS {
@@ -314,6 +363,26 @@ impl Kiosk {
                 demo_card_buttons(ui, *lang, simulators);
             });
         }
+        if self.step == KioskStep::Register {
+            let start_over = egui::Panel::right("keypad")
+                .exact_size(KEYPAD_WIDTH)
+                .resizable(false)
+                .show(ui, |ui| {
+                    self.keypad(ui, *lang);
+                    // Under the keypad, a column away from Save and always on screen: a
+                    // slip of the finger must not throw the form away, and a long form
+                    // must not hide it.
+                    ui.with_layout(egui::Layout::bottom_up(egui::Align::Min), |ui| {
+                        ui.add_space(12.0);
+                        ui.spacing_mut().button_padding = egui::vec2(28.0, 14.0);
+                        ui.button(RichText::new(Txt::StartOver.get(*lang)).size(24.0)).clicked()
+                    })
+                    .inner
+                });
+            if start_over.inner {
+                self.reset(now);
+            }
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             ui.style_mut().spacing.button_padding = egui::vec2(28.0, 18.0);
             ui.vertical_centered(|ui| {
@@ -331,11 +400,11 @@ impl Kiosk {
                         let height = ui.available_height() - STAFF_EXIT_HEIGHT;
                         egui::ScrollArea::vertical()
                             .max_height(height)
-                            .show(ui, |ui| self.register(ui, shell, *lang, now));
+                            .show(ui, |ui| self.register(ui, shell, *lang));
                     }
                     KioskStep::Done => big(ui, Icon::Done, Txt::KioskDone.get(*lang)),
                     KioskStep::SeeDesk { code } => {
-                        big(ui, Icon::Warning, Txt::KioskSeeDesk.get(*lang));
+                        big(ui, Icon::Warning, plain_refusal(&code).get(*lang));
                         ui.label(
                             RichText::new(format!("{}: {code}", Txt::ReasonCode.get(*lang)))
                                 .size(22.0),
@@ -349,14 +418,51 @@ impl Kiosk {
                 }
             });
         });
+        // Asked until answered: the question stays over the screen while the answering
+        // touch is pressed and released, so the touch does not land on what is beneath.
+        self.asking_still_there |= still_there && !idle;
+        if self.asking_still_there && self.still_there(ui, *lang, idle_left) {
+            self.asking_still_there = false;
+        }
+        if self.step == KioskStep::Welcome && (!was_welcome || idle) {
+            // The next visitor finds the kiosk in its own language, not the last one's
+            // (nor that of one who only switched it and walked away).
+            *lang = self.home_lang;
+        }
         // Over the screen's bottom-right corner, laid out top-down like any form.
         egui::Area::new(egui::Id::unique("kiosk staff exit"))
             .anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -12.0])
             .show(ui.ctx(), |ui| self.staff_exit(ui, shell, *lang));
     }
 
+    /// Asks a visitor who stopped touching the screen whether they are still there, with the
+    /// seconds left before their details are forgotten. Any touch (the button too) answers.
+    fn still_there(&mut self, ui: &mut egui::Ui, lang: Lang, seconds_left: f64) -> bool {
+        let modal = egui::Modal::new(egui::Id::unique("kiosk still there")).show(ui.ctx(), |ui| {
+            ui.set_width(560.0);
+            ui.vertical_centered(|ui| {
+                ui.label(RichText::new(Txt::KioskStillThere.get(lang)).size(34.0).strong());
+                ui.add_space(12.0);
+                let left = format!(
+                    "{} {:.0} {}",
+                    Txt::KioskResetIn.get(lang),
+                    seconds_left.max(0.0).ceil(),
+                    Txt::KioskResetSeconds.get(lang)
+                );
+                ui.label(RichText::new(left).size(24.0));
+                ui.add_space(20.0);
+                ui.spacing_mut().button_padding = egui::vec2(28.0, 18.0);
+                ui.button(RichText::new(Txt::KioskStillHere.get(lang)).size(30.0)).clicked()
+            })
+            .inner
+        });
+        // The button, or a touch anywhere once it is lifted, answers.
+        modal.inner || ui.input(|i| i.pointer.any_released())
+    }
+
     /// Back to the welcome screen, forgetting the visitor.
     fn reset(&mut self, now: f64) {
+        self.asking_still_there = false;
         self.step = KioskStep::Welcome;
         self.step_since = now;
         self.staff = None;
@@ -462,7 +568,7 @@ impl Kiosk {
 
     /// The walk-in's form: their card's details, the fields to type with plain-words
     /// problems under each, and Save, which checks (duplicates too), registers and prints.
-    fn register(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: Lang, now: f64) {
+    fn register(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>, lang: Lang) {
         let Some(walk_in) = &mut self.walk_in else { return };
         big(ui, Icon::NewPerson, Txt::KioskRegisterTitle.get(lang));
         ui.label(RichText::new(Txt::KioskFromCard.get(lang)).size(22.0));
@@ -484,16 +590,23 @@ impl Kiosk {
                 ],
             );
             ui.add_space(20.0);
+            // Narrower beside the keypad (and a demo panel): the fields and their problems
+            // end inside the column, not cut off at its edge.
+            let field_width = (ui.available_width() - LABEL_ROOM).clamp(200.0, FIELD_WIDTH);
             egui::Grid::new("walk-in-fields").num_columns(2).spacing([24.0, 8.0]).show(ui, |ui| {
                 for field in walk_in.fields.clone() {
                     let label = ui.label(RichText::new(field_label(field).get(lang)).size(26.0));
                     let Some(value) = walk_in.input.text_mut(field) else { continue };
                     let edit = egui::TextEdit::singleline(value)
+                        .id(field_id(field))
                         .font(egui::FontId::proportional(30.0))
                         .margin(egui::vec2(12.0, 12.0))
-                        .desired_width(FIELD_WIDTH);
+                        .desired_width(field_width);
                     let response = ui.add_enabled(enabled, edit).labelled_by(label.id);
-                    if field == "phone" && std::mem::take(&mut walk_in.focus_first) {
+                    if response.gained_focus() {
+                        walk_in.active = field;
+                    }
+                    if field == walk_in.active && std::mem::take(&mut walk_in.focus_active) {
                         response.request_focus();
                     }
                     if response.changed() {
@@ -507,7 +620,7 @@ impl Kiosk {
                         ui.label("");
                         ui.scope(|ui| {
                             // Wrapped under its field, not cut off at the screen's edge.
-                            ui.set_max_width(FIELD_WIDTH);
+                            ui.set_max_width(field_width);
                             ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
                             ui.style_mut().override_font_id =
                                 Some(egui::FontId::proportional(22.0));
@@ -537,10 +650,86 @@ impl Kiosk {
         if walk_in.waiting {
             ui.spinner();
         }
-        // Well apart from Save: a slip of the finger must not throw the form away.
-        ui.add_space(40.0);
-        if ui.button(RichText::new(Txt::StartOver.get(lang)).size(22.0)).clicked() {
-            self.reset(now);
+    }
+
+    /// The on-screen keypad for a touch-only kiosk, typing into the active field at its
+    /// caret: digits and + for the phone, Latin letters, digits and e-mail signs for the
+    /// others (a Chinese name comes from the ID card, not from typing).
+    fn keypad(&mut self, ui: &mut egui::Ui, lang: Lang) {
+        let Some(walk_in) = &mut self.walk_in else { return };
+        let field = walk_in.active;
+        let mut edits = Vec::new();
+        ui.add_enabled_ui(!walk_in.waiting, |ui| {
+            ui.spacing_mut().item_spacing = egui::vec2(KEY_GAP, KEY_GAP);
+            ui.add_space(40.0);
+            let typing_into =
+                format!("{}: {}", Txt::KeypadTypingInto.get(lang), field_label(field).get(lang));
+            ui.label(RichText::new(typing_into).size(26.0).strong());
+            ui.add_space(8.0);
+            let key = |ui: &mut egui::Ui, text: &str, width: f32| {
+                let button = egui::Button::new(RichText::new(text).size(28.0))
+                    .min_size(egui::vec2(width, KEY_HEIGHT));
+                ui.add(button).clicked()
+            };
+            if field == "phone" {
+                for row in ["123", "456", "789", "+0"] {
+                    ui.horizontal(|ui| {
+                        for c in row.chars() {
+                            if key(ui, &c.to_string(), PHONE_KEY_WIDTH) {
+                                edits.push(KeypadKey::Char(c));
+                            }
+                        }
+                        if row == "+0" && key(ui, Txt::KeyBackspace.get(lang), PHONE_KEY_WIDTH) {
+                            edits.push(KeypadKey::Backspace);
+                        }
+                    });
+                }
+                return;
+            }
+            for row in ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"] {
+                ui.horizontal(|ui| {
+                    for c in row.chars() {
+                        let c = if walk_in.capitals { c.to_ascii_uppercase() } else { c };
+                        if key(ui, &c.to_string(), KEY_WIDTH) {
+                            edits.push(KeypadKey::Char(c));
+                        }
+                    }
+                });
+            }
+            ui.horizontal(|ui| {
+                let shift = egui::Button::selectable(
+                    walk_in.capitals,
+                    RichText::new(Txt::KeyCapitals.get(lang)).size(24.0),
+                )
+                .min_size(egui::vec2(KEY_WIDTH * 2.0, KEY_HEIGHT));
+                if ui.add(shift).clicked() {
+                    walk_in.capitals = !walk_in.capitals;
+                }
+                for c in "@.-_".chars() {
+                    if key(ui, &c.to_string(), KEY_WIDTH) {
+                        edits.push(KeypadKey::Char(c));
+                    }
+                }
+                if key(ui, Txt::KeySpace.get(lang), KEY_WIDTH * 2.0) {
+                    edits.push(KeypadKey::Char(' '));
+                }
+            });
+            if key(ui, Txt::KeyBackspace.get(lang), KEY_WIDTH * 3.0) {
+                edits.push(KeypadKey::Backspace);
+            }
+        });
+        let Some(value) = walk_in.input.text_mut(field) else { return };
+        for edit in &edits {
+            let mut buffer = [0; 4];
+            let edit = match edit {
+                KeypadKey::Char(c) => Caret::Type(c.encode_utf8(&mut buffer)),
+                KeypadKey::Backspace => Caret::Backspace,
+            };
+            edit_at_caret(ui.ctx(), field_id(field), value, edit);
+        }
+        if !edits.is_empty() {
+            walk_in.errors.retain(|e| e.field != field);
+            walk_in.focus_active = true;
         }
     }
 
@@ -576,12 +765,32 @@ impl Kiosk {
     }
 }
 
+/// A key of the on-screen keypad.
+enum KeypadKey {
+    Char(char),
+    Backspace,
+}
+
+/// The keypad's keys: large enough for a fingertip, the phone's larger still.
+const KEY_WIDTH: f32 = 50.0;
+const KEY_HEIGHT: f32 = 64.0;
+const KEY_GAP: f32 = 6.0;
+const PHONE_KEY_WIDTH: f32 = 110.0;
+const KEYPAD_WIDTH: f32 = 10.0 * (KEY_WIDTH + KEY_GAP) + 24.0;
+
+/// The `TextEdit` of a walk-in's field, which the keypad types into.
+fn field_id(field: &str) -> egui::Id {
+    egui::Id::unique(("kiosk walk-in field", field))
+}
+
 /// Widths of the centred columns the confirm step's details and the walk-in's form sit in
 /// (grids do not centre themselves).
 const CONFIRM_WIDTH: f32 = 560.0;
 const FORM_WIDTH: f32 = 640.0;
 /// The walk-in's text fields, and the problems written under them.
 const FIELD_WIDTH: f32 = 460.0;
+/// What a walk-in field's label and the grid's gap take beside the field.
+const LABEL_ROOM: f32 = 140.0;
 
 fn centred_column(ui: &mut egui::Ui, width: f32, content: impl FnOnce(&mut egui::Ui)) {
     ui.horizontal(|ui| {
@@ -611,6 +820,20 @@ fn big(ui: &mut egui::Ui, icon: Icon, text: &str) {
     ui.add_space(16.0);
 }
 
+/// What happened and where to go, in plain words, for a reason code the kiosk stops at.
+fn plain_refusal(code: &str) -> Txt {
+    match code {
+        ALREADY_COLLECTED => Txt::KioskAlreadyCollected,
+        "E-NOTFOUND" => Txt::KioskNotFound,
+        "E-BADGE-NOT_YET_VALID" => Txt::KioskNotYetValid,
+        "E-BADGE-EXPIRED" => Txt::KioskExpired,
+        "E-REVOKED" | "E-BADGE-REVOKED" => Txt::KioskRevoked,
+        "E-PRINT" => Txt::KioskPrinterTrouble,
+        NO_REGISTRATION => Txt::KioskRegisterAtDesk,
+        _ => Txt::KioskSeeDesk,
+    }
+}
+
 /// What to do about a problem with a field the visitor typed, in plain words.
 fn plain_problem(field: &str) -> Txt {
     match field {
@@ -619,43 +842,5 @@ fn plain_problem(field: &str) -> Txt {
         "title" => Txt::KioskFixTitle,
         "email" => Txt::KioskFixEmail,
         _ => Txt::KioskFixCountry,
-    }
-}
-
-/// 张三丰 → 张*丰, Anna Smith → A*********h: enough to recognise oneself, not to learn a name.
-fn mask_name(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 | 1 => name.to_owned(),
-        2 => format!("{}*", chars[0]),
-        n => std::iter::once(chars[0])
-            .chain(std::iter::repeat_n('*', n - 2))
-            .chain(std::iter::once(chars[n - 1]))
-            .collect(),
-    }
-}
-
-/// The last four digits only.
-fn mask_phone(phone: &str) -> String {
-    let digits: Vec<char> = phone.chars().collect();
-    if digits.len() <= 4 {
-        return "*".repeat(digits.len());
-    }
-    std::iter::repeat_n('*', digits.len() - 4)
-        .chain(digits[digits.len() - 4..].iter().copied())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_phones_are_masked_for_the_public_screen() {
-        assert_eq!(mask_name("张三丰"), "张*丰");
-        assert_eq!(mask_name("李雷"), "李*");
-        assert_eq!(mask_name("Anna Smith"), "A********h");
-        assert_eq!(mask_phone("+8613812345678"), "**********5678");
-        assert_eq!(mask_phone("123"), "***");
     }
 }

@@ -5,7 +5,7 @@ use eframe::egui::{self, RichText};
 
 use super::i18n::{Lang, Txt};
 use super::station::{Request, StationHandle};
-use super::widgets::field_error;
+use super::widgets::{field_error, venue_time};
 use crate::badges::queue::{JobStatus, PrintJobView};
 
 #[derive(Default)]
@@ -39,11 +39,19 @@ impl PrintQueueWindow {
         &self.jobs
     }
 
-    pub fn show(&mut self, ctx: &egui::Context, lang: Lang, station: &StationHandle) {
+    /// `timezone` is the venue's: when each job was asked for and last changed, as the
+    /// venue's clock reads.
+    pub fn show(
+        &mut self,
+        ctx: &egui::Context,
+        lang: Lang,
+        timezone: chrono_tz::Tz,
+        station: &StationHandle,
+    ) {
         let mut open = self.open;
         egui::Window::new(Txt::PrintQueue.get(lang))
             .open(&mut open)
-            .default_width(760.0)
+            .default_width(940.0)
             .collapsible(false)
             .show(ctx, |ui| {
                 let failed = self.jobs.iter().filter(|j| j.needs_retry()).count();
@@ -65,9 +73,16 @@ impl PrintQueueWindow {
                     return;
                 }
                 egui::ScrollArea::vertical().max_height(420.0).show(ui, |ui| {
-                    let headings =
-                        [Txt::Name, Txt::Badge, Txt::Printer, Txt::JobStatus, Txt::Attempts]
-                            .map(|heading| RichText::new(heading.get(lang)).strong());
+                    let headings = [
+                        Txt::Name,
+                        Txt::Badge,
+                        Txt::Printer,
+                        Txt::JobStatus,
+                        Txt::Attempts,
+                        Txt::JobRequestedAt,
+                        Txt::JobUpdatedAt,
+                    ]
+                    .map(|heading| RichText::new(heading.get(lang)).strong());
                     row(ui, headings);
                     for job in &self.jobs {
                         ui.separator();
@@ -79,6 +94,8 @@ impl PrintQueueWindow {
                                 &job.printer,
                                 status_text(job).get(lang),
                                 &job.attempts.to_string(),
+                                &venue_time(&job.created_at, timezone),
+                                &venue_time(&job.updated_at, timezone),
                             ]
                             .map(RichText::new),
                         );
@@ -93,10 +110,10 @@ impl PrintQueueWindow {
     }
 }
 
-/// Widths of the columns: name, serial, printer, state, attempts.
-const COLUMNS: [f32; 5] = [200.0, 50.0, 200.0, 150.0, 70.0];
+/// Widths of the columns: name, serial, printer, state, attempts, asked for, last change.
+const COLUMNS: [f32; 7] = [160.0, 40.0, 140.0, 130.0, 50.0, 150.0, 150.0];
 
-fn row(ui: &mut egui::Ui, cells: [RichText; 5]) {
+fn row(ui: &mut egui::Ui, cells: [RichText; 7]) {
     ui.horizontal(|ui| {
         for (cell, width) in cells.into_iter().zip(COLUMNS) {
             ui.add_sized([width, 18.0], egui::Label::new(cell).truncate());

@@ -147,6 +147,9 @@ pub struct CardIdentity {
     pub gender: String,
     pub birth_date: String,
     pub country: String,
+    /// The Chinese name on a foreign permanent residence card (`name` is its English
+    /// name); empty on other cards.
+    pub chinese_name: String,
 }
 
 impl CardIdentity {
@@ -185,6 +188,13 @@ pub enum Response {
         hits: Vec<SearchHit>,
     },
     Opened(AttendeeView),
+    /// A scanned badge this event signed that is not valid (revoked, superseded, out of its
+    /// days): its holder, for the desk's verdict card, and the reason code of
+    /// [`crate::credential::Invalid`].
+    BadgeRefused {
+        holder: AttendeeView,
+        reason: &'static str,
+    },
     /// A scan or card matched nobody; the code is safe to show (never an ID number).
     NotFound {
         code: String,
@@ -214,7 +224,7 @@ pub enum Response {
     IdRevealed(RevealedId),
     Revoked(AttendeeView),
     Status(StatusSnapshot),
-    Audit(Vec<AuditRecord>),
+    Audit(Vec<AuditRow>),
     /// Every operator of the station, enabled or not.
     Operators(Vec<OperatorEntry>),
     OperatorChanged(OperatorEntry),
@@ -272,6 +282,8 @@ pub struct StationInfo {
     /// The event's `kiosk_walk_in_category`: where a kiosk registers a card nobody holds.
     pub kiosk_walk_in_category: Option<String>,
     pub has_operators: bool,
+    /// The venue's time zone: every time on screen is the venue's local time.
+    pub timezone: chrono_tz::Tz,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -370,6 +382,14 @@ pub enum SyncState {
     Enrolled { last_success: Option<String>, last_error: Option<String> },
     /// The enrolment or the sync worker could not be started.
     Unavailable(String),
+}
+
+/// An audit entry with the name of the attendee it concerns (whose number a `reveal_id`
+/// showed), which the screen masks.
+#[derive(Clone, Debug)]
+pub struct AuditRow {
+    pub record: AuditRecord,
+    pub attendee: Option<String>,
 }
 
 /// Why a request failed, in terms a screen can word for people.
@@ -716,6 +736,7 @@ impl Worker {
                 })
                 .collect(),
             kiosk_walk_in_category: event.kiosk_walk_in_category.clone(),
+            timezone: definition.timezone(),
             has_operators: !operators::list(&self.store)?.is_empty(),
         })
     }
@@ -857,7 +878,17 @@ impl Worker {
                     Some(text) => Some(registration::resolve(self.store.conn(), text)?.id),
                     None => None,
                 };
-                Response::Audit(store::audit_entries(self.store.conn(), attendee, limit)?)
+                let entries = store::audit_entries(self.store.conn(), attendee, limit)?;
+                let mut rows = Vec::with_capacity(entries.len());
+                for record in entries {
+                    let attendee = match record.attendee_id {
+                        Some(id) => registration::load(self.store.conn(), AttendeeId(id))?
+                            .map(|attendee| attendee.name),
+                        None => None,
+                    };
+                    rows.push(AuditRow { record, attendee });
+                }
+                Response::Audit(rows)
             }
             Request::Operators => {
                 self.operator(Permission::ManageOperators)?;
@@ -1046,7 +1077,16 @@ impl Worker {
             let today = registration::venue_today(&self.store)?;
             return match badge::verify(&self.store, code, today)? {
                 Ok(verified) => Ok(Response::Opened(self.view(verified.claims.attendee)?)),
-                Err(invalid) => Err(Failure::InvalidBadge(invalid.as_str())),
+                // A holder this station does not know (or this operator may not see) gets
+                // the bare verdict.
+                Err(invalid) => {
+                    match badge::signed_holder(&self.store, code)?.map(|h| self.view(h)) {
+                        Some(Ok(holder)) => {
+                            Ok(Response::BadgeRefused { holder, reason: invalid.as_str() })
+                        }
+                        _ => Err(Failure::InvalidBadge(invalid.as_str())),
+                    }
+                }
             };
         }
         match registration::resolve(self.store.conn(), code) {

@@ -33,6 +33,79 @@ pub fn demo_card_buttons(ui: &mut egui::Ui, lang: Lang, simulators: &DemoDevices
     }
 }
 
+/// An edit made to a text field from outside it: keys a wedge detector held back, or a
+/// kiosk's on-screen keypad.
+pub enum Caret<'a> {
+    Type(&'a str),
+    Backspace,
+}
+
+/// Makes `edit` to the text of the `TextEdit` with `id` at its caret (replacing a selection)
+/// and moves the caret after it, as the same keys typed into the field would.
+pub fn edit_at_caret(ctx: &egui::Context, id: egui::Id, text: &mut String, edit: Caret<'_>) {
+    use egui::text::{CCursor, CCursorRange};
+    use egui::TextBuffer as _;
+    let mut state = egui::TextEdit::load_state(ctx, id).unwrap_or_default();
+    let end = CCursor::end_of_str(text);
+    // A caret left past the end (the text was cleared) goes to the end.
+    let clamp = |c: CCursor| CCursor::new(c.index.min(end.index));
+    let range = state.cursor.char_range().map_or(CCursorRange::one(end), |range| {
+        CCursorRange::two(clamp(range.primary), clamp(range.secondary))
+    });
+    let caret = match edit {
+        Caret::Type(typed) => {
+            let mut caret = text.delete_selected(&range);
+            text.insert_text_at(&mut caret, typed, usize::MAX);
+            caret
+        }
+        Caret::Backspace if range.is_empty() => text.delete_previous_char(range.primary),
+        Caret::Backspace => text.delete_selected(&range),
+    };
+    state.cursor.set_char_range(Some(CCursorRange::one(caret)));
+    state.store(ctx, id);
+}
+
+/// A stored UTC time (RFC 3339) as the venue's local time, `2026-05-12 09:30:05`, which is
+/// what everyone at the venue reads on the wall clock. Anything else is shown as it is.
+pub fn venue_time(at_utc: &str, timezone: chrono_tz::Tz) -> String {
+    chrono::DateTime::parse_from_rfc3339(at_utc).map_or_else(
+        |_| at_utc.to_owned(),
+        |at| at.with_timezone(&timezone).format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// 张三丰 → 张*丰, Anna Smith → Anna S., SMITH JOHN MICHAEL → SMITH J. M.: enough to
+/// recognise oneself, not to learn a name. A name of words shows its first word and the
+/// others' initials (a string of stars hides even which of one's names it is).
+pub fn mask_name(name: &str) -> String {
+    let mut words = name.split_whitespace();
+    if let (Some(first), Some(_)) = (words.next(), words.clone().next()) {
+        let initials =
+            words.filter_map(|word| word.chars().next()).map(|initial| format!(" {initial}."));
+        return std::iter::once(first.to_owned()).chain(initials).collect();
+    }
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 | 1 => name.to_owned(),
+        2 => format!("{}*", chars[0]),
+        n => std::iter::once(chars[0])
+            .chain(std::iter::repeat_n('*', n - 2))
+            .chain(std::iter::once(chars[n - 1]))
+            .collect(),
+    }
+}
+
+/// The last four digits only.
+pub fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().collect();
+    if digits.len() <= 4 {
+        return "*".repeat(digits.len());
+    }
+    std::iter::repeat_n('*', digits.len() - 4)
+        .chain(digits[digits.len() - 4..].iter().copied())
+        .collect()
+}
+
 /// Red text under a field, when it has an error.
 pub fn field_error(ui: &mut egui::Ui, error: Option<&str>) {
     if let Some(error) = error {
@@ -82,5 +155,29 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
         Failure::Printing(detail) => format!("{}: {detail}", Txt::PrintFailed.get(lang)),
         Failure::Refused(why) => why.get(lang).into(),
         Failure::Other(detail) => format!("{}: {detail}", Txt::Failed.get(lang)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_phones_are_masked_for_the_public_screen_and_the_audit_log() {
+        assert_eq!(mask_name("张三丰"), "张*丰");
+        assert_eq!(mask_name("李雷"), "李*");
+        assert_eq!(mask_name("Anna Smith"), "Anna S.");
+        assert_eq!(mask_name("SMITH  JOHN MICHAEL"), "SMITH J. M.");
+        assert_eq!(mask_name("Madonna"), "M*****a");
+        assert_eq!(mask_phone("+8613812345678"), "**********5678");
+        assert_eq!(mask_phone("123"), "***");
+    }
+
+    #[test]
+    fn stored_utc_times_show_as_the_venues_wall_clock() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        assert_eq!(venue_time("2026-05-11T16:30:05.123Z", shanghai), "2026-05-12 00:30:05");
+        assert_eq!(venue_time("2026-05-12T01:00:00+00:00", chrono_tz::UTC), "2026-05-12 01:00:00");
+        assert_eq!(venue_time("not a time", shanghai), "not a time");
     }
 }
