@@ -26,11 +26,10 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, warnings and up by default; `EXPO_KIOSK_LOG=debug` for more.
-/// Nothing logged anywhere in the program carries an ID document number.
+/// Nothing logged anywhere in the program carries an ID document number, and no level
+/// prints the hub credential or an enrolment code (`expo_sync::logging`).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EXPO_KIOSK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    expo_sync::logging::init("EXPO_KIOSK_LOG", "warn");
 }
 
 /// `expo-kiosk search x | head -1`: once the reader has gone, `println!` panics. Exit as

@@ -246,8 +246,8 @@ fn apply_gate_decision(
 }
 
 /// The hub this station enrolled with and its bearer token (`keys/hub.json`, owner-only:
-/// the token is a credential).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// the token is a credential, never in `Debug`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct HubCredential {
     pub hub_url: String,
     pub station: String,
@@ -256,6 +256,15 @@ pub struct HubCredential {
     /// `expo-hub cert` set up; `None`: the public web's authorities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_authority: Option<String>,
+}
+
+impl std::fmt::Debug for HubCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubCredential")
+            .field("hub_url", &self.hub_url)
+            .field("station", &self.station)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HubCredential {
@@ -368,6 +377,18 @@ mod tests {
     use super::*;
     use crate::domain::{AttendeeId, NewAttendee, Source};
     use crate::store::test_support::store_with_event;
+
+    #[test]
+    fn the_hub_credential_never_prints_its_token() {
+        let credential = HubCredential {
+            hub_url: "http://hub:8440".into(),
+            station: "desk-1".into(),
+            token: "0123456789abcdef".into(),
+            hub_authority: None,
+        };
+        let printed = format!("{credential:?}");
+        assert!(printed.contains("desk-1") && !printed.contains("0123456789abcdef"), "{printed}");
+    }
 
     /// Two desks of one event, B joined from A's bundle.
     fn two_desks() -> (tempfile::TempDir, StoreOutbox, tempfile::TempDir, StoreOutbox) {

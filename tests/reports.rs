@@ -273,6 +273,15 @@ fn report_daily_writes_the_same_figures_as_csv_json_and_a_one_page_pdf() {
         &show.data,
         &["report", "daily", "--date", &date, "--format", "pdf", "--output", pdf.to_str().unwrap()],
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&pdf).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(show.data.join("station.db")).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
     let info = Command::new("pdfinfo").arg(&pdf).output().expect("pdfinfo (poppler-utils)");
     let info = String::from_utf8_lossy(&info.stdout).to_string();
     assert!(info.contains("Pages:           1"), "{info}");

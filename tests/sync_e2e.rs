@@ -9,6 +9,9 @@ use std::sync::Arc;
 // The hub suites' fault-injecting TCP proxy, to slow the link down.
 #[path = "../sync/tests/common/proxy.rs"]
 mod proxy;
+// The hub suites' check that captured logs hold no credential, whole or in pieces.
+#[path = "../sync/tests/common/no_credential.rs"]
+mod no_credential;
 
 use expo_kiosk::demo::demo_event_toml;
 use expo_sync::hub::enrolment;
@@ -337,4 +340,30 @@ fn the_desk_app_syncs_in_the_background_and_shows_the_last_sync() {
         .unwrap();
     let attendees = std::fs::read_to_string(out.join("attendees.jsonl")).unwrap();
     assert!(attendees.contains(id.trim()), "the hub holds the walk-in: {attendees}");
+}
+
+#[test]
+fn no_log_level_of_a_station_prints_its_hub_credential_or_enrolment_code() {
+    let (_dir, data) = station_with_event();
+    let hub = Hub::start();
+    let code = hub.code_for("s");
+    let traced = |args: &[&str]| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("EXPO_KIOSK_LOG", "trace")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let mut log = traced(&["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    ok(&data, &["register", "--name", "Lee", "--category", "vip"]);
+    log += &traced(&["sync"]);
+    let credential: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("keys/hub.json")).unwrap()).unwrap();
+    let token = credential["token"].as_str().unwrap();
+    assert!(log.contains("hub answered"), "debug logging was on:\n{log}");
+    no_credential::assert_no_credential(&log, token, &code);
 }

@@ -127,9 +127,10 @@ impl Chart {
         self.series.iter().all(|s| s.values.iter().all(|v| *v == 0.0))
     }
 
-    /// The chart as a table: the x labels down the first column, a column per series.
+    /// The chart as a table: the x labels down the first column, a column per series;
+    /// labels (company names) a spreadsheet would run as formulas are escaped.
     pub fn to_csv(&self, english: bool) -> Result<Vec<u8>, StatsError> {
-        let mut out = csv::Writer::from_writer(Vec::new());
+        let mut out = expo_sync::output::SpreadsheetCsv::new(Vec::new());
         let output = |e: csv::Error| StatsError::Output(e.to_string());
         let mut header = vec![self.title(english).to_owned()];
         header.extend(self.series.iter().map(|s| s.label.text(english).to_owned()));

@@ -1,9 +1,11 @@
 //! The post-show follow-up export (展后回访): every attendee of the chosen categories with
 //! what the CRM needs to follow up, and their phone and e-mail only if they consented.
-//! ID document numbers never leave the station this way.
+//! ID document numbers never leave the station this way. CSV cells a spreadsheet would
+//! run as formulas (a company named `=HYPERLINK(...)`, a phone `+86...`) are escaped.
 
 use std::io::Write;
 
+use expo_sync::output::SpreadsheetCsv;
 use rusqlite::params;
 use serde::Serialize;
 use serde_json::json;
@@ -49,7 +51,7 @@ struct FollowUpRow {
 }
 
 enum Sink<'a> {
-    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+    Csv(Box<SpreadsheetCsv<&'a mut dyn Write>>),
     Jsonl(&'a mut dyn Write),
 }
 
@@ -93,7 +95,7 @@ pub fn export(
         Format::Csv => {
             out.write_all("\u{feff}".as_bytes())?;
             // The header is written here so that an empty export still has one.
-            let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+            let mut writer = SpreadsheetCsv::new(out);
             writer.write_record(COLUMNS).map_err(csv_error)?;
             Sink::Csv(Box::new(writer))
         }

@@ -1,5 +1,6 @@
 //! `report daily` as CSV and JSON. The PDF is in `pdf.rs`.
 
+use expo_sync::output::SpreadsheetCsv;
 use serde_json::json;
 
 use super::charts::format_value;
@@ -7,10 +8,11 @@ use super::{Chart, DayFigures, StatsError};
 
 /// The day as one long table, `figure,x,series,value`, with stable keys (not labels) so
 /// that a spreadsheet pivot or a script reads every day's file the same way. The totals
-/// come first, then every chart's values.
+/// come first, then every chart's values. Keys can be company and operator names, so
+/// cells a spreadsheet would run as formulas are escaped.
 pub fn daily_csv(figures: &DayFigures, charts: &[Chart]) -> Result<Vec<u8>, StatsError> {
     let output = |e: csv::Error| StatsError::Output(e.to_string());
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = SpreadsheetCsv::new(Vec::new());
     out.write_record(["figure", "x", "series", "value"]).map_err(output)?;
     let totals = &figures.totals;
     for (name, value) in [

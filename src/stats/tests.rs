@@ -238,3 +238,45 @@ fn charts_and_csv_carry_bilingual_labels_and_stable_keys() {
     assert_eq!(json["totals"]["denied"], 1);
     assert_eq!(json["occupancy"][0]["zone"], "hall-1");
 }
+
+#[test]
+fn spreadsheet_exports_escape_cells_that_would_run_as_formulas() {
+    use crate::domain::{NewAttendee, Source};
+    use crate::operators::Operator;
+    let (_dir, mut store) = store_with_event();
+    let evil = "=HYPERLINK(\"http://evil.example\",\"Click\")";
+    let input = NewAttendee {
+        name: "张三".into(),
+        category: "public_visitor".into(),
+        country: "DE".into(),
+        company: evil.into(),
+        phone: "+49 30 1234567".into(),
+        consent: true,
+        ..NewAttendee::default()
+    };
+    crate::registration::register(&mut store, "desk-1", &input, Source::WalkIn).unwrap();
+    let definition = store.event().unwrap().definition.clone();
+    let tz = definition.timezone();
+    let now = Utc::now();
+    let day = VenueDay::new(now.with_timezone(&tz).date_naive(), tz).unwrap();
+    let figures = day_figures(store.conn(), "expo-2026", &[], &day, now).unwrap();
+    let charts = charts(&figures, &definition);
+    // The company, quoted for its commas and quotes, behind an apostrophe.
+    let escaped = "\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"Click\"\")\"";
+    let long = String::from_utf8(daily_csv(&figures, &charts).unwrap()).unwrap();
+    assert!(long.contains(&format!("\ntop_companies,{escaped},")), "{long}");
+    let companies = charts.iter().find(|c| c.id == ChartId::TopCompanies).unwrap();
+    let table = String::from_utf8(companies.to_csv(true).unwrap()).unwrap();
+    assert!(table.contains(&format!("\n{escaped},1\n")), "{table}");
+
+    let mut out = Vec::new();
+    let operator = Operator::station_admin(store.station_id());
+    follow_up::export(&mut store, &operator, &[], follow_up::Format::Csv, &mut out).unwrap();
+    let mut reader = csv::Reader::from_reader(&out["\u{feff}".len()..]);
+    let headers = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_owned();
+    assert_eq!(cell("company"), format!("'{evil}"));
+    assert_eq!(cell("phone"), "'+49301234567", "international numbers keep their + as text");
+    assert_eq!((cell("consent"), cell("entries")), ("true".into(), "0".into()));
+}

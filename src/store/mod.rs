@@ -73,6 +73,9 @@ impl Store {
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let path = data_dir.join("station.db");
         refuse_newer_schema(&path)?;
+        // Owner-only before SQLite opens it, so its -wal and -shm files are too.
+        expo_sync::output::make_database_private(&path)
+            .map_err(|source| StoreError::DataDir { path: path.clone(), source })?;
         let mut conn = Connection::open(&path)?;
         // Takes effect only on a new file (a station made before keeps its page size).
         // With 16 KiB pages instead of 4 KiB, a million-row import ran 14 % faster
@@ -353,14 +356,7 @@ pub fn write_private_file_with<T, E: From<std::io::Error>>(
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = std::io::BufWriter::new(options.open(&temp)?);
+    let mut file = std::io::BufWriter::new(expo_sync::output::create_private(&temp)?);
     let filled = fill(&mut file).and_then(|value| {
         file.flush()?;
         file.get_ref().sync_all()?;
@@ -462,6 +458,29 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_station_database_and_its_wal_and_shm_files_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let files = ["station.db", "station.db-wal", "station.db-shm"].map(|f| dir.path().join(f));
+        let store = Store::open(dir.path()).unwrap();
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        drop(store);
+        // A station made by an earlier version: its files were readable by everyone.
+        std::fs::write(&files[1], b"").unwrap();
+        for file in &files[..2] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let _store = Store::open(dir.path()).unwrap();
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+    }
 
     #[test]
     fn a_newer_schema_is_refused_and_left_untouched() {

@@ -205,6 +205,8 @@ fn read_answer<T: DeserializeOwned>(
 ) -> Result<T, ClientError> {
     let status = response.status().as_u16();
     let bytes = response.body_mut().with_config().limit(MAX_RESPONSE_BYTES).read_to_vec()?;
+    // Status and size only: the body may hold a credential (enrolment) or personal data.
+    tracing::debug!(status, bytes = bytes.len(), "hub answered");
     if response.status().is_success() {
         return serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Unexpected { status, reason: e.to_string() });

@@ -8,11 +8,15 @@
 //! - [`client`] and [`station`]: the station side (blocking HTTP client, outbox
 //!   contract, sync rounds and the background worker).
 //! - [`hub`]: `expo-hub`, the central service (HTTP API, SQLite and PostgreSQL storage).
+//! - [`output`] and [`logging`]: what the hub and the stations both write: owner-only
+//!   data files, formula-safe CSV, and logs without credentials.
 
 pub mod client;
 pub mod conflict;
 pub mod hlc;
 pub mod hub;
+pub mod logging;
+pub mod output;
 pub mod protocol;
 pub mod station;
 

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::net::TcpListener;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -54,11 +55,25 @@ impl HubProcess {
 
     /// With `extra` arguments; `agent` must reach `/healthz` over `scheme`.
     fn start_with(db: &str, port: u16, extra: &[&str], agent: &ureq::Agent, scheme: &str) -> Self {
+        Self::start_logging(db, port, extra, agent, scheme, &[], Stdio::null())
+    }
+
+    /// Like [`Self::start_with`], with `env` set and the hub's logs (stderr) to `log`.
+    fn start_logging(
+        db: &str,
+        port: u16,
+        extra: &[&str],
+        agent: &ureq::Agent,
+        scheme: &str,
+        env: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> Self {
         let child = Command::new(HUB)
             .args(["--db", db, "--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let process = Self(child);
@@ -248,4 +263,142 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
         pulled.changes.iter().map(|c| c.id).collect::<Vec<_>>(),
         made.iter().map(|c| c.id).collect::<Vec<_>>()
     );
+}
+
+/// An agent that gives up on a hub that does not answer, so a broken hub fails the test
+/// instead of hanging it.
+fn patient_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(60))).build().into()
+}
+
+#[test]
+fn silent_connections_are_closed_and_healthz_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let port = free_port();
+    let agent = patient_agent();
+    let _hub =
+        HubProcess::start_with(&db, port, &["--header-read-timeout-secs", "1"], &agent, "http");
+    // Half-open clients: connected, never a byte.
+    let silent: Vec<TcpStream> =
+        (0..300).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let health = agent.get(format!("http://127.0.0.1:{port}/healthz")).call().unwrap();
+    assert_eq!(health.status(), 200);
+    // The hub hangs up on each of them (the read timeout only keeps a broken hub from
+    // hanging the test).
+    for mut connection in silent {
+        connection.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut answer = Vec::new();
+        match connection.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(error) => panic!("a silent connection was left open: {error}"),
+        }
+    }
+}
+
+#[test]
+fn connection_limits_are_flags_with_sane_bounds() {
+    // A usage error (2) before anything runs; the database could not be opened (1).
+    let missing = "sqlite:///nonexistent-directory/hub.db";
+    for (flags, code) in [
+        (["--max-connections", "0"], 2),
+        (["--header-read-timeout-secs", "0"], 2),
+        (["--max-connections", "8"], 1),
+    ] {
+        let output = Command::new(HUB)
+            .args(["--db", missing])
+            .args(flags)
+            .args(["station", "revoke", "x"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(code), "{flags:?}");
+    }
+    let help = Command::new(HUB).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--max-connections", "--header-read-timeout-secs"] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+    assert!(help.contains("[default: 512]") && help.contains("[default: 10]"), "{help}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_hubs_database_and_exports_are_the_owners_alone_and_csv_is_formula_safe() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let db = format!("sqlite://{}", path.display());
+    let code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
+    let port = free_port();
+    let hub_url = format!("http://127.0.0.1:{port}");
+    let hub = HubProcess::start_with(&db, port, &[], &patient_agent(), "http");
+    let desk =
+        HubClient::new(&hub_url, &enrol(&hub_url, &code, &HubTrust::default()).unwrap().token);
+
+    let mut station = Station::new("desk-1");
+    let mut record = common::attendee_record(Uuid::now_v7(), "=1+1", None);
+    record.company = "=HYPERLINK(\"http://evil.example\",\"Click\")".into();
+    record.phone = "+8613812345678".into();
+    record.title = "@SUM(A1:A9)".into();
+    let change = station.change(expo_sync::Record::Attendee(record));
+    run_once(&desk, &MemoryOutbox::with([change]), SyncOptions::default()).unwrap();
+    // While the hub runs, SQLite holds its -wal and -shm files.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("hub.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(hub);
+
+    let out = dir.path().join("export");
+    cli(&db, &["export", "--format", "csv", "--out", out.to_str().unwrap()]);
+    cli(&db, &["export", "--format", "jsonl", "--out", out.to_str().unwrap()]);
+    for name in ["attendees", "badges", "gate_decisions"] {
+        for extension in ["csv", "jsonl"] {
+            let file = out.join(format!("{name}.{extension}"));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+    let mut csv = csv::Reader::from_path(out.join("attendees.csv")).unwrap();
+    let headers = csv.headers().unwrap().clone();
+    let row = csv.records().next().unwrap().unwrap();
+    let cell = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_owned();
+    assert_eq!(cell("company"), "'=HYPERLINK(\"http://evil.example\",\"Click\")");
+    assert_eq!(cell("name"), "'=1+1");
+    assert_eq!(cell("title"), "'@SUM(A1:A9)");
+    assert_eq!(cell("phone"), "'+8613812345678", "phone numbers are escaped too (README)");
+    assert_eq!(cell("consent"), "true");
+    // JSON Lines are for programs: the values are as they were entered.
+    let jsonl = std::fs::read_to_string(out.join("attendees.jsonl")).unwrap();
+    let attendee: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(attendee["company"], "=HYPERLINK(\"http://evil.example\",\"Click\")");
+}
+
+#[test]
+fn the_hubs_trace_logs_hold_no_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
+    let port = free_port();
+    let hub_url = format!("http://127.0.0.1:{port}");
+    let log_path = dir.path().join("hub.log");
+    let hub = HubProcess::start_logging(
+        &db,
+        port,
+        &[],
+        &patient_agent(),
+        "http",
+        &[("RUST_LOG", "trace")],
+        std::fs::File::create(&log_path).unwrap(),
+    );
+    let token = enrol(&hub_url, &code, &HubTrust::default()).unwrap().token;
+    let desk = HubClient::new(&hub_url, &token);
+    let mut station = Station::new("desk-1");
+    let outbox = MemoryOutbox::with([station.attendee(Uuid::now_v7(), "Visitor", None)]);
+    run_once(&desk, &outbox, SyncOptions::default()).unwrap();
+    drop(hub);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("push"), "the hub logged at trace level:\n{log}");
+    common::assert_no_credential(&log, &token, &code);
 }

@@ -40,6 +40,14 @@ struct Cli {
     /// Longest a request may take, in seconds.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Longest a client may take to send a request's headers, in seconds; a connection
+    /// that stays silent that long is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Connections served at once (HTTPS: and as many more mid-handshake, up to 256);
+    /// further clients wait until one closes.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// PostgreSQL connections per hub process.
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
@@ -89,13 +97,7 @@ enum StationAction {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    expo_sync::logging::init("RUST_LOG", "info");
     let cli = Cli::parse();
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -137,6 +139,8 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
             let config = HubConfig {
                 body_limit: cli.body_limit_mib.saturating_mul(1024 * 1024),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
+                header_read_timeout: Duration::from_secs(cli.header_read_timeout_secs),
+                max_connections: cli.max_connections,
                 ..HubConfig::default()
             };
             let listener = TcpListener::bind(cli.listen)

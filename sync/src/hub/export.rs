@@ -4,7 +4,8 @@
 //! Attendees are exported with their masked ID number only: the sealed number and its
 //! keyed hash are for stations and duplicate detection, never for a CRM. Each file is
 //! written under a temporary name and renamed when complete, so a CRM import never
-//! reads half a file.
+//! reads half a file. Files are the owner's alone (0600), and CSV cells a spreadsheet
+//! would run as formulas are escaped ([`crate::output::SpreadsheetCsv`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,6 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::store::{HubStore, StoreError};
+use crate::output::{create_private, SpreadsheetCsv};
 use crate::protocol::{AttendeeRecord, Record};
 
 /// Rows read from the store per round trip.
@@ -131,17 +133,17 @@ pub async fn export<S: HubStore>(
 /// A file being written in one of the two formats.
 enum RowWriter {
     /// Boxed: a CSV writer carries a large buffer of its own.
-    Csv(Box<csv::Writer<BufWriter<File>>>),
+    Csv(Box<SpreadsheetCsv<BufWriter<File>>>),
     Jsonl(BufWriter<File>),
 }
 
 impl RowWriter {
     fn create(format: ExportFormat, path: &Path) -> Result<Self, ExportError> {
-        let file = File::create(path)
+        let file = create_private(path)
             .map_err(|source| ExportError::Io { path: path.to_owned(), source })?;
         let file = BufWriter::new(file);
         Ok(match format {
-            ExportFormat::Csv => RowWriter::Csv(Box::new(csv::Writer::from_writer(file))),
+            ExportFormat::Csv => RowWriter::Csv(Box::new(SpreadsheetCsv::new(file))),
             ExportFormat::Jsonl => RowWriter::Jsonl(file),
         })
     }
@@ -164,7 +166,7 @@ impl RowWriter {
     fn finish(self, path: &Path) -> Result<(), ExportError> {
         let io_error = |source| ExportError::Io { path: path.to_owned(), source };
         let file = match self {
-            RowWriter::Csv(writer) => writer.into_inner().map_err(|e| io_error(e.into_error()))?,
+            RowWriter::Csv(writer) => writer.into_inner().map_err(io_error)?,
             RowWriter::Jsonl(writer) => writer,
         };
         let file = file.into_inner().map_err(|e| io_error(e.into_error()))?;

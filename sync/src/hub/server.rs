@@ -18,8 +18,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash};
 use super::store::{HubStore, PreparedBatch, StationAuth, StoreError};
@@ -37,6 +40,12 @@ pub struct HubConfig {
     pub request_timeout: Duration,
     /// Largest page a pull may ask for.
     pub max_pull_limit: usize,
+    /// Longest a connection may take to send a request's headers, counted from when it
+    /// was accepted or its previous answer was sent: a silent or trickling client is
+    /// disconnected instead of holding a connection for good.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog until one closes.
+    pub max_connections: u32,
 }
 
 impl Default for HubConfig {
@@ -45,6 +54,8 @@ impl Default for HubConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_pull_limit: 5000,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
         }
     }
 }
@@ -165,14 +176,60 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
 }
 
 /// Serves the hub on `listener` (a `TcpListener`, or a [`super::tls::TlsListener`] for
-/// HTTPS) until `shutdown` completes.
+/// HTTPS) until `shutdown` completes, then lets the requests in progress finish.
+///
+/// Each connection is served by hyper's HTTP/1 state machine with a header-read timeout
+/// (`config.header_read_timeout`), and at most `config.max_connections` at once: a
+/// permit is taken before a connection is accepted and given back when it closes.
 pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>(
-    listener: L,
+    mut listener: L,
     store: Arc<S>,
     config: HubConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store, config)).with_graceful_shutdown(shutdown).await
+    let max_connections = config.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max_connections as usize));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
+    let app = router(store, config);
+    let (stopping, stop) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        // Never closed, so never an error: hold the permit until the connection closes.
+        let Ok(permit) = permit else { break };
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let connection =
+            http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let outcome = tokio::select! {
+                outcome = connection.as_mut() => outcome,
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = outcome {
+                // A client that went silent (header-read timeout) or hung up mid-request.
+                tracing::debug!(?peer, %error, "connection closed");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Connections see the sender gone: each finishes its request in progress, closes and
+    // gives its permit back, so all of them together mean every connection is gone.
+    drop((stopping, stop));
+    let _all_closed = permits.acquire_many(max_connections).await;
+    Ok(())
 }
 
 async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {

@@ -75,11 +75,15 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        crate::output::make_database_private(path)
+            .map_err(|source| StoreError::DatabaseFile { path: path.to_owned(), source })?;
         let connection = Connection::open(path)?;
-        // WAL lets exports read while pushes write; NORMAL sync is durable across a
-        // process crash (what the hub must survive) at a fraction of FULL's cost.
+        // WAL lets exports read while pushes write. FULL: a push is acknowledged after
+        // its commit, and only FULL syncs the WAL at each commit, so an acknowledged batch
+        // survives a power cut too (NORMAL loses the last commits; the station would not
+        // resend what the hub acknowledged).
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
         drop_record_copies(&connection)?;
@@ -451,6 +455,10 @@ impl HubStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(all(test, unix))]
+#[path = "sqlite_files_tests.rs"]
+mod files_tests;
 
 #[cfg(test)]
 mod tests {

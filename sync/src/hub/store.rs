@@ -37,6 +37,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("storage worker failed: {0}")]
     Worker(String),
+    #[error("database file {path}: {source}")]
+    DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// What a bearer token resolves to.

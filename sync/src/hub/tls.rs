@@ -16,14 +16,19 @@ use std::time::Duration;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// Longest a client may take over its TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for axum to take them.
+/// Handshaken connections waiting for the server to take them.
 const READY_CONNECTIONS: usize = 64;
+/// Connections between TCP accept and the server taking them (handshaking, or waiting
+/// while the server is at its connection cap); more wait in the kernel's backlog. Without
+/// a bound, a flood of silent connections would each hold a task and a socket for
+/// `HANDSHAKE_TIMEOUT`.
+const HANDSHAKES_IN_PROGRESS: usize = 256;
 /// How long `expo-hub cert` makes the certificates valid: a few years of shows.
 const VALIDITY_DAYS: i64 = 3 * 365;
 
@@ -66,8 +71,9 @@ pub fn server_config(
 }
 
 /// Accepts TCP connections and completes their TLS handshakes, each in a task of its
-/// own: a client that stalls mid-handshake holds up nobody else. A failed handshake
-/// (a plain-HTTP client, an untrusting station) is logged and its connection dropped.
+/// own: a client that stalls mid-handshake holds up nobody else, and is dropped after
+/// `HANDSHAKE_TIMEOUT`. A failed handshake (a plain-HTTP client, an untrusting station)
+/// is logged and its connection dropped. At most `HANDSHAKES_IN_PROGRESS` at once.
 pub struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local_addr: SocketAddr,
@@ -83,8 +89,10 @@ impl TlsListener {
         let local_addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (sender, ready) = mpsc::channel(READY_CONNECTIONS);
+        let in_progress = Arc::new(Semaphore::new(HANDSHAKES_IN_PROGRESS));
         let acceptor_task = tokio::spawn(async move {
-            loop {
+            // The semaphore is never closed, so this ends only with the task.
+            while let Ok(permit) = Arc::clone(&in_progress).acquire_owned().await {
                 let (tcp, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -104,6 +112,7 @@ impl TlsListener {
                         Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                     }
+                    drop(permit);
                 });
             }
         });

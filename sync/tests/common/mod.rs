@@ -3,7 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod no_credential;
 mod proxy;
+#[allow(unused_imports)] // as above
+pub use no_credential::assert_no_credential;
 #[allow(unused_imports)] // as above
 pub use proxy::{Faults, FaultyProxy};
 
@@ -101,6 +104,7 @@ pub fn small_limits() -> HubConfig {
         body_limit: 256 * 1024,
         request_timeout: Duration::from_secs(10),
         max_pull_limit: 500,
+        ..HubConfig::default()
     }
 }
 
