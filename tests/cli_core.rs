@@ -1,4 +1,5 @@
 //! The core commands, driven through the real binary as a venue script would.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

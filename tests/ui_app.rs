@@ -1,6 +1,7 @@
 //! The desktop app driven headless through its accessibility tree (egui_kittest): every
 //! widget is found by its visible label, as a screen reader would find it. The station
 //! worker and, where used, the simulated devices run for real on their own threads.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,8 +44,7 @@ impl Station {
                 consent: true,
                 ..NewAttendee::default()
             };
-            expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered)
-                .unwrap();
+            register_as_test(&mut store, &input);
         }
         let admin = Operator::station_admin(store.station_id());
         for (name, role, pin) in [("desk", Role::Desk, "1234"), ("admin", Role::Admin, "0000")] {
@@ -819,8 +819,7 @@ fn only_a_role_that_may_sees_the_full_id_number_and_only_for_a_while() {
             consent: true,
             ..NewAttendee::default()
         };
-        expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered)
-            .unwrap();
+        register_as_test(&mut store, &input);
     }
     let reveal = "显示完整号码（留审计记录）";
     let mut harness = desk(&station, DeviceSetup::None);
@@ -1085,11 +1084,21 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
             consent: true,
             ..NewAttendee::default()
         };
-        let record =
-            expo_kiosk::registration::register(&mut other, "desk2", &input, Source::WalkIn)
-                .unwrap();
+        let record = expo_kiosk::registration::register(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("desk2"),
+            &input,
+            Source::WalkIn,
+        )
+        .unwrap();
         let id = expo_kiosk::domain::AttendeeId(record.id);
-        expo_kiosk::registration::badge::ensure_badge(&mut other, "desk2", id).unwrap().token
+        expo_kiosk::registration::badge::ensure_badge(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("desk2"),
+            id,
+        )
+        .unwrap()
+        .token
     };
     let mut harness = desk(&station, DeviceSetup::None);
     login(&mut harness, "desk", "1234");
@@ -1159,4 +1168,10 @@ fn a_kiosk_station_registers_only_the_holder_of_the_card_it_just_read() {
         .query_row("SELECT count(*) FROM attendees WHERE name = '赵六'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(registered, 0);
+}
+
+/// Registers a pre-registered attendee as the test's own admin.
+fn register_as_test(store: &mut Store, input: &NewAttendee) {
+    let admin = expo_kiosk::operators::Operator::admin("test");
+    expo_kiosk::registration::register(store, &admin, input, Source::PreRegistered).unwrap();
 }

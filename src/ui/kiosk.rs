@@ -22,6 +22,7 @@ use super::station::{
 };
 use super::widgets::{demo_card_buttons, field_error, labelled_text, Notice};
 use crate::badges::queue::{JobId, JobStatus};
+use crate::domain::attendee::mask_name;
 use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
 
 /// How long the "take your badge" and error screens stay before the welcome screen.
@@ -424,6 +425,9 @@ impl Kiosk {
         });
         ui.add_space(30.0);
         big(ui, Icon::ScanOrCard, Txt::KioskInstruction.get(*lang));
+        // Said before any card is read: what is read, why, and for how long it is kept.
+        ui.add_space(20.0);
+        ui.vertical_centered(|ui| ui.label(RichText::new(Txt::KioskPrivacy.get(*lang)).size(18.0)));
     }
 
     fn confirm(
@@ -619,19 +623,6 @@ fn plain_problem(field: &str) -> Txt {
         "title" => Txt::KioskFixTitle,
         "email" => Txt::KioskFixEmail,
         _ => Txt::KioskFixCountry,
-    }
-}
-
-/// 张三丰 → 张*丰, Anna Smith → A*********h: enough to recognise oneself, not to learn a name.
-fn mask_name(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 | 1 => name.to_owned(),
-        2 => format!("{}*", chars[0]),
-        n => std::iter::once(chars[0])
-            .chain(std::iter::repeat_n('*', n - 2))
-            .chain(std::iter::once(chars[n - 1]))
-            .collect(),
     }
 }
 

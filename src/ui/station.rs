@@ -440,6 +440,7 @@ impl From<OperatorError> for Failure {
             OperatorError::BadName => Failure::Refused(Txt::BadOperatorName),
             OperatorError::Exists(_) => Failure::Refused(Txt::OperatorExists),
             OperatorError::LastAdmin(_) => Failure::Refused(Txt::LastAdmin),
+            OperatorError::OutOfScope { .. } => Failure::Refused(Txt::OutOfScope),
             other => Failure::Other(other.to_string()),
         }
     }
@@ -785,11 +786,7 @@ impl Worker {
                 Response::LoggedIn(operator)
             }
             Request::StartKiosk => {
-                let operator = Operator {
-                    name: format!("kiosk@{}", self.store.station_id()),
-                    role: Role::Kiosk,
-                    categories: Vec::new(),
-                };
+                let operator = Operator::kiosk(self.store.station_id());
                 self.operator = Some(operator.clone());
                 Response::LoggedIn(operator)
             }
@@ -843,14 +840,13 @@ impl Worker {
                         return Err(Failure::Refused(Txt::NotFromCard));
                     }
                 }
-                let record =
-                    registration::register(&mut self.store, &operator.name, &input, source)?;
+                let record = registration::register(&mut self.store, &operator, &input, source)?;
                 self.card_read = None;
                 Response::Registered(self.view(AttendeeId(record.id))?)
             }
             Request::Edit { attendee, input } => {
                 let operator = self.operator(Permission::Edit)?;
-                registration::edit(&mut self.store, &operator.name, attendee, &input)?;
+                registration::edit(&mut self.store, &operator, attendee, &input)?;
                 Response::Edited(self.view(attendee)?)
             }
             Request::Print { attendee, reprint_reason } => {
@@ -870,7 +866,7 @@ impl Worker {
                 )?;
                 worker.wake();
                 // The badge the job prints is now the active one: this only signs its token.
-                let badge = badge::ensure_badge(&mut self.store, &operator.name, attendee)?;
+                let badge = badge::active_badge(&self.store, attendee)?;
                 Response::Printed {
                     attendee: self.view(attendee)?,
                     serial: badge.serial,
@@ -880,7 +876,7 @@ impl Worker {
             }
             Request::Revoke { attendee, reason } => {
                 let operator = self.operator(Permission::Revoke)?;
-                badge::revoke(&mut self.store, &operator.name, attendee, &reason)?;
+                badge::revoke(&mut self.store, &operator, attendee, &reason)?;
                 Response::Revoked(self.view(attendee)?)
             }
             Request::Status => Response::Status(self.status()?),
@@ -896,7 +892,7 @@ impl Worker {
             }
             Request::RetryFailedPrints => {
                 let operator = self.operator(Permission::Print)?;
-                queue::retry_failed(&mut self.store, &operator.name)?;
+                queue::retry_failed(&mut self.store, &operator)?;
                 if let Printing::Ready { worker, .. } = &self.printing {
                     worker.wake();
                 }
@@ -939,12 +935,7 @@ impl Worker {
                 let bytes = std::fs::read(&path)
                     .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
                 let options = ImportOptions { dry_run: false, skip_invalid };
-                Response::Imported(import::import_csv(
-                    &mut self.store,
-                    &admin.name,
-                    &bytes,
-                    options,
-                )?)
+                Response::Imported(import::import_csv(&mut self.store, &admin, &bytes, options)?)
             }
             Request::Dashboard { date } => {
                 self.operator(Permission::ViewReports)?;
