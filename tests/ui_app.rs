@@ -410,6 +410,10 @@ fn kiosk_confirms_masked_details_prints_and_forgets_the_visitor_when_idle() {
     let mut harness = open_app(config, 0.02);
     assert!(harness.query_by_label("搜索").is_none(), "a kiosk has no search");
     assert!(harness.query_by_label_contains("请扫描确认二维码或放置身份证").is_some());
+    assert!(
+        harness.query_by_label_contains("隐私说明").is_some(),
+        "what a card read takes, why and for how long is said before any card is read"
+    );
 
     wedge_scan(&mut harness, "R0002");
     wait_until(&mut harness, "the details to confirm", |app| {
