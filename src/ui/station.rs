@@ -1236,4 +1236,34 @@ mod tests {
         assert_eq!(decoded, rgba);
         assert!(encode_png(3, 2, &rgba[..5]).is_err(), "too few pixels is an error, not a panic");
     }
+
+    #[test]
+    fn no_response_that_carries_an_id_number_prints_it() {
+        const NUMBER: &str = "11010519491231002X";
+        let card = CardIdentity {
+            name: "李小明".into(),
+            id_type: "resident_id",
+            id_number: NUMBER.into(),
+            gender: "男".into(),
+            birth_date: "1949-12-31".into(),
+            country: "中国".into(),
+        };
+        let responses = [
+            Response::WalkInChecked {
+                input: card.to_input(),
+                errors: Vec::new(),
+                duplicates: Vec::new(),
+            },
+            Response::WalkInFromCard(card),
+            Response::IdRevealed(RevealedId {
+                attendee: AttendeeId(uuid::Uuid::nil()),
+                number: zeroize::Zeroizing::new(NUMBER.into()),
+            }),
+        ];
+        for response in responses {
+            let printed = format!("{response:?}");
+            assert!(!printed.contains(NUMBER), "{printed}");
+            assert!(printed.contains("1101**********002X"), "masked, not left out: {printed}");
+        }
+    }
 }
