@@ -2,6 +2,7 @@
 //! 10,000-badge `--all` batch (issuing every badge, as a first pre-print run does).
 //!
 //!     cargo bench -p expo-kiosk --bench badge_render [-- BATCH_SIZE]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::time::{Duration, Instant};
 
@@ -50,15 +51,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut csv = Vec::new();
     Generator::new(7).write_csv(batch_size, &mut csv)?;
-    import_csv(&mut store, "bench", &csv, ImportOptions::default())?;
+    let bench = expo_kiosk::operators::Operator::admin("bench");
+    import_csv(&mut store, &bench, &csv, ImportOptions::default())?;
     let attendees = batch::attendees_in(&store, None)?;
     let template = Template::load("lanyard-90x130")?;
     let out = dir.path().join("all.pdf");
     let started = Instant::now();
-    let rendered = batch::render_attendees(&mut store, "bench", &template, &attendees, &out)?;
+    let rendered = batch::render_attendees(&mut store, &bench, &template, &attendees, &out)?;
     let first_run = started.elapsed();
     let started = Instant::now();
-    let again = batch::render_attendees(&mut store, "bench", &template, &attendees, &out)?;
+    let again = batch::render_attendees(&mut store, &bench, &template, &attendees, &out)?;
     let second_run = started.elapsed();
     assert_eq!((rendered.badges, again.badges), (attendees.len(), attendees.len()));
     println!(

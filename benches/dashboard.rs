@@ -3,6 +3,7 @@
 //! gate figures computed from the decision log itself.
 //!
 //!     cargo bench -p expo-kiosk --bench dashboard [-- DECISIONS]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::time::{Duration, Instant};
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::access::Reason;
 use crate::domain::NewAttendee;
+use crate::operators::Operator;
 use crate::provisioning::{self, ProvisioningError};
 use crate::registration::import::{import_csv, ImportOptions};
 use crate::registration::RegistrationError;
@@ -117,7 +118,7 @@ pub fn prepare_station(store: &mut Store) -> Result<PreparedDemo, DemoError> {
         Generator::new(2026)
             .write_csv(DEMO_ATTENDEES, &mut csv)
             .map_err(|e| DemoError::Generate(e.to_string()))?;
-        let report = import_csv(store, DEMO_ACTOR, &csv, ImportOptions::default())?;
+        let report = import_csv(store, &demo_operator(), &csv, ImportOptions::default())?;
         prepared.imported = report.created + report.updated;
     }
     Ok(prepared)
@@ -227,6 +228,11 @@ fn ensure_demo_printer(data_dir: &std::path::Path) -> Result<(), DemoError> {
 
 /// The actor the demo's own changes are audited under.
 pub const DEMO_ACTOR: &str = "demo";
+
+/// The demo acts on its own throwaway station as an admin of every category.
+pub fn demo_operator() -> Operator {
+    Operator::admin(DEMO_ACTOR)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {

@@ -11,6 +11,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::AttendeeId;
 use crate::store::{format_time, now_rfc3339, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,9 @@ pub enum OperatorError {
     BadLogin,
     #[error("operator {operator:?} ({role}) may not {permission}")]
     Forbidden { operator: String, role: Role, permission: Permission },
+    /// The role allows it, but not for attendees of this category (data permission).
+    #[error("operator {operator:?} does not handle the {category} category")]
+    OutOfScope { operator: String, category: String },
     #[error("could not hash the secret: {0}")]
     Hash(String),
     #[error("too many wrong PINs for {name:?}: try again in {seconds} s")]
@@ -161,7 +165,19 @@ impl Operator {
     /// The station owner at the command line: whoever holds the data directory already
     /// holds everything in it, so the CLI acts as an admin named after the station.
     pub fn station_admin(station: &str) -> Self {
-        Operator { name: format!("cli@{station}"), role: Role::Admin, categories: Vec::new() }
+        Operator::admin(&format!("cli@{station}"))
+    }
+
+    /// An admin of every category under `name`: the actor of the station's own jobs (the
+    /// demo, benchmarks, tests). People act as the operator [`login`] returns.
+    pub fn admin(name: &str) -> Self {
+        Operator { name: name.to_owned(), role: Role::Admin, categories: Vec::new() }
+    }
+
+    /// The self-service kiosk of this station: no PIN (a kiosk has no operator), the
+    /// kiosk role's permissions (register and print, never search), every category.
+    pub fn kiosk(station: &str) -> Self {
+        Operator { name: format!("kiosk@{station}"), role: Role::Kiosk, categories: Vec::new() }
     }
 
     pub fn can(&self, permission: Permission) -> bool {
@@ -184,6 +200,49 @@ impl Operator {
     pub fn handles(&self, category: &str) -> bool {
         self.categories.is_empty() || self.categories.iter().any(|c| c == category)
     }
+
+    /// The function permission, and the data permission for every category the action
+    /// touches (an edit touches the old and the new one).
+    pub fn require_for(&self, permission: Permission, categories: &[&str]) -> Result<()> {
+        self.require(permission)?;
+        match categories.iter().find(|category| !self.handles(category)) {
+            Some(category) => Err(OperatorError::OutOfScope {
+                operator: self.name.clone(),
+                category: (*category).to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks that `operator` may do `permission` to attendees of `categories` (see
+/// [`Operator::require_for`]). Every library function that changes data or reveals
+/// personal data starts here, so no screen or command can skip it. A refusal is audited
+/// (`refused`, with the permission and the category) before it is returned; the caller
+/// writes nothing else.
+pub fn authorize(
+    store: &mut Store,
+    operator: &Operator,
+    permission: Permission,
+    attendee: Option<AttendeeId>,
+    categories: &[&str],
+) -> Result<()> {
+    let Err(refusal) = operator.require_for(permission, categories) else {
+        return Ok(());
+    };
+    let category = match &refusal {
+        OperatorError::OutOfScope { category, .. } => Some(category.clone()),
+        _ => None,
+    };
+    store.write(|tx| {
+        tx.audit(
+            &operator.name,
+            "refused",
+            attendee,
+            json!({ "permission": permission, "category": category }),
+        )
+    })?;
+    Err(refusal)
 }
 
 fn hash_secret(secret: &str) -> Result<String> {
@@ -203,7 +262,7 @@ pub fn add(
     secret: &str,
     categories: &[String],
 ) -> Result<Operator> {
-    actor.require(Permission::ManageOperators)?;
+    authorize(store, actor, Permission::ManageOperators, None, &[])?;
     let name = name.trim();
     if name.is_empty()
         || name.chars().count() > 40
@@ -285,7 +344,7 @@ pub fn change(
     name: &str,
     change: &OperatorChange,
 ) -> Result<OperatorEntry> {
-    actor.require(Permission::ManageOperators)?;
+    authorize(store, actor, Permission::ManageOperators, None, &[])?;
     if change.secret.as_ref().is_some_and(|secret| secret.chars().count() < 4) {
         return Err(OperatorError::WeakSecret);
     }
@@ -463,6 +522,21 @@ fn lockout(
     let wait = (FIRST_LOCKOUT * 2_i32.pow(doublings)).min(LONGEST_LOCKOUT);
     let remaining = last.with_timezone(&chrono::Utc) + wait - now;
     Ok((remaining > chrono::Duration::zero()).then_some(remaining))
+}
+
+/// Whether the station has an active admin. Until it has, whoever holds the data directory
+/// sets the station up (the CLI acts as [`Operator::station_admin`]); from then on every
+/// command acts as a logged-in operator. [`change`] never disables or demotes the last
+/// active admin, so a station cannot lock itself out this way.
+pub fn has_active_admin(store: &Store) -> Result<bool> {
+    store
+        .conn()
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM operators WHERE role = 'admin' AND active = 1)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| StoreError::from(e).into())
 }
 
 pub fn list(store: &Store) -> Result<Vec<Operator>> {

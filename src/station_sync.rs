@@ -419,12 +419,16 @@ mod tests {
     #[test]
     fn an_event_definition_this_station_cannot_read_is_set_aside_and_the_pull_goes_on() {
         let (_da, a, _db, b) = two_desks();
-        let record =
-            registration::register(&mut a.store(), "t", &person("甲"), Source::PreRegistered)
-                .unwrap();
+        let record = registration::register(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            &person("甲"),
+            Source::PreRegistered,
+        )
+        .unwrap();
         let id = AttendeeId(record.id);
-        badge::ensure_badge(&mut a.store(), "t", id).unwrap();
-        badge::revoke(&mut a.store(), "t", id, "lost").unwrap();
+        badge::ensure_badge(&mut a.store(), &crate::operators::Operator::admin("t"), id).unwrap();
+        badge::revoke(&mut a.store(), &crate::operators::Operator::admin("t"), id, "lost").unwrap();
         // A newer version's definition, with a setting this version does not know.
         let mut changes = a.pending(10_000).unwrap();
         let newer = changes
@@ -457,17 +461,33 @@ mod tests {
     #[test]
     fn concurrent_edits_converge_on_the_later_one_and_keep_the_loser_in_the_audit_log() {
         let (_da, a, _db, b) = two_desks();
-        let record =
-            registration::register(&mut a.store(), "t", &person("初始"), Source::PreRegistered)
-                .unwrap();
+        let record = registration::register(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            &person("初始"),
+            Source::PreRegistered,
+        )
+        .unwrap();
         exchange(&a, &b, 1);
         let id = AttendeeId(record.id);
         assert_eq!(registration::load(b.store().conn(), id).unwrap().unwrap().company, "初始");
 
         // Both edit offline; B's edit is the later one.
-        registration::edit(&mut a.store(), "t", id, &person("甲公司")).unwrap();
+        registration::edit(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            id,
+            &person("甲公司"),
+        )
+        .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
-        registration::edit(&mut b.store(), "t", id, &person("乙公司")).unwrap();
+        registration::edit(
+            &mut b.store(),
+            &crate::operators::Operator::admin("t"),
+            id,
+            &person("乙公司"),
+        )
+        .unwrap();
         exchange(&a, &b, 2);
         exchange(&b, &a, 2);
         for station in [&a, &b] {
@@ -492,11 +512,15 @@ mod tests {
     #[test]
     fn replays_change_nothing_and_revocation_wins() {
         let (_da, a, _db, b) = two_desks();
-        let record =
-            registration::register(&mut a.store(), "t", &person("x"), Source::PreRegistered)
-                .unwrap();
+        let record = registration::register(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            &person("x"),
+            Source::PreRegistered,
+        )
+        .unwrap();
         let id = AttendeeId(record.id);
-        badge::ensure_badge(&mut a.store(), "t", id).unwrap();
+        badge::ensure_badge(&mut a.store(), &crate::operators::Operator::admin("t"), id).unwrap();
         let changes = a.pending(1000).unwrap();
         b.apply_remote(&changes, 1).unwrap();
         let audit_count = |s: &StoreOutbox| {
@@ -508,7 +532,8 @@ mod tests {
 
         // B revokes; the revocation reaches A and wins over A's active badge, although A
         // holds a different version of the same serial.
-        badge::revoke(&mut b.store(), "t", id, "stolen").unwrap();
+        badge::revoke(&mut b.store(), &crate::operators::Operator::admin("t"), id, "stolen")
+            .unwrap();
         let revocation: Vec<Change> = b
             .pending(1000)
             .unwrap()

@@ -1,5 +1,6 @@
 //! Badges through the real binary: render, scan back, print to a spool folder, reprint.
 //! Needs poppler-utils (`pdftoppm`, `pdftotext`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -239,10 +240,15 @@ fn render_all_streams_many_pages_that_each_scan_back() {
                     ..Default::default()
                 };
                 let source = expo_kiosk::domain::Source::PreRegistered;
-                expo_kiosk::registration::register(&mut store, "test", &input, source)
-                    .unwrap()
-                    .id
-                    .to_string()
+                expo_kiosk::registration::register(
+                    &mut store,
+                    &expo_kiosk::operators::Operator::admin("test"),
+                    &input,
+                    source,
+                )
+                .unwrap()
+                .id
+                .to_string()
             })
             .collect()
     };
@@ -330,12 +336,17 @@ fn printing_to_a_spool_folder_end_to_end() {
 
 /// A real CUPS queue: `.ci/run` starts cupsd with a cups-pdf queue and names it and its output
 /// folder in `EXPO_TEST_CUPS_QUEUE` and `EXPO_TEST_CUPS_OUT`. Without them (no CUPS on this
-/// machine) the test says so and checks nothing, like the hub's PostgreSQL suite.
+/// machine) the test says so and checks nothing, like the hub's PostgreSQL suite; in CI
+/// (`CI` set) it fails instead, so a broken CUPS set-up cannot pass unseen.
 #[test]
 fn a_badge_printed_to_a_real_cups_queue_comes_out_as_a_pdf() {
     let (Ok(queue), Ok(out_dir)) =
         (std::env::var("EXPO_TEST_CUPS_QUEUE"), std::env::var("EXPO_TEST_CUPS_OUT"))
     else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but EXPO_TEST_CUPS_QUEUE and EXPO_TEST_CUPS_OUT are not"
+        );
         eprintln!("skipped: set EXPO_TEST_CUPS_QUEUE and EXPO_TEST_CUPS_OUT to a cups-pdf queue");
         return;
     };

@@ -1,5 +1,6 @@
 //! The print queue through the library: a dead printer, a crash in the middle of a job,
 //! and the worker thread. Nothing is lost and nothing prints twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,8 +37,7 @@ impl Fixture {
             ..NewAttendee::default()
         };
         let record =
-            expo_kiosk::registration::register(&mut store, &admin.name, &input, Source::WalkIn)
-                .unwrap();
+            expo_kiosk::registration::register(&mut store, &admin, &input, Source::WalkIn).unwrap();
         Fixture { dir, store, admin, attendee: AttendeeId(record.id) }
     }
 
@@ -127,7 +127,11 @@ fn a_dead_printer_fails_the_job_clearly_and_an_operator_retry_prints_it_once() {
 
     // The printer comes back; the operator retries.
     std::fs::create_dir(fx.spool_dir()).unwrap();
-    assert_eq!(queue::retry_failed(&mut fx.store, "desk1").unwrap(), 1);
+    assert_eq!(
+        queue::retry_failed(&mut fx.store, &expo_kiosk::operators::Operator::admin("desk1"))
+            .unwrap(),
+        1
+    );
     queue::process_due(&mut fx.store, &printers).unwrap();
     let job = fx.only_job();
     assert_eq!((job.status, job.attempts, job.last_error), (JobStatus::Sent, 1, None));
@@ -309,7 +313,11 @@ fn a_failed_job_of_a_badge_since_reprinted_is_history_not_retried() {
 
     // The printer is back: a retry prints the current badge, once, and not the old one.
     std::fs::create_dir(fx.spool_dir()).unwrap();
-    assert_eq!(queue::retry_failed(&mut fx.store, "desk1").unwrap(), 1);
+    assert_eq!(
+        queue::retry_failed(&mut fx.store, &expo_kiosk::operators::Operator::admin("desk1"))
+            .unwrap(),
+        1
+    );
     queue::process_due(&mut fx.store, &printers).unwrap();
     assert_eq!(pdfs_in(&fx.spool_dir()), vec![format!("{second}.pdf")]);
     assert_eq!(queue::counts(fx.store.conn(), "").unwrap().failed, 0);

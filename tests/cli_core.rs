@@ -1,4 +1,5 @@
 //! The core commands, driven through the real binary as a venue script would.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -55,7 +56,11 @@ impl Station {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+        self.ok_with(args, &[])
+    }
+
+    fn ok_with(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run_with(args, env, None);
         assert!(
             out.status.success(),
             "{args:?} failed: {}{}",
@@ -309,11 +314,72 @@ fn register_masks_and_protects_the_id_number() {
         station.run_with(&["attendee", "show", &id, "--json", "--reveal-as", "boss"], &pin, None);
     assert!(revealed.status.success(), "{}", text(&revealed.stderr));
     assert!(text(&revealed.stdout).contains("11010519491231002X"));
-    let audit = station.json(&["audit", "--json", "--attendee", &id]);
+    // With an admin on the station, the audit log is read as an operator.
+    let audit = station.ok_with(&["--as", "boss", "audit", "--json", "--attendee", &id], &pin);
+    let audit: Value = serde_json::from_str(&audit).unwrap();
     let actions: Vec<&str> =
         audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["reveal_id", "issue_badge", "register"]);
-    assert!(!station.ok(&["audit", "--limit", "100"]).contains("11010519491231002X"));
+    assert_eq!(actions, ["reveal_id", "refused", "issue_badge", "register"]);
+    let all = station.ok_with(&["--as", "boss", "audit", "--limit", "100"], &pin);
+    assert!(!all.contains("11010519491231002X"));
+}
+
+#[test]
+fn once_the_station_has_an_admin_every_change_needs_an_operator_and_their_pin() {
+    let station = Station::with_event_today();
+    // A fresh station is set up without operators: the setup actor adds the first admin.
+    let boss_pin = [("EXPO_KIOSK_PIN", "2580")];
+    station.ok_with(&["operator", "add", "boss", "--role", "admin"], &boss_pin);
+
+    // A copy of the data directory no longer lets anyone add an admin or register.
+    let copied =
+        station.run_with(&["operator", "add", "mallory", "--role", "admin"], &boss_pin, None);
+    assert_eq!(code(&copied), 1);
+    assert!(text(&copied.stderr).contains("--as OPERATOR"), "{}", text(&copied.stderr));
+    let unnamed = station.run(&["register", "--name", "X", "--category", "vip"]);
+    assert_eq!(code(&unnamed), 1);
+    let wrong = station.run_with(
+        &["--as", "boss", "operator", "add", "mallory", "--role", "admin"],
+        &[("EXPO_KIOSK_PIN", "0000"), ("EXPO_KIOSK_NEW_PIN", "1111")],
+        None,
+    );
+    assert_eq!(code(&wrong), 1);
+    assert!(!station.ok(&["operator", "list"]).contains("mallory"));
+
+    // The admin's PIN, then the new operator's, both on stdin.
+    let added = station.run_with(
+        &["--as", "boss", "operator", "add", "exh", "--role", "desk", "--category", "exhibitor"],
+        &[],
+        Some(b"2580\n1357\n"),
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    // The ID number from the environment or stdin, never on the command line.
+    let exh_pin = [("EXPO_KIOSK_PIN", "1357"), ("EXPO_KIOSK_ID_NUMBER", "11010519491231002X")];
+    let exhibitor = ["--as", "exh", "register", "--name", "王五", "--category", "exhibitor"];
+    let args = [&exhibitor[..], &["--company", "上海展览", "--phone", "13812345678"]].concat();
+    let id = station.ok_with(&args, &exh_pin).trim().to_owned();
+    let shown = station.ok_with(&["--as", "boss", "attendee", "show", &id, "--json"], &boss_pin);
+    assert!(shown.contains("1101**********002X"), "{shown}");
+    assert!(shown.contains("\"consent\": false"), "consent is never assumed: {shown}");
+    let from_stdin = station.run_with(
+        &["--as", "boss", "register", "--name", "赵六", "--category", "vip", "--id-number-stdin"],
+        &[],
+        Some(b"2580\n11010519491231002X\n"),
+    );
+    assert_eq!(code(&from_stdin), 1, "the same ID number again: a duplicate");
+    assert!(
+        text(&from_stdin.stderr).contains("already registered"),
+        "{}",
+        text(&from_stdin.stderr)
+    );
+
+    // The exhibitor desk registers exhibitors only, and the refusal changes nothing.
+    let vip = ["--as", "exh", "register", "--name", "李四", "--category", "vip"];
+    let refused = station.run_with(&vip, &[("EXPO_KIOSK_PIN", "1357")], None);
+    assert_eq!(code(&refused), 1);
+    assert!(text(&refused.stderr).contains("does not handle the vip category"));
+    assert_eq!(station.count("attendees"), 1);
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -515,11 +581,23 @@ fn the_demo_runs_with_no_setup() {
 fn an_admin_replaces_a_forgotten_pin_and_disables_an_operator_who_left() {
     let station = Station::with_event_today();
     let pin = |pin: &'static str| [("EXPO_KIOSK_PIN", pin)];
-    for (name, role) in [("boss", "admin"), ("temp1", "desk")] {
-        let out = station.run_with(&["operator", "add", name, "--role", role], &pin("2580"), None);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-    let id = station.register(&[
+    let first =
+        station.run_with(&["operator", "add", "boss", "--role", "admin"], &pin("2580"), None);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // From now on the admin acts, with their PIN; a new PIN comes from EXPO_KIOSK_NEW_PIN.
+    let as_boss = |args: &[&str], new_pin: &'static str| {
+        let all = [&["--as", "boss"][..], args].concat();
+        station.run_with(&all, &[("EXPO_KIOSK_PIN", "2580"), ("EXPO_KIOSK_NEW_PIN", new_pin)], None)
+    };
+    let ok_as_boss = |args: &[&str]| {
+        let out = as_boss(args, "");
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let added = as_boss(&["operator", "add", "temp1", "--role", "desk"], "2580");
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let id = ok_as_boss(&[
+        "register",
         "--name",
         "Anna Lee",
         "--category",
@@ -528,19 +606,21 @@ fn an_admin_replaces_a_forgotten_pin_and_disables_an_operator_who_left() {
         "resident_id",
         "--id-number",
         "11010519491231002X",
-    ]);
+    ])
+    .trim()
+    .to_owned();
     // The desk operator's PIN is checked where a role is needed: `--reveal-as` asks for it.
     let show_as = |who: &str, secret: &'static str| {
         station.run_with(&["attendee", "show", &id, "--reveal-as", who], &pin(secret), None)
     };
 
-    let reset = station.run_with(&["operator", "set-pin", "temp1"], &pin("7777"), None);
+    let reset = as_boss(&["operator", "set-pin", "temp1"], "7777");
     assert!(reset.status.success(), "{}", text(&reset.stderr));
     assert!(text(&show_as("temp1", "2580").stderr).contains("wrong operator name or PIN"));
     let denied = show_as("temp1", "7777");
     assert!(text(&denied.stderr).contains("may not see full ID numbers"), "the new PIN works");
 
-    station.ok(&["operator", "disable", "temp1"]);
+    ok_as_boss(&["operator", "disable", "temp1"]);
     assert!(text(&show_as("temp1", "7777").stderr).contains("wrong operator name or PIN"));
     assert!(!station.ok(&["operator", "list"]).contains("temp1"));
     assert!(station.ok(&["operator", "list", "--all"]).contains("temp1  "));
@@ -549,17 +629,17 @@ fn an_admin_replaces_a_forgotten_pin_and_disables_an_operator_who_left() {
     assert_eq!(temp["active"], false);
 
     // The station keeps its one admin; unknown names are a plain no.
-    let last = station.run_with(&["operator", "disable", "boss"], &[], None);
+    let last = as_boss(&["operator", "disable", "boss"], "");
     assert_eq!(code(&last), 1);
     assert!(text(&last.stderr).contains("last active admin"), "{}", text(&last.stderr));
-    let nobody = station.run_with(&["operator", "enable", "nobody"], &[], None);
+    let nobody = as_boss(&["operator", "enable", "nobody"], "");
     assert_eq!(code(&nobody), 1);
     assert!(text(&nobody.stderr).contains("no operator named \"nobody\""));
 
-    station.ok(&["operator", "enable", "temp1"]);
-    station.ok(&["operator", "set-role", "temp1", "--role", "admin"]);
+    ok_as_boss(&["operator", "enable", "temp1"]);
+    ok_as_boss(&["operator", "set-role", "temp1", "--role", "admin"]);
     assert!(show_as("temp1", "7777").status.success(), "an admin may reveal");
-    let audit = station.ok(&["audit", "--limit", "20"]);
+    let audit = ok_as_boss(&["audit", "--limit", "20"]);
     assert_eq!(audit.matches("operator_change").count(), 4, "{audit}");
     assert!(!audit.contains("7777"));
 }

@@ -1,6 +1,7 @@
 //! The gate end to end over pseudo-terminals: scanner simulators type badge lines, the
 //! real scanner reader, decision engine, store and relay driver run, and relay
 //! simulators record every byte they receive.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,14 +61,28 @@ impl Station {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         provisioning::init(&mut store, "test", event).unwrap();
-        import_csv(&mut store, "test", ATTENDEES.as_bytes(), ImportOptions::default()).unwrap();
+        import_csv(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("test"),
+            ATTENDEES.as_bytes(),
+            ImportOptions::default(),
+        )
+        .unwrap();
         let mut token = |code: &str| {
             let id = AttendeeId(resolve(store.conn(), code).unwrap().id);
-            badge::ensure_badge(&mut store, "desk", id).unwrap().token
+            badge::ensure_badge(&mut store, &expo_kiosk::operators::Operator::admin("desk"), id)
+                .unwrap()
+                .token
         };
         let (good, other, revoked) = (token("R0000124"), token("R0000125"), token("R0000126"));
         let revoked_id = AttendeeId(resolve(store.conn(), "R0000126").unwrap().id);
-        badge::revoke(&mut store, "desk", revoked_id, "lost").unwrap();
+        badge::revoke(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("desk"),
+            revoked_id,
+            "lost",
+        )
+        .unwrap();
         let forged = {
             let claims = credential::parse(&good).unwrap().claims;
             let stranger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
@@ -679,9 +694,17 @@ fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
         let bundle = provisioning::export(station.store.as_ref().unwrap(), true).unwrap();
         let mut other = Store::open(other_dir.path()).unwrap();
         provisioning::import(&mut other, "test", &bundle, true).unwrap();
-        import_csv(&mut other, "test", ATTENDEES.as_bytes(), ImportOptions::default()).unwrap();
+        import_csv(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("test"),
+            ATTENDEES.as_bytes(),
+            ImportOptions::default(),
+        )
+        .unwrap();
         let id = AttendeeId(resolve(other.conn(), "R0000123").unwrap().id);
-        badge::ensure_badge(&mut other, "desk2", id).unwrap().token
+        badge::ensure_badge(&mut other, &expo_kiosk::operators::Operator::admin("desk2"), id)
+            .unwrap()
+            .token
     };
     let OneLane { gate, mut scanner, relay: _relay, _board } =
         OneLane::start(&mut station, "hall-1");

@@ -1,6 +1,7 @@
 //! Statistics and reports on a generated show day of 100,000 gate scans, checked against
 //! figures worked out by hand from the generator's rules (see `scan`), through the library
 //! and through `expo-kiosk report`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::Path;
 use std::process::Command;
@@ -87,7 +88,13 @@ fn show() -> Show {
     expo_kiosk::provisioning::init(&mut store, "test", &demo_event_toml(day)).unwrap();
     let mut csv = Vec::new();
     Generator::new(7).write_csv(IMPORTED, &mut csv).unwrap();
-    import_csv(&mut store, "crm", &csv, ImportOptions::default()).unwrap();
+    import_csv(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("crm"),
+        &csv,
+        ImportOptions::default(),
+    )
+    .unwrap();
     for name in ["王五", "赵六", "Anna Berg"] {
         let input = NewAttendee {
             name: name.into(),
@@ -95,16 +102,29 @@ fn show() -> Show {
             country: "中国".into(),
             ..NewAttendee::default()
         };
-        let walk_in = registration::register(&mut store, "desk-1", &input, Source::WalkIn).unwrap();
-        badge::ensure_badge(&mut store, "desk-1", AttendeeId(walk_in.id)).unwrap();
+        let walk_in = registration::register(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("desk-1"),
+            &input,
+            Source::WalkIn,
+        )
+        .unwrap();
+        badge::ensure_badge(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("desk-1"),
+            AttendeeId(walk_in.id),
+        )
+        .unwrap();
     }
     for code in ["R0000001", "R0000002", "R0000003", "R0000004"] {
         let id = AttendeeId(registration::resolve(store.conn(), code).unwrap().id);
-        badge::ensure_badge(&mut store, "desk-2", id).unwrap();
+        badge::ensure_badge(&mut store, &expo_kiosk::operators::Operator::admin("desk-2"), id)
+            .unwrap();
     }
     for code in ["R0000001", "R0000002"] {
         let id = AttendeeId(registration::resolve(store.conn(), code).unwrap().id);
-        badge::reprint(&mut store, "desk-2", id, "lost").unwrap();
+        badge::reprint(&mut store, &expo_kiosk::operators::Operator::admin("desk-2"), id, "lost")
+            .unwrap();
     }
     let first_attendee = AttendeeId(registration::resolve(store.conn(), "R0000001").unwrap().id);
 

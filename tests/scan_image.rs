@@ -1,5 +1,6 @@
 //! `expo-kiosk scan-image` on real image files: a badge token QR drawn to PNG, and a
 //! file with no code in it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::process::Command;
 

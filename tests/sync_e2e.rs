@@ -1,6 +1,7 @@
 //! Stations syncing through a real hub over HTTP: enrolment, offline registrations
 //! reaching the other station exactly once, and a revocation reaching the station that
 //! issued the badge.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

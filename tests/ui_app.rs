@@ -1,6 +1,7 @@
 //! The desktop app driven headless through its accessibility tree (egui_kittest): every
 //! widget is found by its visible label, as a screen reader would find it. The station
 //! worker and, where used, the simulated devices run for real on their own threads.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,8 +44,7 @@ impl Station {
                 consent: true,
                 ..NewAttendee::default()
             };
-            expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered)
-                .unwrap();
+            register_as_test(&mut store, &input);
         }
         let admin = Operator::station_admin(store.station_id());
         for (name, role, pin) in [("desk", Role::Desk, "1234"), ("admin", Role::Admin, "0000")] {
@@ -420,6 +420,10 @@ fn kiosk_confirms_masked_details_prints_and_forgets_the_visitor_when_idle() {
     let mut harness = open_app(config, 0.02);
     assert!(harness.query_by_label("搜索").is_none(), "a kiosk has no search");
     assert!(harness.query_by_label_contains("请扫描确认二维码或放置身份证").is_some());
+    assert!(
+        harness.query_by_label_contains("隐私说明").is_some(),
+        "what a card read takes, why and for how long is said before any card is read"
+    );
 
     wedge_scan(&mut harness, "R0002");
     wait_until(&mut harness, "the details to confirm", |app| {
@@ -877,8 +881,7 @@ fn only_a_role_that_may_sees_the_full_id_number_and_only_for_a_while() {
             consent: true,
             ..NewAttendee::default()
         };
-        expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered)
-            .unwrap();
+        register_as_test(&mut store, &input);
     }
     let reveal = "显示完整号码（留审计记录）";
     let mut harness = desk(&station, DeviceSetup::None);
@@ -1155,11 +1158,21 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
             consent: true,
             ..NewAttendee::default()
         };
-        let record =
-            expo_kiosk::registration::register(&mut other, "desk2", &input, Source::WalkIn)
-                .unwrap();
+        let record = expo_kiosk::registration::register(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("desk2"),
+            &input,
+            Source::WalkIn,
+        )
+        .unwrap();
         let id = expo_kiosk::domain::AttendeeId(record.id);
-        expo_kiosk::registration::badge::ensure_badge(&mut other, "desk2", id).unwrap().token
+        expo_kiosk::registration::badge::ensure_badge(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("desk2"),
+            id,
+        )
+        .unwrap()
+        .token
     };
     let mut harness = desk(&station, DeviceSetup::None);
     login(&mut harness, "desk", "1234");
@@ -1329,7 +1342,13 @@ fn attendee_id(store: &Store, code: &str) -> expo_kiosk::domain::AttendeeId {
 fn issue_badge(station: &Station, code: &str) -> String {
     let mut store = Store::open(&station.path()).unwrap();
     let id = attendee_id(&store, code);
-    expo_kiosk::registration::badge::ensure_badge(&mut store, "desk", id).unwrap().token
+    expo_kiosk::registration::badge::ensure_badge(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("desk"),
+        id,
+    )
+    .unwrap()
+    .token
 }
 
 /// A pre-registered public visitor (no company asked).
@@ -1343,7 +1362,13 @@ fn register_named(station: &Station, code: &str, name: &str, phone: &str) {
         consent: true,
         ..NewAttendee::default()
     };
-    expo_kiosk::registration::register(&mut store, "test", &input, Source::PreRegistered).unwrap();
+    expo_kiosk::registration::register(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("test"),
+        &input,
+        Source::PreRegistered,
+    )
+    .unwrap();
 }
 
 fn kiosk(station: &Station, idle_seconds: u64) -> Harness<'static, App> {
@@ -1383,7 +1408,13 @@ fn kiosk_says_in_plain_words_why_it_stops_in_the_visitors_language() {
     {
         let mut store = Store::open(&station.path()).unwrap();
         let id = attendee_id(&store, "R0003");
-        expo_kiosk::registration::badge::revoke(&mut store, "admin", id, "lost").unwrap();
+        expo_kiosk::registration::badge::revoke(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("admin"),
+            id,
+            "lost",
+        )
+        .unwrap();
     }
     wedge_scan(&mut harness, &token);
     kiosk_stops_at(&mut harness, "E-BADGE-REVOKED");
@@ -1684,4 +1715,10 @@ fn the_event_editor_picks_the_time_zone_from_a_list_and_a_colour_on_a_wheel() {
     wait_for_text(&mut harness, "the saved notice", "已保存");
     let store = Store::open(&station.path()).unwrap();
     assert_eq!(store.event().unwrap().definition.event.timezone, "Asia/Tokyo");
+}
+
+/// Registers a pre-registered attendee as the test's own admin.
+fn register_as_test(store: &mut Store, input: &NewAttendee) {
+    let admin = expo_kiosk::operators::Operator::admin("test");
+    expo_kiosk::registration::register(store, &admin, input, Source::PreRegistered).unwrap();
 }

@@ -2,6 +2,7 @@
 //! look at: `cargo test -p expo-kiosk --test ui_screenshots -- --ignored`. Needs Debian's
 //! xvfb, imagemagick (`import`) and xdotool. The PNGs go to `$EXPO_KIOSK_SCREENSHOTS`, or
 //! `screenshots/` under Cargo's test temp directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

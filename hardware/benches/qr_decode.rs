@@ -4,6 +4,7 @@
 //! `benches/zxing_cpp_bench.py` can decode the very same frames, then prints success rate and
 //! median / p90 ms per frame for each engine. Settings: `QR_CORPUS_SIZE` (default 300),
 //! `QR_CORPUS_SEED` (default 2024), `QR_CORPUS_DIR` (default `$TMPDIR/expo-qr-corpus`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
 //! The demo rig: real drivers against the simulated devices, with injected visitor actions.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
 //! ID-card driver against the SAM simulator over pseudo-terminals, plus parser properties.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

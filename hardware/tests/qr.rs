@@ -1,4 +1,5 @@
 //! QR decoding of still images and generated camera frames.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::io::Cursor;
 use std::sync::OnceLock;

@@ -1,4 +1,5 @@
 //! Relay drivers against the board simulators over pseudo-terminals, plus codec properties.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::time::{Duration, Instant};
 

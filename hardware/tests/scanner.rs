@@ -1,4 +1,5 @@
 //! Serial scanner reader against the scanner simulator over pseudo-terminals.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@ use super::render::{badge_pdf, render_pages, BadgeData};
 use super::template::Template;
 use super::BadgeError;
 use crate::domain::AttendeeId;
+use crate::operators::Operator;
 use crate::registration::{badge, RegistrationError};
 use crate::store::{Store, StoreError};
 
@@ -39,7 +40,7 @@ pub struct Batch {
 /// while the previous round is laid out and written on others.
 pub fn render_attendees(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     template: &Template,
     attendees: &[AttendeeId],
     out: &Path,
@@ -59,7 +60,7 @@ pub fn render_attendees(
             }
             Ok::<_, BadgeError>(pdf)
         });
-        let read = read_rounds(store, actor, attendees, &rounds, &mut revoked);
+        let read = read_rounds(store, operator, attendees, &rounds, &mut revoked);
         drop(rounds);
         // A writer that panicked hit a bug: carry its panic on rather than hide it.
         let written = writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -83,7 +84,7 @@ pub fn render_attendees(
 /// ones left out. Stops early when the writer has failed.
 fn read_rounds(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     attendees: &[AttendeeId],
     rounds: &mpsc::SyncSender<Vec<BadgeData>>,
     revoked: &mut usize,
@@ -91,7 +92,7 @@ fn read_rounds(
     let definition = store.event()?.definition.clone();
     for round in attendees.chunks(BADGES_PER_ROUND) {
         let mut badges = Vec::with_capacity(round.len());
-        for issue in badge::ensure_badges(store, actor, round)? {
+        for issue in badge::ensure_badges(store, operator, round)? {
             match issue {
                 Ok(issue) => badges.push(BadgeData::for_attendee(
                     &definition,

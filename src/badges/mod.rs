@@ -63,6 +63,4 @@ pub enum BadgeError {
     AlreadyPrinted { serial: u16, job: JobId },
     #[error("badge {serial} is {status}; it cannot be printed")]
     BadgeNotPrintable { serial: u16, status: String },
-    #[error("operator {operator} does not handle the {category} category")]
-    OutOfScope { operator: String, category: String },
 }

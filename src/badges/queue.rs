@@ -26,7 +26,7 @@ use super::render::{render_pdf, BadgeData};
 use super::template::Template;
 use super::BadgeError;
 use crate::domain::AttendeeId;
-use crate::operators::{Operator, Permission};
+use crate::operators::{authorize, Operator, Permission};
 use crate::registration::{self, badge, RegistrationError};
 use crate::store::{now_rfc3339, Store, StoreError};
 
@@ -107,18 +107,12 @@ pub fn enqueue(
     reprint_reason: Option<&str>,
     printer: &str,
 ) -> Result<JobId, BadgeError> {
-    operator.require(Permission::Print)?;
     let record = registration::load(store.conn(), attendee)?
         .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
-    if !operator.handles(&record.category) {
-        return Err(BadgeError::OutOfScope {
-            operator: operator.name.clone(),
-            category: record.category,
-        });
-    }
+    authorize(store, operator, Permission::Print, Some(attendee), &[&record.category])?;
     let reprint_reason = match reprint_reason {
         Some(reason) => {
-            operator.require(Permission::Reprint)?;
+            authorize(store, operator, Permission::Reprint, Some(attendee), &[&record.category])?;
             let reason = reason.trim();
             if reason.is_empty() {
                 return Err(BadgeError::ReasonRequired);
@@ -134,7 +128,7 @@ pub fn enqueue(
     let serial = match &reprint {
         Some((reprint, _)) => reprint.badge.serial,
         None => {
-            let serial = badge::ensure_badge(store, &operator.name, attendee)?.serial;
+            let serial = badge::ensure_badge(store, operator, attendee)?.serial;
             if let Some(existing) = job_for_badge(store.conn(), attendee, serial)? {
                 return reuse_job(store, operator, existing, serial, printer);
             }
@@ -229,17 +223,27 @@ pub fn job(conn: &Connection, id: JobId) -> Result<Option<PrintJobView>, BadgeEr
     row.transpose()
 }
 
-/// Puts every failed job back in the queue with fresh attempts: an operator's explicit
-/// "print these again". Returns how many.
-pub fn retry_failed(store: &mut Store, actor: &str) -> Result<usize, BadgeError> {
-    let failed: Vec<PrintJobView> = jobs_with_status(store.conn(), JobStatus::Failed)?
-        .into_iter()
-        .filter(PrintJobView::needs_retry)
-        .collect();
+/// Puts every failed job of the attendees `operator` handles back in the queue with fresh
+/// attempts: an operator's explicit "print these again" ([`Permission::Print`]). Returns
+/// how many.
+pub fn retry_failed(store: &mut Store, operator: &Operator) -> Result<usize, BadgeError> {
+    authorize(store, operator, Permission::Print, None, &[])?;
+    let mut failed = Vec::new();
+    for job in jobs_with_status(store.conn(), JobStatus::Failed)? {
+        let category = registration::load(store.conn(), job.attendee_id)?.map(|a| a.category);
+        if job.needs_retry() && category.is_some_and(|category| operator.handles(&category)) {
+            failed.push(job);
+        }
+    }
     for job in &failed {
         transition(store, job, JobStatus::Failed, Change::to(JobStatus::Queued).attempts(0))?;
         store.write(|tx| {
-            tx.audit(actor, "print_retry", Some(job.attendee_id), json!({ "job": job.id.0 }))
+            tx.audit(
+                &operator.name,
+                "print_retry",
+                Some(job.attendee_id),
+                json!({ "job": job.id.0 }),
+            )
         })?;
     }
     Ok(failed.len())
@@ -389,8 +393,7 @@ fn render_job(
             status: current.status,
         });
     }
-    // The serial is active, so this signs it again without writing anything.
-    let issued = badge::ensure_badge(store, &job.requested_by, job.attendee_id)?;
+    let issued = badge::active_badge(store, job.attendee_id)?;
     let record = registration::load(store.conn(), job.attendee_id)?
         .ok_or_else(|| RegistrationError::NotFound(job.attendee_id.to_string()))?;
     let definition = &store.event()?.definition;

@@ -10,11 +10,11 @@ use expo_kiosk::badges::printer::cups_queues;
 use expo_kiosk::badges::queue::{self, JobStatus, PrintJobView};
 use expo_kiosk::badges::{Backend, BadgeError, PrinterConfig, Template};
 use expo_kiosk::domain::AttendeeId;
-use expo_kiosk::operators::{self, Operator};
+use expo_kiosk::operators::{Operator, Permission};
 use expo_kiosk::registration;
 use expo_kiosk::store::Store;
 
-use super::{print_json, read_secret};
+use super::print_json;
 
 #[derive(Args)]
 pub struct RenderArgs {
@@ -48,9 +48,6 @@ pub struct PrintArgs {
     reprint: bool,
     #[arg(long, requires = "reprint")]
     reason: Option<String>,
-    /// Act as this operator (PIN from EXPO_KIOSK_PIN or stdin) instead of the station admin.
-    #[arg(long = "as", value_name = "OPERATOR")]
-    operator: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -73,7 +70,7 @@ pub struct PrintQueueArgs {
     json: bool,
 }
 
-pub fn render(store: &mut Store, admin: &Operator, args: RenderArgs) -> Result<ExitCode> {
+pub fn render(store: &mut Store, operator: &Operator, args: RenderArgs) -> Result<ExitCode> {
     let template_name = match args.template {
         Some(name) => name,
         None => store.event()?.definition.event.badge_template.clone(),
@@ -88,7 +85,7 @@ pub fn render(store: &mut Store, admin: &Operator, args: RenderArgs) -> Result<E
     }
     let started = std::time::Instant::now();
     let Batch { badges, revoked, bytes } =
-        batch::render_attendees(store, &admin.name, &template, &attendees, &args.out)
+        batch::render_attendees(store, operator, &template, &attendees, &args.out)
             .map_err(lift)
             .with_context(|| format!("rendering {}", args.out.display()))?;
     let elapsed = started.elapsed();
@@ -105,19 +102,12 @@ pub fn render(store: &mut Store, admin: &Operator, args: RenderArgs) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print(store: &mut Store, admin: &Operator, args: PrintArgs) -> Result<ExitCode> {
+pub fn print(store: &mut Store, operator: &Operator, args: PrintArgs) -> Result<ExitCode> {
     let printers = PrinterConfig::load(store.data_dir())?;
     let printer = printers.resolve(args.printer.as_deref())?;
-    let operator = match &args.operator {
-        Some(name) => {
-            let secret = read_secret(&format!("PIN for {name}"))?;
-            operators::login(store, name, &secret)?
-        }
-        None => admin.clone(),
-    };
     let attendee = AttendeeId(registration::resolve(store.conn(), &args.attendee)?.id);
     let reason = if args.reprint { args.reason.as_deref() } else { None };
-    let id = queue::enqueue(store, &operator, attendee, reason, &printer.name).map_err(lift)?;
+    let id = queue::enqueue(store, operator, attendee, reason, &printer.name).map_err(lift)?;
     queue::recover(store, &printers)?;
     queue::process_due(store, &printers)?;
     let job = queue::job(store.conn(), id)?.context("the print job vanished")?;
@@ -179,11 +169,17 @@ pub fn printers(data_dir: &Path, command: PrintersCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_queue(store: &mut Store, admin: &Operator, args: PrintQueueArgs) -> Result<ExitCode> {
+pub fn print_queue(
+    store: &mut Store,
+    operator: &Operator,
+    args: PrintQueueArgs,
+) -> Result<ExitCode> {
+    // The queue names attendees: whoever may print sees it, as in the app's window.
+    operator.require(Permission::Print)?;
     if args.retry {
         let printers = PrinterConfig::load(store.data_dir())?;
         queue::recover(store, &printers)?;
-        let requeued = queue::retry_failed(store, &admin.name)?;
+        let requeued = queue::retry_failed(store, operator)?;
         let changed = queue::process_due(store, &printers)?;
         if !args.json {
             println!("{requeued} failed job(s) queued again, {} state change(s)", changed.len());
@@ -220,8 +216,7 @@ pub fn exit_code_for(error: &BadgeError) -> u8 {
     match error {
         BadgeError::ReasonRequired
         | BadgeError::AlreadyPrinted { .. }
-        | BadgeError::BadgeNotPrintable { .. }
-        | BadgeError::OutOfScope { .. } => 1,
+        | BadgeError::BadgeNotPrintable { .. } => 1,
         _ => 3,
     }
 }

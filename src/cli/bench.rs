@@ -75,7 +75,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     provisioning::init(&mut store, "bench", &demo_event_toml(chrono::Local::now().date_naive()))?;
     eprintln!("importing ...");
     let started = Instant::now();
-    let report = import_csv(&mut store, "bench", &csv, ImportOptions::default())?;
+    let admin = expo_kiosk::operators::Operator::station_admin(store.station_id());
+    let report = import_csv(&mut store, &admin, &csv, ImportOptions::default())?;
     let import_time = started.elapsed();
     anyhow::ensure!(
         report.created == args.attendees,

@@ -17,7 +17,7 @@ use expo_kiosk::store;
 use expo_kiosk::store::Store;
 use expo_kiosk::ui::{self, AppConfig, DeviceSetup, Mode};
 
-use expo_kiosk::demo::DEMO_ACTOR as ACTOR;
+use expo_kiosk::demo::demo_operator;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -116,7 +116,7 @@ fn walk_through(store: &mut Store) -> Result<()> {
         consent: true,
         ..NewAttendee::default()
     };
-    let record = registration::register(store, ACTOR, &walk_in, Source::WalkIn)?;
+    let record = registration::register(store, &demo_operator(), &walk_in, Source::WalkIn)?;
     println!(
         "    attendee {} · ID {} (stored sealed; only the masked form is shown)",
         record.id,
@@ -124,7 +124,7 @@ fn walk_through(store: &mut Store) -> Result<()> {
     );
 
     step("her badge: an Ed25519-signed token for the QR");
-    let issued = badge::ensure_badge(store, ACTOR, AttendeeId(record.id))?;
+    let issued = badge::ensure_badge(store, &demo_operator(), AttendeeId(record.id))?;
     println!("    {} ({} characters, QR alphanumeric mode)", issued.token, issued.token.len());
 
     let today = registration::venue_today(store)?;
@@ -141,7 +141,7 @@ fn walk_through(store: &mut Store) -> Result<()> {
     report(badge::verify(store, &forged.into_iter().collect::<String>(), today)?);
 
     step("the desk revokes the badge (lost), and the gate checks it again");
-    badge::revoke(store, ACTOR, AttendeeId(record.id), "reported lost")?;
+    badge::revoke(store, &demo_operator(), AttendeeId(record.id), "reported lost")?;
     report(badge::verify(store, &issued.token, today)?);
 
     step("what waits for the hub, and the audit trail");

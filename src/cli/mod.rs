@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use expo_kiosk::domain::{NewAttendee, Source};
-use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Role};
+use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Permission, Role};
 use expo_kiosk::provisioning;
 use expo_kiosk::registration::import::{self, ImportOptions};
 use expo_kiosk::registration::{self, badge, search, RegistrationError};
@@ -40,6 +40,11 @@ pub struct Cli {
     /// This station's data directory (database and keys). Default: the platform's data dir.
     #[arg(long, global = true, env = "EXPO_KIOSK_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Act as this operator (PIN from EXPO_KIOSK_PIN or the first line of stdin). Every
+    /// command that changes data or shows personal data needs it once the station has an
+    /// active admin; until then the CLI acts as the station's setup actor.
+    #[arg(long = "as", global = true, value_name = "OPERATOR")]
+    acting_as: Option<String>,
     /// Without a command, the desktop app opens in desk mode.
     #[command(subcommand)]
     command: Option<Command>,
@@ -181,13 +186,19 @@ struct RegisterArgs {
     /// resident_id, foreign_permanent_residence, passport, hk_macau_permit, taiwan_permit (or Chinese labels).
     #[arg(long, default_value = "")]
     id_type: String,
-    #[arg(long, default_value = "")]
-    id_number: String,
+    /// The ID number. Better kept off the command line (other users see it in `ps`): use
+    /// EXPO_KIOSK_ID_NUMBER or --id-number-stdin.
+    #[arg(long)]
+    id_number: Option<String>,
+    /// Read the ID number from the next line of stdin (after the PIN when `--as` asks for
+    /// one there).
+    #[arg(long, conflicts_with = "id_number")]
+    id_number_stdin: bool,
     #[arg(long, default_value = "")]
     registration_code: String,
-    /// The attendee did not consent to follow-up contact.
+    /// The attendee consented to follow-up contact (never assumed).
     #[arg(long)]
-    no_consent: bool,
+    consent: bool,
     #[arg(long = "tag")]
     tags: Vec<String>,
 }
@@ -262,12 +273,21 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if let Some(badge_error) = error.downcast_ref::<expo_kiosk::badges::BadgeError>() {
         return badges::exit_code_for(badge_error);
     }
-    if let Some(expo_kiosk::stats::StatsError::UnknownCategory(_)) = error.downcast_ref() {
+    let stats_error = error.downcast_ref::<expo_kiosk::stats::StatsError>();
+    if let Some(expo_kiosk::stats::StatsError::UnknownCategory(_)) = stats_error {
         return 2;
     }
-    let operator_error =
-        error.downcast_ref::<OperatorError>().or(match error.downcast_ref::<RegistrationError>() {
+    if error.downcast_ref::<OperatorRequired>().is_some() {
+        return 1;
+    }
+    let operator_error = error
+        .downcast_ref::<OperatorError>()
+        .or(match error.downcast_ref::<RegistrationError>() {
             Some(RegistrationError::Operator(inner)) => Some(inner),
+            _ => None,
+        })
+        .or(match stats_error {
+            Some(expo_kiosk::stats::StatsError::Operator(inner)) => Some(inner),
             _ => None,
         });
     if let Some(operator_error) = operator_error {
@@ -305,7 +325,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(command) => {
             let mut store = Store::open(&data_dir)
                 .with_context(|| format!("opening the station data in {}", data_dir.display()))?;
-            run_on_store(&mut store, command)
+            run_on_store(&mut store, &Acting { name: cli.acting_as }, command)
         }
     }
 }
@@ -316,221 +336,95 @@ fn default_data_dir() -> Result<PathBuf> {
         .context("no home directory to keep station data in: pass --data-dir DIR")
 }
 
-fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
-    let admin = Operator::station_admin(store.station_id());
-    match command {
-        Command::Event(command) => event_command(store, &admin, command),
-        Command::Import(ImportCommand::Attendees { file, dry_run, skip_invalid, json }) => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let report = import::import_csv(
-                store,
-                &admin.name,
-                &bytes,
-                ImportOptions { dry_run, skip_invalid },
-            )?;
-            if json {
-                print_json(&report)?;
-            } else {
-                for error in &report.errors {
-                    println!("{error}");
-                }
-                if !report.ignored_columns.is_empty() {
-                    println!("ignored columns: {}", report.ignored_columns.join(", "));
-                }
-                println!(
-                    "{} rows ({}): {} new, {} updated, {} unchanged, {} invalid{}",
-                    report.rows,
-                    report.encoding,
-                    report.created,
-                    report.updated,
-                    report.unchanged,
-                    report.invalid_rows,
-                    match (report.committed, dry_run) {
-                        (true, _) => "",
-                        (false, true) => " (dry run: nothing written)",
-                        (false, false) => " (nothing imported: fix the rows or use --skip-invalid)",
-                    }
-                );
+/// Who a command acts as: the operator named with `--as` (after their PIN), or, while the
+/// station has no active admin yet, the station's setup actor. The library checks what
+/// the operator may do; the command only says so.
+struct Acting {
+    name: Option<String>,
+}
+
+/// Once a station has an active admin, a command that changes data or shows personal data
+/// must say which operator runs it.
+#[derive(Debug, thiserror::Error)]
+#[error("this station has operators: run the command as one of them with --as OPERATOR (PIN from EXPO_KIOSK_PIN or stdin)")]
+pub struct OperatorRequired;
+
+impl Acting {
+    /// The operator this command acts as (see [`operators::has_active_admin`]).
+    fn operator(&self, store: &mut Store) -> Result<Operator> {
+        match &self.name {
+            Some(name) => {
+                let secret = read_secret(&format!("PIN for {name}"))?;
+                Ok(operators::login(store, name, &secret)?)
             }
-            let rejected = report.invalid_rows > 0 && !report.committed;
-            Ok(if rejected { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            None if operators::has_active_admin(store)? => Err(OperatorRequired.into()),
+            None => Ok(Operator::station_admin(store.station_id())),
+        }
+    }
+
+    /// Whether the command acts as the setup actor, who gives a new operator's PIN the way
+    /// a first-run script always has (`EXPO_KIOSK_PIN`).
+    fn is_setup(&self) -> bool {
+        self.name.is_none()
+    }
+}
+
+fn run_on_store(store: &mut Store, acting: &Acting, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Event(command) => event_command(store, acting, command),
+        Command::Import(ImportCommand::Attendees { file, dry_run, skip_invalid, json }) => {
+            let operator = acting.operator(store)?;
+            import_attendees(store, &operator, &file, ImportOptions { dry_run, skip_invalid }, json)
         }
         Command::Search { query, limit, json } => {
-            let hits = search::search(store.conn(), &query, limit, &admin.categories)?;
-            if json {
-                print_json(&hits)?;
-            } else if hits.is_empty() {
-                println!("no attendee matches {query:?}");
-            } else {
-                for hit in hits {
-                    println!(
-                        "{}  {:<10} {:<20} {:<22} {:<30} {}",
-                        hit.id,
-                        hit.registration_code.as_deref().unwrap_or("-"),
-                        hit.name,
-                        hit.category,
-                        hit.company,
-                        hit.phone_tail
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            let operator = acting.operator(store)?;
+            search_attendees(store, &operator, &query, limit, json)
         }
         Command::Register(args) => {
-            let input = NewAttendee {
-                registration_code: args.registration_code,
-                name: args.name,
-                company: args.company,
-                title: args.title,
-                category: args.category,
-                phone: args.phone,
-                email: args.email,
-                country: args.country,
-                id_type: args.id_type,
-                id_number: args.id_number,
-                consent: !args.no_consent,
-                tags: args.tags,
-            };
-            let source = if input.registration_code.is_empty() {
-                Source::WalkIn
-            } else {
-                Source::PreRegistered
-            };
-            let record = registration::register(store, &admin.name, &input, source)?;
-            println!("{}", record.id);
-            Ok(ExitCode::SUCCESS)
+            let operator = acting.operator(store)?;
+            register(store, &operator, args)
         }
         Command::Attendee(AttendeeCommand::Show { attendee, json, reveal_as }) => {
-            let record = registration::resolve(store.conn(), &attendee)?;
-            let id_number = match (&reveal_as, &record.id_sealed) {
-                (Some(name), Some(_)) => reveal(store, name, record.id)?,
-                _ => record.id_masked.clone(),
-            };
-            let badges = badge::badges_of(store.conn(), expo_kiosk::domain::AttendeeId(record.id))?;
-            let view = json!({
-                "id": record.id,
-                "registration_code": record.registration_code,
-                "name": record.name,
-                "company": record.company,
-                "title": record.title,
-                "category": record.category,
-                "phone": record.phone,
-                "email": record.email,
-                "country": record.country,
-                "source": record.source,
-                "id_type": record.id_type,
-                "id_number": id_number,
-                "consent": record.consent,
-                "tags": record.tags,
-                "created_at": record.created_at,
-                "updated_at": record.updated_at,
-                "badges": badges,
-            });
-            if json {
-                print_json(&view)?;
-            } else if let Some(fields) = view.as_object() {
-                for (key, value) in fields {
-                    let text = match value {
-                        serde_json::Value::String(s) => s.clone(),
-                        serde_json::Value::Null => "-".into(),
-                        other => other.to_string(),
-                    };
-                    println!("{key:<18} {text}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            // `--reveal-as` names the operator who sees the full number; it is the one acting.
+            let acting = Acting { name: reveal_as.clone().or_else(|| acting.name.clone()) };
+            let operator = acting.operator(store)?;
+            show_attendee(store, &operator, &attendee, reveal_as.is_some(), json)
         }
         Command::Badge(BadgeCommand::Token { attendee }) => {
+            let operator = acting.operator(store)?;
             let record = registration::resolve(store.conn(), &attendee)?;
             let issued =
-                badge::ensure_badge(store, &admin.name, expo_kiosk::domain::AttendeeId(record.id))?;
+                badge::ensure_badge(store, &operator, expo_kiosk::domain::AttendeeId(record.id))?;
             println!("{}", issued.token);
             Ok(ExitCode::SUCCESS)
         }
         Command::Badge(BadgeCommand::Revoke { attendee, reason }) => {
+            let operator = acting.operator(store)?;
             let record = registration::resolve(store.conn(), &attendee)?;
-            let serial = badge::revoke(
-                store,
-                &admin.name,
-                expo_kiosk::domain::AttendeeId(record.id),
-                &reason,
-            )?;
+            let attendee = expo_kiosk::domain::AttendeeId(record.id);
+            let serial = badge::revoke(store, &operator, attendee, &reason)?;
             println!("revoked badge {serial} of {}", record.name);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Badge(BadgeCommand::Render(args)) => badges::render(store, &admin, args),
-        Command::Badge(BadgeCommand::Print(args)) => badges::print(store, &admin, args),
+        Command::Badge(BadgeCommand::Render(args)) => {
+            let operator = acting.operator(store)?;
+            badges::render(store, &operator, args)
+        }
+        Command::Badge(BadgeCommand::Print(args)) => {
+            let operator = acting.operator(store)?;
+            badges::print(store, &operator, args)
+        }
         Command::Printers(command) => badges::printers(store.data_dir(), command),
-        Command::PrintQueue(args) => badges::print_queue(store, &admin, args),
-        Command::Report(command) => report::run(store, command),
+        Command::PrintQueue(args) => {
+            let operator = acting.operator(store)?;
+            badges::print_queue(store, &operator, args)
+        }
+        Command::Report(command) => report::run(store, acting, command),
         Command::Verify { token, json } => verify(store, token, json),
-        Command::Operator(OperatorCommand::Add { name, role, categories }) => {
-            let role = Role::parse(&role)?;
-            let secret = read_secret("PIN for the new operator")?;
-            let operator = operators::add(store, &admin, &name, role, &secret, &categories)?;
-            println!("added operator {} ({})", operator.name, operator.role);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Operator(OperatorCommand::List { json, all }) => {
-            let list: Vec<_> =
-                operators::list_all(store)?.into_iter().filter(|e| all || e.active).collect();
-            if json {
-                print_json(&list)?;
-            } else {
-                for entry in list {
-                    let op = &entry.operator;
-                    let scope = if op.categories.is_empty() {
-                        "all categories".into()
-                    } else {
-                        op.categories.join(",")
-                    };
-                    let state = if entry.active { "" } else { " (disabled)" };
-                    println!("{:<20} {:<6} {scope}{state}", op.name, op.role);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Operator(OperatorCommand::SetPin { name }) => {
-            let secret = Some(read_secret(&format!("new PIN for {name}"))?);
-            change_operator(store, &admin, &name, OperatorChange { secret, ..Default::default() })
-        }
-        Command::Operator(OperatorCommand::SetRole { name, role, categories }) => {
-            let (role, categories) = (Some(Role::parse(&role)?), Some(categories));
-            change_operator(
-                store,
-                &admin,
-                &name,
-                OperatorChange { role, categories, ..Default::default() },
-            )
-        }
-        Command::Operator(OperatorCommand::Disable { name }) => {
-            let active = Some(false);
-            change_operator(store, &admin, &name, OperatorChange { active, ..Default::default() })
-        }
-        Command::Operator(OperatorCommand::Enable { name }) => {
-            let active = Some(true);
-            change_operator(store, &admin, &name, OperatorChange { active, ..Default::default() })
-        }
+        Command::Operator(command) => operator_command(store, acting, command),
         Command::Audit { attendee, limit, json } => {
-            let attendee = attendee.map(|a| registration::resolve(store.conn(), &a)).transpose()?;
-            let entries =
-                expo_kiosk::store::audit_entries(store.conn(), attendee.map(|a| a.id), limit)?;
-            if json {
-                print_json(&entries)?;
-            } else {
-                for e in entries {
-                    println!(
-                        "{} {:<16} {:<14} {} {}",
-                        e.at,
-                        e.actor,
-                        e.action,
-                        e.attendee_id.map(|a| a.to_string()).unwrap_or_default(),
-                        e.detail
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            let operator = acting.operator(store)?;
+            show_audit(store, &operator, attendee, limit, json)
         }
         Command::Bench(_)
         | Command::Demo(_)
@@ -543,14 +437,257 @@ fn run_on_store(store: &mut Store, command: Command) -> Result<ExitCode> {
     }
 }
 
-fn event_command(store: &mut Store, admin: &Operator, command: EventCommand) -> Result<ExitCode> {
+fn import_attendees(
+    store: &mut Store,
+    operator: &Operator,
+    file: &Path,
+    options: ImportOptions,
+    json: bool,
+) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let report = import::import_csv(store, operator, &bytes, options)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for error in &report.errors {
+            println!("{error}");
+        }
+        for conflict in &report.conflicts {
+            println!("{conflict}");
+        }
+        if !report.ignored_columns.is_empty() {
+            println!("ignored columns: {}", report.ignored_columns.join(", "));
+        }
+        println!(
+            "{} rows ({}): {} new, {} updated, {} unchanged, {} invalid{}",
+            report.rows,
+            report.encoding,
+            report.created,
+            report.updated,
+            report.unchanged,
+            report.invalid_rows,
+            match (report.committed, options.dry_run) {
+                (true, _) => "",
+                (false, true) => " (dry run: nothing written)",
+                (false, false) => " (nothing imported: fix the rows or use --skip-invalid)",
+            }
+        );
+    }
+    let rejected = report.invalid_rows > 0 && !report.committed;
+    Ok(if rejected { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn search_attendees(
+    store: &Store,
+    operator: &Operator,
+    query: &str,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    operator.require(Permission::Search)?;
+    let hits = search::search(store.conn(), query, limit, &operator.categories)?;
+    if json {
+        print_json(&hits)?;
+    } else if hits.is_empty() {
+        println!("no attendee matches {query:?}");
+    } else {
+        for hit in hits {
+            println!(
+                "{}  {:<10} {:<20} {:<22} {:<30} {}",
+                hit.id,
+                hit.registration_code.as_deref().unwrap_or("-"),
+                hit.name,
+                hit.category,
+                hit.company,
+                hit.phone_tail
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn register(store: &mut Store, operator: &Operator, args: RegisterArgs) -> Result<ExitCode> {
+    let id_number = match args.id_number {
+        Some(number) => number,
+        None if args.id_number_stdin => read_line("ID number")?,
+        None => std::env::var(ID_NUMBER_VAR).unwrap_or_default(),
+    };
+    let input = NewAttendee {
+        registration_code: args.registration_code,
+        name: args.name,
+        company: args.company,
+        title: args.title,
+        category: args.category,
+        phone: args.phone,
+        email: args.email,
+        country: args.country,
+        id_type: args.id_type,
+        id_number,
+        consent: args.consent,
+        tags: args.tags,
+    };
+    let source =
+        if input.registration_code.is_empty() { Source::WalkIn } else { Source::PreRegistered };
+    let record = registration::register(store, operator, &input, source)?;
+    println!("{}", record.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_attendee(
+    store: &mut Store,
+    operator: &Operator,
+    attendee: &str,
+    reveal: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let record = registration::resolve(store.conn(), attendee)?;
+    if !operator.handles(&record.category) {
+        // Outside the operator's categories: as if it did not exist, as at the desk.
+        return Err(RegistrationError::NotFound(attendee.chars().take(80).collect()).into());
+    }
+    let id = expo_kiosk::domain::AttendeeId(record.id);
+    let id_number = match (reveal, &record.id_sealed) {
+        (true, Some(_)) => {
+            registration::reveal_id_number(store, operator, id)?.map(|number| number.to_string())
+        }
+        _ => record.id_masked.clone(),
+    };
+    let badges = badge::badges_of(store.conn(), id)?;
+    let view = json!({
+        "id": record.id,
+        "registration_code": record.registration_code,
+        "name": record.name,
+        "company": record.company,
+        "title": record.title,
+        "category": record.category,
+        "phone": record.phone,
+        "email": record.email,
+        "country": record.country,
+        "source": record.source,
+        "id_type": record.id_type,
+        "id_number": id_number,
+        "consent": record.consent,
+        "tags": record.tags,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "badges": badges,
+    });
+    if json {
+        print_json(&view)?;
+    } else if let Some(fields) = view.as_object() {
+        for (key, value) in fields {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            println!("{key:<18} {text}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn operator_command(
+    store: &mut Store,
+    acting: &Acting,
+    command: OperatorCommand,
+) -> Result<ExitCode> {
+    let change = match command {
+        OperatorCommand::List { json, all } => return list_operators(store, json, all),
+        OperatorCommand::Add { name, role, categories } => {
+            let admin = acting.operator(store)?;
+            let role = Role::parse(&role)?;
+            let secret = read_new_secret(acting, "PIN for the new operator")?;
+            let operator = operators::add(store, &admin, &name, role, &secret, &categories)?;
+            println!("added operator {} ({})", operator.name, operator.role);
+            return Ok(ExitCode::SUCCESS);
+        }
+        OperatorCommand::SetPin { name } => {
+            let admin = acting.operator(store)?;
+            let secret = Some(read_new_secret(acting, &format!("new PIN for {name}"))?);
+            (admin, name, OperatorChange { secret, ..Default::default() })
+        }
+        OperatorCommand::SetRole { name, role, categories } => {
+            let admin = acting.operator(store)?;
+            let (role, categories) = (Some(Role::parse(&role)?), Some(categories));
+            (admin, name, OperatorChange { role, categories, ..Default::default() })
+        }
+        OperatorCommand::Disable { name } => (
+            acting.operator(store)?,
+            name,
+            OperatorChange { active: Some(false), ..Default::default() },
+        ),
+        OperatorCommand::Enable { name } => (
+            acting.operator(store)?,
+            name,
+            OperatorChange { active: Some(true), ..Default::default() },
+        ),
+    };
+    let (admin, name, change) = change;
+    let entry = operators::change(store, &admin, &name, &change)?;
+    let state = if entry.active { "can log in" } else { "disabled" };
+    println!("operator {} ({}): {state}", entry.operator.name, entry.operator.role);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_operators(store: &Store, json: bool, all: bool) -> Result<ExitCode> {
+    let list: Vec<_> =
+        operators::list_all(store)?.into_iter().filter(|e| all || e.active).collect();
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for entry in list {
+        let op = &entry.operator;
+        let scope = if op.categories.is_empty() {
+            "all categories".into()
+        } else {
+            op.categories.join(",")
+        };
+        let state = if entry.active { "" } else { " (disabled)" };
+        println!("{:<20} {:<6} {scope}{state}", op.name, op.role);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_audit(
+    store: &Store,
+    operator: &Operator,
+    attendee: Option<String>,
+    limit: u32,
+    json: bool,
+) -> Result<ExitCode> {
+    operator.require(Permission::ViewAudit)?;
+    let attendee = attendee.map(|a| registration::resolve(store.conn(), &a)).transpose()?;
+    let entries = expo_kiosk::store::audit_entries(store.conn(), attendee.map(|a| a.id), limit)?;
+    if json {
+        print_json(&entries)?;
+    } else {
+        for e in entries {
+            println!(
+                "{} {:<16} {:<14} {} {}",
+                e.at,
+                e.actor,
+                e.action,
+                e.attendee_id.map(|a| a.to_string()).unwrap_or_default(),
+                e.detail
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn event_command(store: &mut Store, acting: &Acting, command: EventCommand) -> Result<ExitCode> {
     let status = match command {
         EventCommand::Init { file } => {
+            let admin = acting.operator(store)?;
+            admin.require(Permission::ManageEvent)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             provisioning::init(store, &admin.name, &text)?
         }
         EventCommand::Export { out, with_data_key } => {
+            acting.operator(store)?.require(Permission::ManageEvent)?;
             let bundle = provisioning::export(store, with_data_key)?;
             provisioning::write_bundle(&bundle, &out)?;
             println!(
@@ -562,6 +699,8 @@ fn event_command(store: &mut Store, admin: &Operator, command: EventCommand) -> 
             return Ok(ExitCode::SUCCESS);
         }
         EventCommand::Import { bundle, verify_only } => {
+            let admin = acting.operator(store)?;
+            admin.require(Permission::ManageEvent)?;
             let bundle = provisioning::read_bundle(&bundle)?;
             let status = provisioning::import(store, &admin.name, &bundle, !verify_only)?;
             if status.key_id.is_some() {
@@ -642,40 +781,44 @@ fn verify(store: &Store, token: OsString, json: bool) -> Result<ExitCode> {
     }
 }
 
-/// The full ID number for `operator_name`, after its PIN, if its role allows it.
-fn reveal(store: &mut Store, operator_name: &str, attendee: uuid::Uuid) -> Result<Option<String>> {
-    let secret = read_secret(&format!("PIN for {operator_name}"))?;
-    let operator = operators::login(store, operator_name, &secret)?;
-    let number =
-        registration::reveal_id_number(store, &operator, expo_kiosk::domain::AttendeeId(attendee))?;
-    Ok(number.map(|number| number.to_string()))
-}
+/// The environment variable `register` reads an ID number from, so that the number is
+/// not on the process's command line (which `ps` shows to every user).
+const ID_NUMBER_VAR: &str = "EXPO_KIOSK_ID_NUMBER";
 
-fn change_operator(
-    store: &mut Store,
-    admin: &Operator,
-    name: &str,
-    change: OperatorChange,
-) -> Result<ExitCode> {
-    let entry = operators::change(store, admin, name, &change)?;
-    let state = if entry.active { "can log in" } else { "disabled" };
-    println!("operator {} ({}): {state}", entry.operator.name, entry.operator.role);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A PIN from `EXPO_KIOSK_PIN`, or the first line of stdin (scripts pipe it in).
+/// A PIN from `EXPO_KIOSK_PIN`, or the next line of stdin (scripts pipe it in).
 fn read_secret(prompt: &str) -> Result<String> {
-    if let Ok(pin) = std::env::var("EXPO_KIOSK_PIN") {
+    match std::env::var("EXPO_KIOSK_PIN") {
+        Ok(pin) => Ok(pin),
+        Err(_) => read_line(prompt),
+    }
+}
+
+/// The PIN an admin gives an operator: `EXPO_KIOSK_NEW_PIN`, or for the setup actor
+/// `EXPO_KIOSK_PIN` as in a first-run script, or the next line of stdin (after the acting
+/// operator's own PIN).
+fn read_new_secret(acting: &Acting, prompt: &str) -> Result<String> {
+    if let Ok(pin) = std::env::var("EXPO_KIOSK_NEW_PIN") {
         return Ok(pin);
     }
+    if acting.is_setup() {
+        return read_secret(prompt);
+    }
+    read_line(prompt)
+}
+
+/// The next line of stdin, after a prompt on stderr; an empty line is an error.
+fn read_line(prompt: &str) -> Result<String> {
     eprint!("{prompt}: ");
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the PIN")?;
-    let pin = line.trim_end_matches(['\r', '\n']).to_owned();
-    if pin.is_empty() {
-        bail!("no PIN given (set EXPO_KIOSK_PIN or type it)");
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {prompt}"))?;
+    let text = line.trim_end_matches(['\r', '\n']).to_owned();
+    if text.is_empty() {
+        bail!("no {prompt} given on stdin");
     }
-    Ok(pin)
+    Ok(text)
 }
 
 fn print_json(value: &impl Serialize) -> Result<()> {

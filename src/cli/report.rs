@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Subcommand, ValueEnum};
-use expo_kiosk::operators::Operator;
 use expo_kiosk::registration::venue_today;
 use expo_kiosk::stats::{self, follow_up, VenueDay};
 use expo_kiosk::store::{write_private_file, write_private_file_with, Store};
+
+use super::Acting;
 
 #[derive(Subcommand)]
 pub enum ReportCommand {
@@ -52,11 +53,11 @@ pub enum FollowUpFormat {
     Jsonl,
 }
 
-pub fn run(store: &mut Store, command: ReportCommand) -> Result<ExitCode> {
+pub fn run(store: &mut Store, acting: &Acting, command: ReportCommand) -> Result<ExitCode> {
     match command {
         ReportCommand::Daily { date, format, output } => daily(store, date, format, output),
         ReportCommand::FollowUp { category, format, output } => {
-            let operator = Operator::station_admin(store.station_id());
+            let operator = acting.operator(store)?;
             let format = match format {
                 FollowUpFormat::Csv => follow_up::Format::Csv,
                 FollowUpFormat::Jsonl => follow_up::Format::Jsonl,

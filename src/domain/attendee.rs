@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::contact::{normalize_phone, validate_email};
 use super::event::EventDefinition;
-use super::id_document::{IdDocument, IdType};
+use super::id_document::{mask, IdDocument, IdType};
 use super::FieldError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,8 +66,8 @@ impl Source {
 }
 
 /// Registration input as typed by an operator or read from a CSV row: free text, not yet
-/// validated.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// validated. Its `Debug` masks the ID number.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct NewAttendee {
     pub registration_code: String,
     pub name: String,
@@ -81,6 +81,46 @@ pub struct NewAttendee {
     pub id_number: String,
     pub consent: bool,
     pub tags: Vec<String>,
+}
+
+impl std::fmt::Debug for NewAttendee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAttendee")
+            .field("registration_code", &self.registration_code)
+            .field("name", &self.name)
+            .field("company", &self.company)
+            .field("title", &self.title)
+            .field("category", &self.category)
+            .field("phone", &self.phone)
+            .field("email", &self.email)
+            .field("country", &self.country)
+            .field("id_type", &self.id_type)
+            .field("id_number", &mask(self.id_number.trim()))
+            .field("consent", &self.consent)
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+/// 张三丰 → 张*丰, Anna Smith → Anna S., SMITH JOHN MICHAEL → SMITH J. M.: enough to
+/// recognise oneself, not to learn a name. A name of words shows its first word and the
+/// others' initials (a string of stars hides even which of one's names it is).
+pub fn mask_name(name: &str) -> String {
+    let mut words = name.split_whitespace();
+    if let (Some(first), Some(_)) = (words.next(), words.clone().next()) {
+        let initials =
+            words.filter_map(|word| word.chars().next()).map(|initial| format!(" {initial}."));
+        return std::iter::once(first.to_owned()).chain(initials).collect();
+    }
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 | 1 => name.to_owned(),
+        2 => format!("{}*", chars[0]),
+        n => std::iter::once(chars[0])
+            .chain(std::iter::repeat_n('*', n - 2))
+            .chain(std::iter::once(chars[n - 1]))
+            .collect(),
+    }
 }
 
 /// A validated attendee ready to store. The ID document is kept whole here; the store
@@ -404,6 +444,26 @@ mod tests {
         let input = kiosk("public_visitor", "13800138000");
         let errors = input.validate_registration(&closed, Source::SelfService, today());
         assert_eq!(errors.unwrap_err()[0].field, "category", "no kiosk walk-ins at all");
+    }
+
+    #[test]
+    fn debug_never_prints_the_id_number() {
+        let input = valid();
+        let printed = format!("{input:?}");
+        assert!(!printed.contains("110101202311012176"), "{printed}");
+        assert!(printed.contains("1101**********2176"), "{printed}");
+        let attendee = input.validate(&event(), Source::PreRegistered, today()).unwrap();
+        let printed = format!("{attendee:?}");
+        assert!(!printed.contains("110101202311012176"), "{printed}");
+    }
+
+    #[test]
+    fn names_are_masked_to_tell_people_apart() {
+        assert_eq!(mask_name("张三丰"), "张*丰");
+        assert_eq!(mask_name("李雷"), "李*");
+        assert_eq!(mask_name("Anna Smith"), "Anna S.");
+        assert_eq!(mask_name("SMITH  JOHN MICHAEL"), "SMITH J. M.");
+        assert_eq!(mask_name("Madonna"), "M*****a");
     }
 
     #[test]

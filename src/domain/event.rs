@@ -183,8 +183,169 @@ mod hhmm {
 pub enum EventError {
     #[error("event file is not valid TOML for an event: {0}")]
     Toml(#[from] toml::de::Error),
-    #[error("event definition is inconsistent: {0}")]
-    Invalid(String),
+    #[error("event definition is inconsistent: {}", list(.0))]
+    Invalid(Vec<EventProblem>),
+}
+
+fn list(problems: &[EventProblem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Where in an event definition a problem is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "in", content = "id")]
+pub enum EventPlace {
+    Event,
+    Zone(String),
+    Category(String),
+    /// A category's access window, numbered from 1 as the editor shows them.
+    Window {
+        category: String,
+        number: usize,
+    },
+}
+
+/// A field of an event definition, as the editor labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventField {
+    EventId,
+    EventName,
+    Venue,
+    Timezone,
+    FirstDay,
+    LastDay,
+    Categories,
+    KioskWalkInCategory,
+    ZoneId,
+    ZoneName,
+    ZoneNameEn,
+    CategoryId,
+    LabelZh,
+    LabelEn,
+    Colour,
+    Required,
+    MaxEntriesPerDay,
+    AllowedZones,
+    AccessDays,
+    HoursFrom,
+    HoursTo,
+}
+
+impl EventField {
+    /// The field's name in EVENT.toml.
+    pub fn id(self) -> &'static str {
+        use EventField::*;
+        match self {
+            EventId => "id",
+            EventName => "name",
+            Venue => "venue",
+            Timezone => "timezone",
+            FirstDay => "start",
+            LastDay => "end",
+            Categories => "categories",
+            KioskWalkInCategory => "kiosk_walk_in_category",
+            ZoneId | CategoryId => "id",
+            ZoneName => "name",
+            ZoneNameEn => "name_en",
+            LabelZh => "label_zh",
+            LabelEn => "label_en",
+            Colour => "colour",
+            Required => "required",
+            MaxEntriesPerDay => "max_entries_per_day",
+            AllowedZones => "zones",
+            AccessDays => "days",
+            HoursFrom => "from",
+            HoursTo => "to",
+        }
+    }
+}
+
+/// What is wrong with a field, with what the message needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum EventProblemKind {
+    Empty,
+    /// An id that is not letters, digits, `-` or `_`.
+    BadId,
+    UnknownTimezone,
+    EndBeforeStart,
+    /// Not 1 to 255 categories (a badge token holds a category's position in one byte).
+    CategoryCount,
+    /// An id or Chinese label used twice.
+    Duplicate,
+    BadColour,
+    UnknownField(String),
+    UnknownZone(String),
+    UnknownCategory(String),
+    /// An access window without any zone.
+    NoZone,
+    DayOutsideEvent,
+    /// Closing at or before opening.
+    HoursOrder,
+    /// A daily entry limit of 0 (no limit is written as none).
+    ZeroLimit,
+    /// Typed text that is not a date (the editor's draft).
+    BadDate,
+    /// Typed text that is not a time of day.
+    BadTime,
+    /// Typed text that is not a whole number.
+    BadCount,
+}
+
+/// One problem of an event definition: where, which field, what. The one check of a
+/// definition is [`EventDefinition::problems`]; `event init`, bundle import, sync and the
+/// admin's editor all use it, and each words its problems in its operator's language.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventProblem {
+    pub place: EventPlace,
+    pub field: EventField,
+    pub kind: EventProblemKind,
+}
+
+impl EventProblem {
+    pub fn new(place: EventPlace, field: EventField, kind: EventProblemKind) -> Self {
+        EventProblem { place, field, kind }
+    }
+}
+
+/// English, for the command line and logs; screens use `ui::i18n`.
+impl std::fmt::Display for EventProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.place {
+            EventPlace::Event => {}
+            EventPlace::Zone(id) => write!(f, "zone {id} ")?,
+            EventPlace::Category(id) => write!(f, "category {id} ")?,
+            EventPlace::Window { category, number } => {
+                write!(f, "category {category} access window {number} ")?
+            }
+        }
+        write!(f, "{}: ", self.field.id())?;
+        use EventProblemKind::*;
+        match &self.kind {
+            Empty => f.write_str("must not be empty"),
+            BadId => f.write_str("must be letters, digits, - or _"),
+            UnknownTimezone => f.write_str("unknown time zone"),
+            EndBeforeStart => f.write_str("the event ends before it starts"),
+            CategoryCount => f.write_str("an event needs 1 to 255 categories"),
+            Duplicate => f.write_str("defined twice"),
+            BadColour => f.write_str("colour must be #RRGGBB"),
+            UnknownField(field) => write!(f, "unknown field {field}"),
+            UnknownZone(zone) => write!(f, "unknown zone {zone}"),
+            UnknownCategory(id) => write!(f, "{id:?} is not a category id of this event"),
+            NoZone => f.write_str("choose at least one zone"),
+            DayOutsideEvent => f.write_str("a day lies outside the event"),
+            HoursOrder => f.write_str("closes at or before it opens"),
+            ZeroLimit => f.write_str("must be at least 1 (leave it out for no limit)"),
+            BadDate => f.write_str("not a date (YYYY-MM-DD)"),
+            BadTime => f.write_str("not a time (HH:MM)"),
+            BadCount => f.write_str("not a whole number"),
+        }
+    }
+}
+
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl EventDefinition {
@@ -225,60 +386,110 @@ impl EventDefinition {
 
     /// Whether the definition is consistent (known time zone, ordered dates, distinct
     /// categories, valid colours, known zones); `from_toml` runs it on every text read.
+    /// Every check of a definition at once; empty when it is consistent.
     pub fn validate(&self) -> Result<(), EventError> {
-        let invalid = |msg: String| Err(EventError::Invalid(msg));
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EventError::Invalid(problems))
+        }
+    }
+
+    /// Everything wrong with this definition, in the order the editor shows its sections.
+    pub fn problems(&self) -> Vec<EventProblem> {
+        use EventField as F;
+        use EventProblemKind as K;
+        let mut problems = Vec::new();
+        let mut problem = |place: &EventPlace, field: EventField, kind: EventProblemKind| {
+            problems.push(EventProblem::new(place.clone(), field, kind));
+        };
         let e = &self.event;
-        if e.id.is_empty()
-            || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return invalid(format!("event id {:?} must be letters, digits, - or _", e.id));
+        let event = EventPlace::Event;
+        if !is_plain_id(&e.id) {
+            problem(&event, F::EventId, K::BadId);
+        }
+        for (value, field) in [(&e.name, F::EventName), (&e.venue, F::Venue)] {
+            if value.trim().is_empty() {
+                problem(&event, field, K::Empty);
+            }
         }
         if e.timezone.parse::<Tz>().is_err() {
-            return invalid(format!("unknown time zone {:?}", e.timezone));
+            problem(&event, F::Timezone, K::UnknownTimezone);
         }
         if e.end < e.start {
-            return invalid("event ends before it starts".into());
+            problem(&event, F::LastDay, K::EndBeforeStart);
         }
         if self.categories.is_empty() || self.categories.len() > 255 {
-            return invalid("an event needs 1 to 255 categories".into());
-        }
-        let mut seen = std::collections::HashSet::new();
-        for category in &self.categories {
-            if !seen.insert(category.id.as_str()) || !seen.insert(category.label_zh.as_str()) {
-                return invalid(format!("category {:?} is defined twice", category.id));
-            }
-            if parse_colour(&category.colour).is_none() {
-                return invalid(format!("category {} colour must be #RRGGBB", category.id));
-            }
-            for field in &category.required {
-                if !REQUIRABLE_FIELDS.contains(&field.as_str()) {
-                    return invalid(format!(
-                        "category {} requires unknown field {field}",
-                        category.id
-                    ));
-                }
-            }
-            for window in &category.access {
-                for zone in &window.zones {
-                    if zone != "*" && self.zone(zone).is_none() {
-                        return invalid(format!(
-                            "category {} names unknown zone {zone}",
-                            category.id
-                        ));
-                    }
-                }
-            }
+            problem(&event, F::Categories, K::CategoryCount);
         }
         if let Some(id) = &e.kiosk_walk_in_category {
             if !self.categories.iter().any(|category| category.id == *id) {
-                let known: Vec<&str> = self.categories.iter().map(|c| c.id.as_str()).collect();
-                return invalid(format!(
-                    "kiosk_walk_in_category {id:?} is not a category id of this event (one of: {})",
-                    known.join(", ")
-                ));
+                problem(&event, F::KioskWalkInCategory, K::UnknownCategory(id.clone()));
             }
         }
-        Ok(())
+        let mut zone_ids = std::collections::HashSet::new();
+        for zone in &self.zones {
+            let place = EventPlace::Zone(zone.id.clone());
+            if !is_plain_id(&zone.id) {
+                problem(&place, F::ZoneId, K::BadId);
+            } else if !zone_ids.insert(zone.id.as_str()) {
+                problem(&place, F::ZoneId, K::Duplicate);
+            }
+            for (value, field) in [(&zone.name, F::ZoneName), (&zone.name_en, F::ZoneNameEn)] {
+                if value.trim().is_empty() {
+                    problem(&place, field, K::Empty);
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for category in &self.categories {
+            let place = EventPlace::Category(category.id.clone());
+            if !is_plain_id(&category.id) {
+                problem(&place, F::CategoryId, K::BadId);
+            }
+            if !seen.insert(category.id.as_str()) {
+                problem(&place, F::CategoryId, K::Duplicate);
+            }
+            // Categories are read by id or Chinese label, so no label may be another's id.
+            if category.label_zh.trim().is_empty() {
+                problem(&place, F::LabelZh, K::Empty);
+            } else if !seen.insert(category.label_zh.as_str()) {
+                problem(&place, F::LabelZh, K::Duplicate);
+            }
+            if category.label_en.trim().is_empty() {
+                problem(&place, F::LabelEn, K::Empty);
+            }
+            if parse_colour(&category.colour).is_none() {
+                problem(&place, F::Colour, K::BadColour);
+            }
+            for field in &category.required {
+                if !REQUIRABLE_FIELDS.contains(&field.as_str()) {
+                    problem(&place, F::Required, K::UnknownField(field.clone()));
+                }
+            }
+            if category.max_entries_per_day == Some(0) {
+                problem(&place, F::MaxEntriesPerDay, K::ZeroLimit);
+            }
+            for (index, window) in category.access.iter().enumerate() {
+                let place = EventPlace::Window { category: category.id.clone(), number: index + 1 };
+                if window.zones.is_empty() {
+                    problem(&place, F::AllowedZones, K::NoZone);
+                }
+                for zone in &window.zones {
+                    if zone != "*" && self.zone(zone).is_none() {
+                        problem(&place, F::AllowedZones, K::UnknownZone(zone.clone()));
+                    }
+                }
+                if window.days.iter().any(|day| *day < e.start || *day > e.end) {
+                    problem(&place, F::AccessDays, K::DayOutsideEvent);
+                }
+                if window.to <= window.from {
+                    problem(&place, F::HoursTo, K::HoursOrder);
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -336,6 +547,14 @@ mod tests {
             (EXAMPLE.replace("Asia/Shanghai", "Mars/Olympus"), "time zone"),
             (EXAMPLE.replace("\"#1f6feb\"", "\"blue\""), "colour"),
             (EXAMPLE.replacen("zones = [\"hall-1\"", "zones = [\"hall-99\"", 1), "unknown zone"),
+            (
+                EXAMPLE.replacen("max_entries_per_day = 10", "max_entries_per_day = 0", 1),
+                "at least 1",
+            ),
+            (
+                EXAMPLE.replacen("label_en = \"Exhibitor\"", "label_en = \" \"", 1),
+                "label_en: must not be empty",
+            ),
         ];
         for (text, reason) in cases {
             let err = EventDefinition::from_toml(&text).unwrap_err().to_string();
@@ -354,11 +573,7 @@ mod tests {
             "kiosk_walk_in_category = \"walk-in\"",
         );
         let err = EventDefinition::from_toml(&unknown).unwrap_err().to_string();
-        assert!(
-            err.contains("kiosk_walk_in_category \"walk-in\" is not a category id")
-                && err.contains("public_visitor"),
-            "{err}"
-        );
+        assert!(err.contains("kiosk_walk_in_category: \"walk-in\" is not a category id"), "{err}");
         // A label is not an id: the setting is compared with stored category ids.
         let label = EXAMPLE.replace(
             "kiosk_walk_in_category = \"public_visitor\"",
@@ -372,5 +587,37 @@ mod tests {
         let event = EventDefinition::from_toml(&without).unwrap();
         assert_eq!(event.event.kiosk_walk_in_category, None);
         assert!(!event.to_toml().contains("kiosk_walk_in_category"), "none is not written");
+    }
+
+    #[test]
+    fn every_check_of_the_editor_is_the_domains_and_all_problems_come_at_once() {
+        let mut event = EventDefinition::from_toml(EXAMPLE).unwrap();
+        event.event.name = " ".into();
+        event.event.end = event.event.start - chrono::Duration::days(1);
+        event.zones[0].name.clear();
+        let visitor = &mut event.categories[1];
+        visitor.label_en.clear();
+        visitor.max_entries_per_day = Some(0);
+        visitor.access[0].zones.clear();
+        visitor.access[0].to = visitor.access[0].from;
+        let problems = event.problems();
+        let found = |place: EventPlace, field: EventField, kind: EventProblemKind| {
+            assert!(problems.contains(&EventProblem::new(place, field, kind)), "{problems:#?}");
+        };
+        use EventField as F;
+        use EventProblemKind as K;
+        found(EventPlace::Event, F::EventName, K::Empty);
+        found(EventPlace::Event, F::LastDay, K::EndBeforeStart);
+        found(EventPlace::Zone("hall-1".into()), F::ZoneName, K::Empty);
+        let visitor = || EventPlace::Category("professional_visitor".into());
+        found(visitor(), F::LabelEn, K::Empty);
+        found(visitor(), F::MaxEntriesPerDay, K::ZeroLimit);
+        let window = || EventPlace::Window { category: "professional_visitor".into(), number: 1 };
+        found(window(), F::AllowedZones, K::NoZone);
+        found(window(), F::HoursTo, K::HoursOrder);
+        // Every access day of the example now lies after the (moved) last day.
+        let public = EventPlace::Window { category: "public_visitor".into(), number: 1 };
+        found(public, F::AccessDays, K::DayOutsideEvent);
+        assert!(matches!(event.validate(), Err(EventError::Invalid(all)) if all == problems));
     }
 }

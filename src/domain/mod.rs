@@ -7,7 +7,10 @@ pub mod event;
 pub mod id_document;
 
 pub use attendee::{Attendee, AttendeeId, NewAttendee, Source};
-pub use event::{AccessWindow, Category, EventDefinition, EventError, Zone};
+pub use event::{
+    AccessWindow, Category, EventDefinition, EventError, EventField, EventPlace, EventProblem,
+    EventProblemKind, Zone,
+};
 pub use id_document::{IdDocument, IdType};
 
 /// One field-level validation problem, phrased for the operator.

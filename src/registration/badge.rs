@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{load, RegistrationError, Result};
 use crate::credential::{self, BadgeClaims, Invalid, Trust};
 use crate::domain::AttendeeId;
+use crate::operators::{authorize, Operator, Permission};
 use crate::store::{now_rfc3339, EventContext, Store, StoreError, Tx};
 
 /// A badge ready to print: the serial and its signed token.
@@ -59,29 +60,57 @@ pub fn badges_of(conn: &Connection, attendee: AttendeeId) -> Result<Vec<BadgeSta
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| StoreError::from(e).into())
 }
 
-/// The active badge's token, issuing serial 1 (or the next serial) if there is none.
-/// A revoked attendee gets no badge.
-pub fn ensure_badge(store: &mut Store, actor: &str, attendee: AttendeeId) -> Result<IssuedBadge> {
+/// The active badge's token, issuing serial 1 (or the next serial) if there is none, as
+/// `operator` ([`Permission::Print`], the attendee's category in scope). A revoked
+/// attendee gets no badge.
+pub fn ensure_badge(
+    store: &mut Store,
+    operator: &Operator,
+    attendee: AttendeeId,
+) -> Result<IssuedBadge> {
+    let issue = plan_issue(store, attendee)?;
+    authorize(store, operator, Permission::Print, Some(attendee), &[&issue.record.category])?;
+    if issue.badge.newly_issued {
+        store.write(|tx| issue.write(tx, &operator.name))?;
+    }
+    Ok(issue.badge)
+}
+
+/// The token of the attendee's active badge, signed again; writes nothing and issues
+/// nothing (the print queue renders a job's badge with it). An error when no badge is
+/// active.
+pub fn active_badge(store: &Store, attendee: AttendeeId) -> Result<IssuedBadge> {
     let issue = plan_issue(store, attendee)?;
     if issue.badge.newly_issued {
-        store.write(|tx| issue.write(tx, actor))?;
+        return Err(RegistrationError::NoActiveBadge(attendee));
     }
     Ok(issue.badge)
 }
 
 /// [`ensure_badge`] for many attendees, with every new badge written in one transaction (a
 /// batch of 500 costs one disk flush, not 500). Each attendee gets its own outcome: a
-/// revoked or unknown one does not stop the others.
+/// revoked, unknown or out-of-scope one does not stop the others.
 pub fn ensure_badges(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     attendees: &[AttendeeId],
 ) -> Result<Vec<Result<BadgeIssue>>> {
-    let planned: Vec<Result<BadgeIssue>> =
+    authorize(store, operator, Permission::Print, None, &[])?;
+    let mut planned: Vec<Result<BadgeIssue>> =
         attendees.iter().map(|&attendee| plan_issue(store, attendee)).collect();
+    for outcome in &mut planned {
+        if let Ok(issue) = outcome {
+            let (attendee, category) = (issue.badge.attendee, issue.record.category.clone());
+            if let Err(refused) =
+                authorize(store, operator, Permission::Print, Some(attendee), &[&category])
+            {
+                *outcome = Err(refused.into());
+            }
+        }
+    }
     store.write(|tx| {
         for issue in planned.iter().flatten().filter(|issue| issue.badge.newly_issued) {
-            issue.write(tx, actor)?;
+            issue.write(tx, &operator.name)?;
         }
         Ok::<_, RegistrationError>(())
     })?;
@@ -131,15 +160,17 @@ fn plan_issue(store: &Store, attendee: AttendeeId) -> Result<BadgeIssue> {
     Ok(BadgeIssue { badge: IssuedBadge { attendee, serial, token, newly_issued }, record })
 }
 
-/// Issues the next serial and supersedes the active one. The reason is audited.
+/// Issues the next serial and supersedes the active one, as `operator`
+/// ([`Permission::Reprint`], the attendee's category in scope). The reason is audited.
 pub fn reprint(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     attendee: AttendeeId,
     reason: &str,
 ) -> Result<IssuedBadge> {
     let reprint = plan_reprint(store, attendee)?;
-    store.write(|tx| reprint.write(tx, actor, reason))?;
+    authorize(store, operator, Permission::Reprint, Some(attendee), &[&reprint.category])?;
+    store.write(|tx| reprint.write(tx, &operator.name, reason))?;
     Ok(reprint.badge)
 }
 
@@ -147,6 +178,8 @@ pub fn reprint(
 /// (the print queue writes it with the print job, so neither exists without the other).
 pub struct Reprint {
     pub badge: IssuedBadge,
+    /// The attendee's category, which the operator must handle.
+    pub category: String,
     previous: BadgeState,
 }
 
@@ -164,13 +197,22 @@ pub fn plan_reprint(store: &Store, attendee: AttendeeId) -> Result<Reprint> {
         .clone();
     let serial = badges.last().map_or(1, |b| b.serial.saturating_add(1));
     let token = sign_for(store.event()?, &record, serial)?;
-    Ok(Reprint { badge: IssuedBadge { attendee, serial, token, newly_issued: true }, previous })
+    Ok(Reprint {
+        badge: IssuedBadge { attendee, serial, token, newly_issued: true },
+        category: record.category,
+        previous,
+    })
 }
 
 impl Reprint {
     /// Supersedes the active serial (a revoked one stays revoked) and records the new one,
-    /// audited with `reason`.
-    pub fn write(&self, tx: &mut Tx<'_>, actor: &str, reason: &str) -> Result<(), StoreError> {
+    /// audited with `reason`. The caller has authorized `actor` ([`reprint`], the print queue).
+    pub(crate) fn write(
+        &self,
+        tx: &mut Tx<'_>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let attendee = self.badge.attendee;
         if self.previous.status == "active" {
             let hlc = tx.tick();
@@ -196,11 +238,19 @@ impl Reprint {
     }
 }
 
-/// Revokes the attendee's current badge. Revocation wins over every other state, here and
-/// at the hub.
-pub fn revoke(store: &mut Store, actor: &str, attendee: AttendeeId, reason: &str) -> Result<u16> {
-    load(store.conn(), attendee)?
+/// Revokes the attendee's current badge, as `operator` ([`Permission::Revoke`], the
+/// attendee's category in scope). Revocation wins over every other state, here and at the
+/// hub.
+pub fn revoke(
+    store: &mut Store,
+    operator: &Operator,
+    attendee: AttendeeId,
+    reason: &str,
+) -> Result<u16> {
+    let record = load(store.conn(), attendee)?
         .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+    authorize(store, operator, Permission::Revoke, Some(attendee), &[&record.category])?;
+    let actor = operator.name.as_str();
     let badges = badges_of(store.conn(), attendee)?;
     let current = badges.last().ok_or(RegistrationError::NoActiveBadge(attendee))?;
     let (serial, issued_at) = (current.serial, current.issued_at.clone());
@@ -397,7 +447,11 @@ mod tests {
             phone: phone.into(),
             ..NewAttendee::default()
         };
-        AttendeeId(register(store, "desk-1", &input, Source::WalkIn).unwrap().id)
+        AttendeeId(
+            register(store, &crate::operators::Operator::admin("desk-1"), &input, Source::WalkIn)
+                .unwrap()
+                .id,
+        )
     }
 
     fn issued_by(store: &Store, attendee: AttendeeId) -> i64 {
@@ -417,12 +471,20 @@ mod tests {
         let new = attendee(&mut store, "张三", "13800138000");
         let active = attendee(&mut store, "李四", "13800138001");
         let revoked = attendee(&mut store, "王五", "13800138002");
-        let active_serial = ensure_badge(&mut store, "desk-1", active).unwrap().serial;
-        ensure_badge(&mut store, "desk-1", revoked).unwrap();
-        revoke(&mut store, "desk-1", revoked, "lost").unwrap();
+        let active_serial =
+            ensure_badge(&mut store, &crate::operators::Operator::admin("desk-1"), active)
+                .unwrap()
+                .serial;
+        ensure_badge(&mut store, &crate::operators::Operator::admin("desk-1"), revoked).unwrap();
+        revoke(&mut store, &crate::operators::Operator::admin("desk-1"), revoked, "lost").unwrap();
         let outbox_before = store.pending_outbox_count().unwrap();
 
-        let outcomes = ensure_badges(&mut store, "batch", &[new, active, revoked]).unwrap();
+        let outcomes = ensure_badges(
+            &mut store,
+            &crate::operators::Operator::admin("batch"),
+            &[new, active, revoked],
+        )
+        .unwrap();
 
         let first = outcomes[0].as_ref().unwrap();
         assert_eq!((first.badge.serial, first.badge.newly_issued), (1, true));
@@ -450,8 +512,8 @@ mod tests {
     fn a_revoked_badge_stays_revoked_when_a_replacement_is_issued_and_names_its_holder() {
         let (_dir, mut store) = store_with_event();
         let holder = attendee(&mut store, "王五", "13800138002");
-        let lost = ensure_badge(&mut store, "desk-1", holder).unwrap();
-        revoke(&mut store, "admin", holder, "lost").unwrap();
+        let lost = ensure_badge(&mut store, &Operator::admin("desk-1"), holder).unwrap();
+        revoke(&mut store, &Operator::admin("admin"), holder, "lost").unwrap();
         let show_day = store.event().unwrap().definition.event.start;
         assert_eq!(verify(&store, &lost.token, show_day).unwrap().err(), Some(Invalid::Revoked));
         // The desk's verdict card: whose badge it was, when and by whom it was revoked.
@@ -465,7 +527,8 @@ mod tests {
         assert!(revoked[0].changed_at >= revoked[0].issued_at);
 
         let replacement =
-            reprint(&mut store, "admin", holder, "replaces the revoked badge").unwrap();
+            reprint(&mut store, &Operator::admin("admin"), holder, "replaces the revoked badge")
+                .unwrap();
         assert_eq!(replacement.serial, 2);
         let states: Vec<_> = badges_of(store.conn(), holder)
             .unwrap()

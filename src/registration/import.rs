@@ -30,8 +30,10 @@ use super::{
     insert_new_rows, replace_terms, row_to_record, search, to_record, write_row, LocalKey,
     RegistrationError, Result, ATTENDEE_COLUMNS,
 };
+use crate::domain::attendee::mask_name;
 use crate::domain::id_document::mask;
 use crate::domain::{EventDefinition, NewAttendee, Source};
+use crate::operators::{authorize, Operator, Permission};
 use crate::privacy::DataKey;
 use crate::store::bulk::{AttendeeTotals, Counted};
 use crate::store::{Store, StoreError};
@@ -95,6 +97,56 @@ impl std::fmt::Display for RowError {
     }
 }
 
+/// An attendee as an identity conflict shows them: enough for an operator to tell two
+/// people apart, masked like a kiosk screen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MaskedIdentity {
+    pub name: String,
+    pub registration_code: Option<String>,
+    pub id_number: Option<String>,
+}
+
+impl MaskedIdentity {
+    fn of(record: &AttendeeRecord) -> Self {
+        MaskedIdentity {
+            name: mask_name(&record.name),
+            registration_code: record.registration_code.clone(),
+            id_number: record.id_masked.clone(),
+        }
+    }
+}
+
+/// A row whose registration code or ID number belongs to a stored attendee who is someone
+/// else (another name, another ID document or code): not applied, for an operator to
+/// resolve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IdentityConflict {
+    /// Line in the file, counting the header as line 1.
+    pub line: u64,
+    pub in_file: MaskedIdentity,
+    pub stored: MaskedIdentity,
+}
+
+impl std::fmt::Display for IdentityConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |who: &MaskedIdentity| {
+            let mut text = who.name.clone();
+            for part in [&who.registration_code, &who.id_number].into_iter().flatten() {
+                text.push(' ');
+                text.push_str(part);
+            }
+            text
+        };
+        write!(
+            f,
+            "line {}: identity conflict: the file's {} matches the stored {}; not applied",
+            self.line,
+            show(&self.in_file),
+            show(&self.stored)
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ImportReport {
     pub encoding: &'static str,
@@ -105,6 +157,9 @@ pub struct ImportReport {
     /// Rows with at least one error.
     pub invalid_rows: u64,
     pub errors: Vec<RowError>,
+    /// Rows not applied because they would overwrite another person (counted in
+    /// `invalid_rows`).
+    pub conflicts: Vec<IdentityConflict>,
     /// Headers that were not recognised and were ignored.
     pub ignored_columns: Vec<String>,
     /// Whether anything was written.
@@ -124,13 +179,18 @@ pub fn decode(bytes: &[u8]) -> Result<(String, &'static str)> {
     Ok((text.into_owned(), "gb18030"))
 }
 
-/// Imports pre-registrations from a CSV file's bytes.
+/// Imports pre-registrations from a CSV file's bytes, as `operator`
+/// ([`Permission::Import`]); a row outside the operator's categories is refused like an
+/// invalid one. A row whose registration code or ID number belongs to a stored attendee
+/// with another identity is not applied: it is reported as an [`IdentityConflict`].
 pub fn import_csv(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     bytes: &[u8],
     options: ImportOptions,
 ) -> Result<ImportReport> {
+    authorize(store, operator, Permission::Import, None, &[])?;
+    let actor = operator.name.as_str();
     let started = std::time::Instant::now();
     let (text, encoding) = decode(bytes)?;
     let mut report = ImportReport { encoding, ..ImportReport::default() };
@@ -143,13 +203,18 @@ pub fn import_csv(
         data_key: store.key_files().load_data_key()?,
         today: super::venue_today(store)?,
         vocabulary: (!options.dry_run).then(Mutex::default),
+        scope: operator.categories.clone(),
     };
     if options.dry_run {
         checker.run(&text, |checked| {
             let mut tally = Tally::default();
             for batch in checked {
                 for row in batch? {
-                    tally.count(row, &mut report);
+                    if let Some(good) = tally.count(row, &mut report) {
+                        if let Some(current) = existing(store.conn(), &good.record)? {
+                            tally.check_identity(good.line, &current, &good.record, &mut report);
+                        }
+                    }
                 }
             }
             report.invalid_rows = tally.bad_lines.len() as u64;
@@ -204,6 +269,8 @@ struct Checker {
     today: chrono::NaiveDate,
     /// Numbers the search terms of good rows; none on a dry run, which writes nothing.
     vocabulary: Option<Mutex<Vocabulary>>,
+    /// The importing operator's categories (empty: every category).
+    scope: Vec<String>,
 }
 
 /// A checked data row, in file order.
@@ -218,6 +285,7 @@ enum Checked {
 }
 
 struct GoodRow {
+    line: u64,
     record: AttendeeRecord,
     /// Search terms, numbered by the import's vocabulary.
     terms: Vec<u32>,
@@ -297,6 +365,14 @@ impl Checker {
         };
         let record = to_record(&attendee, self.data_key.as_ref())?;
         let mut errors = Vec::new();
+        if !self.scope.is_empty() && !self.scope.contains(&record.category) {
+            errors.push(row_error(
+                line,
+                &input,
+                "category",
+                "outside the categories of the importing operator".into(),
+            ));
+        }
         if record.registration_code.is_none() && record.id_hash.is_none() {
             errors.push(row_error(
                 line,
@@ -332,7 +408,7 @@ impl Checker {
             Some(_) => self.vocabulary()?.number_terms_of(&record)?,
             None => Vec::new(),
         };
-        Ok(Checked::Good(GoodRow { record, terms, first_sighting }))
+        Ok(Checked::Good(GoodRow { line, record, terms, first_sighting }))
     }
 
     fn vocabulary(&self) -> Result<std::sync::MutexGuard<'_, Vocabulary>> {
@@ -352,6 +428,28 @@ struct Tally {
 }
 
 impl Tally {
+    /// Reports the row on `line` as an identity conflict, and counts it as a row that
+    /// cannot be written, when the stored attendee it matches is another person.
+    /// Returns whether it is one.
+    fn check_identity(
+        &mut self,
+        line: u64,
+        current: &AttendeeRecord,
+        row: &AttendeeRecord,
+        report: &mut ImportReport,
+    ) -> bool {
+        if same_identity(current, row) {
+            return false;
+        }
+        self.bad_lines.insert(line);
+        report.conflicts.push(IdentityConflict {
+            line,
+            in_file: MaskedIdentity::of(row),
+            stored: MaskedIdentity::of(current),
+        });
+        true
+    }
+
     /// Counts one row into the report; returns it if it can be written.
     fn count(&mut self, row: Checked, report: &mut ImportReport) -> Option<GoodRow> {
         report.rows += 1;
@@ -417,14 +515,11 @@ fn write_rows(
         let mut companies = CompanySet::default();
         for batch in checked {
             for row in batch? {
-                let Some(GoodRow { mut record, terms, first_sighting }) =
+                let Some(GoodRow { line, mut record, terms, first_sighting }) =
                     tally.count(row, report)
                 else {
                     continue;
                 };
-                if !tally.bad_lines.is_empty() && !options.skip_invalid {
-                    continue; // nothing will be committed: only check the rest
-                }
                 let current = if fresh_store && first_sighting {
                     None
                 } else {
@@ -432,6 +527,14 @@ fn write_rows(
                     new_rows.insert(tx.sql(), &hlc_text)?;
                     existing(tx.sql(), &record)?
                 };
+                if let Some(current) = &current {
+                    if tally.check_identity(line, current, &record, report) {
+                        continue;
+                    }
+                }
+                if !tally.bad_lines.is_empty() && !options.skip_invalid {
+                    continue; // nothing will be committed: only check the rest
+                }
                 match current {
                     None => {
                         totals.add(&counted(&record));
@@ -586,6 +689,17 @@ fn existing(
     Ok(None)
 }
 
+/// Whether a row describes the stored attendee its registration code or ID number found:
+/// the same name (after normalising), and no other ID document or registration code where
+/// both have one. Anything else is another person, whom the row must not overwrite.
+fn same_identity(stored: &AttendeeRecord, row: &AttendeeRecord) -> bool {
+    let differs =
+        |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+    search::normalize(&stored.name) == search::normalize(&row.name)
+        && !differs(&stored.id_hash, &row.id_hash)
+        && !differs(&stored.registration_code, &row.registration_code)
+}
+
 /// Whether a re-imported row would change anything the operator can see. The sealed ID
 /// number differs on every sealing (random nonce), so the keyed hash stands for it.
 fn same_content(a: &AttendeeRecord, b: &AttendeeRecord) -> bool {
@@ -641,20 +755,56 @@ fn read_header(text: &str, report: &mut ImportReport) -> Result<Vec<(usize, Fiel
     Ok(columns)
 }
 
-/// Data rows with their line numbers (the header is line 1).
+/// Line numbers of byte offsets in a text read front to back: the csv crate's own count
+/// knows only `\n`, so a CRLF file (what spreadsheet programs write) came out one line
+/// short and a CR file all on line 1. Every `\r\n`, `\n` or lone `\r` ends a line.
+struct LineCounter<'t> {
+    text: &'t [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'t> LineCounter<'t> {
+    fn new(text: &'t str) -> Self {
+        LineCounter { text: text.as_bytes(), offset: 0, line: 1 }
+    }
+
+    /// The line of the byte at `offset`, which is not before the one asked last. A CRLF
+    /// ends its line at the CR: the csv crate may put the next record's start on its LF.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(self.text.len());
+        if offset > self.offset {
+            let text = self.text;
+            let ends = (self.offset..offset)
+                .filter(|&i| match text[i] {
+                    b'\r' => true,
+                    b'\n' => i == 0 || text[i - 1] != b'\r',
+                    _ => false,
+                })
+                .count();
+            self.line += ends as u64;
+            self.offset = offset;
+        }
+        self.line
+    }
+}
+
+/// Data rows with their line numbers in the file (the header is line 1), whether its
+/// lines end in LF, CRLF or CR.
 fn rows(text: &str) -> impl Iterator<Item = Result<(u64, csv::StringRecord), RowError>> + '_ {
+    let mut lines = LineCounter::new(text);
     csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(text.as_bytes())
         .into_records()
-        .map(|next| match next {
+        .map(move |next| match next {
             Ok(record) => {
-                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 Ok((line, record))
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 Err(RowError {
                     line,
                     field: "-".into(),
@@ -738,7 +888,11 @@ mod tests {
     }
 
     fn import(store: &mut Store, rows: &[&str], options: ImportOptions) -> ImportReport {
-        import_csv(store, "test", &csv(rows), options).expect("import")
+        import_csv(store, &admin(), &csv(rows), options).expect("import")
+    }
+
+    fn admin() -> Operator {
+        Operator::admin("test")
     }
 
     fn count(store: &Store, sql: &str) -> i64 {
@@ -815,7 +969,7 @@ mod tests {
         let mut input = Generator::new(7).next_attendee();
         input.registration_code = "R001".into();
         input.name = name.into();
-        super::super::edit(store, "test", AttendeeId(current.id), &input).unwrap();
+        super::super::edit(store, &admin(), AttendeeId(current.id), &input).unwrap();
     }
 
     fn names_found(store: &Store, query: &str) -> Vec<String> {
@@ -855,7 +1009,7 @@ mod tests {
             &mut store,
             &[
                 "R009,周八,苏州智能制造有限公司,经理,exhibitor,13700005555,,中国,,",
-                "R002,John Smythe,Acme AG,CTO,professional_visitor,+49 151 12345678,john@acme.de,Germany,,",
+                "R002,John Smith,Acme AG,CTO,professional_visitor,+49 151 12345678,john@acme.de,Germany,,",
                 "R003,欧阳娜娜,深圳光电有限公司,总监,professional_visitor,13987654321,,中国,,",
                 "R010,吴九,重庆物流有限公司,主管,public_visitor,13700006666,,中国,,",
                 "R010,吴九,重庆航运有限公司,主管,public_visitor,13700006666,,中国,,",
@@ -865,8 +1019,8 @@ mod tests {
         assert_eq!((second.created, second.updated, second.unchanged), (2, 2, 1));
         assert_index_matches_attendees(&store);
         assert_totals_match_attendees(&store);
-        assert_eq!(names_found(&store, "smythe"), ["John Smythe"]);
-        assert!(names_found(&store, "smith").is_empty(), "the old name's terms are gone");
+        assert_eq!(names_found(&store, "acme"), ["John Smith"]);
+        assert!(names_found(&store, "gmbh").is_empty(), "the old company's terms are gone");
         assert_eq!(names_found(&store, "航运"), ["吴九"]);
         assert!(names_found(&store, "物流").is_empty(), "the first line's terms are gone");
 
@@ -960,5 +1114,101 @@ mod tests {
         assert_eq!(report.errors[0].line, 3);
         assert_eq!(report.errors[0].field, "registration_code");
         assert_eq!(names_found(&store, "R001"), ["张三"]);
+    }
+
+    #[test]
+    fn line_numbers_are_file_lines_for_lf_crlf_and_cr_files() {
+        let good = "R001,张三,上海国际展览有限公司,经理,exhibitor,13812345678,,中国,,";
+        // A quoted field over two lines (refused: a name has no line break) moves every
+        // later row down one more line.
+        let quoted = "R002,\"李\n四\",北京会展集团,工程师,public_visitor,13700001111,,中国,,";
+        let bad = "R003,王五,广州贸易有限公司,销售,astronaut,13700002222,,中国,,";
+        for ending in ["\n", "\r\n", "\r"] {
+            let quoted = quoted.replace('\n', ending);
+            let text = [HEADER.trim_end(), good, &quoted, bad, bad].join(ending) + ending;
+            let (_dir, mut store) = store_with_event();
+            let options = ImportOptions { dry_run: true, ..ImportOptions::default() };
+            let report = import_csv(&mut store, &admin(), text.as_bytes(), options).unwrap();
+            let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+            assert_eq!(lines, [3, 5, 6], "line ending {ending:?}: {:?}", report.errors);
+            assert_eq!(report.rows, 4, "line ending {ending:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_matching_another_person_by_code_or_id_number_is_a_conflict_not_an_update() {
+        let (_dir, mut store) = store_with_event();
+        // The desk registered walk-in 李小明 with an ID number, and R001 is 张三.
+        let walk_in = NewAttendee {
+            name: "李小明".into(),
+            category: "public_visitor".into(),
+            id_number: "11010519491231002X".into(),
+            ..NewAttendee::default()
+        };
+        let walk_in =
+            super::super::register(&mut store, &admin(), &walk_in, Source::WalkIn).unwrap();
+        import(
+            &mut store,
+            &["R001,张三,上海国际展览有限公司,经理,exhibitor,13812345678,,中国,,"],
+            ImportOptions::default(),
+        );
+        let same_id = "X0001,王小二,北京会展集团,工程师,public_visitor,13700001111,,中国,resident_id,11010519491231002X";
+        let same_code = "R001,李四,北京会展集团,工程师,public_visitor,13700001111,,中国,,";
+        let fine = "R002,赵六,杭州数字科技有限公司,经理,public_visitor,13700003333,,中国,,";
+        for dry_run in [true, false] {
+            let report = import(
+                &mut store,
+                &[same_id, same_code, fine],
+                ImportOptions { dry_run, skip_invalid: true },
+            );
+            assert_eq!(report.invalid_rows, 2, "dry run {dry_run}");
+            let conflicts: Vec<(u64, &str, &str)> = report
+                .conflicts
+                .iter()
+                .map(|c| (c.line, c.in_file.name.as_str(), c.stored.name.as_str()))
+                .collect();
+            assert_eq!(conflicts, [(2, "王*二", "李*明"), (3, "李*", "张*")], "dry run {dry_run}");
+            let conflict = &report.conflicts[0];
+            assert_eq!(conflict.in_file.id_number.as_deref(), Some("1101**********002X"));
+            assert_eq!(conflict.stored.id_number.as_deref(), Some("1101**********002X"));
+            let shown = conflict.to_string();
+            assert!(!shown.contains("11010519491231002X") && !shown.contains("李小明"), "{shown}");
+        }
+        // Neither person was overwritten; the good row went in.
+        let kept = super::super::load(store.conn(), AttendeeId(walk_in.id)).unwrap().unwrap();
+        assert_eq!((kept.name.as_str(), kept.registration_code), ("李小明", None));
+        assert_eq!(names_found(&store, "R001"), ["张三"]);
+        assert_eq!(names_found(&store, "R002"), ["赵六"]);
+    }
+
+    #[test]
+    fn an_import_needs_the_permission_and_rows_in_the_operators_categories() {
+        let (_dir, mut store) = store_with_event();
+        let rows = [
+            "R001,张三,上海国际展览有限公司,经理,exhibitor,13812345678,,中国,,",
+            "R002,李四,北京会展集团,工程师,public_visitor,13700001111,,中国,,",
+        ];
+        let desk = Operator {
+            name: "desk1".into(),
+            role: crate::operators::Role::Desk,
+            categories: vec![],
+        };
+        let refused = import_csv(&mut store, &desk, &csv(&rows), ImportOptions::default());
+        assert!(matches!(
+            refused,
+            Err(RegistrationError::Operator(crate::operators::OperatorError::Forbidden { .. }))
+        ));
+        assert_eq!(count(&store, "SELECT count(*) FROM attendees"), 0);
+        assert_eq!(count(&store, "SELECT count(*) FROM audit WHERE action = 'refused'"), 1);
+
+        let exhibitors_only = Operator { categories: vec!["exhibitor".into()], ..admin() };
+        let options = ImportOptions { skip_invalid: true, ..ImportOptions::default() };
+        let report = import_csv(&mut store, &exhibitors_only, &csv(&rows), options).unwrap();
+        assert_eq!((report.created, report.invalid_rows), (1, 1));
+        assert_eq!((report.errors[0].line, report.errors[0].field.as_str()), (3, "category"));
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM attendees WHERE category <> 'exhibitor'"),
+            0
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Registration: creating, finding, editing attendees, importing pre-registrations, and
 //! the life of their badges (issue, reprint, revoke, verify).
 
+#[cfg(test)]
+mod authorization_tests;
 pub mod badge;
 pub mod import;
 pub mod search;
@@ -17,6 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::{Attendee, AttendeeId, FieldError, NewAttendee, Source};
+use crate::operators::{authorize, Operator, Permission};
 use crate::privacy::DataKey;
 use crate::store::{now_rfc3339, Store, StoreError, Tx};
 
@@ -63,12 +66,12 @@ pub fn venue_today(store: &Store) -> Result<NaiveDate> {
 /// every reveal is audited (`reveal_id`, never the number). `None` when none is stored.
 pub fn reveal_id_number(
     store: &mut Store,
-    operator: &crate::operators::Operator,
+    operator: &Operator,
     attendee: AttendeeId,
 ) -> Result<Option<zeroize::Zeroizing<String>>> {
-    operator.require(crate::operators::Permission::RevealId)?;
     let record = load(store.conn(), attendee)?
         .ok_or_else(|| RegistrationError::NotFound(attendee.to_string()))?;
+    authorize(store, operator, Permission::RevealId, Some(attendee), &[&record.category])?;
     let Some(sealed) = record.id_sealed else {
         return Ok(None);
     };
@@ -81,19 +84,24 @@ pub fn reveal_id_number(
     Ok(Some(number))
 }
 
-/// Registers one attendee (desk, kiosk or script) and returns the stored record.
+/// Registers one attendee (desk, kiosk or script) as `operator`, who needs
+/// [`Permission::Register`] and the attendee's category in scope, and returns the stored
+/// record.
 pub fn register(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     input: &NewAttendee,
     source: Source,
 ) -> Result<AttendeeRecord> {
+    authorize(store, operator, Permission::Register, None, &[])?;
     let today = venue_today(store)?;
     let event = store.event()?;
     let attendee = input
         .validate_registration(&event.definition, source, today)
         .map_err(RegistrationError::Invalid)?;
     let record = to_record(&attendee, event.data_key.as_ref())?;
+    authorize(store, operator, Permission::Register, None, &[&record.category])?;
+    let actor = operator.name.as_str();
     store.write(|tx| {
         if let Some(existing) = conflicting_attendee(tx.sql(), &record)? {
             return Err(existing);
@@ -112,15 +120,17 @@ pub fn register(
 }
 
 /// Replaces an attendee's editable fields (edit, change of category). Keeps the id,
-/// source and creation time.
+/// source and creation time. `operator` needs [`Permission::Edit`] and both the current
+/// and the new category in scope.
 pub fn edit(
     store: &mut Store,
-    actor: &str,
+    operator: &Operator,
     id: AttendeeId,
     input: &NewAttendee,
 ) -> Result<AttendeeRecord> {
     let current =
         load(store.conn(), id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+    authorize(store, operator, Permission::Edit, Some(id), &[&current.category])?;
     let today = venue_today(store)?;
     let event = store.event()?;
     let source = Source::parse(&current.source).unwrap_or(Source::WalkIn);
@@ -138,6 +148,8 @@ pub fn edit(
         );
     }
     record.created_at = current.created_at.clone();
+    authorize(store, operator, Permission::Edit, Some(id), &[&record.category])?;
+    let actor = operator.name.as_str();
     store.write(|tx| {
         if let Some(existing) = conflicting_attendee(tx.sql(), &record)? {
             return Err(existing);

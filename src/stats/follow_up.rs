@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::StatsError;
-use crate::operators::{Operator, Permission};
+use crate::operators::{authorize, Operator, Permission};
 use crate::store::Store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +72,9 @@ const COLUMNS: [&str; 14] = [
     "last_entry",
 ];
 
-/// Writes the export of `categories` (all when empty) to `out`, by category then name, and
-/// audits who exported what. Needs [`Permission::ViewReports`].
+/// Writes the export of `categories` (all when empty: all that the operator handles) to
+/// `out`, by category then name, and audits who exported what. Needs
+/// [`Permission::ViewReports`] and every category asked for in the operator's scope.
 pub fn export(
     store: &mut Store,
     operator: &Operator,
@@ -81,7 +82,7 @@ pub fn export(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<FollowUpSummary, StatsError> {
-    operator.require(Permission::ViewReports)?;
+    authorize(store, operator, Permission::ViewReports, None, &[])?;
     let definition = store.event()?.definition.clone();
     let mut wanted = Vec::new();
     for category in categories {
@@ -90,6 +91,11 @@ pub fn export(
             .ok_or_else(|| StatsError::UnknownCategory(category.clone()))?;
         wanted.push(found.id.clone());
     }
+    if wanted.is_empty() {
+        wanted.clone_from(&operator.categories);
+    }
+    let scope: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    authorize(store, operator, Permission::ViewReports, None, &scope)?;
     let csv_error = |e: csv::Error| StatsError::Output(e.to_string());
     let mut sink = match format {
         Format::Csv => {

@@ -100,16 +100,48 @@ fn attendee_and_badge_totals_follow_registrations_edits_and_reprints() {
         phone: "13800138000".into(),
         ..NewAttendee::default()
     };
-    let a =
-        registration::register(&mut store, "desk-1", &input("张三", "CN"), Source::WalkIn).unwrap();
-    let b = registration::register(&mut store, "kiosk", &input("李四", "DE"), Source::SelfService)
-        .unwrap();
+    let a = registration::register(
+        &mut store,
+        &crate::operators::Operator::admin("desk-1"),
+        &input("张三", "CN"),
+        Source::WalkIn,
+    )
+    .unwrap();
+    let b = registration::register(
+        &mut store,
+        &crate::operators::Operator::admin("kiosk"),
+        &input("李四", "DE"),
+        Source::SelfService,
+    )
+    .unwrap();
     let mut moved = input("张三", "FR");
     moved.category = "professional_visitor".into();
-    registration::edit(&mut store, "desk-1", crate::domain::AttendeeId(a.id), &moved).unwrap();
-    badge::ensure_badge(&mut store, "desk-1", crate::domain::AttendeeId(a.id)).unwrap();
-    badge::ensure_badge(&mut store, "desk-2", crate::domain::AttendeeId(b.id)).unwrap();
-    badge::reprint(&mut store, "desk-2", crate::domain::AttendeeId(b.id), "lost").unwrap();
+    registration::edit(
+        &mut store,
+        &crate::operators::Operator::admin("desk-1"),
+        crate::domain::AttendeeId(a.id),
+        &moved,
+    )
+    .unwrap();
+    badge::ensure_badge(
+        &mut store,
+        &crate::operators::Operator::admin("desk-1"),
+        crate::domain::AttendeeId(a.id),
+    )
+    .unwrap();
+    badge::ensure_badge(
+        &mut store,
+        &crate::operators::Operator::admin("desk-2"),
+        crate::domain::AttendeeId(b.id),
+    )
+    .unwrap();
+    badge::reprint(
+        &mut store,
+        &crate::operators::Operator::admin("desk-2"),
+        crate::domain::AttendeeId(b.id),
+        "lost",
+    )
+    .unwrap();
 
     let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
     let now = Utc::now();
@@ -254,7 +286,13 @@ fn spreadsheet_exports_escape_cells_that_would_run_as_formulas() {
         consent: true,
         ..NewAttendee::default()
     };
-    crate::registration::register(&mut store, "desk-1", &input, Source::WalkIn).unwrap();
+    crate::registration::register(
+        &mut store,
+        &crate::operators::Operator::admin("desk-1"),
+        &input,
+        Source::WalkIn,
+    )
+    .unwrap();
     let definition = store.event().unwrap().definition.clone();
     let tz = definition.timezone();
     let now = Utc::now();

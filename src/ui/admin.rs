@@ -10,8 +10,9 @@ use super::devices::{DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL
 use super::event_editor::EventEditor;
 use super::i18n::{Lang, Txt};
 use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
-use super::widgets::{labelled_text, mask_name, venue_time, Notice};
+use super::widgets::{labelled_text, venue_time, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
+use crate::domain::attendee::mask_name;
 use crate::operators::{OperatorChange, OperatorEntry, Permission, Role};
 use crate::registration::import::ImportReport;
 

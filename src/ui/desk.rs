@@ -78,8 +78,8 @@ struct AttendeeForm {
 
 impl AttendeeForm {
     fn walk_in(card: Option<CardIdentity>) -> Self {
-        let mut input = card.as_ref().map_or_else(NewAttendee::default, CardIdentity::to_input);
-        input.consent = true;
+        // Consent starts unticked: under PIPL a pre-ticked box is not consent.
+        let input = card.as_ref().map_or_else(NewAttendee::default, CardIdentity::to_input);
         Self {
             editing: None,
             input,
@@ -899,5 +899,25 @@ fn print_progress(job: &PrintJobView, lang: Lang) -> Notice {
         JobStatus::Queued | JobStatus::Sending => {
             Notice::ok(format!("{} · {badge}", Txt::PrintQueued.get(lang)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_in_form_starts_without_consent() {
+        assert!(!AttendeeForm::walk_in(None).input.consent);
+        let card = CardIdentity {
+            name: "李小明".into(),
+            id_type: "resident_id",
+            id_number: "11010519491231002X".into(),
+            gender: "男".into(),
+            birth_date: "1949-12-31".into(),
+            country: "中国".into(),
+            chinese_name: String::new(),
+        };
+        assert!(!AttendeeForm::walk_in(Some(card)).input.consent, "not from a card read either");
     }
 }

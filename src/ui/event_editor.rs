@@ -14,11 +14,14 @@ use chrono::{NaiveDate, NaiveTime};
 use eframe::egui::{self, Color32, RichText};
 
 use super::app::Shell;
-use super::i18n::{field_label, Lang, Txt};
+use super::i18n::{event_field_label, event_place, event_problem_message, field_label, Lang, Txt};
 use super::station::Request;
 use super::widgets::field_error;
 use crate::domain::event::{parse_colour, Passback, REQUIRABLE_FIELDS};
-use crate::domain::{AccessWindow, Category, EventDefinition, Zone};
+use crate::domain::{
+    AccessWindow, Category, EventDefinition, EventField, EventPlace, EventProblem,
+    EventProblemKind, Zone,
+};
 
 /// Days of checkboxes an access window offers at most; a longer event is a typo in its dates.
 const MAX_LISTED_DAYS: i64 = 62;
@@ -95,13 +98,23 @@ struct WindowDraft {
     to: String,
 }
 
-/// Something to fix before saving: where (`""` for the event, else a zone or category id,
-/// with the window number), which field (its label) and what is wrong.
+/// Something to fix before saving, as shown: where (`""` for the event, else a zone or
+/// category id, with the window number), which field (its label) and what is wrong.
 #[derive(Clone, Debug, PartialEq)]
 struct Problem {
     place: String,
     field: Txt,
     message: String,
+}
+
+impl Problem {
+    fn of(problem: &EventProblem, lang: Lang) -> Self {
+        Problem {
+            place: event_place(&problem.place, lang),
+            field: event_field_label(problem.field),
+            message: event_problem_message(&problem.kind, lang),
+        }
+    }
 }
 
 impl Draft {
@@ -148,98 +161,56 @@ impl Draft {
     }
 
     /// The definition this draft describes (the settings it does not edit kept from
-    /// `saved`), or everything that is wrong with it, worded in `lang`.
+    /// `saved`), or everything that is wrong with it, worded in `lang`: what does not
+    /// parse as typed, then the domain's own check of the definition
+    /// ([`EventDefinition::problems`], the one that `event init`, bundles and sync apply),
+    /// one problem per field.
     fn build(&self, saved: &EventDefinition, lang: Lang) -> Result<EventDefinition, Vec<Problem>> {
+        self.build_typed(saved)
+            .map_err(|problems| problems.iter().map(|problem| Problem::of(problem, lang)).collect())
+    }
+
+    fn build_typed(&self, saved: &EventDefinition) -> Result<EventDefinition, Vec<EventProblem>> {
+        use EventField as F;
+        use EventProblemKind as K;
         let mut problems = Vec::new();
-        let mut problem = |place: &str, field: Txt, message: &str| {
-            problems.push(Problem { place: place.to_owned(), field, message: message.to_owned() });
-        };
-        let required = Txt::MustNotBeEmpty.get(lang);
-        for (value, field) in [(&self.name, Txt::EventName), (&self.venue, Txt::Venue)] {
-            if value.trim().is_empty() {
-                problem("", field, required);
-            }
-        }
-        if self.timezone.trim().parse::<chrono_tz::Tz>().is_err() {
-            problem("", Txt::Timezone, Txt::UnknownTimezone.get(lang));
-        }
         let start = parse_date(&self.start);
         let end = parse_date(&self.end);
-        if start.is_none() {
-            problem("", Txt::FirstDay, Txt::BadDate.get(lang));
-        }
-        if end.is_none() {
-            problem("", Txt::LastDay, Txt::BadDate.get(lang));
-        }
-        let event_days = start.zip(end);
-        if event_days.is_some_and(|(start, end)| end < start) {
-            problem("", Txt::LastDay, Txt::EndBeforeStart.get(lang));
-        }
-        for zone in &self.zones {
-            for (value, field) in [(&zone.name, Txt::ZoneNameZh), (&zone.name_en, Txt::ZoneNameEn)]
-            {
-                if value.trim().is_empty() {
-                    problem(&zone.id, field, required);
-                }
+        for (parsed, field) in [(start, F::FirstDay), (end, F::LastDay)] {
+            if parsed.is_none() {
+                problems.push(EventProblem::new(EventPlace::Event, field, K::BadDate));
             }
         }
-        let mut labels = std::collections::HashSet::new();
         for category in &self.categories {
-            let place = category.id.as_str();
-            for (value, field) in [
-                (&category.label_zh, Txt::CategoryLabelZh),
-                (&category.label_en, Txt::CategoryLabelEn),
-            ] {
-                if value.trim().is_empty() {
-                    problem(place, field, required);
-                }
-            }
-            if !labels.insert(category.label_zh.trim()) {
-                problem(place, Txt::CategoryLabelZh, Txt::LabelTaken.get(lang));
-            }
-            if parse_colour(category.colour.trim()).is_none() {
-                problem(place, Txt::BadgeColour, Txt::BadColour.get(lang));
-            }
             if parse_max_entries(&category.max_entries).is_none() {
-                problem(place, Txt::MaxEntriesPerDay, Txt::BadCount.get(lang));
+                let place = EventPlace::Category(category.id.clone());
+                problems.push(EventProblem::new(place, F::MaxEntriesPerDay, K::BadCount));
             }
             for (index, window) in category.windows.iter().enumerate() {
-                let place = format!("{place} · {} {}", Txt::AccessWindow.get(lang), index + 1);
-                if !window.all_zones && window.zones.is_empty() {
-                    problem(&place, Txt::AllowedZones, Txt::ChooseAZone.get(lang));
-                }
-                let outside = |day: &NaiveDate| {
-                    event_days.is_some_and(|(start, end)| *day < start || *day > end)
-                };
-                if window.days.iter().any(outside) {
-                    problem(&place, Txt::AccessDays, Txt::DayOutsideEvent.get(lang));
-                }
-                let from = parse_time(&window.from);
-                let to = parse_time(&window.to);
-                if from.is_none() {
-                    problem(&place, Txt::HoursFrom, Txt::BadTime.get(lang));
-                }
-                if to.is_none() {
-                    problem(&place, Txt::HoursTo, Txt::BadTime.get(lang));
-                }
-                if from.zip(to).is_some_and(|(from, to)| to <= from) {
-                    problem(&place, Txt::HoursTo, Txt::HoursOrder.get(lang));
+                let place = EventPlace::Window { category: category.id.clone(), number: index + 1 };
+                for (text, field) in [(&window.from, F::HoursFrom), (&window.to, F::HoursTo)] {
+                    if parse_time(text).is_none() {
+                        problems.push(EventProblem::new(place.clone(), field, K::BadTime));
+                    }
                 }
             }
         }
-        let (Some(start), Some(end)) = (start, end) else { return Err(problems) };
-        if !problems.is_empty() {
-            return Err(problems);
+        let dates = start.zip(end);
+        let (first, last) = dates.unwrap_or((saved.event.start, saved.event.end));
+        let definition = self.apply(saved, first, last);
+        for problem in definition.problems() {
+            let shown =
+                problems.iter().any(|p| p.place == problem.place && p.field == problem.field);
+            // Days are checked against the event's own dates only once those parse.
+            let undated = dates.is_none() && problem.field == F::AccessDays;
+            if !shown && !undated {
+                problems.push(problem);
+            }
         }
-        let definition = self.apply(saved, start, end);
-        // The domain's own check has the last word (e.g. a label equal to another's id).
-        match definition.validate() {
-            Ok(()) => Ok(definition),
-            Err(error) => Err(vec![Problem {
-                place: String::new(),
-                field: Txt::EventSettings,
-                message: error.to_string(),
-            }]),
+        if problems.is_empty() {
+            Ok(definition)
+        } else {
+            Err(problems)
         }
     }
 
@@ -275,7 +246,7 @@ impl Draft {
                 colour: draft.colour.trim().to_owned(),
                 required: draft.required.clone(),
                 max_entries_per_day: parse_max_entries(&draft.max_entries).flatten(),
-                access: draft.windows.iter().filter_map(WindowDraft::to_window).collect(),
+                access: draft.windows.iter().map(WindowDraft::to_window).collect(),
             })
             .collect();
         definition
@@ -318,14 +289,17 @@ impl WindowDraft {
         }
     }
 
-    /// The window, when its times parse (`Draft::build` has checked them before).
-    fn to_window(&self) -> Option<AccessWindow> {
-        Some(AccessWindow {
+    /// The window. A time that does not parse (which `Draft::build` reports) stands in as
+    /// the whole day, so every window keeps its number for the domain's check.
+    fn to_window(&self) -> AccessWindow {
+        AccessWindow {
             zones: if self.all_zones { vec!["*".into()] } else { self.zones.to_vec() },
             days: self.days.to_vec(),
-            from: parse_time(&self.from)?,
-            to: parse_time(&self.to)?,
-        })
+            from: parse_time(&self.from).unwrap_or(NaiveTime::MIN),
+            to: parse_time(&self.to)
+                .or_else(|| NaiveTime::from_hms_opt(23, 59, 0))
+                .unwrap_or(NaiveTime::MIN),
+        }
     }
 }
 
@@ -333,14 +307,14 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
 }
 
-/// `Some(None)` for no limit (empty), `Some(Some(n))` for a limit of n ≥ 1, `None` when
-/// the text is neither.
+/// `Some(None)` for no limit (empty), `Some(Some(n))` for a limit of n (the domain refuses
+/// 0), `None` when the text is neither.
 fn parse_max_entries(text: &str) -> Option<Option<u32>> {
     let text = text.trim();
     if text.is_empty() {
         return Some(None);
     }
-    text.parse::<u32>().ok().filter(|max| *max > 0).map(Some)
+    text.parse::<u32>().ok().map(Some)
 }
 
 fn parse_time(text: &str) -> Option<NaiveTime> {
@@ -881,7 +855,7 @@ mod tests {
         assert_eq!(found("hall-1", Txt::ZoneNameZh), Some(Txt::MustNotBeEmpty.get(Lang::Zh)));
         assert_eq!(
             found("professional_visitor", Txt::MaxEntriesPerDay),
-            Some(Txt::BadCount.get(Lang::Zh))
+            Some(Txt::ZeroLimit.get(Lang::Zh))
         );
         assert_eq!(
             found("professional_visitor", Txt::BadgeColour),
@@ -894,6 +868,42 @@ mod tests {
         let public = "public_visitor · 入场时段 1";
         assert_eq!(found(public, Txt::AccessDays), Some(Txt::DayOutsideEvent.get(Lang::Zh)));
         assert_eq!(problems.len(), 8, "{problems:?}");
+    }
+
+    #[test]
+    fn the_editor_refuses_what_the_domain_refuses_and_says_what_does_not_parse() {
+        let saved = example();
+        let mut draft = Draft::of(&saved);
+        draft.categories[0].label_en = " ".into();
+        draft.categories[1].max_entries = "many".into();
+        draft.categories[1].windows[0].from = "9h".into();
+        draft.start = "tomorrow".into();
+        let problems = draft.build_typed(&saved).unwrap_err();
+        let expected = [
+            EventProblem::new(EventPlace::Event, EventField::FirstDay, EventProblemKind::BadDate),
+            EventProblem::new(
+                EventPlace::Category("professional_visitor".into()),
+                EventField::MaxEntriesPerDay,
+                EventProblemKind::BadCount,
+            ),
+            EventProblem::new(
+                EventPlace::Window { category: "professional_visitor".into(), number: 1 },
+                EventField::HoursFrom,
+                EventProblemKind::BadTime,
+            ),
+            EventProblem::new(
+                EventPlace::Category("exhibitor".into()),
+                EventField::LabelEn,
+                EventProblemKind::Empty,
+            ),
+        ];
+        assert_eq!(problems, expected);
+        // Once it parses, the editor's problems are the domain's, word for word.
+        let mut draft = Draft::of(&saved);
+        draft.categories[0].label_en = " ".into();
+        draft.categories[1].max_entries = "0".into();
+        let built = draft.apply(&saved, saved.event.start, saved.event.end);
+        assert_eq!(draft.build_typed(&saved).unwrap_err(), built.problems());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Every word the app shows, in Simplified Chinese and English: one table, switchable at
 //! run time. A missing translation does not compile: each entry names both.
 
+use crate::domain::{EventField, EventPlace, EventProblemKind};
+
 /// The display language.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lang {
@@ -198,6 +200,7 @@ texts! {
     KioskPrinting => "正在打印您的胸卡…", "Printing your badge…";
     KioskDone => "请取走您的胸卡，祝您参观愉快！", "Please take your badge. Enjoy the show!";
     KioskSeeDesk => "请到登记台咨询", "Please see the registration desk";
+    KioskPrivacy => "隐私说明：放置身份证后，本机读取您的姓名、证件类型和证件号码，仅用于核对身份、办理登记和打印胸卡。证件号码加密保存，不显示在屏幕上，展会结束后按主办方的保存期限删除。", "Privacy: when you place your ID card, this kiosk reads your name, document type and number, only to check who you are, register you and print your badge. The number is stored encrypted, never shown on screen, and deleted after the show when the organiser's retention period ends.";
     ReasonCode => "原因代码", "Reason code";
     StaffExit => "工作人员", "Staff";
     AdminPinTitle => "管理员 PIN 退出自助模式", "Admin PIN to leave kiosk mode";
@@ -237,6 +240,7 @@ texts! {
     OperatorExists => "已有同名操作员", "An operator with this name already exists";
     NotFromCard => "自助登记只能使用刚刚读取的身份证", "A self-service registration needs the ID card just read";
     LastAdmin => "这是本站最后一个可登录的管理员：请先添加或启用另一位管理员", "This is the station's last active admin: add or enable another admin first";
+    OutOfScope => "此类别不在您负责的范围内", "This category is outside the ones you handle";
     OperatorState => "状态", "State";
     CanLogIn => "可登录", "can log in";
     Disabled => "已停用", "disabled";
@@ -305,6 +309,14 @@ texts! {
     KioskWalkInNone => "无（请访客到登记台）", "none (visitors go to a desk)";
     MaxEntriesPerDay => "每天最多入场次数（空为不限）", "Entries per day at most (empty: no limit)";
     BadCount => "应为正整数或留空", "a whole number above 0, or empty";
+    ZeroLimit => "至少为 1（不限请留空）", "at least 1 (empty: no limit)";
+    Identifier => "编号", "Id";
+    BadId => "只能用字母、数字、- 或 _", "letters, digits, - or _ only";
+    UsedTwice => "与其他项重复", "used twice";
+    CategoryCount => "活动需要 1 到 255 个类别", "an event needs 1 to 255 categories";
+    UnknownFieldNamed => "未知字段", "unknown field";
+    UnknownZoneNamed => "未知区域", "unknown zone";
+    NotACategoryId => "不是本活动的类别 ID", "not a category id of this event";
     PassbackLabel => "防回传", "Anti-passback";
     PassbackOff => "关闭", "Off";
     PassbackSoft => "放行并标记", "Allow and flag";
@@ -404,6 +416,69 @@ pub fn field_label(field: &str) -> Txt {
         "id_number" => Txt::IdNumber,
         "registration_code" => Txt::RegistrationCode,
         _ => Txt::Name,
+    }
+}
+
+/// The label of an event definition's field, as the admin's editor shows it.
+pub fn event_field_label(field: EventField) -> Txt {
+    match field {
+        EventField::EventId => Txt::EventId,
+        EventField::EventName => Txt::EventName,
+        EventField::Venue => Txt::Venue,
+        EventField::Timezone => Txt::Timezone,
+        EventField::FirstDay => Txt::FirstDay,
+        EventField::LastDay => Txt::LastDay,
+        EventField::Categories => Txt::Categories,
+        EventField::KioskWalkInCategory => Txt::KioskWalkInCategory,
+        EventField::ZoneId | EventField::CategoryId => Txt::Identifier,
+        EventField::ZoneName => Txt::ZoneNameZh,
+        EventField::ZoneNameEn => Txt::ZoneNameEn,
+        EventField::LabelZh => Txt::CategoryLabelZh,
+        EventField::LabelEn => Txt::CategoryLabelEn,
+        EventField::Colour => Txt::BadgeColour,
+        EventField::Required => Txt::RequiredFields,
+        EventField::MaxEntriesPerDay => Txt::MaxEntriesPerDay,
+        EventField::AllowedZones => Txt::AllowedZones,
+        EventField::AccessDays => Txt::AccessDays,
+        EventField::HoursFrom => Txt::HoursFrom,
+        EventField::HoursTo => Txt::HoursTo,
+    }
+}
+
+/// What is wrong with an event definition's field, in `lang`.
+pub fn event_problem_message(kind: &EventProblemKind, lang: Lang) -> String {
+    use EventProblemKind as K;
+    let text = match kind {
+        K::Empty => Txt::MustNotBeEmpty,
+        K::BadId => Txt::BadId,
+        K::UnknownTimezone => Txt::UnknownTimezone,
+        K::EndBeforeStart => Txt::EndBeforeStart,
+        K::CategoryCount => Txt::CategoryCount,
+        K::Duplicate => Txt::UsedTwice,
+        K::BadColour => Txt::BadColour,
+        K::NoZone => Txt::ChooseAZone,
+        K::DayOutsideEvent => Txt::DayOutsideEvent,
+        K::HoursOrder => Txt::HoursOrder,
+        K::ZeroLimit => Txt::ZeroLimit,
+        K::BadDate => Txt::BadDate,
+        K::BadTime => Txt::BadTime,
+        K::BadCount => Txt::BadCount,
+        K::UnknownField(name) => return format!("{}: {name}", Txt::UnknownFieldNamed.get(lang)),
+        K::UnknownZone(name) => return format!("{}: {name}", Txt::UnknownZoneNamed.get(lang)),
+        K::UnknownCategory(id) => return format!("{}: {id}", Txt::NotACategoryId.get(lang)),
+    };
+    text.get(lang).to_owned()
+}
+
+/// Where an event definition's problem is: nothing for the event itself, a zone's or a
+/// category's id, or a category's access window by its number.
+pub fn event_place(place: &EventPlace, lang: Lang) -> String {
+    match place {
+        EventPlace::Event => String::new(),
+        EventPlace::Zone(id) | EventPlace::Category(id) => id.clone(),
+        EventPlace::Window { category, number } => {
+            format!("{category} · {} {number}", Txt::AccessWindow.get(lang))
+        }
     }
 }
 

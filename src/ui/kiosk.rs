@@ -21,10 +21,11 @@ use super::station::{
     StationInfo,
 };
 use super::widgets::{
-    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_name,
-    mask_phone, Caret, Notice,
+    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_phone, Caret,
+    Notice,
 };
 use crate::badges::queue::{JobId, JobStatus};
+use crate::domain::attendee::mask_name;
 use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
 
 /// How long the "take your badge" and error screens stay before the welcome screen.
@@ -530,6 +531,9 @@ impl Kiosk {
         });
         ui.add_space(30.0);
         big(ui, Icon::ScanOrCard, Txt::KioskInstruction.get(*lang));
+        // Said before any card is read: what is read, why, and for how long it is kept.
+        ui.add_space(20.0);
+        ui.vertical_centered(|ui| ui.label(RichText::new(Txt::KioskPrivacy.get(*lang)).size(18.0)));
     }
 
     fn confirm(

@@ -460,6 +460,7 @@ impl From<OperatorError> for Failure {
             OperatorError::BadName => Failure::Refused(Txt::BadOperatorName),
             OperatorError::Exists(_) => Failure::Refused(Txt::OperatorExists),
             OperatorError::LastAdmin(_) => Failure::Refused(Txt::LastAdmin),
+            OperatorError::OutOfScope { .. } => Failure::Refused(Txt::OutOfScope),
             other => Failure::Other(other.to_string()),
         }
     }
@@ -755,11 +756,7 @@ impl Worker {
                 Response::LoggedIn(operator)
             }
             Request::StartKiosk => {
-                let operator = Operator {
-                    name: format!("kiosk@{}", self.store.station_id()),
-                    role: Role::Kiosk,
-                    categories: Vec::new(),
-                };
+                let operator = Operator::kiosk(self.store.station_id());
                 self.operator = Some(operator.clone());
                 Response::LoggedIn(operator)
             }
@@ -813,14 +810,13 @@ impl Worker {
                         return Err(Failure::Refused(Txt::NotFromCard));
                     }
                 }
-                let record =
-                    registration::register(&mut self.store, &operator.name, &input, source)?;
+                let record = registration::register(&mut self.store, &operator, &input, source)?;
                 self.card_read = None;
                 Response::Registered(self.view(AttendeeId(record.id))?)
             }
             Request::Edit { attendee, input } => {
                 let operator = self.operator(Permission::Edit)?;
-                registration::edit(&mut self.store, &operator.name, attendee, &input)?;
+                registration::edit(&mut self.store, &operator, attendee, &input)?;
                 Response::Edited(self.view(attendee)?)
             }
             Request::Print { attendee, reprint_reason } => {
@@ -840,7 +836,7 @@ impl Worker {
                 )?;
                 worker.wake();
                 // The badge the job prints is now the active one: this only signs its token.
-                let badge = badge::ensure_badge(&mut self.store, &operator.name, attendee)?;
+                let badge = badge::active_badge(&self.store, attendee)?;
                 Response::Printed {
                     attendee: self.view(attendee)?,
                     serial: badge.serial,
@@ -850,7 +846,7 @@ impl Worker {
             }
             Request::Revoke { attendee, reason } => {
                 let operator = self.operator(Permission::Revoke)?;
-                badge::revoke(&mut self.store, &operator.name, attendee, &reason)?;
+                badge::revoke(&mut self.store, &operator, attendee, &reason)?;
                 Response::Revoked(self.view(attendee)?)
             }
             Request::Status => Response::Status(self.status()?),
@@ -866,7 +862,7 @@ impl Worker {
             }
             Request::RetryFailedPrints => {
                 let operator = self.operator(Permission::Print)?;
-                queue::retry_failed(&mut self.store, &operator.name)?;
+                queue::retry_failed(&mut self.store, &operator)?;
                 if let Printing::Ready { worker, .. } = &self.printing {
                     worker.wake();
                 }
@@ -919,12 +915,7 @@ impl Worker {
                 let bytes = std::fs::read(&path)
                     .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
                 let options = ImportOptions { dry_run: false, skip_invalid };
-                Response::Imported(import::import_csv(
-                    &mut self.store,
-                    &admin.name,
-                    &bytes,
-                    options,
-                )?)
+                Response::Imported(import::import_csv(&mut self.store, &admin, &bytes, options)?)
             }
             Request::Dashboard { date } => {
                 self.operator(Permission::ViewReports)?;
@@ -1233,5 +1224,36 @@ mod tests {
         assert_eq!((info.width, info.height), (3, 2));
         assert_eq!(decoded, rgba);
         assert!(encode_png(3, 2, &rgba[..5]).is_err(), "too few pixels is an error, not a panic");
+    }
+
+    #[test]
+    fn no_response_that_carries_an_id_number_prints_it() {
+        const NUMBER: &str = "11010519491231002X";
+        let card = CardIdentity {
+            name: "李小明".into(),
+            id_type: "resident_id",
+            id_number: NUMBER.into(),
+            gender: "男".into(),
+            birth_date: "1949-12-31".into(),
+            country: "中国".into(),
+            chinese_name: String::new(),
+        };
+        let responses = [
+            Response::WalkInChecked {
+                input: card.to_input(),
+                errors: Vec::new(),
+                duplicates: Vec::new(),
+            },
+            Response::WalkInFromCard(card),
+            Response::IdRevealed(RevealedId {
+                attendee: AttendeeId(uuid::Uuid::nil()),
+                number: zeroize::Zeroizing::new(NUMBER.into()),
+            }),
+        ];
+        for response in responses {
+            let printed = format!("{response:?}");
+            assert!(!printed.contains(NUMBER), "{printed}");
+            assert!(printed.contains("1101**********002X"), "masked, not left out: {printed}");
+        }
     }
 }

@@ -74,27 +74,6 @@ pub fn venue_time(at_utc: &str, timezone: chrono_tz::Tz) -> String {
     )
 }
 
-/// 张三丰 → 张*丰, Anna Smith → Anna S., SMITH JOHN MICHAEL → SMITH J. M.: enough to
-/// recognise oneself, not to learn a name. A name of words shows its first word and the
-/// others' initials (a string of stars hides even which of one's names it is).
-pub fn mask_name(name: &str) -> String {
-    let mut words = name.split_whitespace();
-    if let (Some(first), Some(_)) = (words.next(), words.clone().next()) {
-        let initials =
-            words.filter_map(|word| word.chars().next()).map(|initial| format!(" {initial}."));
-        return std::iter::once(first.to_owned()).chain(initials).collect();
-    }
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 | 1 => name.to_owned(),
-        2 => format!("{}*", chars[0]),
-        n => std::iter::once(chars[0])
-            .chain(std::iter::repeat_n('*', n - 2))
-            .chain(std::iter::once(chars[n - 1]))
-            .collect(),
-    }
-}
-
 /// The last four digits only.
 pub fn mask_phone(phone: &str) -> String {
     let digits: Vec<char> = phone.chars().collect();
@@ -163,12 +142,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_phones_are_masked_for_the_public_screen_and_the_audit_log() {
-        assert_eq!(mask_name("张三丰"), "张*丰");
-        assert_eq!(mask_name("李雷"), "李*");
-        assert_eq!(mask_name("Anna Smith"), "Anna S.");
-        assert_eq!(mask_name("SMITH  JOHN MICHAEL"), "SMITH J. M.");
-        assert_eq!(mask_name("Madonna"), "M*****a");
+    fn phones_are_masked_for_the_public_screen() {
         assert_eq!(mask_phone("+8613812345678"), "**********5678");
         assert_eq!(mask_phone("123"), "***");
     }

@@ -10,6 +10,7 @@
 //! 1. push throughput of one station pushing `EXPO_BENCH_CHANGES` changes (default 100,000);
 //! 2. one incremental sync round (push 10 new changes, pull 10 new ones) on that database;
 //! 3. throughput with 50 stations pushing at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier, Mutex};

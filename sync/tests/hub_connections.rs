@@ -1,5 +1,6 @@
 //! The hub's connection cap: connections beyond it wait in the backlog, and are served
 //! as soon as others close.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 mod common;
 

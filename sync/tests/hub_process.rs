@@ -1,5 +1,6 @@
 //! `expo-hub` as a real process: the CLI (station add / revoke, export), and a hub
 //! killed with SIGKILL and restarted in the middle of a station's push.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The hub test suite, run against SQLite and against PostgreSQL (`EXPO_TEST_PG_URL`).
 //! Everything goes over HTTP on 127.0.0.1 to a real in-process hub.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! push and pull through either hub at random, concurrently, and every station still
 //! receives every other station's changes exactly once. This is the test of the pull
 //! cursor's "no change committed late is ever skipped" argument (see hub/postgres.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 mod common;
 

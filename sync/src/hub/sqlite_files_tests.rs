@@ -1,4 +1,5 @@
 //! The hub's SQLite file: owner-only, and synced at every commit.
+#![allow(clippy::unwrap_used)] // a test module: clippy does not see `cfg(all(test, unix))` as one
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
