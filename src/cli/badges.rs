@@ -1,4 +1,5 @@
-//! `badge render`, `badge print`, `printers list` and `print-queue`.
+//! `badge render`, `badge print`, `printers list` and `print-queue` (`printers test` is in
+//! `commission`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ pub enum PrintersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a sample badge through a printer's real back-end (CUPS, spool folder).
+    Test(super::commission::PrinterTestArgs),
 }
 
 #[derive(Args)]
@@ -140,7 +143,10 @@ pub fn print(store: &mut Store, admin: &Operator, args: PrintArgs) -> Result<Exi
 }
 
 pub fn printers(data_dir: &Path, command: PrintersCommand) -> Result<ExitCode> {
-    let PrintersCommand::List { json } = command;
+    let json = match command {
+        PrintersCommand::List { json } => json,
+        PrintersCommand::Test(args) => return super::commission::printers_test(data_dir, args),
+    };
     let config = PrinterConfig::load(data_dir)?;
     let queues = cups_queues();
     if json {
