@@ -438,7 +438,6 @@ impl Devices {
             let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(0x2E, 0xCC, 0x40));
             ui.painter().add(egui::Shape::closed_line(corners, stroke));
         }
-        ui.label(label);
     }
 }
 
