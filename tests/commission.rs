@@ -404,3 +404,44 @@ fn doctor_reports_a_fault_and_exits_1() {
     let serial = report["checks"].as_array().unwrap().iter().find(|c| c["area"] == "serial");
     assert!(serial.unwrap()["detail"].as_str().unwrap().contains("no serial ports"));
 }
+
+/// A stand-in hub that answers each request on one connection with `status`.
+fn tiny_hub(status: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 1024];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn doctor_asks_the_hub_of_an_enrolled_station_for_its_health() {
+    let machine = FakeMachine::new(&[]);
+    for (status, expected) in [("200 OK", "ok"), ("503 Service Unavailable", "warning")] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        drop(expo_kiosk::store::Store::open(&data).unwrap());
+        let credential = serde_json::json!({
+            "hub_url": tiny_hub(status),
+            "station": "desk-01",
+            "token": "secret-token",
+        });
+        std::fs::create_dir_all(data.join("keys")).unwrap();
+        std::fs::write(data.join("keys/hub.json"), credential.to_string()).unwrap();
+        let out = machine.doctor(&data);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hub = report["checks"].as_array().unwrap().iter().find(|c| c["area"] == "hub");
+        let hub = hub.expect("a hub check");
+        assert_eq!(hub["status"], expected, "{status}: {hub}");
+        assert!(!hub.to_string().contains("secret-token"), "the credential is not shown: {hub}");
+        assert_eq!(code(&out), 0, "an unreachable hub is not a fault: {hub}");
+    }
+}
