@@ -13,6 +13,7 @@ use expo_kiosk::demo::demo_event_toml;
 use expo_kiosk::domain::{NewAttendee, Source};
 use expo_kiosk::operators::{self, Operator, Role};
 use expo_kiosk::store::Store;
+use expo_kiosk::ui::devices::{CameraChoice, DeviceSettings};
 use expo_kiosk::ui::{install_fonts, App, AppConfig, DeviceSetup, KioskStep, Lang, Mode};
 
 /// A station with the demo event (opening today), three attendees and three operators.
@@ -1721,4 +1722,46 @@ fn the_event_editor_picks_the_time_zone_from_a_list_and_a_colour_on_a_wheel() {
 fn register_as_test(store: &mut Store, input: &NewAttendee) {
     let admin = expo_kiosk::operators::Operator::admin("test");
     expo_kiosk::registration::register(store, &admin, input, Source::PreRegistered).unwrap();
+}
+
+#[test]
+fn the_desk_and_the_kiosk_accept_a_qr_from_the_simulated_camera() {
+    // The desk of the demo: a badge printed, then held up to the simulated camera.
+    let station = Station::new();
+    let mut harness = desk(&station, DeviceSetup::Demo);
+    login(&mut harness, "desk", "1234");
+    open_by_scan(&mut harness, "R0002");
+    harness.key_press(egui::Key::Enter);
+    wait_for_text(&mut harness, "the badge to print", "已打印胸卡");
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    assert!(harness.state().desk().selected().is_none());
+    click(&mut harness, "向摄像头出示刚打印的胸卡");
+    wait_until(&mut harness, "the camera's code opens the attendee", |app| {
+        app.desk().selected().is_some_and(|a| a.registration_code.as_deref() == Some("R0002"))
+    });
+    wait_for_text(&mut harness, "the preview outlines the code", "摄像头：已识别二维码");
+    assert_eq!(harness.state().desk().query(), "", "the camera does not type into the search");
+    drop(harness);
+
+    // A kiosk whose devices.toml names the camera simulator playing a photographed
+    // confirmation code, as `[camera] frames = "DIR"`.
+    let frames = station.path().join("camera-frames");
+    std::fs::create_dir(&frames).unwrap();
+    let frame = expo_hardware::qr::corpus::held_up_frame("R0003").unwrap();
+    frame.save(frames.join("confirmation.png")).unwrap();
+    std::fs::write(
+        station.path().join("devices.toml"),
+        format!("[camera]\nframes = {:?}\n", frames.display().to_string()),
+    )
+    .unwrap();
+    let settings = DeviceSettings::load(&station.path()).unwrap();
+    assert_eq!(settings.camera, Some(CameraChoice::Frames(frames)));
+    let mut config = AppConfig::new(station.path(), Mode::Kiosk);
+    config.devices = DeviceSetup::Ports(settings);
+    let mut harness = open_app(config, 0.02);
+    wait_until(&mut harness, "the kiosk confirms the camera's code", |app| {
+        matches!(app.kiosk().step(), KioskStep::Confirm(_))
+    });
+    assert!(harness.query_by_label("李*").is_some(), "R0003 is 李四, masked");
 }

@@ -1,6 +1,7 @@
 //! Simulated devices for `expo-kiosk demo` and manual testing: a serial scanner, a SAM ID-card
 //! reader and a relay board, each on its own pseudo-terminal so the app runs its real drivers
-//! against them, plus methods to inject what a visitor would do (scan a badge, tap a card).
+//! against them, and a simulated camera, plus methods to inject what a visitor would do (scan
+//! a badge, hold it up to the camera, tap a card).
 //!
 //! ```no_run
 //! use expo_hardware::demo::DemoDevices;
@@ -15,6 +16,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use super::camera::SimulatedCamera;
 use super::idcard::{IdCard, SamBehaviour, SamSimulator};
 use super::pty::PtySimulator;
 use super::relay::{RelayProtocol, RelaySimulator};
@@ -27,6 +29,7 @@ pub struct DemoDevices {
     id_reader_pty: PtySimulator,
     relay: RelaySimulator,
     relay_pty: PtySimulator,
+    camera: SimulatedCamera,
 }
 
 impl DemoDevices {
@@ -44,6 +47,7 @@ impl DemoDevices {
             id_reader,
             relay_pty: relay.spawn_on_pty()?,
             relay,
+            camera: SimulatedCamera::new(),
         })
     }
 
@@ -65,6 +69,26 @@ impl DemoDevices {
     /// A visitor scans `code`: the scanner types it followed by CR.
     pub fn scan_badge(&mut self, code: &str) -> std::io::Result<()> {
         self.scanner.scan(code)
+    }
+
+    /// The simulated camera, for [`crate::camera::CameraScanner::simulated`].
+    pub fn camera(&self) -> SimulatedCamera {
+        self.camera.clone()
+    }
+
+    /// A visitor holds a badge with `code` up to the camera. The frame is drawn on a thread
+    /// of its own (a camera-sized picture takes a while), so the caller's screen never waits.
+    pub fn show_badge_to_camera(&self, code: &str) {
+        let (camera, code) = (self.camera.clone(), code.to_owned());
+        let drawn = std::thread::Builder::new().name("camera-badge".into()).spawn(move || {
+            match crate::qr::corpus::held_up_frame(&code) {
+                Some(frame) => camera.show(frame),
+                None => tracing::warn!("the code is too long for a QR code"),
+            }
+        });
+        if let Err(error) = drawn {
+            tracing::warn!(%error, "cannot show the badge to the simulated camera");
+        }
     }
 
     /// A visitor lays `card` on the ID-card reader (see [`crate::idcard::sample_resident_card`]).

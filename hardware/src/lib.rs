@@ -4,11 +4,11 @@
 //! runs on its own thread where it could block, and reports over `std::sync::mpsc` channels so
 //! no caller (UI, gate lane) ever waits on hardware.
 
-#[cfg(feature = "camera")]
 pub mod camera;
 pub mod demo;
 pub mod idcard;
 pub mod inventory;
+pub mod probe;
 pub mod pty;
 pub mod qr;
 pub mod relay;
@@ -18,3 +18,5 @@ mod serial;
 pub use idcard::IdCardReader;
 pub use relay::GateRelay;
 pub use scanner::CodeSource;
+/// The serial-port crate the drivers use, for callers that report its errors.
+pub use serialport;

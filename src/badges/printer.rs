@@ -297,13 +297,31 @@ impl Printer {
 
 /// A printer's queue list as CUPS knows it (`lpstat -e`); empty without CUPS.
 pub fn cups_queues() -> Vec<String> {
-    Command::new("lpstat")
-        .arg("-e")
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect())
-        .unwrap_or_default()
+    cups_status().unwrap_or_default()
+}
+
+/// Why CUPS gave no queue list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CupsUnavailable {
+    /// `lpstat` is not installed.
+    #[error("CUPS is not installed (no lpstat)")]
+    NotInstalled,
+    /// `lpstat` ran and failed: the scheduler is not running, most often.
+    #[error("CUPS does not answer: {0}")]
+    NotAnswering(String),
+}
+
+/// The CUPS queues (`lpstat -e`), or why there is no list (for `doctor`).
+pub fn cups_status() -> Result<Vec<String>, CupsUnavailable> {
+    let output = Command::new("lpstat").arg("-e").output().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => CupsUnavailable::NotInstalled,
+        _ => CupsUnavailable::NotAnswering(e.to_string()),
+    })?;
+    if !output.status.success() {
+        let reason = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        return Err(CupsUnavailable::NotAnswering(reason));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect())
 }
 
 fn spool_name(job: &str) -> String {

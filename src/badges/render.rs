@@ -12,7 +12,7 @@ use super::pdf::{Image, PageContent, PdfWriter};
 use super::qr;
 use super::template::{Align, Area, Field, Template, TextElement};
 use super::BadgeError;
-use crate::domain::event::parse_colour;
+use crate::domain::event::{parse_colour, Category};
 use crate::domain::EventDefinition;
 use expo_sync::protocol::AttendeeRecord;
 
@@ -61,6 +61,22 @@ impl BadgeData {
             colour,
             token,
         })
+    }
+
+    /// A made-up attendee's badge with a token of a real one's length and alphabet, so its
+    /// code has the real size: the admin's template preview and `printers test`.
+    pub fn sample(event: &str, category: &Category) -> Self {
+        BadgeData {
+            name: "张三丰".into(),
+            company: "武当科技有限公司 Wudang Technology".into(),
+            title: "总经理".into(),
+            country: "中国".into(),
+            category_zh: category.label_zh.clone(),
+            category_en: category.label_en.clone(),
+            event: event.to_owned(),
+            colour: category.rgb(),
+            token: format!("{}{}", crate::credential::TOKEN_PREFIX, "7".repeat(154)),
+        }
     }
 
     fn field(&self, field: Field) -> &str {

@@ -1,4 +1,5 @@
-//! `badge render`, `badge print`, `printers list` and `print-queue`.
+//! `badge render`, `badge print`, `printers list` and `print-queue` (`printers test` is in
+//! `commission`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +58,8 @@ pub enum PrintersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a sample badge through a printer's real back-end (CUPS, spool folder).
+    Test(super::commission::PrinterTestArgs),
 }
 
 #[derive(Args)]
@@ -130,7 +133,10 @@ pub fn print(store: &mut Store, operator: &Operator, args: PrintArgs) -> Result<
 }
 
 pub fn printers(data_dir: &Path, command: PrintersCommand) -> Result<ExitCode> {
-    let PrintersCommand::List { json } = command;
+    let json = match command {
+        PrintersCommand::List { json } => json,
+        PrintersCommand::Test(args) => return super::commission::printers_test(data_dir, args),
+    };
     let config = PrinterConfig::load(data_dir)?;
     let queues = cups_queues();
     if json {

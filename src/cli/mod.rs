@@ -7,6 +7,7 @@
 
 mod badges;
 mod bench;
+mod commission;
 mod demo;
 mod gate;
 mod report;
@@ -119,6 +120,18 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Decode QR codes from image files (printed badges, camera snapshots).
     ScanImage(scan::ScanImageArgs),
+    /// Check this station and what is plugged in (serial ports and what answers on each,
+    /// cameras, CUPS queues, data, keys, hub, disk); exit 0 when nothing is at fault.
+    Doctor(commission::DoctorArgs),
+    /// Test an ID-card reader: `idcard read --port P`.
+    #[command(subcommand)]
+    Idcard(commission::IdcardCommand),
+    /// Test a relay board: `relay pulse --port P --protocol lcus|modbus`, `relay set ... on|off`.
+    #[command(subcommand)]
+    Relay(commission::RelayCommand),
+    /// See what a scanner sends: `scanner watch --port P` (or `--keyboard`).
+    #[command(subcommand)]
+    Scanner(commission::ScannerCommand),
 }
 
 #[derive(Subcommand)]
@@ -270,6 +283,9 @@ enum OperatorCommand {
 }
 
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if let Some(problem) = error.downcast_ref::<commission::DeviceProblem>() {
+        return problem.exit_code();
+    }
     if let Some(badge_error) = error.downcast_ref::<expo_kiosk::badges::BadgeError>() {
         return badges::exit_code_for(badge_error);
     }
@@ -322,6 +338,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Demo(args)) => demo::run(args, cli.data_dir),
         Some(Command::Sync(args)) => sync::run(args, &data_dir),
         Some(Command::ScanImage(args)) => scan::run(args),
+        Some(Command::Doctor(args)) => commission::doctor(args, &data_dir),
+        Some(Command::Idcard(command)) => commission::idcard(command),
+        Some(Command::Relay(command)) => commission::relay(command),
+        Some(Command::Scanner(command)) => commission::scanner(command),
+        Some(Command::Printers(command)) => badges::printers(&data_dir, command),
         Some(command) => {
             let mut store = Store::open(&data_dir)
                 .with_context(|| format!("opening the station data in {}", data_dir.display()))?;
@@ -414,7 +435,6 @@ fn run_on_store(store: &mut Store, acting: &Acting, command: Command) -> Result<
             let operator = acting.operator(store)?;
             badges::print(store, &operator, args)
         }
-        Command::Printers(command) => badges::printers(store.data_dir(), command),
         Command::PrintQueue(args) => {
             let operator = acting.operator(store)?;
             badges::print_queue(store, &operator, args)
@@ -431,7 +451,12 @@ fn run_on_store(store: &mut Store, acting: &Acting, command: Command) -> Result<
         | Command::Gate(_)
         | Command::Run(_)
         | Command::Sync(_)
-        | Command::ScanImage(_) => {
+        | Command::ScanImage(_)
+        | Command::Doctor(_)
+        | Command::Idcard(_)
+        | Command::Relay(_)
+        | Command::Scanner(_)
+        | Command::Printers(_) => {
             bail!("this command does not use the station store")
         }
     }

@@ -99,10 +99,8 @@ impl Inputs {
         sink: &Sender<Input>,
     ) -> std::io::Result<()> {
         use expo_hardware::camera::{CameraScanner, CameraSettings};
-        let settings = CameraSettings {
-            debounce: Duration::from_millis(debounce_ms),
-            ..CameraSettings::new(index)
-        };
+        let mut settings = CameraSettings::new(index);
+        settings.decode.debounce = Duration::from_millis(debounce_ms);
         self.forward(CameraScanner::spawn(settings)?, sink, move |event| {
             Some(Input::Scan { lane, event, arrived: Instant::now() })
         })

@@ -6,7 +6,9 @@ use eframe::egui::{self, RichText};
 
 use super::app::{link_text, Shell};
 use super::dashboard::Dashboard;
-use super::devices::{DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL_BAUDS};
+use super::devices::{
+    CameraChoice, DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL_BAUDS,
+};
 use super::event_editor::EventEditor;
 use super::i18n::{Lang, Txt};
 use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
@@ -402,6 +404,7 @@ impl Admin {
             running_now(ui, lang, running.id_reader_link());
             pick_one(ui, Txt::IdReaderBaud.get(lang), &mut edit.id_reader_baud, &serial_bauds());
             pick_one(ui, Txt::Printer.get(lang), &mut edit.printer, &printers);
+            camera_choice(ui, lang, &mut edit.camera, &choices.cameras);
         });
         if choices.ports.is_empty() {
             ui.label(Txt::NoSerialPorts.get(lang));
@@ -457,6 +460,41 @@ impl TemplatePreview {
                 ui.spinner();
             }
         }
+    }
+}
+
+/// The camera read as a scanner: none, a V4L camera, or the simulator playing image files.
+fn camera_choice(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    camera: &mut Option<CameraChoice>,
+    found: &[(u32, String)],
+) {
+    let mut choices = vec![(None, Txt::NoDevice.get(lang).to_owned())];
+    choices.extend(found.iter().map(|(index, name)| {
+        (Some(CameraChoice::V4l(*index)), format!("/dev/video{index}  {name}"))
+    }));
+    let frames = match camera {
+        Some(CameraChoice::Frames(path)) => path.clone(),
+        _ => std::path::PathBuf::from("camera-frames"),
+    };
+    choices.push((Some(CameraChoice::Frames(frames)), Txt::CameraFrames.get(lang).to_owned()));
+    pick_one(ui, Txt::Camera.get(lang), camera, &choices);
+    match camera {
+        Some(CameraChoice::Frames(path)) => {
+            let label = ui.label(Txt::CameraFramesPath.get(lang));
+            let mut text = path.display().to_string();
+            if ui.text_edit_singleline(&mut text).labelled_by(label.id).changed() {
+                *path = text.into();
+            }
+            ui.end_row();
+        }
+        Some(CameraChoice::V4l(_)) if !cfg!(feature = "camera") => {
+            ui.label("");
+            ui.label(Txt::CameraNoSupport.get(lang));
+            ui.end_row();
+        }
+        _ => {}
     }
 }
 

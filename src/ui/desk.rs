@@ -277,7 +277,10 @@ impl Desk {
         if self.demo {
             egui::Panel::right("demo").show(ui, |ui| self.demo_panel(ui, lang, devices));
         }
-        egui::Panel::left("search").default_size(420.0).show(ui, |ui| self.search_panel(ui, shell));
+        egui::Panel::left("search").default_size(420.0).show(ui, |ui| {
+            self.search_panel(ui, shell);
+            devices.camera_preview(ui, lang);
+        });
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(notice) = &self.notice {
                 notice.show(ui);
@@ -778,6 +781,9 @@ impl Desk {
         if let Some(token) = last_token {
             if ui.button(Txt::ScanLastBadge.get(lang)).clicked() {
                 result = simulators.scan_badge(&token);
+            }
+            if ui.button(Txt::DemoShowToCamera.get(lang)).clicked() {
+                simulators.show_badge_to_camera(&token);
             }
         }
         if let Err(error) = result {

@@ -1,9 +1,13 @@
-//! The desk's and kiosk's devices: a serial scanner and an ID-card reader, each read on its
-//! own thread by the hardware crate's drivers. The UI only drains their channels, once a
-//! frame, and never waits on them. In the demo, the same drivers talk to simulators.
+//! The desk's and kiosk's devices: a serial scanner, a camera read as a scanner and an
+//! ID-card reader, each read on its own thread by the hardware crate's drivers. The UI only
+//! drains their channels, once a frame, and never waits on them. In the demo, the same
+//! drivers talk to simulators.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use eframe::egui;
+use expo_hardware::camera::{CameraScanner, DecodeSettings, SimulatedCamera};
 use expo_hardware::demo::DemoDevices;
 use expo_hardware::idcard::{self, CardEvent, CardPoller, IdCard, IdDocument};
 use expo_hardware::relay::RelayProtocol;
@@ -44,6 +48,20 @@ pub struct DeviceSettings {
     /// rendering) batches keys and needs a wider gap.
     #[serde(default = "default_keyboard_gap", skip_serializing_if = "is_default_keyboard_gap")]
     pub keyboard_scan_gap_ms: u64,
+    /// A camera read as a QR scanner, with or instead of a serial scanner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraChoice>,
+}
+
+/// Which camera reads QR codes (`[camera]` in `devices.toml`: `v4l = 0` or `frames = "DIR"`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CameraChoice {
+    /// `/dev/video{N}`, captured through nokhwa (builds with the `camera` feature).
+    V4l(u32),
+    /// The camera simulator playing the image files at this path (a file, or a folder's
+    /// PNG and JPEG files by name) in a loop: tests, demos, trying a code without a camera.
+    Frames(PathBuf),
 }
 
 impl Default for DeviceSettings {
@@ -55,6 +73,7 @@ impl Default for DeviceSettings {
             scanner_line: ScannerLine::default(),
             id_reader_baud: default_card_baud(),
             keyboard_scan_gap_ms: default_keyboard_gap(),
+            camera: None,
         }
     }
 }
@@ -221,9 +240,13 @@ pub enum DeviceInput {
 /// The running device threads.
 pub struct Devices {
     scanner: Option<SerialScanner>,
+    camera: Option<CameraScanner>,
     id_reader: Option<CardPoller>,
     scanner_link: Link,
+    camera_link: Link,
     id_reader_link: Link,
+    /// The camera preview on screen: the frame's sequence number and its texture.
+    preview_texture: Option<(u64, egui::TextureHandle)>,
     /// Simulators standing in for the devices (`expo-kiosk demo`).
     demo: Option<DemoDevices>,
 }
@@ -233,9 +256,12 @@ impl Devices {
     pub fn none() -> Self {
         Self {
             scanner: None,
+            camera: None,
             id_reader: None,
             scanner_link: Link::NotConfigured,
+            camera_link: Link::NotConfigured,
             id_reader_link: Link::NotConfigured,
+            preview_texture: None,
             demo: None,
         }
     }
@@ -256,6 +282,11 @@ impl Devices {
             )?);
             devices.id_reader_link = Link::Connected;
         }
+        if let Some(choice) = &settings.camera {
+            devices.camera = open_camera(choice)?;
+            devices.camera_link =
+                if devices.camera.is_some() { Link::Connected } else { Link::Disconnected };
+        }
         Ok(devices)
     }
 
@@ -269,6 +300,9 @@ impl Devices {
             ..DeviceSettings::default()
         };
         let mut devices = Self::open(&settings)?;
+        devices.camera =
+            Some(CameraScanner::simulated(simulators.camera(), DecodeSettings::default())?);
+        devices.camera_link = Link::Connected;
         devices.demo = Some(simulators);
         Ok(devices)
     }
@@ -281,6 +315,10 @@ impl Devices {
         self.id_reader_link
     }
 
+    pub fn camera_link(&self) -> Link {
+        self.camera_link
+    }
+
     /// The simulators, when this is the demo.
     pub fn simulators(&mut self) -> Option<&mut DemoDevices> {
         self.demo.as_mut()
@@ -288,24 +326,18 @@ impl Devices {
 
     /// Whether anything may arrive without user input (the UI then repaints periodically).
     pub fn is_active(&self) -> bool {
-        self.scanner.is_some() || self.id_reader.is_some()
+        self.scanner.is_some() || self.camera.is_some() || self.id_reader.is_some()
     }
 
     /// Everything the devices reported since the last call.
     pub fn poll(&mut self) -> Vec<DeviceInput> {
         let mut inputs = Vec::new();
         if let Some(scanner) = &self.scanner {
-            for event in scanner.events().try_iter() {
-                match event {
-                    ScanEvent::Code(code) => inputs.push(DeviceInput::Scan(code)),
-                    ScanEvent::Error(error) => tracing::warn!("scanner: {error}"),
-                    ScanEvent::Disconnected(reason) => {
-                        tracing::warn!("scanner disconnected: {reason}");
-                        self.scanner_link = Link::Disconnected;
-                    }
-                    ScanEvent::Reconnected => self.scanner_link = Link::Connected,
-                }
-            }
+            drain_scans("scanner", scanner, &mut self.scanner_link, &mut inputs);
+        }
+        // A camera's code takes the same path as a serial scanner's.
+        if let Some(camera) = &self.camera {
+            drain_scans("camera", camera, &mut self.camera_link, &mut inputs);
         }
         if let Some(reader) = &self.id_reader {
             for event in reader.events().try_iter() {
@@ -323,6 +355,89 @@ impl Devices {
             }
         }
         inputs
+    }
+}
+
+/// Starts the chosen camera; `None` (reported) when this build cannot capture from it.
+fn open_camera(choice: &CameraChoice) -> std::io::Result<Option<CameraScanner>> {
+    let settings = DecodeSettings::default();
+    match choice {
+        CameraChoice::Frames(path) => {
+            let camera = SimulatedCamera::from_files(std::slice::from_ref(path))
+                .map_err(std::io::Error::other)?;
+            CameraScanner::simulated(camera, settings).map(Some)
+        }
+        #[cfg(feature = "camera")]
+        CameraChoice::V4l(index) => {
+            let mut camera = expo_hardware::camera::CameraSettings::new(*index);
+            camera.decode = settings;
+            CameraScanner::spawn(camera).map(Some)
+        }
+        #[cfg(not(feature = "camera"))]
+        CameraChoice::V4l(index) => {
+            tracing::warn!(index, "this build has no camera support (cargo feature `camera`)");
+            Ok(None)
+        }
+    }
+}
+
+/// Moves a code source's codes into `inputs` and its connection changes into `link`.
+fn drain_scans(
+    what: &str,
+    source: &impl CodeSource,
+    link: &mut Link,
+    inputs: &mut Vec<DeviceInput>,
+) {
+    for event in source.events().try_iter() {
+        match event {
+            ScanEvent::Code(code) => inputs.push(DeviceInput::Scan(code)),
+            ScanEvent::Error(error) => tracing::warn!("{what}: {error}"),
+            ScanEvent::Disconnected(reason) => {
+                tracing::warn!("{what} disconnected: {reason}");
+                *link = Link::Disconnected;
+            }
+            ScanEvent::Reconnected => *link = Link::Connected,
+        }
+    }
+}
+
+impl Devices {
+    /// A small live view of the camera, the decoded code outlined; nothing without a camera.
+    pub fn camera_preview(&mut self, ui: &mut egui::Ui, lang: super::Lang) {
+        const WIDTH: f32 = 240.0;
+        let Some(preview) = self.camera.as_ref().and_then(CameraScanner::preview) else {
+            return;
+        };
+        let stale = self.preview_texture.as_ref().is_none_or(|(seq, _)| *seq != preview.sequence);
+        if stale {
+            let size = [preview.frame.width() as usize, preview.frame.height() as usize];
+            let image = egui::ColorImage::from_gray(size, preview.frame.as_raw());
+            let texture =
+                ui.ctx().load_texture("camera-preview", image, egui::TextureOptions::LINEAR);
+            self.preview_texture = Some((preview.sequence, texture));
+        }
+        let Some((_, texture)) = &self.preview_texture else { return };
+        let scale = WIDTH / preview.frame.width().max(1) as f32;
+        let size = egui::vec2(WIDTH, preview.frame.height() as f32 * scale);
+        let label = match &preview.code {
+            Some(_) => super::Txt::CameraCodeSeen.get(lang),
+            None => super::Txt::CameraLooking.get(lang),
+        };
+        let response = ui.add(egui::Image::new((texture.id(), size)).alt_text(label));
+        if let Some(code) = &preview.code {
+            let to_screen =
+                |(x, y): (f32, f32)| response.rect.min + egui::vec2(x * scale, y * scale);
+            let mut corners: Vec<egui::Pos2> = code.points.iter().copied().map(to_screen).collect();
+            // The reader gives the finder patterns' centres (bottom-left, top-left,
+            // top-right); the fourth corner completes the parallelogram.
+            if let [bottom_left, top_left, top_right] = corners[..] {
+                corners =
+                    vec![bottom_left, top_left, top_right, bottom_left + (top_right - top_left)];
+            }
+            corners.truncate(4);
+            let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(0x2E, 0xCC, 0x40));
+            ui.painter().add(egui::Shape::closed_line(corners, stroke));
+        }
     }
 }
 

@@ -401,6 +401,14 @@ texts! {
     ActionGateMode => "闸机模式变更", "Gate mode changed";
     ActionExport => "导出", "Exported";
     ActionSync => "同步", "Synchronised";
+    // Camera as a scanner (desk, kiosk, admin Devices tab)
+    Camera => "摄像头扫码", "Camera scanner";
+    CameraLooking => "摄像头：请将二维码对准镜头", "Camera: hold the QR code up to the lens";
+    CameraCodeSeen => "摄像头：已识别二维码", "Camera: QR code read";
+    CameraFrames => "模拟摄像头（播放图片文件）", "Simulated camera (plays image files)";
+    CameraFramesPath => "图片文件或文件夹", "Image file or folder";
+    CameraNoSupport => "此版本不含摄像头支持（需 camera 功能编译）", "This build has no camera support (build with the camera feature)";
+    DemoShowToCamera => "向摄像头出示刚打印的胸卡", "Show the badge just printed to the camera";
 }
 
 /// The label of a form field as the domain names it in a [`crate::domain::FieldError`].

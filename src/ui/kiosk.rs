@@ -389,7 +389,10 @@ impl Kiosk {
             ui.vertical_centered(|ui| {
                 ui.add_space(40.0);
                 match self.step.clone() {
-                    KioskStep::Welcome => self.welcome(ui, shell, lang),
+                    KioskStep::Welcome => {
+                        self.welcome(ui, shell, lang);
+                        devices.camera_preview(ui, *lang);
+                    }
                     KioskStep::Looking | KioskStep::Printing => {
                         big(ui, Icon::Printer, Txt::KioskPrinting.get(*lang));
                         ui.spinner();

@@ -251,6 +251,8 @@ pub enum Response {
 pub struct DeviceChoices {
     pub saved: DeviceSettings,
     pub ports: Vec<(String, String)>,
+    /// V4L cameras: index and name.
+    pub cameras: Vec<(u32, String)>,
     pub printers: Vec<String>,
     pub default_printer: Option<String>,
 }
@@ -983,18 +985,7 @@ impl Worker {
         let template = Template::load(template)?;
         let event = &self.store.event()?.definition;
         let category = event.categories.first().ok_or(Failure::NotFound)?;
-        let sample = BadgeData {
-            name: "张三丰".into(),
-            company: "武当科技有限公司 Wudang Technology".into(),
-            title: "总经理".into(),
-            country: "中国".into(),
-            category_zh: category.label_zh.clone(),
-            category_en: category.label_en.clone(),
-            event: event.event.name.clone(),
-            colour: category.rgb(),
-            // The length and alphabet of a real badge token, so the code has its real size.
-            token: format!("{}{}", crate::credential::TOKEN_PREFIX, "7".repeat(154)),
-        };
+        let sample = BadgeData::sample(&event.event.name, category);
         let layout = render::layout(&template, &sample)?;
         let logo = decode_png(render::logo_png())?;
         Ok(BadgePreview {
@@ -1024,10 +1015,16 @@ impl Worker {
                 (path.display().to_string(), what)
             })
             .collect();
+        let cameras = expo_hardware::inventory::cameras()
+            .map_err(|e| Failure::Other(format!("listing cameras: {e}")))?
+            .into_iter()
+            .map(|camera| (camera.index, camera.name))
+            .collect();
         let printers = PrinterConfig::load(data_dir)?;
         Ok(DeviceChoices {
             saved,
             ports,
+            cameras,
             printers: printers.printers.iter().map(|p| p.name.clone()).collect(),
             default_printer: printers.default,
         })

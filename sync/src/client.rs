@@ -157,6 +157,25 @@ impl HubClient {
         &self.base
     }
 
+    /// Whether the hub answers its health check (`GET /healthz`) within `timeout`; for
+    /// `expo-kiosk doctor`, which must not wait a sync request's minute.
+    pub fn health(&self, timeout: Duration) -> Result<(), ClientError> {
+        let mut response = self
+            .agent
+            .get(format!("{}/healthz", self.base))
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .call()?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let status = response.status().as_u16();
+        let bytes = response.body_mut().with_config().limit(MAX_RESPONSE_BYTES).read_to_vec()?;
+        let reason = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+        Err(ClientError::Unexpected { status, reason })
+    }
+
     /// Sends one batch; the answer lists every change id the hub now holds durably.
     pub fn push(&self, changes: &[Change]) -> Result<PushResponse, ClientError> {
         let body = PushRequest { protocol: PROTOCOL_VERSION, changes: changes.to_vec() };

@@ -43,6 +43,24 @@ pub struct FrameParams {
 }
 
 impl FrameParams {
+    /// A badge held up to the camera: 4-px modules, slightly tilted and turned, fair light,
+    /// a little blur and noise (what the demo and the tests show the simulated camera).
+    pub fn held_up() -> Self {
+        Self {
+            module_px: 4.0,
+            tilt_deg: 10.0,
+            tilt_axis_deg: 30.0,
+            rotation_deg: 8.0,
+            offset: (40.0, -20.0),
+            dark: 40.0,
+            light: 210.0,
+            light_falloff: 0.15,
+            light_direction_deg: 45.0,
+            blur_sigma: 0.5,
+            noise_sigma: 3.0,
+        }
+    }
+
     /// Draws parameters across the hard range: modules 2-7 px, tilt up to 40°, contrast down to
     /// about 50 grey levels, up to 55 % light falloff, blur up to 1.3 px, noise up to 12 levels.
     pub fn random(rng: &mut impl Rng) -> Self {
@@ -95,6 +113,12 @@ fn badge_payload(rng: &mut impl Rng, index: usize) -> String {
         .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
         .collect();
     format!("EXPO1.{index:06}.{signature}")
+}
+
+/// `text` on a badge held up to the camera ([`FrameParams::held_up`]), the same frame for the
+/// same text; `None` if the text cannot be encoded.
+pub fn held_up_frame(text: &str) -> Option<GrayImage> {
+    render(text, &FrameParams::held_up(), &mut StdRng::seed_from_u64(1))
 }
 
 /// Renders `text` as a QR code photographed under `params`; `None` if the text cannot be encoded.

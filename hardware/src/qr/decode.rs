@@ -57,14 +57,33 @@ pub fn decode_image(image: &DynamicImage) -> Result<String, QrError> {
     decode_frame(&image.to_luma8()).ok_or(QrError::NotFound)
 }
 
+/// A code found in a frame: its text and where it lies, for a preview to outline it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedCode {
+    /// The decoded text.
+    pub text: String,
+    /// The points the reader located (finder-pattern centres and, when found, the alignment
+    /// pattern), in frame pixels.
+    pub points: Vec<(f32, f32)>,
+}
+
 /// Decodes a grey camera frame with the production strategy; `None` when no code is readable
 /// (the normal outcome for most camera frames).
 pub fn decode_frame(frame: &GrayImage) -> Option<String> {
-    decode_with(Decoder::Combined, frame)
+    locate_code(frame).map(|code| code.text)
+}
+
+/// [`decode_frame`], keeping where the code lies in the frame.
+pub fn locate_code(frame: &GrayImage) -> Option<LocatedCode> {
+    decode_located(Decoder::Combined, frame)
 }
 
 /// Decodes a grey frame with one pass or strategy (for the benchmark).
 pub fn decode_with(decoder: Decoder, frame: &GrayImage) -> Option<String> {
+    decode_located(decoder, frame).map(|code| code.text)
+}
+
+fn decode_located(decoder: Decoder, frame: &GrayImage) -> Option<LocatedCode> {
     let source = Luma8Source::new_with_slice(frame.as_raw(), frame.width(), frame.height());
     // An empty image is the only reason the source is refused; it holds no code.
     let source = source.ok()?;
@@ -79,11 +98,13 @@ pub fn decode_with(decoder: Decoder, frame: &GrayImage) -> Option<String> {
     }
 }
 
-/// Hybrid pass over the frame shrunk to half size.
-fn read_half_size(frame: &GrayImage) -> Option<String> {
+/// Hybrid pass over the frame shrunk to half size; points are scaled back to the frame.
+fn read_half_size(frame: &GrayImage) -> Option<LocatedCode> {
     let half = half_size(frame);
     let source = Luma8Source::new_with_slice(half.as_raw(), half.width(), half.height()).ok()?;
-    read(HybridBinarizer::new(source), false)
+    let mut code = read(HybridBinarizer::new(source), false)?;
+    code.points.iter_mut().for_each(|(x, y)| (*x, *y) = (*x * 2.0, *y * 2.0));
+    Some(code)
 }
 
 /// The frame at half width and height, each pixel the rounded mean of a 2 × 2 block.
@@ -97,14 +118,17 @@ fn half_size(frame: &GrayImage) -> GrayImage {
 }
 
 /// Runs the QR reader on one binarisation.
-fn read<B: Binarizer>(binarizer: B, try_harder: bool) -> Option<String> {
+fn read<B: Binarizer>(binarizer: B, try_harder: bool) -> Option<LocatedCode> {
     let hints = DecodeHints {
         PossibleFormats: Some(HashSet::from([BarcodeFormat::QR_CODE])),
         TryHarder: Some(try_harder),
         ..DecodeHints::default()
     };
     match QrReader.decode_with_hints(&mut BinaryBitmap::new(binarizer), &hints) {
-        Ok(result) => Some(result.getText().to_owned()),
+        Ok(result) => Some(LocatedCode {
+            text: result.getText().to_owned(),
+            points: result.getPoints().iter().map(|point| (point.x, point.y)).collect(),
+        }),
         // "Not found" is the normal outcome for most frames; keep the reason for tracing only.
         Err(error) => {
             tracing::trace!(%error, "no QR code decoded");

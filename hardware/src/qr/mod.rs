@@ -4,5 +4,6 @@ pub mod corpus;
 mod decode;
 
 pub use decode::{
-    decode_bytes, decode_file, decode_frame, decode_image, decode_with, Decoder, QrError,
+    decode_bytes, decode_file, decode_frame, decode_image, decode_with, locate_code, Decoder,
+    LocatedCode, QrError,
 };

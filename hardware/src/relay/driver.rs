@@ -26,6 +26,11 @@ impl RelayDriver<TTYPort> {
     pub fn open(path: &str, settings: RelaySettings) -> Result<Self, RelayError> {
         Self::start(serial::open(path, settings.baud)?, settings)
     }
+
+    /// Opens the board at `path` and leaves every relay as it is (a technician's test, a probe).
+    pub fn open_as_is(path: &str, settings: RelaySettings) -> Result<Self, RelayError> {
+        Ok(Self::resume(serial::open(path, settings.baud)?, settings))
+    }
 }
 
 impl<P: Read + Write> RelayDriver<P> {
@@ -44,6 +49,30 @@ impl<P: Read + Write> RelayDriver<P> {
     /// The settings in use.
     pub fn settings(&self) -> &RelaySettings {
         &self.settings
+    }
+
+    /// Whether relay `channel` (from 1) is energised, read from a Modbus module (function 01,
+    /// which changes nothing). A missing answer is [`RelayError::EchoMissing`].
+    pub fn read_energised(&mut self, channel: u8) -> Result<bool, RelayError> {
+        let RelayProtocol::Modbus { address } = self.settings.protocol else {
+            return Err(RelayError::NoReadBack);
+        };
+        let coil = u16::from(channel.saturating_sub(1));
+        self.port.write_all(&modbus::encode_read_coils(address, coil, 1))?;
+        self.port.flush()?;
+        let answer = self.read_answer(modbus::COIL_STATUS_LEN)?;
+        if answer.is_empty() {
+            return Err(RelayError::EchoMissing { attempts: 1 });
+        }
+        if let Ok(ModbusFrame::Exception { address: from, code, .. }) = modbus::decode(&answer) {
+            if from == address {
+                return Err(RelayError::Exception(code));
+            }
+        }
+        match modbus::decode_coil_status(address, &answer) {
+            Ok(states) => Ok(states & 1 == 1),
+            Err(error) => Err(RelayError::BadAnswer { received: answer, error }),
+        }
     }
 
     /// Puts `channel` in the gate-open or gate-closed state, honouring the NO/NC polarity.
@@ -78,7 +107,7 @@ impl<P: Read + Write> RelayDriver<P> {
             }
             self.port.write_all(&request)?;
             self.port.flush()?;
-            let answer = self.read_answer()?;
+            let answer = self.read_answer(modbus::WRITE_COIL_LEN)?;
             if answer == request {
                 return Ok(());
             }
@@ -94,15 +123,16 @@ impl<P: Read + Write> RelayDriver<P> {
         Err(failure)
     }
 
-    /// Reads an echo (8 bytes) or exception (5 bytes) until complete or the echo timeout passes.
-    fn read_answer(&mut self) -> io::Result<Vec<u8>> {
+    /// Reads an answer of `len` bytes, or an exception (5 bytes), until complete or the echo
+    /// timeout passes.
+    fn read_answer(&mut self, len: usize) -> io::Result<Vec<u8>> {
         let deadline = Instant::now() + self.settings.echo_timeout;
-        let mut answer = Vec::with_capacity(modbus::WRITE_COIL_LEN);
+        let mut answer = Vec::with_capacity(len);
         let mut chunk = [0u8; modbus::WRITE_COIL_LEN];
         loop {
             let expected = match answer.get(1) {
                 Some(function) if function & 0x80 != 0 => modbus::EXCEPTION_LEN,
-                _ => modbus::WRITE_COIL_LEN,
+                _ => len,
             };
             if answer.len() >= expected {
                 return Ok(answer);

@@ -155,6 +155,17 @@ pub enum RelayError {
     /// The relay worker thread is gone.
     #[error("relay worker has stopped")]
     WorkerStopped,
+    /// An LCUS board never answers, so its relay states cannot be read back.
+    #[error("LCUS relay boards do not report their state")]
+    NoReadBack,
+    /// The module's answer to a state read is not a valid frame.
+    #[error("relay module answered {received:02X?}: {error}")]
+    BadAnswer {
+        /// Bytes received.
+        received: Vec<u8>,
+        /// What is wrong with them.
+        error: RelayFrameError,
+    },
 }
 
 impl RelayError {
@@ -167,8 +178,9 @@ impl RelayError {
             | Self::Io(_)
             | Self::InvalidChannel { .. }
             | Self::Exception(_)
-            | Self::WorkerStopped => true,
-            Self::EchoMissing { .. } | Self::EchoMismatch { .. } => false,
+            | Self::WorkerStopped
+            | Self::NoReadBack => true,
+            Self::EchoMissing { .. } | Self::EchoMismatch { .. } | Self::BadAnswer { .. } => false,
         }
     }
 }

@@ -2,6 +2,12 @@
 
 use super::RelayFrameError;
 
+/// Function code of "read coils": asks for relay states and changes nothing.
+pub const READ_COILS: u8 = 0x01;
+/// Length of a read-coils request.
+pub const READ_COILS_LEN: usize = 8;
+/// Length of the answer to a read-coils request for up to 8 coils.
+pub const COIL_STATUS_LEN: usize = 6;
 /// Function code of "write single coil".
 pub const WRITE_SINGLE_COIL: u8 = 0x05;
 /// Length of a write-single-coil request and of its echo.
@@ -37,6 +43,32 @@ pub fn encode_write_coil(address: u8, coil: u16, on: bool) -> [u8; WRITE_COIL_LE
     with_crc([address, WRITE_SINGLE_COIL, coil_hi, coil_lo, value, 0x00])
 }
 
+/// The 8-byte request for the state of `count` coils from `first` (0-based).
+pub fn encode_read_coils(address: u8, first: u16, count: u16) -> [u8; READ_COILS_LEN] {
+    let [first_hi, first_lo] = first.to_be_bytes();
+    let [count_hi, count_lo] = count.to_be_bytes();
+    with_crc([address, READ_COILS, first_hi, first_lo, count_hi, count_lo])
+}
+
+/// A module's answer to a read of up to 8 coils: their states as one byte, coil 0 in bit 0.
+pub fn encode_coil_status(address: u8, states: u8) -> [u8; COIL_STATUS_LEN] {
+    with_crc([address, READ_COILS, 1, states])
+}
+
+/// The states byte of a read-coils answer from `address`.
+pub fn decode_coil_status(address: u8, frame: &[u8]) -> Result<u8, RelayFrameError> {
+    let [from, function, 1, states, crc_lo, crc_hi] = *frame else {
+        return Err(RelayFrameError::Length(frame.len()));
+    };
+    if crc16(&[from, function, 1, states]).to_le_bytes() != [crc_lo, crc_hi] {
+        return Err(RelayFrameError::Checksum);
+    }
+    if from != address || function != READ_COILS {
+        return Err(RelayFrameError::UnsupportedFunction(function));
+    }
+    Ok(states)
+}
+
 /// The exception answer a module sends when it refuses a write (used by the simulator).
 pub fn encode_exception(address: u8, function: u8, code: u8) -> [u8; EXCEPTION_LEN] {
     with_crc([address, function | 0x80, code])
@@ -54,6 +86,15 @@ pub enum ModbusFrame {
         /// Requested state.
         on: bool,
     },
+    /// Read coils (request).
+    ReadCoils {
+        /// Module address.
+        address: u8,
+        /// First coil, 0-based.
+        first: u16,
+        /// How many coils.
+        count: u16,
+    },
     /// The module refused a request.
     Exception {
         /// Module address.
@@ -69,6 +110,7 @@ pub enum ModbusFrame {
 pub fn frame_len(function: u8) -> Result<usize, RelayFrameError> {
     match function {
         WRITE_SINGLE_COIL => Ok(WRITE_COIL_LEN),
+        READ_COILS => Ok(READ_COILS_LEN),
         f if f & 0x80 != 0 => Ok(EXCEPTION_LEN),
         other => Err(RelayFrameError::UnsupportedFunction(other)),
     }
@@ -95,6 +137,13 @@ pub fn decode(frame: &[u8]) -> Result<ModbusFrame, RelayFrameError> {
                 [0x00, 0x00] => Ok(ModbusFrame::WriteCoil { address, coil, on: false }),
                 value => Err(RelayFrameError::BadValue(u16::from_be_bytes(value))),
             }
+        }
+        [address, READ_COILS, first_hi, first_lo, count_hi, count_lo] => {
+            Ok(ModbusFrame::ReadCoils {
+                address,
+                first: u16::from_be_bytes([first_hi, first_lo]),
+                count: u16::from_be_bytes([count_hi, count_lo]),
+            })
         }
         [address, function, code] => {
             Ok(ModbusFrame::Exception { address, function: function & 0x7F, code })
@@ -140,5 +189,21 @@ mod tests {
         assert_eq!(decode(&corrupt), Err(RelayFrameError::Checksum));
         assert_eq!(decode(&corrupt[..5]), Err(RelayFrameError::Length(5)));
         assert_eq!(decode(&[0x01, 0x03, 0, 0]), Err(RelayFrameError::UnsupportedFunction(0x03)));
+    }
+
+    #[test]
+    fn reads_coils_without_writing_any() {
+        // The read of coil 0 of module 1 that Modbus references document.
+        assert_eq!(encode_read_coils(1, 0, 1), [0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0xFD, 0xCA]);
+        assert_eq!(
+            decode(&encode_read_coils(0xFF, 0, 8)),
+            Ok(ModbusFrame::ReadCoils { address: 0xFF, first: 0, count: 8 })
+        );
+        assert_eq!(decode_coil_status(1, &encode_coil_status(1, 0b10)), Ok(0b10));
+        let mut corrupt = encode_coil_status(1, 1);
+        corrupt[3] ^= 1;
+        assert_eq!(decode_coil_status(1, &corrupt), Err(RelayFrameError::Checksum));
+        assert!(decode_coil_status(2, &encode_coil_status(1, 1)).is_err(), "another module");
+        assert_eq!(decode_coil_status(1, &[1, 1, 1]), Err(RelayFrameError::Length(3)));
     }
 }

@@ -174,6 +174,17 @@ fn take_modbus(state: &mut BoardState, address: u8, reply: &mut Vec<u8>) -> bool
                 ),
             }
         }
+        Ok(ModbusFrame::ReadCoils { address: to, first, count }) => {
+            state.buffer.drain(..len);
+            if to == address {
+                state.received.push(frame);
+                let states = (0..count.min(8)).fold(0u8, |bits, offset| {
+                    let on = state.energised.get(usize::from(first + offset)).copied();
+                    bits | (u8::from(on.unwrap_or(false)) << offset)
+                });
+                reply.extend_from_slice(&modbus::encode_coil_status(address, states));
+            }
+        }
         Ok(ModbusFrame::Exception { .. }) | Err(_) => {
             state.buffer.drain(..1);
         }

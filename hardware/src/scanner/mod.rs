@@ -4,6 +4,7 @@
 mod line;
 mod reader;
 mod sim;
+mod watch;
 mod wedge;
 
 use std::sync::mpsc::Receiver;
@@ -14,6 +15,7 @@ use thiserror::Error;
 pub use line::{normalize, Debouncer, LineSplitter};
 pub use reader::SerialScanner;
 pub use sim::ScannerSimulator;
+pub use watch::{open_watch_port, LineWatcher, WatchedLine};
 pub use wedge::{Key, WedgeDetector, WedgeSettings, WedgeVerdict};
 
 /// A device that delivers scanned codes on a channel (serial scanner, camera).
