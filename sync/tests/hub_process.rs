@@ -84,14 +84,16 @@ fn free_port() -> u16 {
 }
 
 fn hub_process_survives_a_kill_mid_push(db: &str, dir: &Path) {
-    let desk_code = cli(db, &["station", "add", "desk-1"]).trim().to_owned();
-    let gate_code = cli(db, &["station", "add", "gate-1"]).trim().to_owned();
+    let desk_code = cli(db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let gate_code = cli(db, &["station", "add", "gate-1", "--role", "gate"]).trim().to_owned();
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let mut hub = HubProcess::start(db, port);
-    let desk_token = enrol(&hub_url, &desk_code, &HubTrust::default()).unwrap().token;
-    let gate =
-        HubClient::new(&hub_url, &enrol(&hub_url, &gate_code, &HubTrust::default()).unwrap().token);
+    let desk_token = enrol(&hub_url, &desk_code, "desk-1", &HubTrust::default()).unwrap().token;
+    let gate = HubClient::new(
+        &hub_url,
+        &enrol(&hub_url, &gate_code, "gate-1", &HubTrust::default()).unwrap().token,
+    );
 
     let mut station = Station::new("desk-1");
     let made: Vec<_> = (0..CHANGES)
@@ -191,8 +193,8 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("hub-key.pem"));
     assert_eq!(std::fs::read(&authority_path).unwrap(), authority);
 
-    let desk_code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
-    let gate_code = cli(&db, &["station", "add", "gate-1"]).trim().to_owned();
+    let desk_code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let gate_code = cli(&db, &["station", "add", "gate-1", "--role", "gate"]).trim().to_owned();
     let port = free_port();
     let trust = HubTrust::authority_pem(&authority).unwrap();
     let trusting_agent: ureq::Agent = ureq::Agent::config_builder()
@@ -221,7 +223,7 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
     // Plain HTTP gets no answer, and a station that does not trust the authority sends
     // nothing: its enrolment code is still unspent afterwards.
     assert!(ureq::get(format!("http://127.0.0.1:{port}/healthz")).call().is_err());
-    match enrol(&hub_url, &desk_code, &HubTrust::default()) {
+    match enrol(&hub_url, &desk_code, "desk-1", &HubTrust::default()) {
         Err(error @ ClientError::UntrustedHub(_)) => {
             assert!(!error.is_transient());
             assert!(error.to_string().contains("--hub-ca"), "{error}");
@@ -233,10 +235,16 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
         Err(ClientError::BadAuthority(_))
     ));
 
-    let desk =
-        HubClient::trusting(&hub_url, &enrol(&hub_url, &desk_code, &trust).unwrap().token, &trust);
-    let gate =
-        HubClient::trusting(&hub_url, &enrol(&hub_url, &gate_code, &trust).unwrap().token, &trust);
+    let desk = HubClient::trusting(
+        &hub_url,
+        &enrol(&hub_url, &desk_code, "desk-1", &trust).unwrap().token,
+        &trust,
+    );
+    let gate = HubClient::trusting(
+        &hub_url,
+        &enrol(&hub_url, &gate_code, "gate-1", &trust).unwrap().token,
+        &trust,
+    );
     let mut station = Station::new("desk-1");
     let made: Vec<_> =
         (0..20).map(|i| station.attendee(Uuid::now_v7(), &format!("Visitor {i}"), None)).collect();
