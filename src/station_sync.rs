@@ -445,6 +445,10 @@ mod tests {
             })
             .expect("A queued its event definition");
         newer.definition = newer.definition.replacen("[event]", "[event]\nfuture_setting = 1", 1);
+        // Newer than the version B installed from the bundle.
+        for change in changes.iter_mut().filter(|c| c.record.kind() == "event") {
+            change.hlc.wall_ms += 60_000;
+        }
         let event_before = b.store().event().unwrap().definition.clone();
 
         b.apply_remote(&changes, 7).unwrap();
@@ -497,6 +501,7 @@ mod tests {
         let mut widened = b.store().event().unwrap().definition.clone();
         widened.event.venue = "the attacker's".into();
         let mut planted = first_of(&made, "audit");
+        planted.id = Uuid::now_v7();
         planted.record = Record::Event(expo_sync::protocol::EventRecord {
             event_id: widened.event.id.clone(),
             definition: widened.to_toml(),
