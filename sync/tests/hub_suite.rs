@@ -879,6 +879,14 @@ fn signing_keys_are_endorsed_once_and_revoked_with_their_station<S: HubStore>(hu
     expo_sync::endorsement::verify(&authority, revocation).unwrap();
     let keys = hub.runtime.block_on(hub.store.current_page("signing_key", "", 10)).unwrap();
     assert!(matches!(&keys[..], [(_, Record::SigningKey(k))] if k.revoked), "revocation wins");
+
+    // The station enrolled again (a new name, the same station id): its old key stays
+    // revoked, a new one may be endorsed.
+    let code = hub.station_code("desk-1-again");
+    let again = client::enrol(&hub.url, &code, "desk-1", &HubTrust::default()).unwrap();
+    let desk = HubClient::new(&hub.url, &again.token);
+    assert!(desk.endorse(&own_key).unwrap().revoked);
+    assert!(!desk.endorse(&hex_key(2)).unwrap().revoked);
 }
 
 /// The hex public key of a fixed test signing key.

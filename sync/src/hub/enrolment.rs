@@ -118,7 +118,13 @@ pub async fn endorse_key<S: HubStore>(
     let station_id = caller.station_id.as_deref().ok_or(EndorseError::NoStationId)?;
     let authority = store.authority().await?;
     let endorsed = authority.endorse(station_id, public_key)?;
-    match endorsed_keys(store, station_id).await?.into_iter().next() {
+    // A revoked key stays revoked; a station re-enrolled after its revocation may have a
+    // new key endorsed under the same id.
+    let current = endorsed_keys(store, station_id)
+        .await?
+        .into_iter()
+        .find(|key| !key.revoked || key.public_key == endorsed.public_key);
+    match current {
         Some(existing) if existing.public_key == endorsed.public_key => return Ok(existing),
         Some(_) => return Err(EndorseError::OtherKeyEndorsed),
         None => {}
