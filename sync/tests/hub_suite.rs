@@ -51,6 +51,7 @@ hub_suite!(
     attack_6_a_change_claiming_another_station_is_refused,
     attack_7_forged_audit_and_a_reused_id_change_nothing,
     signing_keys_are_endorsed_once_and_revoked_with_their_station,
+    a_station_over_its_quota_pushes_no_more,
 );
 
 fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
@@ -893,4 +894,22 @@ fn signing_keys_are_endorsed_once_and_revoked_with_their_station<S: HubStore>(hu
 fn hex_key(seed: u8) -> String {
     let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     hex::encode(key.verifying_key().as_bytes())
+}
+
+fn a_station_over_its_quota_pushes_no_more<S: HubStore>(hub: TestHub<S>) {
+    // The test hubs allow 2,000 changes per station (`common::small_limits`).
+    let desk = hub.client("desk-1");
+    let mut station = Station::new("desk-1");
+    let changes: Vec<_> = (0..2000).map(|_| station.badge(Uuid::now_v7(), 1, "active")).collect();
+    for chunk in changes.chunks(500) {
+        desk.push(chunk).unwrap();
+    }
+    // Past its quota a station is told why; other stations go on.
+    let more = [station.badge(Uuid::now_v7(), 1, "active")];
+    assert_eq!(refused(desk.push(&more)), (403, "quota_exceeded".into()));
+    assert!(hub
+        .client("desk-2")
+        .push(&[Station::new("desk-2").badge(Uuid::now_v7(), 1, "active")])
+        .is_ok());
+    assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, 2001);
 }

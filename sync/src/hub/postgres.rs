@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS stations (
 -- their first push.
 ALTER TABLE stations ADD COLUMN IF NOT EXISTS role TEXT;
 ALTER TABLE stations ADD COLUMN IF NOT EXISTS station_id TEXT;
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS changes_stored BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS enrolment_codes (
     code_hash TEXT PRIMARY KEY,
     station TEXT NOT NULL REFERENCES stations (name)
@@ -273,7 +274,8 @@ impl HubStore for PostgresStore {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT name, revoked, role, station_id FROM stations WHERE credential_hash = $1",
+                "SELECT name, revoked, role, station_id, changes_stored FROM stations
+                 WHERE credential_hash = $1",
             )
             .await?;
         Ok(match client.query_opt(&statement, &[&token_hash]).await? {
@@ -282,6 +284,7 @@ impl HubStore for PostgresStore {
                 name: row.try_get(0)?,
                 role: parse_role(row.try_get(2)?)?,
                 station_id: row.try_get(3)?,
+                changes_stored: count(row.try_get(4)?)?,
             }),
             None => StationAuth::Unknown,
         })
@@ -324,6 +327,12 @@ impl HubStore for PostgresStore {
                      > (current_state.precedence, current_state.hlc)",
             )
             .await?;
+        let count_stored = tx
+            .prepare_cached(
+                "UPDATE stations SET changes_stored = changes_stored + $2::bigint
+                 WHERE name = $1",
+            )
+            .await?;
         // Only attendees carry an ID hash: the partial index answers this alone.
         let same_hash = tx
             .prepare_cached(
@@ -344,7 +353,7 @@ impl HubStore for PostgresStore {
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect::<Result<Vec<(Uuid, String)>, tokio_postgres::Error>>()?;
-        batch.refuse_reused_ids(&known);
+        let reused = batch.refuse_reused_ids(&known);
 
         let ids = batch.ids();
         let c = &batch.changes;
@@ -381,11 +390,17 @@ impl HubStore for PostgresStore {
             &id_hashes,
         ];
         let hash_params: [&(dyn ToSql + Sync); 1] = [&incoming_hashes];
-        let (new, _, same_hash) = tokio::try_join!(
+        // Under the lock, what this batch adds is what the hub did not hold yet.
+        let replays = known.len().saturating_sub(reused.len());
+        let stored = i64::try_from(ids.len().saturating_sub(replays))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let count_params: [&(dyn ToSql + Sync); 2] = [&station, &stored];
+        let (new, _, same_hash, _) = tokio::try_join!(
             biased;
             tx.execute(&insert_changes, &change_params),
             tx.execute(&upsert_state, &state_params),
             tx.query(&same_hash, &hash_params),
+            tx.execute(&count_stored, &count_params),
         )?;
         let known = hashed_attendees(&same_hash)?;
         for pair in duplicate_pairs(&incoming, &known) {

@@ -39,6 +39,10 @@ pub struct HubConfig {
     pub request_timeout: Duration,
     /// Largest page a pull may ask for.
     pub max_pull_limit: usize,
+    /// Most changes one station may have stored at the hub: a stolen credential cannot
+    /// fill the hub's disk. Ten times a large show's registrations, badges and gate
+    /// decisions of one station.
+    pub station_quota: u64,
 }
 
 impl Default for HubConfig {
@@ -47,6 +51,7 @@ impl Default for HubConfig {
             body_limit: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_pull_limit: 5000,
+            station_quota: 10_000_000,
         }
     }
 }
@@ -281,6 +286,16 @@ async fn push<S: HubStore>(
         return Err(ApiError::protocol(request.protocol));
     }
     let role = caller.role.ok_or_else(|| ApiError::no_role(&caller.name))?;
+    if caller.changes_stored >= hub.config.station_quota {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "quota_exceeded",
+            format!(
+                "this station has {} changes stored at the hub, its quota is {}",
+                caller.changes_stored, hub.config.station_quota
+            ),
+        ));
+    }
     let station_id = match (&caller.station_id, request.changes.first()) {
         (Some(bound), _) => bound.clone(),
         // Enrolled before the hub bound station ids: its first push binds one.

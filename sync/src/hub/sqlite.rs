@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS stations (
     credential_hash TEXT UNIQUE,
     revoked INTEGER NOT NULL DEFAULT 0,
     role TEXT,
-    station_id TEXT
+    station_id TEXT,
+    changes_stored INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS enrolment_codes (
     code_hash TEXT PRIMARY KEY,
@@ -138,14 +139,17 @@ fn drop_record_copies(connection: &Connection) -> Result<(), StoreError> {
 /// Migrates the stations of an earlier hub, which bound no role or station id: they
 /// keep working for pulls and push once `station set-role` gives them a role.
 fn add_station_bindings(connection: &Connection) -> Result<(), StoreError> {
-    for column in ["role", "station_id"] {
+    for (column, definition) in
+        [("role", "TEXT"), ("station_id", "TEXT"), ("changes_stored", "INTEGER NOT NULL DEFAULT 0")]
+    {
         let present: bool = connection.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info('stations') WHERE name = ?1)",
             [column],
             |row| row.get(0),
         )?;
         if !present {
-            connection.execute_batch(&format!("ALTER TABLE stations ADD COLUMN {column} TEXT"))?;
+            connection
+                .execute_batch(&format!("ALTER TABLE stations ADD COLUMN {column} {definition}"))?;
         }
     }
     Ok(())
@@ -196,6 +200,10 @@ fn push_batch(
             new += inserted;
         }
         batch.refuse_reused_ids(&known);
+        tx.prepare_cached(
+            "UPDATE stations SET changes_stored = changes_stored + ?2 WHERE name = ?1",
+        )?
+        .execute(params![station, new])?;
         let mut upsert_state = tx.prepare_cached(
             "INSERT INTO current_state
                  (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
@@ -380,21 +388,27 @@ impl HubStore for SqliteStore {
     async fn authenticate(&self, token_hash: &str) -> Result<StationAuth, StoreError> {
         let token_hash = token_hash.to_owned();
         self.run(move |c| {
-            let found: Option<(String, bool, Option<String>, Option<String>)> = c
+            let found = c
                 .query_row(
-                    "SELECT name, revoked, role, station_id FROM stations
+                    "SELECT name, revoked, role, station_id, changes_stored FROM stations
                      WHERE credential_hash = ?1",
                     [&token_hash],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                    |row| {
+                        let identity = StationIdentity {
+                            name: row.get(0)?,
+                            role: None,
+                            station_id: row.get(3)?,
+                            changes_stored: row.get(4)?,
+                        };
+                        Ok((row.get::<_, bool>(1)?, row.get::<_, Option<String>>(2)?, identity))
+                    },
                 )
                 .optional()?;
             Ok(match found {
-                Some((name, false, role, station_id)) => StationAuth::Active(StationIdentity {
-                    name,
-                    role: parse_role(role)?,
-                    station_id,
-                }),
-                Some((name, true, ..)) => StationAuth::Revoked(name),
+                Some((false, role, identity)) => {
+                    StationAuth::Active(StationIdentity { role: parse_role(role)?, ..identity })
+                }
+                Some((true, _, identity)) => StationAuth::Revoked(identity.name),
                 None => StationAuth::Unknown,
             })
         })

@@ -201,6 +201,8 @@ pub struct StationIdentity {
     /// The station's own id (`st-…`); `None` for a station enrolled before the hub
     /// bound ids, until its first push binds it.
     pub station_id: Option<String>,
+    /// Changes of this station the hub stored (for the per-station quota).
+    pub changes_stored: u64,
 }
 
 /// A pushed batch, checked against the rules and reduced to rows before any database

@@ -119,6 +119,7 @@ pub fn small_limits() -> HubConfig {
         body_limit: 256 * 1024,
         request_timeout: Duration::from_secs(10),
         max_pull_limit: 500,
+        station_quota: 2000,
     }
 }
 
