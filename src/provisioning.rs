@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use expo_sync::protocol::{EventRecord, PublicKeyRecord};
-use expo_sync::Record;
+use expo_sync::protocol::{EventRecord, PublicKeyRecord, SigningKeyRecord};
+use expo_sync::{Hlc, Record};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -272,8 +272,15 @@ pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> R
     status(store)
 }
 
-/// Applies an event record pulled from the hub: a newer definition and any new public keys.
-pub fn apply_remote(tx: &Tx<'_>, record: &EventRecord) -> Result<bool> {
+/// Applies an event record pulled from the hub: a newer definition. Its public keys are
+/// not trusted: a key that arrives by sync is trusted only with the organiser
+/// authority's endorsement ([`apply_signing_key`]). A version older than the one
+/// installed (by HLC) changes nothing: an old record replayed must not undo a later
+/// edit. Returns whether it was installed.
+pub fn apply_remote(tx: &Tx<'_>, record: &EventRecord, hlc: &Hlc) -> Result<bool> {
+    if installed_event_hlc(tx.sql())?.is_some_and(|installed| *hlc <= installed) {
+        return Ok(false);
+    }
     let definition = EventDefinition::from_toml(&record.definition)?;
     let current: Option<String> = tx
         .sql()
@@ -286,11 +293,116 @@ pub fn apply_remote(tx: &Tx<'_>, record: &EventRecord) -> Result<bool> {
             offered: record.event_id.clone(),
         });
     }
-    for key in &record.public_keys {
-        parse_public_key(key)?;
-    }
-    install(tx, &definition, &record.public_keys)?;
+    install(tx, &definition, &[])?;
+    remember_event_hlc(tx, hlc)?;
     Ok(true)
+}
+
+/// The `sync_state` entry holding the organiser authority's public key (hex), pinned
+/// when this station enrolled with the hub.
+const AUTHORITY_KEY: &str = "hub_authority";
+/// The `sync_state` entry holding this station's own public key once the authority
+/// endorsed it.
+const ENDORSED_KEY: &str = "endorsed_key";
+
+/// Pins the organiser authority's public key (hex) the hub gave at enrolment.
+pub fn pin_authority(store: &mut Store, authority: &str) -> Result<()> {
+    expo_sync::endorsement::parse_public_key(authority)
+        .map_err(|e| ProvisioningError::BadBundle(format!("hub authority: {e}")))?;
+    store.write(|tx| set_sync_state(tx, AUTHORITY_KEY, authority))
+}
+
+/// Applies a signing key endorsed or revoked by the organiser authority: trusted from now
+/// on, or no longer (and never again, whatever a bundle or record says). Refused when
+/// the signature is not the pinned authority's. Returns whether the trusted keys changed.
+pub fn apply_signing_key(tx: &Tx<'_>, record: &SigningKeyRecord) -> Result<bool> {
+    let authority = sync_state(tx.sql(), AUTHORITY_KEY)?.ok_or_else(|| {
+        ProvisioningError::BadBundle(
+            "no organiser authority pinned: enrol this station with the hub again".into(),
+        )
+    })?;
+    let key = expo_sync::endorsement::verify(&authority, record).map_err(|e| {
+        ProvisioningError::BadBundle(format!("signing key {:08x}: {e}", record.key_id))
+    })?;
+    if record.revoked {
+        tx.sql()
+            .execute(
+                "DELETE FROM public_keys WHERE key_id = ?1 AND public_key = ?2",
+                params![record.key_id, key.as_bytes().as_slice()],
+            )
+            .map_err(StoreError::from)?;
+        set_sync_state(tx, &revoked_key_entry(record.key_id, &record.public_key), &record.station)?;
+        tracing::warn!(key_id = record.key_id, station = record.station, "signing key revoked");
+        return Ok(true);
+    }
+    let record = PublicKeyRecord {
+        key_id: record.key_id,
+        station: record.station.clone(),
+        public_key: record.public_key.clone(),
+    };
+    install_keys(tx, std::slice::from_ref(&record))?;
+    Ok(true)
+}
+
+/// This station's own public key (hex) while the authority has not endorsed it; `None`
+/// once it has, or when the station signs no badges or pinned no authority.
+pub fn unendorsed_key(store: &Store) -> Result<Option<String>> {
+    let Some(signing) = store.event().ok().and_then(|event| event.signing_key.as_ref()) else {
+        return Ok(None);
+    };
+    let own = hex::encode(signing.verifying_key().as_bytes());
+    if sync_state(store.conn(), AUTHORITY_KEY)?.is_none()
+        || sync_state(store.conn(), ENDORSED_KEY)?.as_deref() == Some(own.as_str())
+    {
+        return Ok(None);
+    }
+    Ok(Some(own))
+}
+
+/// Keeps the endorsement of this station's own key and trusts it like a pulled one.
+pub fn keep_endorsement(store: &mut Store, endorsed: &SigningKeyRecord) -> Result<()> {
+    store.write(|tx| {
+        apply_signing_key(tx, endorsed)?;
+        set_sync_state(tx, ENDORSED_KEY, &endorsed.public_key)
+    })?;
+    store.reload_event()?;
+    Ok(())
+}
+
+/// The `sync_state` entry that marks a key revoked for good.
+fn revoked_key_entry(key_id: u32, public_key: &str) -> String {
+    format!("revoked_key:{key_id:08x}:{public_key}")
+}
+
+fn sync_state(conn: &rusqlite::Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::from)?)
+}
+
+fn set_sync_state(tx: &Tx<'_>, key: &str, value: &str) -> Result<()> {
+    tx.sql()
+        .execute(
+            "INSERT INTO sync_state (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+        .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// The `sync_state` entry holding the HLC of the event version installed last.
+const EVENT_HLC_KEY: &str = "event_hlc";
+
+fn installed_event_hlc(conn: &rusqlite::Connection) -> Result<Option<Hlc>> {
+    sync_state(conn, EVENT_HLC_KEY)?
+        .map(|t| t.parse().map_err(|_| StoreError::Corrupt(format!("event HLC {t:?}")).into()))
+        .transpose()
+}
+
+fn remember_event_hlc(tx: &Tx<'_>, hlc: &Hlc) -> Result<()> {
+    set_sync_state(tx, EVENT_HLC_KEY, &hlc.to_string())
 }
 
 pub fn status(store: &Store) -> Result<Provisioned> {
@@ -330,8 +442,17 @@ fn install(tx: &Tx<'_>, definition: &EventDefinition, keys: &[PublicKeyRecord]) 
             params![definition.event.id, definition.to_toml(), now],
         )
         .map_err(StoreError::from)?;
+    install_keys(tx, keys)
+}
+
+/// Trusts `keys` from now on, except those the organiser authority revoked.
+fn install_keys(tx: &Tx<'_>, keys: &[PublicKeyRecord]) -> Result<()> {
+    let now = now_rfc3339();
     for key in keys {
         let bytes = parse_public_key(key)?;
+        if sync_state(tx.sql(), &revoked_key_entry(key.key_id, &key.public_key))?.is_some() {
+            continue;
+        }
         tx.sql()
             .execute(
                 "INSERT OR IGNORE INTO public_keys (key_id, public_key, station, added_at) VALUES (?1, ?2, ?3, ?4)",
@@ -350,6 +471,7 @@ fn emit_event(tx: &mut Tx<'_>) -> Result<()> {
         .map_err(StoreError::from)?;
     let public_keys = stored_public_keys(tx.sql())?;
     let hlc = tx.tick();
+    remember_event_hlc(tx, &hlc)?;
     tx.emit(hlc, Record::Event(EventRecord { event_id, definition, public_keys }))?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use expo_sync::client::{HubClient, HubTrust};
-use expo_sync::protocol::GateDecisionRecord;
+use expo_sync::protocol::{GateDecisionRecord, RefusedChange, SigningKeyRecord};
 use expo_sync::station::{StationOutbox, SyncWorker, WorkerOptions};
 use expo_sync::{Change, Record};
 use rusqlite::{params, OptionalExtension};
@@ -108,8 +108,7 @@ impl StationOutbox for StoreOutbox {
         }
         store.write(|tx| {
             for change in changes.iter().filter(|c| c.station != own_station) {
-                event_changed |= matches!(change.record, Record::Event(_));
-                apply_change(tx, change)?;
+                event_changed |= apply_or_set_aside(tx, change)?;
             }
             tx.sql()
                 .execute(
@@ -124,6 +123,42 @@ impl StationOutbox for StoreOutbox {
             store.reload_event()?;
         }
         Ok(())
+    }
+
+    fn unendorsed_key(&self) -> Result<Option<String>> {
+        Ok(provisioning::unendorsed_key(&self.store())?)
+    }
+
+    fn keep_endorsement(&self, endorsed: &SigningKeyRecord) -> Result<()> {
+        Ok(provisioning::keep_endorsement(&mut self.store(), endorsed)?)
+    }
+
+    fn mark_refused(&self, refused: &[RefusedChange]) -> Result<()> {
+        let mut store = self.store();
+        store.write(|tx| {
+            for change in refused {
+                let json: Option<String> = tx
+                    .sql()
+                    .query_row(
+                        "SELECT change FROM outbox WHERE change_id = ?1",
+                        [change.id.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(StoreError::from)?;
+                let Some(json) = json else { continue };
+                let own: Change = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("outbox change: {e}")))?;
+                set_aside(
+                    tx,
+                    &own,
+                    &format!("the hub refused it ({}): {}", change.code, change.reason),
+                )?;
+            }
+            Ok::<_, StationSyncError>(())
+        })?;
+        drop(store);
+        self.mark_acked(&refused.iter().map(|r| r.id).collect::<Vec<_>>())
     }
 
     fn cursor(&self) -> Result<i64> {
@@ -142,36 +177,89 @@ impl StationOutbox for StoreOutbox {
     }
 }
 
-/// Applies one other station's change by the conflict rules. Idempotent.
-fn apply_change(tx: &mut Tx<'_>, change: &Change) -> Result<()> {
+/// How far ahead of this station's own clock a pulled change may be stamped before it is
+/// set aside. Far looser than the hub's bound ([`expo_sync::validate::MAX_CLOCK_AHEAD_MS`],
+/// which keeps such changes out in the first place), because this station's clock may be
+/// the wrong one: it only keeps an absurd timestamp from winning every later edit here.
+const MAX_PULLED_CLOCK_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Why a pulled change is not applied here.
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error(transparent)]
+    Invalid(#[from] expo_sync::validate::Invalid),
+    #[error("pushed by a {role} station: {forbidden}")]
+    Forbidden { role: expo_sync::StationRole, forbidden: expo_sync::authority::Forbidden },
+    #[error("{0}")]
+    Unapplicable(String),
+}
+
+/// Applies one other station's change, or, when the rules refuse it or this station
+/// cannot store it, sets it aside, logs it and goes on: no single change may stop the
+/// pull (revocations queue behind it). Returns whether the event definition changed.
+fn apply_or_set_aside(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
+    if let Err(unusable) = admissible(change) {
+        set_aside(tx, change, &unusable.to_string())?;
+        return Ok(false);
+    }
+    tx.sql().execute_batch("SAVEPOINT pulled_change").map_err(StoreError::from)?;
+    let outcome = apply_change(tx, change);
+    let event_changed = match outcome {
+        Ok(changed) => changed,
+        Err(unusable) => {
+            tx.sql().execute_batch("ROLLBACK TO pulled_change").map_err(StoreError::from)?;
+            set_aside(tx, change, &unusable.to_string())?;
+            false
+        }
+    };
+    tx.sql().execute_batch("RELEASE pulled_change").map_err(StoreError::from)?;
+    Ok(event_changed)
+}
+
+/// The rules every station applies to what it pulls: the domain rules, the clock bound
+/// and the authority of the role the hub says pushed it. A change without that stamp was
+/// stored by the hub before it knew roles, and is taken as before.
+fn admissible(change: &Change) -> Result<(), Unusable> {
+    expo_sync::validate::check_content(change)?;
+    expo_sync::validate::check_clock_within(
+        &change.hlc,
+        expo_sync::hlc::wall_clock_ms(),
+        MAX_PULLED_CLOCK_AHEAD_MS,
+    )?;
+    if let Some(role) = change.pushed_by {
+        expo_sync::authority::may_make(role, change)
+            .map_err(|forbidden| Unusable::Forbidden { role, forbidden })?;
+    }
+    Ok(())
+}
+
+/// Applies one other station's change by the conflict rules. Idempotent. Returns
+/// whether the event definition changed.
+fn apply_change(tx: &mut Tx<'_>, change: &Change) -> Result<bool, Unusable> {
+    let unapplicable = |e: &dyn std::fmt::Display| Unusable::Unapplicable(e.to_string());
     match &change.record {
         Record::Attendee(record) => {
-            registration::apply_remote(tx, record, &change.hlc)?;
+            registration::apply_remote(tx, record, &change.hlc).map_err(|e| unapplicable(&e))?;
         }
         Record::Badge(record) => {
-            badge::apply_remote(tx, record, &change.hlc)?;
+            badge::apply_remote(tx, record, &change.hlc).map_err(|e| unapplicable(&e))?;
         }
-        Record::GateDecision(record) => apply_gate_decision(tx, record, &change.station)?,
-        Record::Audit(record) => tx.insert_audit(record)?,
+        Record::GateDecision(record) => {
+            apply_gate_decision(tx, record, &change.station).map_err(|e| unapplicable(&e))?;
+        }
+        Record::Audit(record) => tx.insert_audit(record).map_err(|e| unapplicable(&e))?,
         Record::Event(record) => {
-            // A definition this station cannot take must not stop every later change
-            // (revocations among them) from arriving: it is set aside, whole.
-            tx.sql().execute_batch("SAVEPOINT pulled_event").map_err(StoreError::from)?;
-            match provisioning::apply_remote(tx, record) {
-                Ok(_) => {}
-                Err(ProvisioningError::Store(error)) => return Err(error.into()),
-                Err(unusable) => {
-                    tx.sql().execute_batch("ROLLBACK TO pulled_event").map_err(StoreError::from)?;
-                    set_aside(tx, change, &unusable.to_string())?;
-                }
-            }
-            tx.sql().execute_batch("RELEASE pulled_event").map_err(StoreError::from)?;
+            return provisioning::apply_remote(tx, record, &change.hlc)
+                .map_err(|e| unapplicable(&e));
+        }
+        Record::SigningKey(record) => {
+            return provisioning::apply_signing_key(tx, record).map_err(|e| unapplicable(&e));
         }
         // Print jobs are for the hub and the organiser's statistics; a station keeps only
         // its own queue.
         Record::PrintJob(_) => {}
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Keeps a pulled change this station cannot apply, with why, for a person (and a later
@@ -252,6 +340,10 @@ pub struct HubCredential {
     pub hub_url: String,
     pub station: String,
     pub token: String,
+    /// The role the hub bound to this credential; `None` for a credential from a hub
+    /// that had no roles yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<expo_sync::StationRole>,
     /// The certificate authority (PEM) this station trusts for an `https://` hub that
     /// `expo-hub cert` set up; `None`: the public web's authorities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -374,6 +466,10 @@ impl EventWatch {
 
 #[cfg(test)]
 mod tests {
+    use expo_sync::endorsement::Authority;
+    use expo_sync::protocol::PublicKeyRecord;
+    use expo_sync::StationRole;
+
     use super::*;
     use crate::domain::{AttendeeId, NewAttendee, Source};
     use crate::store::test_support::store_with_event;
@@ -384,6 +480,7 @@ mod tests {
             hub_url: "http://hub:8440".into(),
             station: "desk-1".into(),
             token: "0123456789abcdef".into(),
+            role: None,
             hub_authority: None,
         };
         let printed = format!("{credential:?}");
@@ -439,6 +536,10 @@ mod tests {
             })
             .expect("A queued its event definition");
         newer.definition = newer.definition.replacen("[event]", "[event]\nfuture_setting = 1", 1);
+        // Newer than the version B installed from the bundle.
+        for change in changes.iter_mut().filter(|c| c.record.kind() == "event") {
+            change.hlc.wall_ms += 60_000;
+        }
         let event_before = b.store().event().unwrap().definition.clone();
 
         b.apply_remote(&changes, 7).unwrap();
@@ -456,6 +557,246 @@ mod tests {
         // The same page again (a retried pull) keeps one copy.
         b.apply_remote(&changes, 7).unwrap();
         assert_eq!(set_aside_changes(&b.store()).unwrap().0, 1);
+    }
+
+    /// `change` as the hub hands it out: stamped with the role of its pusher.
+    fn pushed_by(role: StationRole, mut change: Change) -> Change {
+        change.pushed_by = Some(role);
+        change
+    }
+
+    fn first_of(changes: &[Change], kind: &str) -> Change {
+        changes.iter().find(|c| c.record.kind() == kind).cloned().expect("a change of the kind")
+    }
+
+    fn public_key_ids(station: &StoreOutbox) -> Vec<u32> {
+        station.store().event().unwrap().public_keys.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Attacks 1, 2 and 7 of issue 15, at the station: what a gate's stolen credential
+    /// pushed (a widened event with a planted key, a huge-serial revocation, an admin's
+    /// audit entry) is set aside, and the desk's real revocation behind it arrives.
+    #[test]
+    fn pulled_changes_a_role_could_not_make_are_set_aside_and_the_pull_goes_on() {
+        let (_da, a, _db, b) = two_desks();
+        let record = registration::register(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            &person("甲"),
+            Source::PreRegistered,
+        )
+        .unwrap();
+        let id = AttendeeId(record.id);
+        badge::ensure_badge(&mut a.store(), &crate::operators::Operator::admin("t"), id).unwrap();
+        exchange(&a, &b, 1);
+        badge::revoke(&mut a.store(), &crate::operators::Operator::admin("t"), id, "lost").unwrap();
+        let made = a.pending(1000).unwrap();
+        let revocation = pushed_by(StationRole::Desk, first_of(&made, "badge"));
+
+        let mut widened = b.store().event().unwrap().definition.clone();
+        widened.event.venue = "the attacker's".into();
+        let mut planted = first_of(&made, "audit");
+        planted.id = Uuid::now_v7();
+        planted.record = Record::Event(expo_sync::protocol::EventRecord {
+            event_id: widened.event.id.clone(),
+            definition: widened.to_toml(),
+            public_keys: vec![],
+        });
+        let mut huge_serial = revocation.clone();
+        if let Record::Badge(badge) = &mut huge_serial.record {
+            badge.serial = u32::MAX;
+        }
+        let mut forged_audit = first_of(&made, "audit");
+        if let Record::Audit(entry) = &mut forged_audit.record {
+            entry.actor = "admin".into();
+            entry.action = "reveal_id_number".into();
+        }
+        let event_before = b.store().event().unwrap().definition.clone();
+        let page: Vec<Change> = [planted, huge_serial, forged_audit]
+            .into_iter()
+            .map(|c| pushed_by(StationRole::Gate, c))
+            .chain([revocation])
+            .collect();
+
+        b.apply_remote(&page, 9).unwrap();
+
+        let store = b.store();
+        assert_eq!(store.event().unwrap().definition, event_before, "no event from a gate");
+        let states: Vec<(u16, String)> = badge::badges_of(store.conn(), id)
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.serial, b.status))
+            .collect();
+        assert_eq!(states, [(1, "revoked".to_owned())], "the desk's revocation arrived alone");
+        let audit = crate::store::audit_entries(store.conn(), None, 1000).unwrap();
+        assert!(audit.iter().all(|e| e.action != "reveal_id_number"), "no forged audit entry");
+        assert_eq!(set_aside_changes(&store).unwrap().0, 3);
+        drop(store);
+        assert_eq!(b.cursor().unwrap(), 9);
+    }
+
+    /// Attack 4: a change no station can store (a gate going "sideways") is set aside,
+    /// and the pull goes on past it.
+    #[test]
+    fn a_malformed_pulled_change_of_any_kind_is_set_aside() {
+        let (_da, a, _db, b) = two_desks();
+        let record = registration::register(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            &person("乙"),
+            Source::PreRegistered,
+        )
+        .unwrap();
+        let mut sideways = first_of(&a.pending(100).unwrap(), "attendee");
+        sideways.record = Record::GateDecision(expo_sync::protocol::GateDecisionRecord {
+            id: Uuid::now_v7(),
+            attendee_id: Some(record.id),
+            badge_serial: Some(1),
+            gate: "north".into(),
+            lane: "1".into(),
+            zone: "hall-1".into(),
+            direction: "sideways".into(),
+            granted: true,
+            reason: "ok".into(),
+            at: crate::store::now_rfc3339(),
+            annulled: false,
+        });
+        let attendee = pushed_by(StationRole::Desk, first_of(&a.pending(100).unwrap(), "attendee"));
+        b.apply_remote(&[pushed_by(StationRole::Gate, sideways), attendee], 3).unwrap();
+        let store = b.store();
+        assert!(registration::load(store.conn(), AttendeeId(record.id)).unwrap().is_some());
+        let (count, newest) = set_aside_changes(&store).unwrap();
+        assert_eq!(count, 1);
+        assert!(newest.unwrap().contains("sideways"));
+    }
+
+    /// Attack 3: an edit stamped far in the future wins nothing here, and this station's
+    /// own clock does not jump to it.
+    #[test]
+    fn a_far_future_edit_neither_wins_nor_moves_the_clock() {
+        let (_da, a, _db, b) = two_desks();
+        let record = registration::register(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            &person("丙"),
+            Source::PreRegistered,
+        )
+        .unwrap();
+        exchange(&a, &b, 1);
+        let id = AttendeeId(record.id);
+        registration::edit(
+            &mut a.store(),
+            &crate::operators::Operator::admin("t"),
+            id,
+            &person("伪造"),
+        )
+        .unwrap();
+        let mut forged = first_of(&a.pending(100).unwrap(), "attendee");
+        forged.hlc = "999999999999999-4294967295-x".parse().unwrap();
+        forged.hlc.station = forged.station.clone();
+        b.apply_remote(&[pushed_by(StationRole::Desk, forged)], 2).unwrap();
+        assert_eq!(registration::load(b.store().conn(), id).unwrap().unwrap().company, "丙");
+
+        registration::edit(
+            &mut b.store(),
+            &crate::operators::Operator::admin("t"),
+            id,
+            &person("真"),
+        )
+        .unwrap();
+        let own = first_of(&b.pending(100).unwrap(), "attendee");
+        assert!(own.hlc.wall_ms < 10_000_000_000_000, "the clock stayed near now: {}", own.hlc);
+        assert_eq!(registration::load(b.store().conn(), id).unwrap().unwrap().company, "真");
+    }
+
+    /// Attack 7: an older version of the event record, replayed, does not undo a newer.
+    #[test]
+    fn an_older_event_version_is_not_installed_over_a_newer_one() {
+        let (_da, a, _db, b) = two_desks();
+        let admin = crate::operators::Operator::station_admin(a.store().station_id());
+        exchange(&a, &b, 1);
+        let mut first = a.store().event().unwrap().definition.clone();
+        first.event.venue = "第一版".into();
+        provisioning::update_definition(&mut a.store(), &admin, &first).unwrap();
+        let mut second = first.clone();
+        second.event.venue = "第二版".into();
+        provisioning::update_definition(&mut a.store(), &admin, &second).unwrap();
+        let events: Vec<Change> = a
+            .pending(100)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.record.kind() == "event")
+            .map(|c| pushed_by(StationRole::Admin, c))
+            .collect();
+        assert_eq!(events.len(), 2);
+        b.apply_remote(&events[1..], 2).unwrap();
+        b.apply_remote(&events[..1], 3).unwrap();
+        assert_eq!(b.store().event().unwrap().definition.event.venue, "第二版");
+    }
+
+    /// Attack 1 and `station revoke`: a key that arrives by sync is trusted only with the
+    /// pinned organiser authority's endorsement, and its revocation sticks.
+    #[test]
+    fn signing_keys_are_trusted_only_with_the_pinned_authoritys_endorsement() {
+        let (_da, a, _db, b) = two_desks();
+        let organiser = Authority::generate();
+        provisioning::pin_authority(&mut b.store(), &organiser.public_hex()).unwrap();
+        let keys_before = public_key_ids(&b);
+        let stranger_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let stranger_hex = hex::encode(stranger_key.verifying_key().as_bytes());
+        // The hub's own changes carry no role: their authority is the signature.
+        let key_change = Authority::change;
+
+        // Carried in an admin's event record: the definition is taken, the key is not.
+        let mut carried = first_of(&a.pending(100).unwrap(), "event");
+        if let Record::Event(event) = &mut carried.record {
+            event.public_keys.push(PublicKeyRecord {
+                key_id: expo_sync::endorsement::key_id(&stranger_key.verifying_key()),
+                station: "st-attacker".into(),
+                public_key: stranger_hex.clone(),
+            });
+        }
+        carried.hlc.wall_ms += 60_000;
+        // Endorsed by an attacker's own authority: refused.
+        let forged = Authority::generate().endorse("st-attacker", &stranger_hex).unwrap();
+        b.apply_remote(&[pushed_by(StationRole::Admin, carried), key_change(forged)], 1).unwrap();
+        assert_eq!(public_key_ids(&b), keys_before, "no key planted");
+        assert_eq!(set_aside_changes(&b.store()).unwrap().0, 1);
+
+        // Endorsed by the pinned authority: trusted; revoked: gone, and for good.
+        let endorsed = organiser.endorse("st-desk-c", &stranger_hex).unwrap();
+        b.apply_remote(&[key_change(endorsed.clone())], 2).unwrap();
+        assert!(public_key_ids(&b).contains(&endorsed.key_id));
+        b.apply_remote(&[key_change(organiser.revoke(&endorsed))], 3).unwrap();
+        assert_eq!(public_key_ids(&b), keys_before);
+        let bundle = provisioning::Bundle {
+            public_keys: vec![PublicKeyRecord {
+                key_id: endorsed.key_id,
+                station: endorsed.station.clone(),
+                public_key: endorsed.public_key.clone(),
+            }],
+            ..provisioning::export(&b.store(), false).unwrap()
+        };
+        provisioning::import(&mut b.store(), "t", &bundle, false).unwrap();
+        b.apply_remote(&[key_change(endorsed)], 4).unwrap();
+        assert_eq!(public_key_ids(&b), keys_before, "a revoked key never comes back");
+    }
+
+    #[test]
+    fn a_change_the_hub_refused_leaves_the_outbox_and_is_kept_aside() {
+        let (_da, a, _db, _b) = two_desks();
+        let pending = a.pending(100).unwrap();
+        let event = first_of(&pending, "event");
+        a.mark_refused(&[RefusedChange {
+            id: event.id,
+            code: "forbidden".into(),
+            reason: "a desk station may not push event records".into(),
+        }])
+        .unwrap();
+        assert_eq!(a.pending(100).unwrap().len(), pending.len() - 1);
+        let (count, newest) = set_aside_changes(&a.store()).unwrap();
+        assert_eq!(count, 1);
+        assert!(newest.unwrap().contains("refused"));
     }
 
     #[test]
@@ -559,6 +900,7 @@ mod tests {
             hub_url: "http://127.0.0.1:9".into(),
             station: "s".into(),
             token: "t".into(),
+            role: None,
             hub_authority: None,
         }
         .save(dir.path())

@@ -747,8 +747,8 @@ impl Hub {
     }
 
     /// Enrols the station in `data` under `name`, as `expo-kiosk sync enrol` does on site.
-    fn enrol(&self, data: &std::path::Path, name: &str) {
-        let add = expo_sync::hub::enrolment::add_station(self.store.as_ref(), name);
+    fn enrol(&self, data: &std::path::Path, name: &str, role: expo_sync::StationRole) {
+        let add = expo_sync::hub::enrolment::add_station(self.store.as_ref(), name, role);
         let code = self.runtime.block_on(add).unwrap();
         cli(data, &["sync", "enrol", "--hub", &self.url, "--code", &code]);
     }
@@ -810,8 +810,8 @@ fn an_enrolled_headless_gate_pushes_its_decisions_and_pulls_a_desk_s_revocation(
     let bundle = dir.path().join("bundle.json");
     cli(&desk, &["event", "export", "--out", bundle.to_str().unwrap()]);
     cli(&gate, &["event", "import", bundle.to_str().unwrap(), "--verify-only"]);
-    hub.enrol(&desk, "desk-1");
-    hub.enrol(&gate, "gate-1");
+    hub.enrol(&desk, "desk-1", expo_sync::StationRole::Desk);
+    hub.enrol(&gate, "gate-1", expo_sync::StationRole::Gate);
     let holder = cli(&desk, &["register", "--name", "欧阳娜娜", "--category", "vip"]);
     let holder = holder.trim();
     let token = cli(&desk, &["badge", "token", holder]).trim().to_owned();

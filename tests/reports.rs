@@ -65,8 +65,9 @@ fn change(record: GateDecisionRecord, n: u64) -> Change {
     Change {
         id: Uuid::now_v7(),
         station: "gate-east".into(),
-        hlc: Hlc { wall_ms: 1_800_000_000_000 + n, counter: 0, station: "gate-east".into() },
+        hlc: Hlc { wall_ms: 1_700_000_000_000 + n, counter: 0, station: "gate-east".into() },
         record: Record::GateDecision(record),
+        pushed_by: None,
     }
 }
 

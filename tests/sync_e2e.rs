@@ -20,6 +20,7 @@ use expo_sync::hub::server::{serve, HubConfig};
 use expo_sync::hub::sqlite::SqliteStore;
 use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
 use expo_sync::hub::HubStore;
+use expo_sync::StationRole;
 
 struct Hub {
     runtime: tokio::runtime::Runtime,
@@ -78,8 +79,8 @@ impl Hub {
         self.dir.path().join("tls").join(HubCertificates::AUTHORITY_FILE)
     }
 
-    fn code_for(&self, station: &str) -> String {
-        self.runtime.block_on(enrolment::add_station(self.store.as_ref(), station)).unwrap()
+    fn code_for(&self, station: &str, role: StationRole) -> String {
+        self.runtime.block_on(enrolment::add_station(self.store.as_ref(), station, role)).unwrap()
     }
 }
 
@@ -113,8 +114,11 @@ fn registrations_and_revocations_travel_between_stations_exactly_once() {
     ok(&desk_a, &["event", "export", "--out", bundle.to_str().unwrap(), "--with-data-key"]);
     ok(&desk_b, &["event", "import", bundle.to_str().unwrap()]);
 
-    for (station, name) in [(&desk_a, "desk-a"), (&desk_b, "desk-b")] {
-        let code = hub.code_for(name);
+    // A made the event: it is the organiser's admin station.
+    for (station, name, role) in
+        [(&desk_a, "desk-a", StationRole::Admin), (&desk_b, "desk-b", StationRole::Desk)]
+    {
+        let code = hub.code_for(name, role);
         ok(station, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
         #[cfg(unix)]
         {
@@ -149,6 +153,16 @@ fn registrations_and_revocations_travel_between_stations_exactly_once() {
         serde_json::from_str(&ok(&desk_b, &["verify", &token, "--json"])).unwrap();
     assert_eq!(verdict["valid"], true, "{verdict}");
 
+    // B's own signing key reaches A through the hub, endorsed by its organiser authority:
+    // A now verifies a badge B issued, though A's bundle never held B's key.
+    let b_id = ok(&desk_b, &["register", "--name", "Grace", "--category", "vip"]);
+    let b_token = ok(&desk_b, &["badge", "token", b_id.trim()]).trim().to_owned();
+    ok(&desk_b, &["sync"]);
+    ok(&desk_a, &["sync"]);
+    let verdict: serde_json::Value =
+        serde_json::from_str(&ok(&desk_a, &["verify", &b_token, "--json"])).unwrap();
+    assert_eq!(verdict["valid"], true, "{verdict}");
+
     // B revokes; after both sync, A's own verification refuses the badge it issued.
     ok(&desk_b, &["badge", "revoke", id, "--reason", "lost"]);
     ok(&desk_b, &["sync"]);
@@ -178,7 +192,7 @@ fn an_unreachable_hub_fails_the_job_and_loses_nothing() {
     assert!(String::from_utf8_lossy(&not_enrolled.stderr).contains("sync enrol"));
 
     let hub = Hub::start();
-    let code = hub.code_for("s");
+    let code = hub.code_for("s", StationRole::Desk);
     ok(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
     ok(&data, &["register", "--name", "Lee", "--category", "vip"]);
     let pending_before = ok(&data, &["sync", "status"]);
@@ -205,8 +219,12 @@ fn a_station_killed_mid_sync_resumes_and_the_hub_gets_everything_once() {
     let total = pending(&data);
     assert!(total > 1500, "{total}");
     let hub = Hub::start();
-    ok(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &hub.code_for("s")]);
-    let stored = || hub.runtime.block_on(hub.store.stats()).unwrap().changes;
+    // The demo station is desk, gate and organiser at once.
+    let code = hub.code_for("s", StationRole::Admin);
+    ok(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    // Less the hub's own change endorsing the station's signing key, which the first
+    // round asks for before it pushes anything.
+    let stored = || hub.runtime.block_on(hub.store.stats()).unwrap().changes.saturating_sub(1);
 
     // A slow link (5 ms per 8 KiB), so that the kill lands between two batches of 500.
     let proxy = proxy::FaultyProxy::start(hub.url.trim_start_matches("http://").parse().unwrap());
@@ -256,7 +274,7 @@ fn a_station_killed_mid_sync_resumes_and_the_hub_gets_everything_once() {
 fn a_station_syncs_with_an_https_hub_whose_authority_it_was_given() {
     let (_dir, data) = station_with_event();
     let hub = Hub::start_with(true);
-    let code = hub.code_for("s");
+    let code = hub.code_for("s", StationRole::Desk);
 
     let untrusting = run(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
     assert_ne!(untrusting.status.code(), Some(0));
@@ -296,7 +314,8 @@ fn the_desk_app_syncs_in_the_background_and_shows_the_last_sync() {
         .output()
         .unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    ok(&desk, &["sync", "enrol", "--hub", &hub.url, "--code", &hub.code_for("desk-a")]);
+    let code = hub.code_for("desk-a", StationRole::Desk);
+    ok(&desk, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
     let id = ok(&desk, &["register", "--name", "欧阳娜娜", "--category", "vip"]);
 
     let app = App::new(AppConfig::new(desk.clone(), Mode::Desk), || {}).unwrap();
@@ -347,7 +366,7 @@ fn the_desk_app_syncs_in_the_background_and_shows_the_last_sync() {
 fn no_log_level_of_a_station_prints_its_hub_credential_or_enrolment_code() {
     let (_dir, data) = station_with_event();
     let hub = Hub::start();
-    let code = hub.code_for("s");
+    let code = hub.code_for("s", StationRole::Desk);
     let traced = |args: &[&str]| -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
             .arg("--data-dir")

@@ -1180,11 +1180,21 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
     wedge_scan(&mut harness, &token);
     wait_for_text(&mut harness, "the unknown key refused", "unknown_key");
 
-    // The other desk's changes (its key with the event, the attendee, the badge) arrive
-    // through sync's own connection, as the sync worker writes them.
+    // The other desk's changes (the attendee, the badge, and its key as the hub's
+    // organiser authority endorsed it) arrive through sync's own connection, as the sync
+    // worker writes them.
     let other = expo_kiosk::station_sync::StoreOutbox::open(other_dir.path()).unwrap();
     let here = expo_kiosk::station_sync::StoreOutbox::open(&station.path()).unwrap();
-    here.apply_remote(&other.pending(1000).unwrap(), 1).unwrap();
+    let organiser = expo_sync::endorsement::Authority::generate();
+    expo_kiosk::provisioning::pin_authority(&mut here.store(), &organiser.public_hex()).unwrap();
+    let other_key = {
+        let store = other.store();
+        let key = store.event().unwrap().signing_key.as_ref().unwrap().verifying_key();
+        organiser.endorse(store.station_id(), &hex::encode(key.as_bytes())).unwrap()
+    };
+    let mut changes = other.pending(1000).unwrap();
+    changes.push(expo_sync::endorsement::Authority::change(other_key));
+    here.apply_remote(&changes, 1).unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use expo_kiosk::provisioning;
 use expo_kiosk::station_sync::{self, HubCredential, StoreOutbox};
 use expo_kiosk::store::Store;
 use expo_sync::client;
@@ -50,16 +51,22 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
                 })
                 .transpose()?;
             let trust = HubCredential::trust_in(hub_authority.as_deref())?;
-            let answer =
-                client::enrol(&hub, code.trim(), &trust).context("enrolling with the hub")?;
+            let answer = client::enrol(&hub, code.trim(), store.station_id(), &trust)
+                .context("enrolling with the hub")?;
+            let mut store = store;
+            if let Some(authority) = &answer.authority {
+                provisioning::pin_authority(&mut store, authority)?;
+            }
             HubCredential {
                 hub_url: hub.clone(),
                 station: answer.station.clone(),
                 token: answer.token,
+                role: answer.role,
                 hub_authority,
             }
             .save(store.data_dir())?;
-            println!("enrolled as station {:?} with {hub}", answer.station);
+            let role = answer.role.map_or_else(|| "no role yet".to_owned(), |r| r.to_string());
+            println!("enrolled as station {:?} ({role}) with {hub}", answer.station);
             Ok(ExitCode::SUCCESS)
         }
         Some(SyncAction::Status) => {
@@ -67,6 +74,9 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
             match HubCredential::load(data_dir) {
                 Ok(credential) => {
                     println!("hub        {} (as {})", credential.hub_url, credential.station);
+                    if let Some(role) = credential.role {
+                        println!("role       {role}");
+                    }
                     if credential.hub_authority.is_some() {
                         println!("trusts     the hub's own authority (--hub-ca at enrolment)");
                     }
@@ -78,8 +88,8 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
             let (set_aside, newest) = station_sync::set_aside_changes(&outbox.store())?;
             if let Some(newest) = newest {
                 println!(
-                    "set aside  {set_aside} pulled change(s) this station could not apply \
-                     (newest: {newest}); update this station's expo-kiosk"
+                    "set aside  {set_aside} change(s) this station could not apply or the hub \
+                     refused (newest: {newest}); see the log, or update this station's expo-kiosk"
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -112,5 +122,11 @@ fn sync_job(hub: Option<String>, data_dir: &Path) -> Result<ExitCode> {
         "pushed {} changes ({} new at the hub), pulled {} from other stations, {} left unacknowledged",
         summary.pushed, summary.new_at_hub, summary.pulled, summary.pending_after
     );
+    if summary.refused > 0 {
+        println!(
+            "{} change(s) refused by the hub and set aside (`expo-kiosk sync status`)",
+            summary.refused
+        );
+    }
     Ok(if summary.pending_after > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -224,7 +224,13 @@ impl Tx<'_> {
 
     /// Queues `record` for the hub, stamped `hlc` (from [`Tx::tick`]).
     pub fn emit(&mut self, hlc: Hlc, record: Record) -> Result<()> {
-        let change = Change { id: Uuid::now_v7(), station: self.station.to_owned(), hlc, record };
+        let change = Change {
+            id: Uuid::now_v7(),
+            station: self.station.to_owned(),
+            hlc,
+            record,
+            pushed_by: None,
+        };
         let json =
             serde_json::to_string(&change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.tx

@@ -25,6 +25,7 @@ use expo_sync::hub::sqlite::SqliteStore;
 use expo_sync::hub::HubStore;
 use expo_sync::protocol::{AttendeeRecord, Change, Record};
 use expo_sync::station::{run_once, StationOutbox, SyncOptions};
+use expo_sync::StationRole;
 use uuid::Uuid;
 
 const CONCURRENT_STATIONS: usize = 50;
@@ -84,8 +85,10 @@ fn bench_backend<S: HubStore>(
         std::future::pending(),
     ));
     let client = |name: &str| {
-        let code = runtime.block_on(add_station(store.as_ref(), name)).expect("add station");
-        HubClient::new(&url, &enrol(&url, &code, &HubTrust::default()).expect("enrol").token)
+        let code = runtime
+            .block_on(add_station(store.as_ref(), name, StationRole::Desk))
+            .expect("add station");
+        HubClient::new(&url, &enrol(&url, &code, name, &HubTrust::default()).expect("enrol").token)
     };
 
     // 1. One station's post-show push.
@@ -209,6 +212,7 @@ impl BenchStation {
                 created_at: "2025-05-01T09:00:00+08:00".into(),
                 updated_at: "2025-05-01T09:00:00+08:00".into(),
             }),
+            pushed_by: None,
         }
     }
 }

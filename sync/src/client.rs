@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::protocol::{
-    Change, EnrolRequest, EnrolResponse, ErrorBody, EventRecord, PullResponse, PushRequest,
-    PushResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    Change, EndorseRequest, EnrolRequest, EnrolResponse, ErrorBody, EventRecord, PullResponse,
+    PushRequest, PushResponse, SigningKeyRecord, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 
 /// Longest one request may take, connect and body included. A push of one batch is
@@ -112,13 +112,23 @@ fn base_url(hub_url: &str) -> String {
     hub_url.trim_end_matches('/').to_owned()
 }
 
-/// Trades a one-time enrolment code for this station's credential.
-pub fn enrol(hub_url: &str, code: &str, trust: &HubTrust) -> Result<EnrolResponse, ClientError> {
+/// Trades a one-time enrolment code for this station's credential, which the hub binds
+/// to `station_id` (the id this station stamps on its changes).
+pub fn enrol(
+    hub_url: &str,
+    code: &str,
+    station_id: &str,
+    trust: &HubTrust,
+) -> Result<EnrolResponse, ClientError> {
     let request = trust
         .agent()
         .post(format!("{}/v1/enrol", base_url(hub_url)))
         .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
-    let body = EnrolRequest { protocol: PROTOCOL_VERSION, code: code.to_owned() };
+    let body = EnrolRequest {
+        protocol: PROTOCOL_VERSION,
+        code: code.to_owned(),
+        station_id: Some(station_id.to_owned()),
+    };
     read_answer(request.send_json(&body)?)
 }
 
@@ -190,6 +200,14 @@ impl HubClient {
             .query("since", cursor.to_string())
             .query("limit", limit.to_string());
         read_answer(request.call()?)
+    }
+
+    /// Asks the hub to endorse this station's badge-signing key (hex); answers the
+    /// endorsement, which every other station receives by sync too.
+    pub fn endorse(&self, public_key: &str) -> Result<SigningKeyRecord, ClientError> {
+        let body = EndorseRequest { protocol: PROTOCOL_VERSION, public_key: public_key.to_owned() };
+        let request = self.authorized(self.agent.post(self.url("/v1/keys")));
+        read_answer(request.send_json(&body)?)
     }
 
     /// The event definition and every station's public key, `None` before any upload.

@@ -18,12 +18,13 @@ use std::cmp::Ordering;
 
 use crate::protocol::{Change, Record};
 
-/// Rank of a version above its HLC: 1 for a revoked badge or an annulled gate
-/// decision, 0 otherwise. Stored by the hub so SQL can compare `(precedence, hlc)`.
+/// Rank of a version above its HLC: 1 for a revoked badge, an annulled gate decision
+/// or a revoked signing key, 0 otherwise. Stored by the hub so SQL can compare `(precedence, hlc)`.
 pub fn precedence(record: &Record) -> i32 {
     match record {
         Record::Badge(b) if b.status == "revoked" => 1,
         Record::GateDecision(g) if g.annulled => 1,
+        Record::SigningKey(k) if k.revoked => 1,
         _ => 0,
     }
 }
@@ -52,6 +53,7 @@ mod tests {
             station: station.into(),
             hlc: Hlc { wall_ms, counter: 0, station: station.into() },
             record,
+            pushed_by: None,
         }
     }
 

@@ -11,6 +11,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::validate::MAX_CLOCK_AHEAD_MS;
+
+/// The wall clock in milliseconds since the Unix epoch (what HLCs count).
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// One hybrid logical timestamp. Ties on `(wall_ms, counter)` break on the station id,
 /// so two stations never produce equal timestamps.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -119,8 +128,13 @@ impl HlcClock {
         self.current()
     }
 
-    /// Moves the clock past a timestamp received from another station.
+    /// Moves the clock past a timestamp received from another station, unless that
+    /// timestamp is more than [`MAX_CLOCK_AHEAD_MS`] ahead of `wall_ms`: a clock from
+    /// the future is never adopted (it would make every later local edit tie and lose).
     pub fn observe(&mut self, remote: &Hlc, wall_ms: u64) -> Hlc {
+        if remote.wall_ms > wall_ms.saturating_add(MAX_CLOCK_AHEAD_MS) {
+            return self.current();
+        }
         let max_wall = wall_ms.max(self.last_wall_ms).max(remote.wall_ms);
         self.last_counter = if max_wall == self.last_wall_ms && max_wall == remote.wall_ms {
             self.last_counter.max(remote.counter).saturating_add(1)
@@ -167,6 +181,16 @@ mod tests {
         let seen = slow.observe(&remote, 1_000_000);
         assert!(seen > remote);
         assert!(slow.tick(1_000_001) > seen);
+    }
+
+    #[test]
+    fn a_clock_from_the_future_is_never_adopted() {
+        let mut clock = HlcClock::new("desk-1");
+        let before = clock.tick(1_000_000);
+        let forged = Hlc { wall_ms: 999_999_999_999_999, counter: u32::MAX, station: "x".into() };
+        assert_eq!(clock.observe(&forged, 1_000_001), before);
+        let next = clock.tick(1_000_002);
+        assert_eq!((next.wall_ms, next.counter), (1_000_002, 0), "local edits keep their clock");
     }
 
     #[test]

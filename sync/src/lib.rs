@@ -2,6 +2,10 @@
 //!
 //! - [`protocol`]: the wire types (changes, records, push and pull messages). Both the
 //!   station (the `expo-kiosk` crate) and the hub speak exactly these.
+//! - [`authority`]: which station role may make which change (hub and stations alike).
+//! - [`validate`]: the domain rules every change meets before anyone stores it.
+//! - [`endorsement`]: the organiser authority (held by the hub) and the badge-signing
+//!   keys it endorses and revokes.
 //! - [`hlc`]: the hybrid logical clock that orders changes across stations whose wall
 //!   clocks disagree by minutes.
 //! - [`conflict`]: which version of a record every station and the hub keep.
@@ -11,14 +15,20 @@
 //! - [`output`] and [`logging`]: what the hub and the stations both write: owner-only
 //!   data files, formula-safe CSV, and logs without credentials.
 
+pub mod authority;
 pub mod client;
 pub mod conflict;
+pub mod endorsement;
 pub mod hlc;
 pub mod hub;
 pub mod logging;
 pub mod output;
 pub mod protocol;
 pub mod station;
+#[cfg(test)]
+mod test_records;
+pub mod validate;
 
+pub use authority::StationRole;
 pub use hlc::{Hlc, HlcClock};
 pub use protocol::{Change, Record};

@@ -9,10 +9,16 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::authority::StationRole;
 use crate::hlc::Hlc;
 
 /// Version of the JSON protocol. A hub answers 400 to a request of another major version.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: the hub binds roles and station ids and stamps each change with its pusher's role,
+/// and hands out `signing_key` records. A version-1 station would stop at the first of
+/// those and would trust keys from event records without an endorsement, so a hub of
+/// version 2 refuses it with a clear error instead: upgrade every station with the hub.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One state change made at one station.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +30,20 @@ pub struct Change {
     /// Hybrid logical timestamp at the origin: orders edits of one record.
     pub hlc: Hlc,
     pub record: Record,
+    /// The role of the station that pushed it, stamped by the hub when it stores the
+    /// change (whatever a station sends here is overwritten). Stations check pulled
+    /// changes against it ([`crate::authority::may_make`]); `None` on a change the hub
+    /// stored before it knew roles, or not yet pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_by: Option<StationRole>,
+}
+
+impl Change {
+    /// The change as its station made it: without the hub's stamp. Two pushes of one
+    /// change id are the same change when these are equal.
+    pub fn as_made(&self) -> Change {
+        Change { pushed_by: None, ..self.clone() }
+    }
 }
 
 /// What changed. Each variant is a whole record (state-based), never a diff, so applying
@@ -40,6 +60,9 @@ pub enum Record {
     PrintJob(PrintJobRecord),
     Audit(AuditRecord),
     Event(EventRecord),
+    /// Made by the hub only: a station's badge-signing key endorsed (or revoked) by the
+    /// organiser authority (see [`crate::endorsement`]).
+    SigningKey(SigningKeyRecord),
 }
 
 impl Record {
@@ -56,6 +79,7 @@ impl Record {
             Record::PrintJob(p) => format!("{kind}:{}", p.id),
             Record::Audit(a) => format!("{kind}:{}", a.id),
             Record::Event(e) => format!("{kind}:{}", e.event_id),
+            Record::SigningKey(k) => format!("{kind}:{}:{:08x}", k.station, k.key_id),
         }
     }
 
@@ -67,6 +91,7 @@ impl Record {
             Record::PrintJob(_) => "print_job",
             Record::Audit(_) => "audit",
             Record::Event(_) => "event",
+            Record::SigningKey(_) => "signing_key",
         }
     }
 }
@@ -174,6 +199,30 @@ pub struct PublicKeyRecord {
     pub public_key: String,
 }
 
+/// A station's badge-signing key as the organiser authority endorsed it, or revoked it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    /// The station id (`st-…`) the key belongs to.
+    pub station: String,
+    pub key_id: u32,
+    /// Hex of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    /// A revocation: badges signed by this key are refused from now on.
+    pub revoked: bool,
+    /// Hex of the authority's Ed25519 signature over the other fields.
+    pub signature: String,
+}
+
+/// `POST /v1/keys`: a desk, kiosk or admin station asks the hub to endorse its own
+/// badge-signing key; the hub answers the endorsed [`SigningKeyRecord`] and hands it to
+/// every station by sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndorseRequest {
+    pub protocol: u32,
+    /// Hex of the station's Ed25519 public key.
+    pub public_key: String,
+}
+
 /// `POST /v1/push`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PushRequest {
@@ -187,6 +236,20 @@ pub struct PushResponse {
     pub acked: Vec<Uuid>,
     /// How many of them were new to the hub.
     pub new: usize,
+    /// Changes the hub will never store, with why (a rule they break, a role that may not
+    /// make them, another change already holding their id). The station marks them and
+    /// does not send them again: retrying cannot help, and nothing else waits on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedChange>,
+}
+
+/// One change of a push the hub refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedChange {
+    pub id: Uuid,
+    /// `invalid`, `forbidden`, `not_this_station`, `from_the_future` or `id_reused`.
+    pub code: String,
+    pub reason: String,
 }
 
 /// `GET /v1/pull?since=CURSOR&limit=N` answers this. The cursor is opaque to stations.
@@ -214,6 +277,10 @@ pub const PROTOCOL_HEADER: &str = "x-expo-protocol";
 pub struct EnrolRequest {
     pub protocol: u32,
     pub code: String,
+    /// The station's own id (`st-…`, the `station` of its changes and clocks): the hub
+    /// binds it to the credential and refuses changes claiming any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -223,6 +290,13 @@ pub struct EnrolResponse {
     /// Bearer token for every later request. The hub keeps only its hash: it cannot be
     /// shown again, so the station must store it.
     pub token: String,
+    /// The role the hub bound to this credential (`station add --role`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<StationRole>,
+    /// Hex of the organiser authority's public key, which the station pins: it trusts
+    /// a signing key that arrives by sync only with this authority's endorsement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
 }
 
 /// Two attendee records with different ids but the same `id_hash`: the same person

@@ -20,7 +20,7 @@ use rand::Rng;
 use uuid::Uuid;
 
 use crate::client::{ClientError, HubClient};
-use crate::protocol::Change;
+use crate::protocol::{Change, RefusedChange, SigningKeyRecord};
 
 /// What the station store must offer to be synchronised.
 pub trait StationOutbox {
@@ -34,6 +34,32 @@ pub trait StationOutbox {
 
     /// Removes acknowledged changes from the outbox (ids not in it are ignored).
     fn mark_acked(&self, ids: &[Uuid]) -> Result<(), Self::Error>;
+
+    /// Takes changes the hub refused for good out of the outbox, so they are not sent
+    /// again: retrying cannot help, and nothing queued behind them should wait. This
+    /// logs them and removes them like acknowledged ones; a store that can keep them for
+    /// a person to look at should.
+    fn mark_refused(&self, refused: &[RefusedChange]) -> Result<(), Self::Error> {
+        for change in refused {
+            tracing::warn!(change = %change.id, code = change.code, reason = change.reason,
+                "the hub refused a change of this station");
+        }
+        self.mark_acked(&refused.iter().map(|r| r.id).collect::<Vec<_>>())
+    }
+
+    /// This station's badge-signing public key (hex) while the organiser authority has
+    /// not endorsed it; `None` once it has, or when the station signs no badges or
+    /// pinned no authority.
+    fn unendorsed_key(&self) -> Result<Option<String>, Self::Error> {
+        Ok(None)
+    }
+
+    /// Keeps the endorsement of this station's key the hub answered, and trusts the key
+    /// like one that arrived by sync.
+    fn keep_endorsement(&self, endorsed: &SigningKeyRecord) -> Result<(), Self::Error> {
+        tracing::debug!(key_id = endorsed.key_id, "signing key endorsed");
+        Ok(())
+    }
 
     /// Applies other stations' changes and stores `next_cursor`, in one transaction.
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error>;
@@ -56,6 +82,18 @@ impl<O: StationOutbox + ?Sized> StationOutbox for Arc<O> {
 
     fn mark_acked(&self, ids: &[Uuid]) -> Result<(), Self::Error> {
         (**self).mark_acked(ids)
+    }
+
+    fn mark_refused(&self, refused: &[RefusedChange]) -> Result<(), Self::Error> {
+        (**self).mark_refused(refused)
+    }
+
+    fn unendorsed_key(&self) -> Result<Option<String>, Self::Error> {
+        (**self).unendorsed_key()
+    }
+
+    fn keep_endorsement(&self, endorsed: &SigningKeyRecord) -> Result<(), Self::Error> {
+        (**self).keep_endorsement(endorsed)
     }
 
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error> {
@@ -117,6 +155,9 @@ pub struct SyncSummary {
     pub pushed: u64,
     /// Of those, how many the hub did not hold yet (the rest were replays).
     pub new_at_hub: u64,
+    /// Local changes the hub refused for good in this round (see
+    /// [`StationOutbox::mark_refused`]).
+    pub refused: u64,
     /// Other stations' changes applied in this round.
     pub pulled: u64,
     /// Local changes still unacknowledged (non-zero only while the round runs, or when
@@ -146,6 +187,7 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
         cursor: outbox.cursor().map_err(store_error)?,
         ..SyncSummary::default()
     };
+    endorse_own_key(client, outbox)?;
     loop {
         let batch = outbox.pending(options.push_batch.max(1)).map_err(store_error)?;
         if batch.is_empty() {
@@ -154,10 +196,16 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
         let answer = client.push(&batch)?;
         let sent: std::collections::HashSet<Uuid> = batch.iter().map(|c| c.id).collect();
         let acked = answer.acked.iter().filter(|id| sent.contains(id)).count();
-        if acked < sent.len() {
+        let refused: Vec<RefusedChange> =
+            answer.refused.into_iter().filter(|r| sent.contains(&r.id)).collect();
+        if acked + refused.len() < sent.len() {
             return Err(SyncError::PartialAck { sent: sent.len(), acked });
         }
         outbox.mark_acked(&answer.acked).map_err(store_error)?;
+        if !refused.is_empty() {
+            outbox.mark_refused(&refused).map_err(store_error)?;
+            summary.refused += refused.len() as u64;
+        }
         summary.pushed += acked as u64;
         summary.new_at_hub += answer.new as u64;
         progress(&summary);
@@ -175,6 +223,26 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
     summary.pending_after = outbox.pending_count().map_err(store_error)?;
     progress(&summary);
     Ok(summary)
+}
+
+/// Has this station's signing key endorsed by the organiser authority, once: other
+/// stations trust it only then. A refusal (a gate, a second key) does not stop the
+/// round: the station's badges still verify where its key came by bundle.
+fn endorse_own_key<O: StationOutbox + ?Sized>(
+    client: &HubClient,
+    outbox: &O,
+) -> Result<(), SyncError> {
+    let Some(public_key) = outbox.unendorsed_key().map_err(store_error)? else {
+        return Ok(());
+    };
+    match client.endorse(&public_key) {
+        Ok(endorsed) => outbox.keep_endorsement(&endorsed).map_err(store_error),
+        Err(error) if error.is_transient() => Err(error.into()),
+        Err(error) => {
+            tracing::warn!(%error, "the hub did not endorse this station's signing key");
+            Ok(())
+        }
+    }
 }
 
 /// What the UI shows about the background sync.

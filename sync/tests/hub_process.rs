@@ -100,14 +100,16 @@ fn free_port() -> u16 {
 }
 
 fn hub_process_survives_a_kill_mid_push(db: &str, dir: &Path) {
-    let desk_code = cli(db, &["station", "add", "desk-1"]).trim().to_owned();
-    let gate_code = cli(db, &["station", "add", "gate-1"]).trim().to_owned();
+    let desk_code = cli(db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let gate_code = cli(db, &["station", "add", "gate-1", "--role", "gate"]).trim().to_owned();
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let mut hub = HubProcess::start(db, port);
-    let desk_token = enrol(&hub_url, &desk_code, &HubTrust::default()).unwrap().token;
-    let gate =
-        HubClient::new(&hub_url, &enrol(&hub_url, &gate_code, &HubTrust::default()).unwrap().token);
+    let desk_token = enrol(&hub_url, &desk_code, "desk-1", &HubTrust::default()).unwrap().token;
+    let gate = HubClient::new(
+        &hub_url,
+        &enrol(&hub_url, &gate_code, "gate-1", &HubTrust::default()).unwrap().token,
+    );
 
     let mut station = Station::new("desk-1");
     let made: Vec<_> = (0..CHANGES)
@@ -207,8 +209,8 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("hub-key.pem"));
     assert_eq!(std::fs::read(&authority_path).unwrap(), authority);
 
-    let desk_code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
-    let gate_code = cli(&db, &["station", "add", "gate-1"]).trim().to_owned();
+    let desk_code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let gate_code = cli(&db, &["station", "add", "gate-1", "--role", "gate"]).trim().to_owned();
     let port = free_port();
     let trust = HubTrust::authority_pem(&authority).unwrap();
     let trusting_agent: ureq::Agent = ureq::Agent::config_builder()
@@ -237,7 +239,7 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
     // Plain HTTP gets no answer, and a station that does not trust the authority sends
     // nothing: its enrolment code is still unspent afterwards.
     assert!(ureq::get(format!("http://127.0.0.1:{port}/healthz")).call().is_err());
-    match enrol(&hub_url, &desk_code, &HubTrust::default()) {
+    match enrol(&hub_url, &desk_code, "desk-1", &HubTrust::default()) {
         Err(error @ ClientError::UntrustedHub(_)) => {
             assert!(!error.is_transient());
             assert!(error.to_string().contains("--hub-ca"), "{error}");
@@ -249,10 +251,16 @@ fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
         Err(ClientError::BadAuthority(_))
     ));
 
-    let desk =
-        HubClient::trusting(&hub_url, &enrol(&hub_url, &desk_code, &trust).unwrap().token, &trust);
-    let gate =
-        HubClient::trusting(&hub_url, &enrol(&hub_url, &gate_code, &trust).unwrap().token, &trust);
+    let desk = HubClient::trusting(
+        &hub_url,
+        &enrol(&hub_url, &desk_code, "desk-1", &trust).unwrap().token,
+        &trust,
+    );
+    let gate = HubClient::trusting(
+        &hub_url,
+        &enrol(&hub_url, &gate_code, "gate-1", &trust).unwrap().token,
+        &trust,
+    );
     let mut station = Station::new("desk-1");
     let made: Vec<_> =
         (0..20).map(|i| station.attendee(Uuid::now_v7(), &format!("Visitor {i}"), None)).collect();
@@ -331,12 +339,14 @@ fn the_hubs_database_and_exports_are_the_owners_alone_and_csv_is_formula_safe() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.db");
     let db = format!("sqlite://{}", path.display());
-    let code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
+    let code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let hub = HubProcess::start_with(&db, port, &[], &patient_agent(), "http");
-    let desk =
-        HubClient::new(&hub_url, &enrol(&hub_url, &code, &HubTrust::default()).unwrap().token);
+    let desk = HubClient::new(
+        &hub_url,
+        &enrol(&hub_url, &code, "desk-1", &HubTrust::default()).unwrap().token,
+    );
 
     let mut station = Station::new("desk-1");
     let mut record = common::attendee_record(Uuid::now_v7(), "=1+1", None);
@@ -380,7 +390,7 @@ fn the_hubs_database_and_exports_are_the_owners_alone_and_csv_is_formula_safe() 
 fn the_hubs_trace_logs_hold_no_credential() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("hub.db").display());
-    let code = cli(&db, &["station", "add", "desk-1"]).trim().to_owned();
+    let code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let log_path = dir.path().join("hub.log");
@@ -393,7 +403,7 @@ fn the_hubs_trace_logs_hold_no_credential() {
         &[("RUST_LOG", "trace")],
         std::fs::File::create(&log_path).unwrap(),
     );
-    let token = enrol(&hub_url, &code, &HubTrust::default()).unwrap().token;
+    let token = enrol(&hub_url, &code, "desk-1", &HubTrust::default()).unwrap().token;
     let desk = HubClient::new(&hub_url, &token);
     let mut station = Station::new("desk-1");
     let outbox = MemoryOutbox::with([station.attendee(Uuid::now_v7(), "Visitor", None)]);

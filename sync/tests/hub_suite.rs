@@ -12,9 +12,11 @@ use expo_sync::client::{self, ClientError, HubClient, HubTrust};
 use expo_sync::hub::export::{export, ExportFormat};
 use expo_sync::hub::HubStore;
 use expo_sync::protocol::{
-    ConflictsResponse, ErrorBody, EventRecord, PublicKeyRecord, Record, PROTOCOL_HEADER,
+    Change, ConflictsResponse, ErrorBody, EventRecord, PublicKeyRecord, Record, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
+use expo_sync::StationRole;
 use uuid::Uuid;
 
 macro_rules! hub_suite {
@@ -42,6 +44,15 @@ hub_suite!(
     offline_registrations_reach_every_station_exactly_once,
     sync_resumes_after_cut_connections_and_lost_acks,
     background_worker_rides_out_a_network_outage,
+    attack_1_a_gate_credential_plants_no_key_and_no_event,
+    attack_2_a_gate_revokes_nobody_and_serials_stay_in_range,
+    attack_3_a_far_future_clock_is_refused,
+    attack_4_a_malformed_change_is_refused_alone_and_sync_goes_on,
+    attack_5_huge_changes_are_refused_and_pull_pages_are_bounded_by_bytes,
+    attack_6_a_change_claiming_another_station_is_refused,
+    attack_7_forged_audit_and_a_reused_id_change_nothing,
+    signing_keys_are_endorsed_once_and_revoked_with_their_station,
+    a_station_over_its_quota_pushes_no_more,
 );
 
 fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
@@ -54,13 +65,17 @@ fn refused(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
 fn enrolment_codes_work_once_and_revocation_is_immediate<S: HubStore>(hub: TestHub<S>) {
     let code = hub.station_code("desk-1");
     let typed_back = code.to_lowercase().replace('-', " ");
-    let enrolled = client::enrol(&hub.url, &typed_back, &HubTrust::default()).unwrap();
+    let enrolled = client::enrol(&hub.url, &typed_back, "desk-1", &HubTrust::default()).unwrap();
     assert_eq!(enrolled.station, "desk-1");
+    assert_eq!(enrolled.role, Some(StationRole::Desk));
     assert_eq!(
-        refused(client::enrol(&hub.url, &code, &HubTrust::default())),
+        refused(client::enrol(&hub.url, &code, "desk-1", &HubTrust::default())),
         (403, "invalid_enrolment_code".into())
     );
-    assert_eq!(refused(client::enrol(&hub.url, "AAAA-BBBB-CCCC", &HubTrust::default())).0, 403);
+    assert_eq!(
+        refused(client::enrol(&hub.url, "AAAA-BBBB-CCCC", "desk-1", &HubTrust::default())).0,
+        403
+    );
 
     let desk = HubClient::new(&hub.url, &enrolled.token);
     desk.pull(0, 10).unwrap();
@@ -72,7 +87,11 @@ fn enrolment_codes_work_once_and_revocation_is_immediate<S: HubStore>(hub: TestH
     // A name is enrolled once; a revoked station cannot re-enrol with a stale code.
     assert!(hub
         .runtime
-        .block_on(expo_sync::hub::enrolment::add_station(hub.store.as_ref(), "desk-1"))
+        .block_on(expo_sync::hub::enrolment::add_station(
+            hub.store.as_ref(),
+            "desk-1",
+            StationRole::Desk
+        ))
         .is_err());
     assert!(hub.runtime.block_on(hub.store.revoke_station("nobody")).is_err());
 }
@@ -104,24 +123,29 @@ fn push_is_idempotent_by_change_id<S: HubStore>(hub: TestHub<S>) {
     let ids: HashSet<_> = pulled.changes.iter().map(|c| c.id).collect();
     assert_eq!(ids.len(), 51);
     assert!(ids.contains(&fresh.id));
-    assert_eq!(pulled.changes[..50], batch[..], "pull hands back exactly what was pushed");
+    let as_made: Vec<Change> = pulled.changes[..50].iter().map(Change::as_made).collect();
+    assert_eq!(as_made, batch, "pull hands back exactly what was pushed");
+    assert!(
+        pulled.changes.iter().all(|c| c.pushed_by == Some(StationRole::Desk)),
+        "each stamped with its pusher's role"
+    );
     assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, 51);
 }
 
 fn pull_pages_other_stations_changes_in_order<S: HubStore>(hub: TestHub<S>) {
-    let desk = hub.client("desk-1");
     let gate = hub.client("gate-1");
-    let mut station = Station::new("desk-1");
+    let desk = hub.client("desk-1");
+    let mut station = Station::new("gate-1");
     let changes: Vec<_> = (0..1200).map(|_| station.gate(Uuid::now_v7(), true)).collect();
     for chunk in changes.chunks(300) {
-        desk.push(chunk).unwrap();
+        gate.push(chunk).unwrap();
     }
 
     let mut cursor = 0;
     let mut received = Vec::new();
     let mut pages = 0;
     loop {
-        let page = gate.pull(cursor, 500).unwrap();
+        let page = desk.pull(cursor, 500).unwrap();
         assert!(page.next_cursor >= cursor);
         cursor = page.next_cursor;
         received.extend(page.changes.into_iter().map(|c| c.id));
@@ -132,16 +156,16 @@ fn pull_pages_other_stations_changes_in_order<S: HubStore>(hub: TestHub<S>) {
     }
     assert_eq!(pages, 3);
     assert_eq!(received, changes.iter().map(|c| c.id).collect::<Vec<_>>());
-    let again = gate.pull(cursor, 500).unwrap();
+    let again = desk.pull(cursor, 500).unwrap();
     assert!(again.changes.is_empty() && !again.more);
     assert_eq!(again.next_cursor, cursor);
 
     // The origin never gets its own changes back, and its cursor skips past them.
-    let own = desk.pull(0, 500).unwrap();
+    let own = gate.pull(0, 500).unwrap();
     assert!(own.changes.is_empty() && !own.more);
     assert_eq!(own.next_cursor, cursor);
     // A limit above the hub's maximum is clamped, not refused.
-    assert_eq!(gate.pull(0, 1_000_000).unwrap().changes.len(), 500);
+    assert_eq!(desk.pull(0, 1_000_000).unwrap().changes.len(), 500);
 }
 
 /// Sends a raw request and returns the status with the parsed error body.
@@ -172,28 +196,111 @@ fn every_bad_request_gets_a_json_error<S: HubStore>(hub: TestHub<S>) {
     let push = format!("{}/v1/push", hub.url);
     let mut station = Station::new("desk-1");
     let good = serde_json::to_vec(&serde_json::json!({
-        "protocol": 1, "changes": [station.badge(Uuid::now_v7(), 1, "active")]
+        "protocol": PROTOCOL_VERSION, "changes": [station.badge(Uuid::now_v7(), 1, "active")]
     }))
     .unwrap();
+    let spaceship = format!(
+        r#"{{"protocol":{PROTOCOL_VERSION},"changes":[{{"id":"00000000-0000-0000-0000-000000000001","station":"x","hlc":"000000000000001-0000000000-x","record":{{"kind":"spaceship","data":{{}}}}}}]}}"#
+    );
 
     let cases: Vec<BadRequest> = vec![
-        ("truncated JSON", push.clone(), auth.to_vec(), Some(good[..good.len() / 2].to_vec()), 400, "malformed_json"),
-        ("garbage", push.clone(), auth.to_vec(), Some(b"\x00\xffnot json".to_vec()), 400, "malformed_json"),
-        ("wrong body version", push.clone(), auth.to_vec(),
-            Some(br#"{"protocol": 99, "changes": []}"#.to_vec()), 400, "protocol_version"),
-        ("wrong header version", push.clone(), [auth.to_vec(), vec![(PROTOCOL_HEADER, "2")]].concat(),
-            Some(good.clone()), 400, "protocol_version"),
-        ("unknown record kind", push.clone(), auth.to_vec(),
-            Some(br#"{"protocol":1,"changes":[{"id":"00000000-0000-0000-0000-000000000001","station":"x","hlc":"000000000000001-0000000000-x","record":{"kind":"spaceship","data":{}}}]}"#.to_vec()),
-            400, "malformed_json"),
+        (
+            "truncated JSON",
+            push.clone(),
+            auth.to_vec(),
+            Some(good[..good.len() / 2].to_vec()),
+            400,
+            "malformed_json",
+        ),
+        (
+            "garbage",
+            push.clone(),
+            auth.to_vec(),
+            Some(b"\x00\xffnot json".to_vec()),
+            400,
+            "malformed_json",
+        ),
+        (
+            "wrong body version",
+            push.clone(),
+            auth.to_vec(),
+            Some(br#"{"protocol": 99, "changes": []}"#.to_vec()),
+            400,
+            "protocol_version",
+        ),
+        (
+            "wrong header version",
+            push.clone(),
+            [auth.to_vec(), vec![(PROTOCOL_HEADER, "99")]].concat(),
+            Some(good.clone()),
+            400,
+            "protocol_version",
+        ),
+        (
+            "unknown record kind",
+            push.clone(),
+            auth.to_vec(),
+            Some(spaceship.into_bytes()),
+            400,
+            "malformed_json",
+        ),
         ("no token", push.clone(), vec![], Some(good.clone()), 401, "unauthorized"),
-        ("bad token", push.clone(), vec![("authorization", "Bearer 00ff")], Some(good.clone()), 401, "unauthorized"),
-        ("not bearer", push.clone(), vec![("authorization", "Basic eDp5")], Some(good.clone()), 401, "unauthorized"),
-        ("oversized body", push.clone(), auth.to_vec(), Some(vec![b' '; 300 * 1024]), 413, "body_too_large"),
-        ("bad cursor", format!("{}/v1/pull?since=yesterday", hub.url), auth.to_vec(), None, 400, "bad_query"),
-        ("unknown route", format!("{}/v2/everything", hub.url), auth.to_vec(), None, 404, "not_found"),
-        ("wrong method", format!("{}/v1/push", hub.url), auth.to_vec(), None, 405, "method_not_allowed"),
-        ("enrol garbage", format!("{}/v1/enrol", hub.url), vec![], Some(b"{\"code\":".to_vec()), 400, "malformed_json"),
+        (
+            "bad token",
+            push.clone(),
+            vec![("authorization", "Bearer 00ff")],
+            Some(good.clone()),
+            401,
+            "unauthorized",
+        ),
+        (
+            "not bearer",
+            push.clone(),
+            vec![("authorization", "Basic eDp5")],
+            Some(good.clone()),
+            401,
+            "unauthorized",
+        ),
+        (
+            "oversized body",
+            push.clone(),
+            auth.to_vec(),
+            Some(vec![b' '; 300 * 1024]),
+            413,
+            "body_too_large",
+        ),
+        (
+            "bad cursor",
+            format!("{}/v1/pull?since=yesterday", hub.url),
+            auth.to_vec(),
+            None,
+            400,
+            "bad_query",
+        ),
+        (
+            "unknown route",
+            format!("{}/v2/everything", hub.url),
+            auth.to_vec(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            format!("{}/v1/push", hub.url),
+            auth.to_vec(),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "enrol garbage",
+            format!("{}/v1/enrol", hub.url),
+            vec![],
+            Some(b"{\"code\":".to_vec()),
+            400,
+            "malformed_json",
+        ),
     ];
     for (what, url, headers, body, status, code) in cases {
         let method = if body.is_some() { "POST" } else { "GET" };
@@ -238,7 +345,8 @@ fn conflict_rules_hold_at_the_hub<S: HubStore>(hub: TestHub<S>) {
     desk2.push(&[reactivated]).unwrap();
 
     // Gate decisions are append-only: two decisions, two rows.
-    desk1.push(&[s1.gate(attendee, true), s1.gate(attendee, false)]).unwrap();
+    let mut gate = Station::new("gate-1");
+    hub.client("gate-1").push(&[gate.gate(attendee, true), gate.gate(attendee, false)]).unwrap();
 
     // The same ID number registered as a walk-in at both desks is reported, both kept.
     let (walk_in_1, walk_in_2) = (Uuid::now_v7(), Uuid::now_v7());
@@ -290,8 +398,8 @@ fn conflict_rules_hold_at_the_hub<S: HubStore>(hub: TestHub<S>) {
 }
 
 fn event_definition_and_keys_are_distributed<S: HubStore>(hub: TestHub<S>) {
-    let desk1 = hub.client("desk-1");
-    let desk2 = hub.client("desk-2");
+    let desk1 = hub.client("admin-1");
+    let desk2 = hub.client("admin-2");
     assert_eq!(desk1.event().unwrap(), None);
     let key = |station: &str, key_id| PublicKeyRecord {
         key_id,
@@ -313,7 +421,13 @@ fn event_definition_and_keys_are_distributed<S: HubStore>(hub: TestHub<S>) {
     let stations: Vec<_> = seen.public_keys.iter().map(|k| k.station.as_str()).collect();
     assert_eq!(stations, ["desk-1", "desk-2"]);
     let nameless = EventRecord { event_id: " ".into(), ..event("x", vec![]) };
-    assert_eq!(refused(gate.put_event(&nameless)), (400, "invalid_event".into()));
+    assert_eq!(refused(desk1.put_event(&nameless)), (400, "invalid_event".into()));
+    // Only an admin station changes the event definition (attack 7: any station could).
+    for station in ["gate-2", "desk-3", "kiosk-1"] {
+        let planted = event("name = \"Mine\"", vec![key(station, 9)]);
+        assert_eq!(refused(hub.client(station).put_event(&planted)), (403, "forbidden".into()));
+    }
+    assert_eq!(gate.event().unwrap().unwrap(), seen, "nothing refused was stored");
 }
 
 fn health_and_metrics<S: HubStore>(hub: TestHub<S>) {
@@ -364,9 +478,9 @@ fn export_writes_current_state_without_sealed_ids<S: HubStore>(hub: TestHub<S>) 
         station.attendee(b, "Grace Hopper", None),
         station.attendee(a, "Ada King", Some("hash-ada")),
         station.badge(a, 1, "active"),
-        station.gate(a, true),
     ])
     .unwrap();
+    hub.client("gate-1").push(&[Station::new("gate-1").gate(a, true)]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let csv_files =
         hub.runtime.block_on(export(hub.store.as_ref(), ExportFormat::Csv, dir.path())).unwrap();
@@ -391,7 +505,7 @@ fn export_writes_current_state_without_sealed_ids<S: HubStore>(hub: TestHub<S>) 
 }
 
 fn offline_registrations_reach_every_station_exactly_once<S: HubStore>(hub: TestHub<S>) {
-    let names = ["desk-1", "desk-2", "gate-1"];
+    let names = ["desk-1", "desk-2", "kiosk-1"];
     let mut made = Vec::new();
     let stations: Vec<_> = names
         .iter()
@@ -519,4 +633,284 @@ fn wait_for(
         assert!(std::time::Instant::now() < deadline, "worker never reached the state: {status:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The codes of the changes a push refused, in push order.
+fn refusals(answer: &expo_sync::protocol::PushResponse) -> Vec<&str> {
+    answer.refused.iter().map(|r| r.code.as_str()).collect()
+}
+
+fn attack_1_a_gate_credential_plants_no_key_and_no_event<S: HubStore>(hub: TestHub<S>) {
+    let gate = hub.client("gate-1");
+    let desk = hub.client("desk-1");
+    let planted = EventRecord {
+        event_id: "expo-2025".into(),
+        definition: "name = \"Widened\"".into(),
+        public_keys: vec![PublicKeyRecord {
+            key_id: 7,
+            station: "gate-1".into(),
+            public_key: "ab".repeat(32),
+        }],
+    };
+    let mut station = Station::new("gate-1");
+    let answer = gate.push(&[station.change(Record::Event(planted.clone()))]).unwrap();
+    assert_eq!(refusals(&answer), ["forbidden"]);
+    assert!(answer.acked.is_empty());
+    assert_eq!(refused(gate.put_event(&planted)), (403, "forbidden".into()));
+    // A gate signs no badges: the authority endorses no key of its own for it.
+    assert_eq!(refused(gate.endorse(&"ab".repeat(32))).1, "forbidden");
+    assert!(desk.pull(0, 100).unwrap().changes.is_empty(), "nothing reached other stations");
+    assert_eq!(desk.event().unwrap(), None);
+}
+
+fn attack_2_a_gate_revokes_nobody_and_serials_stay_in_range<S: HubStore>(hub: TestHub<S>) {
+    let (gate, desk, kiosk) = (hub.client("gate-1"), hub.client("desk-1"), hub.client("kiosk-1"));
+    let attendee = Uuid::now_v7();
+    let mut desk_station = Station::new("desk-1");
+    desk.push(&[desk_station.badge(attendee, 1, "active")]).unwrap();
+
+    let answer = gate.push(&[Station::new("gate-1").badge(attendee, u32::MAX, "revoked")]).unwrap();
+    assert_eq!(refusals(&answer), ["forbidden"]);
+    let answer = gate.push(&[Station::new("gate-1").badge(attendee, 1, "revoked")]).unwrap();
+    assert_eq!(refusals(&answer), ["forbidden"]);
+    // A kiosk issues badges but revokes none; a desk cannot store a serial the station
+    // store cannot hold.
+    let answer = kiosk.push(&[Station::new("kiosk-1").badge(attendee, 1, "revoked")]).unwrap();
+    assert_eq!(refusals(&answer), ["forbidden"]);
+    let answer = desk.push(&[desk_station.badge(attendee, u32::MAX, "revoked")]).unwrap();
+    assert_eq!(refusals(&answer), ["invalid"]);
+    assert!(answer.refused[0].reason.contains("serial"), "{}", answer.refused[0].reason);
+
+    let badges = hub.runtime.block_on(hub.store.current_page("badge", "", 10)).unwrap();
+    assert_eq!(badges.len(), 1);
+    assert!(matches!(&badges[0].1, Record::Badge(b) if b.status == "active" && b.serial == 1));
+    // Another desk may revoke the badge a desk issued.
+    let answer = hub.client("desk-2").push(&[Station::new("desk-2").badge(attendee, 1, "revoked")]);
+    assert!(answer.unwrap().refused.is_empty());
+}
+
+fn attack_3_a_far_future_clock_is_refused<S: HubStore>(hub: TestHub<S>) {
+    let desk = hub.client("desk-1");
+    let mut station = Station::new("desk-1");
+    let attendee = Uuid::now_v7();
+    desk.push(&[station.attendee(attendee, "Honest", None)]).unwrap();
+    let mut forged = station.attendee(attendee, "Forged", None);
+    forged.hlc = "999999999999999-4294967295-desk-1".parse().unwrap();
+    let answer = desk.push(&[forged]).unwrap();
+    assert_eq!(refusals(&answer), ["from_the_future"]);
+    // A clock a few minutes fast is still fine (the documented bound).
+    let mut fast = station.attendee(attendee, "Fast clock", None);
+    fast.hlc.wall_ms = expo_sync::hlc::wall_clock_ms() + 60_000;
+    assert!(desk.push(&[fast]).unwrap().refused.is_empty());
+    let attendees = hub.runtime.block_on(hub.store.current_page("attendee", "", 10)).unwrap();
+    assert!(matches!(&attendees[0].1, Record::Attendee(a) if a.name == "Fast clock"));
+}
+
+fn attack_4_a_malformed_change_is_refused_alone_and_sync_goes_on<S: HubStore>(hub: TestHub<S>) {
+    let gate = hub.client("gate-1");
+    let mut station = Station::new("gate-1");
+    let mut sideways = station.gate(Uuid::now_v7(), true);
+    if let Record::GateDecision(decision) = &mut sideways.record {
+        decision.direction = "sideways".into();
+    }
+    let good = station.gate(Uuid::now_v7(), true);
+    let outbox = MemoryOutbox::with([sideways.clone(), good.clone()]);
+    // The station's round goes through: the good change acknowledged, the bad one
+    // refused for good and out of the outbox, not retried forever.
+    let summary = run_once(&gate, &outbox, SyncOptions::default()).unwrap();
+    assert_eq!((summary.pushed, summary.refused, summary.pending_after), (1, 1, 0));
+
+    let desk = hub.client("desk-1");
+    let revocation = Station::new("desk-2").badge(Uuid::now_v7(), 1, "revoked");
+    hub.client("desk-2").push(std::slice::from_ref(&revocation)).unwrap();
+    let pulled: Vec<Uuid> = desk.pull(0, 100).unwrap().changes.iter().map(|c| c.id).collect();
+    assert_eq!(pulled, [good.id, revocation.id], "the revocation behind it arrives");
+}
+
+fn attack_5_huge_changes_are_refused_and_pull_pages_are_bounded_by_bytes<S: HubStore>(
+    hub: TestHub<S>,
+) {
+    let desk = hub.client("desk-1");
+    let mut station = Station::new("desk-1");
+    let mut huge = station.attendee(Uuid::now_v7(), "Huge", None);
+    if let Record::Attendee(a) = &mut huge.record {
+        a.company = "x".repeat(100 * 1024);
+    }
+    assert_eq!(refusals(&desk.push(&[huge]).unwrap()), ["invalid"]);
+
+    // Changes as large as the rules allow (about 70 KiB each): a page of 500 of them would
+    // be 35 MB; the hub ends each page at a few MiB instead.
+    let big = |station: &mut Station| {
+        let mut change = station.attendee(Uuid::now_v7(), "Big", None);
+        if let Record::Attendee(a) = &mut change.record {
+            a.tags = (0..64).map(|i| format!("{i:04}{}", "t".repeat(1100))).collect();
+        }
+        change
+    };
+    let changes: Vec<_> = (0..80).map(|_| big(&mut station)).collect();
+    for pair in changes.chunks(2) {
+        assert!(desk.push(pair).unwrap().refused.is_empty());
+    }
+    let gate = hub.client("gate-1");
+    let (mut cursor, mut received, mut pages) = (0, 0, 0);
+    loop {
+        let page = gate.pull(cursor, 500).unwrap();
+        let bytes = serde_json::to_vec(&page.changes).unwrap().len();
+        assert!(bytes <= expo_sync::hub::store::MAX_PULL_PAGE_BYTES + 100 * 1024, "{bytes}");
+        received += page.changes.len();
+        cursor = page.next_cursor;
+        pages += 1;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(received, 80);
+    assert!(pages >= 2, "the page ended by bytes, not by count");
+}
+
+fn attack_6_a_change_claiming_another_station_is_refused<S: HubStore>(hub: TestHub<S>) {
+    let desk2 = hub.client("desk-2");
+    let attendee = Uuid::now_v7();
+    let spoofed = Station::new("desk-1").attendee(attendee, "Spoofed", None);
+    let mut half_spoofed = Station::new("desk-2").attendee(attendee, "Half", None);
+    half_spoofed.hlc.station = "desk-1".into();
+    let answer = desk2.push(&[spoofed, half_spoofed]).unwrap();
+    assert_eq!(refusals(&answer), ["not_this_station", "invalid"]);
+    assert!(hub.client("gate-1").pull(0, 10).unwrap().changes.is_empty());
+}
+
+fn attack_7_forged_audit_and_a_reused_id_change_nothing<S: HubStore>(hub: TestHub<S>) {
+    let gate = hub.client("gate-1");
+    let mut gate_station = Station::new("gate-1");
+    let audit = |actor: &str, action: &str| {
+        Record::Audit(expo_sync::protocol::AuditRecord {
+            id: Uuid::now_v7(),
+            at: "2025-05-01T09:00:00Z".into(),
+            actor: actor.into(),
+            action: action.into(),
+            attendee_id: None,
+            detail: serde_json::json!({}),
+        })
+    };
+    let forged = gate_station.change(audit("admin", "reveal_id_number"));
+    let own = gate_station.change(audit("gate:north", "gate_mode"));
+    let answer = gate.push(&[forged, own.clone()]).unwrap();
+    assert_eq!(refusals(&answer), ["forbidden"]);
+    assert_eq!(answer.acked, [own.id]);
+
+    let desk = hub.client("desk-1");
+    let mut station = Station::new("desk-1");
+    let attendee = Uuid::now_v7();
+    let original = station.attendee(attendee, "Original", None);
+    desk.push(std::slice::from_ref(&original)).unwrap();
+    let mut other = station.attendee(attendee, "Rewritten", None);
+    other.id = original.id;
+    let answer = desk.push(std::slice::from_ref(&other)).unwrap();
+    assert_eq!(refusals(&answer), ["id_reused"]);
+    assert!(answer.acked.is_empty());
+    // The same content again is a replay, acknowledged as ever.
+    assert_eq!(desk.push(std::slice::from_ref(&original)).unwrap().acked, [original.id]);
+    let attendees = hub.runtime.block_on(hub.store.current_page("attendee", "", 10)).unwrap();
+    assert!(matches!(&attendees[0].1, Record::Attendee(a) if a.name == "Original"));
+    let pulled = hub.client("desk-2").pull(0, 10).unwrap().changes;
+    assert_eq!(pulled.iter().map(Change::as_made).collect::<Vec<_>>(), [own, original]);
+}
+
+/// A hub database of an earlier version: a station enrolled with neither role nor bound
+/// station id. It may pull; it pushes once `station set-role` gave it a role, and its
+/// first push binds its station id. (SQLite only: the migration is the same on both.)
+#[test]
+fn stations_enrolled_before_roles_push_once_given_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let token = "legacy-token";
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TABLE stations (name TEXT PRIMARY KEY, credential_hash TEXT UNIQUE,
+                                    revoked INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO stations (name, credential_hash) VALUES ('desk-1', '{}');",
+            expo_sync::hub::enrolment::secret_hash(token)
+        ))
+        .unwrap();
+    let store = expo_sync::hub::sqlite::SqliteStore::open(&path).unwrap();
+    let hub = TestHub::start(common::runtime(), store, common::small_limits());
+    let desk = HubClient::new(&hub.url, token);
+    let mut station = Station::new("st-legacy");
+    let change = station.attendee(Uuid::now_v7(), "Early", None);
+    assert_eq!(
+        refused(desk.push(std::slice::from_ref(&change))),
+        (403, "station_role_missing".into())
+    );
+    desk.pull(0, 10).unwrap();
+
+    hub.runtime.block_on(hub.store.set_station_role("desk-1", StationRole::Desk)).unwrap();
+    assert_eq!(desk.push(std::slice::from_ref(&change)).unwrap().acked, [change.id]);
+    let other = Station::new("st-other").attendee(Uuid::now_v7(), "Other", None);
+    assert_eq!(refusals(&desk.push(&[other]).unwrap()), ["not_this_station"]);
+    assert!(hub.runtime.block_on(hub.store.set_station_role("nobody", StationRole::Gate)).is_err());
+}
+
+fn signing_keys_are_endorsed_once_and_revoked_with_their_station<S: HubStore>(hub: TestHub<S>) {
+    let code = hub.station_code("desk-1");
+    let enrolled = client::enrol(&hub.url, &code, "desk-1", &HubTrust::default()).unwrap();
+    let authority = enrolled.authority.clone().expect("the hub names its authority");
+    let desk = HubClient::new(&hub.url, &enrolled.token);
+    let own_key = hex_key(1);
+    let endorsed = desk.endorse(&own_key).unwrap();
+    assert_eq!((endorsed.station.as_str(), endorsed.revoked), ("desk-1", false));
+    expo_sync::endorsement::verify(&authority, &endorsed).unwrap();
+    assert_eq!(desk.endorse(&own_key).unwrap(), endorsed, "asking again is idempotent");
+    // A stolen desk credential cannot add a key of the attacker's.
+    assert_eq!(refused(desk.endorse(&hex_key(2))), (409, "other_key_endorsed".into()));
+
+    let gate = hub.client("gate-1");
+    let pulled = gate.pull(0, 10).unwrap().changes;
+    assert_eq!(pulled.len(), 1);
+    assert!(matches!(&pulled[0].record, Record::SigningKey(k) if *k == endorsed));
+
+    let revoked = hub
+        .runtime
+        .block_on(expo_sync::hub::enrolment::revoke_station(hub.store.as_ref(), "desk-1"));
+    assert_eq!(revoked.unwrap(), 1);
+    let page = gate.pull(0, 10).unwrap().changes;
+    let Record::SigningKey(revocation) = &page.last().unwrap().record else {
+        panic!("a signing key revocation, got {page:?}")
+    };
+    assert!(revocation.revoked && revocation.key_id == endorsed.key_id);
+    expo_sync::endorsement::verify(&authority, revocation).unwrap();
+    let keys = hub.runtime.block_on(hub.store.current_page("signing_key", "", 10)).unwrap();
+    assert!(matches!(&keys[..], [(_, Record::SigningKey(k))] if k.revoked), "revocation wins");
+
+    // The station enrolled again (a new name, the same station id): its old key stays
+    // revoked, a new one may be endorsed.
+    let code = hub.station_code("desk-1-again");
+    let again = client::enrol(&hub.url, &code, "desk-1", &HubTrust::default()).unwrap();
+    let desk = HubClient::new(&hub.url, &again.token);
+    assert!(desk.endorse(&own_key).unwrap().revoked);
+    assert!(!desk.endorse(&hex_key(2)).unwrap().revoked);
+}
+
+/// The hex public key of a fixed test signing key.
+fn hex_key(seed: u8) -> String {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    hex::encode(key.verifying_key().as_bytes())
+}
+
+fn a_station_over_its_quota_pushes_no_more<S: HubStore>(hub: TestHub<S>) {
+    // The test hubs allow 2,000 changes per station (`common::small_limits`).
+    let desk = hub.client("desk-1");
+    let mut station = Station::new("desk-1");
+    let changes: Vec<_> = (0..2000).map(|_| station.badge(Uuid::now_v7(), 1, "active")).collect();
+    for chunk in changes.chunks(500) {
+        desk.push(chunk).unwrap();
+    }
+    // Past its quota a station is told why; other stations go on.
+    let more = [station.badge(Uuid::now_v7(), 1, "active")];
+    assert_eq!(refused(desk.push(&more)), (403, "quota_exceeded".into()));
+    assert!(hub
+        .client("desk-2")
+        .push(&[Station::new("desk-2").badge(Uuid::now_v7(), 1, "active")])
+        .is_ok());
+    assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, 2001);
 }

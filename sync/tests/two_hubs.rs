@@ -34,6 +34,7 @@ fn two_hubs_over_one_postgres_serve_the_same_stations() {
             let token = expo_sync::client::enrol(
                 &hubs[(i + 1) % 2].url,
                 &code,
+                &name,
                 &expo_sync::client::HubTrust::default(),
             )
             .unwrap()

@@ -4,7 +4,8 @@
 //! expo-hub --db sqlite://hub.db --listen 0.0.0.0:8440      serve
 //! expo-hub cert --name hub.venue.lan --out DIR              make a certificate for HTTPS
 //! expo-hub --tls-cert DIR/hub-cert.pem --tls-key DIR/hub-key.pem ...   serve HTTPS
-//! expo-hub --db URL station add desk-1                      print a one-time enrolment code
+//! expo-hub --db URL station add desk-1 --role desk         print a one-time enrolment code
+//! expo-hub --db URL station set-role desk-1 --role desk     role of a station enrolled earlier
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
 //! ```
@@ -23,6 +24,7 @@ use expo_sync::hub::server::{serve, HubConfig};
 use expo_sync::hub::sqlite::SqliteStore;
 use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
 use expo_sync::hub::{enrolment, DatabaseUrl, HubStore};
+use expo_sync::StationRole;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
@@ -91,8 +93,20 @@ enum Command {
 #[derive(Subcommand)]
 enum StationAction {
     /// Register a station and print its one-time enrolment code.
-    Add { name: String },
-    /// Revoke a station: its credential stops working on its next request.
+    Add {
+        name: String,
+        /// What the station may change: desk, kiosk, gate or admin (see SECURITY.md).
+        #[arg(long)]
+        role: StationRole,
+    },
+    /// Give a station its role: one enrolled before roles existed cannot push until then.
+    SetRole {
+        name: String,
+        #[arg(long)]
+        role: StationRole,
+    },
+    /// Revoke a station: its credential stops working on its next request, and its
+    /// signing key is revoked at every station on their next sync.
     Revoke { name: String },
 }
 
@@ -165,17 +179,24 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
             }
             tracing::info!("expo-hub stopped");
         }
-        Command::Station { action: StationAction::Add { name } } => {
-            let code = enrolment::add_station(&store, &name).await?;
+        Command::Station { action: StationAction::Add { name, role } } => {
+            let code = enrolment::add_station(&store, &name, role).await?;
             println!("{code}");
             eprintln!(
                 "Enrol the station with: expo-kiosk sync enrol --hub URL --code {code} \
                  (the code works once)"
             );
         }
+        Command::Station { action: StationAction::SetRole { name, role } } => {
+            store.set_station_role(&name, role).await?;
+            eprintln!("station {name} is now a {role} station");
+        }
         Command::Station { action: StationAction::Revoke { name } } => {
-            store.revoke_station(&name).await?;
-            eprintln!("station {name} revoked");
+            let keys = enrolment::revoke_station(&store, &name).await?;
+            eprintln!(
+                "station {name} revoked, and {keys} signing key(s) of it everywhere on the \
+                 stations' next sync (badges it signed are refused from then on: reprint them)"
+            );
         }
         Command::Export { format, out } => {
             for file in export(&store, format, &out).await? {

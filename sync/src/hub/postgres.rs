@@ -26,10 +26,14 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, kind_key_range, merge_event, pull_response,
-    record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, StationAuth, StoreError,
+    attendee_id_of_key, duplicate_pairs, hashed_attendees as hashed_of_winners, kind_key_range,
+    merge_event, record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
+    StationAuth, StationIdentity, StoreError,
 };
+use crate::authority::{StationRole, UnknownRole};
+use crate::endorsement::Authority;
 use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use crate::validate::MAX_CHANGE_BYTES;
 
 /// Advisory lock serialising writers of `changes`, `current_state`, conflicts and events.
 const WRITE_LOCK: i64 = 0x6578_706f_0001;
@@ -42,6 +46,11 @@ CREATE TABLE IF NOT EXISTS stations (
     credential_hash TEXT UNIQUE,
     revoked BOOLEAN NOT NULL DEFAULT FALSE
 );
+-- Bound at enrolment; earlier hubs' stations have neither until `station set-role` and
+-- their first push.
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS role TEXT;
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS station_id TEXT;
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS changes_stored BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS enrolment_codes (
     code_hash TEXT PRIMARY KEY,
     station TEXT NOT NULL REFERENCES stations (name)
@@ -88,6 +97,11 @@ CREATE TABLE IF NOT EXISTS duplicate_conflicts (
     station_b TEXT NOT NULL,
     UNIQUE (attendee_a, attendee_b)
 );
+-- The organiser authority's secret key (one row, made with the database).
+CREATE TABLE IF NOT EXISTS hub_authority (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
     record_json TEXT NOT NULL,
@@ -117,6 +131,11 @@ impl PostgresStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(SCHEMA).await?;
+        tx.execute(
+            "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            &[&Authority::generate().secret_hex()],
+        )
+        .await?;
         tx.commit().await?;
         Ok(store)
     }
@@ -128,6 +147,10 @@ impl PostgresStore {
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_role(text: Option<String>) -> Result<Option<StationRole>, StoreError> {
+    text.map(|t| t.parse().map_err(|e: UnknownRole| StoreError::Corrupt(e.to_string()))).transpose()
 }
 
 fn count(n: i64) -> Result<u64, StoreError> {
@@ -148,13 +171,18 @@ fn hashed_attendees(rows: &[tokio_postgres::Row]) -> Result<Vec<HashedAttendee>,
 }
 
 impl HubStore for PostgresStore {
-    async fn add_station(&self, name: &str, code_hash: &str) -> Result<(), StoreError> {
+    async fn add_station(
+        &self,
+        name: &str,
+        role: StationRole,
+        code_hash: &str,
+    ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let inserted = tx
             .execute(
-                "INSERT INTO stations (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-                &[&name],
+                "INSERT INTO stations (name, role) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &role.as_str()],
             )
             .await?;
         if inserted == 0 {
@@ -173,7 +201,8 @@ impl HubStore for PostgresStore {
         &self,
         code_hash: &str,
         token_hash: &str,
-    ) -> Result<String, StoreError> {
+        station_id: Option<String>,
+    ) -> Result<(String, Option<StationRole>), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let row = tx
@@ -184,65 +213,95 @@ impl HubStore for PostgresStore {
             .await?
             .ok_or(StoreError::InvalidEnrolmentCode)?;
         let station: String = row.try_get(0)?;
-        let updated = tx
-            .execute(
-                "UPDATE stations SET credential_hash = $1 WHERE name = $2 AND NOT revoked",
-                &[&token_hash, &station],
+        let role: Option<String> = tx
+            .query_opt(
+                "UPDATE stations SET credential_hash = $1, station_id = $3
+                 WHERE name = $2 AND NOT revoked RETURNING role",
+                &[&token_hash, &station, &station_id],
             )
-            .await?;
-        if updated == 0 {
-            return Err(StoreError::InvalidEnrolmentCode);
-        }
+            .await?
+            .ok_or(StoreError::InvalidEnrolmentCode)?
+            .try_get(0)?;
+        let role = parse_role(role)?;
         tx.commit().await?;
-        Ok(station)
+        Ok((station, role))
     }
 
-    async fn revoke_station(&self, name: &str) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        if tx.execute("UPDATE stations SET revoked = TRUE WHERE name = $1", &[&name]).await? == 0 {
+    async fn set_station_role(&self, name: &str, role: StationRole) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let updated = client
+            .execute("UPDATE stations SET role = $2 WHERE name = $1", &[&name, &role.as_str()])
+            .await?;
+        if updated == 0 {
             return Err(StoreError::UnknownStation(name.to_owned()));
         }
+        Ok(())
+    }
+
+    async fn bind_station_id(&self, name: &str, station_id: &str) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "UPDATE stations SET station_id = COALESCE(station_id, $2) WHERE name = $1
+                 RETURNING station_id",
+                &[&name, &station_id],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn revoke_station(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE stations SET revoked = TRUE WHERE name = $1 RETURNING station_id",
+                &[&name],
+            )
+            .await?
+            .ok_or_else(|| StoreError::UnknownStation(name.to_owned()))?;
         tx.execute("DELETE FROM enrolment_codes WHERE station = $1", &[&name]).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(row.try_get(0)?)
+    }
+
+    async fn authority(&self) -> Result<Authority, StoreError> {
+        let row = self.client().await?.query_one("SELECT secret FROM hub_authority", &[]).await?;
+        Ok(Authority::from_secret_hex(row.try_get(0)?)?)
     }
 
     async fn authenticate(&self, token_hash: &str) -> Result<StationAuth, StoreError> {
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT name, revoked FROM stations WHERE credential_hash = $1")
+            .prepare_cached(
+                "SELECT name, revoked, role, station_id, changes_stored FROM stations
+                 WHERE credential_hash = $1",
+            )
             .await?;
         Ok(match client.query_opt(&statement, &[&token_hash]).await? {
             Some(row) if row.try_get::<_, bool>(1)? => StationAuth::Revoked(row.try_get(0)?),
-            Some(row) => StationAuth::Active(row.try_get(0)?),
+            Some(row) => StationAuth::Active(StationIdentity {
+                name: row.try_get(0)?,
+                role: parse_role(row.try_get(2)?)?,
+                station_id: row.try_get(3)?,
+                changes_stored: count(row.try_get(4)?)?,
+            }),
             None => StationAuth::Unknown,
         })
     }
 
-    async fn push(&self, station: &str, batch: PreparedBatch) -> Result<PushResponse, StoreError> {
-        let ids = batch.ids();
-        let c = &batch.changes;
-        let origins: Vec<&str> = c.iter().map(|c| c.origin.as_str()).collect();
-        let hlcs: Vec<&str> = c.iter().map(|c| c.hlc.as_str()).collect();
-        let kinds: Vec<&str> = c.iter().map(|c| c.kind).collect();
-        let keys: Vec<&str> = c.iter().map(|c| c.entity_key.as_str()).collect();
-        let bodies: Vec<&str> = c.iter().map(|c| c.change_json.as_str()).collect();
-        let w = &batch.winners;
-        let state_keys: Vec<&str> = w.iter().map(|r| r.entity_key.as_str()).collect();
-        let state_kinds: Vec<&str> = w.iter().map(|r| r.kind).collect();
-        let precedences: Vec<i32> = w.iter().map(|r| r.precedence).collect();
-        let state_hlcs: Vec<&str> = w.iter().map(|r| r.hlc.as_str()).collect();
-        let change_ids: Vec<Uuid> = w.iter().map(|r| r.change_id).collect();
-        let state_origins: Vec<&str> = w.iter().map(|r| r.origin.as_str()).collect();
-        let id_hashes: Vec<Option<&str>> = w.iter().map(|r| r.id_hash()).collect();
-        let incoming = batch.hashed_attendees();
-        let incoming_hashes: Vec<&str> = incoming.iter().map(|a| a.id_hash.as_str()).collect();
-
+    async fn push(
+        &self,
+        station: &str,
+        mut batch: PreparedBatch,
+    ) -> Result<PushResponse, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Prepared once per pooled connection, and all before the pipeline below.
+        // Prepared once per pooled connection, and all before the pipelines below.
         let lock = tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+        let known = tx
+            .prepare_cached("SELECT change_id, change_json FROM changes WHERE change_id = ANY($1)")
+            .await?;
         // WITH ORDINALITY + ORDER BY: sequence numbers follow the station's push order.
         let insert_changes = tx
             .prepare_cached(
@@ -268,17 +327,57 @@ impl HubStore for PostgresStore {
                      > (current_state.precedence, current_state.hlc)",
             )
             .await?;
+        let count_stored = tx
+            .prepare_cached(
+                "UPDATE stations SET changes_stored = changes_stored + $2::bigint
+                 WHERE name = $1",
+            )
+            .await?;
         // Only attendees carry an ID hash: the partial index answers this alone.
         let same_hash = tx
             .prepare_cached(
                 "SELECT entity_key, origin, id_hash FROM current_state WHERE id_hash = ANY($1)",
             )
             .await?;
-        // One round trip for the whole batch: tokio-postgres sends a statement when its
-        // future is first polled, and `biased` polls them in the order written, so the
-        // server takes the lock, stores the changes and the current state, and then reads
-        // the ID hashes as they stand after this batch. Should one fail, the rest fail
-        // with it (the transaction is aborted) and nothing is committed.
+
+        // First round trip: take the lock, then read which of the batch's ids the hub
+        // already holds (replays, or other changes under a reused id, refused here).
+        let pushed_ids = batch.ids();
+        let known_params: [&(dyn ToSql + Sync); 1] = [&pushed_ids];
+        let (_, known) = tokio::try_join!(
+            biased;
+            tx.execute(&lock, &[&WRITE_LOCK]),
+            tx.query(&known, &known_params),
+        )?;
+        let known = known
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<(Uuid, String)>, tokio_postgres::Error>>()?;
+        let reused = batch.refuse_reused_ids(&known);
+
+        let ids = batch.ids();
+        let c = &batch.changes;
+        let origins: Vec<&str> = c.iter().map(|c| c.origin.as_str()).collect();
+        let hlcs: Vec<&str> = c.iter().map(|c| c.hlc.as_str()).collect();
+        let kinds: Vec<&str> = c.iter().map(|c| c.kind).collect();
+        let keys: Vec<&str> = c.iter().map(|c| c.entity_key.as_str()).collect();
+        let bodies: Vec<&str> = c.iter().map(|c| c.change_json.as_str()).collect();
+        let w = batch.winners();
+        let state_keys: Vec<&str> = w.iter().map(|r| r.entity_key.as_str()).collect();
+        let state_kinds: Vec<&str> = w.iter().map(|r| r.kind).collect();
+        let precedences: Vec<i32> = w.iter().map(|r| r.precedence).collect();
+        let state_hlcs: Vec<&str> = w.iter().map(|r| r.hlc.as_str()).collect();
+        let change_ids: Vec<Uuid> = w.iter().map(|r| r.change_id).collect();
+        let state_origins: Vec<&str> = w.iter().map(|r| r.origin.as_str()).collect();
+        let id_hashes: Vec<Option<&str>> = w.iter().map(|r| r.id_hash()).collect();
+        let incoming = hashed_of_winners(&w);
+        let incoming_hashes: Vec<&str> = incoming.iter().map(|a| a.id_hash.as_str()).collect();
+
+        // Second round trip for the rest of the batch: tokio-postgres sends a statement
+        // when its future is first polled, and `biased` polls them in the order written,
+        // so the server stores the changes and the current state, and then reads the ID
+        // hashes as they stand after this batch. Should one fail, the rest fail with it
+        // (the transaction is aborted) and nothing is committed.
         let change_params: [&(dyn ToSql + Sync); 7] =
             [&ids, &station, &origins, &hlcs, &kinds, &keys, &bodies];
         let state_params: [&(dyn ToSql + Sync); 7] = [
@@ -291,12 +390,17 @@ impl HubStore for PostgresStore {
             &id_hashes,
         ];
         let hash_params: [&(dyn ToSql + Sync); 1] = [&incoming_hashes];
-        let (_, new, _, same_hash) = tokio::try_join!(
+        // Under the lock, what this batch adds is what the hub did not hold yet.
+        let replays = known.len().saturating_sub(reused.len());
+        let stored = i64::try_from(ids.len().saturating_sub(replays))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let count_params: [&(dyn ToSql + Sync); 2] = [&station, &stored];
+        let (new, _, same_hash, _) = tokio::try_join!(
             biased;
-            tx.execute(&lock, &[&WRITE_LOCK]),
             tx.execute(&insert_changes, &change_params),
             tx.execute(&upsert_state, &state_params),
             tx.query(&same_hash, &hash_params),
+            tx.execute(&count_stored, &count_params),
         )?;
         let known = hashed_attendees(&same_hash)?;
         for pair in duplicate_pairs(&incoming, &known) {
@@ -309,7 +413,7 @@ impl HubStore for PostgresStore {
         }
         tx.commit().await?;
         let new = usize::try_from(new).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(PushResponse { acked: ids, new })
+        Ok(batch.response(new))
     }
 
     async fn pull(
@@ -329,18 +433,33 @@ impl HubStore for PostgresStore {
         let high_water: i64 =
             tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = tx
-            .query(
+        let statement = tx
+            .prepare_cached(
                 "SELECT seq, change_json FROM changes WHERE seq > $1 AND pushed_by <> $2
                  ORDER BY seq LIMIT $3",
-                &[&since, &station, &fetch],
             )
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect::<Result<Vec<(i64, String)>, tokio_postgres::Error>>()?;
+            .await?;
+        // Read through a portal in chunks sized to what the page can still take (the
+        // first as if every change were as large as allowed, the next by the size seen so
+        // far), so a page of large changes never holds much more than a page in memory.
+        let portal = tx.bind(&statement, &[&since, &station, &fetch]).await?;
+        let mut page = PullPage::new(limit);
+        'read: loop {
+            let (rows_left, bytes_left) = page.room();
+            let chunk = (bytes_left / page.average_change_bytes().unwrap_or(MAX_CHANGE_BYTES))
+                .clamp(1, rows_left.saturating_add(1));
+            let rows = tx.query_portal(&portal, i32::try_from(chunk).unwrap_or(i32::MAX)).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                if !page.offer(row.try_get(0)?, row.try_get(1)?) {
+                    break 'read;
+                }
+            }
+        }
         tx.commit().await?;
-        pull_response(rows, limit, since, high_water)
+        page.finish(since, high_water)
     }
 
     async fn put_event(&self, event: EventRecord) -> Result<EventRecord, StoreError> {

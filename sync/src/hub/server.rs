@@ -24,11 +24,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
-use super::enrolment::{self, secret_hash};
-use super::store::{HubStore, PreparedBatch, StationAuth, StoreError};
+use super::enrolment::{self, secret_hash, EndorseError};
+use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
+use crate::authority::StationRole;
+use crate::hlc::wall_clock_ms;
 use crate::protocol::{
-    ConflictsResponse, EnrolRequest, ErrorBody, EventRecord, PushRequest, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 
 /// Limits of one hub process.
@@ -46,6 +48,10 @@ pub struct HubConfig {
     pub header_read_timeout: Duration,
     /// Connections served at once; more wait in the kernel's backlog until one closes.
     pub max_connections: u32,
+    /// Most changes one station may have stored at the hub: a stolen credential cannot
+    /// fill the hub's disk. Ten times a large show's registrations, badges and gate
+    /// decisions of one station.
+    pub station_quota: u64,
 }
 
 impl Default for HubConfig {
@@ -56,6 +62,7 @@ impl Default for HubConfig {
             max_pull_limit: 5000,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 512,
+            station_quota: 10_000_000,
         }
     }
 }
@@ -79,7 +86,7 @@ struct Hub<S> {
 
 /// The station a request authenticated as.
 #[derive(Clone, Debug)]
-struct Caller(String);
+struct Caller(StationIdentity);
 
 /// A refused request, answered as `{"error": code, "message": ...}`.
 #[derive(Debug)]
@@ -98,6 +105,17 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown station credential")
     }
 
+    fn no_role(station: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "station_role_missing",
+            format!(
+                "station {station:?} was enrolled before stations had roles: run \
+                 `expo-hub station set-role {station} --role desk|kiosk|gate|admin`"
+            ),
+        )
+    }
+
     fn protocol(got: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -112,6 +130,9 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::InvalidEnrolmentCode => {
                 Self::new(StatusCode::FORBIDDEN, "invalid_enrolment_code", error.to_string())
+            }
+            StoreError::InvalidStationId(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_station_id", error.to_string())
             }
             other => {
                 tracing::error!(error = %other, "hub storage failed");
@@ -158,6 +179,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/push", post(push::<S>))
         .route("/v1/pull", get(pull::<S>))
         .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
+        .route("/v1/keys", post(endorse_key::<S>))
         .route("/v1/conflicts", get(conflicts::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
@@ -280,8 +302,8 @@ async fn authenticate<S: HubStore>(
 ) -> Result<Response, ApiError> {
     let token = bearer_token(request.headers()).ok_or_else(ApiError::unauthorized)?;
     match hub.store.authenticate(&secret_hash(token)).await? {
-        StationAuth::Active(station) => {
-            request.extensions_mut().insert(Caller(station));
+        StationAuth::Active(identity) => {
+            request.extensions_mut().insert(Caller(identity));
             Ok(next.run(request).await)
         }
         StationAuth::Revoked(station) => {
@@ -305,27 +327,56 @@ async fn enrol<S: HubStore>(
     if request.protocol != PROTOCOL_VERSION {
         return Err(ApiError::protocol(request.protocol));
     }
-    let enrolled = enrolment::enrol(hub.store.as_ref(), &request.code).await?;
-    tracing::info!(station = enrolled.station, "station enrolled");
+    let enrolled =
+        enrolment::enrol(hub.store.as_ref(), &request.code, request.station_id.as_deref()).await?;
+    tracing::info!(station = enrolled.station, role = ?enrolled.role, "station enrolled");
     Ok(Json(enrolled).into_response())
 }
 
 async fn push<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(station)): Extension<Caller>,
+    Extension(Caller(caller)): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: PushRequest = parse_body(body)?;
     if request.protocol != PROTOCOL_VERSION {
         return Err(ApiError::protocol(request.protocol));
     }
-    let batch = PreparedBatch::new(&request.changes)
+    let role = caller.role.ok_or_else(|| ApiError::no_role(&caller.name))?;
+    if caller.changes_stored >= hub.config.station_quota {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "quota_exceeded",
+            format!(
+                "this station has {} changes stored at the hub, its quota is {}",
+                caller.changes_stored, hub.config.station_quota
+            ),
+        ));
+    }
+    let station_id = match (&caller.station_id, request.changes.first()) {
+        (Some(bound), _) => bound.clone(),
+        // Enrolled before the hub bound station ids: its first push binds one.
+        (None, Some(first)) => hub.store.bind_station_id(&caller.name, &first.station).await?,
+        (None, None) => String::new(),
+    };
+    let batch = PreparedBatch::new(role, &station_id, &request.changes, wall_clock_ms())
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "unencodable_change", e.to_string()))?;
     let received = request.changes.len();
+    let station = caller.name;
     let response = hub.store.push(&station, batch).await?;
     hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
     hub.counters.changes_received.fetch_add(received as u64, Ordering::Relaxed);
-    tracing::info!(station, received, new = response.new, "push");
+    if response.refused.is_empty() {
+        tracing::info!(station, received, new = response.new, "push");
+    } else {
+        tracing::warn!(
+            station,
+            received,
+            new = response.new,
+            refused = response.refused.len(),
+            "push with refused changes"
+        );
+    }
     Ok(Json(response).into_response())
 }
 
@@ -337,7 +388,7 @@ struct PullParams {
 
 async fn pull<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(station)): Extension<Caller>,
+    Extension(Caller(StationIdentity { name: station, .. })): Extension<Caller>,
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) =
@@ -350,6 +401,34 @@ async fn pull<S: HubStore>(
     Ok(Json(response).into_response())
 }
 
+async fn endorse_key<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: EndorseRequest = parse_body(body)?;
+    if request.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::protocol(request.protocol));
+    }
+    let endorsed = enrolment::endorse_key(hub.store.as_ref(), &caller, &request.public_key)
+        .await
+        .map_err(|error| match error {
+        EndorseError::Store(store) => ApiError::from(store),
+        EndorseError::BadKey(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_key", error.to_string())
+        }
+        EndorseError::OtherKeyEndorsed => {
+            ApiError::new(StatusCode::CONFLICT, "other_key_endorsed", error.to_string())
+        }
+        EndorseError::NoRole => ApiError::no_role(&caller.name),
+        EndorseError::SignsNoBadges(_) | EndorseError::NoStationId => {
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
+        }
+    })?;
+    tracing::info!(station = caller.name, key_id = endorsed.key_id, "signing key endorsed");
+    Ok(Json(endorsed).into_response())
+}
+
 async fn get_event<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
     match hub.store.get_event().await? {
         Some(event) => Ok(Json(event).into_response()),
@@ -359,9 +438,17 @@ async fn get_event<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Respon
 
 async fn put_event<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(station)): Extension<Caller>,
+    Extension(Caller(caller)): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if caller.role != Some(StationRole::Admin) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin station may change the event definition",
+        ));
+    }
+    let station = caller.name;
     let event: EventRecord = parse_body(body)?;
     if event.event_id.trim().is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", "event_id is empty"));

@@ -13,16 +13,23 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, kind_key_range, merge_event, pull_response,
-    record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, StationAuth, StoreError,
+    attendee_id_of_key, duplicate_pairs, hashed_attendees, kind_key_range, merge_event,
+    record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth,
+    StationIdentity, StoreError,
 };
+use crate::authority::{StationRole, UnknownRole};
+use crate::endorsement::Authority;
 use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
 
 const SCHEMA: &str = "
+-- role and station_id are bound at enrolment (added by open to earlier hubs' tables).
 CREATE TABLE IF NOT EXISTS stations (
     name TEXT PRIMARY KEY,
     credential_hash TEXT UNIQUE,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    role TEXT,
+    station_id TEXT,
+    changes_stored INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS enrolment_codes (
     code_hash TEXT PRIMARY KEY,
@@ -62,6 +69,11 @@ CREATE TABLE IF NOT EXISTS duplicate_conflicts (
     station_b TEXT NOT NULL,
     UNIQUE (attendee_a, attendee_b)
 );
+-- The organiser authority's secret key (one row, made with the database).
+CREATE TABLE IF NOT EXISTS hub_authority (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
     record_json TEXT NOT NULL,
@@ -87,6 +99,11 @@ impl SqliteStore {
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
         drop_record_copies(&connection)?;
+        add_station_bindings(&connection)?;
+        connection.execute(
+            "INSERT INTO hub_authority (id, secret) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+            [Authority::generate().secret_hex()],
+        )?;
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
@@ -123,6 +140,29 @@ fn drop_record_copies(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Migrates the stations of an earlier hub, which bound no role or station id: they
+/// keep working for pulls and push once `station set-role` gives them a role.
+fn add_station_bindings(connection: &Connection) -> Result<(), StoreError> {
+    for (column, definition) in
+        [("role", "TEXT"), ("station_id", "TEXT"), ("changes_stored", "INTEGER NOT NULL DEFAULT 0")]
+    {
+        let present: bool = connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('stations') WHERE name = ?1)",
+            [column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            connection
+                .execute_batch(&format!("ALTER TABLE stations ADD COLUMN {column} {definition}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_role(text: Option<String>) -> Result<Option<StationRole>, StoreError> {
+    text.map(|t| t.parse().map_err(|e: UnknownRole| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("stored uuid {text:?}: {e}")))
 }
@@ -134,7 +174,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreErro
 fn push_batch(
     connection: &mut Connection,
     station: &str,
-    batch: &PreparedBatch,
+    mut batch: PreparedBatch,
 ) -> Result<PushResponse, StoreError> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut new = 0;
@@ -143,9 +183,14 @@ fn push_batch(
             "INSERT INTO changes (change_id, pushed_by, origin, hlc, kind, entity_key, change_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (change_id) DO NOTHING",
         )?;
+        let mut stored_change =
+            tx.prepare_cached("SELECT change_json FROM changes WHERE change_id = ?1")?;
+        // Ids the hub already held: a replay, or another change under a reused id.
+        let mut known = Vec::new();
         for row in &batch.changes {
-            new += insert_change.execute(params![
-                row.id.to_string(),
+            let id = row.id.to_string();
+            let inserted = insert_change.execute(params![
+                id,
                 station,
                 row.origin,
                 row.hlc,
@@ -153,7 +198,16 @@ fn push_batch(
                 row.entity_key,
                 row.change_json
             ])?;
+            if inserted == 0 {
+                known.push((row.id, stored_change.query_row([&id], |r| r.get(0))?));
+            }
+            new += inserted;
         }
+        batch.refuse_reused_ids(&known);
+        tx.prepare_cached(
+            "UPDATE stations SET changes_stored = changes_stored + ?2 WHERE name = ?1",
+        )?
+        .execute(params![station, new])?;
         let mut upsert_state = tx.prepare_cached(
             "INSERT INTO current_state
                  (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
@@ -165,7 +219,8 @@ fn push_batch(
              WHERE (excluded.precedence, excluded.hlc)
                  > (current_state.precedence, current_state.hlc)",
         )?;
-        for row in &batch.winners {
+        let winners = batch.winners();
+        for row in &winners {
             upsert_state.execute(params![
                 row.entity_key,
                 row.kind,
@@ -176,10 +231,10 @@ fn push_batch(
                 row.id_hash()
             ])?;
         }
-        record_duplicates(&tx, &batch.hashed_attendees())?;
+        record_duplicates(&tx, &hashed_attendees(&winners))?;
     }
     tx.commit()?;
-    Ok(PushResponse { acked: batch.ids(), new })
+    Ok(batch.response(new))
 }
 
 fn record_duplicates(
@@ -221,13 +276,18 @@ fn record_duplicates(
 }
 
 impl HubStore for SqliteStore {
-    async fn add_station(&self, name: &str, code_hash: &str) -> Result<(), StoreError> {
+    async fn add_station(
+        &self,
+        name: &str,
+        role: StationRole,
+        code_hash: &str,
+    ) -> Result<(), StoreError> {
         let (name, code_hash) = (name.to_owned(), code_hash.to_owned());
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx.execute(
-                "INSERT INTO stations (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
-                [&name],
+                "INSERT INTO stations (name, role) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                [&name, role.as_str()],
             )?;
             if inserted == 0 {
                 return Err(StoreError::StationExists(name));
@@ -246,7 +306,8 @@ impl HubStore for SqliteStore {
         &self,
         code_hash: &str,
         token_hash: &str,
-    ) -> Result<String, StoreError> {
+        station_id: Option<String>,
+    ) -> Result<(String, Option<StationRole>), StoreError> {
         let (code_hash, token_hash) = (code_hash.to_owned(), token_hash.to_owned());
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -258,46 +319,100 @@ impl HubStore for SqliteStore {
                 )
                 .optional()?
                 .ok_or(StoreError::InvalidEnrolmentCode)?;
-            let updated = tx.execute(
-                "UPDATE stations SET credential_hash = ?1 WHERE name = ?2 AND revoked = 0",
-                [&token_hash, &station],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::InvalidEnrolmentCode);
-            }
+            let role: Option<String> = tx
+                .query_row(
+                    "UPDATE stations SET credential_hash = ?1, station_id = ?3
+                     WHERE name = ?2 AND revoked = 0 RETURNING role",
+                    params![token_hash, station, station_id],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::InvalidEnrolmentCode)?;
+            let role = parse_role(role)?;
             tx.commit()?;
-            Ok(station)
+            Ok((station, role))
         })
         .await
     }
 
-    async fn revoke_station(&self, name: &str) -> Result<(), StoreError> {
+    async fn set_station_role(&self, name: &str, role: StationRole) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.run(move |c| {
-            let tx = c.transaction()?;
-            if tx.execute("UPDATE stations SET revoked = 1 WHERE name = ?1", [&name])? == 0 {
+            if c.execute("UPDATE stations SET role = ?2 WHERE name = ?1", [&name, role.as_str()])?
+                == 0
+            {
                 return Err(StoreError::UnknownStation(name));
             }
-            tx.execute("DELETE FROM enrolment_codes WHERE station = ?1", [&name])?;
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
+    async fn bind_station_id(&self, name: &str, station_id: &str) -> Result<String, StoreError> {
+        let (name, station_id) = (name.to_owned(), station_id.to_owned());
+        self.run(move |c| {
+            Ok(c.query_row(
+                "UPDATE stations SET station_id = COALESCE(station_id, ?2) WHERE name = ?1
+                 RETURNING station_id",
+                [&name, &station_id],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn revoke_station(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let station_id: Option<Option<String>> = tx
+                .query_row(
+                    "UPDATE stations SET revoked = 1 WHERE name = ?1 RETURNING station_id",
+                    [&name],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(station_id) = station_id else {
+                return Err(StoreError::UnknownStation(name));
+            };
+            tx.execute("DELETE FROM enrolment_codes WHERE station = ?1", [&name])?;
+            tx.commit()?;
+            Ok(station_id)
+        })
+        .await
+    }
+
+    async fn authority(&self) -> Result<Authority, StoreError> {
+        let secret: String = self
+            .run(|c| Ok(c.query_row("SELECT secret FROM hub_authority", [], |r| r.get(0))?))
+            .await?;
+        Ok(Authority::from_secret_hex(&secret)?)
+    }
+
     async fn authenticate(&self, token_hash: &str) -> Result<StationAuth, StoreError> {
         let token_hash = token_hash.to_owned();
         self.run(move |c| {
-            let found: Option<(String, bool)> = c
+            let found = c
                 .query_row(
-                    "SELECT name, revoked FROM stations WHERE credential_hash = ?1",
+                    "SELECT name, revoked, role, station_id, changes_stored FROM stations
+                     WHERE credential_hash = ?1",
                     [&token_hash],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| {
+                        let identity = StationIdentity {
+                            name: row.get(0)?,
+                            role: None,
+                            station_id: row.get(3)?,
+                            changes_stored: row.get(4)?,
+                        };
+                        Ok((row.get::<_, bool>(1)?, row.get::<_, Option<String>>(2)?, identity))
+                    },
                 )
                 .optional()?;
             Ok(match found {
-                Some((name, false)) => StationAuth::Active(name),
-                Some((name, true)) => StationAuth::Revoked(name),
+                Some((false, role, identity)) => {
+                    StationAuth::Active(StationIdentity { role: parse_role(role)?, ..identity })
+                }
+                Some((true, _, identity)) => StationAuth::Revoked(identity.name),
                 None => StationAuth::Unknown,
             })
         })
@@ -306,7 +421,7 @@ impl HubStore for SqliteStore {
 
     async fn push(&self, station: &str, batch: PreparedBatch) -> Result<PushResponse, StoreError> {
         let station = station.to_owned();
-        self.run(move |c| push_batch(c, &station, &batch)).await
+        self.run(move |c| push_batch(c, &station, batch)).await
     }
 
     async fn pull(
@@ -321,19 +436,23 @@ impl HubStore for SqliteStore {
             let tx = c.transaction()?;
             let high_water: i64 =
                 tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
-            let rows = {
+            let mut page = PullPage::new(limit);
+            {
                 let mut query = tx.prepare_cached(
                     "SELECT seq, change_json FROM changes WHERE seq > ?1 AND pushed_by <> ?2
                      ORDER BY seq LIMIT ?3",
                 )?;
                 let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-                let rows = query
-                    .query_map(params![since, station, fetch], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<(i64, String)>, _>>()?;
-                rows
-            };
+                // Read lazily: a page full by bytes stops reading.
+                let mut rows = query.query(params![since, station, fetch])?;
+                while let Some(row) = rows.next()? {
+                    if !page.offer(row.get(0)?, row.get(1)?) {
+                        break;
+                    }
+                }
+            }
             tx.commit()?;
-            pull_response(rows, limit, since, high_water)
+            page.finish(since, high_water)
         })
         .await
     }
@@ -498,9 +617,12 @@ mod tests {
                 changed_at: "2025-01-01T00:00:00Z".into(),
                 operator: "op".into(),
             }),
+            pushed_by: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let batch = PreparedBatch::new(std::slice::from_ref(&change)).unwrap();
+        let batch =
+            PreparedBatch::new(StationRole::Desk, "desk-1", std::slice::from_ref(&change), 1)
+                .unwrap();
         assert_eq!(runtime.block_on(store.push("desk-1", batch)).unwrap().new, 1);
         let page = runtime.block_on(store.current_page("badge", "", 10)).unwrap();
         assert_eq!(page, vec![(change.record.entity_key(), change.record.clone())]);

@@ -12,8 +12,13 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::authority::{self, Forbidden, StationRole};
 use crate::conflict::precedence;
-use crate::protocol::{Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use crate::endorsement::Authority;
+use crate::protocol::{
+    Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record, RefusedChange,
+};
+use crate::validate::{self, Invalid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +28,8 @@ pub enum StoreError {
     UnknownStation(String),
     #[error("station names are 1 to 64 letters, digits, '.', '_' or '-'; got {0:?}")]
     InvalidStationName(String),
+    #[error("a station id is 1 to 64 bytes; got {0:?}")]
+    InvalidStationId(String),
     #[error("the enrolment code is unknown or was already used")]
     InvalidEnrolmentCode,
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
@@ -39,12 +46,14 @@ pub enum StoreError {
     Worker(String),
     #[error("database file {path}: {source}")]
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("stored authority key: {0}")]
+    Authority(#[from] crate::endorsement::EndorsementError),
 }
 
 /// What a bearer token resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StationAuth {
-    Active(String),
+    Active(StationIdentity),
     Revoked(String),
     Unknown,
 }
@@ -60,30 +69,57 @@ pub struct HubStats {
 /// Persistent state of the hub. Every method is one transaction; implementations must
 /// stay correct when several hub processes share the database (see each back-end).
 pub trait HubStore: Send + Sync + 'static {
-    /// Creates the station with a pending one-time enrolment code (stored hashed).
+    /// Creates the station, in `role`, with a pending one-time enrolment code (stored
+    /// hashed).
     fn add_station(
         &self,
         name: &str,
+        role: StationRole,
         code_hash: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Consumes the enrolment code and sets the station's credential hash; returns the
-    /// station name.
+    /// Consumes the enrolment code, sets the station's credential hash and binds the
+    /// station id it gave (if any); returns the station name and role.
     fn redeem_enrolment(
         &self,
         code_hash: &str,
         token_hash: &str,
+        station_id: Option<String>,
+    ) -> impl Future<Output = Result<(String, Option<StationRole>), StoreError>> + Send;
+
+    /// Gives a station its role (`expo-hub station set-role`): for stations enrolled
+    /// before roles existed, or whose job changed.
+    fn set_station_role(
+        &self,
+        name: &str,
+        role: StationRole,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Binds `station_id` to a station enrolled before the hub bound ids, unless one is
+    /// bound already; returns the id bound now.
+    fn bind_station_id(
+        &self,
+        name: &str,
+        station_id: &str,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
-    /// Revokes the station: its credential stops working on the next request.
-    fn revoke_station(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Revokes the station: its credential stops working on the next request. Returns
+    /// the station id bound to it, if any (whose signing keys are revoked next).
+    fn revoke_station(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// The organiser authority, made when the database was created.
+    fn authority(&self) -> impl Future<Output = Result<Authority, StoreError>> + Send;
 
     fn authenticate(
         &self,
         token_hash: &str,
     ) -> impl Future<Output = Result<StationAuth, StoreError>> + Send;
 
-    /// Stores a batch pushed by `station`, idempotently by change id.
+    /// Stores a batch pushed by `station`, idempotently by change id: a change whose id
+    /// the hub already holds with other content is refused and changes nothing.
     fn push(
         &self,
         station: &str,
@@ -131,7 +167,8 @@ pub struct ChangeRow {
     pub hlc: String,
     pub kind: &'static str,
     pub entity_key: String,
-    /// The whole [`Change`] as JSON: what a pull hands back byte for byte.
+    /// The whole [`Change`] as JSON, stamped with the pusher's role: what a pull hands
+    /// back byte for byte.
     pub change_json: String,
 }
 
@@ -155,69 +192,212 @@ impl StateRow {
     }
 }
 
-/// A pushed batch, checked and reduced to rows before any database work.
+/// The station a request authenticated as, as enrolment bound it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StationIdentity {
+    /// The NAME of `station add`.
+    pub name: String,
+    /// `None` for a station enrolled before roles existed: it may pull but not push
+    /// until `expo-hub station set-role` gives it one.
+    pub role: Option<StationRole>,
+    /// The station's own id (`st-…`); `None` for a station enrolled before the hub
+    /// bound ids, until its first push binds it.
+    pub station_id: Option<String>,
+    /// Changes of this station the hub stored (for the per-station quota).
+    pub changes_stored: u64,
+}
+
+/// A pushed batch, checked against the rules and reduced to rows before any database
+/// work.
 #[derive(Clone, Debug, Default)]
 pub struct PreparedBatch {
-    /// Distinct by change id, in push order.
+    /// Accepted so far, distinct by change id, in push order.
     pub changes: Vec<ChangeRow>,
-    /// One per entity key: the batch's best version, sorted by key so concurrent
-    /// transactions lock rows in the same order.
-    pub winners: Vec<StateRow>,
+    /// Refused by the rules, or by an id another change of the batch already holds.
+    pub refused: Vec<RefusedChange>,
+    /// One per accepted change, in the same order: its proposal for the current state.
+    candidates: Vec<StateRow>,
 }
 
 impl PreparedBatch {
-    pub fn new(changes: &[Change]) -> Result<Self, serde_json::Error> {
-        let mut seen = HashSet::with_capacity(changes.len());
-        let mut rows = Vec::with_capacity(changes.len());
-        let mut winners: BTreeMap<String, StateRow> = BTreeMap::new();
+    /// Changes the hub itself makes (endorsements and revocations of signing keys):
+    /// taken as they are, stored as pushed by [`crate::endorsement::HUB_ORIGIN`].
+    pub fn from_hub(changes: &[Change]) -> Result<Self, serde_json::Error> {
+        let mut batch = Self::default();
         for change in changes {
-            if !seen.insert(change.id) {
-                continue;
-            }
-            let entity_key = change.record.entity_key();
-            let hlc = change.hlc.to_string();
-            let candidate = StateRow {
-                entity_key: entity_key.clone(),
-                kind: change.record.kind(),
-                precedence: precedence(&change.record),
-                hlc: hlc.clone(),
-                change_id: change.id,
-                origin: change.station.clone(),
-                hashed: match &change.record {
-                    Record::Attendee(a) => a.id_hash.as_ref().map(|hash| HashedAttendee {
-                        attendee: a.id,
-                        origin: change.station.clone(),
-                        id_hash: hash.clone(),
-                    }),
-                    _ => None,
-                },
-            };
-            rows.push(ChangeRow {
-                id: change.id,
-                origin: change.station.clone(),
-                hlc,
-                kind: change.record.kind(),
-                entity_key: entity_key.clone(),
-                change_json: serde_json::to_string(change)?,
-            });
-            match winners.get(&entity_key) {
-                Some(current) if !beats(&candidate, current) => {}
-                _ => {
-                    winners.insert(entity_key, candidate);
-                }
-            }
+            batch.accept(change.clone(), serde_json::to_string(change)?);
         }
-        Ok(Self { changes: rows, winners: winners.into_values().collect() })
+        Ok(batch)
     }
 
+    /// Checks every change of `station` (who is `role` and whose id is `station_id`)
+    /// against the domain rules, the clock bound (`now_ms` is the hub's clock) and the
+    /// authority rule, and stamps the accepted ones with `role`.
+    pub fn new(
+        role: StationRole,
+        station_id: &str,
+        changes: &[Change],
+        now_ms: u64,
+    ) -> Result<Self, serde_json::Error> {
+        let mut batch = Self::default();
+        let mut seen: HashMap<Uuid, usize> = HashMap::with_capacity(changes.len());
+        for change in changes {
+            let stamped = Change { pushed_by: Some(role), ..change.clone() };
+            let change_json = serde_json::to_string(&stamped)?;
+            if let Some(&index) = seen.get(&change.id) {
+                if !same_change(&batch.changes[index].change_json, change) {
+                    batch.refuse(change.id, Refusal::IdReused);
+                }
+                continue;
+            }
+            if let Err(refusal) = admissible(role, station_id, change, change_json.len(), now_ms) {
+                batch.refuse(change.id, refusal);
+                continue;
+            }
+            seen.insert(change.id, batch.changes.len());
+            batch.accept(stamped, change_json);
+        }
+        Ok(batch)
+    }
+
+    fn accept(&mut self, change: Change, change_json: String) {
+        let entity_key = change.record.entity_key();
+        let hlc = change.hlc.to_string();
+        self.candidates.push(StateRow {
+            entity_key: entity_key.clone(),
+            kind: change.record.kind(),
+            precedence: precedence(&change.record),
+            hlc: hlc.clone(),
+            change_id: change.id,
+            origin: change.station.clone(),
+            hashed: match &change.record {
+                Record::Attendee(a) => a.id_hash.as_ref().map(|hash| HashedAttendee {
+                    attendee: a.id,
+                    origin: change.station.clone(),
+                    id_hash: hash.clone(),
+                }),
+                _ => None,
+            },
+        });
+        self.changes.push(ChangeRow {
+            id: change.id,
+            origin: change.station,
+            hlc,
+            kind: change.record.kind(),
+            entity_key,
+            change_json,
+        });
+    }
+
+    fn refuse(&mut self, id: Uuid, refusal: Refusal) {
+        tracing::debug!(change = %id, code = refusal.code(), "refused a pushed change");
+        self.refused.push(RefusedChange {
+            id,
+            code: refusal.code().to_owned(),
+            reason: refusal.to_string(),
+        });
+    }
+
+    /// Refuses the accepted changes whose id the hub already holds with other content
+    /// (`stored`: change id and stored JSON of the batch's ids the hub knows). Returns
+    /// the ids refused.
+    pub fn refuse_reused_ids(&mut self, stored: &[(Uuid, String)]) -> HashSet<Uuid> {
+        let stored: HashMap<Uuid, &str> =
+            stored.iter().map(|(id, json)| (*id, json.as_str())).collect();
+        let mut reused = HashSet::new();
+        for row in &self.changes {
+            let Some(stored_json) = stored.get(&row.id) else { continue };
+            let same = serde_json::from_str::<Change>(&row.change_json)
+                .is_ok_and(|incoming| same_change(stored_json, &incoming));
+            if !same {
+                reused.insert(row.id);
+            }
+        }
+        for id in &reused {
+            self.refuse(*id, Refusal::IdReused);
+        }
+        self.changes.retain(|row| !reused.contains(&row.id));
+        self.candidates.retain(|row| !reused.contains(&row.change_id));
+        reused
+    }
+
+    /// The ids of the batch the hub takes: every accepted change, new or a replay.
     pub fn ids(&self) -> Vec<Uuid> {
         self.changes.iter().map(|c| c.id).collect()
     }
 
-    /// The batch's attendee versions that carry an ID hash.
-    pub fn hashed_attendees(&self) -> Vec<HashedAttendee> {
-        self.winners.iter().filter_map(|w| w.hashed.clone()).collect()
+    /// One per entity key: the batch's best version, sorted by key so concurrent
+    /// transactions lock rows in the same order.
+    pub fn winners(&self) -> Vec<StateRow> {
+        let mut winners: BTreeMap<&str, &StateRow> = BTreeMap::new();
+        for candidate in &self.candidates {
+            match winners.get(candidate.entity_key.as_str()) {
+                Some(current) if !beats(candidate, current) => {}
+                _ => {
+                    winners.insert(&candidate.entity_key, candidate);
+                }
+            }
+        }
+        winners.into_values().cloned().collect()
     }
+
+    /// The answer to the push, once `new` of the accepted changes were new to the hub.
+    pub fn response(self, new: usize) -> PushResponse {
+        PushResponse { acked: self.ids(), new, refused: self.refused }
+    }
+}
+
+/// The attendee versions among `winners` that carry an ID hash.
+pub fn hashed_attendees(winners: &[StateRow]) -> Vec<HashedAttendee> {
+    winners.iter().filter_map(|w| w.hashed.clone()).collect()
+}
+
+/// Why the hub refuses one pushed change.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("the change claims station {claimed:?}; this credential is bound to another")]
+    NotThisStation { claimed: String },
+    #[error(transparent)]
+    Invalid(Invalid),
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    #[error("another change with this id is already held, with other content")]
+    IdReused,
+}
+
+impl Refusal {
+    fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotThisStation { .. } => "not_this_station",
+            Refusal::Invalid(Invalid::FromTheFuture { .. }) => "from_the_future",
+            Refusal::Invalid(_) => "invalid",
+            Refusal::Forbidden(_) => "forbidden",
+            Refusal::IdReused => "id_reused",
+        }
+    }
+}
+
+/// Whether the hub takes `change` from the station `station_id` enrolled as `role`.
+fn admissible(
+    role: StationRole,
+    station_id: &str,
+    change: &Change,
+    encoded_len: usize,
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    if change.station != station_id {
+        return Err(Refusal::NotThisStation { claimed: change.station.chars().take(64).collect() });
+    }
+    authority::may_make(role, change)?;
+    validate::check(change, encoded_len).map_err(Refusal::Invalid)?;
+    validate::check_clock(&change.hlc, now_ms).map_err(Refusal::Invalid)?;
+    Ok(())
+}
+
+/// True when the stored change (JSON) is `incoming` as its station made it.
+fn same_change(stored_json: &str, incoming: &Change) -> bool {
+    serde_json::from_str::<Change>(stored_json)
+        .is_ok_and(|stored| stored.as_made() == incoming.as_made())
 }
 
 /// True when `candidate` replaces `current` in the current state: the rule of
@@ -309,29 +489,68 @@ pub fn merge_event(stored: Option<EventRecord>, incoming: EventRecord) -> EventR
     }
 }
 
-/// Builds the pull answer from up to `limit + 1` rows read in one snapshot, together
-/// with the highest sequence number visible in that snapshot.
-pub fn pull_response(
-    mut rows: Vec<(i64, String)>,
+/// Most bytes of changes one pull page carries (past its first change): a page of
+/// large changes ends early instead of growing to hundreds of MiB.
+pub const MAX_PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// One pull page, filled from rows read in cursor order within one snapshot.
+pub struct PullPage {
+    rows: Vec<(i64, String)>,
+    bytes: usize,
     limit: usize,
-    since: i64,
-    high_water: i64,
-) -> Result<PullResponse, StoreError> {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    // With nothing more to read, jump to the snapshot's high-water mark: every change
-    // up to it was either returned or is the caller's own, so a station that pushed a
-    // million changes does not rescan them on every pull.
-    let next_cursor = match (more, rows.last()) {
-        (true, Some((seq, _))) => *seq,
-        _ => high_water.max(since),
-    };
-    let changes = rows
-        .iter()
-        .map(|(_, json)| serde_json::from_str(json))
-        .collect::<Result<Vec<Change>, _>>()
-        .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
-    Ok(PullResponse { changes, next_cursor, more })
+    full: bool,
+}
+
+impl PullPage {
+    pub fn new(limit: usize) -> Self {
+        Self { rows: Vec::new(), bytes: 0, limit, full: false }
+    }
+
+    /// Adds the next row; false once the page is full (by count or by bytes), when this
+    /// row and every later one wait for the next page. A first row always fits, so a
+    /// page makes progress whatever the size of the change.
+    pub fn offer(&mut self, seq: i64, change_json: String) -> bool {
+        let over_bytes =
+            !self.rows.is_empty() && self.bytes + change_json.len() > MAX_PULL_PAGE_BYTES;
+        if self.full || self.rows.len() >= self.limit || over_bytes {
+            self.full = true;
+            return false;
+        }
+        self.bytes += change_json.len();
+        self.rows.push((seq, change_json));
+        true
+    }
+
+    /// How many rows, and how many bytes, the page may still take (for reading rows in
+    /// chunks).
+    pub fn room(&self) -> (usize, usize) {
+        (self.limit.saturating_sub(self.rows.len()), MAX_PULL_PAGE_BYTES.saturating_sub(self.bytes))
+    }
+
+    /// The mean size of the changes taken so far, `None` before the first.
+    pub fn average_change_bytes(&self) -> Option<usize> {
+        (!self.rows.is_empty()).then(|| (self.bytes / self.rows.len()).max(1))
+    }
+
+    /// The answer, given the highest sequence number visible in the snapshot the rows
+    /// were read in.
+    pub fn finish(self, since: i64, high_water: i64) -> Result<PullResponse, StoreError> {
+        let more = self.full;
+        // With nothing more to read, jump to the snapshot's high-water mark: every change
+        // up to it was either returned or is the caller's own, so a station that pushed a
+        // million changes does not rescan them on every pull.
+        let next_cursor = match (more, self.rows.last()) {
+            (true, Some((seq, _))) => *seq,
+            _ => high_water.max(since),
+        };
+        let changes = self
+            .rows
+            .iter()
+            .map(|(_, json)| serde_json::from_str(json))
+            .collect::<Result<Vec<Change>, _>>()
+            .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
+        Ok(PullResponse { changes, next_cursor, more })
+    }
 }
 
 #[cfg(test)]
@@ -346,30 +565,104 @@ mod tests {
             station: "desk-1".into(),
             hlc: Hlc { wall_ms, counter: 0, station: "desk-1".into() },
             record: Record::Badge(BadgeRecord {
-                attendee_id: Uuid::nil(),
-                serial: 1,
                 status: status.into(),
-                reason: None,
-                issued_at: "2025-01-01T00:00:00Z".into(),
-                changed_at: "2025-01-01T00:00:00Z".into(),
-                operator: "op".into(),
+                ..crate::test_records::badge()
             }),
+            pushed_by: None,
         }
+    }
+
+    const NOW_MS: u64 = 1_000_000;
+
+    fn desk_batch(changes: &[Change]) -> PreparedBatch {
+        PreparedBatch::new(StationRole::Desk, "desk-1", changes, NOW_MS).unwrap()
     }
 
     #[test]
     fn revocation_beats_a_later_status_within_a_batch() {
         let revoked = badge("revoked", 10);
-        let batch = PreparedBatch::new(&[revoked.clone(), badge("active", 20)]).unwrap();
-        assert_eq!(batch.winners.len(), 1);
-        assert_eq!(batch.winners[0].change_id, revoked.id);
+        let batch = desk_batch(&[revoked.clone(), badge("active", 20)]);
+        assert_eq!(batch.winners().len(), 1);
+        assert_eq!(batch.winners()[0].change_id, revoked.id);
     }
 
     #[test]
-    fn repeated_change_ids_count_once() {
+    fn repeated_change_ids_count_once_and_other_content_under_one_id_is_refused() {
         let change = badge("active", 1);
-        let batch = PreparedBatch::new(&[change.clone(), change.clone()]).unwrap();
+        let batch = desk_batch(&[change.clone(), change.clone()]);
         assert_eq!(batch.ids(), vec![change.id]);
+        assert!(batch.refused.is_empty());
+
+        let mut other = badge("revoked", 2);
+        other.id = change.id;
+        let batch = desk_batch(&[change.clone(), other]);
+        assert_eq!(batch.ids(), vec![change.id], "the first version stays");
+        assert_eq!(batch.refused[0].code, "id_reused");
+        assert_eq!(batch.winners()[0].precedence, 0);
+
+        // Against the hub's stored copy: the same content (the hub's stamp aside) is a
+        // replay, other content is refused and leaves the batch.
+        let stamped = Change { pushed_by: Some(StationRole::Desk), ..change.clone() };
+        let stored = vec![(change.id, serde_json::to_string(&stamped).unwrap())];
+        let mut replay = desk_batch(std::slice::from_ref(&change));
+        assert!(replay.refuse_reused_ids(&stored).is_empty());
+        let mut edited = change.clone();
+        edited.hlc.counter += 1;
+        let mut reused = desk_batch(&[edited, badge("active", 3)]);
+        assert_eq!(reused.refuse_reused_ids(&stored), HashSet::from([change.id]));
+        assert_eq!(reused.ids().len(), 1);
+        assert_eq!(reused.winners().len(), 1);
+        assert!(reused.winners().iter().all(|w| w.change_id != change.id));
+    }
+
+    #[test]
+    fn each_change_is_checked_and_stamped_with_the_pushers_role() {
+        let mut spoofed = badge("active", 4);
+        spoofed.station = "desk-2".into();
+        spoofed.hlc.station = "desk-2".into();
+        let mut future = badge("active", NOW_MS + crate::validate::MAX_CLOCK_AHEAD_MS + 1);
+        future.record = Record::Badge(BadgeRecord { serial: 2, ..crate::test_records::badge() });
+        let huge = Change {
+            record: Record::Badge(BadgeRecord { serial: u32::MAX, ..crate::test_records::badge() }),
+            ..badge("active", 5)
+        };
+        let good = Change { pushed_by: Some(StationRole::Admin), ..badge("active", 6) };
+        let batch = desk_batch(&[spoofed, future, huge, good.clone()]);
+        let codes: Vec<&str> = batch.refused.iter().map(|r| r.code.as_str()).collect();
+        assert_eq!(codes, ["not_this_station", "from_the_future", "invalid"]);
+        assert_eq!(batch.ids(), vec![good.id]);
+        let stored: Change = serde_json::from_str(&batch.changes[0].change_json).unwrap();
+        assert_eq!(stored.pushed_by, Some(StationRole::Desk), "the hub's stamp, not the station's");
+
+        let gate = PreparedBatch::new(StationRole::Gate, "desk-1", &[badge("revoked", 7)], NOW_MS)
+            .unwrap();
+        assert_eq!(gate.refused[0].code, "forbidden");
+    }
+
+    #[test]
+    fn a_pull_page_ends_by_count_or_by_bytes_but_always_takes_one_change() {
+        let json = serde_json::to_string(&badge("active", 1)).unwrap();
+        let mut page = PullPage::new(2);
+        assert!(page.offer(1, json.clone()) && page.offer(2, json.clone()));
+        assert!(!page.offer(3, json.clone()));
+        let answer = page.finish(0, 9).unwrap();
+        assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (2, 2, true));
+
+        let mut big = badge("active", 1);
+        big.record = Record::Badge(BadgeRecord {
+            reason: Some("x".repeat(MAX_PULL_PAGE_BYTES)),
+            ..crate::test_records::badge()
+        });
+        let big = serde_json::to_string(&big).unwrap();
+        let mut page = PullPage::new(100);
+        assert!(page.offer(5, big.clone()), "a first change always fits");
+        assert!(!page.offer(6, json.clone()));
+        let answer = page.finish(4, 9).unwrap();
+        assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (1, 5, true));
+
+        let mut page = PullPage::new(100);
+        assert!(page.offer(5, json));
+        assert_eq!(page.finish(4, 9).unwrap().next_cursor, 9, "all read: jump to the high water");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use expo_sync::hub::sqlite::SqliteStore;
 use expo_sync::hub::HubStore;
 use expo_sync::protocol::{AttendeeRecord, BadgeRecord, Change, GateDecisionRecord, Record};
 use expo_sync::station::StationOutbox;
+use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -67,13 +68,15 @@ impl<S: HubStore> TestHub<S> {
 
     /// Registers a station and returns its one-time code (what `station add` prints).
     pub fn station_code(&self, name: &str) -> String {
-        self.runtime.block_on(enrolment::add_station(self.store.as_ref(), name)).unwrap()
+        self.runtime
+            .block_on(enrolment::add_station(self.store.as_ref(), name, role_of(name)))
+            .unwrap()
     }
 
     /// Adds and enrols a station; returns its credential.
     pub fn enrolled(&self, name: &str) -> String {
         let code = self.station_code(name);
-        expo_sync::client::enrol(&self.url, &code, &expo_sync::client::HubTrust::default())
+        expo_sync::client::enrol(&self.url, &code, name, &expo_sync::client::HubTrust::default())
             .unwrap()
             .token
     }
@@ -95,6 +98,21 @@ impl<S: HubStore> Drop for TestHub<S> {
     }
 }
 
+/// The role a test station enrols in, by its name: `gate-…`, `kiosk-…`, `admin-…` or
+/// `office` (the organiser's admin station), and a desk otherwise. Its station id is its
+/// name, as [`Station`] stamps it.
+pub fn role_of(name: &str) -> StationRole {
+    if name.starts_with("gate") {
+        StationRole::Gate
+    } else if name.starts_with("kiosk") {
+        StationRole::Kiosk
+    } else if name.starts_with("admin") || name == "office" {
+        StationRole::Admin
+    } else {
+        StationRole::Desk
+    }
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
@@ -104,6 +122,7 @@ pub fn small_limits() -> HubConfig {
         body_limit: 256 * 1024,
         request_timeout: Duration::from_secs(10),
         max_pull_limit: 500,
+        station_quota: 2000,
         ..HubConfig::default()
     }
 }
@@ -186,7 +205,13 @@ impl Station {
     }
 
     pub fn change(&mut self, record: Record) -> Change {
-        Change { id: Uuid::now_v7(), station: self.name.clone(), hlc: self.tick(), record }
+        Change {
+            id: Uuid::now_v7(),
+            station: self.name.clone(),
+            hlc: self.tick(),
+            record,
+            pushed_by: None,
+        }
     }
 
     pub fn attendee(&mut self, id: Uuid, name: &str, id_hash: Option<&str>) -> Change {
