@@ -711,9 +711,20 @@ fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
     scanner.scan(&token).unwrap();
     assert_eq!(verdict(&gate).reason, Reason::UnknownKey);
 
+    // The other desk's changes, and its key as the hub's organiser authority endorsed it,
+    // arrive through sync's own connection, as the sync worker writes them.
     let other = StoreOutbox::open(other_dir.path()).unwrap();
     let here = StoreOutbox::open(station.dir.path()).unwrap();
-    here.apply_remote(&other.pending(1000).unwrap(), 1).unwrap();
+    let organiser = expo_sync::endorsement::Authority::generate();
+    provisioning::pin_authority(&mut here.store(), &organiser.public_hex()).unwrap();
+    let other_key = {
+        let store = other.store();
+        let key = store.event().unwrap().signing_key.as_ref().unwrap().verifying_key();
+        organiser.endorse(store.station_id(), &hex::encode(key.as_bytes())).unwrap()
+    };
+    let mut changes = other.pending(1000).unwrap();
+    changes.push(expo_sync::endorsement::Authority::change(other_key));
+    here.apply_remote(&changes, 1).unwrap();
     let granted = wait_for("the new key", Duration::from_secs(20), || {
         scanner.scan(&token).unwrap();
         Some(verdict(&gate)).filter(|v| v.granted)
