@@ -544,6 +544,17 @@ fn the_audit_log_shows_venue_time_whom_each_entry_concerns_and_filters_by_operat
     assert!(harness.query_by_label_contains("Z").is_none(), "no raw UTC time");
     assert!(harness.query_by_label_contains("{").is_none(), "no JSON");
     assert!(harness.query_all_by_label_contains("来源: ").count() >= 3, "the detail's words");
+    // Ids in the detail, in the operator's words: the source and the category's label.
+    let shown = |h: &Harness<'static, App>| {
+        ["来源: 预登记", "类别: 专业观众"].map(|words| h.query_all_by_label_contains(words).count())
+    };
+    assert_eq!(shown(&harness), [3, 3]);
+    for id in ["pre_registered", "professional_visitor"] {
+        assert!(harness.query_by_label_contains(id).is_none(), "{id} shown as an id");
+    }
+    type_into(&mut harness, "筛选（操作员、动作）", "预登记");
+    assert_eq!(shown(&harness), [3, 3], "found by the words shown");
+    replace_text(&mut harness, "筛选（操作员、动作）", "");
 
     // Only the admin's entries: its login, none of the registrations.
     harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "操作者").click();
@@ -754,16 +765,14 @@ fn a_desk_operator_cannot_reach_the_event_editor() {
     assert!(harness.query_by_label("活动设置").is_none());
 }
 
-#[test]
-fn admin_device_settings_are_saved_for_the_next_start() {
-    let station = Station::new();
-    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
-    login(&mut harness, "admin", "0000");
-    click(&mut harness, "设备设置");
-    // The choices arrive from the station worker: open the printer list until it has them.
+/// Logs in as admin, opens the Devices tab and its printer list once the station worker's
+/// choices have arrived (the list open, showing the configured printers).
+fn open_printer_choices(harness: &mut Harness<'static, App>) {
+    login(harness, "admin", "0000");
+    click(harness, "设备设置");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        click(&mut harness, "打印机");
+        click(harness, "打印机");
         if harness.query_by_label("desk").is_some() {
             break;
         }
@@ -772,6 +781,77 @@ fn admin_device_settings_are_saved_for_the_next_start() {
         harness.step();
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn admin_prints_a_test_badge_on_the_chosen_printer_and_hears_how_it_went() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    open_printer_choices(&mut harness);
+    click(&mut harness, "desk");
+    click(&mut harness, "打印测试胸卡");
+    wait_for_text(&mut harness, "the test print's notice", "测试胸卡已发送到打印机: desk");
+    assert_eq!(station.printed().len(), 1, "the PDF reached the printer's hot folder");
+    assert!(!station.path().join("devices.toml").exists(), "trying a printer saves nothing");
+
+    // The printer's folder is gone: the failure is said, in the operator's language.
+    std::fs::remove_dir_all(station.path().join("printed")).unwrap();
+    click(&mut harness, "打印测试胸卡");
+    wait_for_text(&mut harness, "the failed test print", "打印失败: ");
+    assert!(harness.query_by_label_contains("测试胸卡已发送").is_none(), "the old notice went");
+    harness.check_accessibility();
+}
+
+/// A camera simulator playing a badge held up to it, as `[camera] frames = "DIR"` in the
+/// station's devices.toml; returns the settings read back.
+fn camera_playing_a_badge(station: &Station, code: &str) -> DeviceSettings {
+    let frames = station.path().join("camera-frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let frame = expo_hardware::qr::corpus::held_up_frame(code).unwrap();
+    frame.save(frames.join("confirmation.png")).unwrap();
+    std::fs::write(
+        station.path().join("devices.toml"),
+        format!("[camera]\nframes = {:?}\n", frames.display().to_string()),
+    )
+    .unwrap();
+    let settings = DeviceSettings::load(&station.path()).unwrap();
+    assert_eq!(settings.camera, Some(CameraChoice::Frames(frames)));
+    settings
+}
+
+#[test]
+fn the_status_bar_and_the_devices_tab_say_how_the_camera_is_linked() {
+    let station = Station::new();
+    let settings = camera_playing_a_badge(&station, "R0003");
+    let mut harness = desk(&station, DeviceSetup::Ports(settings.clone()));
+    login(&mut harness, "desk", "1234");
+    wait_for_text(&mut harness, "the status bar", "摄像头扫码: 已连接");
+    assert!(harness.query_by_label("扫码枪: 未配置").is_some(), "beside the scanner's");
+    drop(harness);
+
+    // The admin's camera row: the saved choice, how the camera runs now, a new folder saved.
+    let mut config = AppConfig::new(station.path(), Mode::Admin);
+    config.devices = DeviceSetup::Ports(settings);
+    let mut harness = open_app(config, 0.25);
+    open_printer_choices(&mut harness);
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    assert_eq!(harness.query_all_by_label("当前: 已连接").count(), 1, "the camera's row");
+    assert_eq!(harness.query_all_by_label("当前: 未配置").count(), 2, "scanner and reader");
+    let other = station.path().join("other-frames");
+    replace_text(&mut harness, "图片文件或文件夹", &other.display().to_string());
+    click(&mut harness, "保存");
+    wait_for_text(&mut harness, "the saved notice", "已保存，重启应用后生效");
+    let saved = DeviceSettings::load(&station.path()).unwrap();
+    assert_eq!(saved.camera, Some(CameraChoice::Frames(other)));
+    harness.check_accessibility();
+}
+
+#[test]
+fn admin_device_settings_are_saved_for_the_next_start() {
+    let station = Station::new();
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    open_printer_choices(&mut harness);
     assert!(harness.query_by_label("printers.toml 默认 (desk)").is_some());
     click(&mut harness, "desk");
     click(&mut harness, "保存");
@@ -1756,17 +1836,7 @@ fn the_desk_and_the_kiosk_accept_a_qr_from_the_simulated_camera() {
 
     // A kiosk whose devices.toml names the camera simulator playing a photographed
     // confirmation code, as `[camera] frames = "DIR"`.
-    let frames = station.path().join("camera-frames");
-    std::fs::create_dir(&frames).unwrap();
-    let frame = expo_hardware::qr::corpus::held_up_frame("R0003").unwrap();
-    frame.save(frames.join("confirmation.png")).unwrap();
-    std::fs::write(
-        station.path().join("devices.toml"),
-        format!("[camera]\nframes = {:?}\n", frames.display().to_string()),
-    )
-    .unwrap();
-    let settings = DeviceSettings::load(&station.path()).unwrap();
-    assert_eq!(settings.camera, Some(CameraChoice::Frames(frames)));
+    let settings = camera_playing_a_badge(&station, "R0003");
     let mut config = AppConfig::new(station.path(), Mode::Kiosk);
     config.devices = DeviceSetup::Ports(settings);
     let mut harness = open_app(config, 0.02);

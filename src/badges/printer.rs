@@ -360,6 +360,49 @@ fn parse_lp_request_id(stdout: &str) -> Option<String> {
     Some(id.to_owned())
 }
 
+/// A test badge that reached a printer.
+#[derive(Clone, Debug)]
+pub struct TestPrint {
+    pub printer: String,
+    pub template: String,
+    /// The PDF's size.
+    pub bytes: usize,
+    /// The printer's job reference.
+    pub reference: String,
+}
+
+impl Printer {
+    /// Prints a made-up attendee's badge of a "test print" category on `template` through
+    /// this printer's real back-end, staged and committed as a queued badge is (`printers
+    /// test`, the admin's Devices tab). Its QR code is no valid badge.
+    pub fn print_test_badge(
+        &self,
+        template: &super::Template,
+        event: &str,
+    ) -> Result<TestPrint, BadgeError> {
+        let category = crate::domain::Category {
+            id: "test".into(),
+            label_zh: "测试".into(),
+            label_en: "Test print".into(),
+            colour: "#1E88E5".into(),
+            required: Vec::new(),
+            max_entries_per_day: None,
+            access: Vec::new(),
+        };
+        let badge = super::BadgeData::sample(event, &category);
+        let pdf = super::render_pdf(template, [badge])?;
+        let job = format!("test-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"));
+        let staged = self.stage(&job, &pdf)?;
+        let reference = self.commit(&job, staged)?;
+        Ok(TestPrint {
+            printer: self.name.clone(),
+            template: template.name.clone(),
+            bytes: pdf.len(),
+            reference,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,9 +17,7 @@ use expo_hardware::probe::{self, PortAnswer};
 use expo_hardware::relay::{GateRelay, RelayDriver, RelayError, RelayProtocol, RelaySettings};
 use expo_hardware::scanner::{LineWatcher, Terminator, WatchedLine};
 use expo_kiosk::badges::printer::{cups_status, CupsUnavailable};
-use expo_kiosk::badges::render::{render_pdf, BadgeData};
 use expo_kiosk::badges::{PrinterConfig, Template};
-use expo_kiosk::domain::Category;
 use serde::Serialize;
 use serde_json::json;
 
@@ -559,25 +557,13 @@ pub fn printers_test(data_dir: &Path, args: PrinterTestArgs) -> Result<ExitCode>
     let printers = PrinterConfig::load(data_dir)?;
     let printer = printers.resolve(args.printer.as_deref())?;
     let template = Template::load(printer.template.as_deref().unwrap_or(TEST_TEMPLATE))?;
-    let category = Category {
-        id: "test".into(),
-        label_zh: "测试".into(),
-        label_en: "Test print".into(),
-        colour: "#1E88E5".into(),
-        required: Vec::new(),
-        max_entries_per_day: None,
-        access: Vec::new(),
-    };
-    let badge = BadgeData::sample("expo-kiosk printers test", &category);
-    let pdf = render_pdf(&template, [badge])?;
-    let job = format!("test-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"));
-    let staged = printer.stage(&job, &pdf)?;
-    let reference = printer.commit(&job, staged)?;
+    let sent = printer.print_test_badge(&template, "expo-kiosk printers test")?;
     println!(
-        "sent a test badge ({}, {} KB) to printer {}: printer job {reference}",
-        template.name,
-        pdf.len().div_ceil(1024),
-        printer.name
+        "sent a test badge ({}, {} KB) to printer {}: printer job {}",
+        sent.template,
+        sent.bytes.div_ceil(1024),
+        sent.printer,
+        sent.reference
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -10,11 +10,12 @@ use super::devices::{
     CameraChoice, DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL_BAUDS,
 };
 use super::event_editor::EventEditor;
-use super::i18n::{Lang, Txt};
+use super::i18n::{source_label, Lang, Txt};
 use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, venue_time, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
 use crate::domain::attendee::mask_name;
+use crate::domain::Source;
 use crate::operators::{OperatorChange, OperatorEntry, Permission, Role};
 use crate::registration::import::ImportReport;
 
@@ -58,6 +59,8 @@ pub struct Admin {
     /// The Devices tab: what was loaded and what is being edited.
     devices: Option<DeviceChoices>,
     device_edit: DeviceSettings,
+    /// A test badge is on its way to the printer.
+    test_printing: bool,
 }
 
 /// An admin's change to one operator, before it is saved.
@@ -120,6 +123,15 @@ impl Admin {
             Response::DeviceSettingsSaved => {
                 self.notice = Some(Notice::ok(Txt::DevicesSaved.get(lang)));
             }
+            Response::TestPrinted(sent) => {
+                self.test_printing = false;
+                self.notice = Some(Notice::ok(format!(
+                    "{}: {} ({})",
+                    Txt::TestPrintSent.get(lang),
+                    sent.printer,
+                    sent.reference
+                )));
+            }
             dashboard @ (Response::Dashboard(_) | Response::Exported(_)) => {
                 self.dashboard.on_response(dashboard, lang);
             }
@@ -128,6 +140,7 @@ impl Admin {
             }
             Response::Failed(failure) => {
                 self.event.on_failed();
+                self.test_printing = false;
                 self.notice = Some(Notice::failure(lang, &failure));
             }
             _ => {}
@@ -294,7 +307,8 @@ impl Admin {
                     || e.actor.to_lowercase().contains(&needle)
                     || e.action.to_lowercase().contains(&needle)
                     || action.to_lowercase().contains(&needle)
-                    || e.detail.to_string().to_lowercase().contains(&needle))
+                    || e.detail.to_string().to_lowercase().contains(&needle)
+                    || detail_text(&e.detail, shell).to_lowercase().contains(&needle))
         });
         egui::ScrollArea::vertical().show(ui, |ui| {
             egui::Grid::new("audit").striped(true).num_columns(5).show(ui, |ui| {
@@ -308,7 +322,7 @@ impl Admin {
                     ui.label(&e.actor);
                     ui.label(audit_action(&e.action, lang));
                     ui.label(entry.attendee.as_deref().map(mask_name).unwrap_or_default());
-                    ui.label(detail_text(&e.detail, lang));
+                    ui.label(detail_text(&e.detail, shell));
                     ui.end_row();
                 }
             });
@@ -404,7 +418,17 @@ impl Admin {
             running_now(ui, lang, running.id_reader_link());
             pick_one(ui, Txt::IdReaderBaud.get(lang), &mut edit.id_reader_baud, &serial_bauds());
             pick_one(ui, Txt::Printer.get(lang), &mut edit.printer, &printers);
+            // The printer picked here, saved or not: trying it is how one picks.
+            ui.label("");
+            let test = egui::Button::new(Txt::TestPrint.get(lang));
+            if ui.add_enabled(!self.test_printing, test).clicked() {
+                self.test_printing = true;
+                self.notice = None;
+                shell.station.send(Request::TestPrint { printer: edit.printer.clone() });
+            }
+            ui.end_row();
             camera_choice(ui, lang, &mut edit.camera, &choices.cameras);
+            running_now(ui, lang, running.camera_link());
         });
         if choices.ports.is_empty() {
             ui.label(Txt::NoSerialPorts.get(lang));
@@ -633,9 +657,10 @@ fn audit_action(action: &str, lang: Lang) -> String {
     text.get(lang).to_owned()
 }
 
-/// An audit entry's detail as `key: value` pairs, not JSON; the usual keys in the
-/// operator's words.
-fn detail_text(detail: &serde_json::Value, lang: Lang) -> String {
+/// An audit entry's detail as `key: value` pairs, not JSON; the usual keys, and values
+/// that are ids (a registration's source, a category), in the operator's words.
+fn detail_text(detail: &serde_json::Value, shell: &Shell<'_>) -> String {
+    let lang = shell.lang;
     let key_text = |key: &str| match key {
         "serial" => Txt::Badge.get(lang).to_owned(),
         "reason" => Txt::Reason.get(lang).to_owned(),
@@ -650,13 +675,34 @@ fn detail_text(detail: &serde_json::Value, lang: Lang) -> String {
         serde_json::Value::Object(fields) => fields
             .iter()
             .map(|(key, value)| match value {
-                serde_json::Value::String(text) => format!("{}: {text}", key_text(key)),
+                serde_json::Value::String(text) => {
+                    format!("{}: {}", key_text(key), detail_value(key, text, shell))
+                }
                 other => format!("{}: {other}", key_text(key)),
             })
             .collect::<Vec<_>>()
             .join(", "),
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// An audit detail's value in the operator's words where it is an id this station knows
+/// (an unknown one, such as a category since removed, by its id).
+fn detail_value<'a>(key: &str, value: &'a str, shell: &Shell<'a>) -> &'a str {
+    let lang = shell.lang;
+    match key {
+        "source" => match Source::parse(value) {
+            Some(source) => source_label(source).get(lang),
+            None => value,
+        },
+        "category" => shell
+            .info
+            .categories
+            .iter()
+            .find(|category| category.id == value)
+            .map_or(value, |category| lang.pick(&category.label_zh, &category.label_en)),
+        _ => value,
     }
 }
 

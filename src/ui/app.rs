@@ -419,6 +419,8 @@ fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &
         ui.separator();
         ui.label(format!("{}: {}", Txt::IdReader.get(lang), link(devices.id_reader_link())));
         ui.separator();
+        ui.label(format!("{}: {}", Txt::Camera.get(lang), link(devices.camera_link())));
+        ui.separator();
         ui.label(format!("{}: {}", Txt::SyncPending.get(lang), status.pending_sync));
         ui.separator();
         let sync = match &status.sync {

@@ -409,6 +409,12 @@ texts! {
     CameraFramesPath => "图片文件或文件夹", "Image file or folder";
     CameraNoSupport => "此版本不含摄像头支持（需 camera 功能编译）", "This build has no camera support (build with the camera feature)";
     DemoShowToCamera => "向摄像头出示刚打印的胸卡", "Show the badge just printed to the camera";
+    // Registration sources (audit log) and the admin's test print (Devices tab)
+    SourcePreRegistered => "预登记", "Pre-registered";
+    SourceWalkIn => "现场登记", "Walk-in";
+    SourceSelfService => "自助机登记", "Self-service kiosk";
+    TestPrint => "打印测试胸卡", "Print a test badge";
+    TestPrintSent => "测试胸卡已发送到打印机", "Test badge sent to the printer";
 }
 
 /// The label of a form field as the domain names it in a [`crate::domain::FieldError`].
@@ -499,6 +505,16 @@ pub fn id_type_label(id_type: crate::domain::IdType) -> Txt {
         IdType::Passport => Txt::IdPassport,
         IdType::HkMacauPermit => Txt::IdHkMacau,
         IdType::TaiwanPermit => Txt::IdTaiwan,
+    }
+}
+
+/// Where a registration came from.
+pub fn source_label(source: crate::domain::Source) -> Txt {
+    use crate::domain::Source;
+    match source {
+        Source::PreRegistered => Txt::SourcePreRegistered,
+        Source::WalkIn => Txt::SourceWalkIn,
+        Source::SelfService => Txt::SourceSelfService,
     }
 }
 

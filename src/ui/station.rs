@@ -12,6 +12,7 @@ use expo_sync::station::{SyncWorker, WorkerOptions};
 
 use super::devices::DeviceSettings;
 use super::i18n::Txt;
+use crate::badges::printer::TestPrint;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, QueueCounts, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
 use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
@@ -117,6 +118,10 @@ pub enum Request {
     /// The station's device settings and what could be picked for them.
     DeviceSettings,
     SaveDeviceSettings(DeviceSettings),
+    /// Print a test badge on this printer (`None`: `printers.toml`'s default).
+    TestPrint {
+        printer: Option<String>,
+    },
     /// Save an exported chart under the station's `exports/` directory.
     SaveExport {
         file_name: String,
@@ -236,6 +241,8 @@ pub enum Response {
     DeviceSettings(DeviceChoices),
     /// The device settings were saved; they apply when the app next starts.
     DeviceSettingsSaved,
+    /// The test badge reached the printer.
+    TestPrinted(TestPrint),
     /// The event definition changed here; the new station info.
     EventUpdated(StationInfo),
     /// The event definition or its keys arrived by sync; the new station info.
@@ -952,6 +959,16 @@ impl Worker {
                     serde_json::to_value(&settings).map_err(|e| Failure::Other(e.to_string()))?;
                 self.store.write(|tx| tx.audit(&operator.name, "device_settings", None, detail))?;
                 Response::DeviceSettingsSaved
+            }
+            Request::TestPrint { printer } => {
+                self.operator(Permission::ManageEvent)?;
+                let printer =
+                    PrinterConfig::load(self.store.data_dir())?.resolve(printer.as_deref())?;
+                let event = &self.store.event()?.definition.event;
+                // The template the station's badges print on, as the print queue picks it.
+                let template =
+                    Template::load(printer.template.as_deref().unwrap_or(&event.badge_template))?;
+                Response::TestPrinted(printer.print_test_badge(&template, &event.name)?)
             }
             Request::SaveExport { file_name, content } => {
                 self.operator(Permission::ViewReports)?;
