@@ -270,7 +270,7 @@ fn set_aside(tx: &Tx<'_>, change: &Change, error: &str) -> Result<(), StoreError
         kind = change.record.kind(),
         from = %change.station,
         error,
-        "a pulled change could not be applied here; set aside"
+        "a change could not be applied here, or the hub refused it; set aside"
     );
     let json = serde_json::to_string(change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     tx.sql().execute(

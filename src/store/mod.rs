@@ -137,7 +137,14 @@ impl Store {
     ) -> std::result::Result<T, E> {
         let clock_before = self.clock.clone();
         let outcome = {
-            let tx = self.conn.transaction().map_err(StoreError::from)?;
+            // Immediate: the write lock is taken at BEGIN, waiting out the busy timeout. A
+            // deferred transaction that reads first fails at once ("database is locked") when
+            // another connection of this station (sync worker, gate loop, print worker)
+            // committed in between, since its snapshot can no longer become a writer.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
             let mut wrapped =
                 Tx { tx, clock: &mut self.clock, station: &self.station_id, emitted: false };
             match f(&mut wrapped) {
