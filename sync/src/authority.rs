@@ -123,19 +123,8 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::hlc::Hlc;
     use crate::protocol::{AuditRecord, BadgeRecord, EventRecord};
     use crate::test_records;
-
-    fn change(record: Record) -> Change {
-        Change {
-            id: Uuid::nil(),
-            station: "st-1".into(),
-            hlc: Hlc { wall_ms: 1, counter: 0, station: "st-1".into() },
-            record,
-            pushed_by: None,
-        }
-    }
 
     fn badge(status: &str) -> Record {
         Record::Badge(BadgeRecord { status: status.into(), ..test_records::badge() })
@@ -197,7 +186,7 @@ mod tests {
         ];
         let roles = [StationRole::Desk, StationRole::Kiosk, StationRole::Gate, StationRole::Admin];
         for (name, record, allowed) in table {
-            let change = change(record);
+            let change = test_records::change(record);
             for (role, expected) in roles.into_iter().zip(allowed) {
                 assert_eq!(may_make(role, &change).is_ok(), expected, "{name} by a {role}");
             }

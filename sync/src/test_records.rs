@@ -2,7 +2,10 @@
 
 use uuid::Uuid;
 
-use crate::protocol::{AttendeeRecord, BadgeRecord, GateDecisionRecord, PrintJobRecord};
+use crate::hlc::Hlc;
+use crate::protocol::{
+    AttendeeRecord, BadgeRecord, Change, GateDecisionRecord, PrintJobRecord, Record,
+};
 
 pub fn attendee() -> AttendeeRecord {
     AttendeeRecord {
@@ -65,5 +68,16 @@ pub fn print_job() -> PrintJobRecord {
         attempts: 1,
         error: None,
         at: "2025-05-01T09:01:00Z".into(),
+    }
+}
+
+/// `record` as station `st-1` made it, at the dawn of its clock.
+pub fn change(record: Record) -> Change {
+    Change {
+        id: Uuid::nil(),
+        station: "st-1".into(),
+        hlc: Hlc { wall_ms: 1, counter: 0, station: "st-1".into() },
+        record,
+        pushed_by: None,
     }
 }

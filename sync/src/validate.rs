@@ -203,24 +203,13 @@ fn clip(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
 
     use super::*;
     use crate::protocol::{AttendeeRecord, BadgeRecord, GateDecisionRecord};
     use crate::test_records;
 
-    fn change(record: Record) -> Change {
-        Change {
-            id: Uuid::nil(),
-            station: "st-1".into(),
-            hlc: Hlc { wall_ms: 1, counter: 0, station: "st-1".into() },
-            record,
-            pushed_by: None,
-        }
-    }
-
     fn checked(record: Record) -> Result<(), Invalid> {
-        let change = change(record);
+        let change = test_records::change(record);
         check(&change, serde_json::to_string(&change).unwrap().len())
     }
 
@@ -249,7 +238,7 @@ mod tests {
         let long =
             AttendeeRecord { company: "x".repeat(MAX_TEXT_BYTES + 1), ..test_records::attendee() };
         assert!(matches!(checked(Record::Attendee(long)), Err(Invalid::TooLong { .. })));
-        let change = change(Record::Badge(test_records::badge()));
+        let change = test_records::change(Record::Badge(test_records::badge()));
         assert_eq!(
             check(&change, MAX_CHANGE_BYTES + 1),
             Err(Invalid::TooLarge(MAX_CHANGE_BYTES + 1))
@@ -258,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_clock_must_be_the_changes_own_and_not_from_the_future() {
-        let mut spoofed = change(Record::Badge(test_records::badge()));
+        let mut spoofed = test_records::change(Record::Badge(test_records::badge()));
         spoofed.hlc.station = "st-other".into();
         assert!(matches!(check(&spoofed, 10), Err(Invalid::ClockStation { .. })));
 
