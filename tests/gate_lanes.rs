@@ -3,6 +3,9 @@
 //! simulators record every byte they receive.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
+#[path = "support/endorsed.rs"]
+mod endorsed;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -685,7 +688,6 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
 #[test]
 fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
     use expo_kiosk::station_sync::StoreOutbox;
-    use expo_sync::station::StationOutbox;
 
     let (mut station, _) = Station::new();
     // Another desk of the event, joined from this station's bundle, with its own key.
@@ -715,16 +717,7 @@ fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
     // arrive through sync's own connection, as the sync worker writes them.
     let other = StoreOutbox::open(other_dir.path()).unwrap();
     let here = StoreOutbox::open(station.dir.path()).unwrap();
-    let organiser = expo_sync::endorsement::Authority::generate();
-    provisioning::pin_authority(&mut here.store(), &organiser.public_hex()).unwrap();
-    let other_key = {
-        let store = other.store();
-        let key = store.event().unwrap().signing_key.as_ref().unwrap().verifying_key();
-        organiser.endorse(store.station_id(), &hex::encode(key.as_bytes())).unwrap()
-    };
-    let mut changes = other.pending(1000).unwrap();
-    changes.push(expo_sync::endorsement::Authority::change(other_key));
-    here.apply_remote(&changes, 1).unwrap();
+    endorsed::apply_with_endorsed_key(&other, &here);
     let granted = wait_for("the new key", Duration::from_secs(20), || {
         scanner.scan(&token).unwrap();
         Some(verdict(&gate)).filter(|v| v.granted)

@@ -3,6 +3,9 @@
 //! worker and, where used, the simulated devices run for real on their own threads.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
+#[path = "support/endorsed.rs"]
+mod endorsed;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -1220,8 +1223,6 @@ fn a_wider_keyboard_scan_gap_reads_a_scan_that_a_slow_screen_spread_over_frames(
 
 #[test]
 fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_restart() {
-    use expo_sync::station::StationOutbox;
-
     let station = Station::new();
     // Another desk of the event, joined from this station's bundle, with its own key.
     let other_dir = tempfile::tempdir().unwrap();
@@ -1265,16 +1266,7 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
     // worker writes them.
     let other = expo_kiosk::station_sync::StoreOutbox::open(other_dir.path()).unwrap();
     let here = expo_kiosk::station_sync::StoreOutbox::open(&station.path()).unwrap();
-    let organiser = expo_sync::endorsement::Authority::generate();
-    expo_kiosk::provisioning::pin_authority(&mut here.store(), &organiser.public_hex()).unwrap();
-    let other_key = {
-        let store = other.store();
-        let key = store.event().unwrap().signing_key.as_ref().unwrap().verifying_key();
-        organiser.endorse(store.station_id(), &hex::encode(key.as_bytes())).unwrap()
-    };
-    let mut changes = other.pending(1000).unwrap();
-    changes.push(expo_sync::endorsement::Authority::change(other_key));
-    here.apply_remote(&changes, 1).unwrap();
+    endorsed::apply_with_endorsed_key(&other, &here);
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
