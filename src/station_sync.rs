@@ -503,6 +503,18 @@ mod tests {
         from.mark_acked(&changes.iter().map(|c| c.id).collect::<Vec<_>>()).unwrap();
     }
 
+    /// Pre-registers `person(company)` at `station`, as its admin.
+    fn pre_register(station: &StoreOutbox, company: &str) -> expo_sync::protocol::AttendeeRecord {
+        let admin = crate::operators::Operator::admin("t");
+        registration::register(
+            &mut station.store(),
+            &admin,
+            &person(company),
+            Source::PreRegistered,
+        )
+        .unwrap()
+    }
+
     fn person(company: &str) -> NewAttendee {
         NewAttendee {
             name: "张三".into(),
@@ -516,13 +528,7 @@ mod tests {
     #[test]
     fn an_event_definition_this_station_cannot_read_is_set_aside_and_the_pull_goes_on() {
         let (_da, a, _db, b) = two_desks();
-        let record = registration::register(
-            &mut a.store(),
-            &crate::operators::Operator::admin("t"),
-            &person("甲"),
-            Source::PreRegistered,
-        )
-        .unwrap();
+        let record = pre_register(&a, "甲");
         let id = AttendeeId(record.id);
         badge::ensure_badge(&mut a.store(), &crate::operators::Operator::admin("t"), id).unwrap();
         badge::revoke(&mut a.store(), &crate::operators::Operator::admin("t"), id, "lost").unwrap();
@@ -579,13 +585,7 @@ mod tests {
     #[test]
     fn pulled_changes_a_role_could_not_make_are_set_aside_and_the_pull_goes_on() {
         let (_da, a, _db, b) = two_desks();
-        let record = registration::register(
-            &mut a.store(),
-            &crate::operators::Operator::admin("t"),
-            &person("甲"),
-            Source::PreRegistered,
-        )
-        .unwrap();
+        let record = pre_register(&a, "甲");
         let id = AttendeeId(record.id);
         badge::ensure_badge(&mut a.store(), &crate::operators::Operator::admin("t"), id).unwrap();
         exchange(&a, &b, 1);
@@ -640,13 +640,7 @@ mod tests {
     #[test]
     fn a_malformed_pulled_change_of_any_kind_is_set_aside() {
         let (_da, a, _db, b) = two_desks();
-        let record = registration::register(
-            &mut a.store(),
-            &crate::operators::Operator::admin("t"),
-            &person("乙"),
-            Source::PreRegistered,
-        )
-        .unwrap();
+        let record = pre_register(&a, "乙");
         let mut sideways = first_of(&a.pending(100).unwrap(), "attendee");
         sideways.record = Record::GateDecision(expo_sync::protocol::GateDecisionRecord {
             id: Uuid::now_v7(),
@@ -675,13 +669,7 @@ mod tests {
     #[test]
     fn a_far_future_edit_neither_wins_nor_moves_the_clock() {
         let (_da, a, _db, b) = two_desks();
-        let record = registration::register(
-            &mut a.store(),
-            &crate::operators::Operator::admin("t"),
-            &person("丙"),
-            Source::PreRegistered,
-        )
-        .unwrap();
+        let record = pre_register(&a, "丙");
         exchange(&a, &b, 1);
         let id = AttendeeId(record.id);
         registration::edit(
@@ -802,13 +790,7 @@ mod tests {
     #[test]
     fn concurrent_edits_converge_on_the_later_one_and_keep_the_loser_in_the_audit_log() {
         let (_da, a, _db, b) = two_desks();
-        let record = registration::register(
-            &mut a.store(),
-            &crate::operators::Operator::admin("t"),
-            &person("初始"),
-            Source::PreRegistered,
-        )
-        .unwrap();
+        let record = pre_register(&a, "初始");
         exchange(&a, &b, 1);
         let id = AttendeeId(record.id);
         assert_eq!(registration::load(b.store().conn(), id).unwrap().unwrap().company, "初始");
@@ -853,13 +835,7 @@ mod tests {
     #[test]
     fn replays_change_nothing_and_revocation_wins() {
         let (_da, a, _db, b) = two_desks();
-        let record = registration::register(
-            &mut a.store(),
-            &crate::operators::Operator::admin("t"),
-            &person("x"),
-            Source::PreRegistered,
-        )
-        .unwrap();
+        let record = pre_register(&a, "x");
         let id = AttendeeId(record.id);
         badge::ensure_badge(&mut a.store(), &crate::operators::Operator::admin("t"), id).unwrap();
         let changes = a.pending(1000).unwrap();
