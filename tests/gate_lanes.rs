@@ -729,18 +729,17 @@ fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
 /// A hub in this process, over HTTP on SQLite, as a venue's server runs it.
 struct Hub {
     runtime: tokio::runtime::Runtime,
-    store: Arc<expo_sync::hub::sqlite::SqliteStore>,
+    store: Arc<expo_hub::sqlite::SqliteStore>,
     url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Hub {
     fn start() -> Self {
-        use expo_sync::hub::server::{serve, HubConfig};
+        use expo_hub::server::{serve, HubConfig};
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            expo_sync::hub::sqlite::SqliteStore::open(&dir.path().join("hub.db")).unwrap(),
-        );
+        let store =
+            Arc::new(expo_hub::sqlite::SqliteStore::open(&dir.path().join("hub.db")).unwrap());
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -752,14 +751,14 @@ impl Hub {
 
     /// Enrols the station in `data` under `name`, as `expo-kiosk sync enrol` does on site.
     fn enrol(&self, data: &std::path::Path, name: &str, role: expo_sync::StationRole) {
-        let add = expo_sync::hub::enrolment::add_station(self.store.as_ref(), name, role);
+        let add = expo_hub::enrolment::add_station(self.store.as_ref(), name, role);
         let code = self.runtime.block_on(add).unwrap();
         cli(data, &["sync", "enrol", "--hub", &self.url, "--code", &code]);
     }
 
     /// Every gate decision the hub holds (an annulled one in its annulled state).
     fn gate_decisions(&self) -> Vec<expo_sync::protocol::GateDecisionRecord> {
-        use expo_sync::hub::HubStore;
+        use expo_hub::HubStore;
         let page = self.store.current_page("gate_decision", "", 10_000);
         let records = self.runtime.block_on(page).unwrap();
         records

@@ -8,18 +8,18 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 // The hub suites' fault-injecting TCP proxy, to slow the link down.
-#[path = "../sync/tests/common/proxy.rs"]
+#[path = "../sync/hub/tests/common/proxy.rs"]
 mod proxy;
 // The hub suites' check that captured logs hold no credential, whole or in pieces.
-#[path = "../sync/tests/common/no_credential.rs"]
+#[path = "../sync/hub/tests/common/no_credential.rs"]
 mod no_credential;
 
+use expo_hub::enrolment;
+use expo_hub::server::{serve, HubConfig};
+use expo_hub::sqlite::SqliteStore;
+use expo_hub::tls::{self, HubCertificates, TlsListener};
+use expo_hub::HubStore;
 use expo_kiosk::demo::demo_event_toml;
-use expo_sync::hub::enrolment;
-use expo_sync::hub::server::{serve, HubConfig};
-use expo_sync::hub::sqlite::SqliteStore;
-use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
-use expo_sync::hub::HubStore;
 use expo_sync::StationRole;
 
 struct Hub {
@@ -352,9 +352,9 @@ fn the_desk_app_syncs_in_the_background_and_shows_the_last_sync() {
     // The walk-in registered before the app opened went in the background.
     let out = dir.path().join("crm");
     hub.runtime
-        .block_on(expo_sync::hub::export::export(
+        .block_on(expo_hub::export::export(
             hub.store.as_ref(),
-            expo_sync::hub::export::ExportFormat::Jsonl,
+            expo_hub::export::ExportFormat::Jsonl,
             &out,
         ))
         .unwrap();

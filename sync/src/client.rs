@@ -56,7 +56,7 @@ impl ClientError {
 
 impl From<ureq::Error> for ClientError {
     fn from(error: ureq::Error) -> Self {
-        use tokio_rustls::rustls::Error as TlsError;
+        use rustls::Error as TlsError;
         // rustls reports a refused certificate from inside the connection's I/O.
         let refused_certificate = match &error {
             ureq::Error::Io(io) => io

@@ -1,4 +1,6 @@
-//! expo-sync: what crosses the network between stations and the central hub.
+//! expo-sync: what crosses the network between stations and the central hub. The hub
+//! itself (HTTP server, SQLite and PostgreSQL storage) is the `expo-hub` crate in
+//! `sync/hub`, so station binaries link none of it.
 //!
 //! - [`protocol`]: the wire types (changes, records, push and pull messages). Both the
 //!   station (the `expo-kiosk` crate) and the hub speak exactly these.
@@ -11,7 +13,6 @@
 //! - [`conflict`]: which version of a record every station and the hub keep.
 //! - [`client`] and [`station`]: the station side (blocking HTTP client, outbox
 //!   contract, sync rounds and the background worker).
-//! - [`hub`]: `expo-hub`, the central service (HTTP API, SQLite and PostgreSQL storage).
 //! - [`output`] and [`logging`]: what the hub and the stations both write: owner-only
 //!   data files, formula-safe CSV, and logs without credentials.
 
@@ -20,13 +21,12 @@ pub mod client;
 pub mod conflict;
 pub mod endorsement;
 pub mod hlc;
-pub mod hub;
 pub mod logging;
 pub mod output;
 pub mod protocol;
 pub mod station;
-#[cfg(test)]
-mod test_records;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_records;
 pub mod validate;
 
 pub use authority::StationRole;

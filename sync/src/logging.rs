@@ -57,7 +57,7 @@ mod tests {
         assert!(!may_log("ureq_proto::util", &Level::TRACE));
         assert!(!may_log("tokio_postgres::query", &Level::DEBUG));
         assert!(!may_log("ureq", &Level::DEBUG));
-        assert!(may_log("expo_sync::hub::server", &Level::TRACE));
+        assert!(may_log("expo_hub::server", &Level::TRACE));
         assert!(may_log("ureqx", &Level::TRACE), "a crate is matched by its whole name");
     }
 }

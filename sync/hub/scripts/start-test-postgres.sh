@@ -4,8 +4,8 @@
 # server itself runs as the `postgres` user) or as any user that can run initdb.
 #
 #   apt-get install -y postgresql
-#   export EXPO_TEST_PG_URL="$(sync/scripts/start-test-postgres.sh)"
-#   cargo test -p expo-sync
+#   export EXPO_TEST_PG_URL="$(sync/hub/scripts/start-test-postgres.sh)"
+#   cargo test -p expo-hub
 #
 # Environment: EXPO_PG_DIR (default /tmp/expo-pg), EXPO_PG_PORT (default 55432).
 set -eu

@@ -17,9 +17,9 @@ use super::store::{
     record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth,
     StationIdentity, StoreError,
 };
-use crate::authority::{StationRole, UnknownRole};
-use crate::endorsement::Authority;
-use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use expo_sync::authority::{StationRole, UnknownRole};
+use expo_sync::endorsement::Authority;
+use expo_sync::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
 
 const SCHEMA: &str = "
 -- role and station_id are bound at enrolment (added by open to earlier hubs' tables).
@@ -87,7 +87,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        crate::output::make_database_private(path)
+        expo_sync::output::make_database_private(path)
             .map_err(|source| StoreError::DatabaseFile { path: path.to_owned(), source })?;
         let connection = Connection::open(path)?;
         // WAL lets exports read while pushes write. FULL: a push is acknowledged after
@@ -582,8 +582,8 @@ mod files_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hlc::Hlc;
-    use crate::protocol::{BadgeRecord, Change};
+    use expo_sync::hlc::Hlc;
+    use expo_sync::protocol::{BadgeRecord, Change};
 
     #[test]
     fn a_database_of_an_earlier_hub_is_migrated() {

@@ -30,10 +30,10 @@ use super::store::{
     merge_event, record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
     StationAuth, StationIdentity, StoreError,
 };
-use crate::authority::{StationRole, UnknownRole};
-use crate::endorsement::Authority;
-use crate::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
-use crate::validate::MAX_CHANGE_BYTES;
+use expo_sync::authority::{StationRole, UnknownRole};
+use expo_sync::endorsement::Authority;
+use expo_sync::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use expo_sync::validate::MAX_CHANGE_BYTES;
 
 /// Advisory lock serialising writers of `changes`, `current_state`, conflicts and events.
 const WRITE_LOCK: i64 = 0x6578_706f_0001;

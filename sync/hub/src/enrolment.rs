@@ -6,10 +6,10 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::store::{HubStore, PreparedBatch, StationIdentity, StoreError};
-use crate::authority::StationRole;
-use crate::endorsement::{Authority, EndorsementError, HUB_ORIGIN};
-use crate::protocol::{EnrolResponse, Record, SigningKeyRecord};
-use crate::validate::MAX_STATION_ID_BYTES;
+use expo_sync::authority::StationRole;
+use expo_sync::endorsement::{Authority, EndorsementError, HUB_ORIGIN};
+use expo_sync::protocol::{EnrolResponse, Record, SigningKeyRecord};
+use expo_sync::validate::MAX_STATION_ID_BYTES;
 
 /// Letters and digits that cannot be misread for one another when typed from a screen.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -26,9 +26,9 @@ use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
-use crate::authority::StationRole;
-use crate::hlc::wall_clock_ms;
-use crate::protocol::{
+use expo_sync::authority::StationRole;
+use expo_sync::hlc::wall_clock_ms;
+use expo_sync::protocol::{
     ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest,
     PROTOCOL_HEADER, PROTOCOL_VERSION,
 };

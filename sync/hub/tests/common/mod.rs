@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use expo_hub::enrolment;
+use expo_hub::postgres::PostgresStore;
+use expo_hub::server::{serve, HubConfig};
+use expo_hub::sqlite::SqliteStore;
+use expo_hub::HubStore;
 use expo_sync::hlc::{Hlc, HlcClock};
-use expo_sync::hub::enrolment;
-use expo_sync::hub::postgres::PostgresStore;
-use expo_sync::hub::server::{serve, HubConfig};
-use expo_sync::hub::sqlite::SqliteStore;
-use expo_sync::hub::HubStore;
 use expo_sync::protocol::{AttendeeRecord, BadgeRecord, Change, GateDecisionRecord, Record};
 use expo_sync::station::StationOutbox;
 use expo_sync::StationRole;
@@ -145,7 +145,7 @@ pub fn postgres_url() -> Option<String> {
         _ => {
             eprintln!(
                 "NOTICE: EXPO_TEST_PG_URL is unset: PostgreSQL hub test skipped \
-                 (see sync/scripts/start-test-postgres.sh)"
+                 (see sync/hub/scripts/start-test-postgres.sh)"
             );
             None
         }

@@ -1,9 +1,9 @@
 //! Hub benchmarks over loopback HTTP with the real station client.
 //!
 //! ```text
-//! cargo bench -p expo-sync --bench hub
-//! EXPO_BENCH_CHANGES=1000000 cargo bench -p expo-sync --bench hub      # the full target
-//! EXPO_TEST_PG_URL=postgres://... cargo bench -p expo-sync --bench hub  # PostgreSQL too
+//! cargo bench -p expo-hub --bench hub
+//! EXPO_BENCH_CHANGES=1000000 cargo bench -p expo-hub --bench hub      # the full target
+//! EXPO_TEST_PG_URL=postgres://... cargo bench -p expo-hub --bench hub  # PostgreSQL too
 //! ```
 //!
 //! Measures, per back-end:
@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use expo_hub::enrolment::add_station;
+use expo_hub::postgres::PostgresStore;
+use expo_hub::server::{serve, HubConfig};
+use expo_hub::sqlite::SqliteStore;
+use expo_hub::HubStore;
 use expo_sync::client::{enrol, HubClient, HubTrust};
 use expo_sync::hlc::HlcClock;
-use expo_sync::hub::enrolment::add_station;
-use expo_sync::hub::postgres::PostgresStore;
-use expo_sync::hub::server::{serve, HubConfig};
-use expo_sync::hub::sqlite::SqliteStore;
-use expo_sync::hub::HubStore;
 use expo_sync::protocol::{AttendeeRecord, Change, Record};
 use expo_sync::station::{run_once, StationOutbox, SyncOptions};
 use expo_sync::StationRole;

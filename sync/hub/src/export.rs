@@ -5,7 +5,7 @@
 //! keyed hash are for stations and duplicate detection, never for a CRM. Each file is
 //! written under a temporary name and renamed when complete, so a CRM import never
 //! reads half a file. Files are the owner's alone (0600), and CSV cells a spreadsheet
-//! would run as formulas are escaped ([`crate::output::SpreadsheetCsv`]).
+//! would run as formulas are escaped ([`expo_sync::output::SpreadsheetCsv`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -15,8 +15,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::store::{HubStore, StoreError};
-use crate::output::{create_private, SpreadsheetCsv};
-use crate::protocol::{AttendeeRecord, Record};
+use expo_sync::output::{create_private, SpreadsheetCsv};
+use expo_sync::protocol::{AttendeeRecord, Record};
 
 /// Rows read from the store per round trip.
 const PAGE: usize = 1000;

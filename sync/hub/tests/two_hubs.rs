@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
 
 use common::{fresh_postgres_url, postgres_hub_on, postgres_url, runtime, Station};
+use expo_hub::HubStore;
 use expo_sync::client::{ClientError, HubClient};
-use expo_sync::hub::HubStore;
 use rand::Rng;
 use uuid::Uuid;
 

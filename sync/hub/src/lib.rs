@@ -1,4 +1,5 @@
-//! `expo-hub`, the central service: storage back-ends, HTTP API, enrolment and export.
+//! `expo-hub`, the organiser's data centre and the stations' sync service: storage
+//! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
 pub mod enrolment;
 pub mod export;

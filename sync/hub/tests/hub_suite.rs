@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{Faults, FaultyProxy, MemoryOutbox, Station, TestHub};
+use expo_hub::export::{export, ExportFormat};
+use expo_hub::HubStore;
 use expo_sync::client::{self, ClientError, HubClient, HubTrust};
-use expo_sync::hub::export::{export, ExportFormat};
-use expo_sync::hub::HubStore;
 use expo_sync::protocol::{
     Change, ConflictsResponse, ErrorBody, EventRecord, PublicKeyRecord, Record, PROTOCOL_HEADER,
     PROTOCOL_VERSION,
@@ -87,11 +87,7 @@ fn enrolment_codes_work_once_and_revocation_is_immediate<S: HubStore>(hub: TestH
     // A name is enrolled once; a revoked station cannot re-enrol with a stale code.
     assert!(hub
         .runtime
-        .block_on(expo_sync::hub::enrolment::add_station(
-            hub.store.as_ref(),
-            "desk-1",
-            StationRole::Desk
-        ))
+        .block_on(expo_hub::enrolment::add_station(hub.store.as_ref(), "desk-1", StationRole::Desk))
         .is_err());
     assert!(hub.runtime.block_on(hub.store.revoke_station("nobody")).is_err());
 }
@@ -756,7 +752,7 @@ fn attack_5_huge_changes_are_refused_and_pull_pages_are_bounded_by_bytes<S: HubS
     loop {
         let page = gate.pull(cursor, 500).unwrap();
         let bytes = serde_json::to_vec(&page.changes).unwrap().len();
-        assert!(bytes <= expo_sync::hub::store::MAX_PULL_PAGE_BYTES + 100 * 1024, "{bytes}");
+        assert!(bytes <= expo_hub::store::MAX_PULL_PAGE_BYTES + 100 * 1024, "{bytes}");
         received += page.changes.len();
         cursor = page.next_cursor;
         pages += 1;
@@ -830,10 +826,10 @@ fn stations_enrolled_before_roles_push_once_given_one() {
             "CREATE TABLE stations (name TEXT PRIMARY KEY, credential_hash TEXT UNIQUE,
                                     revoked INTEGER NOT NULL DEFAULT 0);
              INSERT INTO stations (name, credential_hash) VALUES ('desk-1', '{}');",
-            expo_sync::hub::enrolment::secret_hash(token)
+            expo_hub::enrolment::secret_hash(token)
         ))
         .unwrap();
-    let store = expo_sync::hub::sqlite::SqliteStore::open(&path).unwrap();
+    let store = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
     let hub = TestHub::start(common::runtime(), store, common::small_limits());
     let desk = HubClient::new(&hub.url, token);
     let mut station = Station::new("st-legacy");
@@ -869,9 +865,8 @@ fn signing_keys_are_endorsed_once_and_revoked_with_their_station<S: HubStore>(hu
     assert_eq!(pulled.len(), 1);
     assert!(matches!(&pulled[0].record, Record::SigningKey(k) if *k == endorsed));
 
-    let revoked = hub
-        .runtime
-        .block_on(expo_sync::hub::enrolment::revoke_station(hub.store.as_ref(), "desk-1"));
+    let revoked =
+        hub.runtime.block_on(expo_hub::enrolment::revoke_station(hub.store.as_ref(), "desk-1"));
     assert_eq!(revoked.unwrap(), 1);
     let page = gate.pull(0, 10).unwrap().changes;
     let Record::SigningKey(revocation) = &page.last().unwrap().record else {

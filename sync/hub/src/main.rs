@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use expo_sync::hub::export::{export, ExportFormat};
-use expo_sync::hub::postgres::PostgresStore;
-use expo_sync::hub::server::{serve, HubConfig};
-use expo_sync::hub::sqlite::SqliteStore;
-use expo_sync::hub::tls::{self, HubCertificates, TlsListener};
-use expo_sync::hub::{enrolment, DatabaseUrl, HubStore};
+use expo_hub::export::{export, ExportFormat};
+use expo_hub::postgres::PostgresStore;
+use expo_hub::server::{serve, HubConfig};
+use expo_hub::sqlite::SqliteStore;
+use expo_hub::tls::{self, HubCertificates, TlsListener};
+use expo_hub::{enrolment, DatabaseUrl, HubStore};
 use expo_sync::StationRole;
 use tokio::net::TcpListener;
 

@@ -12,13 +12,13 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::authority::{self, Forbidden, StationRole};
-use crate::conflict::precedence;
-use crate::endorsement::Authority;
-use crate::protocol::{
+use expo_sync::authority::{self, Forbidden, StationRole};
+use expo_sync::conflict::precedence;
+use expo_sync::endorsement::Authority;
+use expo_sync::protocol::{
     Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record, RefusedChange,
 };
-use crate::validate::{self, Invalid};
+use expo_sync::validate::{self, Invalid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,7 +47,7 @@ pub enum StoreError {
     #[error("database file {path}: {source}")]
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("stored authority key: {0}")]
-    Authority(#[from] crate::endorsement::EndorsementError),
+    Authority(#[from] expo_sync::endorsement::EndorsementError),
 }
 
 /// What a bearer token resolves to.
@@ -177,7 +177,7 @@ pub struct ChangeRow {
 pub struct StateRow {
     pub entity_key: String,
     pub kind: &'static str,
-    /// Ranks above HLC: see [`crate::conflict::precedence`].
+    /// Ranks above HLC: see [`expo_sync::conflict::precedence`].
     pub precedence: i32,
     pub hlc: String,
     pub change_id: Uuid,
@@ -221,7 +221,7 @@ pub struct PreparedBatch {
 
 impl PreparedBatch {
     /// Changes the hub itself makes (endorsements and revocations of signing keys):
-    /// taken as they are, stored as pushed by [`crate::endorsement::HUB_ORIGIN`].
+    /// taken as they are, stored as pushed by [`expo_sync::endorsement::HUB_ORIGIN`].
     pub fn from_hub(changes: &[Change]) -> Result<Self, serde_json::Error> {
         let mut batch = Self::default();
         for change in changes {
@@ -401,7 +401,7 @@ fn same_change(stored_json: &str, incoming: &Change) -> bool {
 }
 
 /// True when `candidate` replaces `current` in the current state: the rule of
-/// [`crate::conflict::supersedes`] on stored rows (HLC text sorts like the HLC). The
+/// [`expo_sync::conflict::supersedes`] on stored rows (HLC text sorts like the HLC). The
 /// database back-ends express exactly this comparison in SQL: `(precedence, hlc) > (...)`.
 fn beats(candidate: &StateRow, current: &StateRow) -> bool {
     (candidate.precedence, &candidate.hlc) > (current.precedence, &current.hlc)
@@ -556,8 +556,8 @@ impl PullPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hlc::Hlc;
-    use crate::protocol::BadgeRecord;
+    use expo_sync::hlc::Hlc;
+    use expo_sync::protocol::BadgeRecord;
 
     fn badge(status: &str, wall_ms: u64) -> Change {
         Change {
@@ -566,7 +566,7 @@ mod tests {
             hlc: Hlc { wall_ms, counter: 0, station: "desk-1".into() },
             record: Record::Badge(BadgeRecord {
                 status: status.into(),
-                ..crate::test_records::badge()
+                ..expo_sync::test_records::badge()
             }),
             pushed_by: None,
         }
@@ -620,10 +620,14 @@ mod tests {
         let mut spoofed = badge("active", 4);
         spoofed.station = "desk-2".into();
         spoofed.hlc.station = "desk-2".into();
-        let mut future = badge("active", NOW_MS + crate::validate::MAX_CLOCK_AHEAD_MS + 1);
-        future.record = Record::Badge(BadgeRecord { serial: 2, ..crate::test_records::badge() });
+        let mut future = badge("active", NOW_MS + expo_sync::validate::MAX_CLOCK_AHEAD_MS + 1);
+        future.record =
+            Record::Badge(BadgeRecord { serial: 2, ..expo_sync::test_records::badge() });
         let huge = Change {
-            record: Record::Badge(BadgeRecord { serial: u32::MAX, ..crate::test_records::badge() }),
+            record: Record::Badge(BadgeRecord {
+                serial: u32::MAX,
+                ..expo_sync::test_records::badge()
+            }),
             ..badge("active", 5)
         };
         let good = Change { pushed_by: Some(StationRole::Admin), ..badge("active", 6) };
@@ -651,7 +655,7 @@ mod tests {
         let mut big = badge("active", 1);
         big.record = Record::Badge(BadgeRecord {
             reason: Some("x".repeat(MAX_PULL_PAGE_BYTES)),
-            ..crate::test_records::badge()
+            ..expo_sync::test_records::badge()
         });
         let big = serde_json::to_string(&big).unwrap();
         let mut page = PullPage::new(100);

@@ -9,8 +9,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use expo_sync::hub::server::{serve, HubConfig};
-use expo_sync::hub::sqlite::SqliteStore;
+use expo_hub::server::{serve, HubConfig};
+use expo_hub::sqlite::SqliteStore;
 
 /// A TCP listener that reports each connection it hands the server.
 struct ReportingListener {
