@@ -10,7 +10,7 @@ use super::devices::{
     CameraChoice, DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL_BAUDS,
 };
 use super::event_editor::EventEditor;
-use super::i18n::{source_label, Lang, Txt};
+use super::i18n::{field_problem, source_label, Lang, Txt};
 use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, venue_time, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
@@ -367,7 +367,7 @@ impl Admin {
                     ui.label(error.line.to_string());
                     ui.label(&error.field);
                     ui.label(&error.value);
-                    ui.label(&error.reason);
+                    ui.label(field_problem(&error.problem, lang));
                     ui.end_row();
                 }
             });

@@ -1,7 +1,9 @@
 //! Every word the app shows, in Simplified Chinese and English: one table, switchable at
 //! run time. A missing translation does not compile: each entry names both.
 
-use crate::domain::{EventField, EventPlace, EventProblemKind};
+use crate::domain::{
+    EventField, EventPlace, EventProblemKind, FieldProblem, IdNumberProblem, PhoneProblem,
+};
 
 /// The display language.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,6 +140,8 @@ texts! {
     NotAllowed => "当前角色无权执行此操作", "Your role does not allow this";
     InvalidBadge => "胸卡无效", "Invalid badge";
     Duplicate => "重复登记", "Duplicate registration";
+    CodeTaken => "已登记给另一位观众的注册码", "another attendee already holds registration code";
+    IdDocumentTaken => "此证件已登记给另一位观众", "this ID document is already registered to another attendee";
     Failed => "操作失败", "Failed";
     // Walk-in
     WalkInTitle => "现场登记", "Walk-in registration";
@@ -508,6 +512,62 @@ pub fn id_type_label(id_type: crate::domain::IdType) -> Txt {
     }
 }
 
+/// What is wrong with a registration's field, in `lang`. English is the problem's own
+/// `Display`, which the CLI and import reports print too.
+pub fn field_problem(problem: &FieldProblem, lang: Lang) -> String {
+    use FieldProblem as F;
+    if lang == Lang::En {
+        return problem.to_string();
+    }
+    match problem {
+        F::Required => "必填".into(),
+        F::TooLong { max } => format!("超过 {max} 个字符"),
+        F::ControlCharacters => "含有控制字符".into(),
+        F::RegistrationCodeCharacters => "注册码只能包含字母、数字、- 和 _".into(),
+        F::UnknownCategory { given } => format!("未知类别“{given}”"),
+        F::RequiredForCategory { category } => format!("类别 {category} 必填"),
+        F::NoSelfServiceWalkIns => "本活动不在自助机登记现场观众".into(),
+        F::SelfServiceCategoryOnly { category } => {
+            format!("自助机只登记类别 {category} 的现场观众")
+        }
+        F::RequiredForSelfService => "自助登记必填".into(),
+        F::UnknownIdType { given } => format!("未知证件类型“{given}”"),
+        F::Phone(PhoneProblem::Characters) => "电话号码只能包含数字、空格、+、- 和括号".into(),
+        F::Phone(PhoneProblem::International) => "国际号码须为 +国家代码 加 7 至 15 位数字".into(),
+        F::Phone(PhoneProblem::MainlandMobile) => {
+            "大陆手机号须为 13 至 19 开头的 11 位数字（境外号码请加 +国家代码）".into()
+        }
+        F::InvalidEmail => "邮箱地址无效".into(),
+        F::IdNumber(problem) => id_number_problem_zh(problem),
+        F::OutsideOperatorCategories => "不在导入操作员可管理的类别内".into(),
+        F::CodeOrIdNumberNeeded => "需要注册码或证件号码，以免重复导入同一人".into(),
+        F::AlsoOnLine { line } => format!("第 {line} 行也有此值，但属于另一人"),
+        // The CSV reader's own words stay in the English report.
+        F::NotValidCsv { .. } => "不是有效的 CSV 行（引号未闭合或列数不符）".into(),
+    }
+}
+
+fn id_number_problem_zh(problem: &IdNumberProblem) -> String {
+    use IdNumberProblem as P;
+    match problem {
+        P::ResidentIdLength { got } => format!("居民身份证号码须为 18 位，当前为 {got} 位"),
+        P::First17NotDigits => "前 17 位须为数字".into(),
+        P::CheckDigit => "校验码不符（GB 11643-1999）".into(),
+        P::RegionNotNumeric => "地区码不是数字".into(),
+        P::NotAProvince { code } => format!("地区码 {code:02} 不是中国的省级行政区"),
+        P::BirthDateNotADate => "号码中的出生日期不存在".into(),
+        P::BirthDateImplausible => "号码中的出生日期不合理".into(),
+        P::PermanentResidenceFormat => {
+            "永久居留证号码须为 3 个字母加 12 位数字（2004 版）或以 9 开头的 18 位（2023 版）"
+                .into()
+        }
+        P::HkMacauFormat => "港澳通行证号码须为 H 或 M 加 8 或 10 位数字".into(),
+        P::Pattern { id_type, min, max } => {
+            format!("{}号码须为 {min} 至 {max} 位字母或数字", id_type_label(*id_type).get(Lang::Zh))
+        }
+    }
+}
+
 /// Where a registration came from.
 pub fn source_label(source: crate::domain::Source) -> Txt {
     use crate::domain::Source;
@@ -528,6 +588,105 @@ mod tests {
             let (zh, en) = (text.get(Lang::Zh), text.get(Lang::En));
             assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{text:?}");
             assert!(!zh.is_ascii() || zh.contains("expo-kiosk"), "{text:?} has no Chinese: {zh}");
+        }
+    }
+
+    /// One of each [`FieldProblem`]; the match below stops compiling when a variant is
+    /// added, so it cannot be forgotten here.
+    fn every_field_problem() -> Vec<FieldProblem> {
+        use crate::domain::IdType;
+        use FieldProblem as F;
+        use IdNumberProblem as P;
+        let all = vec![
+            F::Required,
+            F::TooLong { max: 200 },
+            F::ControlCharacters,
+            F::RegistrationCodeCharacters,
+            F::UnknownCategory { given: "vip".into() },
+            F::RequiredForCategory { category: "exhibitor".into() },
+            F::NoSelfServiceWalkIns,
+            F::SelfServiceCategoryOnly { category: "visitor".into() },
+            F::RequiredForSelfService,
+            F::UnknownIdType { given: "driving licence".into() },
+            F::Phone(PhoneProblem::Characters),
+            F::Phone(PhoneProblem::International),
+            F::Phone(PhoneProblem::MainlandMobile),
+            F::InvalidEmail,
+            F::IdNumber(P::ResidentIdLength { got: 17 }),
+            F::IdNumber(P::First17NotDigits),
+            F::IdNumber(P::CheckDigit),
+            F::IdNumber(P::RegionNotNumeric),
+            F::IdNumber(P::NotAProvince { code: 99 }),
+            F::IdNumber(P::BirthDateNotADate),
+            F::IdNumber(P::BirthDateImplausible),
+            F::IdNumber(P::PermanentResidenceFormat),
+            F::IdNumber(P::HkMacauFormat),
+            F::IdNumber(P::Pattern { id_type: IdType::Passport, min: 5, max: 20 }),
+            F::OutsideOperatorCategories,
+            F::CodeOrIdNumberNeeded,
+            F::AlsoOnLine { line: 7 },
+            F::NotValidCsv { detail: "found record with 3 fields".into() },
+        ];
+        for problem in &all {
+            match problem {
+                F::Required
+                | F::TooLong { .. }
+                | F::ControlCharacters
+                | F::RegistrationCodeCharacters
+                | F::UnknownCategory { .. }
+                | F::RequiredForCategory { .. }
+                | F::NoSelfServiceWalkIns
+                | F::SelfServiceCategoryOnly { .. }
+                | F::RequiredForSelfService
+                | F::UnknownIdType { .. }
+                | F::Phone(PhoneProblem::Characters | PhoneProblem::International)
+                | F::Phone(PhoneProblem::MainlandMobile)
+                | F::InvalidEmail
+                | F::OutsideOperatorCategories
+                | F::CodeOrIdNumberNeeded
+                | F::AlsoOnLine { .. }
+                | F::NotValidCsv { .. } => {}
+                F::IdNumber(problem) => match problem {
+                    P::ResidentIdLength { .. }
+                    | P::First17NotDigits
+                    | P::CheckDigit
+                    | P::RegionNotNumeric
+                    | P::NotAProvince { .. }
+                    | P::BirthDateNotADate
+                    | P::BirthDateImplausible
+                    | P::PermanentResidenceFormat
+                    | P::HkMacauFormat
+                    | P::Pattern { .. } => {}
+                },
+            }
+        }
+        all
+    }
+
+    /// Words of four or more Latin letters: English prose, as opposed to a code such as
+    /// `GB`, `CSV`, `H` or a value the operator typed.
+    fn english_words(text: &str) -> Vec<&str> {
+        text.split(|c: char| !c.is_ascii_alphabetic()).filter(|word| word.len() >= 4).collect()
+    }
+
+    #[test]
+    fn every_field_problem_reads_in_both_languages() {
+        for problem in every_field_problem() {
+            let (zh, en) = (field_problem(&problem, Lang::Zh), field_problem(&problem, Lang::En));
+            assert_eq!(en, problem.to_string());
+            assert!(!en.trim().is_empty() && !zh.trim().is_empty(), "{problem:?}");
+            // Values the operator gave (a category, an ID type) are quoted back as they are.
+            let quoted = match &problem {
+                FieldProblem::UnknownIdType { given } | FieldProblem::UnknownCategory { given } => {
+                    english_words(given)
+                }
+                FieldProblem::RequiredForCategory { category }
+                | FieldProblem::SelfServiceCategoryOnly { category } => english_words(category),
+                _ => Vec::new(),
+            };
+            let prose: Vec<&str> =
+                english_words(&zh).into_iter().filter(|word| !quoted.contains(word)).collect();
+            assert!(prose.is_empty(), "English in the Chinese text of {problem:?}: {zh}");
         }
     }
 

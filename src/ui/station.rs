@@ -413,7 +413,7 @@ pub enum Failure {
     NotFound,
     Revoked(String),
     Invalid(Vec<FieldError>),
-    Duplicate(String),
+    Duplicate(DuplicateOf),
     /// A badge that did not verify: the reason code of [`crate::credential::Invalid`].
     InvalidBadge(&'static str),
     NoOperator,
@@ -422,6 +422,15 @@ pub enum Failure {
     /// A request the library refused for a reason the operator can fix, in their words.
     Refused(Txt),
     Other(String),
+}
+
+/// What a refused registration would have registered twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DuplicateOf {
+    /// This registration code belongs to another attendee.
+    RegistrationCode(String),
+    /// This ID document is registered to another attendee.
+    IdDocument,
 }
 
 impl Failure {
@@ -450,9 +459,11 @@ impl From<RegistrationError> for Failure {
             RegistrationError::NotFound(_) => Failure::NotFound,
             RegistrationError::Revoked(_, reason) => Failure::Revoked(reason),
             RegistrationError::Operator(error) => error.into(),
-            error @ (RegistrationError::DuplicateCode { .. }
-            | RegistrationError::DuplicateIdDocument { .. }) => {
-                Failure::Duplicate(error.to_string())
+            RegistrationError::DuplicateCode { code, .. } => {
+                Failure::Duplicate(DuplicateOf::RegistrationCode(code))
+            }
+            RegistrationError::DuplicateIdDocument { .. } => {
+                Failure::Duplicate(DuplicateOf::IdDocument)
             }
             other => Failure::Other(other.to_string()),
         }
@@ -1185,7 +1196,7 @@ fn registration_source(operator: &Operator) -> Source {
 
 fn describe(failure: &Failure) -> String {
     match failure {
-        Failure::Other(text) | Failure::Duplicate(text) => text.clone(),
+        Failure::Other(text) => text.clone(),
         other => other.reason_code(),
     }
 }
