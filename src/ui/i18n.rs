@@ -1,6 +1,8 @@
 //! Every word the app shows, in Simplified Chinese and English: one table, switchable at
 //! run time. A missing translation does not compile: each entry names both.
 
+use crate::badges::printer::PrinterFault;
+use crate::badges::PrintProblem;
 use crate::domain::{
     EventField, EventPlace, EventProblemKind, FieldProblem, IdNumberProblem, PhoneProblem,
 };
@@ -568,6 +570,53 @@ fn id_number_problem_zh(problem: &IdNumberProblem) -> String {
     }
 }
 
+/// Why a badge did not print, in `lang`. The Chinese text names the fault and what to do;
+/// the operating system's own words stay in the English text and the log.
+pub fn print_problem(problem: &PrintProblem, lang: Lang) -> String {
+    use PrintProblem as P;
+    if lang == Lang::En {
+        return problem.to_string();
+    }
+    match problem {
+        P::NoPrinter => "本工作站未设置打印机".into(),
+        P::UnknownPrinter(name) => format!("未知打印机 {name}"),
+        P::PrinterSettings => "打印机设置（printers.toml）有误".into(),
+        P::ReasonRequired => "补打需要填写原因".into(),
+        P::AlreadyPrinted { serial } => {
+            format!("第 {serial} 张证件已打印；如需再打请选择补打并填写原因")
+        }
+        P::NotPrintable { serial, status } => {
+            let status = match status.as_str() {
+                "revoked" => "已吊销",
+                "superseded" => "已被新证取代",
+                _ => "不可用",
+            };
+            format!("第 {serial} 张证件{status}，不能打印")
+        }
+        P::Printer { printer, fault } => format!("打印机 {printer}：{}", printer_fault_zh(fault)),
+        P::QueueUnavailable { .. } => "打印队列不可用（详情见日志）".into(),
+    }
+}
+
+fn printer_fault_zh(fault: &PrinterFault) -> String {
+    use PrinterFault as F;
+    match fault {
+        F::StageFile { .. } => "无法写入胸卡文件（检查磁盘空间）".into(),
+        F::SpoolWrite { dir, .. } => {
+            format!("无法写入打印文件夹 {}（检查权限与磁盘空间）", dir.display())
+        }
+        F::SpoolPublish { dir, .. } => format!("无法把胸卡移入打印文件夹 {}", dir.display()),
+        F::NothingStaged => "胸卡文件尚未准备好".into(),
+        F::LpMissing => "缺少 lp 命令：请安装 CUPS（Debian：cups-client）".into(),
+        F::LpNotRun { .. } => "无法运行 lp 命令".into(),
+        F::LpRefused { queue, .. } => {
+            format!("打印系统拒收（队列 {queue}）：检查打印机是否存在并已启用")
+        }
+        F::LpNoRequestId { .. } => "打印系统未返回作业编号".into(),
+        F::Lpstat { .. } => "无法查询打印系统（lpstat）".into(),
+    }
+}
+
 /// Where a registration came from.
 pub fn source_label(source: crate::domain::Source) -> Txt {
     use crate::domain::Source;
@@ -686,6 +735,83 @@ mod tests {
             };
             let prose: Vec<&str> =
                 english_words(&zh).into_iter().filter(|word| !quoted.contains(word)).collect();
+            assert!(prose.is_empty(), "English in the Chinese text of {problem:?}: {zh}");
+        }
+    }
+
+    /// One of each [`PrintProblem`] and [`PrinterFault`]; the matches stop compiling when a
+    /// variant is added.
+    fn every_print_problem() -> Vec<PrintProblem> {
+        use PrintProblem as P;
+        use PrinterFault as F;
+        let dir = std::path::PathBuf::from("/srv/badges");
+        let faults = vec![
+            F::StageFile { detail: "No space left on device".into() },
+            F::SpoolWrite { dir: dir.clone(), detail: "Permission denied".into() },
+            F::SpoolPublish { dir, detail: "Permission denied".into() },
+            F::NothingStaged,
+            F::LpMissing,
+            F::LpNotRun { detail: "Permission denied".into() },
+            F::LpRefused {
+                queue: "Badges".into(),
+                detail: "lp: The printer does not exist".into(),
+            },
+            F::LpNoRequestId { detail: "nothing".into() },
+            F::Lpstat { detail: "Permission denied".into() },
+        ];
+        for fault in &faults {
+            match fault {
+                F::StageFile { .. }
+                | F::SpoolWrite { .. }
+                | F::SpoolPublish { .. }
+                | F::NothingStaged
+                | F::LpMissing
+                | F::LpNotRun { .. }
+                | F::LpRefused { .. }
+                | F::LpNoRequestId { .. }
+                | F::Lpstat { .. } => {}
+            }
+        }
+        let mut all = vec![
+            P::NoPrinter,
+            P::UnknownPrinter("front".into()),
+            P::PrinterSettings,
+            P::ReasonRequired,
+            P::AlreadyPrinted { serial: 1 },
+            P::NotPrintable { serial: 2, status: "revoked".into() },
+            P::NotPrintable { serial: 2, status: "superseded".into() },
+            P::QueueUnavailable { detail: "database is locked".into() },
+        ];
+        for problem in &all {
+            match problem {
+                P::NoPrinter
+                | P::UnknownPrinter(_)
+                | P::PrinterSettings
+                | P::ReasonRequired
+                | P::AlreadyPrinted { .. }
+                | P::NotPrintable { .. }
+                | P::Printer { .. }
+                | P::QueueUnavailable { .. } => {}
+            }
+        }
+        all.extend(
+            faults.into_iter().map(|fault| P::Printer { printer: "cups:Badges".into(), fault }),
+        );
+        all
+    }
+
+    #[test]
+    fn every_print_problem_reads_in_both_languages() {
+        // Names of files, commands and packages the operator types as they are.
+        const NAMES: [&str; 10] = [
+            "printers", "toml", "Debian", "cups", "client", "lpstat", "CUPS", "Badges", "front",
+            "badges",
+        ];
+        for problem in every_print_problem() {
+            let (zh, en) = (print_problem(&problem, Lang::Zh), print_problem(&problem, Lang::En));
+            assert_eq!(en, problem.to_string());
+            let prose: Vec<&str> =
+                english_words(&zh).into_iter().filter(|word| !NAMES.contains(word)).collect();
             assert!(prose.is_empty(), "English in the Chinese text of {problem:?}: {zh}");
         }
     }

@@ -274,7 +274,7 @@ impl Kiosk {
                 if went_out {
                     self.go(KioskStep::Done);
                 } else if needs_staff {
-                    let code = Failure::Printing(String::new()).reason_code();
+                    let code = Failure::PRINTING_CODE.to_owned();
                     self.go(KioskStep::SeeDesk { code });
                 }
             }
@@ -348,7 +348,7 @@ impl Kiosk {
         let result_shown = matches!(self.step, KioskStep::Done | KioskStep::SeeDesk { .. })
             && now - self.step_since > RESULT_SCREEN_SECONDS;
         if printing && now - self.step_since > PRINT_WAIT_SECONDS {
-            let code = Failure::Printing(String::new()).reason_code();
+            let code = Failure::PRINTING_CODE.to_owned();
             self.go(KioskStep::SeeDesk { code });
         } else if self.step != KioskStep::Welcome && (idle || result_shown) {
             self.reset(now);

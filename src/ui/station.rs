@@ -15,7 +15,7 @@ use super::i18n::Txt;
 use crate::badges::printer::TestPrint;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, QueueCounts, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
-use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
+use crate::badges::{BadgeData, BadgeError, PrintProblem, PrinterConfig, Template};
 use crate::domain::{
     AttendeeId, EventDefinition, FieldError, IdDocument, IdType, NewAttendee, Source,
 };
@@ -418,7 +418,7 @@ pub enum Failure {
     InvalidBadge(&'static str),
     NoOperator,
     /// The badge could not be queued or printed (no printer, already printed, ...).
-    Printing(String),
+    Printing(PrintProblem),
     /// A request the library refused for a reason the operator can fix, in their words.
     Refused(Txt),
     Other(String),
@@ -434,6 +434,9 @@ pub enum DuplicateOf {
 }
 
 impl Failure {
+    /// The code of every printing failure, also for a job the kiosk watched fail.
+    pub const PRINTING_CODE: &'static str = "E-PRINT";
+
     /// A short code a kiosk shows so staff know what happened.
     pub fn reason_code(&self) -> String {
         match self {
@@ -445,7 +448,7 @@ impl Failure {
             Failure::Invalid(_) => "E-INVALID".into(),
             Failure::Duplicate(_) => "E-DUPLICATE".into(),
             Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
-            Failure::Printing(_) => "E-PRINT".into(),
+            Failure::Printing(_) => Self::PRINTING_CODE.into(),
             Failure::Refused(_) => "E-REFUSED".into(),
             Failure::Other(_) => "E-STATION".into(),
         }
@@ -488,16 +491,15 @@ impl From<OperatorError> for Failure {
 
 impl From<BadgeError> for Failure {
     fn from(error: BadgeError) -> Self {
+        if let Some(problem) = error.print_problem() {
+            return Failure::Printing(problem);
+        }
         match error {
             BadgeError::Registration(error) => error.into(),
             BadgeError::Operator(error) => error.into(),
             BadgeError::Store(error) => error.into(),
             // Layout problems are not the printer's: the admin's template preview meets them.
-            error @ (BadgeError::UnknownTemplate { .. }
-            | BadgeError::InvalidTemplate { .. }
-            | BadgeError::Font(_)
-            | BadgeError::Render(_)) => Failure::Other(error.to_string()),
-            other => Failure::Printing(other.to_string()),
+            other => Failure::Other(other.to_string()),
         }
     }
 }
@@ -730,7 +732,9 @@ impl Worker {
         for update in worker.updates().try_iter() {
             let response = match update {
                 WorkerUpdate::Job(job) => Response::PrintJob(job),
-                WorkerUpdate::Error(error) => Response::Failed(Failure::Printing(error)),
+                WorkerUpdate::Error(detail) => {
+                    Response::Failed(Failure::Printing(PrintProblem::QueueUnavailable { detail }))
+                }
             };
             if !reply(response) {
                 return false;
@@ -845,7 +849,11 @@ impl Worker {
                 let operator = self.operator(needed)?;
                 let (printer, worker) = match &self.printing {
                     Printing::Ready { printer, worker } => (printer, worker),
-                    Printing::Unavailable(reason) => return Err(Failure::Printing(reason.clone())),
+                    Printing::Unavailable(reason) => {
+                        return Err(Failure::Printing(PrintProblem::QueueUnavailable {
+                            detail: reason.clone(),
+                        }))
+                    }
                 };
                 let job = queue::enqueue(
                     &mut self.store,

@@ -4,7 +4,7 @@
 use eframe::egui::{self, Color32, RichText};
 use expo_hardware::demo::DemoDevices;
 
-use super::i18n::{Lang, Txt};
+use super::i18n::{print_problem, Lang, Txt};
 use super::station::{DuplicateOf, Failure};
 
 /// A one-line text field tied to its label for accessibility; returns the field's response.
@@ -136,7 +136,9 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
             format!("{}: {}", Txt::Duplicate.get(lang), Txt::IdDocumentTaken.get(lang))
         }
         Failure::InvalidBadge(reason) => format!("{} ({reason})", Txt::InvalidBadge.get(lang)),
-        Failure::Printing(detail) => format!("{}: {detail}", Txt::PrintFailed.get(lang)),
+        Failure::Printing(problem) => {
+            format!("{}: {}", Txt::PrintFailed.get(lang), print_problem(problem, lang))
+        }
         Failure::Refused(why) => why.get(lang).into(),
         Failure::Other(detail) => format!("{}: {detail}", Txt::Failed.get(lang)),
     }
