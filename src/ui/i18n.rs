@@ -103,6 +103,7 @@ texts! {
     IdTaiwan => "台湾居民来往大陆通行证", "Taiwan permit";
     RegistrationCode => "注册码", "Registration code";
     Consent => "同意后续联系", "Consents to follow-up contact";
+    Tags => "标签", "Tags";
     Badge => "胸卡", "Badge";
     NoBadge => "尚未打印胸卡", "No badge printed yet";
     RevealId => "显示完整号码（留审计记录）", "Show the full number (audited)";
@@ -387,6 +388,7 @@ texts! {
     JobUpdatedAt => "最后更新", "Last change";
     DetailSource => "来源", "Source";
     DetailPrevious => "原胸卡", "Previous badge";
+    DetailFields => "修改的字段", "Fields changed";
     All => "全部", "All";
     ActionLogin => "登录", "Logged in";
     ActionLoginFailed => "登录失败", "Login failed";
@@ -435,7 +437,20 @@ pub fn field_label(field: &str) -> Txt {
         "id_type" => Txt::IdType,
         "id_number" => Txt::IdNumber,
         "registration_code" => Txt::RegistrationCode,
+        "consent" => Txt::Consent,
+        "tags" => Txt::Tags,
         _ => Txt::Name,
+    }
+}
+
+/// An operator role's name (the station modes carry the same words).
+pub fn role_label(role: crate::operators::Role) -> Txt {
+    use crate::operators::Role;
+    match role {
+        Role::Admin => Txt::ModeAdmin,
+        Role::Desk => Txt::ModeDesk,
+        Role::Kiosk => Txt::ModeKiosk,
+        Role::Gate => Txt::ModeGate,
     }
 }
 
