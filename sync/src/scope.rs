@@ -41,7 +41,7 @@ pub enum Scoped {
     /// A copy with the fields this role does not need emptied. It keeps the change id,
     /// station, clock and the hub's role stamp, so the station applies it by the usual
     /// rules.
-    Reduced(Change),
+    Reduced(Box<Change>),
 }
 
 /// The role whose scope a pulling station gets: its own, or, for a station enrolled
@@ -89,7 +89,7 @@ pub fn scope(role: StationRole, change: &Change) -> Scoped {
 }
 
 fn reduced(change: &Change, record: Record) -> Scoped {
-    Scoped::Reduced(Change { record, ..change.clone() })
+    Scoped::Reduced(Box::new(Change { record, ..change.clone() }))
 }
 
 /// What a gate keeps of an attendee: who the verdict screen greets, and the
