@@ -13,7 +13,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use common::TestHub;
 use expo_hub::HubStore;
 use expo_kiosk::access::{self, Direction, GateContext};
@@ -187,11 +187,11 @@ impl<S: HubStore> Venue<S> {
 
         let gate = Member::join(&hub, dir.path().join("gate-1"), "gate-1", &verify_only, false);
         gate.sync();
-        let exit = decide(&gate.outbox.store(), &token, Direction::Out);
-        assert!(exit.granted && exit.attendee_id == Some(attendee.0), "{exit:?}");
+        let entry = decide(&gate.outbox.store(), &token, Direction::In);
+        assert!(entry.granted && entry.attendee_id == Some(attendee.0), "{entry:?}");
         let refusal = decide(&gate.outbox.store(), "not a badge", Direction::In);
         assert_eq!((refusal.granted, refusal.reason.as_str()), (false, "malformed"));
-        record_decisions(&mut gate.outbox.store(), &[exit, refusal]).unwrap();
+        record_decisions(&mut gate.outbox.store(), &[entry, refusal]).unwrap();
         gate.sync();
 
         Venue { hub, dir, office, with_data_key, verify_only, attendee, token, id_hash, id_sealed }
@@ -205,12 +205,12 @@ impl<S: HubStore> Venue<S> {
     }
 }
 
-/// What the gate's engine decides for `text` now at a hall-1 lane, as the lane loop
-/// logs it.
+/// What the gate's engine decides for `text` at a hall-1 lane at noon on the show's first
+/// day (VIPs may enter every zone from 08:00 to 20:00), as the lane loop logs it.
 fn decide(store: &Store, text: &str, direction: Direction) -> GateDecisionRecord {
     let event = &store.event().unwrap().definition;
-    let now = Utc::now();
-    let local = now.with_timezone(&event.timezone()).naive_local();
+    let local = event.event.start.and_hms_opt(12, 0, 0).unwrap();
+    let now = event.timezone().from_local_datetime(&local).single().unwrap().with_timezone(&Utc);
     let knowledge = StoreKnowledge::new(store).unwrap();
     let decision =
         access::decide(text, GateContext { zone: "hall-1", direction }, local, event, &knowledge);
@@ -235,10 +235,11 @@ fn a_gate_holds_names_and_granted_passages_and_no_phone_mail_company_or_id_data<
     let venue = Venue::open(hub);
     let gate = venue.joins("gate-2", &venue.verify_only, false);
 
-    // It still does its job: the badge verifies, the holder's name is there for the
-    // verdict screen, and the other gate's passage counts (the visitor left hall 1).
-    let again = decide(&gate.outbox.store(), &venue.token, Direction::Out);
-    assert_eq!((again.granted, again.attendee_id), (true, Some(venue.attendee.0)));
+    // It still does its job: the badge verifies, the other gate's passage counts (hall 1
+    // has hard anti-passback: the visitor is inside already), and the holder's name is
+    // there for the verdict screen.
+    let again = decide(&gate.outbox.store(), &venue.token, Direction::In);
+    assert_eq!((again.reason.as_str(), again.attendee_id), ("passback", Some(venue.attendee.0)));
     let holder = registration::load(gate.outbox.store().conn(), venue.attendee).unwrap().unwrap();
     assert_eq!((holder.name.as_str(), holder.category.as_str()), (NAME, "vip"));
 
