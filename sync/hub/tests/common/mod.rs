@@ -28,6 +28,25 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// Runs each named `fn test<S: HubStore>(hub: TestHub<S>)` of the calling test crate
+/// against a SQLite hub (module `sqlite`) and against a PostgreSQL hub (module `postgres`,
+/// when `EXPO_TEST_PG_URL` names a server).
+#[allow(unused_macros)] // as below
+macro_rules! hub_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { super::$test(super::common::sqlite_hub()) })*
+        }
+        mod postgres {
+            $(#[test] fn $test() {
+                if let Some(hub) = super::common::postgres_hub() { super::$test(hub) }
+            })*
+        }
+    };
+}
+#[allow(unused_imports)] // each test binary uses a different part of the harness
+pub(crate) use hub_suite;
+
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
     pub runtime: tokio::runtime::Runtime,
