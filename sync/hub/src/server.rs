@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::notify::ChangeNotifier;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
@@ -82,6 +83,8 @@ struct Hub<S> {
     store: Arc<S>,
     config: HubConfig,
     counters: Counters,
+    /// Wakes long polls when this process stores changes.
+    changes: ChangeNotifier,
 }
 
 /// The station a request authenticated as.
@@ -174,7 +177,12 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
-    let hub = Arc::new(Hub { store, config, counters: Counters::default() });
+    let hub = Arc::new(Hub {
+        store,
+        config,
+        counters: Counters::default(),
+        changes: ChangeNotifier::default(),
+    });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
         .route("/v1/pull", get(pull::<S>))
@@ -364,6 +372,9 @@ async fn push<S: HubStore>(
     let received = request.changes.len();
     let station = caller.name;
     let response = hub.store.push(&station, batch).await?;
+    if response.new > 0 {
+        hub.changes.stored();
+    }
     hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
     hub.counters.changes_received.fetch_add(received as u64, Ordering::Relaxed);
     if response.refused.is_empty() {
