@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::feed;
 use super::notify::ChangeNotifier;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
@@ -79,12 +80,12 @@ struct Counters {
     errors: AtomicU64,
 }
 
-struct Hub<S> {
-    store: Arc<S>,
-    config: HubConfig,
+pub(crate) struct Hub<S> {
+    pub(crate) store: Arc<S>,
+    pub(crate) config: HubConfig,
     counters: Counters,
     /// Wakes long polls when this process stores changes.
-    changes: ChangeNotifier,
+    pub(crate) changes: ChangeNotifier,
 }
 
 /// The station a request authenticated as.
@@ -100,7 +101,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 
@@ -194,6 +195,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     Router::new()
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
+        // The organiser's systems: each handler checks its API key's scope itself.
+        .route("/v1/feed", get(feed::feed::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -295,7 +298,7 @@ async fn count_errors<S: HubStore>(
     response
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
