@@ -3,6 +3,7 @@
 
 pub mod enrolment;
 pub mod export;
+pub mod long_poll;
 pub mod notify;
 pub mod origin;
 pub mod postgres;
