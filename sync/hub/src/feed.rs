@@ -188,7 +188,7 @@ pub async fn feed_page<S: HubStore>(
             _ => None,
         })
         .collect();
-    for entry in &mut entries {
+    for entry in entries.iter_mut().filter(|entry| entry.name.is_none()) {
         if let Some(holder) = entry.attendee_id.and_then(|id| holders.get(&id)) {
             entry.name_holder(holder);
         }

@@ -28,6 +28,8 @@ use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
 use super::long_poll::LongPolls;
 use super::notify::ChangeNotifier;
+use super::origin::HubOrigin;
+use super::revocation;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
@@ -93,6 +95,8 @@ pub(crate) struct Hub<S> {
     /// Wakes long polls when this process stores changes.
     pub(crate) changes: ChangeNotifier,
     pub(crate) long_polls: LongPolls,
+    /// The clock of the changes this process makes as the data centre.
+    pub(crate) origin: HubOrigin,
 }
 
 /// The station a request authenticated as.
@@ -175,7 +179,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Parses a JSON body ourselves so that every failure becomes an [`ApiError`].
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
@@ -199,6 +205,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         counters: Counters::default(),
         changes: ChangeNotifier::default(),
         long_polls: LongPolls::new(max_waiting, wait_cap),
+        origin: HubOrigin::default(),
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -213,6 +220,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
         .route("/v1/feed", get(feed::feed::<S>))
+        .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

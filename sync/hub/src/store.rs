@@ -13,6 +13,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::api_keys::ApiKeyRow;
+use expo_sync::protocol::AttendeeRecord;
 
 use expo_sync::authority::{self, Forbidden, StationRole};
 use expo_sync::conflict::precedence;
@@ -204,6 +205,15 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         keys: &[String],
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // Badge revocation from the data centre (see `revocation.rs`).
+
+    /// The attendees whose current version has `registration_code` (at most two: more
+    /// than one is an ambiguity the caller reports). A scan: revocations are rare.
+    fn attendees_by_registration_code(
+        &self,
+        registration_code: &str,
+    ) -> impl Future<Output = Result<Vec<AttendeeRecord>, StoreError>> + Send;
 }
 
 /// One change as the `changes` table stores it.
@@ -470,6 +480,14 @@ pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {
     serde_json::from_str::<Change>(change_json)
         .map(|change| change.record)
         .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))
+}
+
+/// The attendee record of a stored change of the attendee kind.
+pub fn attendee_of_change(change_json: &str) -> Result<AttendeeRecord, StoreError> {
+    match record_of_change(change_json)? {
+        Record::Attendee(attendee) => Ok(attendee),
+        other => Err(StoreError::Corrupt(format!("an attendee key holds a {}", other.kind()))),
+    }
 }
 
 pub fn attendee_id_of_key(entity_key: &str) -> Result<Uuid, StoreError> {
