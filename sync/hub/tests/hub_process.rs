@@ -392,6 +392,8 @@ fn the_hubs_trace_logs_hold_no_credential() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("hub.db").display());
     let code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let (added, key, key_log) = cli_outcome(&db, &["key", "add", "crm", "--scope", "feed:read"]);
+    assert!(added && !key_log.contains(key.trim()), "{key_log}");
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let log_path = dir.path().join("hub.log");
@@ -409,10 +411,16 @@ fn the_hubs_trace_logs_hold_no_credential() {
     let mut station = Station::new("desk-1");
     let outbox = MemoryOutbox::with([station.attendee(Uuid::now_v7(), "Visitor", None)]);
     run_once(&desk, &outbox, SyncOptions::default()).unwrap();
+    let feed = ureq::get(format!("{hub_url}/v1/feed?wait=1"))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .call()
+        .unwrap();
+    assert_eq!(feed.status(), 200);
     drop(hub);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("push"), "the hub logged at trace level:\n{log}");
     common::assert_no_credential(&log, &token, &code);
+    common::assert_no_credential(&log, key.trim(), &code);
 }
 
 /// `expo-hub` run with `args`; its exit status, standard output and standard error.
