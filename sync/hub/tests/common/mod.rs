@@ -28,10 +28,9 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Runs each named `fn test<S: HubStore>(hub: TestHub<S>)` of the calling test crate
-/// against a SQLite hub (module `sqlite`) and against a PostgreSQL hub (module `postgres`,
-/// when `EXPO_TEST_PG_URL` names a server).
-#[allow(unused_macros)] // as below
+/// Runs each test function, given a fresh [`TestHub`], on SQLite and on PostgreSQL (when
+/// `EXPO_TEST_PG_URL` is set): `common::hub_suite!(test_a, test_b)`.
+#[allow(unused_macros)] // not every test binary runs a suite
 macro_rules! hub_suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -44,7 +43,7 @@ macro_rules! hub_suite {
         }
     };
 }
-#[allow(unused_imports)] // each test binary uses a different part of the harness
+#[allow(unused_imports)] // not every test binary runs a suite
 pub(crate) use hub_suite;
 
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
@@ -372,5 +371,24 @@ impl StationOutbox for MemoryOutbox {
 
     fn cursor(&self) -> Result<i64, InjectedFailure> {
         Ok(self.state.lock().unwrap().cursor)
+    }
+}
+
+/// Returns once `count` long-polls wait at the hub at `url` (its `/metrics` gauge), asked
+/// with a station's `token`: a test pushes after a follower is surely waiting.
+pub fn await_waiting_requests(url: &str, token: &str, count: usize) {
+    let expected = format!("expo_hub_waiting_requests {count}\n");
+    loop {
+        let metrics = ureq::get(format!("{url}/metrics"))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        if metrics.contains(&expected) {
+            return;
+        }
+        std::thread::yield_now();
     }
 }
