@@ -82,7 +82,7 @@ pub struct ImportOptions {
 }
 
 /// One problem in one row, safe to print: ID numbers are masked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RowError {
     /// Line in the file, counting the header as line 1.
     pub line: u64,
