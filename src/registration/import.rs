@@ -219,7 +219,7 @@ pub fn import_csv(
     authorize(store, operator, Permission::Import, None, &[])?;
     let actor = operator.name.as_str();
     let started = std::time::Instant::now();
-    let (text, columns, mut report) = open_csv(bytes)?;
+    let OpenedCsv { text, columns, mut report } = open_csv(bytes)?;
     // The checker runs on its own thread while this one writes, so it gets its own copy
     // of the event definition and of the data key (which the store holds anyway).
     let checker = Checker {
@@ -272,15 +272,17 @@ pub struct RowRules {
 
 /// Checks a CSV file's rows by the import's rules without a station store (the hub's
 /// import): decodes it, reads its header into a report, then hands the checked rows, in
-/// file order, to `consume` with that report.
+/// file order, to `consume` with that report to count them into. Returns the report and
+/// what `consume` made.
 pub fn check_csv<T>(
     bytes: &[u8],
     rules: RowRules,
     consume: impl FnOnce(&mut ImportReport, &mut dyn Iterator<Item = Result<Vec<Checked>>>) -> T,
-) -> Result<T> {
-    let (text, columns, mut report) = open_csv(bytes)?;
+) -> Result<(ImportReport, T)> {
+    let OpenedCsv { text, columns, mut report } = open_csv(bytes)?;
     let checker = Checker { columns, rules, vocabulary: None };
-    Ok(checker.run(&text, |checked| consume(&mut report, checked)))
+    let consumed = checker.run(&text, |checked| consume(&mut report, checked));
+    Ok((report, consumed))
 }
 
 /// Checks registrations given one by one (the hub's API) by the rules of a CSV row: the
@@ -291,13 +293,19 @@ pub fn check_inputs(inputs: &[NewAttendee], rules: RowRules) -> Result<Vec<Check
     (0u64..).zip(inputs).map(|(line, input)| checker.check_input(line, input, &mut seen)).collect()
 }
 
-/// Decodes a CSV file and reads its header: the text, the columns recognised and the
-/// report the rows are counted into.
-fn open_csv(bytes: &[u8]) -> Result<(String, Vec<(usize, Field)>, ImportReport)> {
+/// A CSV file decoded, its header read.
+struct OpenedCsv {
+    text: String,
+    columns: Vec<(usize, Field)>,
+    /// What the rows are counted into: the encoding and the ignored columns so far.
+    report: ImportReport,
+}
+
+fn open_csv(bytes: &[u8]) -> Result<OpenedCsv> {
     let (text, encoding) = decode(bytes)?;
     let mut report = ImportReport { encoding, ..ImportReport::default() };
     let columns = read_header(&text, &mut report)?;
-    Ok((text, columns, report))
+    Ok(OpenedCsv { text, columns, report })
 }
 
 /// Connection settings an import borrows and gives back: a large page cache for the

@@ -158,7 +158,7 @@ pub async fn import_csv<S: HubStore>(
 ) -> Result<ImportReport, RegistrationsError> {
     let rules = rules(store).await?;
     // Decoding and checking (sealing included) is CPU work on the checker's threads.
-    let (mut report, mut tally, rows) = tokio::task::spawn_blocking(move || {
+    let (mut report, checked) = tokio::task::spawn_blocking(move || {
         import::check_csv(&bytes, rules, |report, checked| {
             let mut tally = Tally::default();
             let mut good = Vec::new();
@@ -167,11 +167,12 @@ pub async fn import_csv<S: HubStore>(
                     good.extend(tally.count(row, report));
                 }
             }
-            Ok::<_, RegistrationError>((std::mem::take(report), tally, good))
+            Ok::<_, RegistrationError>((tally, good))
         })
     })
     .await
-    .map_err(|e| RegistrationsError::Worker(e.to_string()))???;
+    .map_err(|e| RegistrationsError::Worker(e.to_string()))??;
+    let (mut tally, rows) = checked?;
     let resolved = resolve(store, origin, rows, &mut tally, &mut report).await?;
     report.invalid_rows = tally.invalid_rows();
     if report.invalid_rows > 0 && !options.skip_invalid {
