@@ -10,8 +10,11 @@
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
 //! expo-hub --db URL event import BUNDLE                      the event and data key, for registrations
 //! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
+//! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
+//! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
 //! ```
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use expo_hub::api_keys::{self, Scope};
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
@@ -102,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Manage the API keys of the organiser's systems (registration, CRM).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +137,23 @@ enum ImportWhat {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Make a key and print it once, on the last line of standard output (the hub keeps
+    /// only its hash).
+    Add {
+        name: String,
+        /// What the key may do, comma-separated: registrations:write, feed:read,
+        /// badges:revoke.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<Scope>,
+    },
+    /// Every key: name, scopes, created, last used, revoked.
+    List,
+    /// Revoke a key: the next request carrying it is refused.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +294,35 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
             if report.invalid_rows > 0 && !report.committed {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::Key { action: KeyAction::Add { name, scope } } => {
+            let scopes: Vec<Scope> =
+                scope.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+            let key = api_keys::add_key(&store, &name, &scopes).await?;
+            eprintln!(
+                "API key {name} ({}); give it to the organiser's system as \
+                 `Authorization: Bearer KEY`. It is shown once, here:",
+                scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            );
+            println!("{key}");
+        }
+        Command::Key { action: KeyAction::List } => {
+            println!("NAME\tSCOPES\tCREATED\tLAST USED\tREVOKED");
+            for key in store.api_keys().await? {
+                let or_dash = |time: Option<String>| time.unwrap_or_else(|| "-".to_owned());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.name,
+                    key.scopes,
+                    key.created_at,
+                    or_dash(key.last_used_at),
+                    or_dash(key.revoked_at)
+                );
+            }
+        }
+        Command::Key { action: KeyAction::Revoke { name } } => {
+            api_keys::revoke_key(&store, &name).await?;
+            eprintln!("API key {name} revoked: its next request is refused");
         }
         Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
     }

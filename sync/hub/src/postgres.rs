@@ -25,6 +25,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
+use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::registrations::DataCentreEvent;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_version, duplicate_pairs,
@@ -146,6 +147,7 @@ impl PostgresStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(SCHEMA).await?;
+        tx.batch_execute(API_KEYS_SCHEMA).await?;
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
@@ -439,15 +441,7 @@ impl HubStore for PostgresStore {
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
-        // Repeatable read: the rows and the high-water mark come from one snapshot.
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let high_water: i64 =
-            tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+        let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let statement = tx
             .prepare_cached(
@@ -578,6 +572,101 @@ impl HubStore for PostgresStore {
         rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
     }
 
+    // API keys.
+
+    async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {
+        let inserted = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&key.name, &key.key_hash, &key.scopes, &key.created_at],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::ApiKeyExists(key.name.clone()));
+        }
+        Ok(())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"), &[])
+            .await?;
+        rows.iter().map(api_key_row).collect()
+    }
+
+    async fn revoke_api_key(&self, name: &str, at: &str) -> Result<(), StoreError> {
+        let updated = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE name = $1",
+                &[&name, &at],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::UnknownApiKey(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn use_api_key(&self, key_hash: &str, at: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "UPDATE api_keys SET last_used_at = CASE WHEN revoked_at IS NULL THEN $2
+                                                       ELSE last_used_at END
+                 WHERE key_hash = $1 RETURNING {API_KEY_COLUMNS}"
+            ))
+            .await?;
+        client.query_opt(&statement, &[&key_hash, &at]).await?.as_ref().map(api_key_row).transpose()
+    }
+
+    // The feed.
+
+    async fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<(i64, String)>, i64), StoreError> {
+        let mut client = self.client().await?;
+        let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = tx
+            .prepare_cached(
+                "SELECT seq, change_json FROM changes WHERE seq > $1 AND kind = ANY($2)
+                 ORDER BY seq LIMIT $3",
+            )
+            .await?;
+        let rows = tx
+            .query(&statement, &[&after, &kinds, &limit])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await?;
+        Ok((rows, high_water))
+    }
+
+    async fn current_records(&self, keys: &[String]) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT s.entity_key, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ANY($1)",
+                &[&keys],
+            )
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
+    }
+
     async fn put_data_centre_event(&self, event: DataCentreEvent) -> Result<(), StoreError> {
         self.client()
             .await?
@@ -626,4 +715,34 @@ impl HubStore for PostgresStore {
             .await?;
         rows.iter().map(|row| attendee_version(row.try_get(0)?, row.try_get(1)?)).collect()
     }
+}
+
+/// A read-only repeatable-read transaction and the highest sequence in its snapshot: rows
+/// read in it and that mark come from one snapshot, and (see the module's note) no change
+/// commits below the mark later, so a cursor may jump to it.
+async fn snapshot_with_high_water(
+    client: &mut Object,
+) -> Result<(deadpool_postgres::Transaction<'_>, i64), StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let high_water: i64 =
+        tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+    Ok((tx, high_water))
+}
+
+const API_KEY_COLUMNS: &str = "name, key_hash, scopes, created_at, last_used_at, revoked_at";
+
+fn api_key_row(row: &tokio_postgres::Row) -> Result<ApiKeyRow, StoreError> {
+    Ok(ApiKeyRow {
+        name: row.try_get(0)?,
+        key_hash: row.try_get(1)?,
+        scopes: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        last_used_at: row.try_get(4)?,
+        revoked_at: row.try_get(5)?,
+    })
 }

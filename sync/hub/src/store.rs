@@ -12,6 +12,8 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::api_keys::ApiKeyRow;
+
 use expo_sync::authority::{self, Forbidden, StationRole};
 use expo_sync::conflict::precedence;
 use expo_sync::endorsement::Authority;
@@ -52,6 +54,10 @@ pub enum StoreError {
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("stored authority key: {0}")]
     Authority(#[from] expo_sync::endorsement::EndorsementError),
+    #[error("an API key named {0:?} already exists")]
+    ApiKeyExists(String),
+    #[error("no API key named {0:?}")]
+    UnknownApiKey(String),
 }
 
 /// What a bearer token resolves to.
@@ -160,6 +166,47 @@ pub trait HubStore: Send + Sync + 'static {
         kind: &'static str,
         after: &str,
         limit: usize,
+    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // API keys of the organiser's systems (see `api_keys.rs`).
+
+    /// Stores a new key; [`StoreError::ApiKeyExists`] when the name is taken (revoked
+    /// keys keep their names).
+    fn add_api_key(&self, key: &ApiKeyRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every key, by name.
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRow>, StoreError>> + Send;
+
+    /// Marks the key revoked at `at` (a key revoked earlier keeps its first time).
+    fn revoke_api_key(
+        &self,
+        name: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The key whose hash is `key_hash`, revoked or not; a key not revoked is marked used
+    /// at `at`.
+    fn use_api_key(
+        &self,
+        key_hash: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRow>, StoreError>> + Send;
+
+    // The data centre's feed (see `feed.rs`).
+
+    /// Up to `limit` stored changes of `kinds` after cursor `after`, in cursor order, and
+    /// the highest cursor of the snapshot they were read in.
+    fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<(i64, String)>, i64), StoreError>> + Send;
+
+    /// The current state of the entities `keys` the hub holds (unknown keys are left out).
+    fn current_records(
+        &self,
+        keys: &[String],
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
 
     // Registrations into the data centre (`registrations.rs`).

@@ -20,7 +20,7 @@ use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
 use expo_sync::StationRole;
 use uuid::Uuid;
 
-hub_suite!(
+common::hub_suite!(
     enrolment_codes_work_once_and_revocation_is_immediate,
     push_is_idempotent_by_change_id,
     pull_pages_other_stations_changes_in_order,

@@ -4,7 +4,6 @@
 //! logs or exports.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
-#[macro_use]
 mod common;
 
 use std::path::Path;
@@ -23,7 +22,7 @@ use expo_sync::endorsement::HUB_ORIGIN;
 use expo_sync::protocol::{AttendeeRecord, Record};
 use expo_sync::StationRole;
 
-hub_suite!(
+common::hub_suite!(
     an_import_creates_updates_and_leaves_unchanged_with_the_stations_ids,
     a_bad_row_imports_nothing_unless_skipped_and_gb18030_reads,
     an_identity_conflict_is_reported_and_not_applied,
