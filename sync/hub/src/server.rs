@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -27,6 +27,8 @@ use tokio::sync::{watch, Semaphore};
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
 use super::notify::ChangeNotifier;
+use super::origin::HubOrigin;
+use super::registrations;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
@@ -86,6 +88,8 @@ pub(crate) struct Hub<S> {
     counters: Counters,
     /// Wakes long polls when this process stores changes.
     pub(crate) changes: ChangeNotifier,
+    /// The clock of the changes this process makes as the data centre.
+    pub(crate) origin: HubOrigin,
 }
 
 /// The station a request authenticated as.
@@ -183,6 +187,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         config,
         counters: Counters::default(),
         changes: ChangeNotifier::default(),
+        origin: HubOrigin::default(),
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -197,6 +202,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
         .route("/v1/feed", get(feed::feed::<S>))
+        .route("/v1/registrations", put(registrations::route::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
