@@ -303,29 +303,69 @@ fn import_and_export(db: &str, work: &Path) -> String {
     let file = work.join("attendees.csv");
     std::fs::write(&file, csv(&[ZHANG, SMITH])).unwrap();
     let mut written = String::new();
-    for args in [
-        vec!["event", "import", bundle.to_str().unwrap()],
-        vec!["import", "attendees", file.to_str().unwrap(), "--json"],
-        vec!["export", "--format", "csv", "--out", work.join("csv").to_str().unwrap()],
-        vec!["export", "--format", "jsonl", "--out", work.join("jsonl").to_str().unwrap()],
-    ] {
-        let (out, log) = hub_command(db, &args);
+    let mut run = |args: &[&str]| {
+        let (out, log) = hub_command(db, args);
         written.push_str(&out);
         written.push_str(&log);
-    }
+    };
+    run(&["event", "import", bundle.to_str().unwrap()]);
+    run(&["import", "attendees", file.to_str().unwrap(), "--json"]);
+    let served = serve_a_registration(db, work);
+    run(&["export", "--format", "csv", "--out", work.join("csv").to_str().unwrap()]);
+    run(&["export", "--format", "jsonl", "--out", work.join("jsonl").to_str().unwrap()]);
     assert!(written.contains("\"created\": 2"), "{written}");
+    written.push_str(&served);
     for format in ["csv", "jsonl"] {
         for entry in std::fs::read_dir(work.join(format)).unwrap() {
             written.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
         }
     }
+    assert!(written.contains("张小三"), "the API's registration is exported");
     assert!(written.contains("1101**********002X"), "the masked number is exported");
     written
 }
 
+/// An ID number that only `PUT /v1/registrations` sends.
+const API_ID: &str = "110101202311012176";
+
+/// Serves `db` from an `expo-hub` process with every log level on, sends it one
+/// registration with an ID number through the API, and returns the process's log.
+fn serve_a_registration(db: &str, work: &Path) -> String {
+    let (out, mut log) =
+        hub_command(db, &["key", "add", "registration", "--scope", "registrations:write"]);
+    let key = out.lines().last().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = work.join("serve.log");
+    let mut server = Command::new(HUB)
+        .args(["--db", db, "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "trace")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let agent = ureq::Agent::new_with_defaults();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Nothing to wait on but the port: ask until the hub answers.
+    while agent.get(format!("{url}/healthz")).call().is_err() {
+        assert!(std::time::Instant::now() < deadline, "the hub did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut child = zhang();
+    child["registration_code"] = "R005".into();
+    child["name"] = "张小三".into();
+    child["id_number"] = API_ID.into();
+    let (status, answer) = put_registrations(&url, &key, &batch(&[child]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!((status, answer["created"].as_u64()), (200, Some(1)), "{answer}");
+    log.push_str(&std::fs::read_to_string(&log_path).unwrap());
+    assert!(log.contains("registrations batch"), "the log is the serving hub's: {log}");
+    log
+}
+
 fn assert_no_id_number(text: &str, what: &str) {
-    // The whole number, and its birth-date middle that masking hides.
-    for secret in [FULL_ID, "0519491231"] {
+    // The whole numbers, and the birth-date middle that masking hides.
+    for secret in [FULL_ID, "0519491231", API_ID, "2023110121"] {
         assert!(!text.contains(secret), "{what} holds the ID number");
     }
 }
