@@ -545,6 +545,7 @@ fn the_api_upserts_by_code_and_answers_per_registration<S: HubStore>(hub: TestHu
     let expected = [("updated", ""), ("conflict", "registration_code")];
     assert_eq!(results(&answer), pairs(&expected), "{answer}");
     assert!(answer["results"][1]["reason"].as_str().unwrap().contains("张*"), "{answer}");
+    assert_eq!((answer["updated"].as_u64(), answer["conflict"].as_u64()), (Some(1), Some(1)));
     let stored = attendees(&hub);
     assert_eq!((stored[0].name.as_str(), stored[1].company.as_str()), ("张三", "Acme AG"));
     assert_eq!(changes_stored(&hub), before + 2, "the update and its audit entry");
