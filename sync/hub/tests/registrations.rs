@@ -21,6 +21,7 @@ use expo_kiosk::registration::import::{ImportOptions, ImportReport};
 use expo_kiosk::registration::search;
 use expo_kiosk::station_sync::StoreOutbox;
 use expo_kiosk::store::Store;
+use expo_sync::client::{enrol, HubClient, HubTrust};
 use expo_sync::endorsement::HUB_ORIGIN;
 use expo_sync::protocol::{AttendeeRecord, Record};
 use expo_sync::station::{run_once, SyncOptions};
@@ -85,6 +86,20 @@ impl Organiser {
         provisioning::write_bundle(&self.bundle, &path).unwrap();
         path
     }
+}
+
+/// Changes of the hub (`@hub`) a station pulled and set aside instead of applying.
+fn hub_changes_set_aside(station: &Store) -> i64 {
+    let sql = "SELECT count(*) FROM sync_set_aside WHERE json_extract(change, '$.station') = ?1";
+    station.conn().query_row(sql, [HUB_ORIGIN], |r| r.get(0)).unwrap()
+}
+
+/// The hub client of a desk store, enrolled under the desk's own station id.
+fn desk_client<S: HubStore>(hub: &TestHub<S>, desk: &StoreOutbox) -> HubClient {
+    let code = hub.station_code("desk");
+    let station_id = desk.store().station_id().to_owned();
+    let token = enrol(&hub.url, &code, &station_id, &HubTrust::default()).unwrap().token;
+    HubClient::new(&hub.url, &token)
 }
 
 fn import<S: HubStore>(hub: &TestHub<S>, file: &[u8], options: ImportOptions) -> ImportReport {
@@ -160,6 +175,19 @@ fn an_import_creates_updates_and_leaves_unchanged_with_the_stations_ids<S: HubSt
             (HUB_ORIGIN, Some(StationRole::Admin))
         );
     }
+
+    // The desk that imported the file offline pulls the hub's import: the same people,
+    // once each, nothing set aside.
+    let outbox = StoreOutbox::new(desk);
+    run_once(&desk_client(&hub, &outbox), &outbox, SyncOptions::default()).unwrap();
+    let desk = outbox.store();
+    assert_eq!(hub_changes_set_aside(&desk), 0);
+    for (query, code) in [("zs", "R001"), ("smith", "R002")] {
+        let found = search::search(desk.conn(), query, 10, &[]).unwrap();
+        let found: Vec<_> = found.iter().map(|hit| hit.registration_code.as_deref()).collect();
+        assert_eq!(found, [Some(code)], "{query}");
+    }
+    drop(desk);
 
     // The same file again: unchanged, and no change stored.
     let before = changes_stored(&hub);
@@ -601,7 +629,8 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     let mut desk = Store::open(&organiser.dir.path().join("desk")).unwrap();
     provisioning::import(&mut desk, "setup", &organiser.bundle, true).unwrap();
     let outbox = StoreOutbox::new(desk);
-    run_once(&hub.client("desk-1"), &outbox, SyncOptions::default()).unwrap();
+    run_once(&desk_client(&hub, &outbox), &outbox, SyncOptions::default()).unwrap();
+    assert_eq!(hub_changes_set_aside(&outbox.store()), 0);
     let mut store = outbox.store();
     let found = search::search(store.conn(), "zs", 10, &[]).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
