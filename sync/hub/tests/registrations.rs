@@ -23,7 +23,7 @@ use expo_kiosk::station_sync::StoreOutbox;
 use expo_kiosk::store::Store;
 use expo_sync::client::{enrol, HubClient, HubTrust};
 use expo_sync::endorsement::HUB_ORIGIN;
-use expo_sync::protocol::{AttendeeRecord, Record};
+use expo_sync::protocol::{AttendeeRecord, EventRecord, Record};
 use expo_sync::station::{run_once, SyncOptions};
 use expo_sync::StationRole;
 
@@ -35,6 +35,7 @@ common::hub_suite!(
     the_api_upserts_by_code_and_answers_per_registration,
     a_bad_batch_is_refused_whole_with_a_json_error_and_stores_nothing,
     a_desk_that_pulls_after_an_api_registration_finds_the_attendee,
+    registrations_are_checked_against_an_admin_stations_newer_definition,
 );
 
 const EVENT: &str = "expo-2026";
@@ -641,4 +642,27 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     let revealed =
         expo_kiosk::registration::reveal_id_number(&mut store, &Operator::admin("setup"), hit.id);
     assert_eq!(revealed.unwrap().unwrap().as_str(), FULL_ID);
+}
+
+fn registrations_are_checked_against_an_admin_stations_newer_definition<S: HubStore>(
+    hub: TestHub<S>,
+) {
+    let organiser = organiser();
+    import_event(&hub, &organiser.bundle);
+    let press = "R007,韩梅梅,新华社,记者,press,13712345678,,中国,,";
+    let before = import(&hub, &csv(&[press]), ImportOptions::default());
+    assert_eq!((before.invalid_rows, before.errors[0].field.as_str()), (1, "category"));
+
+    // The office (an admin station) appends a category and pushes the new definition.
+    let definition = format!(
+        "{}\n[[categories]]\nid = \"press\"\nlabel_zh = \"记者\"\nlabel_en = \"Press\"\n\
+         colour = \"#000000\"\n",
+        organiser.bundle.definition
+    );
+    let event = EventRecord { event_id: EVENT.into(), definition, public_keys: Vec::new() };
+    let answer =
+        hub.client("office").push(&[common::Station::new("office").change(Record::Event(event))]);
+    assert!(answer.unwrap().refused.is_empty());
+    let after = import(&hub, &csv(&[press]), ImportOptions::default());
+    assert_eq!(counts(&after), (1, 0, 0, 0, true), "{:?}", after.errors);
 }
