@@ -1,7 +1,9 @@
 //! Phone numbers and e-mail addresses as venues receive them from forms and spreadsheets.
 
 /// Why a phone number is not plausible.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneProblem {
     #[error("phone number may hold only digits, spaces, +, - and brackets")]

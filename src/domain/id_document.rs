@@ -64,7 +64,7 @@ impl IdType {
 }
 
 /// Why a number is not a valid document of its type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IdNumberProblem {
     #[error("resident ID number must be 18 characters, got {got}")]

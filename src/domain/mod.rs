@@ -43,8 +43,9 @@ impl serde::Serialize for FieldError {
 }
 
 /// What is wrong with one field of a registration or an import row.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+// Adjacent, not internal, tagging: a phone problem's detail is a plain string.
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum FieldProblem {
     #[error("required")]
     Required,
@@ -52,6 +53,10 @@ pub enum FieldProblem {
     TooLong { max: usize },
     #[error("contains control characters")]
     ControlCharacters,
+    #[error("more than {max} tags")]
+    TooManyTags { max: usize },
+    #[error("a tag longer than {max} characters")]
+    TagTooLong { max: usize },
     #[error("registration code may hold only letters, digits, - and _")]
     RegistrationCodeCharacters,
     #[error("unknown category {given:?}")]
@@ -76,6 +81,9 @@ pub enum FieldProblem {
     OutsideOperatorCategories,
     #[error("a registration code or an ID number is needed, so that re-importing cannot duplicate this person")]
     CodeOrIdNumberNeeded,
+    /// The integration API upserts registrations by their code.
+    #[error("required: registrations are upserted by their code")]
+    RequiredForUpsert,
     #[error("also on line {line} for a different person")]
     AlsoOnLine { line: u64 },
     /// The CSV reader's own words (a quote left open, a row of another width).

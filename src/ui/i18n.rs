@@ -540,6 +540,8 @@ pub fn field_problem(problem: &FieldProblem, lang: Lang) -> String {
         F::Required => "必填".into(),
         F::TooLong { max } => format!("超过 {max} 个字符"),
         F::ControlCharacters => "含有控制字符".into(),
+        F::TooManyTags { max } => format!("标签超过 {max} 个"),
+        F::TagTooLong { max } => format!("有标签超过 {max} 个字符"),
         F::RegistrationCodeCharacters => "注册码只能包含字母、数字、- 和 _".into(),
         F::UnknownCategory { given } => format!("未知类别“{given}”"),
         F::RequiredForCategory { category } => format!("类别 {category} 必填"),
@@ -558,6 +560,7 @@ pub fn field_problem(problem: &FieldProblem, lang: Lang) -> String {
         F::IdNumber(problem) => id_number_problem_zh(problem),
         F::OutsideOperatorCategories => "不在导入操作员可管理的类别内".into(),
         F::CodeOrIdNumberNeeded => "需要注册码或证件号码，以免重复导入同一人".into(),
+        F::RequiredForUpsert => "必填：登记按注册码更新".into(),
         F::AlsoOnLine { line } => format!("第 {line} 行也有此值，但属于另一人"),
         // The CSV reader's own words stay in the English report.
         F::NotValidCsv { .. } => "不是有效的 CSV 行（引号未闭合或列数不符）".into(),
@@ -665,6 +668,8 @@ mod tests {
             F::Required,
             F::TooLong { max: 200 },
             F::ControlCharacters,
+            F::TooManyTags { max: 64 },
+            F::TagTooLong { max: 200 },
             F::RegistrationCodeCharacters,
             F::UnknownCategory { given: "vip".into() },
             F::RequiredForCategory { category: "exhibitor".into() },
@@ -688,6 +693,7 @@ mod tests {
             F::IdNumber(P::Pattern { id_type: IdType::Passport, min: 5, max: 20 }),
             F::OutsideOperatorCategories,
             F::CodeOrIdNumberNeeded,
+            F::RequiredForUpsert,
             F::AlsoOnLine { line: 7 },
             F::NotValidCsv { detail: "found record with 3 fields".into() },
         ];
@@ -696,6 +702,8 @@ mod tests {
                 F::Required
                 | F::TooLong { .. }
                 | F::ControlCharacters
+                | F::TooManyTags { .. }
+                | F::TagTooLong { .. }
                 | F::RegistrationCodeCharacters
                 | F::UnknownCategory { .. }
                 | F::RequiredForCategory { .. }
@@ -708,6 +716,7 @@ mod tests {
                 | F::InvalidEmail
                 | F::OutsideOperatorCategories
                 | F::CodeOrIdNumberNeeded
+                | F::RequiredForUpsert
                 | F::AlsoOnLine { .. }
                 | F::NotValidCsv { .. } => {}
                 F::IdNumber(problem) => match problem {
@@ -739,6 +748,9 @@ mod tests {
             let (zh, en) = (field_problem(&problem, Lang::Zh), field_problem(&problem, Lang::En));
             assert_eq!(en, problem.to_string());
             assert!(!en.trim().is_empty() && !zh.trim().is_empty(), "{problem:?}");
+            // Import reports carry it as JSON (`--json`, the hub's answers).
+            let json = serde_json::to_string(&problem).unwrap();
+            assert_eq!(serde_json::from_str::<FieldProblem>(&json).unwrap(), problem, "{json}");
             // Values the operator gave (a category, an ID type) are quoted back as they are.
             let quoted = match &problem {
                 FieldProblem::UnknownIdType { given } | FieldProblem::UnknownCategory { given } => {

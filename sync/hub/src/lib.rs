@@ -9,6 +9,7 @@ pub mod long_poll;
 pub mod notify;
 pub mod origin;
 pub mod postgres;
+pub mod registrations;
 pub mod revocation;
 pub mod server;
 pub mod sqlite;

@@ -8,6 +8,8 @@
 //! expo-hub --db URL station set-role desk-1 --role desk     role of a station enrolled earlier
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
+//! expo-hub --db URL event import BUNDLE                      the event and data key, for registrations
+//! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
 //! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
 //! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
 //! expo-hub --db URL badge revoke CODE --reason TEXT         a lost badge, at every station
@@ -30,7 +32,8 @@ use expo_hub::revocation::{revoke_badge, RevocationRequest};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
 use expo_hub::tls::{self, HubCertificates, TlsListener};
-use expo_hub::{enrolment, DatabaseUrl, HubStore};
+use expo_hub::{enrolment, registrations, DatabaseUrl, HubStore};
+use expo_kiosk::registration::import::ImportOptions;
 use expo_sync::StationRole;
 use tokio::net::TcpListener;
 
@@ -95,6 +98,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The event registrations are checked against.
+    Event {
+        #[command(subcommand)]
+        action: EventAction,
+    },
+    /// Take registrations into the data centre.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Manage the API keys of the organiser's systems (registration, CRM).
     Key {
         #[command(subcommand)]
@@ -116,6 +129,32 @@ enum BadgeAction {
         /// Why, for the audit log: "lost, reported by phone".
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventAction {
+    /// Keep the event definition and data key of a desks' bundle (`expo-kiosk event export
+    /// --with-data-key`), so the hub can check registrations and seal their ID numbers.
+    Import { bundle: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// Import pre-registrations from a CSV file, by the rules of a station's import (same
+    /// columns, encodings, validation and attendee ids); stations get them on their next
+    /// pull. Nothing is imported while a row is invalid, unless --skip-invalid.
+    Attendees {
+        file: PathBuf,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid rows and report the others.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -165,7 +204,7 @@ fn main() -> ExitCode {
         .context("starting the async runtime")
         .and_then(|runtime| runtime.block_on(run(cli)));
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("expo-hub: {error:#}");
             ExitCode::FAILURE
@@ -173,10 +212,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The one command that needs no database.
     if let Some(Command::Cert { names, out }) = &cli.command {
-        return make_certificates(names, out);
+        return make_certificates(names, out).map(|()| ExitCode::SUCCESS);
     }
     match DatabaseUrl::parse(&cli.db)? {
         DatabaseUrl::Sqlite(path) => {
@@ -193,7 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
+async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let config = HubConfig {
@@ -249,6 +288,32 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{} rows", file.path.display(), file.rows);
             }
         }
+        Command::Event { action: EventAction::Import { bundle } } => {
+            let bundle = expo_kiosk::provisioning::read_bundle(&bundle)?;
+            let event = registrations::import_event(&store, &bundle).await?;
+            eprintln!(
+                "event {} kept with its data key: `expo-hub import attendees` and \
+                 PUT /v1/registrations check registrations against it",
+                event.event_id
+            );
+        }
+        Command::Import { what: ImportWhat::Attendees { file, dry_run, skip_invalid, json } } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let options = ImportOptions { dry_run, skip_invalid };
+            let report =
+                registrations::import_csv(&store, &HubOrigin::default(), bytes, options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for line in report.text_lines(dry_run) {
+                    println!("{line}");
+                }
+            }
+            if report.invalid_rows > 0 && !report.committed {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Key { action: KeyAction::Add { name, scope } } => {
             let scopes: Vec<Scope> =
                 scope.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
@@ -295,7 +360,7 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
         }
         Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn make_certificates(names: &[String], out: &std::path::Path) -> anyhow::Result<()> {

@@ -26,13 +26,16 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::registrations::DataCentreEvent;
 use super::store::{
-    attendee_id_of_key, attendee_of_change, duplicate_pairs, hashed_attendees as hashed_of_winners,
-    kind_key_range, merge_event, record_of_change, HashedAttendee, HubStats, HubStore,
-    PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
+    attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
+    hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change,
+    HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity,
+    StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
+use expo_sync::hlc::Hlc;
 use expo_sync::protocol::{
     AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
 };
@@ -112,6 +115,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 "#;
 
+/// The event registrations are checked against, and its data key (`registrations.rs`).
+const DATA_CENTRE_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS data_centre_event (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    data_key TEXT NOT NULL
+);
+"#;
+
 pub struct PostgresStore {
     pool: Pool,
 }
@@ -135,6 +148,7 @@ impl PostgresStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(SCHEMA).await?;
         tx.batch_execute(API_KEYS_SCHEMA).await?;
+        tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&Authority::generate().secret_hex()],
@@ -677,6 +691,55 @@ impl HubStore for PostgresStore {
             )
             .await?;
         rows.iter().map(|row| attendee_of_change(row.try_get(0)?)).collect()
+    }
+
+    async fn put_data_centre_event(&self, event: DataCentreEvent) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO data_centre_event (id, event_id, definition, data_key)
+                 VALUES (1, $1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET event_id = EXCLUDED.event_id,
+                     definition = EXCLUDED.definition, data_key = EXCLUDED.data_key",
+                &[&event.event_id, &event.definition, &event.data_key],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn data_centre_event(&self) -> Result<Option<DataCentreEvent>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT event_id, definition, data_key FROM data_centre_event", &[])
+            .await?;
+        row.map(|row| {
+            Ok(DataCentreEvent {
+                event_id: row.try_get(0)?,
+                definition: row.try_get(1)?,
+                data_key: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn current_attendees(
+        &self,
+        ids: Vec<Uuid>,
+        id_hashes: Vec<String>,
+    ) -> Result<Vec<(Hlc, AttendeeRecord)>, StoreError> {
+        let keys: Vec<String> = ids.into_iter().map(attendee_key).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT s.hlc, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ANY($1) OR s.id_hash = ANY($2)",
+                &[&keys, &id_hashes],
+            )
+            .await?;
+        rows.iter().map(|row| attendee_version(row.try_get(0)?, row.try_get(1)?)).collect()
     }
 }
 

@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -29,6 +29,7 @@ use super::feed;
 use super::long_poll::LongPolls;
 use super::notify::ChangeNotifier;
 use super::origin::HubOrigin;
+use super::registrations;
 use super::revocation;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
@@ -220,6 +221,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
         .route("/v1/feed", get(feed::feed::<S>))
+        .route("/v1/registrations", put(registrations::route::<S>))
         .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
         .fallback(not_found)

@@ -13,13 +13,15 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::registrations::DataCentreEvent;
 use super::store::{
-    attendee_id_of_key, attendee_of_change, duplicate_pairs, hashed_attendees, kind_key_range,
-    merge_event, record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
-    StationAuth, StationIdentity, StoreError,
+    attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
+    hashed_attendees, kind_key_range, merge_event, record_of_change, HashedAttendee, HubStats,
+    HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
+use expo_sync::hlc::Hlc;
 use expo_sync::protocol::{
     AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
 };
@@ -84,6 +86,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 ";
 
+/// The event registrations are checked against, and its data key (`registrations.rs`).
+const DATA_CENTRE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS data_centre_event (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    data_key TEXT NOT NULL
+);
+";
+
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
 }
@@ -102,6 +114,7 @@ impl SqliteStore {
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(API_KEYS_SCHEMA)?;
+        connection.execute_batch(DATA_CENTRE_SCHEMA)?;
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
         connection.execute(
@@ -708,6 +721,70 @@ impl HubStore for SqliteStore {
             let (lower, upper) = kind_key_range("attendee", "");
             let rows = query.query_map(params![lower, upper, code], |r| r.get::<_, String>(0))?;
             rows.map(|json| attendee_of_change(&json?)).collect()
+        })
+        .await
+    }
+
+    async fn put_data_centre_event(&self, event: DataCentreEvent) -> Result<(), StoreError> {
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO data_centre_event (id, event_id, definition, data_key)
+                 VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id,
+                     definition = excluded.definition, data_key = excluded.data_key",
+                [&event.event_id, &event.definition, &event.data_key],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn data_centre_event(&self) -> Result<Option<DataCentreEvent>, StoreError> {
+        self.run(|c| {
+            Ok(c.query_row(
+                "SELECT event_id, definition, data_key FROM data_centre_event",
+                [],
+                |r| {
+                    Ok(DataCentreEvent {
+                        event_id: r.get(0)?,
+                        definition: r.get(1)?,
+                        data_key: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn current_attendees(
+        &self,
+        ids: Vec<Uuid>,
+        id_hashes: Vec<String>,
+    ) -> Result<Vec<(Hlc, AttendeeRecord)>, StoreError> {
+        self.run(move |c| {
+            let mut by_key = c.prepare_cached(
+                "SELECT s.hlc, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ?1",
+            )?;
+            let mut by_hash = c.prepare_cached(
+                "SELECT s.hlc, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.id_hash = ?1",
+            )?;
+            let mut rows: Vec<(String, String)> = Vec::new();
+            for id in ids {
+                let version = by_key.query_row([attendee_key(id)], |r| Ok((r.get(0)?, r.get(1)?)));
+                rows.extend(version.optional()?);
+            }
+            for hash in &id_hashes {
+                let mut matches = by_hash.query([hash])?;
+                while let Some(row) = matches.next()? {
+                    rows.push((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+                }
+            }
+            rows.iter().map(|(hlc, json)| attendee_version(hlc, json)).collect()
         })
         .await
     }

@@ -24,6 +24,9 @@ use expo_sync::protocol::{
 use expo_sync::scope::{self, Scoped};
 use expo_sync::validate::{self, Invalid};
 
+use crate::registrations::DataCentreEvent;
+use expo_sync::hlc::Hlc;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("station {0:?} already exists")]
@@ -217,6 +220,26 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         registration_code: &str,
     ) -> impl Future<Output = Result<Vec<AttendeeRecord>, StoreError>> + Send;
+
+    // Registrations into the data centre (`registrations.rs`).
+
+    /// Keeps the event registrations are checked against, with its data key (one per hub).
+    fn put_data_centre_event(
+        &self,
+        event: DataCentreEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn data_centre_event(
+        &self,
+    ) -> impl Future<Output = Result<Option<DataCentreEvent>, StoreError>> + Send;
+
+    /// The current version, and its HLC, of each attendee whose id is one of `ids` or
+    /// whose ID hash is one of `id_hashes`.
+    fn current_attendees(
+        &self,
+        ids: Vec<Uuid>,
+        id_hashes: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<(Hlc, AttendeeRecord)>, StoreError>> + Send;
 }
 
 /// One change as the `changes` table stores it.
@@ -491,6 +514,18 @@ pub fn attendee_of_change(change_json: &str) -> Result<AttendeeRecord, StoreErro
         Record::Attendee(attendee) => Ok(attendee),
         other => Err(StoreError::Corrupt(format!("an attendee key holds a {}", other.kind()))),
     }
+}
+
+/// A stored attendee version: its HLC (as `current_state` holds it) and the record of its
+/// change.
+pub fn attendee_version(hlc: &str, change_json: &str) -> Result<(Hlc, AttendeeRecord), StoreError> {
+    let hlc = hlc.parse().map_err(|_| StoreError::Corrupt(format!("stored HLC {hlc:?}")))?;
+    Ok((hlc, attendee_of_change(change_json)?))
+}
+
+/// The current state's key of attendee `id`.
+pub fn attendee_key(id: Uuid) -> String {
+    format!("{ATTENDEE_KEY_PREFIX}{id}")
 }
 
 pub fn attendee_id_of_key(entity_key: &str) -> Result<Uuid, StoreError> {
