@@ -8,10 +8,12 @@
 //! one for it: a listener thread keeps a pull open at the hub (`wait`, see
 //! [`WorkerOptions::listen`]) from the cursor of the last round and wakes the worker when
 //! it answers with changes. The tick ([`WorkerOptions::interval`]) still runs every round
-//! it ran before. Offline (the last round failed), nudges wait for the backoff to end as
-//! the tick does, and the listener waits for the next round that succeeds. A hub that
-//! does not hold pulls answers at once without [`crate::protocol::WAIT_HEADER`]: the
-//! listener then stops, and the tick alone syncs, as before.
+//! it ran before. Rounds a change starts come at most every [`WorkerOptions::gather`], so
+//! a stream of changes is taken in batches. Offline (the last round failed), nudges wait
+//! for the backoff to end as the tick does, and the listener waits for the next round
+//! that succeeds. A hub that does not hold pulls answers at once without
+//! [`crate::protocol::WAIT_HEADER`]: the listener then stops, and the tick alone syncs, as
+//! before.
 //!
 //! # Why a round is resumable and exactly-once
 //! - Push: a change leaves the outbox only when the hub has acknowledged it, and the hub
@@ -284,6 +286,10 @@ pub struct WorkerOptions {
     /// How long the hub may hold a pull open for other stations' changes (whole seconds;
     /// the hub caps it at 25 s); zero: no pull is held open, the interval alone syncs.
     pub listen: Duration,
+    /// A round that a change (local, or heard of through the held pull) starts begins at
+    /// least this long after the previous round: a stream of changes goes in batches, and
+    /// a busy venue's stations ask the hub at most a few times a second each.
+    pub gather: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -294,6 +300,7 @@ impl Default for WorkerOptions {
             max_backoff: Duration::from_secs(60),
             sync: SyncOptions::default(),
             listen: Duration::from_secs(25),
+            gather: Duration::from_millis(250),
         }
     }
 }
@@ -351,6 +358,7 @@ impl SyncWorker {
         let thread = std::thread::Builder::new().name("expo-sync".into()).spawn(move || {
             let mut next_round = Instant::now();
             let mut online = false;
+            let mut soonest_on_change = Instant::now();
             loop {
                 let command = match next_round.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => receiver.recv_timeout(left),
@@ -359,6 +367,10 @@ impl SyncWorker {
                 match command {
                     Ok(WorkerCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     Ok(WorkerCommand::Changed) if !online => continue,
+                    Ok(WorkerCommand::Changed) if Instant::now() < soonest_on_change => {
+                        next_round = next_round.min(soonest_on_change);
+                        continue;
+                    }
                     Ok(WorkerCommand::SyncNow | WorkerCommand::Changed)
                     | Err(RecvTimeoutError::Timeout) => {}
                 }
@@ -379,6 +391,7 @@ impl SyncWorker {
                 let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
                 let delay = record_outcome(&mut status, outcome, &outbox, &options);
                 next_round = Instant::now() + delay;
+                soonest_on_change = Instant::now() + options.gather;
             }
         })?;
         Ok(Self { status, commands, thread: Some(thread) })
