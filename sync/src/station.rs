@@ -14,12 +14,14 @@ use std::error::Error as StdError;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use uuid::Uuid;
 
 use crate::client::{ClientError, HubClient};
+use crate::heartbeat::{Heartbeat, StationFigures, HEARTBEAT_INTERVAL};
+use crate::hlc::wall_clock_ms;
 use crate::protocol::{Change, RefusedChange, SigningKeyRecord};
 
 /// What the station store must offer to be synchronised.
@@ -302,19 +304,48 @@ impl SyncWorker {
     where
         O: StationOutbox + Send + 'static,
     {
+        Self::spawn_reporting(client, outbox, options, None)
+    }
+
+    /// [`Self::spawn`], reporting a heartbeat with `figures` after every round and every
+    /// [`HEARTBEAT_INTERVAL`] between rounds.
+    pub fn spawn_reporting<O>(
+        client: HubClient,
+        outbox: O,
+        options: WorkerOptions,
+        figures: Option<Box<dyn StationFigures>>,
+    ) -> std::io::Result<Self>
+    where
+        O: StationOutbox + Send + 'static,
+    {
         let status = Arc::new(Mutex::new(SyncStatus::default()));
         let (commands, receiver) = mpsc::channel();
         let shared = Arc::clone(&status);
         let thread = std::thread::Builder::new().name("expo-sync".into()).spawn(move || {
-            let mut delay = Duration::ZERO;
+            let mut next_round = Instant::now();
+            let mut next_heartbeat = next_round + HEARTBEAT_INTERVAL;
             loop {
-                match receiver.recv_timeout(delay) {
-                    Ok(WorkerCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                    Ok(WorkerCommand::SyncNow) | Err(RecvTimeoutError::Timeout) => {}
+                let wake =
+                    if figures.is_some() { next_round.min(next_heartbeat) } else { next_round };
+                let round_due =
+                    match receiver.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                        Ok(WorkerCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                        Ok(WorkerCommand::SyncNow) => true,
+                        Err(RecvTimeoutError::Timeout) => Instant::now() >= next_round,
+                    };
+                let last_error = if round_due {
+                    let outcome = run_once(&client, &outbox, options.sync);
+                    let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    next_round =
+                        Instant::now() + record_outcome(&mut status, outcome, &outbox, &options);
+                    status.last_error.clone()
+                } else {
+                    shared.lock().unwrap_or_else(PoisonError::into_inner).last_error.clone()
+                };
+                if let Some(figures) = &figures {
+                    report(&client, &outbox, figures.as_ref(), last_error);
+                    next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
                 }
-                let outcome = run_once(&client, &outbox, options.sync);
-                let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                delay = record_outcome(&mut status, outcome, &outbox, &options);
             }
         })?;
         Ok(Self { status, commands, thread: Some(thread) })
@@ -350,6 +381,27 @@ impl SyncWorker {
 impl Drop for SyncWorker {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Sends one heartbeat. A hub that cannot take it (unreachable, or older than heartbeats)
+/// changes nothing for sync, so a failure is only logged.
+fn report<O: StationOutbox>(
+    client: &HubClient,
+    outbox: &O,
+    figures: &dyn StationFigures,
+    last_error: Option<String>,
+) {
+    let pending = match outbox.pending_count() {
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::warn!(%error, "cannot count pending changes for the heartbeat");
+            0
+        }
+    };
+    let heartbeat = Heartbeat::new(figures, wall_clock_ms(), pending, last_error);
+    if let Err(error) = client.heartbeat(&heartbeat) {
+        tracing::debug!(%error, "heartbeat not delivered");
     }
 }
 

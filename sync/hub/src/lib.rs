@@ -3,10 +3,13 @@
 
 pub mod enrolment;
 pub mod export;
+pub mod heartbeat;
 pub mod origin;
 pub mod postgres;
+mod postgres_console;
 pub mod server;
 pub mod sqlite;
+mod sqlite_console;
 pub mod store;
 pub mod tls;
 

@@ -27,6 +27,7 @@ use tokio::sync::{watch, Semaphore};
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
+use expo_sync::heartbeat::{Heartbeat, MAX_HEARTBEAT_BYTES};
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
     ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest,
@@ -181,6 +182,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
         .route("/v1/keys", post(endorse_key::<S>))
         .route("/v1/conflicts", get(conflicts::<S>))
+        .route("/v1/heartbeat", post(heartbeat::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
     Router::new()
@@ -461,6 +463,31 @@ async fn put_event<S: HubStore>(
 async fn conflicts<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
     let conflicts = hub.store.conflicts().await?;
     Ok(Json(ConflictsResponse { conflicts }).into_response())
+}
+
+async fn heartbeat<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body?;
+    if bytes.len() > MAX_HEARTBEAT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes"),
+        ));
+    }
+    let beat: Heartbeat = parse_body(Ok(bytes))?;
+    if beat.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::protocol(beat.protocol));
+    }
+    beat.check()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_heartbeat", e.to_string()))?;
+    let ack =
+        super::heartbeat::receive(hub.store.as_ref(), &caller.name, beat, wall_clock_ms()).await?;
+    tracing::debug!(station = caller.name, "heartbeat");
+    Ok(Json(ack).into_response())
 }
 
 async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {

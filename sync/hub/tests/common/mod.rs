@@ -28,6 +28,22 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// Runs each named test once on a SQLite hub and once on a PostgreSQL hub (skipped
+/// without `EXPO_TEST_PG_URL`, failing in CI).
+#[allow(unused_macros)] // as above
+macro_rules! hub_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { super::$test(super::common::sqlite_hub()) })*
+        }
+        mod postgres {
+            $(#[test] fn $test() {
+                if let Some(hub) = super::common::postgres_hub() { super::$test(hub) }
+            })*
+        }
+    };
+}
+
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
     pub runtime: tokio::runtime::Runtime,
