@@ -8,6 +8,7 @@
 //! expo-hub --db URL station set-role desk-1 --role desk     role of a station enrolled earlier
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
+//! expo-hub --db URL user add ana --role organiser           a console user (password on stdin)
 //! ```
 
 use std::net::SocketAddr;
@@ -18,6 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use expo_hub::console::auth::{self, ConsoleRole};
+use expo_hub::console::html::describe_role;
+use expo_hub::console::ConsoleConfig;
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::postgres::PostgresStore;
 use expo_hub::server::{serve, HubConfig};
@@ -81,6 +85,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Manage the operations console's users (`/console`).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Write the current attendees, badges and gate decisions to DIR.
     Export {
         #[arg(long, value_enum, default_value = "csv")]
@@ -108,6 +117,23 @@ enum StationAction {
     /// Revoke a station: its credential stops working on its next request, and its
     /// signing key is revoked at every station on their next sync.
     Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a console user; the password is read from EXPO_HUB_PASSWORD, else from the
+    /// first line of standard input (at least 12 characters).
+    Add {
+        name: String,
+        /// organiser (every page and action), operations (the fleet, read only) or
+        /// security (the fleet, read only; may see personal data).
+        #[arg(long, value_enum)]
+        role: ConsoleRole,
+    },
+    /// List the console users with their roles' pages and data permissions.
+    List,
+    /// Remove a console user and end their sessions.
+    Remove { name: String },
 }
 
 fn main() -> ExitCode {
@@ -150,7 +176,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let console = ConsoleConfig {
+                secure_cookies: cli.tls_cert.is_some(),
+                ..ConsoleConfig::default()
+            };
             let config = HubConfig {
+                console,
                 body_limit: cli.body_limit_mib.saturating_mul(1024 * 1024),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
                 header_read_timeout: Duration::from_secs(cli.header_read_timeout_secs),
@@ -203,9 +234,34 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{} rows", file.path.display(), file.rows);
             }
         }
+        Command::User { action: UserAction::Add { name, role } } => {
+            let password = read_password()?;
+            auth::add_user(&store, &name, role, &password).await?;
+            eprintln!("console user {name} added as {}", role.as_str());
+        }
+        Command::User { action: UserAction::List } => {
+            for (name, role) in store.console_users().await? {
+                let permissions = ConsoleRole::parse(&role).map(describe_role).unwrap_or_default();
+                println!("{name}\t{role}\t{permissions}");
+            }
+        }
+        Command::User { action: UserAction::Remove { name } } => {
+            auth::remove_user(&store, &name).await?;
+            eprintln!("console user {name} removed, and their sessions ended");
+        }
         Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
     }
     Ok(())
+}
+
+/// The new user's password: `EXPO_HUB_PASSWORD`, else the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("EXPO_HUB_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn make_certificates(names: &[String], out: &std::path::Path) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
+use super::console::ConsoleConfig;
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
@@ -53,6 +54,8 @@ pub struct HubConfig {
     /// fill the hub's disk. Ten times a large show's registrations, badges and gate
     /// decisions of one station.
     pub station_quota: u64,
+    /// The operations console's cookies, sessions and refresh.
+    pub console: ConsoleConfig,
 }
 
 impl Default for HubConfig {
@@ -64,6 +67,7 @@ impl Default for HubConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 512,
             station_quota: 10_000_000,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -175,6 +179,7 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
+    let console = super::console::router(Arc::clone(&store), config.console.clone());
     let hub = Arc::new(Hub { store, config, counters: Counters::default() });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -189,6 +194,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
         .merge(authenticated)
+        .nest_service("/console", console)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_protocol_header))
