@@ -33,7 +33,9 @@ const STYLE: &str = "
 body{font-family:system-ui,'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
 header{display:flex;align-items:center;gap:1.5em;background:#1d2330;color:#fff;padding:.6em 1.2em}
 header a,header button{color:#fff;text-decoration:none;background:none;border:0;font:inherit;cursor:pointer}
+header nav{display:flex;gap:1.2em}
 header nav a.current{border-bottom:2px solid #6fb3ff}
+td:first-child{white-space:nowrap}
 header .spacer{flex:1}
 main{padding:1.2em}
 table{border-collapse:collapse;background:#fff;width:100%}
@@ -232,7 +234,8 @@ fn fleet_row(
         pending = beat.pending,
         devices = devices.join("<br>"),
         lanes = lanes.join("<br>"),
-        offset = report.clock_offset_ms as f64 / 1000.0,
+        // Tenths of a second; adding 0.0 turns a rounded -0.0 into 0.0.
+        offset = (report.clock_offset_ms as f64 / 100.0).round() / 10.0 + 0.0,
     )
 }
 
