@@ -426,6 +426,7 @@ pub fn start_background_sync(
     let figures = StoreFigures::open(data_dir, mode, devices)?;
     let worker = SyncWorker::spawn_reporting(client, outbox, options, Some(Box::new(figures)))
         .map_err(StationSyncError::SyncThread)?;
+    crate::store::sync_bell::hang(data_dir, worker.nudger());
     Ok(Some(worker))
 }
 

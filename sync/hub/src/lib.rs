@@ -1,13 +1,18 @@
 //! `expo-hub`, the organiser's data centre and the stations' sync service: storage
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
+pub mod api_keys;
 pub mod console;
 pub mod enrolment;
 pub mod export;
+pub mod feed;
 pub mod heartbeat;
+pub mod long_poll;
+pub mod notify;
 pub mod origin;
 pub mod postgres;
 mod postgres_console;
+pub mod revocation;
 pub mod server;
 pub mod sqlite;
 mod sqlite_console;

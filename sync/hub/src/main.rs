@@ -9,8 +9,12 @@
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
 //! expo-hub --db URL user add ana --role organiser           a console user (password on stdin)
+//! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
+//! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
+//! expo-hub --db URL badge revoke CODE --reason TEXT         a lost badge, at every station
 //! ```
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,11 +23,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use expo_hub::api_keys::{self, Scope, COMMAND_LINE_ACTOR};
 use expo_hub::console::auth::{self, ConsoleRole};
 use expo_hub::console::html::describe_role;
 use expo_hub::console::ConsoleConfig;
 use expo_hub::export::{export, ExportFormat};
+use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
+use expo_hub::revocation::{revoke_badge, RevocationRequest};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
 use expo_hub::tls::{self, HubCertificates, TlsListener};
@@ -97,6 +104,45 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Manage the API keys of the organiser's systems (registration, CRM).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Badges, from the data centre.
+    Badge {
+        #[command(subcommand)]
+        action: BadgeAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BadgeAction {
+    /// Revoke the current badge of the attendee with registration code CODE (a lost badge):
+    /// every station refuses it once it has synced.
+    Revoke {
+        code: String,
+        /// Why, for the audit log: "lost, reported by phone".
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Make a key and print it once, on the last line of standard output (the hub keeps
+    /// only its hash).
+    Add {
+        name: String,
+        /// What the key may do, comma-separated: registrations:write, feed:read,
+        /// badges:revoke.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<Scope>,
+    },
+    /// Every key: name, scopes, created, last used, revoked.
+    List,
+    /// Revoke a key: the next request carrying it is refused.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +294,50 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
         Command::User { action: UserAction::Remove { name } } => {
             auth::remove_user(&store, &name).await?;
             eprintln!("console user {name} removed, and their sessions ended");
+        }
+        Command::Key { action: KeyAction::Add { name, scope } } => {
+            let scopes: Vec<Scope> =
+                scope.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+            let key = api_keys::add_key(&store, &name, &scopes).await?;
+            eprintln!(
+                "API key {name} ({}); give it to the organiser's system as \
+                 `Authorization: Bearer KEY`. It is shown once, here:",
+                scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            );
+            println!("{key}");
+        }
+        Command::Key { action: KeyAction::List } => {
+            println!("NAME\tSCOPES\tCREATED\tLAST USED\tREVOKED");
+            for key in store.api_keys().await? {
+                let or_dash = |time: Option<String>| time.unwrap_or_else(|| "-".to_owned());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.name,
+                    key.scopes,
+                    key.created_at,
+                    or_dash(key.last_used_at),
+                    or_dash(key.revoked_at)
+                );
+            }
+        }
+        Command::Key { action: KeyAction::Revoke { name } } => {
+            api_keys::revoke_key(&store, &name).await?;
+            eprintln!("API key {name} revoked: its next request is refused");
+        }
+        Command::Badge { action: BadgeAction::Revoke { code, reason } } => {
+            let request =
+                RevocationRequest { registration_code: Some(code), attendee_id: None, reason };
+            let revoked =
+                revoke_badge(&store, &HubOrigin::default(), &request, COMMAND_LINE_ACTOR).await?;
+            if revoked.already_revoked {
+                eprintln!("badge {} was revoked already: nothing changed", revoked.badge_serial);
+            } else {
+                eprintln!(
+                    "badge {} revoked: stations refuse it once they have synced",
+                    revoked.badge_serial
+                );
+            }
+            println!("{}\t{}", revoked.attendee_id, revoked.badge_serial);
         }
         Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
     }

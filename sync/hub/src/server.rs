@@ -26,13 +26,18 @@ use tokio::sync::{watch, Semaphore};
 
 use super::console::ConsoleConfig;
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::feed;
+use super::long_poll::LongPolls;
+use super::notify::ChangeNotifier;
+use super::origin::HubOrigin;
+use super::revocation;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::heartbeat::{Heartbeat, MAX_HEARTBEAT_BYTES};
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
-    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PullResponse,
+    PushRequest, PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
 };
 
 /// Limits of one hub process.
@@ -49,6 +54,7 @@ pub struct HubConfig {
     /// disconnected instead of holding a connection for good.
     pub header_read_timeout: Duration,
     /// Connections served at once; more wait in the kernel's backlog until one closes.
+    /// At most half of them are long-polls waiting for changes (see `long_poll.rs`).
     pub max_connections: u32,
     /// Most changes one station may have stored at the hub: a stolen credential cannot
     /// fill the hub's disk. Ten times a large show's registrations, badges and gate
@@ -56,6 +62,9 @@ pub struct HubConfig {
     pub station_quota: u64,
     /// The operations console's cookies, sessions and refresh.
     pub console: ConsoleConfig,
+    /// Longest a long-poll (`wait=S`) is held, whatever it asked; never past 1 s before
+    /// `request_timeout`.
+    pub max_wait: Duration,
 }
 
 impl Default for HubConfig {
@@ -68,6 +77,7 @@ impl Default for HubConfig {
             max_connections: 512,
             station_quota: 10_000_000,
             console: ConsoleConfig::default(),
+            max_wait: super::long_poll::MAX_WAIT,
         }
     }
 }
@@ -83,10 +93,15 @@ struct Counters {
     errors: AtomicU64,
 }
 
-struct Hub<S> {
-    store: Arc<S>,
-    config: HubConfig,
+pub(crate) struct Hub<S> {
+    pub(crate) store: Arc<S>,
+    pub(crate) config: HubConfig,
     counters: Counters,
+    /// Wakes long polls when this process stores changes.
+    pub(crate) changes: ChangeNotifier,
+    pub(crate) long_polls: LongPolls,
+    /// The clock of the changes this process makes as the data centre.
+    pub(crate) origin: HubOrigin,
 }
 
 /// The station a request authenticated as.
@@ -102,7 +117,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 
@@ -169,7 +184,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Parses a JSON body ourselves so that every failure becomes an [`ApiError`].
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
@@ -177,10 +194,25 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 
 /// The hub's routes over `store`.
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
+    routes_and_long_polls(store, config).0
+}
+
+/// The routes, and their long-polls (which must end when the hub stops).
+fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Router, Arc<Hub<S>>) {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
     let console = super::console::router(Arc::clone(&store), config.console.clone());
-    let hub = Arc::new(Hub { store, config, counters: Counters::default() });
+    let max_waiting = (config.max_connections / 2).max(1) as usize;
+    let wait_cap =
+        config.max_wait.min(config.request_timeout.saturating_sub(Duration::from_secs(1)));
+    let hub = Arc::new(Hub {
+        store,
+        config,
+        counters: Counters::default(),
+        changes: ChangeNotifier::default(),
+        long_polls: LongPolls::new(max_waiting, wait_cap),
+        origin: HubOrigin::default(),
+    });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
         .route("/v1/pull", get(pull::<S>))
@@ -190,9 +222,12 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/heartbeat", post(heartbeat::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
+        // The organiser's systems: each handler checks its API key's scope itself.
+        .route("/v1/feed", get(feed::feed::<S>))
+        .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
         .nest_service("/console", console)
         .fallback(not_found)
@@ -202,7 +237,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         // Outermost, so refusals by the layers above are counted too.
         .layer(middleware::from_fn_with_state(Arc::clone(&hub), count_errors::<S>))
-        .with_state(hub)
+        .with_state(Arc::clone(&hub));
+    (routes, hub)
 }
 
 /// Serves the hub on `listener` (a `TcpListener`, or a [`super::tls::TlsListener`] for
@@ -221,7 +257,7 @@ pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>
     let permits = Arc::new(Semaphore::new(max_connections as usize));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
-    let app = router(store, config);
+    let (app, hub) = routes_and_long_polls(store, config);
     let (stopping, stop) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -255,6 +291,8 @@ pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>
         });
     }
     drop(listener);
+    // Long-polls answer now instead of holding their connections to the end of their wait.
+    hub.long_polls.stop();
     // Connections see the sender gone: each finishes its request in progress, closes and
     // gives its permit back, so all of them together mean every connection is gone.
     drop((stopping, stop));
@@ -295,7 +333,7 @@ async fn count_errors<S: HubStore>(
     response
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
@@ -372,6 +410,9 @@ async fn push<S: HubStore>(
     let received = request.changes.len();
     let station = caller.name;
     let response = hub.store.push(&station, batch).await?;
+    if response.new > 0 {
+        hub.changes.stored();
+    }
     hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
     hub.counters.changes_received.fetch_add(received as u64, Ordering::Relaxed);
     if response.refused.is_empty() {
@@ -392,6 +433,8 @@ async fn push<S: HubStore>(
 struct PullParams {
     since: Option<i64>,
     limit: Option<usize>,
+    /// Seconds to wait for a change when none is past `since` (capped).
+    wait: Option<u64>,
 }
 
 async fn pull<S: HubStore>(
@@ -403,10 +446,23 @@ async fn pull<S: HubStore>(
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
     let since = params.since.unwrap_or(0);
-    let response = hub.store.pull(&station, since, limit).await?;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0));
+    let (response, granted) = hub
+        .long_polls
+        .answer(
+            &hub.changes,
+            wait,
+            || hub.store.pull(&station, since, limit),
+            |page: &PullResponse| !page.changes.is_empty(),
+        )
+        .await?;
     hub.counters.pulls.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(station, since, sent = response.changes.len(), "pull");
-    Ok(Json(response).into_response())
+    let mut answer = Json(response).into_response();
+    if params.wait.is_some() {
+        answer.headers_mut().insert(WAIT_HEADER, granted.as_secs().into());
+    }
+    Ok(answer)
 }
 
 async fn endorse_key<S: HubStore>(
@@ -526,6 +582,12 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
             "counter",
             "Requests answered with an error.",
             c.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "expo_hub_waiting_requests",
+            "gauge",
+            "Long-polls waiting for new changes.",
+            hub.long_polls.waiting() as u64,
         ),
     ];
     let text: String = lines

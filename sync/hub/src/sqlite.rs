@@ -12,15 +12,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
+use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::sqlite_console;
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, hashed_attendees, kind_key_range, merge_event,
-    record_of_change, AuditRow, ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore,
-    PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
+    attendee_id_of_key, attendee_of_change, duplicate_pairs, hashed_attendees, kind_key_range,
+    merge_event, record_of_change, AuditRow, ConsoleSessionRow, FleetRow, HashedAttendee, HubStats,
+    HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
-use expo_sync::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use expo_sync::protocol::{
+    AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
+};
 
 const SCHEMA: &str = "
 -- role and station_id are bound at enrolment (added by open to earlier hubs' tables).
@@ -100,6 +103,7 @@ impl SqliteStore {
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(sqlite_console::SCHEMA)?;
+        connection.execute_batch(API_KEYS_SCHEMA)?;
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
         connection.execute(
@@ -658,6 +662,149 @@ impl HubStore for SqliteStore {
     async fn console_audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
         self.run(move |c| sqlite_console::audit_log(c, limit)).await
     }
+
+    // API keys.
+
+    async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO NOTHING",
+                params![key.name, key.key_hash, key.scopes, key.created_at],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::ApiKeyExists(key.name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.run(|c| {
+            let mut query =
+                c.prepare(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"))?;
+            let rows = query.query_map([], api_key_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, name: &str, at: &str) -> Result<(), StoreError> {
+        let (name, at) = (name.to_owned(), at.to_owned());
+        self.run(move |c| {
+            if c.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE name = ?1",
+                [&name, &at],
+            )? == 0
+            {
+                return Err(StoreError::UnknownApiKey(name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn use_api_key(&self, key_hash: &str, at: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let (key_hash, at) = (key_hash.to_owned(), at.to_owned());
+        self.run(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "UPDATE api_keys SET last_used_at = IIF(revoked_at IS NULL, ?2, last_used_at)
+                     WHERE key_hash = ?1 RETURNING {API_KEY_COLUMNS}"
+                ),
+                [&key_hash, &at],
+                api_key_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    // The feed.
+
+    async fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<(i64, String)>, i64), StoreError> {
+        let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.run(move |c| {
+            // One read transaction: the rows and the high-water mark share a snapshot.
+            let tx = c.transaction()?;
+            let high_water: i64 =
+                tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+            let rows = tx
+                .prepare_cached(
+                    "SELECT seq, change_json FROM changes
+                     WHERE seq > ?1 AND kind IN (SELECT value FROM json_each(?2))
+                     ORDER BY seq LIMIT ?3",
+                )?
+                .query_map(params![after, kinds, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((rows, high_water))
+        })
+        .await
+    }
+
+    async fn current_records(&self, keys: &[String]) -> Result<Vec<(String, Record)>, StoreError> {
+        let keys = keys.to_vec();
+        self.run(move |c| {
+            let mut query = c.prepare_cached(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ?1",
+            )?;
+            let mut records = Vec::with_capacity(keys.len());
+            for key in keys {
+                let json: Option<String> = query.query_row([&key], |r| r.get(0)).optional()?;
+                if let Some(json) = json {
+                    records.push((key, record_of_change(&json)?));
+                }
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    // Badge revocation.
+
+    async fn attendees_by_registration_code(
+        &self,
+        registration_code: &str,
+    ) -> Result<Vec<AttendeeRecord>, StoreError> {
+        let code = registration_code.to_owned();
+        self.run(move |c| {
+            let mut query = c.prepare_cached(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > ?1 AND s.entity_key < ?2
+                   AND json_extract(c.change_json, '$.record.data.registration_code') = ?3
+                 LIMIT 2",
+            )?;
+            let (lower, upper) = kind_key_range("attendee", "");
+            let rows = query.query_map(params![lower, upper, code], |r| r.get::<_, String>(0))?;
+            rows.map(|json| attendee_of_change(&json?)).collect()
+        })
+        .await
+    }
+}
+
+const API_KEY_COLUMNS: &str = "name, key_hash, scopes, created_at, last_used_at, revoked_at";
+
+fn api_key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        name: row.get(0)?,
+        key_hash: row.get(1)?,
+        scopes: row.get(2)?,
+        created_at: row.get(3)?,
+        last_used_at: row.get(4)?,
+        revoked_at: row.get(5)?,
+    })
 }
 
 #[cfg(all(test, unix))]

@@ -12,6 +12,9 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::api_keys::ApiKeyRow;
+use expo_sync::protocol::AttendeeRecord;
+
 use expo_sync::authority::{self, Forbidden, StationRole};
 use expo_sync::conflict::precedence;
 use expo_sync::endorsement::Authority;
@@ -52,6 +55,10 @@ pub enum StoreError {
     UserExists(String),
     #[error("no console user named {0:?}")]
     UnknownUser(String),
+    #[error("an API key named {0:?} already exists")]
+    ApiKeyExists(String),
+    #[error("no API key named {0:?}")]
+    UnknownApiKey(String),
 }
 
 /// What a bearer token resolves to.
@@ -162,6 +169,55 @@ pub trait HubStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
 
+    // API keys of the organiser's systems (see `api_keys.rs`).
+
+    /// Stores a new key; [`StoreError::ApiKeyExists`] when the name is taken (revoked
+    /// keys keep their names).
+    fn add_api_key(&self, key: &ApiKeyRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every key, by name.
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRow>, StoreError>> + Send;
+
+    /// Marks the key revoked at `at` (a key revoked earlier keeps its first time).
+    fn revoke_api_key(
+        &self,
+        name: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The key whose hash is `key_hash`, revoked or not; a key not revoked is marked used
+    /// at `at`.
+    fn use_api_key(
+        &self,
+        key_hash: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRow>, StoreError>> + Send;
+
+    // The data centre's feed (see `feed.rs`).
+
+    /// Up to `limit` stored changes of `kinds` after cursor `after`, in cursor order, and
+    /// the highest cursor of the snapshot they were read in.
+    fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<(i64, String)>, i64), StoreError>> + Send;
+
+    /// The current state of the entities `keys` the hub holds (unknown keys are left out).
+    fn current_records(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // Badge revocation from the data centre (see `revocation.rs`).
+
+    /// The attendees whose current version has `registration_code` (at most two: more
+    /// than one is an ambiguity the caller reports). A scan: revocations are rare.
+    fn attendees_by_registration_code(
+        &self,
+        registration_code: &str,
+    ) -> impl Future<Output = Result<Vec<AttendeeRecord>, StoreError>> + Send;
     // Heartbeats and the operations console (heartbeat.rs, console/): tables of their
     // own, made by `sqlite_console.rs` and `postgres_console.rs`.
 
@@ -544,6 +600,14 @@ pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {
     serde_json::from_str::<Change>(change_json)
         .map(|change| change.record)
         .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))
+}
+
+/// The attendee record of a stored change of the attendee kind.
+pub fn attendee_of_change(change_json: &str) -> Result<AttendeeRecord, StoreError> {
+    match record_of_change(change_json)? {
+        Record::Attendee(attendee) => Ok(attendee),
+        other => Err(StoreError::Corrupt(format!("an attendee key holds a {}", other.kind()))),
+    }
 }
 
 pub fn attendee_id_of_key(entity_key: &str) -> Result<Uuid, StoreError> {

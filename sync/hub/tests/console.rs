@@ -2,7 +2,6 @@
 //! (`EXPO_TEST_PG_URL`), against a real in-process hub.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
-#[macro_use]
 mod common;
 
 use std::io::Read;
@@ -23,7 +22,7 @@ use expo_sync::heartbeat::{
 };
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
-hub_suite!(
+common::hub_suite!(
     a_heartbeat_is_kept_as_the_latest_report_and_in_the_history,
     bad_heartbeats_are_refused_with_a_json_error,
     the_sync_worker_reports_after_its_rounds,

@@ -7,7 +7,6 @@
 //! `EXPO_CONSOLE_SCREENSHOT=PATH` also saves the fleet page as a PNG (the README's picture).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
-#[macro_use]
 mod common;
 
 use std::io::{BufRead, BufReader};

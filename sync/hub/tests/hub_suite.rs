@@ -2,7 +2,6 @@
 //! Everything goes over HTTP on 127.0.0.1 to a real in-process hub.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
-#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -20,7 +19,7 @@ use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
 use expo_sync::StationRole;
 use uuid::Uuid;
 
-hub_suite!(
+common::hub_suite!(
     enrolment_codes_work_once_and_revocation_is_immediate,
     push_is_idempotent_by_change_id,
     pull_pages_other_stations_changes_in_order,
@@ -577,7 +576,7 @@ fn background_worker_rides_out_a_network_outage<S: HubStore>(hub: TestHub<S>) {
         interval: Duration::from_millis(50),
         min_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
-        sync: SyncOptions::default(),
+        ..WorkerOptions::default()
     };
     let worker = SyncWorker::spawn(
         HubClient::new(&proxy.url, &token),

@@ -28,9 +28,9 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Runs each named test once on a SQLite hub and once on a PostgreSQL hub (skipped
-/// without `EXPO_TEST_PG_URL`, failing in CI).
-#[allow(unused_macros)] // as above
+/// Runs each test function, given a fresh [`TestHub`], on SQLite and on PostgreSQL (when
+/// `EXPO_TEST_PG_URL` is set): `common::hub_suite!(test_a, test_b)`.
+#[allow(unused_macros)] // not every test binary runs a suite
 macro_rules! hub_suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -43,6 +43,8 @@ macro_rules! hub_suite {
         }
     };
 }
+#[allow(unused_imports)] // not every test binary runs a suite
+pub(crate) use hub_suite;
 
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
