@@ -34,6 +34,7 @@ common::hub_suite!(
     five_failed_sign_ins_lock_the_name,
     a_session_expires_and_signing_out_ends_it,
     bad_form_input_gets_a_clear_page_and_changes_nothing,
+    api_keys_are_added_shown_once_and_revoked,
 );
 
 /// A gate with one lane denying most scans, a failing printer and a lost scanner.
@@ -274,7 +275,7 @@ fn each_role_sees_only_its_pages_and_nobody_without_a_session<S: HubStore>(hub: 
     let fleet = ana.get("/console/fleet");
     assert_eq!(fleet.status, 200);
     assert!(fleet.body.contains("data-station=\"desk-1\""), "{}", fleet.body);
-    for link in ["/console/stations", "/console/audit"] {
+    for link in ["/console/stations", "/console/keys", "/console/audit"] {
         assert!(fleet.body.contains(&format!("href=\"{link}\"")), "organiser nav has {link}");
     }
     assert_eq!(ana.get("/console/stations").status, 200);
@@ -296,6 +297,7 @@ fn each_role_sees_only_its_pages_and_nobody_without_a_session<S: HubStore>(hub: 
         assert!(!fleet.body.contains("href=\"/console/stations\""), "{name} has no stations page");
         assert_eq!(viewer.get("/console/stations").status, 403, "{name}");
         assert_eq!(viewer.get("/console/audit").status, 403, "{name}");
+        assert_eq!(viewer.get("/console/keys").status, 403, "{name}");
     }
     let audit = ana.get("/console/audit").body;
     assert!(audit.contains("<td>refused</td>"), "refusals are audited: {audit}");
@@ -585,7 +587,8 @@ fn console_users_are_managed_from_the_command_line() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        // A command refused before it reads (a bad role) closes its input: not a failure here.
+        let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes());
         child.wait_with_output().unwrap()
     };
     let added =
@@ -603,11 +606,62 @@ fn console_users_are_managed_from_the_command_line() {
     assert!(!bad_role.status.success());
 
     let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
-    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/audit; personal data shown"), "{list}");
+    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit; personal data shown"), "{list}");
     assert!(list.contains("ops\toperations\tpages /console/fleet; personal data hidden"), "{list}");
     assert!(!list.contains("argon2"));
     assert!(hub(&["user", "remove", "ops"], "", None).status.success());
     assert!(!hub(&["user", "remove", "ops"], "", None).status.success());
     let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
     assert!(!list.contains("ops"));
+}
+
+fn api_keys_are_added_shown_once_and_revoked<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let csrf = ana.csrf("/console/keys");
+    let form =
+        [("name", "crm"), ("scope", "feed:read"), ("scope", "badges:revoke"), ("csrf", &csrf)];
+    let added = ana.post("/console/keys", &form);
+    assert_eq!(added.status, 200, "{}", added.body);
+    let marker = "id=\"api-key\">";
+    let start = added.body.find(marker).unwrap() + marker.len();
+    let key = &added.body[start..start + 69];
+    assert!(key.starts_with("expo_"), "{key}");
+    let listed = ana.get("/console/keys").body;
+    assert!(listed.contains("feed:read,badges:revoke") && !listed.contains(key), "shown once");
+    let feed = |key: &str| {
+        ureq::get(&format!("{}/v1/feed", hub.url))
+            .header("authorization", &format!("Bearer {key}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(feed(key), 200);
+
+    for bad in [
+        vec![("name", "no scope"), ("csrf", csrf.as_str())],
+        vec![("name", "x"), ("scope", "root"), ("csrf", csrf.as_str())],
+        vec![("name", "crm"), ("scope", "feed:read"), ("csrf", csrf.as_str())],
+    ] {
+        assert_eq!(ana.post("/console/keys", &bad).status, 400, "{bad:?}");
+    }
+    let forged = ana.post("/console/keys/revoke", &[("name", "crm"), ("csrf", "x")]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(feed(key), 200, "a forged form revokes nothing");
+    let revoked = ana.post("/console/keys/revoke", &[("name", "crm"), ("csrf", &csrf)]);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(feed(key), 401);
+    let audit = ana.get("/console/audit").body;
+    assert!(audit.contains("api_key_add") && audit.contains("api_key_revoke"), "{audit}");
+
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let csrf = ops.csrf("/console/fleet");
+    let refused =
+        ops.post("/console/keys", &[("name", "mine"), ("scope", "feed:read"), ("csrf", &csrf)]);
+    assert_eq!(refused.status, 403);
 }

@@ -31,6 +31,8 @@ pub enum ConsoleRole {
 pub enum Page {
     Fleet,
     Stations,
+    /// The organiser systems' API keys.
+    Keys,
     Audit,
 }
 
@@ -39,6 +41,8 @@ pub enum Page {
 pub enum Action {
     AddStation,
     RevokeStation,
+    AddKey,
+    RevokeKey,
 }
 
 impl ConsoleRole {
@@ -60,7 +64,7 @@ impl ConsoleRole {
     /// The pages this role sees, in the navigation's order.
     pub fn pages(self) -> &'static [Page] {
         match self {
-            ConsoleRole::Organiser => &[Page::Fleet, Page::Stations, Page::Audit],
+            ConsoleRole::Organiser => &[Page::Fleet, Page::Stations, Page::Keys, Page::Audit],
             ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet],
         }
     }
@@ -71,7 +75,9 @@ impl ConsoleRole {
 
     pub fn may(self, action: Action) -> bool {
         match action {
-            Action::AddStation | Action::RevokeStation => self == ConsoleRole::Organiser,
+            Action::AddStation | Action::RevokeStation | Action::AddKey | Action::RevokeKey => {
+                self == ConsoleRole::Organiser
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use expo_sync::heartbeat::PrinterState;
 
 use super::auth::{ConsoleRole, Page, Session};
 use super::i18n::{Lang, T};
+use crate::api_keys::{ApiKeyRow, Scope};
 use crate::heartbeat::StationReport;
 use crate::store::{AuditRow, FleetRow};
 
@@ -90,6 +91,7 @@ fn page_link(page: Page) -> (&'static str, T) {
     match page {
         Page::Fleet => ("/console/fleet", T::Fleet),
         Page::Stations => ("/console/stations", T::Stations),
+        Page::Keys => ("/console/keys", T::ApiKeys),
         Page::Audit => ("/console/audit", T::Audit),
     }
 }
@@ -355,14 +357,7 @@ pub fn stations_page(lang: Lang, session: &Session, fleet: &[FleetRow], notice: 
         let revoke = if station.revoked {
             String::new()
         } else {
-            format!(
-                "<form class=\"inline\" method=\"post\" action=\"/console/stations/revoke\" \
-                 onsubmit=\"return confirm('{confirm}')\">{csrf}\
-                 <input type=\"hidden\" name=\"name\" value=\"{name}\">\
-                 <button class=\"action\">{revoke}</button></form>",
-                confirm = T::RevokeConfirm.get(lang),
-                revoke = T::Revoke.get(lang),
-            )
+            revoke_button(lang, "/console/stations/revoke", T::RevokeConfirm, &csrf, &name)
         };
         let _ = write!(
             rows,
@@ -388,6 +383,19 @@ pub fn stations_page(lang: Lang, session: &Session, fleet: &[FleetRow], notice: 
         add = T::Add.get(lang),
     );
     page(lang, T::Stations, Some((session, Page::Stations)), &body)
+}
+
+/// A form of one button that posts `name` (escaped already) to `action`, once the user
+/// confirms.
+fn revoke_button(lang: Lang, action: &str, confirm: T, csrf_field: &str, name: &str) -> String {
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"{action}\" \
+         onsubmit=\"return confirm('{confirm}')\">{csrf_field}\
+         <input type=\"hidden\" name=\"name\" value=\"{name}\">\
+         <button class=\"action\">{revoke}</button></form>",
+        confirm = confirm.get(lang),
+        revoke = T::Revoke.get(lang),
+    )
 }
 
 /// What the page says after a station was added: its code as text and as a QR code.
@@ -431,6 +439,63 @@ pub fn qr_svg(data: &str) -> String {
          width=\"{px}\" height=\"{px}\" shape-rendering=\"crispEdges\" role=\"img\">\
          <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path d=\"{path}\" fill=\"#000\"/></svg>",
         px = size * 6,
+    )
+}
+
+/// The API keys page: every key (never the key itself) with a revoke button, and the form
+/// that adds one.
+pub fn keys_page(lang: Lang, session: &Session, keys: &[ApiKeyRow], notice: &str) -> String {
+    let csrf = csrf_field(&session.csrf);
+    let mut rows = String::new();
+    for key in keys {
+        let name = escape(&key.name);
+        let revoke = match &key.revoked_at {
+            Some(at) => format!("{} {}", T::Revoked.get(lang), escape(at)),
+            None => revoke_button(lang, "/console/keys/revoke", T::RevokeKeyConfirm, &csrf, &name),
+        };
+        let _ = write!(
+            rows,
+            "<tr data-key=\"{name}\"><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{revoke}</td></tr>",
+            escape(&key.scopes),
+            escape(&key.created_at),
+            escape(key.last_used_at.as_deref().unwrap_or("")),
+        );
+    }
+    let scopes: String = Scope::ALL
+        .iter()
+        .map(|scope| {
+            format!(
+                "<label><input type=\"checkbox\" name=\"scope\" value=\"{0}\"> {0}</label> ",
+                scope.as_str()
+            )
+        })
+        .collect();
+    let body = format!(
+        "{notice}<form class=\"box\" method=\"post\" action=\"/console/keys\">{csrf}\
+         <h2>{add_key}</h2>\
+         <p><label>{key_name} <input name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9._-]+\"></label></p>\
+         <p>{scopes_label}: {scopes}</p><button class=\"action\">{add}</button></form>\
+         <table><thead><tr><th>{key_name}</th><th>{scopes_label}</th><th>{created}</th>\
+         <th>{last_used}</th><th></th></tr></thead><tbody>{rows}</tbody></table>",
+        add_key = T::AddKey.get(lang),
+        key_name = T::KeyName.get(lang),
+        scopes_label = T::Scopes.get(lang),
+        add = T::Add.get(lang),
+        created = T::Created.get(lang),
+        last_used = T::LastUsed.get(lang),
+    );
+    page(lang, T::ApiKeys, Some((session, Page::Keys)), &body)
+}
+
+/// What the page says after a key was added: the key, this once.
+pub fn key_added(lang: Lang, name: &str, key: &str) -> String {
+    format!(
+        "<div class=\"box\" id=\"added\"><h2>{added}: {name}</h2>\
+         <p><code id=\"api-key\">{key}</code></p><p class=\"muted\">{once}</p></div>",
+        added = T::KeyAdded.get(lang),
+        name = escape(name),
+        key = escape(key),
+        once = T::KeyOnce.get(lang),
     )
 }
 

@@ -34,6 +34,7 @@ use serde::Deserialize;
 use auth::{Action, ConsoleRole, Page, Session};
 use i18n::{Lang, T};
 
+use crate::api_keys::{self, ApiKeyError};
 use crate::enrolment;
 use crate::heartbeat::StationReport;
 use crate::store::{HubStore, StoreError};
@@ -86,6 +87,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: ConsoleConfig) -> Router {
         .route("/fleet/{station}", get(station_history::<S>))
         .route("/stations", get(stations::<S>).post(add_station::<S>))
         .route("/stations/revoke", post(revoke_station::<S>))
+        .route("/keys", get(keys::<S>).post(add_key::<S>))
+        .route("/keys/revoke", post(revoke_key::<S>))
         .route("/audit", get(audit_log::<S>))
         .fallback(not_found)
         .layer(axum::middleware::map_response(secure_headers))
@@ -534,6 +537,101 @@ async fn revoke_station<S: HubStore>(
         }
         Err(error @ StoreError::UnknownStation(_)) => {
             refused_input(&console, &visit, &session, error.to_string()).await
+        }
+        Err(error) => Err(visit.storage_failed(error)),
+    }
+}
+
+async fn keys<S: HubStore>(State(console): State<Arc<Console<S>>>, visit: Visit) -> Answer {
+    let session = visit.require(&console, Page::Keys, None).await?;
+    keys_answer(&console, &visit, &session, StatusCode::OK, String::new()).await
+}
+
+async fn keys_answer<S: HubStore>(
+    console: &Console<S>,
+    visit: &Visit,
+    session: &Session,
+    status: StatusCode,
+    notice: String,
+) -> Answer {
+    let keys = console.store.api_keys().await.map_err(|e| visit.storage_failed(e))?;
+    Ok(visit.html(status, html::keys_page(visit.lang, session, &keys, &notice)))
+}
+
+/// The fields of a key form (`scope` repeats, one per box ticked).
+struct KeyForm {
+    name: String,
+    scopes: Vec<String>,
+    csrf: String,
+}
+
+/// The signed-in user allowed to do `action` on the keys page, with the form checked
+/// (readable, CSRF token), or the answer to give instead.
+async fn key_action<S: HubStore>(
+    console: &Console<S>,
+    visit: &Visit,
+    action: Action,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<(Session, KeyForm), Response> {
+    let session = visit.require(console, Page::Keys, Some(action)).await?;
+    let mut fields = KeyForm { name: String::new(), scopes: Vec::new(), csrf: String::new() };
+    for (key, value) in visit.form(Some(&session), form)? {
+        match key.as_str() {
+            "name" => fields.name = value,
+            "scope" => fields.scopes.push(value),
+            "csrf" => fields.csrf = value,
+            _ => {}
+        }
+    }
+    visit.check_csrf(console, &session, &fields.csrf).await?;
+    Ok((session, fields))
+}
+
+async fn add_key<S: HubStore>(
+    State(console): State<Arc<Console<S>>>,
+    visit: Visit,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Answer {
+    let (session, form) = key_action(&console, &visit, Action::AddKey, form).await?;
+    let refused = |problem: String| {
+        let text = format!("{}: {problem}", T::BadRequest.get(visit.lang));
+        keys_answer(&console, &visit, &session, StatusCode::BAD_REQUEST, html::notice(&text))
+    };
+    let scopes = match api_keys::parse_scopes(&form.scopes.join(",")) {
+        Ok(scopes) if !form.scopes.is_empty() => scopes,
+        Ok(_) => return refused("tick at least one scope".into()).await,
+        Err(error) => return refused(error.to_string()).await,
+    };
+    match api_keys::add_key(console.store.as_ref(), &form.name, &scopes).await {
+        Ok(key) => {
+            let detail = format!("{} ({})", form.name, form.scopes.join(","));
+            console.audit(&session.user, "api_key_add", detail).await;
+            let added = html::key_added(visit.lang, &form.name, &key);
+            keys_answer(&console, &visit, &session, StatusCode::OK, added).await
+        }
+        Err(ApiKeyError::Store(error)) if !matches!(error, StoreError::ApiKeyExists(_)) => {
+            Err(visit.storage_failed(error))
+        }
+        Err(error) => refused(error.to_string()).await,
+    }
+}
+
+async fn revoke_key<S: HubStore>(
+    State(console): State<Arc<Console<S>>>,
+    visit: Visit,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Answer {
+    let (session, form) = key_action(&console, &visit, Action::RevokeKey, form).await?;
+    match api_keys::revoke_key(console.store.as_ref(), &form.name).await {
+        Ok(()) => {
+            console.audit(&session.user, "api_key_revoke", form.name.clone()).await;
+            let text = format!("{}: {}", T::KeyRevoked.get(visit.lang), form.name);
+            keys_answer(&console, &visit, &session, StatusCode::OK, html::notice(&text)).await
+        }
+        Err(error @ StoreError::UnknownApiKey(_)) => {
+            let text = format!("{}: {error}", T::BadRequest.get(visit.lang));
+            keys_answer(&console, &visit, &session, StatusCode::BAD_REQUEST, html::notice(&text))
+                .await
         }
         Err(error) => Err(visit.storage_failed(error)),
     }
