@@ -9,7 +9,7 @@
 //! [`crate::long_poll`]: capped at 25 s, and answered with the wait granted in
 //! `x-expo-wait`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub struct FeedEntry {
     pub kind: String,
     /// When it happened, RFC 3339 (the station's clock).
     pub at: String,
-    /// The station id that recorded it (`hub` for the data centre).
+    /// The station id that recorded it (`@hub` for the data centre).
     pub station: String,
     /// The holder, when known (a refusal of a forged badge names nobody).
     pub attendee_id: Option<Uuid>,
@@ -174,10 +174,13 @@ pub async fn feed_page<S: HubStore>(
             .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
         entries.extend(FeedEntry::of(seq, change));
     }
+    // Each holder once, however many entries a page has of them.
     let holders: Vec<String> = entries
         .iter()
         .filter(|entry| entry.name.is_none())
         .filter_map(|entry| entry.attendee_id.map(|id| format!("attendee:{id}")))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     let holders: HashMap<Uuid, AttendeeRecord> = store
         .current_records(&holders)

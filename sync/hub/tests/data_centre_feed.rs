@@ -241,16 +241,8 @@ fn a_waiting_feed_follower_hears_of_a_push<S: HubStore>(hub: TestHub<S>) {
 
     let url = format!("{}/v1/feed?after={start}&wait=25", hub.url);
     let follower = std::thread::spawn(move || read_feed(&url, &key));
-    // Push once the follower is waiting at the hub (its gauge says so).
-    let metrics = format!("{}/metrics", hub.url);
-    while !call("GET", &metrics, Some(&watcher), None)
-        .1
-        .as_str()
-        .unwrap()
-        .contains("expo_hub_waiting_requests 1")
-    {
-        std::thread::yield_now();
-    }
+    // Push once the follower is waiting at the hub.
+    common::await_waiting_requests(&hub.url, &watcher, 1);
     let mut at_gate = Station::new("gate-1");
     let entry = gate_decision(&mut at_gate, Some(Uuid::now_v7()), "in", true, "ok");
     gate.push(std::slice::from_ref(&entry)).unwrap();
