@@ -405,9 +405,15 @@ impl SyncWorker {
                     next_round = Instant::now() + delay;
                 }
                 // After a round, unless one was sent moments ago (rounds nudged by local
-                // changes come in bursts), and whenever the idle interval is up.
+                // changes come in bursts), and whenever the idle interval is up while the hub
+                // answers (offline, an idle heartbeat would only wait out its connect timeout
+                // and hold up the next round).
                 let recently = last_heartbeat.is_some_and(|at| at.elapsed() < MIN_HEARTBEAT_GAP);
-                let heartbeat_due = Instant::now() >= next_heartbeat || (round_due && !recently);
+                let idle_up = Instant::now() >= next_heartbeat;
+                if idle_up && !online {
+                    next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
+                }
+                let heartbeat_due = (idle_up && online) || (round_due && !recently);
                 if let (Some(figures), true) = (&figures, heartbeat_due) {
                     let last_error =
                         shared.lock().unwrap_or_else(PoisonError::into_inner).last_error.clone();
