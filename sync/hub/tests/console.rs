@@ -375,6 +375,17 @@ fn the_fleet_marks_silent_stations_failing_printers_and_denying_lanes<S: HubStor
 
     let history = ops.get("/console/fleet/gate-1").body;
     assert!(history.contains("<td>3000</td>"), "{history}");
+
+    // What a station sends is text on the page, never markup.
+    let mut hostile = healthy();
+    hostile.version = "<script>alert(1)</script>".into();
+    hostile.last_error = Some("<img src=x onerror=alert(2)>".into());
+    hostile.lanes[0].lane = "\"><b>lane</b>".into();
+    hub.client("gate-evil").heartbeat(&hostile).unwrap();
+    let body = ops.get("/console/fleet").body;
+    let evil = row(&body, "gate-evil");
+    assert!(!evil.contains("<script") && !evil.contains("<img") && !evil.contains("<b>"), "{evil}");
+    assert!(evil.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{evil}");
 }
 
 /// The first event of a server-sent event stream: its name and data.
