@@ -3,6 +3,8 @@
 //!
 //! Every non-2xx answer is a JSON [`ErrorBody`], including the cases axum would answer
 //! in plain text (unreadable or oversized bodies, bad query strings, unknown routes).
+//! The operations console nested at `/console` is the exception: it answers a browser with
+//! HTML pages, its errors included (see [`super::console`]).
 //! Logs name stations and counts, never record contents.
 
 use std::future::Future;
