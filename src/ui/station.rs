@@ -7,6 +7,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
 use chrono::TimeZone;
+use expo_sync::heartbeat::StationMode;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
@@ -19,6 +20,7 @@ use crate::badges::{BadgeData, BadgeError, PrintProblem, PrinterConfig, Template
 use crate::domain::{
     AttendeeId, EventDefinition, FieldError, IdDocument, IdType, NewAttendee, Source,
 };
+use crate::heartbeat::DeviceBoard;
 use crate::operators::{
     self, Operator, OperatorChange, OperatorEntry, OperatorError, Permission, Role,
 };
@@ -533,6 +535,8 @@ impl From<StoreError> for Failure {
 /// The UI's end of the worker.
 pub struct StationHandle {
     requests: Option<Sender<Request>>,
+    /// The devices the app drives, as the heartbeat reports them.
+    devices: DeviceBoard,
     responses: Receiver<Response>,
     thread: Option<JoinHandle<()>>,
 }
@@ -543,6 +547,8 @@ impl StationHandle {
     pub fn open(data_dir: PathBuf, wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
         let (request_tx, request_rx) = mpsc::channel();
         let (response_tx, responses) = mpsc::channel();
+        let devices = DeviceBoard::default();
+        let reported = devices.clone();
         let thread = std::thread::Builder::new().name("station".into()).spawn(move || {
             let reply = |response| {
                 // A closed channel means the UI is gone: nothing left to tell.
@@ -553,7 +559,7 @@ impl StationHandle {
             match Store::open(&data_dir) {
                 Ok(store) => {
                     let printing = Printing::start(&data_dir);
-                    let sync = Sync::start(&data_dir);
+                    let sync = Sync::start(&data_dir, reported);
                     let event = EventWatch::new(&store);
                     Worker { store, operator: None, printing, sync, event, card_read: None }
                         .run(&request_rx, reply)
@@ -563,7 +569,12 @@ impl StationHandle {
                 }
             }
         })?;
-        Ok(Self { requests: Some(request_tx), responses, thread: Some(thread) })
+        Ok(Self { requests: Some(request_tx), devices, responses, thread: Some(thread) })
+    }
+
+    /// Where the app shows its devices' state for the heartbeat.
+    pub fn devices(&self) -> &DeviceBoard {
+        &self.devices
     }
 
     /// Queues a request; if the worker has stopped, the failure arrives as a response.
@@ -613,8 +624,9 @@ enum Sync {
 }
 
 impl Sync {
-    fn start(data_dir: &std::path::Path) -> Sync {
-        match station_sync::start_background_sync(data_dir, WorkerOptions::default()) {
+    fn start(data_dir: &std::path::Path, devices: DeviceBoard) -> Sync {
+        let options = WorkerOptions::default();
+        match station_sync::start_background_sync(data_dir, options, StationMode::App, devices) {
             Ok(Some(worker)) => Sync::Running(worker),
             Ok(None) => Sync::NotEnrolled,
             Err(error) => {

@@ -17,11 +17,14 @@
 //!   contract, sync rounds and the background worker).
 //! - [`output`] and [`logging`]: what the hub and the stations both write: owner-only
 //!   data files, formula-safe CSV, and logs without credentials.
+//! - [`heartbeat`]: what a station reports about itself to the hub for the operations
+//!   console (print queue, devices, gate lanes), and the hub's bounds on it.
 
 pub mod authority;
 pub mod client;
 pub mod conflict;
 pub mod endorsement;
+pub mod heartbeat;
 pub mod hlc;
 pub mod logging;
 pub mod output;

@@ -55,6 +55,10 @@ pub enum StoreError {
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("stored authority key: {0}")]
     Authority(#[from] expo_sync::endorsement::EndorsementError),
+    #[error("console user {0:?} already exists")]
+    UserExists(String),
+    #[error("no console user named {0:?}")]
+    UnknownUser(String),
     #[error("an API key named {0:?} already exists")]
     ApiKeyExists(String),
     #[error("no API key named {0:?}")]
@@ -240,6 +244,122 @@ pub trait HubStore: Send + Sync + 'static {
         ids: Vec<Uuid>,
         id_hashes: Vec<String>,
     ) -> impl Future<Output = Result<Vec<(Hlc, AttendeeRecord)>, StoreError>> + Send;
+    // Heartbeats and the operations console (heartbeat.rs, console/): tables of their
+    // own, made by `sqlite_console.rs` and `postgres_console.rs`.
+
+    /// Keeps `report` as the station's latest, and in its history at most once a minute
+    /// (history older than [`HEARTBEAT_HISTORY_MS`] goes).
+    fn record_heartbeat(
+        &self,
+        station: &str,
+        received_at_ms: i64,
+        report: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every station, in name order, with its latest report (JSON) if it sent one.
+    fn fleet(&self) -> impl Future<Output = Result<Vec<FleetRow>, StoreError>> + Send;
+
+    /// The station's reports (time, JSON) kept in its history, newest first.
+    fn heartbeat_history(
+        &self,
+        station: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
+
+    fn add_console_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the user and ends their sessions.
+    fn remove_console_user(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// (name, role) of every console user, in name order.
+    fn console_users(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// (role, password hash) of the user.
+    fn console_password(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+
+    fn create_console_session(
+        &self,
+        session: ConsoleSessionRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session of `token_hash` unless it expired by `now_ms` (expired ones go).
+    fn console_session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<ConsoleSessionRow>, StoreError>> + Send;
+
+    fn end_console_session(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends to the console's audit log.
+    fn console_audit(&self, entry: AuditRow)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many entries of `user` with `action` the audit log holds since `since_ms`.
+    fn console_audit_count(
+        &self,
+        user: &str,
+        action: &str,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The newest `limit` audit entries, newest first.
+    fn console_audit_log(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+}
+
+/// How long the hub keeps a station's heartbeat history: six hours.
+pub const HEARTBEAT_HISTORY_MS: i64 = 6 * 60 * 60 * 1000;
+/// One history sample a minute per station at most.
+pub const HEARTBEAT_SAMPLE_MS: i64 = 60 * 1000;
+
+/// A station as the fleet page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetRow {
+    pub name: String,
+    pub role: Option<StationRole>,
+    pub revoked: bool,
+    /// The station redeemed its enrolment code.
+    pub enrolled: bool,
+    /// When the latest report arrived (hub clock, ms) and the report (JSON).
+    pub last_report: Option<(i64, String)>,
+}
+
+/// A console session: the cookie's token only as its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSessionRow {
+    pub token_hash: String,
+    pub user: String,
+    pub role: String,
+    pub csrf: String,
+    pub expires_at_ms: i64,
+}
+
+/// One entry of the console's audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub at_ms: i64,
+    pub user: String,
+    pub action: String,
+    pub detail: String,
 }
 
 /// One change as the `changes` table stores it.
