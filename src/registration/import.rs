@@ -552,6 +552,7 @@ fn write_rows(
                         record.id = current.id;
                         record.created_at = current.created_at.clone();
                         record.source = current.source.clone();
+                        record.merged_into = current.merged_into;
                         if record.registration_code.is_none() {
                             record.registration_code = current.registration_code.clone();
                         }

@@ -148,6 +148,7 @@ pub fn edit(
         );
     }
     record.created_at = current.created_at.clone();
+    record.merged_into = current.merged_into;
     authorize(store, operator, Permission::Edit, Some(id), &[&record.category])?;
     let actor = operator.name.as_str();
     store.write(|tx| {
@@ -288,8 +289,25 @@ pub fn similar_names(a: &str, b: &str) -> bool {
     )
 }
 
-/// Finds an attendee by id or registration code.
+/// Finds an attendee by id or registration code; an attendee merged into another (see
+/// [`AttendeeRecord::merged_into`]) is found as the one they were merged into.
 pub fn resolve(conn: &Connection, text: &str) -> Result<AttendeeRecord> {
+    let mut found = resolve_as_stored(conn, text)?;
+    // Bounded: a chain of merges is short, and a cycle (which no hub makes) must not hang.
+    for _ in 0..MAX_MERGE_HOPS {
+        let Some(kept) = found.merged_into else { break };
+        match load_record(conn, kept)? {
+            Some(record) => found = record,
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
+/// Longest chain of merges [`resolve`] follows.
+const MAX_MERGE_HOPS: usize = 8;
+
+fn resolve_as_stored(conn: &Connection, text: &str) -> Result<AttendeeRecord> {
     let text = text.trim();
     let by_id =
         Uuid::parse_str(text).ok().map(|id| load(conn, AttendeeId(id))).transpose()?.flatten();
@@ -324,7 +342,8 @@ fn load_record(conn: &Connection, id: Uuid) -> Result<Option<AttendeeRecord>, St
 
 pub(crate) const ATTENDEE_COLUMNS: &str =
     "id, registration_code, name, company, title, category, phone, email, country, \
-     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at";
+     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, \
+     merged_into";
 
 pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
     let id: String = row.get(0)?;
@@ -351,6 +370,18 @@ pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
         tags: serde_json::from_str(&tags).unwrap_or_default(),
         created_at: row.get(16)?,
         updated_at: row.get(17)?,
+        merged_into: row
+            .get::<_, Option<String>>(18)?
+            .map(|id| {
+                Uuid::parse_str(&id).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        18,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -395,6 +426,7 @@ pub fn to_record(attendee: &Attendee, data_key: Option<&DataKey>) -> Result<Atte
         tags: attendee.tags.clone(),
         created_at: now.clone(),
         updated_at: now,
+        merged_into: None,
     })
 }
 
@@ -405,8 +437,17 @@ pub(crate) fn upsert(
     hlc: &Hlc,
 ) -> Result<(), StoreError> {
     let previous = load_record(conn, record.id)?;
+    let record = &still_merged(previous.as_ref(), record);
     let key = write_row(conn, record, hlc)?;
     replace_terms(conn, key, previous.as_ref(), record)
+}
+
+/// `record` as this station stores it over `previous`: a merge is final, so a version of a
+/// merged-away attendee that does not say so (made by a station that had not heard of the
+/// merge yet) stays merged into the same attendee.
+fn still_merged(previous: Option<&AttendeeRecord>, record: &AttendeeRecord) -> AttendeeRecord {
+    let merged_into = previous.and_then(|p| p.merged_into).or(record.merged_into);
+    AttendeeRecord { merged_into, ..record.clone() }
 }
 
 /// Replaces the stored search terms of the attendee with station-local key `key`,
@@ -472,9 +513,10 @@ pub(crate) type LocalKey = i64;
 /// The stored columns of an attendee, as written.
 const WRITTEN_COLUMNS: &str =
     "id, registration_code, name, company, title, category, phone, email, country, \
-     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc";
+     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc, \
+     merged_into";
 
-const WRITTEN_COLUMN_COUNT: usize = 19;
+const WRITTEN_COLUMN_COUNT: usize = 20;
 
 /// An attendee record's values in [`WRITTEN_COLUMNS`] order, the ones stored in another
 /// form than the record's worked out.
@@ -484,6 +526,7 @@ struct RowValues<'r> {
     sealed: Option<Vec<u8>>,
     tags: String,
     hlc: &'r str,
+    merged_into: Option<String>,
 }
 
 impl<'r> RowValues<'r> {
@@ -500,6 +543,7 @@ impl<'r> RowValues<'r> {
             sealed,
             tags: serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()),
             hlc,
+            merged_into: record.merged_into.map(|id| id.to_string()),
         })
     }
 
@@ -525,6 +569,7 @@ impl<'r> RowValues<'r> {
             &r.created_at,
             &r.updated_at,
             &self.hlc,
+            &self.merged_into,
         ]
     }
 }
@@ -540,12 +585,13 @@ pub(crate) fn write_row(
     let values = RowValues::of(record, &hlc)?;
     conn.prepare_cached(&format!(
         "INSERT INTO attendees ({WRITTEN_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
          ON CONFLICT(id) DO UPDATE SET registration_code = excluded.registration_code, name = excluded.name, \
          company = excluded.company, title = excluded.title, category = excluded.category, phone = excluded.phone, \
          email = excluded.email, country = excluded.country, id_type = excluded.id_type, id_masked = excluded.id_masked, \
          id_hash = excluded.id_hash, id_sealed = excluded.id_sealed, source = excluded.source, consent = excluded.consent, \
-         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc \
+         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc, \
+         merged_into = coalesce(attendees.merged_into, excluded.merged_into) \
          RETURNING local_key"
     ))?
     .query_row(&values.params()[..], |row| row.get(0))
@@ -599,7 +645,7 @@ pub fn apply_remote(
         .query_row(
             &format!("SELECT {ATTENDEE_COLUMNS}, hlc FROM attendees WHERE id = ?1"),
             [record.id.to_string()],
-            |r| Ok((row_to_record(r)?, r.get(18)?)),
+            |r| Ok((row_to_record(r)?, r.get(19)?)),
         )
         .optional()?;
     let incoming_hlc = hlc.to_string();

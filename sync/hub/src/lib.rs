@@ -1,6 +1,7 @@
 //! `expo-hub`, the organiser's data centre and the stations' sync service: storage
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
+pub mod conflicts;
 pub mod enrolment;
 pub mod export;
 pub mod origin;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,13 +24,15 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
+use super::conflicts::{self, ConflictList, DismissRequest, MergeRequest, ResolveError};
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::origin::HubOrigin;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
-    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 
 /// Limits of one hub process.
@@ -82,6 +84,8 @@ struct Hub<S> {
     store: Arc<S>,
     config: HubConfig,
     counters: Counters,
+    /// The clock of the changes this hub process makes itself.
+    origin: HubOrigin,
 }
 
 /// The station a request authenticated as.
@@ -174,13 +178,19 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
-    let hub = Arc::new(Hub { store, config, counters: Counters::default() });
+    let hub = Arc::new(Hub {
+        store,
+        config,
+        counters: Counters::default(),
+        origin: HubOrigin::default(),
+    });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
         .route("/v1/pull", get(pull::<S>))
         .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
         .route("/v1/keys", post(endorse_key::<S>))
-        .route("/v1/conflicts", get(conflicts::<S>))
+        .route("/v1/conflicts", get(list_conflicts::<S>))
+        .route("/v1/conflicts/{id}/{action}", post(resolve_conflict::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
     Router::new()
@@ -458,9 +468,78 @@ async fn put_event<S: HubStore>(
     Ok(Json(merged).into_response())
 }
 
-async fn conflicts<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
-    let conflicts = hub.store.conflicts().await?;
-    Ok(Json(ConflictsResponse { conflicts }).into_response())
+/// Conflicts name people (masked): the organiser's admin stations only.
+fn conflicts_caller(caller: &StationIdentity) -> Result<String, ApiError> {
+    if caller.role != Some(StationRole::Admin) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin station may list, merge or dismiss conflicts",
+        ));
+    }
+    Ok(format!("station:{}", caller.name))
+}
+
+async fn list_conflicts<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    conflicts_caller(&caller)?;
+    let conflicts = conflicts::list(hub.store.as_ref()).await?;
+    Ok(Json(ConflictList { conflicts }).into_response())
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(error: ResolveError) -> Self {
+        let (status, code) = match &error {
+            ResolveError::Store(_) | ResolveError::Unencodable(_) => {
+                return match error {
+                    ResolveError::Store(store) => ApiError::from(store),
+                    other => {
+                        tracing::error!(error = %other, "cannot encode a hub change");
+                        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string())
+                    }
+                };
+            }
+            ResolveError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_conflict"),
+            ResolveError::AlreadyResolved { .. } => (StatusCode::CONFLICT, "already_resolved"),
+            ResolveError::NotInConflict { .. } => (StatusCode::BAD_REQUEST, "not_in_conflict"),
+            ResolveError::NotStored(_) | ResolveError::OneAttendee(_) => {
+                (StatusCode::CONFLICT, "not_mergeable")
+            }
+            ResolveError::AlreadyMerged { .. } => (StatusCode::CONFLICT, "already_merged"),
+            ResolveError::BadReason => (StatusCode::BAD_REQUEST, "invalid_reason"),
+        };
+        Self::new(status, code, error.to_string())
+    }
+}
+
+/// `POST /v1/conflicts/{id}/merge` (`{"keep": ATTENDEE_ID}`) and `/dismiss`
+/// (`{"reason": TEXT}`).
+async fn resolve_conflict<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let by = conflicts_caller(&caller)?;
+    let Ok(Path((id, action))) = path else { return Err(not_found().await) };
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_conflict", "a conflict id is a number")
+    })?;
+    let (store, origin) = (hub.store.as_ref(), &hub.origin);
+    let resolved = match action.as_str() {
+        "merge" => {
+            let request: MergeRequest = parse_body(body)?;
+            conflicts::merge(store, origin, id, request.keep, &by).await?
+        }
+        "dismiss" => {
+            let request: DismissRequest = parse_body(body)?;
+            conflicts::dismiss(store, origin, id, &request.reason, &by).await?
+        }
+        _ => return Err(not_found().await),
+    };
+    Ok(Json(resolved).into_response())
 }
 
 async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
@@ -469,7 +548,12 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
     let lines = [
         ("expo_hub_changes_stored", "gauge", "Changes held by the hub database.", stats.changes),
         ("expo_hub_stations", "gauge", "Enrolled stations not revoked.", stats.active_stations),
-        ("expo_hub_conflicts", "gauge", "Duplicate attendees awaiting merge.", stats.conflicts),
+        (
+            "expo_hub_conflicts",
+            "gauge",
+            "Open conflicts awaiting a merge or dismissal.",
+            stats.conflicts,
+        ),
         (
             "expo_hub_pushes_total",
             "counter",

@@ -28,6 +28,23 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// Runs each named test `fn name<S: HubStore>(hub: TestHub<S>)` once against a hub on
+/// SQLite (`sqlite::name`) and once on PostgreSQL (`postgres::name`, skipped without
+/// `EXPO_TEST_PG_URL`), for the test files that `#[macro_use] mod common;`.
+#[allow(unused_macros)] // as above
+macro_rules! hub_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { super::$test(super::common::sqlite_hub()) })*
+        }
+        mod postgres {
+            $(#[test] fn $test() {
+                if let Some(hub) = super::common::postgres_hub() { super::$test(hub) }
+            })*
+        }
+    };
+}
+
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
     pub runtime: tokio::runtime::Runtime,
@@ -83,6 +100,11 @@ impl<S: HubStore> TestHub<S> {
 
     pub fn client(&self, name: &str) -> expo_sync::client::HubClient {
         expo_sync::client::HubClient::new(&self.url, &self.enrolled(name))
+    }
+
+    /// The database file of a hub on SQLite.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|dir| dir.path().join("hub.db"))
     }
 
     pub fn stop(&mut self) {
@@ -268,6 +290,7 @@ pub fn attendee_record(id: Uuid, name: &str, id_hash: Option<&str>) -> AttendeeR
         tags: vec!["vip".into(), "press".into()],
         created_at: "2025-05-01T09:00:00Z".into(),
         updated_at: "2025-05-01T09:00:00Z".into(),
+        merged_into: None,
     }
 }
 
