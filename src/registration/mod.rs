@@ -653,6 +653,13 @@ pub fn apply_remote(
         return Ok(false); // this very version is already here
     }
     let remote_wins = current.as_ref().is_none_or(|(_, local_hlc)| incoming_hlc > *local_hlc);
+    if let (false, Some((local, _)), Some(into)) = (remote_wins, &current, record.merged_into) {
+        // A merge is final whatever the clocks say: a local edit not yet pushed keeps its
+        // content here, but not its place in search.
+        if local.merged_into.is_none() {
+            mark_merged(tx.sql(), local, into)?;
+        }
+    }
     if let Some((local, local_hlc)) = current {
         let same_content = local.id_hash == record.id_hash
             && without_id_secrets(&local) == without_id_secrets(record);
@@ -676,6 +683,15 @@ pub fn apply_remote(
     Ok(remote_wins)
 }
 
+/// Marks the stored `local` as merged into `into`, taking it out of search.
+fn mark_merged(conn: &Connection, local: &AttendeeRecord, into: Uuid) -> Result<(), StoreError> {
+    let key: LocalKey = conn
+        .prepare_cached("UPDATE attendees SET merged_into = ?2 WHERE id = ?1 RETURNING local_key")?
+        .query_row(params![local.id.to_string(), into.to_string()], |r| r.get(0))?;
+    let merged = AttendeeRecord { merged_into: Some(into), ..local.clone() };
+    replace_terms(conn, key, Some(local), &merged)
+}
+
 /// An attendee record fit for the audit log: the keyed hash and sealed number removed.
 fn without_id_secrets(record: &AttendeeRecord) -> AttendeeRecord {
     AttendeeRecord { id_hash: None, id_sealed: None, ..record.clone() }
@@ -692,5 +708,46 @@ mod similar_name_tests {
         assert!(similar_names("张三", "张三丰"));
         assert!(!similar_names("李晓明", "李晓红"));
         assert!(!similar_names("", "李晓明"));
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::operators::Operator;
+    use crate::store::test_support::store_with_event;
+
+    fn found(store: &Store, name: &str) -> usize {
+        search::search(store.conn(), name, 10, &[]).unwrap().len()
+    }
+
+    #[test]
+    fn a_merge_is_final_at_a_station_whatever_the_clocks_say() {
+        let (_dir, mut store) = store_with_event();
+        let input = NewAttendee {
+            name: "Anna Smith".into(),
+            category: "public_visitor".into(),
+            phone: "13912345678".into(),
+            ..NewAttendee::default()
+        };
+        let kept = register(&mut store, &Operator::admin("t"), &input, Source::WalkIn).unwrap();
+        let local = register(&mut store, &Operator::admin("t"), &input, Source::WalkIn).unwrap();
+        assert_eq!(found(&store, "anna"), 2);
+        let hub = |wall_ms| Hlc { wall_ms, counter: 0, station: "@hub".into() };
+
+        // The hub's merge arrives stamped before a local edit: the edit keeps its content,
+        // but the attendee leaves search and a look-up leads to the kept one.
+        let merged = AttendeeRecord { merged_into: Some(kept.id), ..local.clone() };
+        assert!(!store.write(|tx| apply_remote(tx, &merged, &hub(1))).unwrap());
+        assert_eq!(found(&store, "anna"), 1);
+        assert_eq!(resolve(store.conn(), &local.id.to_string()).unwrap().id, kept.id);
+
+        // A later version that does not know of the merge does not undo it.
+        let unaware = AttendeeRecord { name: "Anna Smyth".into(), ..local.clone() };
+        assert!(store.write(|tx| apply_remote(tx, &unaware, &hub(u64::MAX / 2))).unwrap());
+        let stored = load(store.conn(), AttendeeId(local.id)).unwrap().unwrap();
+        assert_eq!((stored.name.as_str(), stored.merged_into), ("Anna Smyth", Some(kept.id)));
+        assert_eq!(found(&store, "anna"), 1);
+        assert_eq!(found(&store, "smyth"), 0);
     }
 }
