@@ -1,11 +1,15 @@
 //! `expo-hub`, the organiser's data centre and the stations' sync service: storage
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
+pub mod api_keys;
 pub mod conflicts;
 pub mod enrolment;
 pub mod export;
+pub mod feed;
+pub mod notify;
 pub mod origin;
 pub mod postgres;
+pub mod registrations;
 pub mod server;
 pub mod sqlite;
 pub mod store;

@@ -26,6 +26,8 @@ use tokio::sync::{watch, Semaphore};
 
 use super::conflicts::{self, ConflictList, DismissRequest, MergeRequest, ResolveError};
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::feed;
+use super::notify::ChangeNotifier;
 use super::origin::HubOrigin;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
@@ -80,12 +82,14 @@ struct Counters {
     errors: AtomicU64,
 }
 
-struct Hub<S> {
-    store: Arc<S>,
-    config: HubConfig,
+pub(crate) struct Hub<S> {
+    pub(crate) store: Arc<S>,
+    pub(crate) config: HubConfig,
     counters: Counters,
     /// The clock of the changes this hub process makes itself.
     origin: HubOrigin,
+    /// Wakes long polls when this process stores changes.
+    pub(crate) changes: ChangeNotifier,
 }
 
 /// The station a request authenticated as.
@@ -101,7 +105,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 
@@ -183,6 +187,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         config,
         counters: Counters::default(),
         origin: HubOrigin::default(),
+        changes: ChangeNotifier::default(),
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -196,6 +201,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     Router::new()
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
+        // The organiser's systems: each handler checks its API key's scope itself.
+        .route("/v1/feed", get(feed::feed::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -297,7 +304,7 @@ async fn count_errors<S: HubStore>(
     response
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
@@ -374,6 +381,9 @@ async fn push<S: HubStore>(
     let received = request.changes.len();
     let station = caller.name;
     let response = hub.store.push(&station, batch).await?;
+    if response.new > 0 {
+        hub.changes.stored();
+    }
     hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
     hub.counters.changes_received.fetch_add(received as u64, Ordering::Relaxed);
     if response.refused.is_empty() {

@@ -3,7 +3,6 @@
 //! `expo-hub conflicts` command.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
-#[macro_use]
 mod common;
 
 use common::{Station, TestHub};
@@ -14,7 +13,7 @@ use expo_hub::HubStore;
 use expo_sync::protocol::{AttendeeRecord, ConflictsResponse, ErrorBody, Record};
 use uuid::Uuid;
 
-hub_suite!(
+common::hub_suite!(
     duplicates_are_listed_masked_merged_once_and_not_found_again,
     a_dismissed_conflict_is_audited_and_not_listed_or_recorded_again,
     identity_conflicts_recorded_by_the_hub_are_listed_and_only_dismissed,

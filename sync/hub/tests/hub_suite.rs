@@ -2,7 +2,6 @@
 //! Everything goes over HTTP on 127.0.0.1 to a real in-process hub.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
-#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -20,7 +19,7 @@ use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
 use expo_sync::StationRole;
 use uuid::Uuid;
 
-hub_suite!(
+common::hub_suite!(
     enrolment_codes_work_once_and_revocation_is_immediate,
     push_is_idempotent_by_change_id,
     pull_pages_other_stations_changes_in_order,

@@ -28,10 +28,9 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Runs each named test `fn name<S: HubStore>(hub: TestHub<S>)` once against a hub on
-/// SQLite (`sqlite::name`) and once on PostgreSQL (`postgres::name`, skipped without
-/// `EXPO_TEST_PG_URL`), for the test files that `#[macro_use] mod common;`.
-#[allow(unused_macros)] // as above
+/// Runs each test function, given a fresh [`TestHub`], on SQLite and on PostgreSQL (when
+/// `EXPO_TEST_PG_URL` is set): `common::hub_suite!(test_a, test_b)`.
+#[allow(unused_macros)] // not every test binary runs a suite
 macro_rules! hub_suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -44,6 +43,8 @@ macro_rules! hub_suite {
         }
     };
 }
+#[allow(unused_imports)] // not every test binary runs a suite
+pub(crate) use hub_suite;
 
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
