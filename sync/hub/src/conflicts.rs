@@ -37,7 +37,7 @@ use crate::store::{current_under, HubStore, PreparedBatch, StoreError};
 use expo_kiosk::domain::attendee::mask_name;
 use expo_sync::endorsement::HUB_ORIGIN;
 use expo_sync::hlc::Hlc;
-use expo_sync::protocol::{AttendeeRecord, AuditRecord, BadgeRecord, Change, Record};
+use expo_sync::protocol::{AttendeeRecord, BadgeRecord, Change, Record};
 use expo_sync::validate::{MAX_TAGS, MAX_TEXT_BYTES};
 
 /// The reason on the badges of an attendee merged away.
@@ -285,7 +285,7 @@ async fn view<S: HubStore>(
     let StoredConflict { id, found, found_at, resolution } = conflict;
     let versions = attendees(store, &[found.attendee_a, found.attendee_b]).await?;
     let show = |id: Uuid| match versions.iter().find(|(a, _)| a.id == id) {
-        Some((a, change)) => ConflictAttendee {
+        Some((a, hlc)) => ConflictAttendee {
             id,
             stored: true,
             name: mask_name(&a.name),
@@ -295,7 +295,7 @@ async fn view<S: HubStore>(
             id_type: a.id_type.clone(),
             id_masked: a.id_masked.clone(),
             created_at: a.created_at.clone(),
-            station: change.station.clone(),
+            station: hlc.station.clone(),
             merged_into: a.merged_into,
         },
         None => ConflictAttendee {
@@ -336,17 +336,9 @@ async fn view<S: HubStore>(
 async fn attendees<S: HubStore>(
     store: &S,
     ids: &[Uuid],
-) -> Result<Vec<(AttendeeRecord, Change)>, StoreError> {
-    let keys = ids.iter().map(|id| format!("attendee:{id}")).collect();
-    Ok(store
-        .current_versions(keys)
-        .await?
-        .into_iter()
-        .filter_map(|change| match &change.record {
-            Record::Attendee(a) => Some((a.clone(), change)),
-            _ => None,
-        })
-        .collect())
+) -> Result<Vec<(AttendeeRecord, Hlc)>, StoreError> {
+    let versions = store.current_attendees(ids.to_vec(), Vec::new()).await?;
+    Ok(versions.into_iter().map(|(hlc, attendee)| (attendee, hlc)).collect())
 }
 
 /// The conflict `id`, or why it cannot be resolved as `wanted` (`Ok(Err(view))`: it
@@ -432,7 +424,7 @@ pub async fn merge<S: HubStore>(
             .cloned()
             .ok_or(ResolveError::NotStored(wanted))
     };
-    let ((kept, kept_change), (merged, merged_change)) = (find(keep)?, find(merged_id)?);
+    let ((kept, kept_hlc), (merged, merged_hlc)) = (find(keep)?, find(merged_id)?);
     if let Some(into) = kept.merged_into {
         return Err(ResolveError::AlreadyMerged { attendee: keep, into });
     }
@@ -447,11 +439,11 @@ pub async fn merge<S: HubStore>(
     if merged.merged_into.is_none() {
         let marked =
             AttendeeRecord { merged_into: Some(keep), updated_at: now.clone(), ..merged.clone() };
-        supersede(marked, &merged_change.hlc);
+        supersede(marked, &merged_hlc);
     }
     let absorbed = absorb(&kept, &merged);
     if absorbed != kept {
-        supersede(AttendeeRecord { updated_at: now.clone(), ..absorbed }, &kept_change.hlc);
+        supersede(AttendeeRecord { updated_at: now.clone(), ..absorbed }, &kept_hlc);
     }
     let mut revoked = 0;
     for badge in badges_of(store, merged_id).await? {
@@ -471,7 +463,7 @@ pub async fn merge<S: HubStore>(
         "conflict": id, "kind": conflict.found.kind, "kept": keep, "merged": merged_id,
         "badges_revoked": revoked,
     });
-    changes.push(audit(origin, by, "conflict_merge", Some(keep), detail, &now));
+    changes.push(origin.audit(&actor(by), "conflict_merge", Some(keep), detail));
     let resolution =
         Resolution::Merged { kept: keep, merged: merged_id, by: by.to_owned(), at: now };
     commit(store, id, resolution, &changes, same_merge).await
@@ -500,7 +492,7 @@ pub async fn dismiss<S: HubStore>(
         "conflict": id, "kind": found.kind, "attendee_a": found.attendee_a,
         "attendee_b": found.attendee_b, "reason": reason,
     });
-    let changes = [audit(origin, by, "conflict_dismiss", Some(found.attendee_a), detail, &now)];
+    let changes = [origin.audit(&actor(by), "conflict_dismiss", Some(found.attendee_a), detail)];
     let resolution =
         Resolution::Dismissed { reason: reason.to_owned(), by: by.to_owned(), at: now };
     commit(store, id, resolution, &changes, dismissed).await
@@ -509,27 +501,6 @@ pub async fn dismiss<S: HubStore>(
 /// The actor of the hub's audit entries and badge revocations for `by`.
 fn actor(by: &str) -> String {
     format!("{HUB_ORIGIN}:{by}").chars().take(MAX_TEXT_BYTES / 4).collect()
-}
-
-fn audit(
-    origin: &HubOrigin,
-    by: &str,
-    action: &str,
-    attendee: Option<Uuid>,
-    detail: serde_json::Value,
-    now: &str,
-) -> Change {
-    origin.change(
-        Record::Audit(AuditRecord {
-            id: Uuid::now_v7(),
-            at: now.to_owned(),
-            actor: actor(by),
-            action: action.to_owned(),
-            attendee_id: attendee,
-            detail,
-        }),
-        None,
-    )
 }
 
 /// The badges of `attendee` the hub holds: their entity keys are one range,

@@ -37,9 +37,7 @@ use super::store::{
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
 use expo_sync::hlc::Hlc;
-use expo_sync::protocol::{
-    AttendeeRecord, Change, EventRecord, PullResponse, PushResponse, Record,
-};
+use expo_sync::protocol::{AttendeeRecord, EventRecord, PullResponse, PushResponse, Record};
 use expo_sync::validate::MAX_CHANGE_BYTES;
 
 /// Advisory lock serialising writers of `changes`, `current_state`, conflicts and events.
@@ -654,17 +652,6 @@ impl HubStore for PostgresStore {
         Ok(new)
     }
 
-    async fn current_versions(&self, entity_keys: Vec<String>) -> Result<Vec<Change>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT c.change_json FROM current_state s
-                 JOIN changes c ON c.change_id = s.change_id WHERE s.entity_key = ANY($1)",
-                &[&entity_keys],
-            )
-            .await?;
-        rows.iter().map(|row| parse_json(row.try_get(0)?)).collect()
-    }
     // API keys.
 
     async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
+use super::api_keys::{require_scope, Scope};
 use super::conflicts::{self, ConflictList, DismissRequest, MergeRequest, ResolveError};
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
@@ -194,8 +195,6 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/pull", get(pull::<S>))
         .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
         .route("/v1/keys", post(endorse_key::<S>))
-        .route("/v1/conflicts", get(list_conflicts::<S>))
-        .route("/v1/conflicts/{id}/{action}", post(resolve_conflict::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
     Router::new()
@@ -203,6 +202,9 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
         .route("/v1/feed", get(feed::feed::<S>))
+        // An admin station or the organiser's API key: the handlers check which.
+        .route("/v1/conflicts", get(list_conflicts::<S>))
+        .route("/v1/conflicts/{id}/{action}", post(resolve_conflict::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -479,22 +481,37 @@ async fn put_event<S: HubStore>(
 }
 
 /// Conflicts name people (masked): the organiser's admin stations only.
-fn conflicts_caller(caller: &StationIdentity) -> Result<String, ApiError> {
-    if caller.role != Some(StationRole::Admin) {
-        return Err(ApiError::new(
+/// Who lists and resolves conflicts, which name people (masked): an admin station
+/// (`station:NAME`), or an organiser API key with the scope `conflicts:write` (`key:NAME`).
+async fn conflicts_caller<S: HubStore>(
+    hub: &Hub<S>,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
+    let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
+    match hub.store.authenticate(&secret_hash(token)).await? {
+        StationAuth::Active(station) if station.role == Some(StationRole::Admin) => {
+            Ok(format!("station:{}", station.name))
+        }
+        StationAuth::Active(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "only an admin station may list, merge or dismiss conflicts",
-        ));
+        )),
+        StationAuth::Revoked(_) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "station_revoked", "this station was revoked"))
+        }
+        StationAuth::Unknown => {
+            let key = require_scope(hub.store.as_ref(), headers, Scope::ConflictsWrite).await?;
+            Ok(format!("key:{}", key.name))
+        }
     }
-    Ok(format!("station:{}", caller.name))
 }
 
 async fn list_conflicts<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(caller)): Extension<Caller>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    conflicts_caller(&caller)?;
+    conflicts_caller(&hub, &headers).await?;
     let conflicts = conflicts::list(hub.store.as_ref()).await?;
     Ok(Json(ConflictList { conflicts }).into_response())
 }
@@ -528,11 +545,11 @@ impl From<ResolveError> for ApiError {
 /// (`{"reason": TEXT}`).
 async fn resolve_conflict<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(caller)): Extension<Caller>,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let by = conflicts_caller(&caller)?;
+    let by = conflicts_caller(&hub, &headers).await?;
     let Ok(Path((id, action))) = path else { return Err(not_found().await) };
     let id: i64 = id.parse().map_err(|_| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_conflict", "a conflict id is a number")

@@ -23,9 +23,7 @@ use super::store::{
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
 use expo_sync::hlc::Hlc;
-use expo_sync::protocol::{
-    AttendeeRecord, Change, EventRecord, PullResponse, PushResponse, Record,
-};
+use expo_sync::protocol::{AttendeeRecord, EventRecord, PullResponse, PushResponse, Record};
 
 const SCHEMA: &str = "
 -- role and station_id are bound at enrolment (added by open to earlier hubs' tables).
@@ -701,28 +699,6 @@ impl HubStore for SqliteStore {
                 c.prepare(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"))?;
             let rows = query.query_map([], api_key_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn current_versions(&self, entity_keys: Vec<String>) -> Result<Vec<Change>, StoreError> {
-        self.run(move |c| {
-            let tx = c.transaction()?;
-            let mut versions = Vec::with_capacity(entity_keys.len());
-            {
-                let mut query = tx.prepare_cached(
-                    "SELECT c.change_json FROM current_state s
-                     JOIN changes c ON c.change_id = s.change_id WHERE s.entity_key = ?1",
-                )?;
-                for key in &entity_keys {
-                    let json: Option<String> = query.query_row([key], |r| r.get(0)).optional()?;
-                    if let Some(json) = json {
-                        versions.push(parse_json(&json)?);
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(versions)
         })
         .await
     }

@@ -185,12 +185,6 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         conflicts: Vec<NewConflict>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
-
-    /// The changes holding the current version of each of `entity_keys` the hub knows.
-    fn current_versions(
-        &self,
-        entity_keys: Vec<String>,
-    ) -> impl Future<Output = Result<Vec<Change>, StoreError>> + Send;
     // API keys of the organiser's systems (see `api_keys.rs`).
 
     /// Stores a new key; [`StoreError::ApiKeyExists`] when the name is taken (revoked

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Station, TestHub};
+use expo_hub::api_keys::{self, Scope};
 use expo_hub::conflicts::{
     ConflictKind, ConflictList, ConflictStatus, NewConflict, Resolution, Resolved, MERGED_REASON,
 };
@@ -18,6 +19,7 @@ common::hub_suite!(
     a_dismissed_conflict_is_audited_and_not_listed_or_recorded_again,
     identity_conflicts_recorded_by_the_hub_are_listed_and_only_dismissed,
     bad_conflict_requests_get_clear_json_errors,
+    an_organiser_key_with_conflicts_write_resolves_conflicts_too,
 );
 
 /// Sends a request as `token` and returns the status and body text.
@@ -326,6 +328,31 @@ fn bad_conflict_requests_get_clear_json_errors<S: HubStore>(hub: TestHub<S>) {
     // Nothing above changed anything: the conflict is still open, nothing was stored.
     assert_eq!(conflicts.list().conflicts.len(), 1);
     assert!(conflicts.audits("conflict_merge").is_empty());
+}
+
+fn an_organiser_key_with_conflicts_write_resolves_conflicts_too<S: HubStore>(hub: TestHub<S>) {
+    let conflicts = Conflicts::new(&hub);
+    let (kept, _) = two_walk_ins(&hub, "hash-key");
+    let key = |name: &str, scope: Scope| {
+        hub.runtime.block_on(api_keys::add_key(hub.store.as_ref(), name, &[scope])).unwrap()
+    };
+    let (crm, feed) = (key("crm", Scope::ConflictsWrite), key("feed", Scope::FeedRead));
+    let url = format!("{}/v1/conflicts", hub.url);
+    let list: ConflictList = ok(call("GET", &url, &crm, None));
+    let id = list.conflicts[0].id;
+    assert_eq!(refused(call("GET", &url, &feed, None)), (403, "missing_scope".into()));
+    assert_eq!(refused(call("GET", &url, "not-a-key", None)), (401, "unauthorized".into()));
+    let merge = format!("{url}/{id}/merge");
+    let keep = serde_json::json!({ "keep": kept }).to_string();
+    assert_eq!(refused(call("POST", &merge, &feed, Some(&keep))), (403, "missing_scope".into()));
+    let resolved: Resolved = ok(call("POST", &merge, &crm, Some(&keep)));
+    match resolved.conflict.resolution {
+        Some(Resolution::Merged { by, .. }) => assert_eq!(by, "key:crm"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(conflicts.audits("conflict_merge")[0]["conflict"], id);
+    hub.runtime.block_on(api_keys::revoke_key(hub.store.as_ref(), "crm")).unwrap();
+    assert_eq!(refused(call("GET", &url, &crm, None)), (401, "api_key_revoked".into()));
 }
 
 /// `expo-hub conflicts`, `conflicts merge` and `conflicts dismiss` on a hub database.
