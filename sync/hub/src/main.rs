@@ -15,6 +15,7 @@
 //! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
 //! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
 //! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
+//! expo-hub --db URL badge revoke CODE --reason TEXT         a lost badge, at every station
 //! ```
 
 use std::collections::BTreeSet;
@@ -26,11 +27,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use expo_hub::api_keys::{self, Scope};
+use expo_hub::api_keys::{self, Scope, COMMAND_LINE_ACTOR};
 use expo_hub::conflicts::{self, ConflictView, Resolved};
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
+use expo_hub::revocation::{revoke_badge, RevocationRequest};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
 use expo_hub::tls::{self, HubCertificates, TlsListener};
@@ -123,6 +125,23 @@ enum Command {
     Key {
         #[command(subcommand)]
         action: KeyAction,
+    },
+    /// Badges, from the data centre.
+    Badge {
+        #[command(subcommand)]
+        action: BadgeAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BadgeAction {
+    /// Revoke the current badge of the attendee with registration code CODE (a lost badge):
+    /// every station refuses it once it has synced.
+    Revoke {
+        code: String,
+        /// Why, for the audit log: "lost, reported by phone".
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -369,6 +388,21 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key { action: KeyAction::Revoke { name } } => {
             api_keys::revoke_key(&store, &name).await?;
             eprintln!("API key {name} revoked: its next request is refused");
+        }
+        Command::Badge { action: BadgeAction::Revoke { code, reason } } => {
+            let request =
+                RevocationRequest { registration_code: Some(code), attendee_id: None, reason };
+            let revoked =
+                revoke_badge(&store, &HubOrigin::default(), &request, COMMAND_LINE_ACTOR).await?;
+            if revoked.already_revoked {
+                eprintln!("badge {} was revoked already: nothing changed", revoked.badge_serial);
+            } else {
+                eprintln!(
+                    "badge {} revoked: stations refuse it once they have synced",
+                    revoked.badge_serial
+                );
+            }
+            println!("{}\t{}", revoked.attendee_id, revoked.badge_serial);
         }
         Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
     }

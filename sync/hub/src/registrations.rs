@@ -16,6 +16,14 @@
 //! bytes, as at a desk.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 
 use expo_kiosk::domain::{EventDefinition, NewAttendee};
 use expo_kiosk::privacy::DataKey;
@@ -24,15 +32,18 @@ use expo_kiosk::registration::import::{
     self, Checked, GoodRow, ImportOptions, ImportReport, Resolution, RowError, RowRules, Tally,
 };
 use expo_kiosk::registration::{today_at_venue, RegistrationError};
-use expo_sync::endorsement::HUB_ORIGIN;
 use expo_sync::hlc::Hlc;
 use expo_sync::protocol::{AttendeeRecord, Change, Record};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::api_keys::{require_scope, Scope, COMMAND_LINE_ACTOR};
 use crate::conflicts::{ConflictKind, NewConflict};
 use crate::origin::HubOrigin;
-use crate::store::{HubStore, PreparedBatch, StoreError};
+use crate::server::{ApiError, Hub};
+use crate::store::{HubStore, StoreError};
+use expo_sync::endorsement::HUB_ORIGIN;
 
 /// Most registrations one `PUT /v1/registrations` may carry; the body is also bounded by
 /// the hub's `--body-limit-mib`.
@@ -188,7 +199,14 @@ pub async fn import_csv<S: HubStore>(
         }
     }
     if !options.dry_run {
-        store_changes(store, &resolved.changes).await?;
+        let counts = json!({
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped_invalid": report.invalid_rows,
+        });
+        store_changes(store, origin, resolved.changes, COMMAND_LINE_ACTOR, "import", counts)
+            .await?;
         store.record_conflicts(resolved.conflicts).await?;
         report.committed = true;
     }
@@ -290,6 +308,7 @@ pub struct RegistrationsResponse {
     pub updated: u64,
     pub unchanged: u64,
     pub invalid: u64,
+    pub conflict: u64,
 }
 
 /// `PUT /v1/registrations`: upserts each registration by its code, idempotently. A bad or
@@ -297,6 +316,7 @@ pub struct RegistrationsResponse {
 pub async fn put_registrations<S: HubStore>(
     store: &S,
     origin: &HubOrigin,
+    actor: &str,
     batch: RegistrationBatch,
 ) -> Result<RegistrationsResponse, RegistrationsError> {
     let rules = rules(store).await?;
@@ -342,7 +362,7 @@ pub async fn put_registrations<S: HubStore>(
         rows.extend(tally.count(Checked::Good(good), &mut report));
     }
     let resolved = resolve(store, origin, rows, &mut tally, &mut report, "api").await?;
-    store_changes(store, &resolved.changes).await?;
+    let changes = resolved.changes;
     store.record_conflicts(resolved.conflicts).await?;
     let mut conflicts = report.conflicts.iter();
     let mut response = RegistrationsResponse {
@@ -351,6 +371,7 @@ pub async fn put_registrations<S: HubStore>(
         updated: 0,
         unchanged: 0,
         invalid: 0,
+        conflict: 0,
     };
     for (line, attendee, outcome) in resolved.outcomes {
         let Some(result) = usize::try_from(line).ok().and_then(|i| results.get_mut(i)) else {
@@ -380,10 +401,19 @@ pub async fn put_registrations<S: HubStore>(
             "created" => response.created += 1,
             "updated" => response.updated += 1,
             "unchanged" => response.unchanged += 1,
+            "conflict" => response.conflict += 1,
             _ => response.invalid += 1,
         }
     }
     response.results = results;
+    let counts = json!({
+        "created": response.created,
+        "updated": response.updated,
+        "unchanged": response.unchanged,
+        "invalid": response.invalid,
+        "conflict": response.conflict,
+    });
+    store_changes(store, origin, changes, actor, "registrations", counts).await?;
     tracing::info!(
         registrations = response.results.len(),
         created = response.created,
@@ -393,6 +423,57 @@ pub async fn put_registrations<S: HubStore>(
         "registrations received"
     );
     Ok(response)
+}
+
+/// `PUT /v1/registrations` (scope `registrations:write`). A body that is not a batch (not
+/// JSON, an unknown field, more than [`MAX_BATCH`] registrations, over the body limit) is
+/// refused whole with a JSON error and stores nothing.
+pub(crate) async fn route<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = require_scope(hub.store.as_ref(), &headers, Scope::RegistrationsWrite).await?;
+    let body = body?;
+    let batch: RegistrationBatch = serde_json::from_slice(&body).map_err(|error| {
+        let code = if error.to_string().starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "malformed_json"
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
+    })?;
+    if batch.registrations.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{} registrations in one batch; at most {MAX_BATCH}",
+                batch.registrations.len()
+            ),
+        ));
+    }
+    let response = put_registrations(hub.store.as_ref(), &hub.origin, &caller.actor(), batch)
+        .await
+        .map_err(|error| match error {
+            RegistrationsError::Store(error) => ApiError::from(error),
+            RegistrationsError::NoEvent => {
+                ApiError::new(StatusCode::CONFLICT, "no_event", error.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "registrations failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the hub could not take the registrations; retry later",
+                )
+            }
+        })?;
+    if response.created + response.updated > 0 {
+        hub.changes.stored();
+    }
+    tracing::info!(key = caller.name, "registrations batch");
+    Ok(Json(response).into_response())
 }
 
 /// Marks the registration at `index` invalid with its problems.
@@ -566,13 +647,24 @@ async fn resolve<S: HubStore>(
     Ok(Resolved { outcomes, changes: pending.changes(origin), conflicts })
 }
 
-/// Stores changes of the hub, a transaction per chunk. A re-run after a failure half way
-/// finds the stored part unchanged and stores the rest.
-async fn store_changes<S: HubStore>(store: &S, changes: &[Change]) -> Result<(), StoreError> {
+/// Stores the changes of an import or a batch, a transaction per chunk, with the audit
+/// entry `action` of `actor` (the counts) in the last one. A re-run after a failure half
+/// way finds the stored part unchanged and stores the rest. Stores nothing, not even the
+/// audit entry, when nothing changed: a replayed batch adds no change.
+async fn store_changes<S: HubStore>(
+    store: &S,
+    origin: &HubOrigin,
+    mut changes: Vec<Change>,
+    actor: &str,
+    action: &str,
+    counts: serde_json::Value,
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    changes.push(origin.audit(actor, action, None, counts));
     for chunk in changes.chunks(STORE_CHUNK) {
-        let batch = PreparedBatch::from_hub(chunk)
-            .map_err(|e| StoreError::Corrupt(format!("a change of the hub: {e}")))?;
-        store.push(HUB_ORIGIN, batch).await?;
+        HubOrigin::store(store, chunk).await?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -28,14 +28,17 @@ use super::api_keys::{require_scope, Scope};
 use super::conflicts::{self, ConflictList, DismissRequest, MergeRequest, ResolveError};
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
+use super::long_poll::LongPolls;
 use super::notify::ChangeNotifier;
 use super::origin::HubOrigin;
+use super::registrations;
+use super::revocation;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
-    EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PullResponse, PushRequest,
+    PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
 };
 
 /// Limits of one hub process.
@@ -52,11 +55,15 @@ pub struct HubConfig {
     /// disconnected instead of holding a connection for good.
     pub header_read_timeout: Duration,
     /// Connections served at once; more wait in the kernel's backlog until one closes.
+    /// At most half of them are long-polls waiting for changes (see `long_poll.rs`).
     pub max_connections: u32,
     /// Most changes one station may have stored at the hub: a stolen credential cannot
     /// fill the hub's disk. Ten times a large show's registrations, badges and gate
     /// decisions of one station.
     pub station_quota: u64,
+    /// Longest a long-poll (`wait=S`) is held, whatever it asked; never past 1 s before
+    /// `request_timeout`.
+    pub max_wait: Duration,
 }
 
 impl Default for HubConfig {
@@ -68,6 +75,7 @@ impl Default for HubConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 512,
             station_quota: 10_000_000,
+            max_wait: super::long_poll::MAX_WAIT,
         }
     }
 }
@@ -87,10 +95,11 @@ pub(crate) struct Hub<S> {
     pub(crate) store: Arc<S>,
     pub(crate) config: HubConfig,
     counters: Counters,
-    /// The clock of the changes this hub process makes itself.
-    origin: HubOrigin,
     /// Wakes long polls when this process stores changes.
     pub(crate) changes: ChangeNotifier,
+    pub(crate) long_polls: LongPolls,
+    /// The clock of the changes this process makes as the data centre.
+    pub(crate) origin: HubOrigin,
 }
 
 /// The station a request authenticated as.
@@ -173,7 +182,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Parses a JSON body ourselves so that every failure becomes an [`ApiError`].
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
@@ -181,14 +192,23 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 
 /// The hub's routes over `store`.
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
+    routes_and_long_polls(store, config).0
+}
+
+/// The routes, and their long-polls (which must end when the hub stops).
+fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Router, Arc<Hub<S>>) {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
+    let max_waiting = (config.max_connections / 2).max(1) as usize;
+    let wait_cap =
+        config.max_wait.min(config.request_timeout.saturating_sub(Duration::from_secs(1)));
     let hub = Arc::new(Hub {
         store,
         config,
         counters: Counters::default(),
-        origin: HubOrigin::default(),
         changes: ChangeNotifier::default(),
+        long_polls: LongPolls::new(max_waiting, wait_cap),
+        origin: HubOrigin::default(),
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -197,7 +217,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/keys", post(endorse_key::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
@@ -205,6 +225,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         // An admin station or the organiser's API key: the handlers check which.
         .route("/v1/conflicts", get(list_conflicts::<S>))
         .route("/v1/conflicts/{id}/{action}", post(resolve_conflict::<S>))
+        .route("/v1/registrations", put(registrations::route::<S>))
+        .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -213,7 +235,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         // Outermost, so refusals by the layers above are counted too.
         .layer(middleware::from_fn_with_state(Arc::clone(&hub), count_errors::<S>))
-        .with_state(hub)
+        .with_state(Arc::clone(&hub));
+    (routes, hub)
 }
 
 /// Serves the hub on `listener` (a `TcpListener`, or a [`super::tls::TlsListener`] for
@@ -232,7 +255,7 @@ pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>
     let permits = Arc::new(Semaphore::new(max_connections as usize));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
-    let app = router(store, config);
+    let (app, hub) = routes_and_long_polls(store, config);
     let (stopping, stop) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -266,6 +289,8 @@ pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>
         });
     }
     drop(listener);
+    // Long-polls answer now instead of holding their connections to the end of their wait.
+    hub.long_polls.stop();
     // Connections see the sender gone: each finishes its request in progress, closes and
     // gives its permit back, so all of them together mean every connection is gone.
     drop((stopping, stop));
@@ -406,6 +431,8 @@ async fn push<S: HubStore>(
 struct PullParams {
     since: Option<i64>,
     limit: Option<usize>,
+    /// Seconds to wait for a change when none is past `since` (capped).
+    wait: Option<u64>,
 }
 
 async fn pull<S: HubStore>(
@@ -417,10 +444,23 @@ async fn pull<S: HubStore>(
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
     let since = params.since.unwrap_or(0);
-    let response = hub.store.pull(&station, since, limit).await?;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0));
+    let (response, granted) = hub
+        .long_polls
+        .answer(
+            &hub.changes,
+            wait,
+            || hub.store.pull(&station, since, limit),
+            |page: &PullResponse| !page.changes.is_empty(),
+        )
+        .await?;
     hub.counters.pulls.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(station, since, sent = response.changes.len(), "pull");
-    Ok(Json(response).into_response())
+    let mut answer = Json(response).into_response();
+    if params.wait.is_some() {
+        answer.headers_mut().insert(WAIT_HEADER, granted.as_secs().into());
+    }
+    Ok(answer)
 }
 
 async fn endorse_key<S: HubStore>(
@@ -604,6 +644,12 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
             "counter",
             "Requests answered with an error.",
             c.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "expo_hub_waiting_requests",
+            "gauge",
+            "Long-polls waiting for new changes.",
+            hub.long_polls.waiting() as u64,
         ),
     ];
     let text: String = lines
