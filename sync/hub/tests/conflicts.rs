@@ -404,6 +404,16 @@ fn the_conflicts_command_lists_merges_and_dismisses() {
     let resolved: Resolved = serde_json::from_str(&json).unwrap();
     assert_eq!(resolved.conflict.status, ConflictStatus::Dismissed);
     assert!(resolved.conflict.attendees.iter().any(|a| a.id == twin_a));
+    // The export tells the organiser's CRM which attendee the merged one became.
+    let out = tempfile::tempdir().unwrap();
+    let (success, _, _) =
+        run(&["export", "--format", "csv", "--out", out.path().to_str().unwrap()]);
+    assert!(success);
+    let exported = std::fs::read_to_string(out.path().join("attendees.csv")).unwrap();
+    let header = exported.lines().next().unwrap();
+    assert!(header.ends_with(",merged_into"), "{header}");
+    let merged_row = exported.lines().find(|line| line.starts_with(&merged.to_string())).unwrap();
+    assert!(merged_row.ends_with(&format!(",{kept}")), "{merged_row}");
     let (success, _, error) = run(&["conflicts", "merge", "424242", "--keep", &kept.to_string()]);
     assert!(!success && error.contains("no conflict 424242"), "{error}");
     let (_, json, _) = run(&["conflicts", "--json"]);
