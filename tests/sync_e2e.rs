@@ -388,6 +388,99 @@ fn no_log_level_of_a_station_prints_its_hub_credential_or_enrolment_code() {
     no_credential::assert_no_credential(&log, token, &code);
 }
 
+/// One visitor registered as a walk-in at two offline desks, merged at the hub: a desk
+/// that pulled both finds the kept one only, by search and by the other's id, and the
+/// merged-away badge is refused, by the desk's check and by a gate's decision.
+#[test]
+fn a_merge_at_the_hub_reaches_desks_and_gates_by_their_ordinary_pull() {
+    use expo_hub::conflicts;
+    use expo_hub::origin::HubOrigin;
+    use expo_kiosk::access::{decide, Direction, GateContext, Reason};
+
+    let hub = Hub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let [admin, desk, gate] = ["admin", "desk", "gate"].map(|name| dir.path().join(name));
+    let event = dir.path().join("event.toml");
+    std::fs::write(&event, demo_event_toml(chrono::Local::now().date_naive())).unwrap();
+    ok(&admin, &["event", "init", "--file", event.to_str().unwrap()]);
+    let bundle = dir.path().join("bundle.json");
+    ok(&admin, &["event", "export", "--out", bundle.to_str().unwrap(), "--with-data-key"]);
+    ok(&desk, &["event", "import", bundle.to_str().unwrap()]);
+    ok(&gate, &["event", "import", bundle.to_str().unwrap(), "--verify-only"]);
+    for (station, name, role) in [
+        (&admin, "admin-1", StationRole::Admin),
+        (&desk, "desk-1", StationRole::Desk),
+        (&gate, "gate-1", StationRole::Gate),
+    ] {
+        let code = hub.code_for(name, role);
+        ok(station, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    }
+
+    // The same person, walking in at two desks that cannot reach the hub.
+    let walk_in = |station: &Path, phone: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"))
+            .arg("--data-dir")
+            .arg(station)
+            .args(["register", "--name", "欧阳娜娜", "--category", "vip", "--phone", phone])
+            .env("EXPO_KIOSK_ID_NUMBER", "11010519491231002X")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let token = ok(station, &["badge", "token", &id]).trim().to_owned();
+        (id, token)
+    };
+    let (kept, kept_token) = walk_in(&admin, "13912345678");
+    let (merged, merged_token) = walk_in(&desk, "13800001111");
+    for station in [&admin, &desk, &admin, &desk, &gate] {
+        ok(station, &["sync"]);
+    }
+    let search = |station: &Path| -> Vec<String> {
+        let hits: serde_json::Value =
+            serde_json::from_str(&ok(station, &["search", "oyn", "--json"])).unwrap();
+        hits.as_array().unwrap().iter().map(|hit| hit["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(search(&desk).len(), 2, "the desk holds both before the merge");
+
+    let store = hub.store.as_ref();
+    let open = hub.runtime.block_on(conflicts::list(store)).unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let keep = uuid::Uuid::parse_str(&kept).unwrap();
+    let resolved = hub
+        .runtime
+        .block_on(conflicts::merge(store, &HubOrigin::default(), open[0].id, keep, "test"))
+        .unwrap();
+    assert!(resolved.changes > 0);
+    for station in [&desk, &gate] {
+        // Applying the merge keeps the version it replaced in the station's audit log,
+        // whose entry the station pushes on its next round.
+        run(station, &["sync"]);
+        ok(station, &["sync"]);
+    }
+
+    assert_eq!(search(&desk), [kept.as_str()], "only the kept attendee is found");
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&desk, &["attendee", "show", &merged, "--json"])).unwrap();
+    assert_eq!(shown["id"], kept.as_str(), "the merged-away id leads to the kept one");
+    let out = run(&desk, &["verify", &merged_token, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+    let verdict: serde_json::Value =
+        serde_json::from_str(&ok(&desk, &["verify", &kept_token, "--json"])).unwrap();
+    assert_eq!(verdict["valid"], true, "{verdict}");
+
+    // The gate's decision engine, on what the gate pulled.
+    let gate_store = expo_kiosk::store::Store::open(&gate).unwrap();
+    let knowledge = expo_kiosk::gate::StoreKnowledge::new(&gate_store).unwrap();
+    let definition = &gate_store.event().unwrap().definition;
+    let at = chrono::Local::now().naive_local();
+    let hall = GateContext { zone: "hall-1", direction: Direction::In };
+    let decision = |token: &str| decide(token, hall, at, definition, &knowledge);
+    assert_eq!(decision(&merged_token).reason, Reason::Revoked);
+    assert_eq!(decision(&merged_token).holder.map(|h| h.attendee.0.to_string()), Some(merged));
+    assert_ne!(decision(&kept_token).reason, Reason::Revoked);
+}
+
 #[test]
 fn a_badge_revoked_at_the_data_centre_is_refused_at_the_station_after_its_sync() {
     let hub = Hub::start();

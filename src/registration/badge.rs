@@ -387,11 +387,14 @@ impl Trust for StoreTrust<'_> {
     fn is_revoked(&self, attendee: AttendeeId, serial: u16) -> bool {
         // A serial is revoked when it, or any later serial, was revoked (revoking a person
         // revokes all their badges), or when it was superseded by a reprint and the event
-        // revokes reprinted badges. A failed lookup counts as revoked: fail closed.
+        // revokes reprinted badges, or when its holder was merged into another attendee
+        // (a serial printed before this station heard of the merge included). A failed
+        // lookup counts as revoked: fail closed.
         self.conn
             .prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM badges WHERE attendee_id = ?1 AND \
-                 ((status = 'revoked' AND serial >= ?2) OR (serial = ?2 AND status = 'superseded' AND ?3)))",
+                 ((status = 'revoked' AND serial >= ?2) OR (serial = ?2 AND status = 'superseded' AND ?3))) \
+                 OR EXISTS(SELECT 1 FROM attendees WHERE id = ?1 AND merged_into IS NOT NULL)",
             )
             .and_then(|mut stmt| {
                 stmt.query_row(

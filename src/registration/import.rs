@@ -549,6 +549,7 @@ impl Tally {
         record.id = current.id;
         record.created_at = current.created_at.clone();
         record.source = current.source.clone();
+        record.merged_into = current.merged_into;
         if record.registration_code.is_none() {
             record.registration_code = current.registration_code.clone();
         }

@@ -152,6 +152,7 @@ pub fn edit(
         );
     }
     record.created_at = current.created_at.clone();
+    record.merged_into = current.merged_into;
     authorize(store, operator, Permission::Edit, Some(id), &[&record.category])?;
     let actor = operator.name.as_str();
     store.write(|tx| {
@@ -292,8 +293,25 @@ pub fn similar_names(a: &str, b: &str) -> bool {
     )
 }
 
-/// Finds an attendee by id or registration code.
+/// Finds an attendee by id or registration code; an attendee merged into another (see
+/// [`AttendeeRecord::merged_into`]) is found as the one they were merged into.
 pub fn resolve(conn: &Connection, text: &str) -> Result<AttendeeRecord> {
+    let mut found = resolve_as_stored(conn, text)?;
+    // Bounded: a chain of merges is short, and a cycle (which no hub makes) must not hang.
+    for _ in 0..MAX_MERGE_HOPS {
+        let Some(kept) = found.merged_into else { break };
+        match load_record(conn, kept)? {
+            Some(record) => found = record,
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
+/// Longest chain of merges [`resolve`] follows.
+const MAX_MERGE_HOPS: usize = 8;
+
+fn resolve_as_stored(conn: &Connection, text: &str) -> Result<AttendeeRecord> {
     let text = text.trim();
     let by_id =
         Uuid::parse_str(text).ok().map(|id| load(conn, AttendeeId(id))).transpose()?.flatten();
@@ -328,7 +346,8 @@ fn load_record(conn: &Connection, id: Uuid) -> Result<Option<AttendeeRecord>, St
 
 pub(crate) const ATTENDEE_COLUMNS: &str =
     "id, registration_code, name, company, title, category, phone, email, country, \
-     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at";
+     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, \
+     merged_into";
 
 pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
     let id: String = row.get(0)?;
@@ -355,6 +374,18 @@ pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
         tags: serde_json::from_str(&tags).unwrap_or_default(),
         created_at: row.get(16)?,
         updated_at: row.get(17)?,
+        merged_into: row
+            .get::<_, Option<String>>(18)?
+            .map(|id| {
+                Uuid::parse_str(&id).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        18,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -399,6 +430,7 @@ pub fn to_record(attendee: &Attendee, data_key: Option<&DataKey>) -> Result<Atte
         tags: attendee.tags.clone(),
         created_at: now.clone(),
         updated_at: now,
+        merged_into: None,
     })
 }
 
@@ -409,8 +441,17 @@ pub(crate) fn upsert(
     hlc: &Hlc,
 ) -> Result<(), StoreError> {
     let previous = load_record(conn, record.id)?;
+    let record = &still_merged(previous.as_ref(), record);
     let key = write_row(conn, record, hlc)?;
     replace_terms(conn, key, previous.as_ref(), record)
+}
+
+/// `record` as this station stores it over `previous`: a merge is final, so a version of a
+/// merged-away attendee that does not say so (made by a station that had not heard of the
+/// merge yet) stays merged into the same attendee.
+fn still_merged(previous: Option<&AttendeeRecord>, record: &AttendeeRecord) -> AttendeeRecord {
+    let merged_into = previous.and_then(|p| p.merged_into).or(record.merged_into);
+    AttendeeRecord { merged_into, ..record.clone() }
 }
 
 /// Replaces the stored search terms of the attendee with station-local key `key`,
@@ -476,9 +517,10 @@ pub(crate) type LocalKey = i64;
 /// The stored columns of an attendee, as written.
 const WRITTEN_COLUMNS: &str =
     "id, registration_code, name, company, title, category, phone, email, country, \
-     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc";
+     id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc, \
+     merged_into";
 
-const WRITTEN_COLUMN_COUNT: usize = 19;
+const WRITTEN_COLUMN_COUNT: usize = 20;
 
 /// An attendee record's values in [`WRITTEN_COLUMNS`] order, the ones stored in another
 /// form than the record's worked out.
@@ -488,6 +530,7 @@ struct RowValues<'r> {
     sealed: Option<Vec<u8>>,
     tags: String,
     hlc: &'r str,
+    merged_into: Option<String>,
 }
 
 impl<'r> RowValues<'r> {
@@ -504,6 +547,7 @@ impl<'r> RowValues<'r> {
             sealed,
             tags: serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into()),
             hlc,
+            merged_into: record.merged_into.map(|id| id.to_string()),
         })
     }
 
@@ -529,6 +573,7 @@ impl<'r> RowValues<'r> {
             &r.created_at,
             &r.updated_at,
             &self.hlc,
+            &self.merged_into,
         ]
     }
 }
@@ -544,12 +589,13 @@ pub(crate) fn write_row(
     let values = RowValues::of(record, &hlc)?;
     conn.prepare_cached(&format!(
         "INSERT INTO attendees ({WRITTEN_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
          ON CONFLICT(id) DO UPDATE SET registration_code = excluded.registration_code, name = excluded.name, \
          company = excluded.company, title = excluded.title, category = excluded.category, phone = excluded.phone, \
          email = excluded.email, country = excluded.country, id_type = excluded.id_type, id_masked = excluded.id_masked, \
          id_hash = excluded.id_hash, id_sealed = excluded.id_sealed, source = excluded.source, consent = excluded.consent, \
-         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc \
+         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc, \
+         merged_into = coalesce(attendees.merged_into, excluded.merged_into) \
          RETURNING local_key"
     ))?
     .query_row(&values.params()[..], |row| row.get(0))
@@ -603,7 +649,7 @@ pub fn apply_remote(
         .query_row(
             &format!("SELECT {ATTENDEE_COLUMNS}, hlc FROM attendees WHERE id = ?1"),
             [record.id.to_string()],
-            |r| Ok((row_to_record(r)?, r.get(18)?)),
+            |r| Ok((row_to_record(r)?, r.get(19)?)),
         )
         .optional()?;
     let incoming_hlc = hlc.to_string();
@@ -611,6 +657,13 @@ pub fn apply_remote(
         return Ok(false); // this very version is already here
     }
     let remote_wins = current.as_ref().is_none_or(|(_, local_hlc)| incoming_hlc > *local_hlc);
+    if let (false, Some((local, _)), Some(into)) = (remote_wins, &current, record.merged_into) {
+        // A merge is final whatever the clocks say: a local edit not yet pushed keeps its
+        // content here, but not its place in search.
+        if local.merged_into.is_none() {
+            mark_merged(tx.sql(), local, into)?;
+        }
+    }
     if let Some((local, local_hlc)) = current {
         let same_content = local.id_hash == record.id_hash
             && without_id_secrets(&local) == without_id_secrets(record);
@@ -634,6 +687,15 @@ pub fn apply_remote(
     Ok(remote_wins)
 }
 
+/// Marks the stored `local` as merged into `into`, taking it out of search.
+fn mark_merged(conn: &Connection, local: &AttendeeRecord, into: Uuid) -> Result<(), StoreError> {
+    let key: LocalKey = conn
+        .prepare_cached("UPDATE attendees SET merged_into = ?2 WHERE id = ?1 RETURNING local_key")?
+        .query_row(params![local.id.to_string(), into.to_string()], |r| r.get(0))?;
+    let merged = AttendeeRecord { merged_into: Some(into), ..local.clone() };
+    replace_terms(conn, key, Some(local), &merged)
+}
+
 /// An attendee record fit for the audit log: the keyed hash and sealed number removed.
 fn without_id_secrets(record: &AttendeeRecord) -> AttendeeRecord {
     AttendeeRecord { id_hash: None, id_sealed: None, ..record.clone() }
@@ -650,5 +712,46 @@ mod similar_name_tests {
         assert!(similar_names("张三", "张三丰"));
         assert!(!similar_names("李晓明", "李晓红"));
         assert!(!similar_names("", "李晓明"));
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::operators::Operator;
+    use crate::store::test_support::store_with_event;
+
+    fn found(store: &Store, name: &str) -> usize {
+        search::search(store.conn(), name, 10, &[]).unwrap().len()
+    }
+
+    #[test]
+    fn a_merge_is_final_at_a_station_whatever_the_clocks_say() {
+        let (_dir, mut store) = store_with_event();
+        let input = NewAttendee {
+            name: "Anna Smith".into(),
+            category: "public_visitor".into(),
+            phone: "13912345678".into(),
+            ..NewAttendee::default()
+        };
+        let kept = register(&mut store, &Operator::admin("t"), &input, Source::WalkIn).unwrap();
+        let local = register(&mut store, &Operator::admin("t"), &input, Source::WalkIn).unwrap();
+        assert_eq!(found(&store, "anna"), 2);
+        let hub = |wall_ms| Hlc { wall_ms, counter: 0, station: "@hub".into() };
+
+        // The hub's merge arrives stamped before a local edit: the edit keeps its content,
+        // but the attendee leaves search and a look-up leads to the kept one.
+        let merged = AttendeeRecord { merged_into: Some(kept.id), ..local.clone() };
+        assert!(!store.write(|tx| apply_remote(tx, &merged, &hub(1))).unwrap());
+        assert_eq!(found(&store, "anna"), 1);
+        assert_eq!(resolve(store.conn(), &local.id.to_string()).unwrap().id, kept.id);
+
+        // A later version that does not know of the merge does not undo it.
+        let unaware = AttendeeRecord { name: "Anna Smyth".into(), ..local.clone() };
+        assert!(store.write(|tx| apply_remote(tx, &unaware, &hub(u64::MAX / 2))).unwrap());
+        let stored = load(store.conn(), AttendeeId(local.id)).unwrap().unwrap();
+        assert_eq!((stored.name.as_str(), stored.merged_into), ("Anna Smyth", Some(kept.id)));
+        assert_eq!(found(&store, "anna"), 1);
+        assert_eq!(found(&store, "smyth"), 0);
     }
 }

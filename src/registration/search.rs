@@ -80,6 +80,10 @@ pub fn pinyin_forms(name: &str) -> Option<(String, String)> {
 /// [`company_terms`], stored once for everyone at that company.
 pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
     let mut terms = Vec::with_capacity(8);
+    if record.merged_into.is_some() {
+        // Searched for, a merged-away attendee is found as the one they were merged into.
+        return terms;
+    }
     let name = normalize(&record.name);
     terms.push(name.clone());
     let words: Vec<String> =
@@ -192,6 +196,11 @@ pub fn search(
             break;
         }
         let record = stmt.query_row([key], row_to_record).map_err(StoreError::from)?;
+        // Found through their company's terms: the attendee they were merged into is the
+        // one to show (a merge keeps both at one company as a rule, so it is found too).
+        if record.merged_into.is_some() {
+            continue;
+        }
         if !categories.is_empty() && !categories.contains(&record.category) {
             continue;
         }

@@ -342,6 +342,11 @@ pub const MIGRATIONS: &[&str] = &[
         change TEXT NOT NULL
     );
     "#,
+    // 9: the attendee a duplicate was merged into by the organiser (`expo-hub conflicts
+    // merge`); search and look-ups lead to that one, gates refuse this one's badges.
+    r#"
+    ALTER TABLE attendees ADD COLUMN merged_into TEXT;
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

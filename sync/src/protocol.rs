@@ -124,6 +124,13 @@ pub struct AttendeeRecord {
     /// RFC 3339.
     pub created_at: String,
     pub updated_at: String,
+    /// Set when the organiser merged this attendee, a duplicate, into the attendee named
+    /// here (`expo-hub conflicts merge`): stations no longer find this one by search or
+    /// code, and refuse its badges at gates. A merge is final: a later version without
+    /// it does not undo it at a station. Absent on the wire when not merged, so records
+    /// of stations and hubs from before merges read and write the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
 }
 
 /// One badge serial of one attendee. A reprint issues serial n+1 and supersedes n.

@@ -114,6 +114,8 @@ fn for_the_verdict_screen(attendee: &AttendeeRecord) -> AttendeeRecord {
         tags: Vec::new(),
         created_at: attendee.created_at.clone(),
         updated_at: attendee.updated_at.clone(),
+        // A gate refuses every badge of an attendee merged into another.
+        merged_into: attendee.merged_into,
     }
 }
 

@@ -27,6 +27,7 @@ pub fn attendee() -> AttendeeRecord {
         tags: vec!["vip".into()],
         created_at: "2025-05-01T09:00:00Z".into(),
         updated_at: "2025-05-01T09:00:00Z".into(),
+        merged_into: None,
     }
 }
 

@@ -211,6 +211,7 @@ impl BenchStation {
                 tags: vec!["walk-in".into()],
                 created_at: "2025-05-01T09:00:00+08:00".into(),
                 updated_at: "2025-05-01T09:00:00+08:00".into(),
+                merged_into: None,
             }),
             pushed_by: None,
         }

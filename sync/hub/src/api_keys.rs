@@ -30,16 +30,20 @@ pub enum Scope {
     FeedRead,
     /// `POST /v1/revocations`.
     BadgesRevoke,
+    /// `GET /v1/conflicts`, `POST /v1/conflicts/{id}/merge` and `/dismiss`.
+    ConflictsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::RegistrationsWrite, Scope::FeedRead, Scope::BadgesRevoke];
+    pub const ALL: [Scope; 4] =
+        [Scope::RegistrationsWrite, Scope::FeedRead, Scope::BadgesRevoke, Scope::ConflictsWrite];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::RegistrationsWrite => "registrations:write",
             Scope::FeedRead => "feed:read",
             Scope::BadgesRevoke => "badges:revoke",
+            Scope::ConflictsWrite => "conflicts:write",
         }
     }
 }
@@ -51,7 +55,9 @@ impl fmt::Display for Scope {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown scope {0:?}: use registrations:write, feed:read or badges:revoke")]
+#[error(
+    "unknown scope {0:?}: use registrations:write, feed:read, badges:revoke or conflicts:write"
+)]
 pub struct UnknownScope(String);
 
 impl FromStr for Scope {

@@ -5,7 +5,7 @@
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::store::{HubStore, PreparedBatch, StationIdentity, StoreError};
+use super::store::{current_under, HubStore, PreparedBatch, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::endorsement::{Authority, EndorsementError, HUB_ORIGIN};
 use expo_sync::protocol::{EnrolResponse, Record, SigningKeyRecord};
@@ -160,11 +160,10 @@ async fn endorsed_keys<S: HubStore>(
     station_id: &str,
 ) -> Result<Vec<SigningKeyRecord>, StoreError> {
     let prefix = format!("signing_key:{station_id}:");
-    let page = store.current_page("signing_key", &prefix, MAX_KEYS_PER_STATION).await?;
-    Ok(page
+    let records = current_under(store, "signing_key", &prefix, MAX_KEYS_PER_STATION).await?;
+    Ok(records
         .into_iter()
-        .take_while(|(key, _)| key.starts_with(&prefix))
-        .filter_map(|(_, record)| match record {
+        .filter_map(|record| match record {
             Record::SigningKey(key) => Some(key),
             _ => None,
         })

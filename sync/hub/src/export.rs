@@ -77,6 +77,9 @@ struct AttendeeRow {
     tags: String,
     created_at: String,
     updated_at: String,
+    /// The attendee this one was merged into (`expo-hub conflicts merge`): the same person,
+    /// to be counted once.
+    merged_into: Option<Uuid>,
 }
 
 impl From<AttendeeRecord> for AttendeeRow {
@@ -98,6 +101,7 @@ impl From<AttendeeRecord> for AttendeeRow {
             tags: a.tags.join(";"),
             created_at: a.created_at,
             updated_at: a.updated_at,
+            merged_into: a.merged_into,
         }
     }
 }

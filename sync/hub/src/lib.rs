@@ -2,6 +2,7 @@
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
 pub mod api_keys;
+pub mod conflicts;
 pub mod console;
 pub mod enrolment;
 pub mod export;

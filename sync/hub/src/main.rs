@@ -8,6 +8,9 @@
 //! expo-hub --db URL station set-role desk-1 --role desk     role of a station enrolled earlier
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
+//! expo-hub --db URL conflicts [--json]                      open duplicates and identity conflicts
+//! expo-hub --db URL conflicts merge ID --keep ATTENDEE_ID   merge a conflict's two attendees
+//! expo-hub --db URL conflicts dismiss ID --reason TEXT      leave both as they are
 //! expo-hub --db URL event import BUNDLE                      the event and data key, for registrations
 //! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
 //! expo-hub --db URL user add ana --role organiser           a console user (password on stdin)
@@ -26,6 +29,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use expo_hub::api_keys::{self, Scope, COMMAND_LINE_ACTOR};
+use expo_hub::conflicts::{self, ConflictView, Resolved};
 use expo_hub::console::auth::{self, ConsoleRole};
 use expo_hub::console::html::describe_role;
 use expo_hub::console::ConsoleConfig;
@@ -107,6 +111,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// List the open conflicts (duplicate attendees, identity conflicts), masked; merge or
+    /// dismiss one.
+    Conflicts {
+        /// Print JSON (the same as `GET /v1/conflicts`) instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<ConflictAction>,
+    },
     /// The event registrations are checked against.
     Event {
         #[command(subcommand)]
@@ -136,6 +149,25 @@ enum BadgeAction {
     Revoke {
         code: String,
         /// Why, for the audit log: "lost, reported by phone".
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConflictAction {
+    /// Merge the conflict's two attendees into the one kept: the other is marked merged
+    /// (stations find the kept one), its badges revoked (reason `merged`), and the kept
+    /// one takes what it lacks of the other. Reaches every station by its next pull.
+    Merge {
+        id: i64,
+        #[arg(long, value_name = "ATTENDEE_ID")]
+        keep: uuid::Uuid,
+    },
+    /// Leave both attendees as they are (not the same person, say): the conflict is not
+    /// listed again.
+    Dismiss {
+        id: i64,
         #[arg(long)]
         reason: String,
     },
@@ -319,6 +351,20 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}\t{} rows", file.path.display(), file.rows);
             }
         }
+        Command::Conflicts { json, action } => {
+            let origin = HubOrigin::default();
+            let by = "cli";
+            match action {
+                None => print_conflicts(&conflicts::list(&store).await?, json)?,
+                Some(ConflictAction::Merge { id, keep }) => {
+                    print_resolved(&conflicts::merge(&store, &origin, id, keep, by).await?, json)?
+                }
+                Some(ConflictAction::Dismiss { id, reason }) => print_resolved(
+                    &conflicts::dismiss(&store, &origin, id, &reason, by).await?,
+                    json,
+                )?,
+            }
+        }
         Command::Event { action: EventAction::Import { bundle } } => {
             let bundle = expo_kiosk::provisioning::read_bundle(&bundle)?;
             let event = registrations::import_event(&store, &bundle).await?;
@@ -417,6 +463,64 @@ fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The open conflicts as a table (one line per attendee under each conflict), or JSON.
+fn print_conflicts(conflicts: &[ConflictView], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&conflicts::ConflictList {
+                conflicts: conflicts.to_vec()
+            })?
+        );
+        return Ok(());
+    }
+    if conflicts.is_empty() {
+        eprintln!("no open conflicts");
+    }
+    for conflict in conflicts {
+        println!(
+            "{}\t{}\tfound {}",
+            conflict.id,
+            conflict.kind.as_str(),
+            conflict.found_at.as_deref().unwrap_or("-")
+        );
+        for who in &conflict.attendees {
+            if who.stored {
+                println!(
+                    "\t{}\t{}\t{}\t{}\t{}\t{}\tfrom {}",
+                    who.id,
+                    who.name,
+                    who.company,
+                    who.category,
+                    who.id_masked.as_deref().unwrap_or("-"),
+                    who.source,
+                    who.station
+                );
+            } else {
+                println!("\t{}\t(not stored: the registration was not applied)", who.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_resolved(resolved: &Resolved, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(resolved)?);
+        return Ok(());
+    }
+    let status = resolved.conflict.status.as_str();
+    if resolved.already_resolved {
+        println!("conflict {} was already {status}: nothing changed", resolved.conflict.id);
+    } else {
+        println!(
+            "conflict {} {status}: {} change(s) for the stations' next pull",
+            resolved.conflict.id, resolved.changes
+        );
+    }
+    Ok(())
 }
 
 fn make_certificates(names: &[String], out: &std::path::Path) -> anyhow::Result<()> {

@@ -26,6 +26,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::conflicts::{ConflictKind, NewConflict, Resolution, StoredConflict};
 use super::postgres_console;
 use super::registrations::DataCentreEvent;
 use super::store::{
@@ -37,9 +38,7 @@ use super::store::{
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
 use expo_sync::hlc::Hlc;
-use expo_sync::protocol::{
-    AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
-};
+use expo_sync::protocol::{AttendeeRecord, EventRecord, PullResponse, PushResponse, Record};
 use expo_sync::validate::MAX_CHANGE_BYTES;
 
 /// Advisory lock serialising writers of `changes`, `current_state`, conflicts and events.
@@ -95,15 +94,32 @@ DO $$ BEGIN
         ALTER TABLE current_state DROP COLUMN record_json;
     END IF;
 END $$;
-CREATE TABLE IF NOT EXISTS duplicate_conflicts (
+-- Duplicates and identity conflicts (earlier hubs: duplicate_conflicts, moved here). A
+-- pair is recorded once per kind; status is open, merged or dismissed, and resolution
+-- the JSON of how (crate::conflicts::Resolution).
+CREATE TABLE IF NOT EXISTS conflicts (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id_hash TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id_hash TEXT,
     attendee_a UUID NOT NULL,
     station_a TEXT NOT NULL,
     attendee_b UUID NOT NULL,
     station_b TEXT NOT NULL,
-    UNIQUE (attendee_a, attendee_b)
+    detail TEXT NOT NULL DEFAULT 'null',
+    found_at TEXT,
+    status TEXT NOT NULL DEFAULT 'open',
+    resolution TEXT,
+    UNIQUE (kind, attendee_a, attendee_b)
 );
+DO $$ BEGIN
+    IF EXISTS (SELECT FROM information_schema.tables WHERE table_schema = current_schema()
+               AND table_name = 'duplicate_conflicts') THEN
+        INSERT INTO conflicts (kind, id_hash, attendee_a, station_a, attendee_b, station_b)
+            SELECT 'duplicate', id_hash, attendee_a, station_a, attendee_b, station_b
+            FROM duplicate_conflicts ORDER BY id ON CONFLICT DO NOTHING;
+        DROP TABLE duplicate_conflicts;
+    END IF;
+END $$;
 -- The organiser authority's secret key (one row, made with the database).
 CREATE TABLE IF NOT EXISTS hub_authority (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -188,6 +204,57 @@ fn hashed_attendees(rows: &[tokio_postgres::Row]) -> Result<Vec<HashedAttendee>,
             })
         })
         .collect()
+}
+
+/// Inserts the conflicts not recorded before; returns how many were new.
+async fn insert_conflicts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    conflicts: &[NewConflict],
+) -> Result<usize, StoreError> {
+    let now = expo_kiosk::store::now_rfc3339();
+    let mut new = 0;
+    for conflict in conflicts {
+        new += tx
+            .execute(
+                "INSERT INTO conflicts
+                     (kind, id_hash, attendee_a, station_a, attendee_b, station_b, detail, found_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (kind, attendee_a, attendee_b) DO NOTHING",
+                &[
+                    &conflict.kind.as_str(),
+                    &conflict.id_hash,
+                    &conflict.attendee_a,
+                    &conflict.station_a,
+                    &conflict.attendee_b,
+                    &conflict.station_b,
+                    &conflict.detail.to_string(),
+                    &now,
+                ],
+            )
+            .await?;
+    }
+    usize::try_from(new).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+const CONFLICT_COLUMNS: &str = "id, kind, id_hash, attendee_a, station_a, attendee_b, station_b, \
+     detail, found_at, resolution";
+
+fn conflict_of_row(row: &tokio_postgres::Row) -> Result<StoredConflict, StoreError> {
+    let resolution: Option<&str> = row.try_get(9)?;
+    Ok(StoredConflict {
+        id: row.try_get(0)?,
+        found: NewConflict {
+            kind: ConflictKind::parse(row.try_get(1)?)?,
+            id_hash: row.try_get(2)?,
+            attendee_a: row.try_get(3)?,
+            station_a: row.try_get(4)?,
+            attendee_b: row.try_get(5)?,
+            station_b: row.try_get(6)?,
+            detail: parse_json(row.try_get(7)?)?,
+        },
+        found_at: row.try_get(8)?,
+        resolution: resolution.map(parse_json::<Resolution>).transpose()?,
+    })
 }
 
 impl HubStore for PostgresStore {
@@ -423,13 +490,19 @@ impl HubStore for PostgresStore {
             tx.execute(&count_stored, &count_params),
         )?;
         let known = hashed_attendees(&same_hash)?;
-        for pair in duplicate_pairs(&incoming, &known) {
-            tx.execute(
-                "INSERT INTO duplicate_conflicts (id_hash, attendee_a, station_a, attendee_b, station_b)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (attendee_a, attendee_b) DO NOTHING",
-                &[&pair.id_hash, &pair.attendee_a, &pair.station_a, &pair.attendee_b, &pair.station_b],
-            )
-            .await?;
+        insert_conflicts(&tx, &duplicate_pairs(&incoming, &known)).await?;
+        if let Some(claim) = batch.resolution() {
+            let claimed = tx
+                .execute(
+                    "UPDATE conflicts SET status = $2, resolution = $3
+                     WHERE id = $1 AND status = 'open'",
+                    &[&claim.id, &claim.status.as_str(), &claim.resolution_json],
+                )
+                .await?;
+            if claimed == 0 {
+                // Dropping the transaction rolls the batch back.
+                return Err(StoreError::ConflictResolved(claim.id));
+            }
         }
         tx.commit().await?;
         let new = usize::try_from(new).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -514,26 +587,17 @@ impl HubStore for PostgresStore {
         }
     }
 
-    async fn conflicts(&self) -> Result<Vec<DuplicateConflict>, StoreError> {
+    async fn conflicts(&self) -> Result<Vec<StoredConflict>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id_hash, attendee_a, station_a, attendee_b, station_b
-                 FROM duplicate_conflicts ORDER BY id",
+                &format!(
+                    "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE status = 'open' ORDER BY id"
+                ),
                 &[],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DuplicateConflict {
-                    id_hash: row.try_get(0)?,
-                    attendee_a: row.try_get(1)?,
-                    station_a: row.try_get(2)?,
-                    attendee_b: row.try_get(3)?,
-                    station_b: row.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(conflict_of_row).collect()
     }
 
     async fn stats(&self) -> Result<HubStats, StoreError> {
@@ -542,7 +606,7 @@ impl HubStore for PostgresStore {
             .query_one(
                 "SELECT (SELECT COUNT(*) FROM changes),
                         (SELECT COUNT(*) FROM stations WHERE NOT revoked),
-                        (SELECT COUNT(*) FROM duplicate_conflicts)",
+                        (SELECT COUNT(*) FROM conflicts WHERE status = 'open')",
                 &[],
             )
             .await?;
@@ -653,6 +717,23 @@ impl HubStore for PostgresStore {
     async fn console_audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
         postgres_console::audit_log(self.client().await?, limit).await
     }
+
+    async fn conflict(&self, id: i64) -> Result<Option<StoredConflict>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&format!("SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = $1"), &[&id])
+            .await?;
+        row.as_ref().map(conflict_of_row).transpose()
+    }
+
+    async fn record_conflicts(&self, conflicts: Vec<NewConflict>) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let new = insert_conflicts(&tx, &conflicts).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
     // API keys.
 
     async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {

@@ -39,9 +39,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api_keys::{require_scope, Scope, COMMAND_LINE_ACTOR};
+use crate::conflicts::{ConflictKind, NewConflict};
 use crate::origin::HubOrigin;
 use crate::server::{ApiError, Hub};
 use crate::store::{HubStore, StoreError};
+use expo_sync::endorsement::HUB_ORIGIN;
 
 /// Most registrations one `PUT /v1/registrations` may carry; the body is also bounded by
 /// the hub's `--body-limit-mib`.
@@ -183,7 +185,7 @@ pub async fn import_csv<S: HubStore>(
     .await
     .map_err(|e| RegistrationsError::Worker(e.to_string()))??;
     let (mut tally, rows) = checked?;
-    let resolved = resolve(store, origin, rows, &mut tally, &mut report).await?;
+    let resolved = resolve(store, origin, rows, &mut tally, &mut report, "import").await?;
     report.invalid_rows = tally.invalid_rows();
     if report.invalid_rows > 0 && !options.skip_invalid {
         return Ok(report);
@@ -205,6 +207,7 @@ pub async fn import_csv<S: HubStore>(
         });
         store_changes(store, origin, resolved.changes, COMMAND_LINE_ACTOR, "import", counts)
             .await?;
+        store.record_conflicts(resolved.conflicts).await?;
         report.committed = true;
     }
     tracing::info!(
@@ -360,8 +363,9 @@ pub async fn put_registrations<S: HubStore>(
         }
         rows.extend(tally.count(Checked::Good(good), &mut report));
     }
-    let resolved = resolve(store, origin, rows, &mut tally, &mut report).await?;
+    let resolved = resolve(store, origin, rows, &mut tally, &mut report, "api").await?;
     let changes = resolved.changes;
+    store.record_conflicts(resolved.conflicts).await?;
     let mut conflicts = report.conflicts.iter();
     let mut response = RegistrationsResponse {
         results: Vec::new(),
@@ -503,6 +507,8 @@ enum Outcome {
 struct Resolved {
     outcomes: Vec<(u64, Uuid, Outcome)>,
     changes: Vec<Change>,
+    /// The identity conflicts, for the organiser's list (`crate::conflicts`).
+    conflicts: Vec<NewConflict>,
 }
 
 /// The attendees an import has created or changed so far, with the HLC of the version
@@ -589,9 +595,11 @@ async fn resolve<S: HubStore>(
     rows: Vec<GoodRow>,
     tally: &mut Tally,
     report: &mut ImportReport,
+    source: &str,
 ) -> Result<Resolved, StoreError> {
     let mut pending = Pending::default();
     let mut outcomes = Vec::with_capacity(rows.len());
+    let mut conflicts = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<GoodRow> = rows.by_ref().take(LOOKUP_CHUNK).collect();
@@ -603,8 +611,28 @@ async fn resolve<S: HubStore>(
             };
             let attendee = current.as_ref().map_or(record.id, |held| held.id);
             let found_by = if attendee == record.id { "registration_code" } else { "id_number" };
+            let (row_id, row_hash) = (record.id, record.id_hash.clone());
+            // The stored version's station; one this import made earlier is the hub's.
+            let stored_by = supersedes.as_ref().map_or(HUB_ORIGIN, |hlc| hlc.station.as_str());
+            let stored_by = stored_by.to_owned();
             let outcome = match tally.resolve(line, record, current, report) {
-                None => Outcome::Conflict { found_by },
+                None => {
+                    if let Some(found) = report.conflicts.last() {
+                        conflicts.push(NewConflict {
+                            kind: ConflictKind::Identity,
+                            id_hash: row_hash,
+                            attendee_a: attendee,
+                            station_a: stored_by,
+                            attendee_b: row_id,
+                            station_b: format!("{HUB_ORIGIN}:{source}"),
+                            detail: serde_json::json!({
+                                "found_by": found_by, "line": found.line,
+                                "in_file": found.in_file, "stored": found.stored,
+                            }),
+                        });
+                    }
+                    Outcome::Conflict { found_by }
+                }
                 Some(Resolution::Create(record)) => {
                     pending.put(None, record);
                     Outcome::Created
@@ -618,7 +646,7 @@ async fn resolve<S: HubStore>(
             outcomes.push((line, attendee, outcome));
         }
     }
-    Ok(Resolved { outcomes, changes: pending.changes(origin) })
+    Ok(Resolved { outcomes, changes: pending.changes(origin), conflicts })
 }
 
 /// Stores the changes of an import or a batch, a transaction per chunk, with the audit

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
+use super::api_keys::{require_scope, Scope};
+use super::conflicts::{self, ConflictList, DismissRequest, MergeRequest, ResolveError};
 use super::console::ConsoleConfig;
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
@@ -39,8 +41,8 @@ use expo_sync::authority::StationRole;
 use expo_sync::heartbeat::{Heartbeat, MAX_HEARTBEAT_BYTES};
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
-    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PullResponse,
-    PushRequest, PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
+    EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PullResponse, PushRequest,
+    PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
 };
 
 /// Limits of one hub process.
@@ -221,7 +223,6 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/pull", get(pull::<S>))
         .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
         .route("/v1/keys", post(endorse_key::<S>))
-        .route("/v1/conflicts", get(conflicts::<S>))
         .route("/v1/heartbeat", post(heartbeat::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
@@ -230,6 +231,9 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
         .route("/v1/feed", get(feed::feed::<S>))
+        // An admin station or the organiser's API key: the handlers check which.
+        .route("/v1/conflicts", get(list_conflicts::<S>))
+        .route("/v1/conflicts/{id}/{action}", post(resolve_conflict::<S>))
         .route("/v1/registrations", put(registrations::route::<S>))
         .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
@@ -529,9 +533,93 @@ async fn put_event<S: HubStore>(
     Ok(Json(merged).into_response())
 }
 
-async fn conflicts<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
-    let conflicts = hub.store.conflicts().await?;
-    Ok(Json(ConflictsResponse { conflicts }).into_response())
+/// Conflicts name people (masked): the organiser's admin stations only.
+/// Who lists and resolves conflicts, which name people (masked): an admin station
+/// (`station:NAME`), or an organiser API key with the scope `conflicts:write` (`key:NAME`).
+async fn conflicts_caller<S: HubStore>(
+    hub: &Hub<S>,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
+    let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
+    match hub.store.authenticate(&secret_hash(token)).await? {
+        StationAuth::Active(station) if station.role == Some(StationRole::Admin) => {
+            Ok(format!("station:{}", station.name))
+        }
+        StationAuth::Active(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin station may list, merge or dismiss conflicts",
+        )),
+        StationAuth::Revoked(_) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "station_revoked", "this station was revoked"))
+        }
+        StationAuth::Unknown => {
+            let key = require_scope(hub.store.as_ref(), headers, Scope::ConflictsWrite).await?;
+            Ok(format!("key:{}", key.name))
+        }
+    }
+}
+
+async fn list_conflicts<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    conflicts_caller(&hub, &headers).await?;
+    let conflicts = conflicts::list(hub.store.as_ref()).await?;
+    Ok(Json(ConflictList { conflicts }).into_response())
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(error: ResolveError) -> Self {
+        let (status, code) = match &error {
+            ResolveError::Store(_) | ResolveError::Unencodable(_) => {
+                return match error {
+                    ResolveError::Store(store) => ApiError::from(store),
+                    other => {
+                        tracing::error!(error = %other, "cannot encode a hub change");
+                        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string())
+                    }
+                };
+            }
+            ResolveError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_conflict"),
+            ResolveError::AlreadyResolved { .. } => (StatusCode::CONFLICT, "already_resolved"),
+            ResolveError::NotInConflict { .. } => (StatusCode::BAD_REQUEST, "not_in_conflict"),
+            ResolveError::NotStored(_) | ResolveError::OneAttendee(_) => {
+                (StatusCode::CONFLICT, "not_mergeable")
+            }
+            ResolveError::AlreadyMerged { .. } => (StatusCode::CONFLICT, "already_merged"),
+            ResolveError::BadReason => (StatusCode::BAD_REQUEST, "invalid_reason"),
+        };
+        Self::new(status, code, error.to_string())
+    }
+}
+
+/// `POST /v1/conflicts/{id}/merge` (`{"keep": ATTENDEE_ID}`) and `/dismiss`
+/// (`{"reason": TEXT}`).
+async fn resolve_conflict<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let by = conflicts_caller(&hub, &headers).await?;
+    let Ok(Path((id, action))) = path else { return Err(not_found().await) };
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_conflict", "a conflict id is a number")
+    })?;
+    let (store, origin) = (hub.store.as_ref(), &hub.origin);
+    let resolved = match action.as_str() {
+        "merge" => {
+            let request: MergeRequest = parse_body(body)?;
+            conflicts::merge(store, origin, id, request.keep, &by).await?
+        }
+        "dismiss" => {
+            let request: DismissRequest = parse_body(body)?;
+            conflicts::dismiss(store, origin, id, &request.reason, &by).await?
+        }
+        _ => return Err(not_found().await),
+    };
+    Ok(Json(resolved).into_response())
 }
 
 async fn heartbeat<S: HubStore>(
@@ -565,7 +653,12 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
     let lines = [
         ("expo_hub_changes_stored", "gauge", "Changes held by the hub database.", stats.changes),
         ("expo_hub_stations", "gauge", "Enrolled stations not revoked.", stats.active_stations),
-        ("expo_hub_conflicts", "gauge", "Duplicate attendees awaiting merge.", stats.conflicts),
+        (
+            "expo_hub_conflicts",
+            "gauge",
+            "Open conflicts awaiting a merge or dismissal.",
+            stats.conflicts,
+        ),
         (
             "expo_hub_pushes_total",
             "counter",

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::conflicts::{ConflictKind, NewConflict, Resolution, StoredConflict};
 use super::registrations::DataCentreEvent;
 use super::sqlite_console;
 use super::store::{
@@ -24,9 +25,7 @@ use super::store::{
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
 use expo_sync::hlc::Hlc;
-use expo_sync::protocol::{
-    AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
-};
+use expo_sync::protocol::{AttendeeRecord, EventRecord, PullResponse, PushResponse, Record};
 
 const SCHEMA: &str = "
 -- role and station_id are bound at enrolment (added by open to earlier hubs' tables).
@@ -67,14 +66,22 @@ CREATE TABLE IF NOT EXISTS current_state (
 DROP INDEX IF EXISTS current_state_by_kind;
 CREATE INDEX IF NOT EXISTS current_state_by_id_hash ON current_state (id_hash)
     WHERE id_hash IS NOT NULL;
-CREATE TABLE IF NOT EXISTS duplicate_conflicts (
+-- Duplicates and identity conflicts (earlier hubs: duplicate_conflicts, see open). A
+-- pair is recorded once per kind; status is open, merged or dismissed, and resolution
+-- the JSON of how (crate::conflicts::Resolution).
+CREATE TABLE IF NOT EXISTS conflicts (
     id INTEGER PRIMARY KEY,
-    id_hash TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id_hash TEXT,
     attendee_a TEXT NOT NULL,
     station_a TEXT NOT NULL,
     attendee_b TEXT NOT NULL,
     station_b TEXT NOT NULL,
-    UNIQUE (attendee_a, attendee_b)
+    detail TEXT NOT NULL DEFAULT 'null',
+    found_at TEXT,
+    status TEXT NOT NULL DEFAULT 'open',
+    resolution TEXT,
+    UNIQUE (kind, attendee_a, attendee_b)
 );
 -- The organiser authority's secret key (one row, made with the database).
 CREATE TABLE IF NOT EXISTS hub_authority (
@@ -106,7 +113,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         expo_sync::output::make_database_private(path)
             .map_err(|source| StoreError::DatabaseFile { path: path.to_owned(), source })?;
-        let connection = Connection::open(path)?;
+        let mut connection = Connection::open(path)?;
         // WAL lets exports read while pushes write. FULL: a push is acknowledged after
         // its commit, and only FULL syncs the WAL at each commit, so an acknowledged batch
         // survives a power cut too (NORMAL loses the last commits; the station would not
@@ -120,6 +127,7 @@ impl SqliteStore {
         connection.execute_batch(DATA_CENTRE_SCHEMA)?;
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
+        move_duplicate_conflicts(&mut connection)?;
         connection.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
             [Authority::generate().secret_hex()],
@@ -176,6 +184,27 @@ fn add_station_bindings(connection: &Connection) -> Result<(), StoreError> {
                 .execute_batch(&format!("ALTER TABLE stations ADD COLUMN {column} {definition}"))?;
         }
     }
+    Ok(())
+}
+
+/// Migrates the duplicate walk-ins an earlier hub found into `conflicts`, open.
+fn move_duplicate_conflicts(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let earlier: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'duplicate_conflicts')",
+        [],
+        |row| row.get(0),
+    )?;
+    if earlier {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO conflicts
+                 (kind, id_hash, attendee_a, station_a, attendee_b, station_b)
+             SELECT 'duplicate', id_hash, attendee_a, station_a, attendee_b, station_b
+             FROM duplicate_conflicts ORDER BY id;
+             DROP TABLE duplicate_conflicts;",
+        )?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -252,6 +281,16 @@ fn push_batch(
             ])?;
         }
         record_duplicates(&tx, &hashed_attendees(&winners))?;
+        if let Some(claim) = batch.resolution() {
+            let claimed = tx.execute(
+                "UPDATE conflicts SET status = ?2, resolution = ?3 WHERE id = ?1 AND status = 'open'",
+                params![claim.id, claim.status.as_str(), claim.resolution_json],
+            )?;
+            if claimed == 0 {
+                // Dropping the transaction rolls the batch back.
+                return Err(StoreError::ConflictResolved(claim.id));
+            }
+        }
     }
     tx.commit()?;
     Ok(batch.response(new))
@@ -279,20 +318,59 @@ fn record_duplicates(
             });
         }
     }
+    insert_conflicts(tx, &duplicate_pairs(incoming, &known))?;
+    Ok(())
+}
+
+/// Inserts the conflicts not recorded before; returns how many were new.
+fn insert_conflicts(
+    tx: &rusqlite::Transaction<'_>,
+    conflicts: &[NewConflict],
+) -> Result<usize, StoreError> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO duplicate_conflicts (id_hash, attendee_a, station_a, attendee_b, station_b)
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (attendee_a, attendee_b) DO NOTHING",
+        "INSERT INTO conflicts
+             (kind, id_hash, attendee_a, station_a, attendee_b, station_b, detail, found_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (kind, attendee_a, attendee_b) DO NOTHING",
     )?;
-    for pair in duplicate_pairs(incoming, &known) {
-        insert.execute(params![
-            pair.id_hash,
-            pair.attendee_a.to_string(),
-            pair.station_a,
-            pair.attendee_b.to_string(),
-            pair.station_b
+    let now = expo_kiosk::store::now_rfc3339();
+    let mut new = 0;
+    for conflict in conflicts {
+        new += insert.execute(params![
+            conflict.kind.as_str(),
+            conflict.id_hash,
+            conflict.attendee_a.to_string(),
+            conflict.station_a,
+            conflict.attendee_b.to_string(),
+            conflict.station_b,
+            conflict.detail.to_string(),
+            now
         ])?;
     }
-    Ok(())
+    Ok(new)
+}
+
+const CONFLICT_COLUMNS: &str = "id, kind, id_hash, attendee_a, station_a, attendee_b, station_b, \
+     detail, found_at, resolution";
+
+fn conflict_of_row(row: &rusqlite::Row<'_>) -> Result<StoredConflict, StoreError> {
+    let kind: String = row.get(1)?;
+    let (a, b): (String, String) = (row.get(3)?, row.get(5)?);
+    let (detail, resolution): (String, Option<String>) = (row.get(7)?, row.get(9)?);
+    Ok(StoredConflict {
+        id: row.get(0)?,
+        found: NewConflict {
+            kind: ConflictKind::parse(&kind)?,
+            id_hash: row.get(2)?,
+            attendee_a: parse_uuid(&a)?,
+            station_a: row.get(4)?,
+            attendee_b: parse_uuid(&b)?,
+            station_b: row.get(6)?,
+            detail: parse_json(&detail)?,
+        },
+        found_at: row.get(8)?,
+        resolution: resolution.as_deref().map(parse_json::<Resolution>).transpose()?,
+    })
 }
 
 impl HubStore for SqliteStore {
@@ -522,32 +600,17 @@ impl HubStore for SqliteStore {
         .await
     }
 
-    async fn conflicts(&self) -> Result<Vec<DuplicateConflict>, StoreError> {
+    async fn conflicts(&self) -> Result<Vec<StoredConflict>, StoreError> {
         self.run(|c| {
-            let mut query = c.prepare(
-                "SELECT id_hash, attendee_a, station_a, attendee_b, station_b
-                 FROM duplicate_conflicts ORDER BY id",
-            )?;
-            let rows = query.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get(4)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (id_hash, a, station_a, b, station_b) = row?;
-                Ok(DuplicateConflict {
-                    id_hash,
-                    attendee_a: parse_uuid(&a)?,
-                    station_a,
-                    attendee_b: parse_uuid(&b)?,
-                    station_b,
-                })
-            })
-            .collect()
+            let mut query = c.prepare(&format!(
+                "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE status = 'open' ORDER BY id"
+            ))?;
+            let mut rows = query.query([])?;
+            let mut conflicts = Vec::new();
+            while let Some(row) = rows.next()? {
+                conflicts.push(conflict_of_row(row)?);
+            }
+            Ok(conflicts)
         })
         .await
     }
@@ -561,7 +624,7 @@ impl HubStore for SqliteStore {
             Ok(HubStats {
                 changes: count("SELECT COUNT(*) FROM changes")?,
                 active_stations: count("SELECT COUNT(*) FROM stations WHERE revoked = 0")?,
-                conflicts: count("SELECT COUNT(*) FROM duplicate_conflicts")?,
+                conflicts: count("SELECT COUNT(*) FROM conflicts WHERE status = 'open'")?,
             })
         })
         .await
@@ -681,6 +744,17 @@ impl HubStore for SqliteStore {
         self.run(move |c| sqlite_console::audit_log(c, limit)).await
     }
 
+    async fn conflict(&self, id: i64) -> Result<Option<StoredConflict>, StoreError> {
+        self.run(move |c| {
+            let mut query = c.prepare_cached(&format!(
+                "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?1"
+            ))?;
+            let mut rows = query.query([id])?;
+            rows.next()?.map(conflict_of_row).transpose()
+        })
+        .await
+    }
+
     // API keys.
 
     async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {
@@ -695,6 +769,16 @@ impl HubStore for SqliteStore {
                 return Err(StoreError::ApiKeyExists(key.name));
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn record_conflicts(&self, conflicts: Vec<NewConflict>) -> Result<usize, StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let new = insert_conflicts(&tx, &conflicts)?;
+            tx.commit()?;
+            Ok(new)
         })
         .await
     }

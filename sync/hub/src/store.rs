@@ -13,14 +13,13 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::api_keys::ApiKeyRow;
+use crate::conflicts::{ConflictClaim, ConflictKind, NewConflict, StoredConflict};
 use expo_sync::protocol::AttendeeRecord;
 
 use expo_sync::authority::{self, Forbidden, StationRole};
 use expo_sync::conflict::precedence;
 use expo_sync::endorsement::Authority;
-use expo_sync::protocol::{
-    Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record, RefusedChange,
-};
+use expo_sync::protocol::{Change, EventRecord, PullResponse, PushResponse, Record, RefusedChange};
 use expo_sync::scope::{self, Scoped};
 use expo_sync::validate::{self, Invalid};
 
@@ -59,6 +58,8 @@ pub enum StoreError {
     UserExists(String),
     #[error("no console user named {0:?}")]
     UnknownUser(String),
+    #[error("conflict {0} is no longer open")]
+    ConflictResolved(i64),
     #[error("an API key named {0:?} already exists")]
     ApiKeyExists(String),
     #[error("no API key named {0:?}")]
@@ -160,7 +161,8 @@ pub trait HubStore: Send + Sync + 'static {
     /// The most recently updated event definition.
     fn get_event(&self) -> impl Future<Output = Result<Option<EventRecord>, StoreError>> + Send;
 
-    fn conflicts(&self) -> impl Future<Output = Result<Vec<DuplicateConflict>, StoreError>> + Send;
+    /// The open conflicts, oldest first.
+    fn conflicts(&self) -> impl Future<Output = Result<Vec<StoredConflict>, StoreError>> + Send;
 
     fn stats(&self) -> impl Future<Output = Result<HubStats, StoreError>> + Send;
 
@@ -175,6 +177,21 @@ pub trait HubStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
 
+    // --- Conflicts (data accuracy: `crate::conflicts`) ---
+
+    /// One conflict, open or resolved.
+    fn conflict(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<StoredConflict>, StoreError>> + Send;
+
+    /// Records conflicts found outside a push (identity conflicts of the hub's import and
+    /// registrations API), once per (kind, attendee_a, attendee_b): a pair recorded before,
+    /// open or resolved, is not recorded again. Returns how many were new.
+    fn record_conflicts(
+        &self,
+        conflicts: Vec<NewConflict>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
     // API keys of the organiser's systems (see `api_keys.rs`).
 
     /// Stores a new key; [`StoreError::ApiKeyExists`] when the name is taken (revoked
@@ -420,6 +437,9 @@ pub struct PreparedBatch {
     pub refused: Vec<RefusedChange>,
     /// One per accepted change, in the same order: its proposal for the current state.
     candidates: Vec<StateRow>,
+    /// The conflict these changes resolve: stored with them, or the whole batch refused
+    /// with [`StoreError::ConflictResolved`] when it is no longer open.
+    resolves: Option<ConflictClaim>,
 }
 
 impl PreparedBatch {
@@ -431,6 +451,18 @@ impl PreparedBatch {
             batch.accept(change.clone(), serde_json::to_string(change)?);
         }
         Ok(batch)
+    }
+
+    /// The batch, stored only together with `claim` (see [`Self::resolution`]).
+    pub fn resolving(self, claim: ConflictClaim) -> Self {
+        Self { resolves: Some(claim), ..self }
+    }
+
+    /// The conflict resolution a back-end stores in the batch's transaction, under its
+    /// write lock, if the conflict is still open; otherwise it commits nothing and fails
+    /// with [`StoreError::ConflictResolved`].
+    pub fn resolution(&self) -> Option<&ConflictClaim> {
+        self.resolves.as_ref()
     }
 
     /// Checks every change of `station` (who is `role` and whose id is `station_id`)
@@ -474,11 +506,14 @@ impl PreparedBatch {
             change_id: change.id,
             origin: change.station.clone(),
             hashed: match &change.record {
-                Record::Attendee(a) => a.id_hash.as_ref().map(|hash| HashedAttendee {
-                    attendee: a.id,
-                    origin: change.station.clone(),
-                    id_hash: hash.clone(),
-                }),
+                // An attendee merged away is nobody's duplicate any more.
+                Record::Attendee(a) if a.merged_into.is_none() => {
+                    a.id_hash.as_ref().map(|hash| HashedAttendee {
+                        attendee: a.id,
+                        origin: change.station.clone(),
+                        id_hash: hash.clone(),
+                    })
+                }
                 _ => None,
             },
         });
@@ -621,6 +656,22 @@ pub fn kind_key_range(kind: &str, after: &str) -> (String, String) {
     (lower, format!("{kind};"))
 }
 
+/// The current records of `kind` whose entity keys start with `prefix` (the versions of
+/// one attendee's badges, of one station's signing keys), at most `limit`.
+pub async fn current_under<S: HubStore>(
+    store: &S,
+    kind: &'static str,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<Record>, StoreError> {
+    let page = store.current_page(kind, prefix, limit).await?;
+    Ok(page
+        .into_iter()
+        .take_while(|(key, _)| key.starts_with(prefix))
+        .map(|(_, record)| record)
+        .collect())
+}
+
 /// The record of a stored change: what the current state of its entity is.
 pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {
     serde_json::from_str::<Change>(change_json)
@@ -666,10 +717,7 @@ pub struct HashedAttendee {
 /// Duplicate walk-ins: every pair of distinct attendees sharing an ID hash, where
 /// at least one of them is in `incoming`. `known` is the current state after the batch
 /// was applied (it may include the incoming attendees themselves).
-pub fn duplicate_pairs(
-    incoming: &[HashedAttendee],
-    known: &[HashedAttendee],
-) -> Vec<DuplicateConflict> {
+pub fn duplicate_pairs(incoming: &[HashedAttendee], known: &[HashedAttendee]) -> Vec<NewConflict> {
     let mut by_hash: HashMap<&str, Vec<&HashedAttendee>> = HashMap::new();
     for attendee in known.iter().chain(incoming) {
         let group = by_hash.entry(attendee.id_hash.as_str()).or_default();
@@ -684,12 +732,14 @@ pub fn duplicate_pairs(
                 continue;
             }
             let (a, b) = if new.attendee < other.attendee { (new, *other) } else { (*other, new) };
-            pairs.entry((a.attendee, b.attendee)).or_insert_with(|| DuplicateConflict {
-                id_hash: new.id_hash.clone(),
+            pairs.entry((a.attendee, b.attendee)).or_insert_with(|| NewConflict {
+                kind: ConflictKind::Duplicate,
+                id_hash: Some(new.id_hash.clone()),
                 attendee_a: a.attendee,
                 station_a: a.origin.clone(),
                 attendee_b: b.attendee,
                 station_b: b.origin.clone(),
+                detail: serde_json::Value::Null,
             });
         }
     }

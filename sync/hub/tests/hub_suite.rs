@@ -2,7 +2,6 @@
 //! Everything goes over HTTP on 127.0.0.1 to a real in-process hub.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
-#[macro_use]
 mod common;
 
 use std::collections::HashSet;

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::TestHub;
 use expo_hub::api_keys::{self, Scope};
+use expo_hub::conflicts::ConflictKind;
 use expo_hub::origin::HubOrigin;
 use expo_hub::registrations::{self, RegistrationsError};
 use expo_hub::HubStore;
@@ -267,6 +268,23 @@ fn an_identity_conflict_is_reported_and_not_applied<S: HubStore>(hub: TestHub<S>
     let stored = attendees(&hub);
     assert_eq!(stored.len(), 2, "nobody new");
     assert_eq!((stored[0].name.as_str(), stored[1].title.as_str()), ("张三", "CEO"));
+
+    // Both are on the organiser's list of conflicts (`expo-hub conflicts`), once each, masked.
+    let listed = |hub: &TestHub<S>| hub.runtime.block_on(hub.store.conflicts()).unwrap();
+    let found = listed(&hub);
+    assert_eq!(found.len(), 2);
+    let zhang = stored.iter().find(|a| a.name == "张三").unwrap().id;
+    for conflict in &found {
+        let found = &conflict.found;
+        assert_eq!((found.kind, found.attendee_a), (ConflictKind::Identity, zhang));
+        assert_eq!(found.station_b, "@hub:import");
+        assert!(!found.detail.to_string().contains(FULL_ID), "{}", found.detail);
+    }
+    assert_eq!(found[0].found.detail["in_file"]["name"], "李*");
+    assert_eq!(found[0].found.attendee_b, zhang, "found by its registration code");
+    assert_ne!(found[1].found.attendee_b, zhang, "found by its ID number");
+    import(&hub, &file, options);
+    assert_eq!(listed(&hub).len(), 2, "a pair is recorded once");
 }
 
 fn the_hub_takes_registrations_only_for_its_own_event_with_its_data_key<S: HubStore>(

@@ -103,6 +103,11 @@ impl<S: HubStore> TestHub<S> {
         expo_sync::client::HubClient::new(&self.url, &self.enrolled(name))
     }
 
+    /// The database file of a hub on SQLite.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|dir| dir.path().join("hub.db"))
+    }
+
     pub fn stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -294,6 +299,7 @@ pub fn attendee_record(id: Uuid, name: &str, id_hash: Option<&str>) -> AttendeeR
         tags: vec!["vip".into(), "press".into()],
         created_at: "2025-05-01T09:00:00Z".into(),
         updated_at: "2025-05-01T09:00:00Z".into(),
+        merged_into: None,
     }
 }
 
