@@ -6,6 +6,7 @@ pub mod export;
 pub mod origin;
 pub mod postgres;
 pub mod server;
+pub mod snapshot;
 pub mod sqlite;
 pub mod store;
 pub mod tls;

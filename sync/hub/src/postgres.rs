@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::store::{
     attendee_id_of_key, duplicate_pairs, hashed_attendees as hashed_of_winners, kind_key_range,
     merge_event, record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
-    StationAuth, StationIdentity, StoreError,
+    SnapshotPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -168,6 +168,22 @@ fn hashed_attendees(rows: &[tokio_postgres::Row]) -> Result<Vec<HashedAttendee>,
             })
         })
         .collect()
+}
+
+/// A read-only transaction on one snapshot of the database (repeatable read), and the
+/// highest sequence number visible in it: rows read in it and that mark agree.
+async fn read_with_high_water(
+    client: &mut Object,
+) -> Result<(deadpool_postgres::Transaction<'_>, i64), StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let high_water: i64 =
+        tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+    Ok((tx, high_water))
 }
 
 impl HubStore for PostgresStore {
@@ -423,15 +439,7 @@ impl HubStore for PostgresStore {
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
-        // Repeatable read: the rows and the high-water mark come from one snapshot.
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let high_water: i64 =
-            tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+        let (tx, high_water) = read_with_high_water(&mut client).await?;
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let statement = tx
             .prepare_cached(
@@ -560,5 +568,25 @@ impl HubStore for PostgresStore {
             )
             .await?;
         rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
+    }
+
+    async fn snapshot_page(&self, after: &str, limit: usize) -> Result<SnapshotPage, StoreError> {
+        let mut client = self.client().await?;
+        let (tx, high_water) = read_with_high_water(&mut client).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = tx
+            .prepare_cached(
+                "SELECT s.entity_key, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > $1 ORDER BY s.entity_key LIMIT $2",
+            )
+            .await?;
+        let rows = tx.query(&statement, &[&after, &limit]).await?;
+        tx.commit().await?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(SnapshotPage { high_water, rows })
     }
 }

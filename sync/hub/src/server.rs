@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::snapshot::{SnapshotParams, MAX_AFTER_BYTES, SNAPSHOT_PAGE};
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
@@ -182,6 +183,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/keys", post(endorse_key::<S>))
         .route("/v1/conflicts", get(conflicts::<S>))
         .route("/metrics", get(metrics::<S>))
+        .route("/v1/snapshot", get(snapshot::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
     Router::new()
         .route("/healthz", get(healthz::<S>))
@@ -502,6 +504,23 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
         })
         .collect();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `GET /v1/snapshot?after=KEY`: the current state as one verified stream (`snapshot.rs`).
+async fn snapshot<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    params: Result<Query<SnapshotParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(SnapshotParams { after }) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if after.len() > MAX_AFTER_BYTES {
+        let message = format!("after is an entity key of at most {MAX_AFTER_BYTES} bytes");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
+    }
+    let first = hub.store.snapshot_page(&after, SNAPSHOT_PAGE).await?;
+    tracing::info!(station = caller.name, resumed = !after.is_empty(), "snapshot");
+    Ok(super::snapshot::answer(Arc::clone(&hub.store), caller.role, after, first))
 }
 
 async fn not_found() -> ApiError {

@@ -157,6 +157,27 @@ pub trait HubStore: Send + Sync + 'static {
         after: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // Snapshot bootstrap (issue 16): `GET /v1/snapshot`, see `snapshot.rs`.
+
+    /// Up to `limit` entities of the current state (every kind), in entity-key order after
+    /// `after`, each as its winning change's stored JSON; read in one snapshot of the
+    /// database with the highest sequence number visible in it, which is a pull cursor
+    /// that misses nothing of the page.
+    fn snapshot_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<SnapshotPage, StoreError>> + Send;
+}
+
+/// One page of the current state, for a snapshot (see [`HubStore::snapshot_page`]).
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotPage {
+    /// The pull cursor the page's state corresponds to.
+    pub high_water: i64,
+    /// (entity key, the winning change as stored JSON), in key order.
+    pub rows: Vec<(String, String)>,
 }
 
 /// One change as the `changes` table stores it.

@@ -28,6 +28,24 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// Runs each named test, a `fn(TestHub<S>)`, against SQLite and against PostgreSQL
+/// (`EXPO_TEST_PG_URL`; skipped with a notice when unset).
+#[allow(unused_macros)] // each test binary uses a different part of the harness
+macro_rules! hub_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { super::$test(super::common::sqlite_hub()) })*
+        }
+        mod postgres {
+            $(#[test] fn $test() {
+                if let Some(hub) = super::common::postgres_hub() { super::$test(hub) }
+            })*
+        }
+    };
+}
+#[allow(unused_imports)] // each test binary uses a different part of the harness
+pub(crate) use hub_suite;
+
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
     pub runtime: tokio::runtime::Runtime,
