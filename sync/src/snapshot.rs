@@ -142,6 +142,7 @@ pub struct Decoder<R> {
     cursor: i64,
     line: Vec<u8>,
     finished: bool,
+    bytes: u64,
 }
 
 /// Longest line a station reads: one change at its largest, with its wrapping.
@@ -157,6 +158,7 @@ impl<R: BufRead> Decoder<R> {
             cursor: 0,
             line: Vec::new(),
             finished: false,
+            bytes: 0,
         };
         match decoder.read_line()? {
             Some(Line::Start { cursor, after: echoed }) if echoed == after => {
@@ -173,6 +175,11 @@ impl<R: BufRead> Decoder<R> {
     /// The pull cursor the snapshot corresponds to.
     pub fn cursor(&self) -> i64 {
         self.cursor
+    }
+
+    /// Bytes of the answer read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The next verified chunk, `None` once the end line verified the whole answer.
@@ -227,6 +234,7 @@ impl<R: BufRead> Decoder<R> {
         if read == 0 {
             return Ok(None);
         }
+        self.bytes += read as u64;
         if self.line.last() != Some(&b'\n') {
             return Err(if read as u64 >= MAX_LINE_BYTES {
                 SnapshotError::Corrupt("a line longer than any change".into())
