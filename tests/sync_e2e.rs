@@ -387,3 +387,39 @@ fn no_log_level_of_a_station_prints_its_hub_credential_or_enrolment_code() {
     assert!(log.contains("hub answered"), "debug logging was on:\n{log}");
     no_credential::assert_no_credential(&log, token, &code);
 }
+
+#[test]
+fn a_desk_enrolled_late_bootstraps_from_the_snapshot_and_finds_attendees_at_once() {
+    let hub = Hub::start();
+    let (dir, desk_a) = station_with_event();
+    let bundle = dir.path().join("bundle.json");
+    ok(&desk_a, &["event", "export", "--out", bundle.to_str().unwrap(), "--with-data-key"]);
+    let code = hub.code_for("office", StationRole::Admin);
+    ok(&desk_a, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    let id = ok(&desk_a, &["register", "--name", "欧阳娜娜", "--category", "vip"]);
+    ok(&desk_a, &["sync"]);
+
+    // A desk joining now gets the state at enrolment: searchable before any sync.
+    let late = dir.path().join("late");
+    ok(&late, &["event", "import", bundle.to_str().unwrap()]);
+    let code = hub.code_for("desk-late", StationRole::Desk);
+    let enrolled = ok(&late, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    assert!(enrolled.contains("bootstrapped from the hub's snapshot"), "{enrolled}");
+    let hits: serde_json::Value =
+        serde_json::from_str(&ok(&late, &["search", "oyn", "--json"])).unwrap();
+    assert_eq!(hits[0]["id"], id.trim(), "{hits}");
+    let summary = ok(&late, &["sync"]);
+    assert!(summary.contains("pulled 0 from other stations"), "{summary}");
+    let again = ok(&late, &["sync", "bootstrap"]);
+    assert!(again.contains("0 new attendees"), "{again}");
+
+    // Told not to, a desk enrols only, and its first sync pulls every change instead.
+    let other = dir.path().join("other");
+    ok(&other, &["event", "import", bundle.to_str().unwrap()]);
+    let code = hub.code_for("desk-other", StationRole::Desk);
+    let enrolled =
+        ok(&other, &["sync", "enrol", "--hub", &hub.url, "--code", &code, "--no-bootstrap"]);
+    assert!(!enrolled.contains("snapshot"), "{enrolled}");
+    let summary = ok(&other, &["sync"]);
+    assert!(!summary.contains("pulled 0 "), "{summary}");
+}
