@@ -6,6 +6,8 @@
 //!   station (the `expo-kiosk` crate) and the hub speak exactly these.
 //! - [`authority`]: which station role may make which change (hub and stations alike).
 //! - [`validate`]: the domain rules every change meets before anyone stores it.
+//! - [`scope`]: what each station role receives of other stations' changes (the hub
+//!   applies it to every pull).
 //! - [`endorsement`]: the organiser authority (held by the hub) and the badge-signing
 //!   keys it endorses and revokes.
 //! - [`hlc`]: the hybrid logical clock that orders changes across stations whose wall
@@ -25,6 +27,7 @@ pub mod hlc;
 pub mod logging;
 pub mod output;
 pub mod protocol;
+pub mod scope;
 pub mod snapshot;
 pub mod station;
 #[cfg(any(test, feature = "test-support"))]

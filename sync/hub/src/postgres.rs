@@ -435,23 +435,27 @@ impl HubStore for PostgresStore {
     async fn pull(
         &self,
         station: &str,
+        role: StationRole,
         since: i64,
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
         let (tx, high_water) = read_with_high_water(&mut client).await?;
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut page = PullPage::new(role, limit);
+        let fetch = i64::try_from(page.rows_to_read()).unwrap_or(i64::MAX);
+        // The kinds the role receives, or NULL for every kind.
+        let kinds = page.kinds();
         let statement = tx
             .prepare_cached(
                 "SELECT seq, change_json FROM changes WHERE seq > $1 AND pushed_by <> $2
+                 AND ($4::text[] IS NULL OR kind = ANY($4::text[]))
                  ORDER BY seq LIMIT $3",
             )
             .await?;
         // Read through a portal in chunks sized to what the page can still take (the
         // first as if every change were as large as allowed, the next by the size seen so
         // far), so a page of large changes never holds much more than a page in memory.
-        let portal = tx.bind(&statement, &[&since, &station, &fetch]).await?;
-        let mut page = PullPage::new(limit);
+        let portal = tx.bind(&statement, &[&since, &station, &fetch, &kinds]).await?;
         'read: loop {
             let (rows_left, bytes_left) = page.room();
             let chunk = (bytes_left / page.average_change_bytes().unwrap_or(MAX_CHANGE_BYTES))
@@ -461,13 +465,13 @@ impl HubStore for PostgresStore {
                 break;
             }
             for row in rows {
-                if !page.offer(row.try_get(0)?, row.try_get(1)?) {
+                if !page.offer(row.try_get(0)?, row.try_get(1)?)? {
                     break 'read;
                 }
             }
         }
         tx.commit().await?;
-        page.finish(since, high_water)
+        Ok(page.finish(since, high_water))
     }
 
     async fn put_event(&self, event: EventRecord) -> Result<EventRecord, StoreError> {

@@ -390,14 +390,16 @@ struct PullParams {
 
 async fn pull<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(StationIdentity { name: station, .. })): Extension<Caller>,
+    Extension(Caller(StationIdentity { name: station, role, .. })): Extension<Caller>,
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
     let since = params.since.unwrap_or(0);
-    let response = hub.store.pull(&station, since, limit).await?;
+    // Each station gets only what its role needs (PIPL), whatever it asks for.
+    let role = expo_sync::scope::pulling_role(role);
+    let response = hub.store.pull(&station, role, since, limit).await?;
     hub.counters.pulls.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(station, since, sent = response.changes.len(), "pull");
     Ok(Json(response).into_response())

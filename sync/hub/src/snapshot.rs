@@ -5,8 +5,8 @@
 //! so pushes go on while a million-entity snapshot streams, and the next page is read only
 //! when the connection has taken the previous one. The cursor the answer starts with is
 //! the high-water mark of its first page: everything read later is that state or newer.
-//! Every change passes [`scoped`], the one place that decides what a station of a role
-//! receives.
+//! Every change passes `expo_sync::scope::scope` for the station's role, as a pull's do:
+//! what the role may not receive is read past and never sent.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use expo_sync::authority::StationRole;
 use expo_sync::protocol::Change;
+use expo_sync::scope::{self, Scoped};
 use expo_sync::snapshot::Encoder;
 use serde::Deserialize;
 
@@ -32,14 +33,6 @@ pub struct SnapshotParams {
     pub after: String,
 }
 
-/// What a station of `role` may receive of `change`: the change itself, a trimmed copy, or
-/// nothing. Today every role receives everything, as its pulls do; the per-role scope of
-/// issue 16 (`expo_sync::scope`) goes here, and only here, for snapshots.
-pub fn scoped(role: Option<StationRole>, change: Change) -> Option<Change> {
-    let _every_role_receives_everything_for_now = role;
-    Some(change)
-}
-
 /// The answer: streamed from `first` (already read, so a storage failure before the
 /// first byte is a JSON error) on, page by page.
 pub fn answer<S: HubStore>(
@@ -49,6 +42,7 @@ pub fn answer<S: HubStore>(
     first: SnapshotPage,
 ) -> Response {
     let encoder = Encoder::start(first.high_water, &after);
+    let role = scope::pulling_role(role);
     let state = Pages { store, role, encoder: Some(encoder), next: Some(first), last_key: after };
     let stream = futures_util::stream::try_unfold(state, Pages::next_bytes);
     ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
@@ -57,7 +51,7 @@ pub fn answer<S: HubStore>(
 /// Where a streaming answer stands.
 struct Pages<S> {
     store: Arc<S>,
-    role: Option<StationRole>,
+    role: StationRole,
     /// `None` once the end line is sent.
     encoder: Option<Encoder>,
     /// The page to send next, read ahead; `None` when it is to be read.
@@ -81,13 +75,16 @@ impl<S: HubStore> Pages<S> {
             return Ok(Some((encoder.end(), self)));
         };
         let last_key = last_key.clone();
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("stored change: {e}"));
         for (_, change_json) in &page.rows {
-            let change: Change = serde_json::from_str(change_json)
-                .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
-            let Some(change) = scoped(self.role, change) else { continue };
-            let json = serde_json::to_string(&change)
-                .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
-            encoder.change_json(&json);
+            let change: Change = serde_json::from_str(change_json).map_err(corrupt)?;
+            match scope::scope(self.role, &change) {
+                Scoped::Withheld => {}
+                Scoped::AsIs => encoder.change_json(change_json),
+                Scoped::Reduced(reduced) => {
+                    encoder.change_json(&serde_json::to_string(&reduced).map_err(corrupt)?);
+                }
+            }
         }
         let bytes = encoder.check(&last_key);
         self.last_key = last_key;

@@ -438,29 +438,33 @@ impl HubStore for SqliteStore {
     async fn pull(
         &self,
         station: &str,
+        role: StationRole,
         since: i64,
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let station = station.to_owned();
         self.run(move |c| {
             let (tx, high_water) = read_with_high_water(c)?;
-            let mut page = PullPage::new(limit);
+            let mut page = PullPage::new(role, limit);
             {
+                // The kinds the role receives, as a JSON array, or NULL for every kind.
+                let kinds = page.kinds().map(|kinds| serde_json::json!(kinds).to_string());
                 let mut query = tx.prepare_cached(
                     "SELECT seq, change_json FROM changes WHERE seq > ?1 AND pushed_by <> ?2
+                     AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))
                      ORDER BY seq LIMIT ?3",
                 )?;
-                let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+                let fetch = i64::try_from(page.rows_to_read()).unwrap_or(i64::MAX);
                 // Read lazily: a page full by bytes stops reading.
-                let mut rows = query.query(params![since, station, fetch])?;
+                let mut rows = query.query(params![since, station, fetch, kinds])?;
                 while let Some(row) = rows.next()? {
-                    if !page.offer(row.get(0)?, row.get(1)?) {
+                    if !page.offer(row.get(0)?, row.get(1)?)? {
                         break;
                     }
                 }
             }
             tx.commit()?;
-            page.finish(since, high_water)
+            Ok(page.finish(since, high_water))
         })
         .await
     }

@@ -22,6 +22,7 @@ common::hub_suite!(
     a_cut_download_resumes_and_gives_the_same_state,
     a_corrupted_download_is_refused_and_changes_nothing,
     changes_made_while_the_snapshot_streams_are_not_lost,
+    a_gate_bootstraps_only_what_its_role_receives,
 );
 
 const SURNAMES: [&str; 10] = ["张", "王", "李", "赵", "陈", "欧阳", "刘", "杨", "黄", "周"];
@@ -90,8 +91,8 @@ fn push_all<S: HubStore>(hub: &TestHub<S>, prefix: &str, changes: Vec<Change>) {
     }
 }
 
-/// A new station (its own store) enrolled with the hub as a desk, and its client of
-/// `url` (the hub, or a proxy in front of it).
+/// A new station (its own store) enrolled with the hub (as a desk, or a gate for a name
+/// `gate-…`), and its client of `url` (the hub, or a proxy in front of it).
 fn new_desk<S: HubStore>(
     hub: &TestHub<S>,
     name: &str,
@@ -152,9 +153,14 @@ fn count(store: &Store, sql: &str) -> i64 {
     store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-/// A station that pulled every change, one by one, from the start.
+/// A desk that pulled every change, one by one, from the start.
 fn fully_pulled<S: HubStore>(hub: &TestHub<S>) -> (tempfile::TempDir, StoreOutbox) {
-    let (dir, store, client) = new_desk(hub, "desk-pulled", &hub.url);
+    fully_pulled_as(hub, "desk-pulled")
+}
+
+/// A station named `name` (its role by the name) that pulled every change from the start.
+fn fully_pulled_as<S: HubStore>(hub: &TestHub<S>, name: &str) -> (tempfile::TempDir, StoreOutbox) {
+    let (dir, store, client) = new_desk(hub, name, &hub.url);
     let outbox = StoreOutbox::new(store);
     run_once(&client, &outbox, SyncOptions::default()).unwrap();
     (dir, outbox)
@@ -301,4 +307,22 @@ fn changes_made_while_the_snapshot_streams_are_not_lost<S: HubStore>(hub: TestHu
     drop(store);
     let (_pulled_dir, pulled) = fully_pulled(&hub);
     assert_same_state(&outbox.store(), &pulled.store());
+}
+
+fn a_gate_bootstraps_only_what_its_role_receives<S: HubStore>(hub: TestHub<S>) {
+    fill(&hub, 300);
+    let (_pulled_dir, pulled) = fully_pulled_as(&hub, "gate-pulled");
+    let (_dir, mut store, gate) = new_desk(&hub, "gate-new", &hub.url);
+
+    bootstrapped(&mut store, &gate);
+
+    assert_same_state(&store, &pulled.store());
+    assert_eq!(count(&store, "SELECT count(*) FROM attendees"), 300);
+    for column in ["phone", "email", "company", "title"] {
+        let filled = format!("SELECT count(*) FROM attendees WHERE {column} <> ''");
+        assert_eq!(count(&store, &filled), 0, "{column} reached a gate");
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM attendees WHERE id_hash IS NOT NULL"), 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM gate_decisions WHERE NOT granted"), 0);
+    assert!(count(&store, "SELECT count(*) FROM gate_decisions") > 0);
 }

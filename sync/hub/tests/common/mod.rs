@@ -28,9 +28,10 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// Runs each named test, a `fn(TestHub<S>)`, against SQLite and against PostgreSQL
-/// (`EXPO_TEST_PG_URL`; skipped with a notice when unset).
-#[allow(unused_macros)] // each test binary uses a different part of the harness
+/// Runs each named `fn test<S: HubStore>(hub: TestHub<S>)` of the calling test crate
+/// against a SQLite hub (module `sqlite`) and against a PostgreSQL hub (module `postgres`,
+/// when `EXPO_TEST_PG_URL` names a server).
+#[allow(unused_macros)] // as below
 macro_rules! hub_suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
