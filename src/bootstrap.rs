@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use expo_sync::client::{ClientError, HubClient};
 use expo_sync::{Change, Hlc, Record};
-use serde_json::json;
 
 use crate::registration::bootstrap::{NewAttendees, SnapshotTerms};
 use crate::registration::import::BorrowedSettings;
@@ -103,12 +102,6 @@ pub fn bootstrap(
                         report.resumed = resumed;
                         latest_seen = latest;
                         station_sync::store_cursor(tx, cursor)?;
-                        tx.audit(
-                            "sync",
-                            "snapshot_bootstrap",
-                            None,
-                            json!({ "records": report.records, "new_attendees": report.new_attendees, "set_aside": report.set_aside, "cursor": cursor }),
-                        )?;
                         return Ok(());
                     }
                 };
@@ -122,10 +115,17 @@ pub fn bootstrap(
                         Item::Attendee(change, terms) => {
                             let Change { id, station, hlc, record, pushed_by } = change;
                             let Record::Attendee(record) = record else { continue };
-                            let held = new_attendees.add(tx.sql(), record, &hlc.to_string(), &terms)?;
+                            let held =
+                                new_attendees.add(tx.sql(), record, &hlc.to_string(), &terms)?;
                             if let Some(record) = held {
                                 new_attendees.flush(tx.sql())?;
-                                let change = Change { id, station, hlc, record: Record::Attendee(record), pushed_by };
+                                let change = Change {
+                                    id,
+                                    station,
+                                    hlc,
+                                    record: Record::Attendee(record),
+                                    pushed_by,
+                                };
                                 apply_admissible(tx, &change)?;
                             }
                         }
