@@ -4,6 +4,7 @@
 pub mod access;
 pub mod assets;
 pub mod badges;
+pub mod bootstrap;
 pub mod credential;
 pub mod demo;
 pub mod domain;

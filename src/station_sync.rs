@@ -112,13 +112,7 @@ impl StationOutbox for StoreOutbox {
             for change in changes.iter().filter(|c| c.station != own_station) {
                 event_changed |= apply_or_set_aside(tx, change)?;
             }
-            tx.sql()
-                .execute(
-                    "INSERT INTO sync_state (key, value) VALUES ('pull_cursor', ?1) \
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [next_cursor.to_string()],
-                )
-                .map_err(StoreError::from)?;
+            store_cursor(tx, next_cursor)?;
             Ok::<_, StationSyncError>(())
         })?;
         if event_changed {
@@ -179,6 +173,16 @@ impl StationOutbox for StoreOutbox {
     }
 }
 
+/// Keeps the pull cursor, in the transaction that applied what came before it.
+pub(crate) fn store_cursor(tx: &Tx<'_>, cursor: i64) -> Result<(), StoreError> {
+    tx.sql().execute(
+        "INSERT INTO sync_state (key, value) VALUES ('pull_cursor', ?1) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [cursor.to_string()],
+    )?;
+    Ok(())
+}
+
 /// How far ahead of this station's own clock a pulled change may be stamped before it is
 /// set aside. Far looser than the hub's bound ([`expo_sync::validate::MAX_CLOCK_AHEAD_MS`],
 /// which keeps such changes out in the first place), because this station's clock may be
@@ -187,7 +191,7 @@ const MAX_PULLED_CLOCK_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Why a pulled change is not applied here.
 #[derive(Debug, thiserror::Error)]
-enum Unusable {
+pub(crate) enum Unusable {
     #[error(transparent)]
     Invalid(#[from] expo_sync::validate::Invalid),
     #[error("pushed by a {role} station: {forbidden}")]
@@ -204,6 +208,12 @@ fn apply_or_set_aside(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
         set_aside(tx, change, &unusable.to_string())?;
         return Ok(false);
     }
+    apply_admissible(tx, change)
+}
+
+/// [`apply_or_set_aside`] for a change that [`admissible`] took already (a snapshot checks
+/// its changes off the writing thread).
+pub(crate) fn apply_admissible(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
     tx.sql().execute_batch("SAVEPOINT pulled_change").map_err(StoreError::from)?;
     let outcome = apply_change(tx, change);
     let event_changed = match outcome {
@@ -221,7 +231,7 @@ fn apply_or_set_aside(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
 /// The rules every station applies to what it pulls: the domain rules, the clock bound
 /// and the authority of the role the hub says pushed it. A change without that stamp was
 /// stored by the hub before it knew roles, and is taken as before.
-fn admissible(change: &Change) -> Result<(), Unusable> {
+pub(crate) fn admissible(change: &Change) -> Result<(), Unusable> {
     expo_sync::validate::check_content(change)?;
     expo_sync::validate::check_clock_within(
         &change.hlc,
@@ -266,7 +276,7 @@ fn apply_change(tx: &mut Tx<'_>, change: &Change) -> Result<bool, Unusable> {
 
 /// Keeps a pulled change this station cannot apply, with why, for a person (and a later
 /// version) to look at: `expo-kiosk sync status` counts them.
-fn set_aside(tx: &Tx<'_>, change: &Change, error: &str) -> Result<(), StoreError> {
+pub(crate) fn set_aside(tx: &Tx<'_>, change: &Change, error: &str) -> Result<(), StoreError> {
     tracing::warn!(
         change = %change.id,
         kind = change.record.kind(),

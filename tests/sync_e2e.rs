@@ -513,3 +513,51 @@ fn a_badge_revoked_at_the_data_centre_is_refused_at_the_station_after_its_sync()
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
 }
+
+#[test]
+fn a_desk_enrolled_late_bootstraps_from_the_snapshot_and_finds_attendees_at_once() {
+    let hub = Hub::start();
+    let (dir, desk_a) = station_with_event();
+    let bundle = dir.path().join("bundle.json");
+    ok(&desk_a, &["event", "export", "--out", bundle.to_str().unwrap(), "--with-data-key"]);
+    let code = hub.code_for("office", StationRole::Admin);
+    ok(&desk_a, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    let id = ok(&desk_a, &["register", "--name", "欧阳娜娜", "--category", "vip"]);
+    ok(&desk_a, &["sync"]);
+
+    // A desk joining now gets the state at enrolment: searchable before any sync.
+    let late = dir.path().join("late");
+    ok(&late, &["event", "import", bundle.to_str().unwrap()]);
+    let code = hub.code_for("desk-late", StationRole::Desk);
+    let enrolled = ok(&late, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    assert!(enrolled.contains("bootstrapped from the hub's snapshot"), "{enrolled}");
+    let hits: serde_json::Value =
+        serde_json::from_str(&ok(&late, &["search", "oyn", "--json"])).unwrap();
+    assert_eq!(hits[0]["id"], id.trim(), "{hits}");
+    let late_pulled = pulled(&ok(&late, &["sync"]));
+    let again = ok(&late, &["sync", "bootstrap"]);
+    assert!(again.contains("0 new attendees"), "{again}");
+
+    // Told not to, a desk enrols only, and its first sync pulls every change instead.
+    let other = dir.path().join("other");
+    ok(&other, &["event", "import", bundle.to_str().unwrap()]);
+    let code = hub.code_for("desk-other", StationRole::Desk);
+    let enrolled =
+        ok(&other, &["sync", "enrol", "--hub", &hub.url, "--code", &code, "--no-bootstrap"]);
+    assert!(!enrolled.contains("snapshot"), "{enrolled}");
+    let other_pulled = pulled(&ok(&other, &["sync"]));
+    // The late desk's first sync pulls only what came after its snapshot (its own key's
+    // endorsement); the other desk pulls the event, the attendee, the audit entries too.
+    assert!(late_pulled < other_pulled, "{late_pulled} < {other_pulled}");
+}
+
+/// The N of a sync summary's "pulled N from other stations".
+fn pulled(summary: &str) -> u64 {
+    summary
+        .split("pulled ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -34,14 +34,21 @@ enum SyncAction {
         /// the one authority this station then trusts for the hub.
         #[arg(long, value_name = "PEM")]
         hub_ca: Option<std::path::PathBuf>,
+        /// Do not download the hub's current state now: the next sync pulls every change
+        /// instead.
+        #[arg(long)]
+        no_bootstrap: bool,
     },
     /// Show the hub, the pending count and the pull cursor.
     Status,
+    /// Download the hub's current state as one verified snapshot and continue pulling from
+    /// there (for a station offline for long; `sync enrol` does it by itself).
+    Bootstrap,
 }
 
 pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
     match args.action {
-        Some(SyncAction::Enrol { hub, code, hub_ca }) => {
+        Some(SyncAction::Enrol { hub, code, hub_ca, no_bootstrap }) => {
             // Open the store first so a broken data dir fails before the code is spent.
             let store = Store::open(data_dir)?;
             let hub_authority = hub_ca
@@ -67,6 +74,19 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
             .save(store.data_dir())?;
             let role = answer.role.map_or_else(|| "no role yet".to_owned(), |r| r.to_string());
             println!("enrolled as station {:?} ({role}) with {hub}", answer.station);
+            drop(store);
+            if !no_bootstrap {
+                // Enrolled either way: a failed bootstrap leaves the work to the next sync.
+                if let Err(error) = bootstrap(None, data_dir) {
+                    eprintln!(
+                        "warning: {error:#}; the next `expo-kiosk sync` pulls every change instead"
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(SyncAction::Bootstrap) => {
+            bootstrap(args.hub.as_deref(), data_dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(SyncAction::Status) => {
@@ -96,6 +116,31 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
         }
         None => sync_job(args.hub, data_dir),
     }
+}
+
+/// Downloads and applies the hub's snapshot, with a spinner, and says what it did.
+fn bootstrap(hub: Option<&str>, data_dir: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} snapshot: {pos} records applied")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let outcome = expo_kiosk::bootstrap::bootstrap_station(data_dir, hub, &mut |records| {
+        bar.set_position(records)
+    });
+    bar.finish_and_clear();
+    let report = outcome.context("bootstrapping from the hub's snapshot (nothing was applied)")?;
+    println!(
+        "bootstrapped from the hub's snapshot: {} records ({} new attendees, {} set aside) in {:.1} s, resumed {} time(s); pulling continues from cursor {}",
+        report.records,
+        report.new_attendees,
+        report.set_aside,
+        started.elapsed().as_secs_f64(),
+        report.resumed,
+        report.cursor
+    );
+    Ok(())
 }
 
 fn sync_job(hub: Option<String>, data_dir: &Path) -> Result<ExitCode> {

@@ -313,14 +313,14 @@ fn open_csv(bytes: &[u8]) -> Result<OpenedCsv> {
 
 /// Connection settings an import borrows and gives back: a large page cache for the
 /// B-trees it fills (each attendee adds a dozen search-term rows).
-struct BorrowedSettings {
+pub(crate) struct BorrowedSettings {
     previous: Vec<(&'static str, i64)>,
 }
 
 impl BorrowedSettings {
     const DURING_IMPORT: [(&'static str, i64); 1] = [("cache_size", IMPORT_CACHE_KIB)];
 
-    fn apply(conn: &rusqlite::Connection) -> Result<Self, StoreError> {
+    pub(crate) fn apply(conn: &rusqlite::Connection) -> Result<Self, StoreError> {
         let mut previous = Vec::with_capacity(Self::DURING_IMPORT.len());
         for (pragma, value) in Self::DURING_IMPORT {
             previous.push((pragma, conn.pragma_query_value(None, pragma, |r| r.get(0))?));
@@ -329,7 +329,7 @@ impl BorrowedSettings {
         Ok(Self { previous })
     }
 
-    fn give_back(self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    pub(crate) fn give_back(self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
         for (pragma, value) in self.previous {
             conn.pragma_update(None, pragma, value)?;
         }
@@ -635,7 +635,7 @@ fn write_rows(
                     None
                 } else {
                     // The row may be an earlier line's, still waiting to be inserted.
-                    new_rows.insert(tx.sql(), &hlc_text)?;
+                    new_rows.insert(tx.sql())?;
                     existing(tx.sql(), &record)?
                 };
                 let Some(resolution) = tally.resolve(line, record, current, report) else {
@@ -674,7 +674,7 @@ fn write_rows(
         if !tally.bad_lines.is_empty() && !options.skip_invalid {
             return Err(Abort::InvalidRows);
         }
-        new_rows.insert(tx.sql(), &hlc_text)?;
+        new_rows.insert(tx.sql())?;
         tracing::debug!(elapsed = ?started.elapsed(), "import: attendees written");
         new_terms.write(tx.sql(), std::mem::take(&mut *checker.vocabulary()?))?;
         for company in companies.0 {
@@ -704,9 +704,11 @@ fn write_rows(
 }
 
 /// New attendees waiting to be inserted together, with consecutive local keys.
-struct NewRows {
+pub(super) struct NewRows {
     first_key: LocalKey,
     rows: Vec<AttendeeRecord>,
+    /// Each row's HLC (an import stamps all its rows with one).
+    hlcs: Vec<String>,
 }
 
 impl NewRows {
@@ -714,41 +716,52 @@ impl NewRows {
     const PER_INSERT: usize = 50;
 
     /// New rows keyed after every stored attendee (the import holds the write lock).
-    fn after(conn: &rusqlite::Connection) -> Result<Self> {
+    pub(super) fn after(conn: &rusqlite::Connection) -> Result<Self> {
         let first_key = conn
             .query_row("SELECT coalesce(max(local_key), 0) + 1 FROM attendees", [], |r| r.get(0))
             .map_err(StoreError::from)?;
-        Ok(Self { first_key, rows: Vec::with_capacity(Self::PER_INSERT) })
+        Ok(Self {
+            first_key,
+            rows: Vec::with_capacity(Self::PER_INSERT),
+            hlcs: Vec::with_capacity(Self::PER_INSERT),
+        })
     }
 
     /// The local key the next row pushed gets.
-    fn next_key(&self) -> LocalKey {
+    pub(super) fn next_key(&self) -> LocalKey {
         self.first_key + self.rows.len() as LocalKey
     }
 
-    fn push(&mut self, conn: &rusqlite::Connection, row: AttendeeRecord, hlc: &str) -> Result<()> {
+    pub(super) fn push(
+        &mut self,
+        conn: &rusqlite::Connection,
+        row: AttendeeRecord,
+        hlc: &str,
+    ) -> Result<()> {
         self.rows.push(row);
+        self.hlcs.push(hlc.to_owned());
         if self.rows.len() == Self::PER_INSERT {
-            self.insert(conn, hlc)?;
+            self.insert(conn)?;
         }
         Ok(())
     }
 
     /// Inserts the rows waiting.
-    fn insert(&mut self, conn: &rusqlite::Connection, hlc: &str) -> Result<()> {
-        insert_new_rows(conn, self.first_key, &self.rows, hlc)?;
+    pub(super) fn insert(&mut self, conn: &rusqlite::Connection) -> Result<()> {
+        insert_new_rows(conn, self.first_key, &self.rows, &self.hlcs)?;
         self.first_key = self.next_key();
         self.rows.clear();
+        self.hlcs.clear();
         Ok(())
     }
 }
 
 /// The companies of the attendees an import created, each once.
 #[derive(Default)]
-struct CompanySet(foldhash::HashSet<Box<str>>);
+pub(super) struct CompanySet(pub(super) foldhash::HashSet<Box<str>>);
 
 impl CompanySet {
-    fn note(&mut self, company: &str) {
+    pub(super) fn note(&mut self, company: &str) {
         if !self.0.contains(company) {
             self.0.insert(company.into());
         }
@@ -756,7 +769,7 @@ impl CompanySet {
 }
 
 /// What the running totals count an attendee by.
-fn counted(record: &AttendeeRecord) -> Counted<'_> {
+pub(super) fn counted(record: &AttendeeRecord) -> Counted<'_> {
     Counted {
         created_at: &record.created_at,
         category: &record.category,

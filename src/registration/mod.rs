@@ -4,6 +4,7 @@
 #[cfg(test)]
 mod authorization_tests;
 pub mod badge;
+pub mod bootstrap;
 pub mod import;
 pub mod search;
 mod term_batch;
@@ -603,14 +604,15 @@ pub(crate) fn write_row(
 }
 
 /// Inserts attendees known to be new, with the local keys `first_key`, `first_key + 1`,
-/// and so on, in one statement: for a bulk import, where one statement per row costs
-/// more than the row. A clash with a stored attendee is an error (`OR FAIL`: the caller's
-/// transaction is rolled back anyway, so SQLite need not journal each statement).
+/// and so on, and the HLCs `hlcs` (one per record), in one statement: for a bulk import,
+/// where one statement per row costs more than the row. A clash with a stored attendee is
+/// an error (`OR FAIL`: the caller's transaction is rolled back anyway, so SQLite need not
+/// journal each statement).
 pub(crate) fn insert_new_rows(
     conn: &Connection,
     first_key: LocalKey,
     records: &[AttendeeRecord],
-    hlc: &str,
+    hlcs: &[String],
 ) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
@@ -623,7 +625,7 @@ pub(crate) fn insert_new_rows(
     );
     let mut insert = conn.prepare_cached(&sql)?;
     let mut index = 0;
-    for (key, record) in (first_key..).zip(records) {
+    for ((key, record), hlc) in (first_key..).zip(records).zip(hlcs) {
         let values = RowValues::of(record, hlc)?;
         index += 1;
         insert.raw_bind_parameter(index, key)?;

@@ -15,6 +15,9 @@ use crate::protocol::{
 /// far below this on any working network; a stalled one must fail so it can be retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest one snapshot download may take before it is cut (and resumed by the station
+/// from the last chunk it verified).
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Largest hub answer read into memory (a pull page is a few MiB at most).
 const MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -35,6 +38,9 @@ pub enum ClientError {
     /// The certificate authority given for the hub cannot be used.
     #[error("hub certificate authority: {0}")]
     BadAuthority(String),
+    /// A snapshot download broke off or does not verify.
+    #[error(transparent)]
+    Snapshot(crate::snapshot::SnapshotError),
     /// The hub answered something that is not the protocol.
     #[error("unexpected answer from the hub (HTTP {status}): {reason}")]
     Unexpected { status: u16, reason: String },
@@ -47,6 +53,8 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Transport(_) => true,
+            // A cut or a corrupted answer: asking again can get good bytes.
+            ClientError::Snapshot(_) => true,
             ClientError::BadAuthority(_) | ClientError::UntrustedHub(_) => false,
             ClientError::Refused { status, .. } | ClientError::Unexpected { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
@@ -132,6 +140,9 @@ pub fn enrol(
     };
     read_answer(request.send_json(&body)?)
 }
+
+/// A snapshot answer being read (see [`HubClient::snapshot`]).
+pub type Snapshot = crate::snapshot::Decoder<std::io::BufReader<ureq::BodyReader<'static>>>;
 
 /// A connection to the hub as one enrolled station.
 #[derive(Clone)]
@@ -257,6 +268,32 @@ impl HubClient {
     pub fn heartbeat(&self, heartbeat: &Heartbeat) -> Result<HeartbeatAck, ClientError> {
         let request = self.authorized(self.agent.post(self.url("/v1/heartbeat")));
         read_answer(request.send_json(heartbeat)?)
+    }
+
+    /// The hub's current state after entity key `after` ("" from the start), as a
+    /// [`crate::snapshot`] stream to read chunk by chunk. Its body may take minutes for a
+    /// large event, so only its first answer has the usual time limit; a stalled body is
+    /// cut after [`SNAPSHOT_TIMEOUT`] and resumed by the caller.
+    pub fn snapshot(&self, after: &str) -> Result<Snapshot, ClientError> {
+        let request = self
+            .authorized(self.agent.get(self.url("/v1/snapshot")))
+            .query("after", after)
+            .config()
+            .timeout_global(Some(SNAPSHOT_TIMEOUT))
+            .build();
+        let response = request.call()?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            // Always an error here: the answer is not a success.
+            let refusal = read_answer::<serde::de::IgnoredAny>(response).err();
+            return Err(refusal.unwrap_or(ClientError::Unexpected {
+                status,
+                reason: "an error status without an error".into(),
+            }));
+        }
+        let reader =
+            std::io::BufReader::with_capacity(256 * 1024, response.into_body().into_reader());
+        crate::snapshot::Decoder::start(reader, after).map_err(ClientError::Snapshot)
     }
 
     fn url(&self, path: &str) -> String {

@@ -15,6 +15,7 @@
 //! - [`conflict`]: which version of a record every station and the hub keep.
 //! - [`client`] and [`station`]: the station side (blocking HTTP client, outbox
 //!   contract, sync rounds and the background worker).
+//! - [`snapshot`]: the current-state download a new station bootstraps from.
 //! - [`output`] and [`logging`]: what the hub and the stations both write: owner-only
 //!   data files, formula-safe CSV, and logs without credentials.
 //! - [`heartbeat`]: what a station reports about itself to the hub for the operations
@@ -30,6 +31,7 @@ pub mod logging;
 pub mod output;
 pub mod protocol;
 pub mod scope;
+pub mod snapshot;
 pub mod station;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_records;

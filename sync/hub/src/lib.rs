@@ -16,6 +16,7 @@ mod postgres_console;
 pub mod registrations;
 pub mod revocation;
 pub mod server;
+pub mod snapshot;
 pub mod sqlite;
 mod sqlite_console;
 pub mod store;

@@ -33,7 +33,7 @@ use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
     hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change, AuditRow,
     ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
-    StationAuth, StationIdentity, StoreError,
+    SnapshotPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -898,6 +898,26 @@ impl HubStore for PostgresStore {
             )
             .await?;
         rows.iter().map(|row| attendee_version(row.try_get(0)?, row.try_get(1)?)).collect()
+    }
+
+    async fn snapshot_page(&self, after: &str, limit: usize) -> Result<SnapshotPage, StoreError> {
+        let mut client = self.client().await?;
+        let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = tx
+            .prepare_cached(
+                "SELECT s.entity_key, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > $1 ORDER BY s.entity_key LIMIT $2",
+            )
+            .await?;
+        let rows = tx.query(&statement, &[&after, &limit]).await?;
+        tx.commit().await?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(SnapshotPage { high_water, rows })
     }
 }
 

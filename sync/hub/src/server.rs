@@ -36,6 +36,7 @@ use super::notify::ChangeNotifier;
 use super::origin::HubOrigin;
 use super::registrations;
 use super::revocation;
+use super::snapshot::{SnapshotParams, MAX_AFTER_BYTES, SNAPSHOT_PAGE};
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::heartbeat::{Heartbeat, MAX_HEARTBEAT_BYTES};
@@ -225,6 +226,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/keys", post(endorse_key::<S>))
         .route("/v1/heartbeat", post(heartbeat::<S>))
         .route("/metrics", get(metrics::<S>))
+        .route("/v1/snapshot", get(snapshot::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
     let routes = Router::new()
         .route("/healthz", get(healthz::<S>))
@@ -697,6 +699,23 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
         })
         .collect();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `GET /v1/snapshot?after=KEY`: the current state as one verified stream (`snapshot.rs`).
+async fn snapshot<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    params: Result<Query<SnapshotParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(SnapshotParams { after }) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if after.len() > MAX_AFTER_BYTES {
+        let message = format!("after is an entity key of at most {MAX_AFTER_BYTES} bytes");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
+    }
+    let first = hub.store.snapshot_page(&after, SNAPSHOT_PAGE).await?;
+    tracing::info!(station = caller.name, resumed = !after.is_empty(), "snapshot");
+    Ok(super::snapshot::answer(Arc::clone(&hub.store), caller.role, after, first))
 }
 
 async fn not_found() -> ApiError {

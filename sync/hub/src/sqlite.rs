@@ -19,8 +19,8 @@ use super::sqlite_console;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
     hashed_attendees, kind_key_range, merge_event, record_of_change, AuditRow, ConsoleSessionRow,
-    FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth,
-    StationIdentity, StoreError,
+    FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, SnapshotPage,
+    StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -206,6 +206,17 @@ fn move_duplicate_conflicts(connection: &mut Connection) -> Result<(), StoreErro
     }
     tx.commit()?;
     Ok(())
+}
+
+/// One read transaction, and the highest sequence number visible in it: rows read in it
+/// and that mark share a snapshot.
+fn read_with_high_water(
+    connection: &mut Connection,
+) -> Result<(rusqlite::Transaction<'_>, i64), StoreError> {
+    let tx = connection.transaction()?;
+    let high_water: i64 =
+        tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+    Ok((tx, high_water))
 }
 
 fn parse_role(text: Option<String>) -> Result<Option<StationRole>, StoreError> {
@@ -531,10 +542,7 @@ impl HubStore for SqliteStore {
     ) -> Result<PullResponse, StoreError> {
         let station = station.to_owned();
         self.run(move |c| {
-            // One read transaction: the rows and the high-water mark share a snapshot.
-            let tx = c.transaction()?;
-            let high_water: i64 =
-                tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+            let (tx, high_water) = read_with_high_water(c)?;
             let mut page = PullPage::new(role, limit);
             {
                 // The kinds the role receives, as a JSON array, or NULL for every kind.
@@ -955,6 +963,27 @@ impl HubStore for SqliteStore {
                 }
             }
             rows.iter().map(|(hlc, json)| attendee_version(hlc, json)).collect()
+        })
+        .await
+    }
+
+    async fn snapshot_page(&self, after: &str, limit: usize) -> Result<SnapshotPage, StoreError> {
+        let after = after.to_owned();
+        self.run(move |c| {
+            let (tx, high_water) = read_with_high_water(c)?;
+            let rows = {
+                let mut query = tx.prepare_cached(
+                    "SELECT s.entity_key, c.change_json
+                     FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                     WHERE s.entity_key > ?1 ORDER BY s.entity_key LIMIT ?2",
+                )?;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows =
+                    query.query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(SnapshotPage { high_water, rows })
         })
         .await
     }

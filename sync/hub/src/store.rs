@@ -341,6 +341,18 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+
+    // Snapshot bootstrap (issue 16): `GET /v1/snapshot`, see `snapshot.rs`.
+
+    /// Up to `limit` entities of the current state (every kind), in entity-key order after
+    /// `after`, each as its winning change's stored JSON; read in one snapshot of the
+    /// database with the highest sequence number visible in it, which is a pull cursor
+    /// that misses nothing of the page.
+    fn snapshot_page(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<SnapshotPage, StoreError>> + Send;
 }
 
 /// How long the hub keeps a station's heartbeat history: six hours.
@@ -377,6 +389,15 @@ pub struct AuditRow {
     pub user: String,
     pub action: String,
     pub detail: String,
+}
+
+/// One page of the current state, for a snapshot (see [`HubStore::snapshot_page`]).
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotPage {
+    /// The pull cursor the page's state corresponds to.
+    pub high_water: i64,
+    /// (entity key, the winning change as stored JSON), in key order.
+    pub rows: Vec<(String, String)>,
 }
 
 /// One change as the `changes` table stores it.

@@ -17,6 +17,10 @@ pub struct Faults {
     pub cut_after_bytes: Option<u64>,
     /// Delay every chunk forwarded to the hub.
     pub delay: Duration,
+    /// Cut a connection once this many answer bytes went back (mid-body).
+    pub cut_answer_after_bytes: Option<u64>,
+    /// Flip the lowest bit of the answer byte at this offset of every connection.
+    pub flip_answer_byte: Option<u64>,
 }
 
 /// A TCP proxy between stations and the hub that drops, delays or cuts connections.
@@ -73,12 +77,21 @@ impl Drop for FaultyProxy {
 fn relay(client: TcpStream, server: TcpStream, faults: Faults) {
     let (client_read, server_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     std::thread::spawn(move || {
-        pump(client_read, server_write, faults.cut_after_bytes, faults.delay)
+        pump(client_read, server_write, faults.cut_after_bytes, faults.delay, None)
     });
-    std::thread::spawn(move || pump(server, client, None, Duration::ZERO));
+    std::thread::spawn(move || {
+        let (cut, flip) = (faults.cut_answer_after_bytes, faults.flip_answer_byte);
+        pump(server, client, cut, Duration::ZERO, flip)
+    });
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, cut_after: Option<u64>, delay: Duration) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    cut_after: Option<u64>,
+    delay: Duration,
+    flip: Option<u64>,
+) {
     let mut buffer = [0u8; 8192];
     let mut forwarded = 0u64;
     loop {
@@ -88,6 +101,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut_after: Option<u64>, delay: D
         };
         if !delay.is_zero() {
             std::thread::sleep(delay);
+        }
+        if let Some(at) = flip.filter(|at| (forwarded..forwarded + n as u64).contains(at)) {
+            buffer[(at - forwarded) as usize] ^= 0x01;
         }
         let n = match cut_after {
             Some(limit) if forwarded + n as u64 >= limit => {
