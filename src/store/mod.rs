@@ -62,6 +62,9 @@ pub struct Store {
     data_dir: PathBuf,
     station_id: String,
     clock: HlcClock,
+    /// Added to the wall clock this connection stamps changes with: zero but in the
+    /// whole-venue rehearsal, which runs one station's clock ahead (`set_clock_offset`).
+    clock_offset_ms: u64,
     event: Option<EventContext>,
 }
 
@@ -102,8 +105,14 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let clock = HlcClock::resume(&station_id, last_hlc.as_ref());
-        let mut store =
-            Store { conn, data_dir: data_dir.to_owned(), station_id, clock, event: None };
+        let mut store = Store {
+            conn,
+            data_dir: data_dir.to_owned(),
+            station_id,
+            clock,
+            clock_offset_ms: 0,
+            event: None,
+        };
         store.reload_event()?;
         Ok(store)
     }
@@ -145,8 +154,13 @@ impl Store {
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(StoreError::from)?;
-            let mut wrapped =
-                Tx { tx, clock: &mut self.clock, station: &self.station_id, emitted: false };
+            let mut wrapped = Tx {
+                tx,
+                clock: &mut self.clock,
+                clock_offset_ms: self.clock_offset_ms,
+                station: &self.station_id,
+                emitted: false,
+            };
             match f(&mut wrapped) {
                 Ok(value) => wrapped.commit().map(|()| value).map_err(E::from),
                 // Dropping the transaction at the end of this block rolls it back.
@@ -202,7 +216,13 @@ impl Store {
 
     /// The station clock, for components that stamp records themselves (sync apply).
     pub fn observe_remote(&mut self, remote: &Hlc) {
-        self.clock.observe(remote, wall_ms());
+        self.clock.observe(remote, wall_ms() + self.clock_offset_ms);
+    }
+
+    /// Runs this connection's clock `ahead_ms` ahead of the machine's: how the whole-venue
+    /// rehearsal (`expo-hub rehearse --faults`) plays a station whose clock is wrong.
+    pub fn set_clock_offset(&mut self, ahead_ms: u64) {
+        self.clock_offset_ms = ahead_ms;
     }
 }
 
@@ -210,6 +230,7 @@ impl Store {
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     clock: &'a mut HlcClock,
+    clock_offset_ms: u64,
     station: &'a str,
     emitted: bool,
 }
@@ -226,7 +247,7 @@ impl Tx<'_> {
     /// A fresh hybrid logical timestamp for a change made now.
     pub fn tick(&mut self) -> Hlc {
         self.emitted = true;
-        self.clock.tick(wall_ms())
+        self.clock.tick(wall_ms() + self.clock_offset_ms)
     }
 
     /// Queues `record` for the hub, stamped `hlc` (from [`Tx::tick`]).
@@ -296,7 +317,7 @@ impl Tx<'_> {
 
     fn commit(self) -> Result<()> {
         if self.emitted {
-            let hlc = self.clock.tick(wall_ms());
+            let hlc = self.clock.tick(wall_ms() + self.clock_offset_ms);
             self.tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('hlc', ?1) \
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",

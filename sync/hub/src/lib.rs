@@ -5,6 +5,7 @@ pub mod enrolment;
 pub mod export;
 pub mod origin;
 pub mod postgres;
+pub mod rehearsal;
 pub mod server;
 pub mod sqlite;
 pub mod store;

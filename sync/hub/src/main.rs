@@ -8,6 +8,7 @@
 //! expo-hub --db URL station set-role desk-1 --role desk     role of a station enrolled earlier
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
+//! expo-hub rehearse --db URL --desks 100 --lanes 200 --minutes 10 --faults   whole venue
 //! ```
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::postgres::PostgresStore;
+use expo_hub::rehearsal::{self, RehearsalOptions};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
 use expo_hub::tls::{self, HubCertificates, TlsListener};
@@ -31,7 +33,7 @@ use tokio::net::TcpListener;
 #[command(name = "expo-hub", version, about = "Central sync hub of expo-kiosk stations")]
 struct Cli {
     /// `sqlite://PATH` (default back-end) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "EXPO_HUB_DB", default_value = "sqlite://hub.db")]
+    #[arg(long, env = "EXPO_HUB_DB", default_value = "sqlite://hub.db", global = true)]
     db: String,
     /// Address to serve on when no subcommand is given.
     #[arg(long, env = "EXPO_HUB_LISTEN", default_value = "127.0.0.1:8440")]
@@ -88,6 +90,40 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Rehearse the whole venue against a hub on `--db` (a new SQLite file or an empty
+    /// PostgreSQL database): desks, kiosks, gate lanes and the data centre at real rates,
+    /// then check that no change was lost or duplicated and every station converged.
+    /// Exits 1 when not.
+    Rehearse(RehearseArgs),
+}
+
+#[derive(clap::Args)]
+struct RehearseArgs {
+    #[arg(long, default_value_t = 100)]
+    desks: usize,
+    /// Gate lanes, four to a gate station.
+    #[arg(long, default_value_t = 200)]
+    lanes: usize,
+    /// Self-service kiosks (default: one for every five desks).
+    #[arg(long)]
+    kiosks: Option<usize>,
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Kill and restart the hub, cut 20 stations off, run a clock 10 min ahead, take the
+    /// database away (and with PostgreSQL, kill the second of two hubs).
+    #[arg(long)]
+    faults: bool,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 17)]
+    seed: u64,
+    /// Seconds between two sync rounds of a station.
+    #[arg(long, default_value_t = 5.0)]
+    sync_interval_secs: f64,
+    /// Badges the data centre revokes a minute (more gives a short run more samples).
+    #[arg(long, default_value_t = 1.0)]
+    revocations_per_minute: f64,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +167,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // The one command that needs no database.
     if let Some(Command::Cert { names, out }) = &cli.command {
         return make_certificates(names, out);
+    }
+    // The rehearsal runs its own hub processes on the database.
+    if let Some(Command::Rehearse(args)) = &cli.command {
+        return rehearse(&cli.db, args).await;
     }
     match DatabaseUrl::parse(&cli.db)? {
         DatabaseUrl::Sqlite(path) => {
@@ -203,8 +243,44 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{} rows", file.path.display(), file.rows);
             }
         }
-        Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
+        Command::Cert { .. } | Command::Rehearse(_) => {
+            unreachable!("`run` answers `cert` and `rehearse` before opening a database")
+        }
     }
+    Ok(())
+}
+
+async fn rehearse(db: &str, args: &RehearseArgs) -> anyhow::Result<()> {
+    let options = RehearsalOptions {
+        hub_executable: std::env::current_exe().context("finding the expo-hub executable")?,
+        db: db.to_owned(),
+        desks: args.desks,
+        lanes: args.lanes,
+        kiosks: args.kiosks.unwrap_or(args.desks.div_ceil(5)),
+        duration: Duration::try_from_secs_f64(args.minutes * 60.0)
+            .context("--minutes must be a positive number")?,
+        faults: args.faults,
+        seed: args.seed,
+        sync_interval: Duration::try_from_secs_f64(args.sync_interval_secs)
+            .context("--sync-interval-secs must be a positive number")?,
+        revocations_per_minute: args.revocations_per_minute,
+    };
+    let report = tokio::task::spawn_blocking(move || rehearsal::run(&options))
+        .await
+        .context("the rehearsal stopped")??;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    anyhow::ensure!(
+        report.passed(),
+        "the rehearsal failed: {} lost, {} duplicated, {} of {} stations converged",
+        report.lost,
+        report.duplicated,
+        report.stations_converged,
+        report.stations
+    );
     Ok(())
 }
 
