@@ -8,6 +8,7 @@
 //! the station with the hub's refusal), and every station's state for its role has the
 //! digest of what the hub holds.
 
+mod api;
 mod hub_process;
 mod ledger;
 mod link;
@@ -130,6 +131,10 @@ pub struct HubFigures {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub database: &'static str,
+    /// How the data centre's registrations and revocations reached the hub: `api`
+    /// (`PUT /v1/registrations`, `POST /v1/revocations`) or `admin station` (a hub without
+    /// the integration API: registered and revoked at the organiser's station, pushed).
+    pub data_centre: &'static str,
     pub desks: usize,
     pub kiosks: usize,
     pub gate_stations: usize,
@@ -187,6 +192,7 @@ impl Report {
         };
         let rows = [
             ("database", self.database.to_owned()),
+            ("data centre", self.data_centre.to_owned()),
             (
                 "venue",
                 format!(
@@ -504,6 +510,17 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     data_centre.start_sync(Duration::from_millis(500))?;
     let bundle = data_centre.bundle(true)?;
     let gate_bundle = data_centre.bundle(false)?;
+    // The data centre's traffic goes through the hub's integration API where it has one.
+    let hall = Arc::new(Hall::default());
+    let api_link = link_to(hub.address)?;
+    let bundle_file = work_dir.path().join("bundle.json");
+    expo_kiosk::provisioning::write_bundle(&bundle, &bundle_file)?;
+    let api = api::DataCentreApi::set_up(
+        &options.hub_executable,
+        &options.db,
+        &api_link.url(),
+        &bundle_file,
+    )?;
     let gates = options.lanes.div_ceil(LANES_PER_GATE);
     let mut plan: Vec<(String, Job)> = Vec::new();
     plan.extend((1..=options.desks).map(|n| (format!("desk-{n:03}"), Job::Desk)));
@@ -527,7 +544,6 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     }
 
     // Pre-registrations from the data centre, enough for every desk's check-ins.
-    let hall = Arc::new(Hall::default());
     let per_desk = (options.duration.as_secs_f64() / Rates::default().check_in.as_secs_f64()).ceil()
         as usize
         + 2;
@@ -538,17 +554,27 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         let mut queues: HashMap<String, VecDeque<String>> = HashMap::new();
         let desks: Vec<String> =
             stations.iter().filter(|s| s.job == Job::Desk).map(|s| s.name.clone()).collect();
+        let mut batch = Vec::new();
         for n in 0..per_desk * desks.len() {
             let mut person = people.next_attendee();
             person.registration_code = format!("PR{n:08}");
             person.category = "visitor".into();
             person.id_type.clear();
             person.id_number.clear();
-            registration::register(&mut store, &operator, &person, Source::PreRegistered)?;
-            queues
-                .entry(desks[n % desks.len()].clone())
-                .or_default()
-                .push_back(person.registration_code);
+            let desk = desks[n % desks.len()].clone();
+            queues.entry(desk).or_default().push_back(person.registration_code.clone());
+            match &api {
+                Some(_) => batch.push(person),
+                None => {
+                    registration::register(&mut store, &operator, &person, Source::PreRegistered)?;
+                }
+            }
+        }
+        if let Some(api) = &api {
+            for chunk in batch.chunks(500) {
+                api.register(chunk)
+                    .map_err(|e| RehearsalError::Hub(format!("pre-registrations: {e}")))?;
+            }
         }
         for (desk, codes) in queues {
             hall.queue(&desk, codes);
@@ -585,6 +611,11 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         if let Some(index) = skewed {
             stations[index].clock_ahead_ms = 10 * 60 * 1000;
         }
+    }
+    let data_centre_path = if api.is_some() { "api" } else { "admin station" };
+    if let Some(api) = api {
+        // Set once, before any station works: nothing else can have set it.
+        let _ = hall.api.set(api);
     }
     let rates = Rates {
         revocation: Duration::from_secs(60).div_f64(options.revocations_per_minute.max(0.01)),
@@ -724,6 +755,9 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     let (across, same) = ledger::double_entries(&records, &["hall-1", "hall-2"]);
     let mut bytes_to_role: BTreeMap<String, u64> = BTreeMap::new();
     let mut bytes_from_role: BTreeMap<String, u64> = BTreeMap::new();
+    let (down, up) = api_link.bytes();
+    bytes_to_role.insert("api".into(), down);
+    bytes_from_role.insert("api".into(), up);
     for station in &stations {
         let (down, up) = station.link.bytes();
         *bytes_to_role.entry(station.job.role().to_string()).or_default() += down;
@@ -744,6 +778,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     let stations_count = stations.len();
     Ok(Report {
         database: if two_hubs { "postgresql" } else { "sqlite" },
+        data_centre: data_centre_path,
         desks: options.desks,
         kiosks: options.kiosks,
         gate_stations: gates,

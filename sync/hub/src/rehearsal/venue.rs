@@ -26,6 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use super::api::DataCentreApi;
 use super::link::Link;
 use super::RehearsalError;
 
@@ -153,6 +154,8 @@ pub struct Hall {
     pub actions: AtomicU64,
     pub scans: AtomicU64,
     pub errors: Mutex<HashMap<String, u64>>,
+    /// The hub's integration API, when it has one: the data centre's way in.
+    pub api: std::sync::OnceLock<DataCentreApi>,
 }
 
 impl Hall {
@@ -424,14 +427,22 @@ impl Work {
                 let mut person = self.visitor("visitor");
                 person.registration_code = format!("DC{:08}", self.made);
                 let sent = Instant::now();
-                match registration::register(
-                    &mut self.store,
-                    &operator,
-                    &person,
-                    Source::PreRegistered,
-                ) {
-                    Ok(record) => {
-                        Hall::lock(&self.hall.registrations_sent).insert(record.id, sent);
+                let registered = match self.hall.api.get() {
+                    Some(api) => api.register(std::slice::from_ref(&person)).and_then(|ids| {
+                        ids.first().copied().ok_or_else(|| "registration unanswered".to_owned())
+                    }),
+                    None => registration::register(
+                        &mut self.store,
+                        &operator,
+                        &person,
+                        Source::PreRegistered,
+                    )
+                    .map(|record| record.id)
+                    .map_err(|e| e.to_string()),
+                };
+                match registered {
+                    Ok(id) => {
+                        Hall::lock(&self.hall.registrations_sent).insert(id, sent);
                         self.hall.actions.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => self.hall.error("data centre registration", &error),
@@ -457,8 +468,14 @@ impl Work {
         for _ in 0..candidates.len().min(10) {
             let pick = &candidates[self.rng.gen_range(0..candidates.len())];
             let sent = Instant::now();
-            match badge::revoke(&mut self.store, operator, AttendeeId(pick.attendee), "lost") {
-                Ok(_) => {
+            let revoked = match self.hall.api.get() {
+                Some(api) => api.revoke(pick.attendee),
+                None => badge::revoke(&mut self.store, operator, AttendeeId(pick.attendee), "lost")
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            };
+            match revoked {
+                Ok(()) => {
                     Hall::lock(&self.hall.revoked_tokens).push(pick.token.clone());
                     Hall::lock(&self.hall.revocations).push(Revocation {
                         token: pick.token.clone(),
