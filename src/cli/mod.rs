@@ -474,29 +474,9 @@ fn import_attendees(
     if json {
         print_json(&report)?;
     } else {
-        for error in &report.errors {
-            println!("{error}");
+        for line in report.text_lines(options.dry_run) {
+            println!("{line}");
         }
-        for conflict in &report.conflicts {
-            println!("{conflict}");
-        }
-        if !report.ignored_columns.is_empty() {
-            println!("ignored columns: {}", report.ignored_columns.join(", "));
-        }
-        println!(
-            "{} rows ({}): {} new, {} updated, {} unchanged, {} invalid{}",
-            report.rows,
-            report.encoding,
-            report.created,
-            report.updated,
-            report.unchanged,
-            report.invalid_rows,
-            match (report.committed, options.dry_run) {
-                (true, _) => "",
-                (false, true) => " (dry run: nothing written)",
-                (false, false) => " (nothing imported: fix the rows or use --skip-invalid)",
-            }
-        );
     }
     let rejected = report.invalid_rows > 0 && !report.committed;
     Ok(if rejected { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -143,6 +143,8 @@ pub struct Attendee {
 }
 
 const MAX_TEXT: usize = 200;
+/// Tags one attendee may carry: as many as a synced change may (`expo_sync::validate`).
+const MAX_TAGS: usize = 64;
 
 impl NewAttendee {
     /// Validates every field and reports all problems at once (an operator fixes a form in
@@ -171,6 +173,13 @@ impl NewAttendee {
             if value.chars().any(|c| c.is_control()) {
                 errors.push(FieldError::new(field, "contains control characters"));
             }
+        }
+        if self.tags.len() > MAX_TAGS {
+            errors.push(FieldError::new("tags", format!("more than {MAX_TAGS} tags")));
+        }
+        if self.tags.iter().any(|tag| tag.chars().count() > MAX_TEXT) {
+            errors
+                .push(FieldError::new("tags", format!("a tag longer than {MAX_TEXT} characters")));
         }
         let registration_code = clean(&self.registration_code);
         if !registration_code.is_empty()
@@ -407,6 +416,18 @@ mod tests {
         let errors = input.validate(&event(), Source::WalkIn, today()).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
         assert_eq!(fields, ["company", "phone"]);
+    }
+
+    #[test]
+    fn tags_are_bounded_as_sync_carries_them() {
+        let many = NewAttendee { tags: vec!["vip".into(); MAX_TAGS + 1], ..valid() };
+        let long = NewAttendee { tags: vec!["x".repeat(MAX_TEXT + 1)], ..valid() };
+        for input in [many, long] {
+            let errors = input.validate(&event(), Source::WalkIn, today()).unwrap_err();
+            assert_eq!(errors[0].field, "tags");
+        }
+        let enough = NewAttendee { tags: vec!["vip".into(); MAX_TAGS], ..valid() };
+        assert!(enough.validate(&event(), Source::WalkIn, today()).is_ok());
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct ImportOptions {
 }
 
 /// One problem in one row, safe to print: ID numbers are masked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RowError {
     /// Line in the file, counting the header as line 1.
     pub line: u64,
@@ -166,6 +166,33 @@ pub struct ImportReport {
     pub committed: bool,
 }
 
+impl ImportReport {
+    /// The report as an operator reads it: each error and conflict on its own line, then
+    /// the counts. `dry_run`: whether the import was asked to write nothing.
+    pub fn text_lines(&self, dry_run: bool) -> Vec<String> {
+        let mut lines: Vec<String> = self.errors.iter().map(ToString::to_string).collect();
+        lines.extend(self.conflicts.iter().map(ToString::to_string));
+        if !self.ignored_columns.is_empty() {
+            lines.push(format!("ignored columns: {}", self.ignored_columns.join(", ")));
+        }
+        lines.push(format!(
+            "{} rows ({}): {} new, {} updated, {} unchanged, {} invalid{}",
+            self.rows,
+            self.encoding,
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.invalid_rows,
+            match (self.committed, dry_run) {
+                (true, _) => "",
+                (false, true) => " (dry run: nothing written)",
+                (false, false) => " (nothing imported: fix the rows or use --skip-invalid)",
+            }
+        ));
+        lines
+    }
+}
+
 /// Decodes the file's bytes: UTF-8 (BOM stripped) when valid, else GB18030.
 pub fn decode(bytes: &[u8]) -> Result<(String, &'static str)> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -192,18 +219,18 @@ pub fn import_csv(
     authorize(store, operator, Permission::Import, None, &[])?;
     let actor = operator.name.as_str();
     let started = std::time::Instant::now();
-    let (text, encoding) = decode(bytes)?;
-    let mut report = ImportReport { encoding, ..ImportReport::default() };
-    let columns = read_header(&text, &mut report)?;
+    let OpenedCsv { text, columns, mut report } = open_csv(bytes)?;
     // The checker runs on its own thread while this one writes, so it gets its own copy
     // of the event definition and of the data key (which the store holds anyway).
     let checker = Checker {
         columns,
-        definition: store.event()?.definition.clone(),
-        data_key: store.key_files().load_data_key()?,
-        today: super::venue_today(store)?,
+        rules: RowRules {
+            definition: store.event()?.definition.clone(),
+            data_key: store.key_files().load_data_key()?,
+            today: super::venue_today(store)?,
+            scope: operator.categories.clone(),
+        },
         vocabulary: (!options.dry_run).then(Mutex::default),
-        scope: operator.categories.clone(),
     };
     if options.dry_run {
         checker.run(&text, |checked| {
@@ -211,13 +238,12 @@ pub fn import_csv(
             for batch in checked {
                 for row in batch? {
                     if let Some(good) = tally.count(row, &mut report) {
-                        if let Some(current) = existing(store.conn(), &good.record)? {
-                            tally.check_identity(good.line, &current, &good.record, &mut report);
-                        }
+                        let current = existing(store.conn(), &good.record)?;
+                        tally.resolve(good.line, good.record, current, &mut report);
                     }
                 }
             }
-            report.invalid_rows = tally.bad_lines.len() as u64;
+            report.invalid_rows = tally.invalid_rows();
             Ok(report)
         })
     } else {
@@ -232,6 +258,54 @@ pub fn import_csv(
         given_back?;
         Ok(report)
     }
+}
+
+/// What a registration is checked against, wherever it is imported: the event, its data
+/// key (to seal and hash ID numbers), the venue's today, and the importer's categories
+/// (empty: every category).
+pub struct RowRules {
+    pub definition: EventDefinition,
+    pub data_key: Option<DataKey>,
+    pub today: chrono::NaiveDate,
+    pub scope: Vec<String>,
+}
+
+/// Checks a CSV file's rows by the import's rules without a station store (the hub's
+/// import): decodes it, reads its header into a report, then hands the checked rows, in
+/// file order, to `consume` with that report to count them into. Returns the report and
+/// what `consume` made.
+pub fn check_csv<T>(
+    bytes: &[u8],
+    rules: RowRules,
+    consume: impl FnOnce(&mut ImportReport, &mut dyn Iterator<Item = Result<Vec<Checked>>>) -> T,
+) -> Result<(ImportReport, T)> {
+    let OpenedCsv { text, columns, mut report } = open_csv(bytes)?;
+    let checker = Checker { columns, rules, vocabulary: None };
+    let consumed = checker.run(&text, |checked| consume(&mut report, checked));
+    Ok((report, consumed))
+}
+
+/// Checks registrations given one by one (the hub's API) by the rules of a CSV row: the
+/// row's "line" is the registration's position in `inputs`, from 0.
+pub fn check_inputs(inputs: &[NewAttendee], rules: RowRules) -> Result<Vec<Checked>> {
+    let checker = Checker { columns: Vec::new(), rules, vocabulary: None };
+    let mut seen = Seen::default();
+    (0u64..).zip(inputs).map(|(line, input)| checker.check_input(line, input, &mut seen)).collect()
+}
+
+/// A CSV file decoded, its header read.
+struct OpenedCsv {
+    text: String,
+    columns: Vec<(usize, Field)>,
+    /// What the rows are counted into: the encoding and the ignored columns so far.
+    report: ImportReport,
+}
+
+fn open_csv(bytes: &[u8]) -> Result<OpenedCsv> {
+    let (text, encoding) = decode(bytes)?;
+    let mut report = ImportReport { encoding, ..ImportReport::default() };
+    let columns = read_header(&text, &mut report)?;
+    Ok(OpenedCsv { text, columns, report })
 }
 
 /// Connection settings an import borrows and gives back: a large page cache for the
@@ -264,33 +338,40 @@ impl BorrowedSettings {
 /// numbers used twice in the file for different people.
 struct Checker {
     columns: Vec<(usize, Field)>,
-    definition: EventDefinition,
-    data_key: Option<DataKey>,
-    today: chrono::NaiveDate,
-    /// Numbers the search terms of good rows; none on a dry run, which writes nothing.
+    rules: RowRules,
+    /// Numbers the search terms of good rows for a station's index; none on a dry run,
+    /// which writes nothing, nor at the hub, which keeps no index.
     vocabulary: Option<Mutex<Vocabulary>>,
-    /// The importing operator's categories (empty: every category).
-    scope: Vec<String>,
 }
 
 /// A checked data row, in file order.
 // Nearly every row is good: boxing that variant would cost an allocation per row to
 // shrink the rare bad ones.
 #[allow(clippy::large_enum_variant)]
-enum Checked {
+pub enum Checked {
     /// A row that can be written.
     Good(GoodRow),
     /// A row that cannot, with its problems.
     Bad { line: u64, errors: Vec<RowError> },
 }
 
-struct GoodRow {
-    line: u64,
-    record: AttendeeRecord,
+pub struct GoodRow {
+    pub line: u64,
+    /// Validated, its ID number sealed and hashed, its id derived from the event and the
+    /// registration code.
+    pub record: AttendeeRecord,
     /// Search terms, numbered by the import's vocabulary.
     terms: Vec<u32>,
     /// Neither its registration code nor its ID number appeared on an earlier line.
-    first_sighting: bool,
+    pub first_sighting: bool,
+}
+
+/// The registration codes and ID hashes of the rows checked so far, with the line and
+/// the normalised name of the first row that had each.
+#[derive(Default)]
+struct Seen {
+    codes: HashMap<String, (u64, String)>,
+    ids: HashMap<String, (u64, String)>,
 }
 
 /// Rows travel between the threads in batches: one channel message per row costs more
@@ -317,12 +398,13 @@ impl Checker {
     }
 
     fn check_all(&self, text: &str, sender: &SyncSender<Result<Vec<Checked>>>) {
-        let mut seen_codes: HashMap<String, (u64, String)> = HashMap::default();
-        let mut seen_ids: HashMap<String, (u64, String)> = HashMap::default();
+        let mut seen = Seen::default();
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         for row in rows(text) {
             let checked = match row {
-                Ok((line, fields)) => self.check(line, &fields, &mut seen_codes, &mut seen_ids),
+                Ok((line, fields)) => {
+                    self.check_input(line, &to_input(&self.columns, &fields), &mut seen)
+                }
                 Err(error) => Ok(Checked::Bad { line: error.line, errors: vec![error] }),
             };
             match checked {
@@ -345,30 +427,24 @@ impl Checker {
         let _ = sender.send(Ok(batch));
     }
 
-    fn check(
-        &self,
-        line: u64,
-        fields: &csv::StringRecord,
-        seen_codes: &mut HashMap<String, (u64, String)>,
-        seen_ids: &mut HashMap<String, (u64, String)>,
-    ) -> Result<Checked> {
-        let input = to_input(&self.columns, fields);
-        let attendee = match input.validate(&self.definition, Source::PreRegistered, self.today) {
+    fn check_input(&self, line: u64, input: &NewAttendee, seen: &mut Seen) -> Result<Checked> {
+        let rules = &self.rules;
+        let attendee = match input.validate(&rules.definition, Source::PreRegistered, rules.today) {
             Ok(attendee) => attendee,
             Err(field_errors) => {
                 let errors = field_errors
                     .into_iter()
-                    .map(|e| row_error(line, &input, e.field, e.reason))
+                    .map(|e| row_error(line, input, e.field, e.reason))
                     .collect();
                 return Ok(Checked::Bad { line, errors });
             }
         };
-        let record = to_record(&attendee, self.data_key.as_ref())?;
+        let record = to_record(&attendee, rules.data_key.as_ref())?;
         let mut errors = Vec::new();
-        if !self.scope.is_empty() && !self.scope.contains(&record.category) {
+        if !rules.scope.is_empty() && !rules.scope.contains(&record.category) {
             errors.push(row_error(
                 line,
-                &input,
+                input,
                 "category",
                 "outside the categories of the importing operator".into(),
             ));
@@ -376,7 +452,7 @@ impl Checker {
         if record.registration_code.is_none() && record.id_hash.is_none() {
             errors.push(row_error(
                 line,
-                &input,
+                input,
                 "registration_code",
                 "a registration code or an ID number is needed, so that re-importing cannot duplicate this person".into(),
             ));
@@ -384,14 +460,14 @@ impl Checker {
         let person = search::normalize(&record.name);
         let mut first_sighting = true;
         for (map, key, field) in [
-            (seen_codes, &record.registration_code, "registration_code"),
-            (seen_ids, &record.id_hash, "id_number"),
+            (&mut seen.codes, &record.registration_code, "registration_code"),
+            (&mut seen.ids, &record.id_hash, "id_number"),
         ] {
             let Some(key) = key else { continue };
             match map.get(key) {
                 Some((first, name)) if *name != person => errors.push(row_error(
                     line,
-                    &input,
+                    input,
                     field,
                     format!("also on line {first} for a different person"),
                 )),
@@ -423,35 +499,61 @@ impl Checker {
 
 /// The rows counted so far and the lines with problems.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     bad_lines: HashSet<u64>,
 }
 
+/// What a good row does to the attendee stored under its code or ID number.
+// As with `Checked`: nearly every row is a new or updated attendee.
+#[allow(clippy::large_enum_variant)]
+pub enum Resolution {
+    /// Nobody is stored under the row's code or ID number.
+    Create(AttendeeRecord),
+    /// The stored attendee (`previous`) gets the row's fields, keeping their id, creation
+    /// time, source and (when the row has none) registration code.
+    Update { record: AttendeeRecord, previous: AttendeeRecord },
+    /// The row says what is stored already.
+    Unchanged(AttendeeRecord),
+}
+
 impl Tally {
-    /// Reports the row on `line` as an identity conflict, and counts it as a row that
-    /// cannot be written, when the stored attendee it matches is another person.
-    /// Returns whether it is one.
-    fn check_identity(
+    /// Decides what the good row on `line` does given `current`, the stored attendee its
+    /// registration code or ID number found. A row that would overwrite another person
+    /// (see [`same_identity`]) is reported as an [`IdentityConflict`] and counted as a
+    /// row that cannot be written: `None`.
+    pub fn resolve(
         &mut self,
         line: u64,
-        current: &AttendeeRecord,
-        row: &AttendeeRecord,
+        mut record: AttendeeRecord,
+        current: Option<AttendeeRecord>,
         report: &mut ImportReport,
-    ) -> bool {
-        if same_identity(current, row) {
-            return false;
+    ) -> Option<Resolution> {
+        let Some(current) = current else {
+            return Some(Resolution::Create(record));
+        };
+        if !same_identity(&current, &record) {
+            self.bad_lines.insert(line);
+            report.conflicts.push(IdentityConflict {
+                line,
+                in_file: MaskedIdentity::of(&record),
+                stored: MaskedIdentity::of(&current),
+            });
+            return None;
         }
-        self.bad_lines.insert(line);
-        report.conflicts.push(IdentityConflict {
-            line,
-            in_file: MaskedIdentity::of(row),
-            stored: MaskedIdentity::of(current),
-        });
-        true
+        if same_content(&current, &record) {
+            return Some(Resolution::Unchanged(current));
+        }
+        record.id = current.id;
+        record.created_at = current.created_at.clone();
+        record.source = current.source.clone();
+        if record.registration_code.is_none() {
+            record.registration_code = current.registration_code.clone();
+        }
+        Some(Resolution::Update { record, previous: current })
     }
 
     /// Counts one row into the report; returns it if it can be written.
-    fn count(&mut self, row: Checked, report: &mut ImportReport) -> Option<GoodRow> {
+    pub fn count(&mut self, row: Checked, report: &mut ImportReport) -> Option<GoodRow> {
         report.rows += 1;
         match row {
             Checked::Good(good) => Some(good),
@@ -461,6 +563,11 @@ impl Tally {
                 None
             }
         }
+    }
+
+    /// Rows with at least one error or an identity conflict.
+    pub fn invalid_rows(&self) -> u64 {
+        self.bad_lines.len() as u64
     }
 }
 
@@ -515,7 +622,7 @@ fn write_rows(
         let mut companies = CompanySet::default();
         for batch in checked {
             for row in batch? {
-                let Some(GoodRow { line, mut record, terms, first_sighting }) =
+                let Some(GoodRow { line, record, terms, first_sighting }) =
                     tally.count(row, report)
                 else {
                     continue;
@@ -527,36 +634,25 @@ fn write_rows(
                     new_rows.insert(tx.sql(), &hlc_text)?;
                     existing(tx.sql(), &record)?
                 };
-                if let Some(current) = &current {
-                    if tally.check_identity(line, current, &record, report) {
-                        continue;
-                    }
-                }
+                let Some(resolution) = tally.resolve(line, record, current, report) else {
+                    continue;
+                };
                 if !tally.bad_lines.is_empty() && !options.skip_invalid {
                     continue; // nothing will be committed: only check the rest
                 }
-                match current {
-                    None => {
+                match resolution {
+                    Resolution::Create(record) => {
                         totals.add(&counted(&record));
                         companies.note(&record.company);
                         new_terms.set(new_rows.next_key(), &terms)?;
                         new_rows.push(tx.sql(), record, &hlc_text)?;
                         created += 1;
                     }
+                    Resolution::Unchanged(_) => unchanged += 1,
                     // The same person twice in one file finds their first row here.
-                    Some(current) => {
-                        if same_content(&current, &record) {
-                            unchanged += 1;
-                            continue;
-                        }
-                        record.id = current.id;
-                        record.created_at = current.created_at.clone();
-                        record.source = current.source.clone();
-                        if record.registration_code.is_none() {
-                            record.registration_code = current.registration_code.clone();
-                        }
+                    Resolution::Update { record, previous } => {
                         let key = write_row(tx.sql(), &record, &hlc)?;
-                        totals.remove(&counted(&current));
+                        totals.remove(&counted(&previous));
                         totals.add(&counted(&record));
                         if new_terms.holds(key) {
                             // Created by this import: its terms are not stored yet.
@@ -564,7 +660,7 @@ fn write_rows(
                             new_terms.set(key, &terms)?;
                             companies.note(&record.company);
                         } else {
-                            replace_terms(tx.sql(), key, Some(&current), &record)?;
+                            replace_terms(tx.sql(), key, Some(&previous), &record)?;
                         }
                         updated += 1;
                     }
@@ -692,7 +788,7 @@ fn existing(
 /// Whether a row describes the stored attendee its registration code or ID number found:
 /// the same name (after normalising), and no other ID document or registration code where
 /// both have one. Anything else is another person, whom the row must not overwrite.
-fn same_identity(stored: &AttendeeRecord, row: &AttendeeRecord) -> bool {
+pub fn same_identity(stored: &AttendeeRecord, row: &AttendeeRecord) -> bool {
     let differs =
         |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
     search::normalize(&stored.name) == search::normalize(&row.name)
@@ -702,7 +798,7 @@ fn same_identity(stored: &AttendeeRecord, row: &AttendeeRecord) -> bool {
 
 /// Whether a re-imported row would change anything the operator can see. The sealed ID
 /// number differs on every sealing (random nonce), so the keyed hash stands for it.
-fn same_content(a: &AttendeeRecord, b: &AttendeeRecord) -> bool {
+pub fn same_content(a: &AttendeeRecord, b: &AttendeeRecord) -> bool {
     a.name == b.name
         && a.company == b.company
         && a.title == b.title

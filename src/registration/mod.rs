@@ -58,8 +58,12 @@ pub type Result<T, E = RegistrationError> = std::result::Result<T, E>;
 
 /// Today's date at the venue.
 pub fn venue_today(store: &Store) -> Result<NaiveDate> {
-    let tz = store.event()?.definition.timezone();
-    Ok(chrono::Utc::now().with_timezone(&tz).date_naive())
+    Ok(today_at_venue(&store.event()?.definition))
+}
+
+/// Today's date in the event's time zone: what ID documents are checked against.
+pub fn today_at_venue(definition: &crate::domain::EventDefinition) -> NaiveDate {
+    chrono::Utc::now().with_timezone(&definition.timezone()).date_naive()
 }
 
 /// The attendee's full ID number, for an operator whose role may see it (`RevealId`);

@@ -43,7 +43,7 @@ fn new_station_token() -> String {
     hex::encode(rand::thread_rng().gen::<[u8; 32]>())
 }
 
-fn valid_station_name(name: &str) -> bool {
+pub(crate) fn valid_station_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

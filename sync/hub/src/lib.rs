@@ -1,10 +1,14 @@
 //! `expo-hub`, the organiser's data centre and the stations' sync service: storage
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
+pub mod api_keys;
 pub mod enrolment;
 pub mod export;
+pub mod feed;
+pub mod notify;
 pub mod origin;
 pub mod postgres;
+pub mod registrations;
 pub mod rehearsal;
 pub mod server;
 pub mod sqlite;

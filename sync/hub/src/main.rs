@@ -8,9 +8,14 @@
 //! expo-hub --db URL station set-role desk-1 --role desk     role of a station enrolled earlier
 //! expo-hub --db URL station revoke desk-1                   stop a station at once
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
+//! expo-hub --db URL event import BUNDLE                      the event and data key, for registrations
+//! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
+//! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
+//! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
 //! expo-hub rehearse --db URL --desks 100 --lanes 200 --minutes 10 --faults   whole venue
 //! ```
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,13 +24,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use expo_hub::api_keys::{self, Scope};
 use expo_hub::export::{export, ExportFormat};
+use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
 use expo_hub::rehearsal::{self, RehearsalOptions};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
 use expo_hub::tls::{self, HubCertificates, TlsListener};
-use expo_hub::{enrolment, DatabaseUrl, HubStore};
+use expo_hub::{enrolment, registrations, DatabaseUrl, HubStore};
+use expo_kiosk::registration::import::ImportOptions;
 use expo_sync::StationRole;
 use tokio::net::TcpListener;
 
@@ -90,11 +98,69 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The event registrations are checked against.
+    Event {
+        #[command(subcommand)]
+        action: EventAction,
+    },
+    /// Take registrations into the data centre.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Manage the API keys of the organiser's systems (registration, CRM).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Rehearse the whole venue against a hub on `--db` (a new SQLite file or an empty
     /// PostgreSQL database): desks, kiosks, gate lanes and the data centre at real rates,
     /// then check that no change was lost or duplicated and every station converged.
     /// Exits 1 when not.
     Rehearse(RehearseArgs),
+}
+
+#[derive(Subcommand)]
+enum EventAction {
+    /// Keep the event definition and data key of a desks' bundle (`expo-kiosk event export
+    /// --with-data-key`), so the hub can check registrations and seal their ID numbers.
+    Import { bundle: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// Import pre-registrations from a CSV file, by the rules of a station's import (same
+    /// columns, encodings, validation and attendee ids); stations get them on their next
+    /// pull. Nothing is imported while a row is invalid, unless --skip-invalid.
+    Attendees {
+        file: PathBuf,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid rows and report the others.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Make a key and print it once, on the last line of standard output (the hub keeps
+    /// only its hash).
+    Add {
+        name: String,
+        /// What the key may do, comma-separated: registrations:write, feed:read,
+        /// badges:revoke.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<Scope>,
+    },
+    /// Every key: name, scopes, created, last used, revoked.
+    List,
+    /// Revoke a key: the next request carrying it is refused.
+    Revoke { name: String },
 }
 
 #[derive(clap::Args)]
@@ -155,7 +221,7 @@ fn main() -> ExitCode {
         .context("starting the async runtime")
         .and_then(|runtime| runtime.block_on(run(cli)));
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("expo-hub: {error:#}");
             ExitCode::FAILURE
@@ -163,14 +229,14 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The one command that needs no database.
     if let Some(Command::Cert { names, out }) = &cli.command {
-        return make_certificates(names, out);
+        return make_certificates(names, out).map(|()| ExitCode::SUCCESS);
     }
     // The rehearsal runs its own hub processes on the database.
     if let Some(Command::Rehearse(args)) = &cli.command {
-        return rehearse(&cli.db, args).await;
+        return rehearse(&cli.db, args).await.map(|()| ExitCode::SUCCESS);
     }
     match DatabaseUrl::parse(&cli.db)? {
         DatabaseUrl::Sqlite(path) => {
@@ -187,7 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
+async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let config = HubConfig {
@@ -243,11 +309,66 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{} rows", file.path.display(), file.rows);
             }
         }
+        Command::Event { action: EventAction::Import { bundle } } => {
+            let bundle = expo_kiosk::provisioning::read_bundle(&bundle)?;
+            let event = registrations::import_event(&store, &bundle).await?;
+            eprintln!(
+                "event {} kept with its data key: `expo-hub import attendees` and \
+                 PUT /v1/registrations check registrations against it",
+                event.event_id
+            );
+        }
+        Command::Import { what: ImportWhat::Attendees { file, dry_run, skip_invalid, json } } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let options = ImportOptions { dry_run, skip_invalid };
+            let report =
+                registrations::import_csv(&store, &HubOrigin::default(), bytes, options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for line in report.text_lines(dry_run) {
+                    println!("{line}");
+                }
+            }
+            if report.invalid_rows > 0 && !report.committed {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Key { action: KeyAction::Add { name, scope } } => {
+            let scopes: Vec<Scope> =
+                scope.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+            let key = api_keys::add_key(&store, &name, &scopes).await?;
+            eprintln!(
+                "API key {name} ({}); give it to the organiser's system as \
+                 `Authorization: Bearer KEY`. It is shown once, here:",
+                scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            );
+            println!("{key}");
+        }
+        Command::Key { action: KeyAction::List } => {
+            println!("NAME\tSCOPES\tCREATED\tLAST USED\tREVOKED");
+            for key in store.api_keys().await? {
+                let or_dash = |time: Option<String>| time.unwrap_or_else(|| "-".to_owned());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.name,
+                    key.scopes,
+                    key.created_at,
+                    or_dash(key.last_used_at),
+                    or_dash(key.revoked_at)
+                );
+            }
+        }
+        Command::Key { action: KeyAction::Revoke { name } } => {
+            api_keys::revoke_key(&store, &name).await?;
+            eprintln!("API key {name} revoked: its next request is refused");
+        }
         Command::Cert { .. } | Command::Rehearse(_) => {
             unreachable!("`run` answers `cert` and `rehearse` before opening a database")
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn rehearse(db: &str, args: &RehearseArgs) -> anyhow::Result<()> {

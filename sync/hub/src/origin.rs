@@ -11,9 +11,11 @@ use std::sync::Mutex;
 
 use expo_sync::endorsement::HUB_ORIGIN;
 use expo_sync::hlc::{wall_clock_ms, Hlc, HlcClock};
-use expo_sync::protocol::{Change, Record};
+use expo_sync::protocol::{AuditRecord, Change, PushResponse, Record};
 use expo_sync::StationRole;
 use uuid::Uuid;
+
+use crate::store::{HubStore, PreparedBatch, StoreError};
 
 /// The hub's own clock. One per hub process: two processes over one PostgreSQL each order
 /// their own changes, and a record they both edit is ordered by wall time like any two
@@ -51,6 +53,37 @@ impl HubOrigin {
             record,
             pushed_by: Some(StationRole::Admin),
         }
+    }
+
+    /// An audit entry of the hub: `actor` (the data centre's API key, or the hub's command
+    /// line) did `action`. Stored with the change it explains, so it reaches the stations
+    /// that keep the audit log.
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        attendee_id: Option<Uuid>,
+        detail: serde_json::Value,
+    ) -> Change {
+        let entry = AuditRecord {
+            id: Uuid::now_v7(),
+            at: expo_kiosk::store::now_rfc3339(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            attendee_id,
+            detail,
+        };
+        self.change(Record::Audit(entry), None)
+    }
+
+    /// Stores `changes` of the hub (as pushed by [`HUB_ORIGIN`]), idempotently by id.
+    pub async fn store<S: HubStore>(
+        store: &S,
+        changes: &[Change],
+    ) -> Result<PushResponse, StoreError> {
+        let batch = PreparedBatch::from_hub(changes)
+            .map_err(|error| StoreError::Corrupt(format!("a change of the hub: {error}")))?;
+        store.push(HUB_ORIGIN, batch).await
     }
 }
 

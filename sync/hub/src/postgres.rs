@@ -25,14 +25,20 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
+use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::registrations::DataCentreEvent;
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, hashed_attendees as hashed_of_winners, kind_key_range,
-    merge_event, record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
-    StationAuth, StationIdentity, StoreError,
+    attendee_id_of_key, attendee_key, attendee_version, duplicate_pairs,
+    hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change,
+    HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity,
+    StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
-use expo_sync::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use expo_sync::hlc::Hlc;
+use expo_sync::protocol::{
+    AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
+};
 use expo_sync::validate::MAX_CHANGE_BYTES;
 
 /// Advisory lock serialising writers of `changes`, `current_state`, conflicts and events.
@@ -109,6 +115,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 "#;
 
+/// The event registrations are checked against, and its data key (`registrations.rs`).
+const DATA_CENTRE_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS data_centre_event (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    data_key TEXT NOT NULL
+);
+"#;
+
 pub struct PostgresStore {
     pool: Pool,
 }
@@ -131,6 +147,8 @@ impl PostgresStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(SCHEMA).await?;
+        tx.batch_execute(API_KEYS_SCHEMA).await?;
+        tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&Authority::generate().secret_hex()],
@@ -423,15 +441,7 @@ impl HubStore for PostgresStore {
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
-        // Repeatable read: the rows and the high-water mark come from one snapshot.
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let high_water: i64 =
-            tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+        let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let statement = tx
             .prepare_cached(
@@ -561,4 +571,178 @@ impl HubStore for PostgresStore {
             .await?;
         rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
     }
+
+    // API keys.
+
+    async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {
+        let inserted = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&key.name, &key.key_hash, &key.scopes, &key.created_at],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::ApiKeyExists(key.name.clone()));
+        }
+        Ok(())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"), &[])
+            .await?;
+        rows.iter().map(api_key_row).collect()
+    }
+
+    async fn revoke_api_key(&self, name: &str, at: &str) -> Result<(), StoreError> {
+        let updated = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE name = $1",
+                &[&name, &at],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::UnknownApiKey(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn use_api_key(&self, key_hash: &str, at: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "UPDATE api_keys SET last_used_at = CASE WHEN revoked_at IS NULL THEN $2
+                                                       ELSE last_used_at END
+                 WHERE key_hash = $1 RETURNING {API_KEY_COLUMNS}"
+            ))
+            .await?;
+        client.query_opt(&statement, &[&key_hash, &at]).await?.as_ref().map(api_key_row).transpose()
+    }
+
+    // The feed.
+
+    async fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<(i64, String)>, i64), StoreError> {
+        let mut client = self.client().await?;
+        let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = tx
+            .prepare_cached(
+                "SELECT seq, change_json FROM changes WHERE seq > $1 AND kind = ANY($2)
+                 ORDER BY seq LIMIT $3",
+            )
+            .await?;
+        let rows = tx
+            .query(&statement, &[&after, &kinds, &limit])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await?;
+        Ok((rows, high_water))
+    }
+
+    async fn current_records(&self, keys: &[String]) -> Result<Vec<(String, Record)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT s.entity_key, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ANY($1)",
+                &[&keys],
+            )
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
+    }
+
+    async fn put_data_centre_event(&self, event: DataCentreEvent) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO data_centre_event (id, event_id, definition, data_key)
+                 VALUES (1, $1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET event_id = EXCLUDED.event_id,
+                     definition = EXCLUDED.definition, data_key = EXCLUDED.data_key",
+                &[&event.event_id, &event.definition, &event.data_key],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn data_centre_event(&self) -> Result<Option<DataCentreEvent>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT event_id, definition, data_key FROM data_centre_event", &[])
+            .await?;
+        row.map(|row| {
+            Ok(DataCentreEvent {
+                event_id: row.try_get(0)?,
+                definition: row.try_get(1)?,
+                data_key: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn current_attendees(
+        &self,
+        ids: Vec<Uuid>,
+        id_hashes: Vec<String>,
+    ) -> Result<Vec<(Hlc, AttendeeRecord)>, StoreError> {
+        let keys: Vec<String> = ids.into_iter().map(attendee_key).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT s.hlc, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ANY($1) OR s.id_hash = ANY($2)",
+                &[&keys, &id_hashes],
+            )
+            .await?;
+        rows.iter().map(|row| attendee_version(row.try_get(0)?, row.try_get(1)?)).collect()
+    }
+}
+
+/// A read-only repeatable-read transaction and the highest sequence in its snapshot: rows
+/// read in it and that mark come from one snapshot, and (see the module's note) no change
+/// commits below the mark later, so a cursor may jump to it.
+async fn snapshot_with_high_water(
+    client: &mut Object,
+) -> Result<(deadpool_postgres::Transaction<'_>, i64), StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let high_water: i64 =
+        tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[]).await?.try_get(0)?;
+    Ok((tx, high_water))
+}
+
+const API_KEY_COLUMNS: &str = "name, key_hash, scopes, created_at, last_used_at, revoked_at";
+
+fn api_key_row(row: &tokio_postgres::Row) -> Result<ApiKeyRow, StoreError> {
+    Ok(ApiKeyRow {
+        name: row.try_get(0)?,
+        key_hash: row.try_get(1)?,
+        scopes: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        last_used_at: row.try_get(4)?,
+        revoked_at: row.try_get(5)?,
+    })
 }

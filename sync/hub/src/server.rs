@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -25,6 +25,10 @@ use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash, EndorseError};
+use super::feed;
+use super::notify::ChangeNotifier;
+use super::origin::HubOrigin;
+use super::registrations;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
@@ -78,10 +82,14 @@ struct Counters {
     errors: AtomicU64,
 }
 
-struct Hub<S> {
-    store: Arc<S>,
-    config: HubConfig,
+pub(crate) struct Hub<S> {
+    pub(crate) store: Arc<S>,
+    pub(crate) config: HubConfig,
     counters: Counters,
+    /// Wakes long polls when this process stores changes.
+    pub(crate) changes: ChangeNotifier,
+    /// The clock of the changes this process makes as the data centre.
+    pub(crate) origin: HubOrigin,
 }
 
 /// The station a request authenticated as.
@@ -97,7 +105,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 
@@ -174,7 +182,13 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
-    let hub = Arc::new(Hub { store, config, counters: Counters::default() });
+    let hub = Arc::new(Hub {
+        store,
+        config,
+        counters: Counters::default(),
+        changes: ChangeNotifier::default(),
+        origin: HubOrigin::default(),
+    });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
         .route("/v1/pull", get(pull::<S>))
@@ -186,6 +200,9 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
     Router::new()
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
+        // The organiser's systems: each handler checks its API key's scope itself.
+        .route("/v1/feed", get(feed::feed::<S>))
+        .route("/v1/registrations", put(registrations::route::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -287,7 +304,7 @@ async fn count_errors<S: HubStore>(
     response
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
@@ -364,6 +381,9 @@ async fn push<S: HubStore>(
     let received = request.changes.len();
     let station = caller.name;
     let response = hub.store.push(&station, batch).await?;
+    if response.new > 0 {
+        hub.changes.stored();
+    }
     hub.counters.pushes.fetch_add(1, Ordering::Relaxed);
     hub.counters.changes_received.fetch_add(received as u64, Ordering::Relaxed);
     if response.refused.is_empty() {

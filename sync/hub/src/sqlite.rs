@@ -12,14 +12,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
+use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::registrations::DataCentreEvent;
 use super::store::{
-    attendee_id_of_key, duplicate_pairs, hashed_attendees, kind_key_range, merge_event,
-    record_of_change, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth,
-    StationIdentity, StoreError,
+    attendee_id_of_key, attendee_key, attendee_version, duplicate_pairs, hashed_attendees,
+    kind_key_range, merge_event, record_of_change, HashedAttendee, HubStats, HubStore,
+    PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
-use expo_sync::protocol::{DuplicateConflict, EventRecord, PullResponse, PushResponse, Record};
+use expo_sync::hlc::Hlc;
+use expo_sync::protocol::{
+    AttendeeRecord, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record,
+};
 
 const SCHEMA: &str = "
 -- role and station_id are bound at enrolment (added by open to earlier hubs' tables).
@@ -81,6 +86,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 ";
 
+/// The event registrations are checked against, and its data key (`registrations.rs`).
+const DATA_CENTRE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS data_centre_event (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    data_key TEXT NOT NULL
+);
+";
+
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
 }
@@ -98,6 +113,8 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(API_KEYS_SCHEMA)?;
+        connection.execute_batch(DATA_CENTRE_SCHEMA)?;
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
         connection.execute(
@@ -573,6 +590,191 @@ impl HubStore for SqliteStore {
         })
         .await
     }
+
+    // API keys.
+
+    async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO NOTHING",
+                params![key.name, key.key_hash, key.scopes, key.created_at],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::ApiKeyExists(key.name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.run(|c| {
+            let mut query =
+                c.prepare(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"))?;
+            let rows = query.query_map([], api_key_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, name: &str, at: &str) -> Result<(), StoreError> {
+        let (name, at) = (name.to_owned(), at.to_owned());
+        self.run(move |c| {
+            if c.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE name = ?1",
+                [&name, &at],
+            )? == 0
+            {
+                return Err(StoreError::UnknownApiKey(name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn use_api_key(&self, key_hash: &str, at: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let (key_hash, at) = (key_hash.to_owned(), at.to_owned());
+        self.run(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "UPDATE api_keys SET last_used_at = IIF(revoked_at IS NULL, ?2, last_used_at)
+                     WHERE key_hash = ?1 RETURNING {API_KEY_COLUMNS}"
+                ),
+                [&key_hash, &at],
+                api_key_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    // The feed.
+
+    async fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<(i64, String)>, i64), StoreError> {
+        let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.run(move |c| {
+            // One read transaction: the rows and the high-water mark share a snapshot.
+            let tx = c.transaction()?;
+            let high_water: i64 =
+                tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
+            let rows = tx
+                .prepare_cached(
+                    "SELECT seq, change_json FROM changes
+                     WHERE seq > ?1 AND kind IN (SELECT value FROM json_each(?2))
+                     ORDER BY seq LIMIT ?3",
+                )?
+                .query_map(params![after, kinds, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((rows, high_water))
+        })
+        .await
+    }
+
+    async fn current_records(&self, keys: &[String]) -> Result<Vec<(String, Record)>, StoreError> {
+        let keys = keys.to_vec();
+        self.run(move |c| {
+            let mut query = c.prepare_cached(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ?1",
+            )?;
+            let mut records = Vec::with_capacity(keys.len());
+            for key in keys {
+                let json: Option<String> = query.query_row([&key], |r| r.get(0)).optional()?;
+                if let Some(json) = json {
+                    records.push((key, record_of_change(&json)?));
+                }
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn put_data_centre_event(&self, event: DataCentreEvent) -> Result<(), StoreError> {
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO data_centre_event (id, event_id, definition, data_key)
+                 VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id,
+                     definition = excluded.definition, data_key = excluded.data_key",
+                [&event.event_id, &event.definition, &event.data_key],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn data_centre_event(&self) -> Result<Option<DataCentreEvent>, StoreError> {
+        self.run(|c| {
+            Ok(c.query_row(
+                "SELECT event_id, definition, data_key FROM data_centre_event",
+                [],
+                |r| {
+                    Ok(DataCentreEvent {
+                        event_id: r.get(0)?,
+                        definition: r.get(1)?,
+                        data_key: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn current_attendees(
+        &self,
+        ids: Vec<Uuid>,
+        id_hashes: Vec<String>,
+    ) -> Result<Vec<(Hlc, AttendeeRecord)>, StoreError> {
+        self.run(move |c| {
+            let mut by_key = c.prepare_cached(
+                "SELECT s.hlc, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key = ?1",
+            )?;
+            let mut by_hash = c.prepare_cached(
+                "SELECT s.hlc, c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.id_hash = ?1",
+            )?;
+            let mut rows: Vec<(String, String)> = Vec::new();
+            for id in ids {
+                let version = by_key.query_row([attendee_key(id)], |r| Ok((r.get(0)?, r.get(1)?)));
+                rows.extend(version.optional()?);
+            }
+            for hash in &id_hashes {
+                let mut matches = by_hash.query([hash])?;
+                while let Some(row) = matches.next()? {
+                    rows.push((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+                }
+            }
+            rows.iter().map(|(hlc, json)| attendee_version(hlc, json)).collect()
+        })
+        .await
+    }
+}
+
+const API_KEY_COLUMNS: &str = "name, key_hash, scopes, created_at, last_used_at, revoked_at";
+
+fn api_key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        name: row.get(0)?,
+        key_hash: row.get(1)?,
+        scopes: row.get(2)?,
+        created_at: row.get(3)?,
+        last_used_at: row.get(4)?,
+        revoked_at: row.get(5)?,
+    })
 }
 
 #[cfg(all(test, unix))]

@@ -12,6 +12,8 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::api_keys::ApiKeyRow;
+
 use expo_sync::authority::{self, Forbidden, StationRole};
 use expo_sync::conflict::precedence;
 use expo_sync::endorsement::Authority;
@@ -19,6 +21,10 @@ use expo_sync::protocol::{
     Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record, RefusedChange,
 };
 use expo_sync::validate::{self, Invalid};
+
+use crate::registrations::DataCentreEvent;
+use expo_sync::hlc::Hlc;
+use expo_sync::protocol::AttendeeRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,6 +54,10 @@ pub enum StoreError {
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("stored authority key: {0}")]
     Authority(#[from] expo_sync::endorsement::EndorsementError),
+    #[error("an API key named {0:?} already exists")]
+    ApiKeyExists(String),
+    #[error("no API key named {0:?}")]
+    UnknownApiKey(String),
 }
 
 /// What a bearer token resolves to.
@@ -157,6 +167,67 @@ pub trait HubStore: Send + Sync + 'static {
         after: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // API keys of the organiser's systems (see `api_keys.rs`).
+
+    /// Stores a new key; [`StoreError::ApiKeyExists`] when the name is taken (revoked
+    /// keys keep their names).
+    fn add_api_key(&self, key: &ApiKeyRow) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every key, by name.
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRow>, StoreError>> + Send;
+
+    /// Marks the key revoked at `at` (a key revoked earlier keeps its first time).
+    fn revoke_api_key(
+        &self,
+        name: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The key whose hash is `key_hash`, revoked or not; a key not revoked is marked used
+    /// at `at`.
+    fn use_api_key(
+        &self,
+        key_hash: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRow>, StoreError>> + Send;
+
+    // The data centre's feed (see `feed.rs`).
+
+    /// Up to `limit` stored changes of `kinds` after cursor `after`, in cursor order, and
+    /// the highest cursor of the snapshot they were read in.
+    fn changes_of_kinds(
+        &self,
+        kinds: &'static [&'static str],
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<(i64, String)>, i64), StoreError>> + Send;
+
+    /// The current state of the entities `keys` the hub holds (unknown keys are left out).
+    fn current_records(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // Registrations into the data centre (`registrations.rs`).
+
+    /// Keeps the event registrations are checked against, with its data key (one per hub).
+    fn put_data_centre_event(
+        &self,
+        event: DataCentreEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn data_centre_event(
+        &self,
+    ) -> impl Future<Output = Result<Option<DataCentreEvent>, StoreError>> + Send;
+
+    /// The current version, and its HLC, of each attendee whose id is one of `ids` or
+    /// whose ID hash is one of `id_hashes`.
+    fn current_attendees(
+        &self,
+        ids: Vec<Uuid>,
+        id_hashes: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<(Hlc, AttendeeRecord)>, StoreError>> + Send;
 }
 
 /// One change as the `changes` table stores it.
@@ -423,6 +494,21 @@ pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {
     serde_json::from_str::<Change>(change_json)
         .map(|change| change.record)
         .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))
+}
+
+/// A stored attendee version: its HLC (as `current_state` holds it) and the record of its
+/// change.
+pub fn attendee_version(hlc: &str, change_json: &str) -> Result<(Hlc, AttendeeRecord), StoreError> {
+    let hlc = hlc.parse().map_err(|_| StoreError::Corrupt(format!("stored HLC {hlc:?}")))?;
+    match record_of_change(change_json)? {
+        Record::Attendee(record) => Ok((hlc, record)),
+        other => Err(StoreError::Corrupt(format!("an attendee key holds a {}", other.kind()))),
+    }
+}
+
+/// The current state's key of attendee `id`.
+pub fn attendee_key(id: Uuid) -> String {
+    format!("{ATTENDEE_KEY_PREFIX}{id}")
 }
 
 pub fn attendee_id_of_key(entity_key: &str) -> Result<Uuid, StoreError> {

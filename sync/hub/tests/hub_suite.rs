@@ -2,6 +2,7 @@
 //! Everything goes over HTTP on 127.0.0.1 to a real in-process hub.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -19,20 +20,7 @@ use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
 use expo_sync::StationRole;
 use uuid::Uuid;
 
-macro_rules! hub_suite {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $test() { super::$test(super::common::sqlite_hub()) })*
-        }
-        mod postgres {
-            $(#[test] fn $test() {
-                if let Some(hub) = super::common::postgres_hub() { super::$test(hub) }
-            })*
-        }
-    };
-}
-
-hub_suite!(
+common::hub_suite!(
     enrolment_codes_work_once_and_revocation_is_immediate,
     push_is_idempotent_by_change_id,
     pull_pages_other_stations_changes_in_order,

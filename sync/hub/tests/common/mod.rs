@@ -28,6 +28,24 @@ use expo_sync::StationRole;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+/// Runs each test function, given a fresh [`TestHub`], on SQLite and on PostgreSQL (when
+/// `EXPO_TEST_PG_URL` is set): `common::hub_suite!(test_a, test_b)`.
+#[allow(unused_macros)] // not every test binary runs a suite
+macro_rules! hub_suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $test() { super::$test(super::common::sqlite_hub()) })*
+        }
+        mod postgres {
+            $(#[test] fn $test() {
+                if let Some(hub) = super::common::postgres_hub() { super::$test(hub) }
+            })*
+        }
+    };
+}
+#[allow(unused_imports)] // not every test binary runs a suite
+pub(crate) use hub_suite;
+
 /// A hub serving `store` on 127.0.0.1 from its own runtime, so tests stay blocking.
 pub struct TestHub<S: HubStore> {
     pub runtime: tokio::runtime::Runtime,
