@@ -18,6 +18,8 @@ pub struct DataCentreApi {
     agent: ureq::Agent,
     base: String,
     authorization: String,
+    /// Whether the hub has `POST /v1/revocations` (a hub may take registrations first).
+    pub revokes: bool,
 }
 
 /// Runs `expo-hub --db URL ARGS...` and answers its standard output, `None` when the
@@ -72,13 +74,22 @@ impl DataCentreApi {
                 .into(),
             base: hub_url.trim_end_matches('/').to_owned(),
             authorization: format!("Bearer {key}"),
+            revokes: false,
         };
         // A hub that has the commands but not yet the routes answers 404.
         match api.send("PUT", "/v1/registrations", &json!({ "registrations": [] })) {
-            Ok(_) => Ok(Some(api)),
-            Err(error) if error.starts_with("404") => Ok(None),
-            Err(error) => Err(RehearsalError::Hub(format!("PUT /v1/registrations: {error}"))),
+            Ok(_) => {}
+            Err(error) if error.starts_with("404") => return Ok(None),
+            Err(error) => {
+                return Err(RehearsalError::Hub(format!("PUT /v1/registrations: {error}")))
+            }
         }
+        // An empty request: refused as such where the route exists.
+        let revokes = match api.send("POST", "/v1/revocations", &json!({})) {
+            Err(error) => !error.starts_with("404") && !error.starts_with("405"),
+            Ok(_) => true,
+        };
+        Ok(Some(Self { revokes, ..api }))
     }
 
     fn send(&self, method: &str, path: &str, body: &Value) -> Result<Value, String> {

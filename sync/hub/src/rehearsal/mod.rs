@@ -132,8 +132,9 @@ pub struct HubFigures {
 pub struct Report {
     pub database: &'static str,
     /// How the data centre's registrations and revocations reached the hub: `api`
-    /// (`PUT /v1/registrations`, `POST /v1/revocations`) or `admin station` (a hub without
-    /// the integration API: registered and revoked at the organiser's station, pushed).
+    /// (`PUT /v1/registrations`, `POST /v1/revocations`), `admin station` (a hub without
+    /// the integration API: registered and revoked at the organiser's station, pushed), or
+    /// API registrations with revocations at the admin station (a hub without the route).
     pub data_centre: &'static str,
     pub desks: usize,
     pub kiosks: usize,
@@ -612,7 +613,11 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
             stations[index].clock_ahead_ms = 10 * 60 * 1000;
         }
     }
-    let data_centre_path = if api.is_some() { "api" } else { "admin station" };
+    let data_centre_path = match &api {
+        Some(api) if api.revokes => "api",
+        Some(_) => "api registrations, revocations at the admin station",
+        None => "admin station",
+    };
     if let Some(api) = api {
         // Set once, before any station works: nothing else can have set it.
         let _ = hall.api.set(api);

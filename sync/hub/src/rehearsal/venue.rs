@@ -169,12 +169,23 @@ impl Hall {
             1;
     }
 
+    /// A badge handed out; a reprint's predecessor is refused from now on (the event's
+    /// `reprint_revokes_previous`), so it joins the revoked ones.
     fn issue(&self, badge: &badge::IssuedBadge) {
-        Self::lock(&self.badges).push(Issued {
+        let mut badges = Self::lock(&self.badges);
+        let replaced: Vec<String> = badges
+            .iter()
+            .filter(|b| b.attendee == badge.attendee.0)
+            .map(|b| b.token.clone())
+            .collect();
+        badges.retain(|b| b.attendee != badge.attendee.0);
+        badges.push(Issued {
             attendee: badge.attendee.0,
             token: badge.token.clone(),
             issued: Instant::now(),
         });
+        drop(badges);
+        Self::lock(&self.revoked_tokens).extend(replaced);
     }
 
     /// Registrations the data centre made during the work, and badges it revoked.
@@ -469,8 +480,8 @@ impl Work {
             let pick = &candidates[self.rng.gen_range(0..candidates.len())];
             let sent = Instant::now();
             let revoked = match self.hall.api.get() {
-                Some(api) => api.revoke(pick.attendee),
-                None => badge::revoke(&mut self.store, operator, AttendeeId(pick.attendee), "lost")
+                Some(api) if api.revokes => api.revoke(pick.attendee),
+                _ => badge::revoke(&mut self.store, operator, AttendeeId(pick.attendee), "lost")
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
             };
