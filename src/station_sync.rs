@@ -443,6 +443,7 @@ pub fn start_background_sync(
     let client = credential.client(None)?;
     let worker =
         SyncWorker::spawn(client, outbox, options).map_err(StationSyncError::SyncThread)?;
+    crate::store::sync_bell::hang(data_dir, worker.nudger());
     Ok(Some(worker))
 }
 

@@ -8,6 +8,7 @@
 pub(crate) mod bulk;
 mod keys;
 mod schema;
+pub mod sync_bell;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -160,9 +161,17 @@ impl Store {
                 clock_offset_ms: self.clock_offset_ms,
                 station: &self.station_id,
                 emitted: false,
+                queued: false,
             };
             match f(&mut wrapped) {
-                Ok(value) => wrapped.commit().map(|()| value).map_err(E::from),
+                Ok(value) => {
+                    let queued = wrapped.queued;
+                    let committed = wrapped.commit();
+                    if committed.is_ok() && queued {
+                        sync_bell::ring(&self.data_dir);
+                    }
+                    committed.map(|()| value).map_err(E::from)
+                }
                 // Dropping the transaction at the end of this block rolls it back.
                 Err(err) => Err(err),
             }
@@ -233,6 +242,8 @@ pub struct Tx<'a> {
     clock_offset_ms: u64,
     station: &'a str,
     emitted: bool,
+    /// Whether a change was queued for the hub (the sync worker is told after commit).
+    queued: bool,
 }
 
 impl Tx<'_> {
@@ -272,6 +283,7 @@ impl Tx<'_> {
                 change.record.entity_key(),
                 json
             ])?;
+        self.queued = true;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::protocol::{
     Change, EndorseRequest, EnrolRequest, EnrolResponse, ErrorBody, EventRecord, PullResponse,
-    PushRequest, PushResponse, SigningKeyRecord, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PushRequest, PushResponse, SigningKeyRecord, PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
 };
 
 /// Longest one request may take, connect and body included. A push of one batch is
@@ -195,11 +195,36 @@ impl HubClient {
 
     /// Other stations' changes after `cursor` (0 for everything), at most `limit`.
     pub fn pull(&self, cursor: i64, limit: usize) -> Result<PullResponse, ClientError> {
-        let request = self
-            .authorized(self.agent.get(self.url("/v1/pull")))
+        read_answer(self.pull_request(cursor, limit).call()?)
+    }
+
+    /// [`Self::pull`] that the hub holds up to `wait` (whole seconds) while nothing is
+    /// past `cursor`, answering as soon as a change arrives. Also answers how long the
+    /// hub was prepared to wait: `None` from a hub that never waits (it answered at once).
+    pub fn pull_waiting(
+        &self,
+        cursor: i64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<(PullResponse, Option<Duration>), ClientError> {
+        let response =
+            self.pull_request(cursor, limit).query("wait", wait.as_secs().to_string()).call()?;
+        let granted = response
+            .headers()
+            .get(WAIT_HEADER)
+            .and_then(|value| value.to_str().ok()?.parse().ok())
+            .map(Duration::from_secs);
+        Ok((read_answer(response)?, granted))
+    }
+
+    fn pull_request(
+        &self,
+        cursor: i64,
+        limit: usize,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.authorized(self.agent.get(self.url("/v1/pull")))
             .query("since", cursor.to_string())
-            .query("limit", limit.to_string());
-        read_answer(request.call()?)
+            .query("limit", limit.to_string())
     }
 
     /// Asks the hub to endorse this station's badge-signing key (hex); answers the

@@ -271,6 +271,12 @@ pub struct ErrorBody {
 /// Header every client request carries; a hub refuses another protocol version with 400.
 pub const PROTOCOL_HEADER: &str = "x-expo-protocol";
 
+/// Header of a hub's answer to a request that asked to wait (`GET /v1/pull?wait=S`): how
+/// many seconds the hub was prepared to hold it for new changes. 0 when the hub would not
+/// wait (its waiting requests were at their bound, or it is stopping); absent from hubs
+/// that never wait, which answer at once.
+pub const WAIT_HEADER: &str = "x-expo-wait";
+
 /// `POST /v1/enrol`: a station trades the one-time code printed by
 /// `expo-hub station add NAME` for its own bearer credential.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

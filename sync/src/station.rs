@@ -2,6 +2,19 @@
 //! resumable sync round ([`run_once`]) and the background worker that repeats it while
 //! the network comes and goes ([`SyncWorker`]).
 //!
+//! # Why a change travels in milliseconds, not ticks
+//! While the station is online, the worker runs a round at once when told of a local
+//! change ([`SyncNudge`], rung by the store after it queued one) and when the hub has
+//! one for it: a listener thread keeps a pull open at the hub (`wait`, see
+//! [`WorkerOptions::listen`]) from the cursor of the last round and wakes the worker when
+//! it answers with changes. The tick ([`WorkerOptions::interval`]) still runs every round
+//! it ran before. Rounds a change starts come at most every [`WorkerOptions::gather`], so
+//! a stream of changes is taken in batches. Offline (the last round failed), nudges wait
+//! for the backoff to end as the tick does, and the listener waits for the next round
+//! that succeeds. A hub that does not hold pulls answers at once without
+//! [`crate::protocol::WAIT_HEADER`]: the listener then stops, and the tick alone syncs, as
+//! before.
+//!
 //! # Why a round is resumable and exactly-once
 //! - Push: a change leaves the outbox only when the hub has acknowledged it, and the hub
 //!   stores changes idempotently by id. A round cut anywhere re-sends at most one batch,
@@ -11,10 +24,10 @@
 //!   a change twice is harmless anyway (records are whole states, merged by HLC).
 
 use std::error::Error as StdError;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use uuid::Uuid;
@@ -270,6 +283,13 @@ pub struct WorkerOptions {
     /// Longest pause after failures (also the pause after a non-transient error).
     pub max_backoff: Duration,
     pub sync: SyncOptions,
+    /// How long the hub may hold a pull open for other stations' changes (whole seconds;
+    /// the hub caps it at 25 s); zero: no pull is held open, the interval alone syncs.
+    pub listen: Duration,
+    /// A round that a change (local, or heard of through the held pull) starts begins at
+    /// least this long after the previous round: a stream of changes goes in batches, and
+    /// a busy venue's stations ask the hub at most a few times a second each.
+    pub gather: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -279,16 +299,34 @@ impl Default for WorkerOptions {
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             sync: SyncOptions::default(),
+            listen: Duration::from_secs(25),
+            gather: Duration::from_millis(250),
         }
     }
 }
 
 enum WorkerCommand {
+    /// A round now, online or not (the operator asked).
     SyncNow,
+    /// Something changed here or at the hub: a round now if the last one succeeded.
+    Changed,
     Stop,
 }
 
-/// A thread running [`run_once`] forever, with backoff after failures.
+/// Tells a [`SyncWorker`] that there is something to sync: a local change was queued. A
+/// round starts at once while the station is online; offline, the backoff runs its course.
+#[derive(Clone)]
+pub struct SyncNudge(Sender<WorkerCommand>);
+
+impl SyncNudge {
+    /// False once the worker has stopped (the nudge can be thrown away).
+    pub fn nudge(&self) -> bool {
+        self.0.send(WorkerCommand::Changed).is_ok()
+    }
+}
+
+/// A thread running [`run_once`] forever, with backoff after failures, and a thread
+/// holding a pull open at the hub while online (see the module documentation).
 pub struct SyncWorker {
     status: Arc<Mutex<SyncStatus>>,
     commands: Sender<WorkerCommand>,
@@ -304,20 +342,64 @@ impl SyncWorker {
     {
         let status = Arc::new(Mutex::new(SyncStatus::default()));
         let (commands, receiver) = mpsc::channel();
+        let rounds = if options.listen.is_zero() {
+            None
+        } else {
+            let (rounds, cursors) = mpsc::channel();
+            let (client, nudge) = (client.clone(), SyncNudge(commands.clone()));
+            // Not joined: it may be inside a held pull when the worker stops, and ends
+            // when that answers (the hub holds one 25 s at most).
+            std::thread::Builder::new()
+                .name("expo-sync-listen".into())
+                .spawn(move || listen(&client, &cursors, &nudge, options.listen))?;
+            Some(rounds)
+        };
         let shared = Arc::clone(&status);
         let thread = std::thread::Builder::new().name("expo-sync".into()).spawn(move || {
-            let mut delay = Duration::ZERO;
+            let mut next_round = Instant::now();
+            let mut online = false;
+            let mut soonest_on_change = Instant::now();
             loop {
-                match receiver.recv_timeout(delay) {
+                let command = match next_round.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => receiver.recv_timeout(left),
+                    _ => Err(RecvTimeoutError::Timeout),
+                };
+                match command {
                     Ok(WorkerCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                    Ok(WorkerCommand::SyncNow) | Err(RecvTimeoutError::Timeout) => {}
+                    Ok(WorkerCommand::Changed) if !online => continue,
+                    Ok(WorkerCommand::Changed) if Instant::now() < soonest_on_change => {
+                        next_round = next_round.min(soonest_on_change);
+                        continue;
+                    }
+                    Ok(WorkerCommand::SyncNow | WorkerCommand::Changed)
+                    | Err(RecvTimeoutError::Timeout) => {}
+                }
+                // Whatever else was asked meanwhile is done by this round too.
+                loop {
+                    match receiver.try_recv() {
+                        Ok(WorkerCommand::Stop) | Err(TryRecvError::Disconnected) => return,
+                        Ok(_) => {}
+                        Err(TryRecvError::Empty) => break,
+                    }
                 }
                 let outcome = run_once(&client, &outbox, options.sync);
+                online = outcome.is_ok();
+                if let (Ok(summary), Some(rounds)) = (&outcome, &rounds) {
+                    // Fails only when the listener retired (the hub does not hold pulls).
+                    let _ = rounds.send(summary.cursor);
+                }
                 let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                delay = record_outcome(&mut status, outcome, &outbox, &options);
+                let delay = record_outcome(&mut status, outcome, &outbox, &options);
+                next_round = Instant::now() + delay;
+                soonest_on_change = Instant::now() + options.gather;
             }
         })?;
         Ok(Self { status, commands, thread: Some(thread) })
+    }
+
+    /// A handle that starts a round when a local change was queued (see [`SyncNudge`]).
+    pub fn nudger(&self) -> SyncNudge {
+        SyncNudge(self.commands.clone())
     }
 
     /// A snapshot of the current status.
@@ -350,6 +432,45 @@ impl SyncWorker {
 impl Drop for SyncWorker {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The listener: after each successful round (its cursor arrives on `rounds`), holds a
+/// pull open at the hub from that cursor and nudges the worker as soon as the hub answers
+/// with changes; the worker's round then applies them. Stops when the worker stops, or
+/// when the hub shows it does not hold pulls.
+fn listen(client: &HubClient, rounds: &Receiver<i64>, nudge: &SyncNudge, wait: Duration) {
+    while let Ok(mut cursor) = rounds.recv() {
+        loop {
+            // A round that ran meanwhile (the tick, a local change) may have moved on.
+            loop {
+                match rounds.try_recv() {
+                    Ok(newer) => cursor = cursor.max(newer),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            match client.pull_waiting(cursor, 1, wait) {
+                Ok((page, _)) if !page.changes.is_empty() => {
+                    if !nudge.nudge() {
+                        return;
+                    }
+                    break;
+                }
+                Ok((_, None)) => {
+                    tracing::info!("the hub does not hold pulls open: syncing every interval");
+                    return;
+                }
+                // It waited and nothing came: hold the next one.
+                Ok((page, Some(granted))) if !granted.is_zero() => cursor = page.next_cursor,
+                // The hub has no room for another held pull, or is stopping.
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::debug!(%error, "held pull failed; listening again after a round");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod enrolment;
 pub mod export;
 pub mod feed;
+pub mod long_poll;
 pub mod notify;
 pub mod origin;
 pub mod postgres;

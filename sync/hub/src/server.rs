@@ -26,6 +26,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
+use super::long_poll::LongPolls;
 use super::notify::ChangeNotifier;
 use super::origin::HubOrigin;
 use super::registrations;
@@ -33,8 +34,8 @@ use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreE
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
-    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PushRequest,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PullResponse,
+    PushRequest, PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
 };
 
 /// Limits of one hub process.
@@ -51,11 +52,15 @@ pub struct HubConfig {
     /// disconnected instead of holding a connection for good.
     pub header_read_timeout: Duration,
     /// Connections served at once; more wait in the kernel's backlog until one closes.
+    /// At most half of them are long-polls waiting for changes (see `long_poll.rs`).
     pub max_connections: u32,
     /// Most changes one station may have stored at the hub: a stolen credential cannot
     /// fill the hub's disk. Ten times a large show's registrations, badges and gate
     /// decisions of one station.
     pub station_quota: u64,
+    /// Longest a long-poll (`wait=S`) is held, whatever it asked; never past 1 s before
+    /// `request_timeout`.
+    pub max_wait: Duration,
 }
 
 impl Default for HubConfig {
@@ -67,6 +72,7 @@ impl Default for HubConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 512,
             station_quota: 10_000_000,
+            max_wait: super::long_poll::MAX_WAIT,
         }
     }
 }
@@ -90,6 +96,7 @@ pub(crate) struct Hub<S> {
     pub(crate) changes: ChangeNotifier,
     /// The clock of the changes this process makes as the data centre.
     pub(crate) origin: HubOrigin,
+    long_polls: LongPolls,
 }
 
 /// The station a request authenticated as.
@@ -180,14 +187,23 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
 
 /// The hub's routes over `store`.
 pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
+    routes_and_long_polls(store, config).0
+}
+
+/// The routes, and their long-polls (which must end when the hub stops).
+fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Router, Arc<Hub<S>>) {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
+    let max_waiting = (config.max_connections / 2).max(1) as usize;
+    let wait_cap =
+        config.max_wait.min(config.request_timeout.saturating_sub(Duration::from_secs(1)));
     let hub = Arc::new(Hub {
         store,
         config,
         counters: Counters::default(),
         changes: ChangeNotifier::default(),
         origin: HubOrigin::default(),
+        long_polls: LongPolls::new(max_waiting, wait_cap),
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -197,7 +213,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .route("/v1/conflicts", get(conflicts::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz::<S>))
         .route("/v1/enrol", post(enrol::<S>))
         // The organiser's systems: each handler checks its API key's scope itself.
@@ -211,7 +227,8 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         // Outermost, so refusals by the layers above are counted too.
         .layer(middleware::from_fn_with_state(Arc::clone(&hub), count_errors::<S>))
-        .with_state(hub)
+        .with_state(Arc::clone(&hub));
+    (routes, hub)
 }
 
 /// Serves the hub on `listener` (a `TcpListener`, or a [`super::tls::TlsListener`] for
@@ -230,7 +247,7 @@ pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>
     let permits = Arc::new(Semaphore::new(max_connections as usize));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout);
-    let app = router(store, config);
+    let (app, hub) = routes_and_long_polls(store, config);
     let (stopping, stop) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -264,6 +281,8 @@ pub async fn serve<S: HubStore, L: axum::serve::Listener<Addr: std::fmt::Debug>>
         });
     }
     drop(listener);
+    // Long-polls answer now instead of holding their connections to the end of their wait.
+    hub.long_polls.stop();
     // Connections see the sender gone: each finishes its request in progress, closes and
     // gives its permit back, so all of them together mean every connection is gone.
     drop((stopping, stop));
@@ -404,6 +423,8 @@ async fn push<S: HubStore>(
 struct PullParams {
     since: Option<i64>,
     limit: Option<usize>,
+    /// Seconds to wait for a change when none is past `since` (capped).
+    wait: Option<u64>,
 }
 
 async fn pull<S: HubStore>(
@@ -415,10 +436,23 @@ async fn pull<S: HubStore>(
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
     let since = params.since.unwrap_or(0);
-    let response = hub.store.pull(&station, since, limit).await?;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0));
+    let (response, granted) = hub
+        .long_polls
+        .answer(
+            &hub.changes,
+            wait,
+            || hub.store.pull(&station, since, limit),
+            |page: &PullResponse| !page.changes.is_empty(),
+        )
+        .await?;
     hub.counters.pulls.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(station, since, sent = response.changes.len(), "pull");
-    Ok(Json(response).into_response())
+    let mut answer = Json(response).into_response();
+    if params.wait.is_some() {
+        answer.headers_mut().insert(WAIT_HEADER, granted.as_secs().into());
+    }
+    Ok(answer)
 }
 
 async fn endorse_key<S: HubStore>(
@@ -513,6 +547,12 @@ async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response
             "counter",
             "Requests answered with an error.",
             c.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "expo_hub_waiting_requests",
+            "gauge",
+            "Long-polls waiting for new changes.",
+            hub.long_polls.waiting() as u64,
         ),
     ];
     let text: String = lines

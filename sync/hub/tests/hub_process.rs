@@ -124,6 +124,7 @@ fn hub_process_survives_a_kill_mid_push(db: &str, dir: &Path) {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(300),
         sync: SyncOptions { push_batch: 50, pull_page: 200 },
+        ..WorkerOptions::default()
     };
     let worker =
         SyncWorker::spawn(HubClient::new(&proxy.url, &desk_token), Arc::clone(&outbox), options)

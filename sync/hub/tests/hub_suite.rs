@@ -577,7 +577,7 @@ fn background_worker_rides_out_a_network_outage<S: HubStore>(hub: TestHub<S>) {
         interval: Duration::from_millis(50),
         min_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
-        sync: SyncOptions::default(),
+        ..WorkerOptions::default()
     };
     let worker = SyncWorker::spawn(
         HubClient::new(&proxy.url, &token),

@@ -146,9 +146,13 @@ pub fn small_limits() -> HubConfig {
 }
 
 pub fn sqlite_hub() -> TestHub<SqliteStore> {
+    sqlite_hub_with(small_limits())
+}
+
+pub fn sqlite_hub_with(config: HubConfig) -> TestHub<SqliteStore> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("hub.db")).unwrap();
-    TestHub::start_with(runtime(), Arc::new(store), small_limits(), Some(dir))
+    TestHub::start_with(runtime(), Arc::new(store), config, Some(dir))
 }
 
 /// The PostgreSQL server of `EXPO_TEST_PG_URL`, or `None` (with a notice) when unset. In
@@ -191,11 +195,15 @@ pub fn fresh_postgres_url(runtime: &tokio::runtime::Runtime, url: &str) -> Strin
 }
 
 pub fn postgres_hub() -> Option<TestHub<PostgresStore>> {
+    postgres_hub_with(small_limits())
+}
+
+pub fn postgres_hub_with(config: HubConfig) -> Option<TestHub<PostgresStore>> {
     let url = postgres_url()?;
     let runtime = runtime();
     let url = fresh_postgres_url(&runtime, &url);
     let store = runtime.block_on(PostgresStore::connect(&url, 8)).unwrap();
-    Some(TestHub::start_with(runtime, Arc::new(store), small_limits(), None))
+    Some(TestHub::start_with(runtime, Arc::new(store), config, None))
 }
 
 /// A hub instance with its own runtime, pool and listener over the database at `url`.
