@@ -29,13 +29,25 @@ fn hub_command(
     db: &str,
     args: &[&str],
 ) -> Result<Option<String>, RehearsalError> {
-    let out = Command::new(executable)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|e| RehearsalError::Io(format!("running {}: {e}", executable.display())))?;
+    let run = || {
+        Command::new(executable)
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .map_err(|e| RehearsalError::Io(format!("running {}: {e}", executable.display())))
+    };
+    let mut out = run()?;
+    // The command's schema check at connect can deadlock against the running hubs on
+    // PostgreSQL (seen with two hubs up): tried again, a few times.
+    for _ in 0..5 {
+        if !String::from_utf8_lossy(&out.stderr).contains("deadlock detected") {
+            break;
+        }
+        tracing::warn!(command = args[0], "PostgreSQL deadlock at the command's connect; again");
+        out = run()?;
+    }
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("unrecognized subcommand") {
         return Ok(None);
