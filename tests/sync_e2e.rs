@@ -387,3 +387,36 @@ fn no_log_level_of_a_station_prints_its_hub_credential_or_enrolment_code() {
     assert!(log.contains("hub answered"), "debug logging was on:\n{log}");
     no_credential::assert_no_credential(&log, token, &code);
 }
+
+#[test]
+fn a_badge_revoked_at_the_data_centre_is_refused_at_the_station_after_its_sync() {
+    let hub = Hub::start();
+    let (_dir, desk) = station_with_event();
+    let code = hub.code_for("desk-a", StationRole::Admin);
+    ok(&desk, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    let id = ok(&desk, &["register", "--name", "Ada", "--category", "vip"]).trim().to_owned();
+    let token = ok(&desk, &["badge", "token", &id]).trim().to_owned();
+    ok(&desk, &["sync"]);
+
+    // A lost badge reported by phone, revoked at the hub.
+    let request = expo_hub::revocation::RevocationRequest {
+        registration_code: None,
+        attendee_id: Some(id.parse().unwrap()),
+        reason: "lost, reported by phone".into(),
+    };
+    let revoked = hub
+        .runtime
+        .block_on(expo_hub::revocation::revoke_badge(
+            hub.store.as_ref(),
+            &expo_hub::origin::HubOrigin::default(),
+            &request,
+            "api:hotline",
+        ))
+        .unwrap();
+    assert!(!revoked.already_revoked);
+
+    ok(&desk, &["sync"]);
+    let out = run(&desk, &["verify", &token, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+}

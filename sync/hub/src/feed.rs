@@ -5,9 +5,12 @@
 //! The cursor is the hub sequence of the change an entry comes from (the stations' pull
 //! cursor), so a follower resumes exactly where it stopped; `next_cursor` may pass changes
 //! that are no feed entries (print jobs, audit entries, edits of attendees). `wait` holds
-//! an empty answer until something new is stored (see [`crate::notify`]).
+//! an empty answer until something new is stored, like a station's pull (see
+//! [`crate::long_poll`]: capped at 25 s, and answered with the wait granted in
+//! `x-expo-wait`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +20,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::api_keys::{require_scope, Scope};
 use crate::server::{ApiError, Hub};
 use crate::store::{HubStore, StoreError};
-use expo_sync::protocol::{AttendeeRecord, Change, Record};
+use expo_sync::protocol::{AttendeeRecord, Change, Record, WAIT_HEADER};
 
 /// The record kinds feed entries come from.
 pub const FEED_KINDS: &[&str] = &["attendee", "badge", "gate_decision"];
@@ -31,9 +33,6 @@ pub const FEED_KINDS: &[&str] = &["attendee", "badge", "gate_decision"];
 const DEFAULT_LIMIT: usize = 100;
 /// Most entries one answer carries.
 pub const MAX_LIMIT: usize = 1000;
-/// Longest `wait`, in seconds; a longer one is cut to this (and to below the request
-/// timeout).
-pub const MAX_WAIT_SECS: u64 = 30;
 
 /// One thing that happened, as the feed tells it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,7 +45,7 @@ pub struct FeedEntry {
     pub kind: String,
     /// When it happened, RFC 3339 (the station's clock).
     pub at: String,
-    /// The station id that recorded it (`hub` for the data centre).
+    /// The station id that recorded it (`@hub` for the data centre).
     pub station: String,
     /// The holder, when known (a refusal of a forged badge names nobody).
     pub attendee_id: Option<Uuid>,
@@ -175,10 +174,13 @@ pub async fn feed_page<S: HubStore>(
             .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
         entries.extend(FeedEntry::of(seq, change));
     }
+    // Each holder once, however many entries a page has of them.
     let holders: Vec<String> = entries
         .iter()
         .filter(|entry| entry.name.is_none())
         .filter_map(|entry| entry.attendee_id.map(|id| format!("attendee:{id}")))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     let holders: HashMap<Uuid, AttendeeRecord> = store
         .current_records(&holders)
@@ -189,7 +191,7 @@ pub async fn feed_page<S: HubStore>(
             _ => None,
         })
         .collect();
-    for entry in &mut entries {
+    for entry in entries.iter_mut().filter(|entry| entry.name.is_none()) {
         if let Some(holder) = entry.attendee_id.and_then(|id| holders.get(&id)) {
             entry.name_holder(holder);
         }
@@ -213,27 +215,33 @@ pub(crate) async fn feed<S: HubStore>(
     let Query(params) =
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let mut after = params.after.unwrap_or(0);
+    let after = params.after.unwrap_or(0);
     if after < 0 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_query",
-            "after is a cursor, 0 or more",
+            "after is a cursor: 0 or more",
         ));
     }
-    // Answer before the request timeout cuts the wait short with an error.
-    let wait = Duration::from_secs(params.wait.unwrap_or(0).min(MAX_WAIT_SECS))
-        .min(hub.config.request_timeout.saturating_sub(Duration::from_secs(1)));
-    let deadline = Instant::now() + wait;
-    let mut waiter = hub.changes.subscribe();
-    let page = loop {
-        let page = feed_page(hub.store.as_ref(), after, limit).await?;
-        let read_on = page.entries.is_empty() && (page.more || waiter.wait(deadline).await);
-        if !read_on {
-            break page;
-        }
-        after = page.next_cursor;
-    };
+    // Each read resumes where the last one stopped: changes that make no entry (print
+    // jobs, edits of attendees) are passed while waiting, not read again.
+    let cursor = AtomicI64::new(after);
+    let (page, granted) = hub
+        .long_polls
+        .answer(
+            &hub.changes,
+            Duration::from_secs(params.wait.unwrap_or(0)),
+            || feed_page(hub.store.as_ref(), cursor.load(Ordering::Relaxed), limit),
+            |page: &FeedResponse| {
+                cursor.store(page.next_cursor, Ordering::Relaxed);
+                !page.entries.is_empty() || page.more
+            },
+        )
+        .await?;
     tracing::debug!(key = caller.name, after, sent = page.entries.len(), "feed");
-    Ok(Json(page).into_response())
+    let mut answer = Json(page).into_response();
+    if params.wait.is_some() {
+        answer.headers_mut().insert(WAIT_HEADER, granted.as_secs().into());
+    }
+    Ok(answer)
 }

@@ -11,6 +11,7 @@ pub mod origin;
 pub mod postgres;
 pub mod registrations;
 pub mod rehearsal;
+pub mod revocation;
 pub mod server;
 pub mod sqlite;
 pub mod store;

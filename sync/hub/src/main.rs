@@ -12,6 +12,7 @@
 //! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
 //! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
 //! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
+//! expo-hub --db URL badge revoke CODE --reason TEXT         a lost badge, at every station
 //! expo-hub rehearse --db URL --desks 100 --lanes 200 --minutes 10 --faults   whole venue
 //! ```
 
@@ -24,10 +25,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use expo_hub::api_keys::{self, Scope};
+use expo_hub::api_keys::{self, Scope, COMMAND_LINE_ACTOR};
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
+use expo_hub::revocation::{revoke_badge, RevocationRequest};
 use expo_hub::rehearsal::{self, RehearsalOptions};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
@@ -113,11 +115,28 @@ enum Command {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// Badges, from the data centre.
+    Badge {
+        #[command(subcommand)]
+        action: BadgeAction,
+    },
     /// Rehearse the whole venue against a hub on `--db` (a new SQLite file or an empty
     /// PostgreSQL database): desks, kiosks, gate lanes and the data centre at real rates,
     /// then check that no change was lost or duplicated and every station converged.
     /// Exits 1 when not.
     Rehearse(RehearseArgs),
+}
+
+#[derive(Subcommand)]
+enum BadgeAction {
+    /// Revoke the current badge of the attendee with registration code CODE (a lost badge):
+    /// every station refuses it once it has synced.
+    Revoke {
+        code: String,
+        /// Why, for the audit log: "lost, reported by phone".
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,6 +382,21 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key { action: KeyAction::Revoke { name } } => {
             api_keys::revoke_key(&store, &name).await?;
             eprintln!("API key {name} revoked: its next request is refused");
+        }
+        Command::Badge { action: BadgeAction::Revoke { code, reason } } => {
+            let request =
+                RevocationRequest { registration_code: Some(code), attendee_id: None, reason };
+            let revoked =
+                revoke_badge(&store, &HubOrigin::default(), &request, COMMAND_LINE_ACTOR).await?;
+            if revoked.already_revoked {
+                eprintln!("badge {} was revoked already: nothing changed", revoked.badge_serial);
+            } else {
+                eprintln!(
+                    "badge {} revoked: stations refuse it once they have synced",
+                    revoked.badge_serial
+                );
+            }
+            println!("{}\t{}", revoked.attendee_id, revoked.badge_serial);
         }
         Command::Cert { .. } | Command::Rehearse(_) => {
             unreachable!("`run` answers `cert` and `rehearse` before opening a database")

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::registrations::DataCentreEvent;
 use super::store::{
-    attendee_id_of_key, attendee_key, attendee_version, duplicate_pairs,
+    attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
     hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change,
     HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity,
     StoreError,
@@ -665,6 +665,28 @@ impl HubStore for PostgresStore {
             )
             .await?;
         rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
+    }
+
+    // Badge revocation.
+
+    async fn attendees_by_registration_code(
+        &self,
+        registration_code: &str,
+    ) -> Result<Vec<AttendeeRecord>, StoreError> {
+        let (lower, upper) = kind_key_range("attendee", "");
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > $1 AND s.entity_key < $2
+                   AND c.change_json::jsonb #>> '{record,data,registration_code}' = $3
+                 LIMIT 2",
+                &[&lower, &upper, &registration_code],
+            )
+            .await?;
+        rows.iter().map(|row| attendee_of_change(row.try_get(0)?)).collect()
     }
 
     async fn put_data_centre_event(&self, event: DataCentreEvent) -> Result<(), StoreError> {

@@ -305,6 +305,7 @@ pub struct RegistrationsResponse {
     pub updated: u64,
     pub unchanged: u64,
     pub invalid: u64,
+    pub conflict: u64,
 }
 
 /// `PUT /v1/registrations`: upserts each registration by its code, idempotently. A bad or
@@ -366,6 +367,7 @@ pub async fn put_registrations<S: HubStore>(
         updated: 0,
         unchanged: 0,
         invalid: 0,
+        conflict: 0,
     };
     for (line, attendee, outcome) in resolved.outcomes {
         let Some(result) = usize::try_from(line).ok().and_then(|i| results.get_mut(i)) else {
@@ -395,6 +397,7 @@ pub async fn put_registrations<S: HubStore>(
             "created" => response.created += 1,
             "updated" => response.updated += 1,
             "unchanged" => response.unchanged += 1,
+            "conflict" => response.conflict += 1,
             _ => response.invalid += 1,
         }
     }
@@ -404,6 +407,7 @@ pub async fn put_registrations<S: HubStore>(
         "updated": response.updated,
         "unchanged": response.unchanged,
         "invalid": response.invalid,
+        "conflict": response.conflict,
     });
     store_changes(store, origin, changes, actor, "registrations", counts).await?;
     tracing::info!(

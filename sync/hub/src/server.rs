@@ -30,6 +30,7 @@ use super::long_poll::LongPolls;
 use super::notify::ChangeNotifier;
 use super::origin::HubOrigin;
 use super::registrations;
+use super::revocation;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::hlc::wall_clock_ms;
@@ -94,9 +95,9 @@ pub(crate) struct Hub<S> {
     counters: Counters,
     /// Wakes long polls when this process stores changes.
     pub(crate) changes: ChangeNotifier,
+    pub(crate) long_polls: LongPolls,
     /// The clock of the changes this process makes as the data centre.
     pub(crate) origin: HubOrigin,
-    long_polls: LongPolls,
 }
 
 /// The station a request authenticated as.
@@ -179,7 +180,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Parses a JSON body ourselves so that every failure becomes an [`ApiError`].
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))
@@ -202,8 +205,8 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         config,
         counters: Counters::default(),
         changes: ChangeNotifier::default(),
-        origin: HubOrigin::default(),
         long_polls: LongPolls::new(max_waiting, wait_cap),
+        origin: HubOrigin::default(),
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))
@@ -219,6 +222,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         // The organiser's systems: each handler checks its API key's scope itself.
         .route("/v1/feed", get(feed::feed::<S>))
         .route("/v1/registrations", put(registrations::route::<S>))
+        .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::registrations::DataCentreEvent;
 use super::store::{
-    attendee_id_of_key, attendee_key, attendee_version, duplicate_pairs, hashed_attendees,
-    kind_key_range, merge_event, record_of_change, HashedAttendee, HubStats, HubStore,
-    PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
+    attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
+    hashed_attendees, kind_key_range, merge_event, record_of_change, HashedAttendee, HubStats,
+    HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -695,6 +695,28 @@ impl HubStore for SqliteStore {
                 }
             }
             Ok(records)
+        })
+        .await
+    }
+
+    // Badge revocation.
+
+    async fn attendees_by_registration_code(
+        &self,
+        registration_code: &str,
+    ) -> Result<Vec<AttendeeRecord>, StoreError> {
+        let code = registration_code.to_owned();
+        self.run(move |c| {
+            let mut query = c.prepare_cached(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > ?1 AND s.entity_key < ?2
+                   AND json_extract(c.change_json, '$.record.data.registration_code') = ?3
+                 LIMIT 2",
+            )?;
+            let (lower, upper) = kind_key_range("attendee", "");
+            let rows = query.query_map(params![lower, upper, code], |r| r.get::<_, String>(0))?;
+            rows.map(|json| attendee_of_change(&json?)).collect()
         })
         .await
     }

@@ -13,6 +13,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::api_keys::ApiKeyRow;
+use expo_sync::protocol::AttendeeRecord;
 
 use expo_sync::authority::{self, Forbidden, StationRole};
 use expo_sync::conflict::precedence;
@@ -24,7 +25,6 @@ use expo_sync::validate::{self, Invalid};
 
 use crate::registrations::DataCentreEvent;
 use expo_sync::hlc::Hlc;
-use expo_sync::protocol::AttendeeRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -208,6 +208,15 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         keys: &[String],
     ) -> impl Future<Output = Result<Vec<(String, Record)>, StoreError>> + Send;
+
+    // Badge revocation from the data centre (see `revocation.rs`).
+
+    /// The attendees whose current version has `registration_code` (at most two: more
+    /// than one is an ambiguity the caller reports). A scan: revocations are rare.
+    fn attendees_by_registration_code(
+        &self,
+        registration_code: &str,
+    ) -> impl Future<Output = Result<Vec<AttendeeRecord>, StoreError>> + Send;
 
     // Registrations into the data centre (`registrations.rs`).
 
@@ -496,14 +505,19 @@ pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))
 }
 
+/// The attendee record of a stored change of the attendee kind.
+pub fn attendee_of_change(change_json: &str) -> Result<AttendeeRecord, StoreError> {
+    match record_of_change(change_json)? {
+        Record::Attendee(attendee) => Ok(attendee),
+        other => Err(StoreError::Corrupt(format!("an attendee key holds a {}", other.kind()))),
+    }
+}
+
 /// A stored attendee version: its HLC (as `current_state` holds it) and the record of its
 /// change.
 pub fn attendee_version(hlc: &str, change_json: &str) -> Result<(Hlc, AttendeeRecord), StoreError> {
     let hlc = hlc.parse().map_err(|_| StoreError::Corrupt(format!("stored HLC {hlc:?}")))?;
-    match record_of_change(change_json)? {
-        Record::Attendee(record) => Ok((hlc, record)),
-        other => Err(StoreError::Corrupt(format!("an attendee key holds a {}", other.kind()))),
-    }
+    Ok((hlc, attendee_of_change(change_json)?))
 }
 
 /// The current state's key of attendee `id`.

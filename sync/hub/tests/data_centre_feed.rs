@@ -4,13 +4,23 @@
 
 mod common;
 
-use common::TestHub;
+use common::{attendee_record, Station, TestHub};
 use expo_hub::api_keys::{self, ApiKeyError, Scope};
+use expo_hub::feed::FeedResponse;
+use expo_hub::revocation::RevocationResponse;
 use expo_hub::{HubStore, StoreError};
-use expo_sync::protocol::Record;
+use expo_sync::endorsement::HUB_ORIGIN;
+use expo_sync::protocol::{GateDecisionRecord, Record};
+use expo_sync::StationRole;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-common::hub_suite!(api_keys_are_kept_apart_from_station_credentials_and_revoked_at_once,);
+common::hub_suite!(
+    api_keys_are_kept_apart_from_station_credentials_and_revoked_at_once,
+    the_feed_pages_gate_walk_in_and_badge_events_in_hub_order,
+    a_waiting_feed_follower_hears_of_a_push,
+    a_badge_revoked_from_the_data_centre_reaches_the_stations_once,
+);
 
 /// One request to the hub with `Authorization: Bearer KEY` (when given); the status and
 /// the JSON answer.
@@ -105,4 +115,251 @@ fn api_keys_are_kept_apart_from_station_credentials_and_revoked_at_once<S: HubSt
         actions,
         [r#"api_key_added "crm""#, r#"api_key_added "registrar""#, r#"api_key_revoked "crm""#]
     );
+}
+
+/// A walk-in as a desk registers it: registration code `code`, not edited since.
+fn walk_in(station: &mut Station, code: &str, name: &str) -> (Uuid, expo_sync::protocol::Change) {
+    let id = Uuid::now_v7();
+    let mut record = attendee_record(id, name, None);
+    record.registration_code = Some(code.into());
+    (id, station.change(Record::Attendee(record)))
+}
+
+fn gate_decision(
+    station: &mut Station,
+    attendee: Option<Uuid>,
+    direction: &str,
+    granted: bool,
+    reason: &str,
+) -> expo_sync::protocol::Change {
+    station.change(Record::GateDecision(GateDecisionRecord {
+        id: Uuid::now_v7(),
+        attendee_id: attendee,
+        badge_serial: Some(1),
+        gate: "north".into(),
+        lane: "2".into(),
+        zone: "hall".into(),
+        direction: direction.into(),
+        granted,
+        reason: reason.into(),
+        at: "2025-05-01T09:05:00Z".into(),
+        annulled: false,
+    }))
+}
+
+fn read_feed(url: &str, key: &str) -> FeedResponse {
+    let (status, answer) = call("GET", url, Some(key), None);
+    assert_eq!(status, 200, "{answer}");
+    serde_json::from_value(answer).unwrap()
+}
+
+fn the_feed_pages_gate_walk_in_and_badge_events_in_hub_order<S: HubStore>(hub: TestHub<S>) {
+    let key = add_key(&hub, "crm", &[Scope::FeedRead]);
+    let (desk, gate) = (hub.client("desk-1"), hub.client("gate-1"));
+    let (mut at_desk, mut at_gate) = (Station::new("desk-1"), Station::new("gate-1"));
+
+    let (ada, registered) = walk_in(&mut at_desk, "R-1", "Ada");
+    let mut pre_registered = attendee_record(Uuid::now_v7(), "Lin", None);
+    pre_registered.source = "pre_registered".into();
+    let mut edited = attendee_record(ada, "Ada King", None);
+    edited.registration_code = Some("R-1".into());
+    edited.updated_at = "2025-05-01T10:00:00Z".into();
+    desk.push(&[
+        registered,
+        at_desk.change(Record::Attendee(pre_registered)),
+        at_desk.badge(ada, 1, "active"),
+        at_desk.badge(ada, 1, "superseded"),
+        at_desk.badge(ada, 2, "active"),
+        at_desk.change(Record::Attendee(edited)),
+    ])
+    .unwrap();
+    gate.push(&[
+        gate_decision(&mut at_gate, Some(ada), "in", true, "ok"),
+        gate_decision(&mut at_gate, Some(ada), "out", true, "ok"),
+        gate_decision(&mut at_gate, Some(ada), "in", false, "passback"),
+        gate_decision(&mut at_gate, None, "in", false, "bad_signature"),
+    ])
+    .unwrap();
+
+    // Three at a time, resuming from each answer's cursor.
+    let mut entries = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = read_feed(&format!("{}/v1/feed?after={cursor}&limit=3", hub.url), &key);
+        assert!(page.entries.len() <= 3);
+        assert!(page.next_cursor >= cursor);
+        cursor = page.next_cursor;
+        entries.extend(page.entries);
+        if !page.more {
+            break;
+        }
+    }
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "walk_in",
+            "badge_issued",
+            "badge_reprinted",
+            "gate_entry",
+            "gate_exit",
+            "gate_refused",
+            "gate_refused"
+        ]
+    );
+    assert!(entries.windows(2).all(|w| w[0].cursor < w[1].cursor), "hub order");
+    // The holder as the hub knows them now, on every entry that has one.
+    for entry in &entries[..6] {
+        assert_eq!(entry.attendee_id, Some(ada));
+        assert_eq!(entry.registration_code.as_deref(), Some("R-1"), "{entry:?}");
+    }
+    assert_eq!(entries[0].name.as_deref(), Some("Ada"), "a walk-in as registered");
+    assert_eq!(entries[0].source.as_deref(), Some("walk_in"));
+    assert_eq!(entries[3].name.as_deref(), Some("Ada King"));
+    assert_eq!((entries[2].badge_serial, entries[4].direction.as_deref()), (Some(2), Some("out")));
+    assert_eq!(entries[5].reason.as_deref(), Some("passback"));
+    assert_eq!(entries[6].attendee_id, None, "a forged badge names nobody");
+    assert_eq!(entries[3].station, "gate-1");
+
+    // Nothing new: the same cursor back, and a follower at the end reads nothing.
+    let end = read_feed(&format!("{}/v1/feed?after={cursor}", hub.url), &key);
+    assert_eq!((end.entries.len(), end.next_cursor, end.more), (0, cursor, false));
+    let everything = read_feed(&format!("{}/v1/feed", hub.url), &key);
+    assert_eq!(everything.entries, entries, "after defaults to the start");
+
+    for query in ["after=-1", "after=x", "limit=-5", "wait=soon"] {
+        let answer = call("GET", &format!("{}/v1/feed?{query}", hub.url), Some(&key), None);
+        assert_eq!(error_code(&answer), (400, "bad_query"), "{query}");
+    }
+}
+
+fn a_waiting_feed_follower_hears_of_a_push<S: HubStore>(hub: TestHub<S>) {
+    let key = add_key(&hub, "crm", &[Scope::FeedRead]);
+    let gate = hub.client("gate-1");
+    let watcher = hub.enrolled("admin-1");
+    let start = read_feed(&format!("{}/v1/feed", hub.url), &key).next_cursor;
+
+    let url = format!("{}/v1/feed?after={start}&wait=25", hub.url);
+    let follower = std::thread::spawn(move || read_feed(&url, &key));
+    // Push once the follower is waiting at the hub.
+    common::await_waiting_requests(&hub.url, &watcher, 1);
+    let mut at_gate = Station::new("gate-1");
+    let entry = gate_decision(&mut at_gate, Some(Uuid::now_v7()), "in", true, "ok");
+    gate.push(std::slice::from_ref(&entry)).unwrap();
+
+    let page = follower.join().unwrap();
+    assert_eq!(page.entries.len(), 1, "{page:?}");
+    assert_eq!(page.entries[0].kind, "gate_entry");
+    assert!(page.next_cursor > start);
+}
+
+fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(hub: TestHub<S>) {
+    let revoker = add_key(&hub, "hotline", &[Scope::BadgesRevoke]);
+    let reader = add_key(&hub, "crm", &[Scope::FeedRead]);
+    let desk_token = hub.enrolled("desk-1");
+    let desk = expo_sync::client::HubClient::new(&hub.url, &desk_token);
+    let gate = hub.client("gate-1");
+    let mut at_desk = Station::new("desk-1");
+    let (ada, registered) = walk_in(&mut at_desk, "R-7", "Ada");
+    let (grace, grace_registered) = walk_in(&mut at_desk, "R-8", "Grace");
+    let (_, badgeless) = walk_in(&mut at_desk, "R-9", "Lin");
+    desk.push(&[
+        registered,
+        at_desk.badge(ada, 1, "superseded"),
+        at_desk.badge(ada, 2, "active"),
+        grace_registered,
+        at_desk.badge(grace, 1, "active"),
+        badgeless,
+    ])
+    .unwrap();
+    let cursor = gate.pull(0, 500).unwrap().next_cursor;
+
+    let url = format!("{}/v1/revocations", hub.url);
+    let request = json!({ "registration_code": "R-7", "reason": "lost, reported by phone" });
+    let (status, answer) = call("POST", &url, Some(&revoker), Some(&request));
+    assert_eq!(status, 200, "{answer}");
+    let answer: RevocationResponse = serde_json::from_value(answer).unwrap();
+    assert_eq!((answer.attendee_id, answer.badge_serial, answer.already_revoked), (ada, 2, false));
+
+    // The gate pulls the revocation of the current serial, made by the organiser, and its
+    // audit entry; the stations check both by the admin role's rule.
+    let pulled = gate.pull(cursor, 500).unwrap().changes;
+    assert_eq!(pulled.len(), 2, "{pulled:?}");
+    for change in &pulled {
+        assert_eq!(
+            (change.station.as_str(), change.pushed_by),
+            (HUB_ORIGIN, Some(StationRole::Admin))
+        );
+        expo_sync::authority::may_make(StationRole::Admin, change).unwrap();
+        expo_sync::validate::check_content(change).unwrap();
+    }
+    match (&pulled[0].record, &pulled[1].record) {
+        (Record::Badge(badge), Record::Audit(audit)) => {
+            assert_eq!(
+                (badge.attendee_id, badge.serial, badge.status.as_str()),
+                (ada, 2, "revoked")
+            );
+            assert_eq!(badge.reason.as_deref(), Some("lost, reported by phone"));
+            assert_eq!(badge.operator, "api:hotline");
+            assert_eq!((audit.action.as_str(), audit.actor.as_str()), ("revoke", "api:hotline"));
+            assert_eq!(audit.attendee_id, Some(ada));
+        }
+        other => panic!("expected a badge and its audit entry, got {other:?}"),
+    }
+    let feed = read_feed(&format!("{}/v1/feed", hub.url), &reader);
+    let last = feed.entries.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.registration_code.as_deref()),
+        ("badge_revoked", Some("R-7"))
+    );
+
+    // A replay changes nothing and answers the same; so does the desk's own pull.
+    let (status, again) = call("POST", &url, Some(&revoker), Some(&request));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["already_revoked"], true);
+    assert_eq!(again["badge_serial"], 2);
+    let next = gate.pull(cursor, 500).unwrap();
+    assert_eq!(next.changes.len(), 2, "no second revocation");
+
+    // By attendee id.
+    let by_id = json!({ "attendee_id": grace, "reason": "stolen" });
+    let (status, answer) = call("POST", &url, Some(&revoker), Some(&by_id));
+    assert_eq!((status, answer["badge_serial"].clone()), (200, json!(1)), "{answer}");
+
+    // Bad input: a clear JSON error, and nothing stored.
+    let stored = hub.runtime.block_on(hub.store.stats()).unwrap().changes;
+    let long_reason = "x".repeat(expo_sync::validate::MAX_TEXT_BYTES + 1);
+    let cases = [
+        (json!({ "registration_code": "R-404", "reason": "lost" }), (404, "unknown_attendee")),
+        (json!({ "attendee_id": Uuid::now_v7(), "reason": "lost" }), (404, "unknown_attendee")),
+        (json!({ "registration_code": "R-9", "reason": "lost" }), (409, "no_badge")),
+        (
+            json!({ "registration_code": "R-7", "attendee_id": ada, "reason": "x" }),
+            (400, "invalid_request"),
+        ),
+        (json!({ "reason": "lost" }), (400, "invalid_request")),
+        (json!({ "registration_code": "R-8", "reason": "  " }), (400, "invalid_request")),
+        (json!({ "registration_code": "R-8", "reason": long_reason }), (400, "invalid_request")),
+        (
+            json!({ "registration_code": "R-8", "reason": "lost", "badge": 1 }),
+            (400, "malformed_json"),
+        ),
+        (json!({ "registration_code": "R-8" }), (400, "malformed_json")),
+        (json!(["R-8"]), (400, "malformed_json")),
+    ];
+    for (body, expected) in cases {
+        let answer = call("POST", &url, Some(&revoker), Some(&body));
+        assert_eq!(error_code(&answer), expected, "{body}: {}", answer.1);
+        assert!(!answer.1["message"].as_str().unwrap().is_empty());
+    }
+    let grace_again = json!({ "registration_code": "R-8", "reason": "lost" });
+    assert_eq!(
+        error_code(&call("POST", &url, Some(&reader), Some(&grace_again))),
+        (403, "missing_scope")
+    );
+    assert_eq!(
+        error_code(&call("POST", &url, Some(&desk_token), Some(&grace_again))),
+        (401, "unauthorized")
+    );
+    assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, stored, "nothing stored");
 }

@@ -392,6 +392,8 @@ fn the_hubs_trace_logs_hold_no_credential() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("hub.db").display());
     let code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let (added, key, key_log) = cli_outcome(&db, &["key", "add", "crm", "--scope", "feed:read"]);
+    assert!(added && !key_log.contains(key.trim()), "{key_log}");
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
     let log_path = dir.path().join("hub.log");
@@ -409,8 +411,83 @@ fn the_hubs_trace_logs_hold_no_credential() {
     let mut station = Station::new("desk-1");
     let outbox = MemoryOutbox::with([station.attendee(Uuid::now_v7(), "Visitor", None)]);
     run_once(&desk, &outbox, SyncOptions::default()).unwrap();
+    let feed = ureq::get(format!("{hub_url}/v1/feed?wait=1"))
+        .header("authorization", format!("Bearer {}", key.trim()))
+        .call()
+        .unwrap();
+    assert_eq!(feed.status(), 200);
     drop(hub);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("push"), "the hub logged at trace level:\n{log}");
     common::assert_no_credential(&log, &token, &code);
+    common::assert_no_credential(&log, key.trim(), &code);
+}
+
+/// `expo-hub` run with `args`; its exit status, standard output and standard error.
+fn cli_outcome(db: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(HUB).arg("--db").arg(db).args(args).output().unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+#[test]
+fn api_keys_and_badge_revocation_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let db = format!("sqlite://{}", path.display());
+
+    let added = cli(&db, &["key", "add", "crm", "--scope", "feed:read,badges:revoke"]);
+    let key = added.lines().last().unwrap().to_owned();
+    assert_eq!(added, format!("{key}\n"), "the key alone, on the last line");
+    assert!(key.starts_with("expo_") && key.len() > 60, "{key}");
+    let (ok, _, error) = cli_outcome(&db, &["key", "add", "bad", "--scope", "feed:write"]);
+    assert!(!ok && error.contains("unknown scope"), "{error}");
+    let (ok, _, error) = cli_outcome(&db, &["key", "add", "crm", "--scope", "feed:read"]);
+    assert!(!ok && error.contains("already exists"), "{error}");
+    let list = cli(&db, &["key", "list"]);
+    assert!(list.starts_with("NAME\tSCOPES\tCREATED\tLAST USED\tREVOKED\n"), "{list}");
+    assert!(list.contains("\ncrm\tfeed:read,badges:revoke\t"), "{list}");
+    assert!(!std::fs::read(&path).unwrap().windows(key.len()).any(|w| w == key.as_bytes()));
+
+    // A desk's walk-in with a badge, stored as the hub stores a push.
+    let attendee = Uuid::now_v7();
+    let mut desk = Station::new("desk-1");
+    let mut record = common::attendee_record(attendee, "Ada", None);
+    record.registration_code = Some("R-1".into());
+    let changes = [
+        desk.change(expo_sync::protocol::Record::Attendee(record)),
+        desk.badge(attendee, 1, "active"),
+    ];
+    let runtime = runtime();
+    let store = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
+    let batch = expo_hub::store::PreparedBatch::new(
+        expo_sync::StationRole::Desk,
+        "desk-1",
+        &changes,
+        expo_sync::hlc::wall_clock_ms(),
+    )
+    .unwrap();
+    runtime.block_on(expo_hub::HubStore::push(&store, "desk-1", batch)).unwrap();
+
+    let revoked = cli(&db, &["badge", "revoke", "R-1", "--reason", "lost, reported by phone"]);
+    assert_eq!(revoked, format!("{attendee}\t1\n"));
+    let badges =
+        runtime.block_on(expo_hub::HubStore::current_page(&store, "badge", "", 10)).unwrap();
+    match &badges[..] {
+        [(_, expo_sync::protocol::Record::Badge(badge))] => {
+            assert_eq!((badge.status.as_str(), badge.operator.as_str()), ("revoked", "expo-hub"));
+        }
+        other => panic!("one badge expected: {other:?}"),
+    }
+    let (ok, _, said) = cli_outcome(&db, &["badge", "revoke", "R-1", "--reason", "lost"]);
+    assert!(ok && said.contains("revoked already"), "{said}");
+    let (ok, _, error) = cli_outcome(&db, &["badge", "revoke", "R-404", "--reason", "lost"]);
+    assert!(!ok && error.contains("no attendee"), "{error}");
+
+    cli(&db, &["key", "revoke", "crm"]);
+    let list = cli(&db, &["key", "list"]);
+    let crm = list.lines().find(|line| line.starts_with("crm\t")).unwrap();
+    assert!(!crm.ends_with("\t-"), "revoked, with its time: {crm}");
+    let (ok, _, error) = cli_outcome(&db, &["key", "revoke", "nobody"]);
+    assert!(!ok && error.contains("no API key named"), "{error}");
 }

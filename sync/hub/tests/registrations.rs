@@ -21,8 +21,9 @@ use expo_kiosk::registration::import::{ImportOptions, ImportReport};
 use expo_kiosk::registration::search;
 use expo_kiosk::station_sync::StoreOutbox;
 use expo_kiosk::store::Store;
+use expo_sync::client::{enrol, HubClient, HubTrust};
 use expo_sync::endorsement::HUB_ORIGIN;
-use expo_sync::protocol::{AttendeeRecord, Record};
+use expo_sync::protocol::{AttendeeRecord, EventRecord, Record};
 use expo_sync::station::{run_once, SyncOptions};
 use expo_sync::StationRole;
 
@@ -34,6 +35,7 @@ common::hub_suite!(
     the_api_upserts_by_code_and_answers_per_registration,
     a_bad_batch_is_refused_whole_with_a_json_error_and_stores_nothing,
     a_desk_that_pulls_after_an_api_registration_finds_the_attendee,
+    registrations_are_checked_against_an_admin_stations_newer_definition,
 );
 
 const EVENT: &str = "expo-2026";
@@ -85,6 +87,20 @@ impl Organiser {
         provisioning::write_bundle(&self.bundle, &path).unwrap();
         path
     }
+}
+
+/// Changes of the hub (`@hub`) a station pulled and set aside instead of applying.
+fn hub_changes_set_aside(station: &Store) -> i64 {
+    let sql = "SELECT count(*) FROM sync_set_aside WHERE json_extract(change, '$.station') = ?1";
+    station.conn().query_row(sql, [HUB_ORIGIN], |r| r.get(0)).unwrap()
+}
+
+/// The hub client of a desk store, enrolled under the desk's own station id.
+fn desk_client<S: HubStore>(hub: &TestHub<S>, desk: &StoreOutbox) -> HubClient {
+    let code = hub.station_code("desk");
+    let station_id = desk.store().station_id().to_owned();
+    let token = enrol(&hub.url, &code, &station_id, &HubTrust::default()).unwrap().token;
+    HubClient::new(&hub.url, &token)
 }
 
 fn import<S: HubStore>(hub: &TestHub<S>, file: &[u8], options: ImportOptions) -> ImportReport {
@@ -160,6 +176,19 @@ fn an_import_creates_updates_and_leaves_unchanged_with_the_stations_ids<S: HubSt
             (HUB_ORIGIN, Some(StationRole::Admin))
         );
     }
+
+    // The desk that imported the file offline pulls the hub's import: the same people,
+    // once each, nothing set aside.
+    let outbox = StoreOutbox::new(desk);
+    run_once(&desk_client(&hub, &outbox), &outbox, SyncOptions::default()).unwrap();
+    let desk = outbox.store();
+    assert_eq!(hub_changes_set_aside(&desk), 0);
+    for (query, code) in [("zs", "R001"), ("smith", "R002")] {
+        let found = search::search(desk.conn(), query, 10, &[]).unwrap();
+        let found: Vec<_> = found.iter().map(|hit| hit.registration_code.as_deref()).collect();
+        assert_eq!(found, [Some(code)], "{query}");
+    }
+    drop(desk);
 
     // The same file again: unchanged, and no change stored.
     let before = changes_stored(&hub);
@@ -545,6 +574,7 @@ fn the_api_upserts_by_code_and_answers_per_registration<S: HubStore>(hub: TestHu
     let expected = [("updated", ""), ("conflict", "registration_code")];
     assert_eq!(results(&answer), pairs(&expected), "{answer}");
     assert!(answer["results"][1]["reason"].as_str().unwrap().contains("张*"), "{answer}");
+    assert_eq!((answer["updated"].as_u64(), answer["conflict"].as_u64()), (Some(1), Some(1)));
     let stored = attendees(&hub);
     assert_eq!((stored[0].name.as_str(), stored[1].company.as_str()), ("张三", "Acme AG"));
     assert_eq!(changes_stored(&hub), before + 2, "the update and its audit entry");
@@ -600,7 +630,8 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     let mut desk = Store::open(&organiser.dir.path().join("desk")).unwrap();
     provisioning::import(&mut desk, "setup", &organiser.bundle, true).unwrap();
     let outbox = StoreOutbox::new(desk);
-    run_once(&hub.client("desk-1"), &outbox, SyncOptions::default()).unwrap();
+    run_once(&desk_client(&hub, &outbox), &outbox, SyncOptions::default()).unwrap();
+    assert_eq!(hub_changes_set_aside(&outbox.store()), 0);
     let mut store = outbox.store();
     let found = search::search(store.conn(), "zs", 10, &[]).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -611,4 +642,27 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     let revealed =
         expo_kiosk::registration::reveal_id_number(&mut store, &Operator::admin("setup"), hit.id);
     assert_eq!(revealed.unwrap().unwrap().as_str(), FULL_ID);
+}
+
+fn registrations_are_checked_against_an_admin_stations_newer_definition<S: HubStore>(
+    hub: TestHub<S>,
+) {
+    let organiser = organiser();
+    import_event(&hub, &organiser.bundle);
+    let press = "R007,韩梅梅,新华社,记者,press,13712345678,,中国,,";
+    let before = import(&hub, &csv(&[press]), ImportOptions::default());
+    assert_eq!((before.invalid_rows, before.errors[0].field.as_str()), (1, "category"));
+
+    // The office (an admin station) appends a category and pushes the new definition.
+    let definition = format!(
+        "{}\n[[categories]]\nid = \"press\"\nlabel_zh = \"记者\"\nlabel_en = \"Press\"\n\
+         colour = \"#000000\"\n",
+        organiser.bundle.definition
+    );
+    let event = EventRecord { event_id: EVENT.into(), definition, public_keys: Vec::new() };
+    let answer =
+        hub.client("office").push(&[common::Station::new("office").change(Record::Event(event))]);
+    assert!(answer.unwrap().refused.is_empty());
+    let after = import(&hub, &csv(&[press]), ImportOptions::default());
+    assert_eq!(counts(&after), (1, 0, 0, 0, true), "{:?}", after.errors);
 }

@@ -115,3 +115,42 @@ fn run_station(
     pull(&clients[rng.gen_range(0..clients.len())], &mut cursor);
     (made.iter().map(|c| c.id).collect(), received)
 }
+
+#[test]
+fn a_feed_follower_waiting_at_one_hub_hears_of_a_push_at_the_other() {
+    let Some(url) = postgres_url() else { return };
+    let url = fresh_postgres_url(&runtime(), &url);
+    let (here, there) = (postgres_hub_on(&url), postgres_hub_on(&url));
+    let key = here
+        .runtime
+        .block_on(expo_hub::api_keys::add_key(
+            here.store.as_ref(),
+            "crm",
+            &[expo_hub::api_keys::Scope::FeedRead],
+        ))
+        .unwrap();
+    let gate = there.client("gate-1");
+    let watcher = here.enrolled("admin-1");
+    let feed = |after: i64, wait: u32| -> expo_hub::feed::FeedResponse {
+        ureq::get(format!("{}/v1/feed?after={after}&wait={wait}", here.url))
+            .header("authorization", format!("Bearer {key}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let start = feed(0, 0).next_cursor;
+
+    std::thread::scope(|scope| {
+        // The follower waits at one hub; the push arrives at the other, which cannot wake
+        // it: the follower's poll of the database finds the change.
+        let follower = scope.spawn(|| feed(start, 25));
+        common::await_waiting_requests(&here.url, &watcher, 1);
+        let mut station = Station::new("gate-1");
+        gate.push(&[station.gate(Uuid::now_v7(), true)]).unwrap();
+        let page = follower.join().unwrap();
+        assert_eq!(page.entries.len(), 1, "{page:?}");
+        assert_eq!(page.entries[0].kind, "gate_entry");
+    });
+}

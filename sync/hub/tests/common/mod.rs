@@ -381,3 +381,22 @@ impl StationOutbox for MemoryOutbox {
         Ok(self.state.lock().unwrap().cursor)
     }
 }
+
+/// Returns once `count` long-polls wait at the hub at `url` (its `/metrics` gauge), asked
+/// with a station's `token`: a test pushes after a follower is surely waiting.
+pub fn await_waiting_requests(url: &str, token: &str, count: usize) {
+    let expected = format!("expo_hub_waiting_requests {count}\n");
+    loop {
+        let metrics = ureq::get(format!("{url}/metrics"))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        if metrics.contains(&expected) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
