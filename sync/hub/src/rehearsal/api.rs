@@ -152,9 +152,14 @@ impl DataCentreApi {
         Ok(ids)
     }
 
-    /// Revokes the attendee's current badge (a lost badge reported by phone).
-    pub fn revoke(&self, attendee: Uuid) -> Result<(), String> {
-        self.send("POST", "/v1/revocations", &json!({ "attendee_id": attendee, "reason": "lost" }))
-            .map(|_| ())
+    /// Revokes the attendee's current badge (a lost badge reported by phone); answers the
+    /// serial the hub revoked, its current one for the attendee.
+    pub fn revoke(&self, attendee: Uuid) -> Result<u32, String> {
+        let body = json!({ "attendee_id": attendee, "reason": "lost" });
+        let answer = self.send("POST", "/v1/revocations", &body)?;
+        answer["badge_serial"]
+            .as_u64()
+            .and_then(|serial| u32::try_from(serial).ok())
+            .ok_or_else(|| "revocation answered without a serial".to_owned())
     }
 }
