@@ -8,6 +8,7 @@ pub mod credential;
 pub mod demo;
 pub mod domain;
 pub mod gate;
+pub mod heartbeat;
 pub mod operators;
 pub mod privacy;
 pub mod provisioning;

@@ -7,12 +7,14 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use expo_sync::client::{HubClient, HubTrust};
+use expo_sync::heartbeat::StationMode;
 use expo_sync::protocol::{GateDecisionRecord, RefusedChange, SigningKeyRecord};
 use expo_sync::station::{StationOutbox, SyncWorker, WorkerOptions};
 use expo_sync::{Change, Record};
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
+use crate::heartbeat::{DeviceBoard, StoreFigures};
 use crate::provisioning::{self, ProvisioningError};
 use crate::registration::{self, badge};
 use crate::store::{Store, StoreError, Tx};
@@ -430,9 +432,14 @@ pub fn enrol(
 /// Starts the background sync of the station in `data_dir` (its own thread and store
 /// connection): `Ok(None)` when the station is not enrolled, which then works offline as
 /// ever. The one place where sync starts, for the desktop app and the headless gate alike.
+///
+/// The worker reports a heartbeat as `mode`, with the print queue and gate lanes of this
+/// station and the `devices` its drivers show.
 pub fn start_background_sync(
     data_dir: &Path,
     options: WorkerOptions,
+    mode: StationMode,
+    devices: DeviceBoard,
 ) -> Result<Option<SyncWorker>> {
     let credential = match HubCredential::load(data_dir) {
         Ok(credential) => credential,
@@ -441,8 +448,9 @@ pub fn start_background_sync(
     };
     let outbox = StoreOutbox::open(data_dir)?;
     let client = credential.client(None)?;
-    let worker =
-        SyncWorker::spawn(client, outbox, options).map_err(StationSyncError::SyncThread)?;
+    let figures = StoreFigures::open(data_dir, mode, devices)?;
+    let worker = SyncWorker::spawn_reporting(client, outbox, options, Some(Box::new(figures)))
+        .map_err(StationSyncError::SyncThread)?;
     crate::store::sync_bell::hang(data_dir, worker.nudger());
     Ok(Some(worker))
 }
@@ -892,11 +900,14 @@ mod tests {
     fn only_an_enrolled_station_starts_a_background_sync() {
         let (dir, _store) = store_with_event();
         let options = WorkerOptions::default();
-        let not_enrolled = start_background_sync(dir.path(), options).unwrap();
+        let not_enrolled =
+            start_background_sync(dir.path(), options, StationMode::App, DeviceBoard::default())
+                .unwrap();
         assert!(not_enrolled.is_none(), "a station that is not enrolled works offline");
         let credential = dir.path().join("keys").join("hub.json");
         std::fs::write(&credential, "{").unwrap();
-        let unreadable = start_background_sync(dir.path(), options);
+        let unreadable =
+            start_background_sync(dir.path(), options, StationMode::App, DeviceBoard::default());
         assert!(matches!(unreadable, Err(StationSyncError::Store(StoreError::KeyFile { .. }))));
         HubCredential {
             hub_url: "http://127.0.0.1:9".into(),
@@ -907,7 +918,9 @@ mod tests {
         }
         .save(dir.path())
         .unwrap();
-        let worker = start_background_sync(dir.path(), options).unwrap();
+        let worker =
+            start_background_sync(dir.path(), options, StationMode::App, DeviceBoard::default())
+                .unwrap();
         worker.expect("an enrolled station syncs").stop();
     }
 }

@@ -590,6 +590,41 @@ fn the_audit_log_shows_venue_time_whom_each_entry_concerns_and_filters_by_operat
 }
 
 #[test]
+fn the_audit_log_names_roles_and_edited_fields_in_the_operators_words() {
+    let station = Station::new();
+    {
+        let mut store = Store::open(&station.path()).unwrap();
+        let admin = Operator::admin("test");
+        let mut input = NewAttendee {
+            name: "王五".into(),
+            company: "旧公司".into(),
+            category: "professional_visitor".into(),
+            phone: "13611112222".into(),
+            ..NewAttendee::default()
+        };
+        let record =
+            expo_kiosk::registration::register(&mut store, &admin, &input, Source::WalkIn).unwrap();
+        input.company = "新公司".into();
+        input.tags = vec!["VIP".into()];
+        let id = expo_kiosk::domain::AttendeeId(record.id);
+        expo_kiosk::registration::edit(&mut store, &admin, id, &input).unwrap();
+    }
+    let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
+    login(&mut harness, "admin", "0000");
+    click(&mut harness, "审计日志");
+    step_while(&mut harness, "the audit entries", |h| {
+        h.query_by_label_contains("修改的字段").is_none()
+    });
+    assert!(harness.query_by_label_contains("修改的字段: 公司, 标签").is_some(), "edited fields");
+    for role in ["角色: 登记台", "角色: 管理"] {
+        assert!(harness.query_all_by_label_contains(role).count() > 0, "{role}");
+    }
+    for id in ["role: ", "fields", "company", "tags", "角色: desk", "角色: admin"] {
+        assert!(harness.query_by_label_contains(id).is_none(), "{id} shown as an id");
+    }
+}
+
+#[test]
 fn the_dashboard_shows_the_day_and_exports_a_chart_as_csv() {
     let station = Station::new();
     let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
@@ -1403,7 +1438,12 @@ fn admin_opened_from_the_desk_lists_every_operator_and_the_audit_log_at_once() {
     harness.get_by_role_and_label(egui::accesskit::Role::ComboBox, "角色").click();
     harness.step();
     harness.step();
-    harness.get_by_role_and_label(egui::accesskit::Role::Button, "desk").click();
+    // The picker's choice, drawn after the button that goes back to the desk.
+    harness
+        .get_all_by_role_and_label(egui::accesskit::Role::Button, "登记台")
+        .last()
+        .unwrap()
+        .click();
     harness.step();
     harness.step();
     harness.get_by_role_and_label(egui::accesskit::Role::Button, "添加操作员").click();

@@ -29,6 +29,61 @@ use crate::operators::OperatorError;
 use crate::registration::RegistrationError;
 use crate::store::StoreError;
 
+/// Why a badge did not print, as an operator reads it: typed, so the screen renders it in
+/// their language (`ui::i18n::print_problem`); `Display` is the English of the CLI and logs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PrintProblem {
+    #[error("no printer is set up for this station")]
+    NoPrinter,
+    #[error("unknown printer {0:?}")]
+    UnknownPrinter(String),
+    #[error("the printer settings (printers.toml) cannot be used")]
+    PrinterSettings,
+    #[error("a reprint needs a reason")]
+    ReasonRequired,
+    #[error("badge {serial} was already printed; reprint it with a reason to print it again")]
+    AlreadyPrinted { serial: u16 },
+    #[error("badge {serial} is {status}; it cannot be printed")]
+    NotPrintable { serial: u16, status: String },
+    #[error("printer {printer}: {fault}")]
+    Printer { printer: String, fault: printer::PrinterFault },
+    /// The print queue could not take the job (its worker or its database failed).
+    #[error("the print queue is unavailable: {detail}")]
+    QueueUnavailable { detail: String },
+}
+
+impl BadgeError {
+    /// The printing problem this error is, if it is one: not a registration, permission or
+    /// layout problem, which the caller reports its own way.
+    pub fn print_problem(&self) -> Option<PrintProblem> {
+        Some(match self {
+            BadgeError::NoPrinter => PrintProblem::NoPrinter,
+            BadgeError::UnknownPrinter(name) => PrintProblem::UnknownPrinter(name.clone()),
+            BadgeError::PrinterConfig { .. } => PrintProblem::PrinterSettings,
+            BadgeError::ReasonRequired => PrintProblem::ReasonRequired,
+            BadgeError::AlreadyPrinted { serial, .. } => {
+                PrintProblem::AlreadyPrinted { serial: *serial }
+            }
+            BadgeError::BadgeNotPrintable { serial, status } => {
+                PrintProblem::NotPrintable { serial: *serial, status: status.clone() }
+            }
+            BadgeError::Printer { printer, fault } => {
+                PrintProblem::Printer { printer: printer.clone(), fault: fault.clone() }
+            }
+            BadgeError::Write(_) | BadgeError::Io { .. } => {
+                PrintProblem::QueueUnavailable { detail: self.to_string() }
+            }
+            BadgeError::Store(_)
+            | BadgeError::Registration(_)
+            | BadgeError::Operator(_)
+            | BadgeError::UnknownTemplate { .. }
+            | BadgeError::InvalidTemplate { .. }
+            | BadgeError::Font(_)
+            | BadgeError::Render(_) => return None,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BadgeError {
     #[error(transparent)]
@@ -55,8 +110,8 @@ pub enum BadgeError {
     NoPrinter,
     #[error("unknown printer {0:?}: not in printers.toml, and not cups:QUEUE, spool:DIR or none")]
     UnknownPrinter(String),
-    #[error("printer {printer}: {reason}")]
-    Printer { printer: String, reason: String },
+    #[error("printer {printer}: {fault}")]
+    Printer { printer: String, fault: printer::PrinterFault },
     #[error("a reprint needs a reason")]
     ReasonRequired,
     #[error("badge {serial} was already printed (job {job}); reprint it with a reason to print it again")]

@@ -152,6 +152,31 @@ pub enum PrinterState {
     Done,
 }
 
+/// What went wrong between the station and its printer. `detail` is the operating
+/// system's or CUPS's own words, kept for the log and the English report; a screen renders
+/// the fault itself in the operator's language (`ui::i18n::printer_fault`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PrinterFault {
+    #[error("cannot write the badge file: {detail}")]
+    StageFile { detail: String },
+    #[error("cannot write to the spool folder {}: {detail}", .dir.display())]
+    SpoolWrite { dir: PathBuf, detail: String },
+    #[error("cannot move the badge into {}: {detail}", .dir.display())]
+    SpoolPublish { dir: PathBuf, detail: String },
+    #[error("nothing was staged")]
+    NothingStaged,
+    #[error("the `lp` command is missing: install CUPS (Debian: cups-client)")]
+    LpMissing,
+    #[error("cannot run lp: {detail}")]
+    LpNotRun { detail: String },
+    #[error("lp -d {queue} failed: {detail}")]
+    LpRefused { queue: String, detail: String },
+    #[error("lp gave no request id: {detail}")]
+    LpNoRequestId { detail: String },
+    #[error("cannot run lpstat: {detail}")]
+    Lpstat { detail: String },
+}
+
 /// What a job interrupted between stage and commit turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Interrupted {
@@ -170,12 +195,12 @@ impl Printer {
             Backend::None => Ok(Staged { cups_file: None, printer_job: None }),
             Backend::Cups { .. } => {
                 let file = write_cups_temp(pdf)
-                    .map_err(|e| self.error(format!("cannot write the badge file: {e}")))?;
+                    .map_err(|e| self.error(PrinterFault::StageFile { detail: e.to_string() }))?;
                 Ok(Staged { cups_file: Some(file), printer_job: None })
             }
             Backend::Spool { dir } => {
                 write_durably(&dir.join(part_name(job)), pdf).map_err(|e| {
-                    self.error(format!("cannot write to the spool folder {}: {e}", dir.display()))
+                    self.error(PrinterFault::SpoolWrite { dir: dir.clone(), detail: e.to_string() })
                 })?;
                 Ok(Staged { cups_file: None, printer_job: Some(spool_name(job)) })
             }
@@ -187,7 +212,7 @@ impl Printer {
         match (&self.backend, staged.cups_file) {
             (Backend::None, _) => Ok("none".into()),
             (Backend::Cups { queue }, Some(file)) => self.lp(queue, job, &file),
-            (Backend::Cups { .. }, None) => Err(self.error("nothing was staged".into())),
+            (Backend::Cups { .. }, None) => Err(self.error(PrinterFault::NothingStaged)),
             (Backend::Spool { dir }, _) => self.publish_spool_file(dir, job),
         }
     }
@@ -243,7 +268,7 @@ impl Printer {
                 let output = Command::new("lpstat")
                     .args(["-W", "completed", "-o", queue])
                     .output()
-                    .map_err(|e| self.error(format!("cannot run lpstat: {e}")))?;
+                    .map_err(|e| self.error(PrinterFault::Lpstat { detail: e.to_string() }))?;
                 let completed = String::from_utf8_lossy(&output.stdout);
                 let done = completed
                     .lines()
@@ -259,7 +284,10 @@ impl Printer {
         std::fs::rename(dir.join(part_name(job)), dir.join(&name))
             .and_then(|()| sync_dir(dir))
             .map_err(|e| {
-                self.error(format!("cannot move the badge into {}: {e}", dir.display()))
+                self.error(PrinterFault::SpoolPublish {
+                    dir: dir.to_path_buf(),
+                    detail: e.to_string(),
+                })
             })?;
         Ok(name)
     }
@@ -273,25 +301,25 @@ impl Printer {
             .arg(file)
             .output()
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => self.error(
-                    "the `lp` command is missing: install CUPS (Debian: cups-client)".into(),
-                ),
-                _ => self.error(format!("cannot run lp: {e}")),
+                std::io::ErrorKind::NotFound => self.error(PrinterFault::LpMissing),
+                _ => self.error(PrinterFault::LpNotRun { detail: e.to_string() }),
             })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(self.error(format!("lp -d {queue} failed: {}", stderr.trim())));
+            return Err(self.error(PrinterFault::LpRefused {
+                queue: queue.to_owned(),
+                detail: stderr.trim().to_owned(),
+            }));
         }
         parse_lp_request_id(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
-            self.error(format!(
-                "lp gave no request id: {}",
-                String::from_utf8_lossy(&output.stdout).trim()
-            ))
+            self.error(PrinterFault::LpNoRequestId {
+                detail: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            })
         })
     }
 
-    fn error(&self, reason: String) -> BadgeError {
-        BadgeError::Printer { printer: self.name.clone(), reason }
+    fn error(&self, fault: PrinterFault) -> BadgeError {
+        BadgeError::Printer { printer: self.name.clone(), fault }
     }
 }
 

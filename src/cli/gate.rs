@@ -11,8 +11,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use expo_kiosk::gate::{control, ControlCommand, Gate, GateConfig, SystemClock};
+use expo_kiosk::heartbeat::DeviceBoard;
 use expo_kiosk::station_sync;
 use expo_kiosk::store::Store;
+use expo_sync::heartbeat::StationMode;
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -72,7 +74,12 @@ fn serve(config_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     eprintln!("gate running with {lanes} lane(s)");
     // Pushes the decisions and pulls revocations while the lanes run; the lanes read what
     // it writes from the database, scan by scan. The gate decides offline whatever sync does.
-    let _sync = match station_sync::start_background_sync(data_dir, sync_options) {
+    let _sync = match station_sync::start_background_sync(
+        data_dir,
+        sync_options,
+        StationMode::HeadlessGate,
+        DeviceBoard::default(),
+    ) {
         Ok(Some(worker)) => {
             eprintln!("syncing with the hub every {:?}", sync_options.interval);
             Some(worker)

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::contact::{normalize_phone, validate_email};
 use super::event::EventDefinition;
 use super::id_document::{mask, IdDocument, IdType};
-use super::FieldError;
+use super::{FieldError, FieldProblem};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -158,7 +158,7 @@ impl NewAttendee {
         let mut errors = Vec::new();
         let name = clean(&self.name);
         if name.is_empty() {
-            errors.push(FieldError::new("name", "name is required"));
+            errors.push(FieldError::new("name", FieldProblem::Required));
         }
         for (field, value) in [
             ("name", &self.name),
@@ -168,18 +168,17 @@ impl NewAttendee {
             ("registration_code", &self.registration_code),
         ] {
             if value.chars().count() > MAX_TEXT {
-                errors.push(FieldError::new(field, format!("longer than {MAX_TEXT} characters")));
+                errors.push(FieldError::new(field, FieldProblem::TooLong { max: MAX_TEXT }));
             }
             if value.chars().any(|c| c.is_control()) {
-                errors.push(FieldError::new(field, "contains control characters"));
+                errors.push(FieldError::new(field, FieldProblem::ControlCharacters));
             }
         }
         if self.tags.len() > MAX_TAGS {
-            errors.push(FieldError::new("tags", format!("more than {MAX_TAGS} tags")));
+            errors.push(FieldError::new("tags", FieldProblem::TooManyTags { max: MAX_TAGS }));
         }
         if self.tags.iter().any(|tag| tag.chars().count() > MAX_TEXT) {
-            errors
-                .push(FieldError::new("tags", format!("a tag longer than {MAX_TEXT} characters")));
+            errors.push(FieldError::new("tags", FieldProblem::TagTooLong { max: MAX_TEXT }));
         }
         let registration_code = clean(&self.registration_code);
         if !registration_code.is_empty()
@@ -187,7 +186,7 @@ impl NewAttendee {
         {
             errors.push(FieldError::new(
                 "registration_code",
-                "registration code may hold only letters, digits, - and _",
+                FieldProblem::RegistrationCodeCharacters,
             ));
         }
         let category = match event.category(&self.category) {
@@ -195,7 +194,7 @@ impl NewAttendee {
             None => {
                 errors.push(FieldError::new(
                     "category",
-                    format!("unknown category {:?}", self.category.trim()),
+                    FieldProblem::UnknownCategory { given: self.category.trim().to_owned() },
                 ));
                 None
             }
@@ -203,14 +202,14 @@ impl NewAttendee {
         let phone = match clean(&self.phone) {
             p if p.is_empty() => String::new(),
             p => normalize_phone(&p).unwrap_or_else(|reason| {
-                errors.push(FieldError::new("phone", reason));
+                errors.push(FieldError::new("phone", reason.into()));
                 String::new()
             }),
         };
         let email = match clean(&self.email) {
             e if e.is_empty() => String::new(),
-            e => validate_email(&e).unwrap_or_else(|reason| {
-                errors.push(FieldError::new("email", reason));
+            e => validate_email(&e).unwrap_or_else(|| {
+                errors.push(FieldError::new("email", FieldProblem::InvalidEmail));
                 String::new()
             }),
         };
@@ -248,7 +247,7 @@ impl NewAttendee {
                 if !present {
                     errors.push(FieldError::new(
                         required_field_name(field),
-                        format!("required for category {}", category.id),
+                        FieldProblem::RequiredForCategory { category: category.id.clone() },
                     ));
                 }
             }
@@ -293,18 +292,15 @@ impl NewAttendee {
         let mut policy = Vec::new();
         let category = event.category(&self.category).map(|(_, c)| c.id.as_str());
         match event.event.kiosk_walk_in_category.as_deref() {
-            None => policy.push(FieldError::new(
-                "category",
-                "this event registers no walk-ins at a self-service kiosk",
-            )),
+            None => policy.push(FieldError::new("category", FieldProblem::NoSelfServiceWalkIns)),
             Some(open) if category != Some(open) => policy.push(FieldError::new(
                 "category",
-                format!("a self-service kiosk registers walk-ins in category {open} only"),
+                FieldProblem::SelfServiceCategoryOnly { category: open.to_owned() },
             )),
             Some(_) => {}
         }
         if clean(&self.phone).is_empty() {
-            policy.push(FieldError::new("phone", "required for self-service registration"));
+            policy.push(FieldError::new("phone", FieldProblem::RequiredForSelfService));
         }
         match validated {
             Ok(attendee) if policy.is_empty() => Ok(attendee),
@@ -326,7 +322,10 @@ impl NewAttendee {
         let type_text = self.id_type.trim();
         if number.is_empty() {
             if !type_text.is_empty() && IdType::parse(type_text).is_none() {
-                errors.push(FieldError::new("id_type", format!("unknown ID type {type_text:?}")));
+                errors.push(FieldError::new(
+                    "id_type",
+                    FieldProblem::UnknownIdType { given: type_text.to_owned() },
+                ));
             }
             return None;
         }
@@ -334,13 +333,16 @@ impl NewAttendee {
         let id_type =
             if type_text.is_empty() { Some(IdType::ResidentId) } else { IdType::parse(type_text) };
         let Some(id_type) = id_type else {
-            errors.push(FieldError::new("id_type", format!("unknown ID type {type_text:?}")));
+            errors.push(FieldError::new(
+                "id_type",
+                FieldProblem::UnknownIdType { given: type_text.to_owned() },
+            ));
             return None;
         };
         match IdDocument::parse(id_type, number, today) {
             Ok(doc) => Some(doc),
             Err(reason) => {
-                errors.push(FieldError::new("id_number", reason));
+                errors.push(FieldError::new("id_number", reason.into()));
                 None
             }
         }

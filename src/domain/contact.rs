@@ -1,13 +1,27 @@
 //! Phone numbers and e-mail addresses as venues receive them from forms and spreadsheets.
 
+/// Why a phone number is not plausible.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneProblem {
+    #[error("phone number may hold only digits, spaces, +, - and brackets")]
+    Characters,
+    #[error("international number must be +country code and 7 to 15 digits")]
+    International,
+    #[error("mainland mobile must be 11 digits starting 13-19 (or use +CC for abroad)")]
+    MainlandMobile,
+}
+
 /// Normalises a phone number: mainland mobiles to 11 digits, international numbers to
-/// `+CC...` digits. Returns the reason when it is not a plausible number.
-pub fn normalize_phone(raw: &str) -> Result<String, String> {
+/// `+CC...` digits. Returns the problem when it is not a plausible number.
+pub fn normalize_phone(raw: &str) -> Result<String, PhoneProblem> {
     let trimmed = raw.trim();
     let international = trimmed.starts_with('+') || trimmed.starts_with("00");
     let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
     if trimmed.chars().any(|c| !(c.is_ascii_digit() || " +-()".contains(c))) {
-        return Err("phone number may hold only digits, spaces, +, - and brackets".into());
+        return Err(PhoneProblem::Characters);
     }
     if international {
         let national = if trimmed.starts_with("00") { &digits[2..] } else { &digits[..] };
@@ -15,25 +29,24 @@ pub fn normalize_phone(raw: &str) -> Result<String, String> {
             return normalize_mainland_mobile(mobile);
         }
         if !(7..=15).contains(&national.len()) || national.starts_with('0') {
-            return Err("international number must be +country code and 7 to 15 digits".into());
+            return Err(PhoneProblem::International);
         }
         return Ok(format!("+{national}"));
     }
     normalize_mainland_mobile(&digits)
 }
 
-fn normalize_mainland_mobile(digits: &str) -> Result<String, String> {
+fn normalize_mainland_mobile(digits: &str) -> Result<String, PhoneProblem> {
     let bytes = digits.as_bytes();
     if bytes.len() != 11 || bytes[0] != b'1' || !(b'3'..=b'9').contains(&bytes[1]) {
-        return Err(
-            "mainland mobile must be 11 digits starting 13-19 (or use +CC for abroad)".into()
-        );
+        return Err(PhoneProblem::MainlandMobile);
     }
     Ok(digits.to_owned())
 }
 
 /// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
-pub fn validate_email(raw: &str) -> Result<String, String> {
+/// `None` when it is not an address.
+pub fn validate_email(raw: &str) -> Option<String> {
     let email = raw.trim();
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
@@ -49,11 +62,7 @@ pub fn validate_email(raw: &str) -> Result<String, String> {
         }
         None => false,
     };
-    if valid {
-        Ok(email.to_owned())
-    } else {
-        Err("not a valid e-mail address".into())
-    }
+    valid.then(|| email.to_owned())
 }
 
 #[cfg(test)]
@@ -77,9 +86,9 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert!(validate_email("li.wei@example.com.cn").is_ok());
+        assert!(validate_email("li.wei@example.com.cn").is_some());
         for bad in ["", "a", "a@b", "@b.com", "a@b..com", "a b@c.com", "a@@b.com", "a@.b.com"] {
-            assert!(validate_email(bad).is_err(), "{bad}");
+            assert!(validate_email(bad).is_none(), "{bad}");
         }
     }
 }

@@ -63,6 +63,34 @@ impl IdType {
     }
 }
 
+/// Why a number is not a valid document of its type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IdNumberProblem {
+    #[error("resident ID number must be 18 characters, got {got}")]
+    ResidentIdLength { got: usize },
+    #[error("the first 17 characters must be digits")]
+    First17NotDigits,
+    #[error("check digit does not match (GB 11643-1999)")]
+    CheckDigit,
+    #[error("region code is not numeric")]
+    RegionNotNumeric,
+    #[error("region code {code:02} is not a Chinese province")]
+    NotAProvince { code: u8 },
+    #[error("birth date in the number is not a real date")]
+    BirthDateNotADate,
+    #[error("birth date in the number is implausible")]
+    BirthDateImplausible,
+    #[error(
+        "permanent residence card number must be 3 letters + 12 digits (2004) or 18 characters starting with 9 (2023)"
+    )]
+    PermanentResidenceFormat,
+    #[error("HK/Macau permit number must be H or M followed by 8 or 10 digits")]
+    HkMacauFormat,
+    #[error("{} number must be {min} to {max} letters or digits", .id_type.id())]
+    Pattern { id_type: IdType, min: usize, max: usize },
+}
+
 /// A validated, normalised identity document.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdDocument {
@@ -79,15 +107,15 @@ impl std::fmt::Debug for IdDocument {
 
 impl IdDocument {
     /// Validates `raw` as a document of `id_type`, as of `today` (birth dates must be past).
-    pub fn parse(id_type: IdType, raw: &str, today: NaiveDate) -> Result<Self, String> {
+    pub fn parse(id_type: IdType, raw: &str, today: NaiveDate) -> Result<Self, IdNumberProblem> {
         let number: String =
             raw.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
         match id_type {
             IdType::ResidentId => validate_resident_id(&number, today)?,
             IdType::ForeignPermanentResidence => validate_permanent_residence(&number, today)?,
-            IdType::Passport => validate_pattern(&number, 5, 20, "passport number")?,
+            IdType::Passport => validate_pattern(&number, 5, 20, id_type)?,
             IdType::HkMacauPermit => validate_hk_macau(&number)?,
-            IdType::TaiwanPermit => validate_pattern(&number, 8, 10, "Taiwan permit number")?,
+            IdType::TaiwanPermit => validate_pattern(&number, 8, 10, id_type)?,
         }
         Ok(Self { id_type, number })
     }
@@ -148,20 +176,20 @@ const PROVINCE_CODES: [u8; 34] = [
     53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 
-fn validate_resident_id(number: &str, today: NaiveDate) -> Result<(), String> {
+fn validate_resident_id(number: &str, today: NaiveDate) -> Result<(), IdNumberProblem> {
     let bytes = number.as_bytes();
     if bytes.len() != 18 {
-        return Err(format!("resident ID number must be 18 characters, got {}", bytes.len()));
+        return Err(IdNumberProblem::ResidentIdLength { got: bytes.len() });
     }
     validate_check_char(bytes)?;
-    let province: u8 = number[0..2].parse().map_err(|_| "region code is not numeric")?;
+    let province: u8 = number[0..2].parse().map_err(|_| IdNumberProblem::RegionNotNumeric)?;
     if !PROVINCE_CODES.contains(&province) {
-        return Err(format!("region code {province:02} is not a Chinese province"));
+        return Err(IdNumberProblem::NotAProvince { code: province });
     }
     validate_birth_date(&number[6..14], today)
 }
 
-fn validate_permanent_residence(number: &str, today: NaiveDate) -> Result<(), String> {
+fn validate_permanent_residence(number: &str, today: NaiveDate) -> Result<(), IdNumberProblem> {
     let bytes = number.as_bytes();
     match bytes.len() {
         // 2004 card: ISO 3166 alpha-3 nationality, then 12 digits.
@@ -175,25 +203,22 @@ fn validate_permanent_residence(number: &str, today: NaiveDate) -> Result<(), St
             validate_check_char(bytes)?;
             validate_birth_date(&number[6..14], today)
         }
-        _ => Err("permanent residence card number must be 3 letters + 12 digits (2004) \
-                  or 18 characters starting with 9 (2023)"
-            .into()),
+        _ => Err(IdNumberProblem::PermanentResidenceFormat),
     }
 }
 
-fn validate_check_char(bytes: &[u8]) -> Result<(), String> {
-    let expected =
-        resident_id_check_char(&bytes[..17]).ok_or("the first 17 characters must be digits")?;
+fn validate_check_char(bytes: &[u8]) -> Result<(), IdNumberProblem> {
+    let expected = resident_id_check_char(&bytes[..17]).ok_or(IdNumberProblem::First17NotDigits)?;
     if char::from(bytes[17]) != expected {
-        return Err("check digit does not match (GB 11643-1999)".into());
+        return Err(IdNumberProblem::CheckDigit);
     }
     Ok(())
 }
 
-fn validate_birth_date(yyyymmdd: &str, today: NaiveDate) -> Result<(), String> {
-    let date = parse_yyyymmdd(yyyymmdd).ok_or("birth date in the number is not a real date")?;
+fn validate_birth_date(yyyymmdd: &str, today: NaiveDate) -> Result<(), IdNumberProblem> {
+    let date = parse_yyyymmdd(yyyymmdd).ok_or(IdNumberProblem::BirthDateNotADate)?;
     if date > today || date.year() < 1900 {
-        return Err("birth date in the number is implausible".into());
+        return Err(IdNumberProblem::BirthDateImplausible);
     }
     Ok(())
 }
@@ -202,7 +227,7 @@ fn parse_yyyymmdd(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y%m%d").ok()
 }
 
-fn validate_hk_macau(number: &str) -> Result<(), String> {
+fn validate_hk_macau(number: &str) -> Result<(), IdNumberProblem> {
     let bytes = number.as_bytes();
     let ok = matches!(bytes.first(), Some(b'H' | b'M'))
         && (bytes.len() == 9 || bytes.len() == 11)
@@ -210,15 +235,20 @@ fn validate_hk_macau(number: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("HK/Macau permit number must be H or M followed by 8 or 10 digits".into())
+        Err(IdNumberProblem::HkMacauFormat)
     }
 }
 
-fn validate_pattern(number: &str, min: usize, max: usize, what: &str) -> Result<(), String> {
+fn validate_pattern(
+    number: &str,
+    min: usize,
+    max: usize,
+    id_type: IdType,
+) -> Result<(), IdNumberProblem> {
     if (min..=max).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(format!("{what} must be {min} to {max} letters or digits"))
+        Err(IdNumberProblem::Pattern { id_type, min, max })
     }
 }
 
@@ -266,7 +296,7 @@ mod tests {
                 raw.to_owned()
             };
             let err = IdDocument::parse(IdType::ResidentId, &number, today()).unwrap_err();
-            assert!(err.contains(reason), "{number}: {err}");
+            assert!(err.to_string().contains(reason), "{number}: {err}");
         }
     }
 

@@ -32,7 +32,7 @@ use super::{
 };
 use crate::domain::attendee::mask_name;
 use crate::domain::id_document::mask;
-use crate::domain::{EventDefinition, NewAttendee, Source};
+use crate::domain::{EventDefinition, FieldProblem, NewAttendee, Source};
 use crate::operators::{authorize, Operator, Permission};
 use crate::privacy::DataKey;
 use crate::store::bulk::{AttendeeTotals, Counted};
@@ -88,7 +88,10 @@ pub struct RowError {
     pub line: u64,
     pub field: String,
     pub value: String,
+    /// The problem in English, for the CLI, logs and scripts that read `--json`.
     pub reason: String,
+    /// The same, typed, for a screen to render in the operator's language.
+    pub problem: FieldProblem,
 }
 
 impl std::fmt::Display for RowError {
@@ -434,7 +437,7 @@ impl Checker {
             Err(field_errors) => {
                 let errors = field_errors
                     .into_iter()
-                    .map(|e| row_error(line, input, e.field, e.reason))
+                    .map(|e| row_error(line, input, e.field, e.problem))
                     .collect();
                 return Ok(Checked::Bad { line, errors });
             }
@@ -446,7 +449,7 @@ impl Checker {
                 line,
                 input,
                 "category",
-                "outside the categories of the importing operator".into(),
+                FieldProblem::OutsideOperatorCategories,
             ));
         }
         if record.registration_code.is_none() && record.id_hash.is_none() {
@@ -454,7 +457,7 @@ impl Checker {
                 line,
                 input,
                 "registration_code",
-                "a registration code or an ID number is needed, so that re-importing cannot duplicate this person".into(),
+                FieldProblem::CodeOrIdNumberNeeded,
             ));
         }
         let person = search::normalize(&record.name);
@@ -469,7 +472,7 @@ impl Checker {
                     line,
                     input,
                     field,
-                    format!("also on line {first} for a different person"),
+                    FieldProblem::AlsoOnLine { line: *first },
                 )),
                 Some(_) => first_sighting = false,
                 None => {
@@ -901,11 +904,13 @@ fn rows(text: &str) -> impl Iterator<Item = Result<(u64, csv::StringRecord), Row
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
+                let problem = FieldProblem::NotValidCsv { detail: e.to_string() };
                 Err(RowError {
                     line,
                     field: "-".into(),
                     value: String::new(),
-                    reason: format!("not valid CSV: {e}"),
+                    reason: problem.to_string(),
+                    problem,
                 })
             }
         })
@@ -944,7 +949,7 @@ fn to_input(columns: &[(usize, Field)], record: &csv::StringRecord) -> NewAttend
     }
 }
 
-fn row_error(line: u64, input: &NewAttendee, field: &str, reason: String) -> RowError {
+fn row_error(line: u64, input: &NewAttendee, field: &str, problem: FieldProblem) -> RowError {
     let value = match field {
         "registration_code" => input.registration_code.clone(),
         "name" => input.name.clone(),
@@ -959,7 +964,13 @@ fn row_error(line: u64, input: &NewAttendee, field: &str, reason: String) -> Row
         "id_number" => mask(input.id_number.trim()),
         _ => String::new(),
     };
-    RowError { line, field: field.to_owned(), value: value.chars().take(80).collect(), reason }
+    RowError {
+        line,
+        field: field.to_owned(),
+        value: value.chars().take(80).collect(),
+        reason: problem.to_string(),
+        problem,
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::devices::{
     CameraChoice, DeviceSettings, Devices, LineEnd, Link, ScannerLine, SERIAL_BAUDS,
 };
 use super::event_editor::EventEditor;
-use super::i18n::{source_label, Lang, Txt};
+use super::i18n::{field_label, field_problem, role_label, source_label, Lang, Txt};
 use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, venue_time, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
@@ -200,7 +200,7 @@ impl Admin {
             for entry in &self.operators {
                 let operator = &entry.operator;
                 ui.label(&operator.name);
-                ui.label(operator.role.id());
+                ui.label(role_label(operator.role).get(lang));
                 ui.label(if operator.categories.is_empty() {
                     Txt::AllCategories.get(lang).to_owned()
                 } else {
@@ -367,7 +367,7 @@ impl Admin {
                     ui.label(error.line.to_string());
                     ui.label(&error.field);
                     ui.label(&error.value);
-                    ui.label(&error.reason);
+                    ui.label(field_problem(&error.problem, lang));
                     ui.end_row();
                 }
             });
@@ -666,6 +666,8 @@ fn detail_text(detail: &serde_json::Value, shell: &Shell<'_>) -> String {
         "reason" => Txt::Reason.get(lang).to_owned(),
         "role" => Txt::Role.get(lang).to_owned(),
         "category" => Txt::Category.get(lang).to_owned(),
+        "categories" => Txt::Scope.get(lang).to_owned(),
+        "fields" => Txt::DetailFields.get(lang).to_owned(),
         "operator" => Txt::OperatorName.get(lang).to_owned(),
         "source" => Txt::DetailSource.get(lang).to_owned(),
         "previous" => Txt::DetailPrevious.get(lang).to_owned(),
@@ -677,6 +679,17 @@ fn detail_text(detail: &serde_json::Value, shell: &Shell<'_>) -> String {
             .map(|(key, value)| match value {
                 serde_json::Value::String(text) => {
                     format!("{}: {}", key_text(key), detail_value(key, text, shell))
+                }
+                // Edited fields, an operator's categories: each in the operator's words.
+                serde_json::Value::Array(items) => {
+                    let words: Vec<&str> = items
+                        .iter()
+                        .map(|item| match item {
+                            serde_json::Value::String(text) => detail_value(key, text, shell),
+                            _ => "?",
+                        })
+                        .collect();
+                    format!("{}: {}", key_text(key), words.join(", "))
                 }
                 other => format!("{}: {other}", key_text(key)),
             })
@@ -696,7 +709,9 @@ fn detail_value<'a>(key: &str, value: &'a str, shell: &Shell<'a>) -> &'a str {
             Some(source) => source_label(source).get(lang),
             None => value,
         },
-        "category" => shell
+        "role" => Role::parse(value).ok().map_or(value, |role| role_label(role).get(lang)),
+        "fields" => field_label(value).get(lang),
+        "category" | "categories" => shell
             .info
             .categories
             .iter()
@@ -709,10 +724,10 @@ fn detail_value<'a>(key: &str, value: &'a str, shell: &Shell<'a>) -> &'a str {
 fn role_picker(ui: &mut egui::Ui, lang: Lang, id: &str, role: &mut Option<Role>) {
     let label = ui.label(Txt::Role.get(lang));
     let picker = egui::ComboBox::from_id_salt(id)
-        .selected_text(role.map_or("—", Role::id))
+        .selected_text(role.map_or("—", |role| role_label(role).get(lang)))
         .show_ui(ui, |ui| {
             for choice in Role::ALL {
-                ui.selectable_value(role, Some(choice), choice.id());
+                ui.selectable_value(role, Some(choice), role_label(choice).get(lang));
             }
         });
     picker.response.labelled_by(label.id);

@@ -146,6 +146,7 @@ impl App {
         if self.is_ready() && now >= self.next_status_at {
             self.next_status_at = now + STATUS_INTERVAL;
             self.station.send(Request::Status);
+            self.station.devices().show(self.devices.report());
             if self.print_queue.is_open() {
                 self.station.send(Request::PrintQueue);
             }

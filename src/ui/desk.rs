@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use super::app::Shell;
 use super::devices::{DeviceInput, Devices};
-use super::i18n::{field_label, id_type_label, Lang, Txt};
+use super::i18n::{field_label, field_problem, id_type_label, Lang, Txt};
 use super::station::{
     AttendeeView, CardIdentity, Failure, Request, Response, RevealedId, StationHandle, StationInfo,
 };
@@ -18,7 +18,7 @@ use super::widgets::{
     demo_card_buttons, edit_at_caret, field_error, labelled_text, venue_time, Caret, Notice,
 };
 use crate::badges::queue::{JobId, JobStatus, PrintJobView};
-use crate::domain::{AttendeeId, FieldError, IdType, NewAttendee};
+use crate::domain::{AttendeeId, FieldError, FieldProblem, IdType, NewAttendee};
 use crate::operators::Permission;
 use crate::registration::search::SearchHit;
 use crate::registration::DuplicateHint;
@@ -98,9 +98,13 @@ impl AttendeeForm {
         Self { editing: Some(view.id), input: view.to_input(), ..Self::walk_in(None) }
     }
 
-    fn error(&self, field: &str) -> Option<String> {
-        let reasons: Vec<&str> =
-            self.errors.iter().filter(|e| e.field == field).map(|e| e.reason.as_str()).collect();
+    fn error(&self, field: &str, lang: Lang) -> Option<String> {
+        let reasons: Vec<String> = self
+            .errors
+            .iter()
+            .filter(|e| e.field == field)
+            .map(|e| field_problem(&e.problem, lang))
+            .collect();
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 }
@@ -145,12 +149,9 @@ impl Desk {
         self.selected.as_ref()
     }
 
-    /// The form's validation errors, as `(field, reason)`.
-    pub fn form_errors(&self) -> Vec<(&str, &str)> {
-        self.form
-            .iter()
-            .flat_map(|f| f.errors.iter().map(|e| (e.field, e.reason.as_str())))
-            .collect()
+    /// The form's validation errors, as `(field, problem)`.
+    pub fn form_errors(&self) -> Vec<(&str, &FieldProblem)> {
+        self.form.iter().flat_map(|f| f.errors.iter().map(|e| (e.field, &e.problem))).collect()
     }
 
     pub fn is_form_open(&self) -> bool {
@@ -664,7 +665,7 @@ impl Desk {
                     ("country", Txt::Country),
                 ];
                 for (field, label) in fields {
-                    let error = form.error(field);
+                    let error = form.error(field, lang);
                     let Some(value) = form.input.text_mut(field) else { continue };
                     let response = labelled_text(ui, &mark(field, label), value, false);
                     if field == "name" && std::mem::take(&mut form.focus_first) {
@@ -675,7 +676,7 @@ impl Desk {
                 }
                 let label = ui.label(mark("category", Txt::Category));
                 category_picker(ui, shell.info, lang, &mut form.input.category, label.id);
-                field_error(ui, form.error("category").as_deref());
+                field_error(ui, form.error("category", lang).as_deref());
                 ui.end_row();
                 let label = ui.label(mark("id_number", Txt::IdType));
                 id_type_picker(ui, lang, &mut form.input.id_type, label.id);
@@ -686,7 +687,9 @@ impl Desk {
                 labelled_text(ui, &id_label, &mut form.input.id_number, form.card.is_some());
                 field_error(
                     ui,
-                    form.error("id_number").or_else(|| form.error("id_type")).as_deref(),
+                    form.error("id_number", lang)
+                        .or_else(|| form.error("id_type", lang))
+                        .as_deref(),
                 );
                 ui.end_row();
                 if form.editing.is_some() {
@@ -702,7 +705,8 @@ impl Desk {
         if !form.errors.is_empty() {
             Notice::error(Txt::FixErrors.get(lang)).show(ui);
             for error in form.errors.iter().filter(|e| !SHOWN_FIELDS.contains(&e.field)) {
-                Notice::error(format!("{}: {}", field_label(error.field).get(lang), error.reason))
+                let problem = field_problem(&error.problem, lang);
+                Notice::error(format!("{}: {problem}", field_label(error.field).get(lang)))
                     .show(ui);
             }
         }

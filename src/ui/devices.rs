@@ -15,6 +15,7 @@ use expo_hardware::scanner::{
     ScanEvent, ScannerSettings, SerialScanner, Terminator, WedgeSettings,
 };
 use expo_hardware::CodeSource;
+use expo_sync::heartbeat::{DeviceKind, DeviceReport};
 
 use super::station::CardIdentity;
 
@@ -288,6 +289,23 @@ impl Devices {
                 if devices.camera.is_some() { Link::Connected } else { Link::Disconnected };
         }
         Ok(devices)
+    }
+
+    /// The configured devices and whether each is connected, for the heartbeat.
+    pub fn report(&self) -> Vec<DeviceReport> {
+        [
+            (DeviceKind::Scanner, self.scanner_link),
+            (DeviceKind::IdReader, self.id_reader_link),
+            (DeviceKind::Camera, self.camera_link),
+        ]
+        .into_iter()
+        .filter(|(_, link)| *link != Link::NotConfigured)
+        .map(|(kind, link)| DeviceReport {
+            kind,
+            name: kind.as_str().to_owned(),
+            connected: link == Link::Connected,
+        })
+        .collect()
     }
 
     /// Simulated scanner, ID-card reader and relay board, read through the real drivers.

@@ -1,7 +1,11 @@
 //! Every word the app shows, in Simplified Chinese and English: one table, switchable at
 //! run time. A missing translation does not compile: each entry names both.
 
-use crate::domain::{EventField, EventPlace, EventProblemKind};
+use crate::badges::printer::PrinterFault;
+use crate::badges::PrintProblem;
+use crate::domain::{
+    EventField, EventPlace, EventProblemKind, FieldProblem, IdNumberProblem, PhoneProblem,
+};
 
 /// The display language.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,6 +103,7 @@ texts! {
     IdTaiwan => "台湾居民来往大陆通行证", "Taiwan permit";
     RegistrationCode => "注册码", "Registration code";
     Consent => "同意后续联系", "Consents to follow-up contact";
+    Tags => "标签", "Tags";
     Badge => "胸卡", "Badge";
     NoBadge => "尚未打印胸卡", "No badge printed yet";
     RevealId => "显示完整号码（留审计记录）", "Show the full number (audited)";
@@ -138,6 +143,8 @@ texts! {
     NotAllowed => "当前角色无权执行此操作", "Your role does not allow this";
     InvalidBadge => "胸卡无效", "Invalid badge";
     Duplicate => "重复登记", "Duplicate registration";
+    CodeTaken => "已登记给另一位观众的注册码", "another attendee already holds registration code";
+    IdDocumentTaken => "此证件已登记给另一位观众", "this ID document is already registered to another attendee";
     Failed => "操作失败", "Failed";
     // Walk-in
     WalkInTitle => "现场登记", "Walk-in registration";
@@ -381,6 +388,7 @@ texts! {
     JobUpdatedAt => "最后更新", "Last change";
     DetailSource => "来源", "Source";
     DetailPrevious => "原胸卡", "Previous badge";
+    DetailFields => "修改的字段", "Fields changed";
     All => "全部", "All";
     ActionLogin => "登录", "Logged in";
     ActionLoginFailed => "登录失败", "Login failed";
@@ -429,7 +437,20 @@ pub fn field_label(field: &str) -> Txt {
         "id_type" => Txt::IdType,
         "id_number" => Txt::IdNumber,
         "registration_code" => Txt::RegistrationCode,
+        "consent" => Txt::Consent,
+        "tags" => Txt::Tags,
         _ => Txt::Name,
+    }
+}
+
+/// An operator role's name (the station modes carry the same words).
+pub fn role_label(role: crate::operators::Role) -> Txt {
+    use crate::operators::Role;
+    match role {
+        Role::Admin => Txt::ModeAdmin,
+        Role::Desk => Txt::ModeDesk,
+        Role::Kiosk => Txt::ModeKiosk,
+        Role::Gate => Txt::ModeGate,
     }
 }
 
@@ -508,6 +529,112 @@ pub fn id_type_label(id_type: crate::domain::IdType) -> Txt {
     }
 }
 
+/// What is wrong with a registration's field, in `lang`. English is the problem's own
+/// `Display`, which the CLI and import reports print too.
+pub fn field_problem(problem: &FieldProblem, lang: Lang) -> String {
+    use FieldProblem as F;
+    if lang == Lang::En {
+        return problem.to_string();
+    }
+    match problem {
+        F::Required => "必填".into(),
+        F::TooLong { max } => format!("超过 {max} 个字符"),
+        F::ControlCharacters => "含有控制字符".into(),
+        F::TooManyTags { max } => format!("标签超过 {max} 个"),
+        F::TagTooLong { max } => format!("有标签超过 {max} 个字符"),
+        F::RegistrationCodeCharacters => "注册码只能包含字母、数字、- 和 _".into(),
+        F::UnknownCategory { given } => format!("未知类别“{given}”"),
+        F::RequiredForCategory { category } => format!("类别 {category} 必填"),
+        F::NoSelfServiceWalkIns => "本活动不在自助机登记现场观众".into(),
+        F::SelfServiceCategoryOnly { category } => {
+            format!("自助机只登记类别 {category} 的现场观众")
+        }
+        F::RequiredForSelfService => "自助登记必填".into(),
+        F::UnknownIdType { given } => format!("未知证件类型“{given}”"),
+        F::Phone(PhoneProblem::Characters) => "电话号码只能包含数字、空格、+、- 和括号".into(),
+        F::Phone(PhoneProblem::International) => "国际号码须为 +国家代码 加 7 至 15 位数字".into(),
+        F::Phone(PhoneProblem::MainlandMobile) => {
+            "大陆手机号须为 13 至 19 开头的 11 位数字（境外号码请加 +国家代码）".into()
+        }
+        F::InvalidEmail => "邮箱地址无效".into(),
+        F::IdNumber(problem) => id_number_problem_zh(problem),
+        F::OutsideOperatorCategories => "不在导入操作员可管理的类别内".into(),
+        F::CodeOrIdNumberNeeded => "需要注册码或证件号码，以免重复导入同一人".into(),
+        F::RequiredForUpsert => "必填：登记按注册码更新".into(),
+        F::AlsoOnLine { line } => format!("第 {line} 行也有此值，但属于另一人"),
+        // The CSV reader's own words stay in the English report.
+        F::NotValidCsv { .. } => "不是有效的 CSV 行（引号未闭合或列数不符）".into(),
+    }
+}
+
+fn id_number_problem_zh(problem: &IdNumberProblem) -> String {
+    use IdNumberProblem as P;
+    match problem {
+        P::ResidentIdLength { got } => format!("居民身份证号码须为 18 位，当前为 {got} 位"),
+        P::First17NotDigits => "前 17 位须为数字".into(),
+        P::CheckDigit => "校验码不符（GB 11643-1999）".into(),
+        P::RegionNotNumeric => "地区码不是数字".into(),
+        P::NotAProvince { code } => format!("地区码 {code:02} 不是中国的省级行政区"),
+        P::BirthDateNotADate => "号码中的出生日期不存在".into(),
+        P::BirthDateImplausible => "号码中的出生日期不合理".into(),
+        P::PermanentResidenceFormat => {
+            "永久居留证号码须为 3 个字母加 12 位数字（2004 版）或以 9 开头的 18 位（2023 版）"
+                .into()
+        }
+        P::HkMacauFormat => "港澳通行证号码须为 H 或 M 加 8 或 10 位数字".into(),
+        P::Pattern { id_type, min, max } => {
+            format!("{}号码须为 {min} 至 {max} 位字母或数字", id_type_label(*id_type).get(Lang::Zh))
+        }
+    }
+}
+
+/// Why a badge did not print, in `lang`. The Chinese text names the fault and what to do;
+/// the operating system's own words stay in the English text and the log.
+pub fn print_problem(problem: &PrintProblem, lang: Lang) -> String {
+    use PrintProblem as P;
+    if lang == Lang::En {
+        return problem.to_string();
+    }
+    match problem {
+        P::NoPrinter => "本工作站未设置打印机".into(),
+        P::UnknownPrinter(name) => format!("未知打印机 {name}"),
+        P::PrinterSettings => "打印机设置（printers.toml）有误".into(),
+        P::ReasonRequired => "补打需要填写原因".into(),
+        P::AlreadyPrinted { serial } => {
+            format!("第 {serial} 张证件已打印；如需再打请选择补打并填写原因")
+        }
+        P::NotPrintable { serial, status } => {
+            let status = match status.as_str() {
+                "revoked" => "已吊销",
+                "superseded" => "已被新证取代",
+                _ => "不可用",
+            };
+            format!("第 {serial} 张证件{status}，不能打印")
+        }
+        P::Printer { printer, fault } => format!("打印机 {printer}：{}", printer_fault_zh(fault)),
+        P::QueueUnavailable { .. } => "打印队列不可用（详情见日志）".into(),
+    }
+}
+
+fn printer_fault_zh(fault: &PrinterFault) -> String {
+    use PrinterFault as F;
+    match fault {
+        F::StageFile { .. } => "无法写入胸卡文件（检查磁盘空间）".into(),
+        F::SpoolWrite { dir, .. } => {
+            format!("无法写入打印文件夹 {}（检查权限与磁盘空间）", dir.display())
+        }
+        F::SpoolPublish { dir, .. } => format!("无法把胸卡移入打印文件夹 {}", dir.display()),
+        F::NothingStaged => "胸卡文件尚未准备好".into(),
+        F::LpMissing => "缺少 lp 命令：请安装 CUPS（Debian：cups-client）".into(),
+        F::LpNotRun { .. } => "无法运行 lp 命令".into(),
+        F::LpRefused { queue, .. } => {
+            format!("打印系统拒收（队列 {queue}）：检查打印机是否存在并已启用")
+        }
+        F::LpNoRequestId { .. } => "打印系统未返回作业编号".into(),
+        F::Lpstat { .. } => "无法查询打印系统（lpstat）".into(),
+    }
+}
+
 /// Where a registration came from.
 pub fn source_label(source: crate::domain::Source) -> Txt {
     use crate::domain::Source;
@@ -528,6 +655,191 @@ mod tests {
             let (zh, en) = (text.get(Lang::Zh), text.get(Lang::En));
             assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{text:?}");
             assert!(!zh.is_ascii() || zh.contains("expo-kiosk"), "{text:?} has no Chinese: {zh}");
+        }
+    }
+
+    /// One of each [`FieldProblem`]; the match below stops compiling when a variant is
+    /// added, so it cannot be forgotten here.
+    fn every_field_problem() -> Vec<FieldProblem> {
+        use crate::domain::IdType;
+        use FieldProblem as F;
+        use IdNumberProblem as P;
+        let all = vec![
+            F::Required,
+            F::TooLong { max: 200 },
+            F::ControlCharacters,
+            F::TooManyTags { max: 64 },
+            F::TagTooLong { max: 200 },
+            F::RegistrationCodeCharacters,
+            F::UnknownCategory { given: "vip".into() },
+            F::RequiredForCategory { category: "exhibitor".into() },
+            F::NoSelfServiceWalkIns,
+            F::SelfServiceCategoryOnly { category: "visitor".into() },
+            F::RequiredForSelfService,
+            F::UnknownIdType { given: "driving licence".into() },
+            F::Phone(PhoneProblem::Characters),
+            F::Phone(PhoneProblem::International),
+            F::Phone(PhoneProblem::MainlandMobile),
+            F::InvalidEmail,
+            F::IdNumber(P::ResidentIdLength { got: 17 }),
+            F::IdNumber(P::First17NotDigits),
+            F::IdNumber(P::CheckDigit),
+            F::IdNumber(P::RegionNotNumeric),
+            F::IdNumber(P::NotAProvince { code: 99 }),
+            F::IdNumber(P::BirthDateNotADate),
+            F::IdNumber(P::BirthDateImplausible),
+            F::IdNumber(P::PermanentResidenceFormat),
+            F::IdNumber(P::HkMacauFormat),
+            F::IdNumber(P::Pattern { id_type: IdType::Passport, min: 5, max: 20 }),
+            F::OutsideOperatorCategories,
+            F::CodeOrIdNumberNeeded,
+            F::RequiredForUpsert,
+            F::AlsoOnLine { line: 7 },
+            F::NotValidCsv { detail: "found record with 3 fields".into() },
+        ];
+        for problem in &all {
+            match problem {
+                F::Required
+                | F::TooLong { .. }
+                | F::ControlCharacters
+                | F::TooManyTags { .. }
+                | F::TagTooLong { .. }
+                | F::RegistrationCodeCharacters
+                | F::UnknownCategory { .. }
+                | F::RequiredForCategory { .. }
+                | F::NoSelfServiceWalkIns
+                | F::SelfServiceCategoryOnly { .. }
+                | F::RequiredForSelfService
+                | F::UnknownIdType { .. }
+                | F::Phone(PhoneProblem::Characters | PhoneProblem::International)
+                | F::Phone(PhoneProblem::MainlandMobile)
+                | F::InvalidEmail
+                | F::OutsideOperatorCategories
+                | F::CodeOrIdNumberNeeded
+                | F::RequiredForUpsert
+                | F::AlsoOnLine { .. }
+                | F::NotValidCsv { .. } => {}
+                F::IdNumber(problem) => match problem {
+                    P::ResidentIdLength { .. }
+                    | P::First17NotDigits
+                    | P::CheckDigit
+                    | P::RegionNotNumeric
+                    | P::NotAProvince { .. }
+                    | P::BirthDateNotADate
+                    | P::BirthDateImplausible
+                    | P::PermanentResidenceFormat
+                    | P::HkMacauFormat
+                    | P::Pattern { .. } => {}
+                },
+            }
+        }
+        all
+    }
+
+    /// Words of four or more Latin letters: English prose, as opposed to a code such as
+    /// `GB`, `CSV`, `H` or a value the operator typed.
+    fn english_words(text: &str) -> Vec<&str> {
+        text.split(|c: char| !c.is_ascii_alphabetic()).filter(|word| word.len() >= 4).collect()
+    }
+
+    #[test]
+    fn every_field_problem_reads_in_both_languages() {
+        for problem in every_field_problem() {
+            let (zh, en) = (field_problem(&problem, Lang::Zh), field_problem(&problem, Lang::En));
+            assert_eq!(en, problem.to_string());
+            assert!(!en.trim().is_empty() && !zh.trim().is_empty(), "{problem:?}");
+            // Import reports carry it as JSON (`--json`, the hub's answers).
+            let json = serde_json::to_string(&problem).unwrap();
+            assert_eq!(serde_json::from_str::<FieldProblem>(&json).unwrap(), problem, "{json}");
+            // Values the operator gave (a category, an ID type) are quoted back as they are.
+            let quoted = match &problem {
+                FieldProblem::UnknownIdType { given } | FieldProblem::UnknownCategory { given } => {
+                    english_words(given)
+                }
+                FieldProblem::RequiredForCategory { category }
+                | FieldProblem::SelfServiceCategoryOnly { category } => english_words(category),
+                _ => Vec::new(),
+            };
+            let prose: Vec<&str> =
+                english_words(&zh).into_iter().filter(|word| !quoted.contains(word)).collect();
+            assert!(prose.is_empty(), "English in the Chinese text of {problem:?}: {zh}");
+        }
+    }
+
+    /// One of each [`PrintProblem`] and [`PrinterFault`]; the matches stop compiling when a
+    /// variant is added.
+    fn every_print_problem() -> Vec<PrintProblem> {
+        use PrintProblem as P;
+        use PrinterFault as F;
+        let dir = std::path::PathBuf::from("/srv/badges");
+        let faults = vec![
+            F::StageFile { detail: "No space left on device".into() },
+            F::SpoolWrite { dir: dir.clone(), detail: "Permission denied".into() },
+            F::SpoolPublish { dir, detail: "Permission denied".into() },
+            F::NothingStaged,
+            F::LpMissing,
+            F::LpNotRun { detail: "Permission denied".into() },
+            F::LpRefused {
+                queue: "Badges".into(),
+                detail: "lp: The printer does not exist".into(),
+            },
+            F::LpNoRequestId { detail: "nothing".into() },
+            F::Lpstat { detail: "Permission denied".into() },
+        ];
+        for fault in &faults {
+            match fault {
+                F::StageFile { .. }
+                | F::SpoolWrite { .. }
+                | F::SpoolPublish { .. }
+                | F::NothingStaged
+                | F::LpMissing
+                | F::LpNotRun { .. }
+                | F::LpRefused { .. }
+                | F::LpNoRequestId { .. }
+                | F::Lpstat { .. } => {}
+            }
+        }
+        let mut all = vec![
+            P::NoPrinter,
+            P::UnknownPrinter("front".into()),
+            P::PrinterSettings,
+            P::ReasonRequired,
+            P::AlreadyPrinted { serial: 1 },
+            P::NotPrintable { serial: 2, status: "revoked".into() },
+            P::NotPrintable { serial: 2, status: "superseded".into() },
+            P::QueueUnavailable { detail: "database is locked".into() },
+        ];
+        for problem in &all {
+            match problem {
+                P::NoPrinter
+                | P::UnknownPrinter(_)
+                | P::PrinterSettings
+                | P::ReasonRequired
+                | P::AlreadyPrinted { .. }
+                | P::NotPrintable { .. }
+                | P::Printer { .. }
+                | P::QueueUnavailable { .. } => {}
+            }
+        }
+        all.extend(
+            faults.into_iter().map(|fault| P::Printer { printer: "cups:Badges".into(), fault }),
+        );
+        all
+    }
+
+    #[test]
+    fn every_print_problem_reads_in_both_languages() {
+        // Names of files, commands and packages the operator types as they are.
+        const NAMES: [&str; 10] = [
+            "printers", "toml", "Debian", "cups", "client", "lpstat", "CUPS", "Badges", "front",
+            "badges",
+        ];
+        for problem in every_print_problem() {
+            let (zh, en) = (print_problem(&problem, Lang::Zh), print_problem(&problem, Lang::En));
+            assert_eq!(en, problem.to_string());
+            let prose: Vec<&str> =
+                english_words(&zh).into_iter().filter(|word| !NAMES.contains(word)).collect();
+            assert!(prose.is_empty(), "English in the Chinese text of {problem:?}: {zh}");
         }
     }
 

@@ -17,8 +17,8 @@ use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, Lang, Txt};
 use super::icons::{self, Icon};
 use super::station::{
-    AttendeeView, CardIdentity, CategoryChoice, Failure, Request, Response, StationHandle,
-    StationInfo,
+    AttendeeView, CardIdentity, CategoryChoice, DuplicateOf, Failure, Request, Response,
+    StationHandle, StationInfo,
 };
 use super::widgets::{
     demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_phone, Caret,
@@ -249,7 +249,7 @@ impl Kiosk {
                 if !duplicates.is_empty() {
                     // Someone holds this phone under a similar name, or this ID number:
                     // staff sort it out, and the screen shows nobody else's record.
-                    let code = Failure::Duplicate(String::new()).reason_code();
+                    let code = Failure::Duplicate(DuplicateOf::IdDocument).reason_code();
                     self.go(KioskStep::SeeDesk { code });
                 } else if errors.is_empty() {
                     station.send(Request::Register(input));
@@ -274,7 +274,7 @@ impl Kiosk {
                 if went_out {
                     self.go(KioskStep::Done);
                 } else if needs_staff {
-                    let code = Failure::Printing(String::new()).reason_code();
+                    let code = Failure::PRINTING_CODE.to_owned();
                     self.go(KioskStep::SeeDesk { code });
                 }
             }
@@ -348,7 +348,7 @@ impl Kiosk {
         let result_shown = matches!(self.step, KioskStep::Done | KioskStep::SeeDesk { .. })
             && now - self.step_since > RESULT_SCREEN_SECONDS;
         if printing && now - self.step_since > PRINT_WAIT_SECONDS {
-            let code = Failure::Printing(String::new()).reason_code();
+            let code = Failure::PRINTING_CODE.to_owned();
             self.go(KioskStep::SeeDesk { code });
         } else if self.step != KioskStep::Welcome && (idle || result_shown) {
             self.reset(now);

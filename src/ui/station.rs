@@ -7,6 +7,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
 use chrono::TimeZone;
+use expo_sync::heartbeat::StationMode;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
@@ -15,10 +16,11 @@ use super::i18n::Txt;
 use crate::badges::printer::TestPrint;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, QueueCounts, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
-use crate::badges::{BadgeData, BadgeError, PrinterConfig, Template};
+use crate::badges::{BadgeData, BadgeError, PrintProblem, PrinterConfig, Template};
 use crate::domain::{
     AttendeeId, EventDefinition, FieldError, IdDocument, IdType, NewAttendee, Source,
 };
+use crate::heartbeat::DeviceBoard;
 use crate::operators::{
     self, Operator, OperatorChange, OperatorEntry, OperatorError, Permission, Role,
 };
@@ -413,18 +415,30 @@ pub enum Failure {
     NotFound,
     Revoked(String),
     Invalid(Vec<FieldError>),
-    Duplicate(String),
+    Duplicate(DuplicateOf),
     /// A badge that did not verify: the reason code of [`crate::credential::Invalid`].
     InvalidBadge(&'static str),
     NoOperator,
     /// The badge could not be queued or printed (no printer, already printed, ...).
-    Printing(String),
+    Printing(PrintProblem),
     /// A request the library refused for a reason the operator can fix, in their words.
     Refused(Txt),
     Other(String),
 }
 
+/// What a refused registration would have registered twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DuplicateOf {
+    /// This registration code belongs to another attendee.
+    RegistrationCode(String),
+    /// This ID document is registered to another attendee.
+    IdDocument,
+}
+
 impl Failure {
+    /// The code of every printing failure, also for a job the kiosk watched fail.
+    pub const PRINTING_CODE: &'static str = "E-PRINT";
+
     /// A short code a kiosk shows so staff know what happened.
     pub fn reason_code(&self) -> String {
         match self {
@@ -436,7 +450,7 @@ impl Failure {
             Failure::Invalid(_) => "E-INVALID".into(),
             Failure::Duplicate(_) => "E-DUPLICATE".into(),
             Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
-            Failure::Printing(_) => "E-PRINT".into(),
+            Failure::Printing(_) => Self::PRINTING_CODE.into(),
             Failure::Refused(_) => "E-REFUSED".into(),
             Failure::Other(_) => "E-STATION".into(),
         }
@@ -450,9 +464,11 @@ impl From<RegistrationError> for Failure {
             RegistrationError::NotFound(_) => Failure::NotFound,
             RegistrationError::Revoked(_, reason) => Failure::Revoked(reason),
             RegistrationError::Operator(error) => error.into(),
-            error @ (RegistrationError::DuplicateCode { .. }
-            | RegistrationError::DuplicateIdDocument { .. }) => {
-                Failure::Duplicate(error.to_string())
+            RegistrationError::DuplicateCode { code, .. } => {
+                Failure::Duplicate(DuplicateOf::RegistrationCode(code))
+            }
+            RegistrationError::DuplicateIdDocument { .. } => {
+                Failure::Duplicate(DuplicateOf::IdDocument)
             }
             other => Failure::Other(other.to_string()),
         }
@@ -477,16 +493,15 @@ impl From<OperatorError> for Failure {
 
 impl From<BadgeError> for Failure {
     fn from(error: BadgeError) -> Self {
+        if let Some(problem) = error.print_problem() {
+            return Failure::Printing(problem);
+        }
         match error {
             BadgeError::Registration(error) => error.into(),
             BadgeError::Operator(error) => error.into(),
             BadgeError::Store(error) => error.into(),
             // Layout problems are not the printer's: the admin's template preview meets them.
-            error @ (BadgeError::UnknownTemplate { .. }
-            | BadgeError::InvalidTemplate { .. }
-            | BadgeError::Font(_)
-            | BadgeError::Render(_)) => Failure::Other(error.to_string()),
-            other => Failure::Printing(other.to_string()),
+            other => Failure::Other(other.to_string()),
         }
     }
 }
@@ -520,6 +535,8 @@ impl From<StoreError> for Failure {
 /// The UI's end of the worker.
 pub struct StationHandle {
     requests: Option<Sender<Request>>,
+    /// The devices the app drives, as the heartbeat reports them.
+    devices: DeviceBoard,
     responses: Receiver<Response>,
     thread: Option<JoinHandle<()>>,
 }
@@ -530,6 +547,8 @@ impl StationHandle {
     pub fn open(data_dir: PathBuf, wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
         let (request_tx, request_rx) = mpsc::channel();
         let (response_tx, responses) = mpsc::channel();
+        let devices = DeviceBoard::default();
+        let reported = devices.clone();
         let thread = std::thread::Builder::new().name("station".into()).spawn(move || {
             let reply = |response| {
                 // A closed channel means the UI is gone: nothing left to tell.
@@ -540,7 +559,7 @@ impl StationHandle {
             match Store::open(&data_dir) {
                 Ok(store) => {
                     let printing = Printing::start(&data_dir);
-                    let sync = Sync::start(&data_dir);
+                    let sync = Sync::start(&data_dir, reported);
                     let event = EventWatch::new(&store);
                     Worker { store, operator: None, printing, sync, event, card_read: None }
                         .run(&request_rx, reply)
@@ -550,7 +569,12 @@ impl StationHandle {
                 }
             }
         })?;
-        Ok(Self { requests: Some(request_tx), responses, thread: Some(thread) })
+        Ok(Self { requests: Some(request_tx), devices, responses, thread: Some(thread) })
+    }
+
+    /// Where the app shows its devices' state for the heartbeat.
+    pub fn devices(&self) -> &DeviceBoard {
+        &self.devices
     }
 
     /// Queues a request; if the worker has stopped, the failure arrives as a response.
@@ -600,8 +624,9 @@ enum Sync {
 }
 
 impl Sync {
-    fn start(data_dir: &std::path::Path) -> Sync {
-        match station_sync::start_background_sync(data_dir, WorkerOptions::default()) {
+    fn start(data_dir: &std::path::Path, devices: DeviceBoard) -> Sync {
+        let options = WorkerOptions::default();
+        match station_sync::start_background_sync(data_dir, options, StationMode::App, devices) {
             Ok(Some(worker)) => Sync::Running(worker),
             Ok(None) => Sync::NotEnrolled,
             Err(error) => {
@@ -719,7 +744,9 @@ impl Worker {
         for update in worker.updates().try_iter() {
             let response = match update {
                 WorkerUpdate::Job(job) => Response::PrintJob(job),
-                WorkerUpdate::Error(error) => Response::Failed(Failure::Printing(error)),
+                WorkerUpdate::Error(detail) => {
+                    Response::Failed(Failure::Printing(PrintProblem::QueueUnavailable { detail }))
+                }
             };
             if !reply(response) {
                 return false;
@@ -834,7 +861,11 @@ impl Worker {
                 let operator = self.operator(needed)?;
                 let (printer, worker) = match &self.printing {
                     Printing::Ready { printer, worker } => (printer, worker),
-                    Printing::Unavailable(reason) => return Err(Failure::Printing(reason.clone())),
+                    Printing::Unavailable(reason) => {
+                        return Err(Failure::Printing(PrintProblem::QueueUnavailable {
+                            detail: reason.clone(),
+                        }))
+                    }
                 };
                 let job = queue::enqueue(
                     &mut self.store,
@@ -1185,7 +1216,7 @@ fn registration_source(operator: &Operator) -> Source {
 
 fn describe(failure: &Failure) -> String {
     match failure {
-        Failure::Other(text) | Failure::Duplicate(text) => text.clone(),
+        Failure::Other(text) => text.clone(),
         other => other.reason_code(),
     }
 }

@@ -4,8 +4,8 @@
 use eframe::egui::{self, Color32, RichText};
 use expo_hardware::demo::DemoDevices;
 
-use super::i18n::{Lang, Txt};
-use super::station::Failure;
+use super::i18n::{print_problem, Lang, Txt};
+use super::station::{DuplicateOf, Failure};
 
 /// A one-line text field tied to its label for accessibility; returns the field's response.
 pub fn labelled_text(
@@ -129,9 +129,16 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
         Failure::NotFound => Txt::NotFound.get(lang).into(),
         Failure::Revoked(reason) => format!("{}: {reason}", Txt::BadgeRevoked.get(lang)),
         Failure::Invalid(_) => Txt::FixErrors.get(lang).into(),
-        Failure::Duplicate(detail) => format!("{}: {detail}", Txt::Duplicate.get(lang)),
+        Failure::Duplicate(DuplicateOf::RegistrationCode(code)) => {
+            format!("{}: {} {code}", Txt::Duplicate.get(lang), Txt::CodeTaken.get(lang))
+        }
+        Failure::Duplicate(DuplicateOf::IdDocument) => {
+            format!("{}: {}", Txt::Duplicate.get(lang), Txt::IdDocumentTaken.get(lang))
+        }
         Failure::InvalidBadge(reason) => format!("{} ({reason})", Txt::InvalidBadge.get(lang)),
-        Failure::Printing(detail) => format!("{}: {detail}", Txt::PrintFailed.get(lang)),
+        Failure::Printing(problem) => {
+            format!("{}: {}", Txt::PrintFailed.get(lang), print_problem(problem, lang))
+        }
         Failure::Refused(why) => why.get(lang).into(),
         Failure::Other(detail) => format!("{}: {detail}", Txt::Failed.get(lang)),
     }
@@ -153,5 +160,15 @@ mod tests {
         assert_eq!(venue_time("2026-05-11T16:30:05.123Z", shanghai), "2026-05-12 00:30:05");
         assert_eq!(venue_time("2026-05-12T01:00:00+00:00", chrono_tz::UTC), "2026-05-12 01:00:00");
         assert_eq!(venue_time("not a time", shanghai), "not a time");
+    }
+
+    #[test]
+    fn a_refused_duplicate_says_what_is_taken_in_the_operators_language() {
+        let code = Failure::Duplicate(DuplicateOf::RegistrationCode("R0042".into()));
+        let id = Failure::Duplicate(DuplicateOf::IdDocument);
+        assert_eq!(failure_text(Lang::Zh, &code), "重复登记: 已登记给另一位观众的注册码 R0042");
+        assert_eq!(failure_text(Lang::Zh, &id), "重复登记: 此证件已登记给另一位观众");
+        assert!(failure_text(Lang::En, &code).contains("already holds registration code R0042"));
+        assert!(failure_text(Lang::En, &id).contains("ID document is already registered"));
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::heartbeat::{Heartbeat, HeartbeatAck};
 use crate::protocol::{
     Change, EndorseRequest, EnrolRequest, EnrolResponse, ErrorBody, EventRecord, PullResponse,
     PushRequest, PushResponse, SigningKeyRecord, PROTOCOL_HEADER, PROTOCOL_VERSION, WAIT_HEADER,
@@ -249,6 +250,13 @@ impl HubClient {
     pub fn put_event(&self, event: &EventRecord) -> Result<EventRecord, ClientError> {
         let request = self.authorized(self.agent.put(self.url("/v1/event")));
         read_answer(request.send_json(event)?)
+    }
+
+    /// Reports this station's state (`POST /v1/heartbeat`); answers the clock offset the
+    /// hub saw.
+    pub fn heartbeat(&self, heartbeat: &Heartbeat) -> Result<HeartbeatAck, ClientError> {
+        let request = self.authorized(self.agent.post(self.url("/v1/heartbeat")));
+        read_answer(request.send_json(heartbeat)?)
     }
 
     fn url(&self, path: &str) -> String {

@@ -33,6 +33,11 @@ use rand::Rng;
 use uuid::Uuid;
 
 use crate::client::{ClientError, HubClient};
+use crate::heartbeat::{Heartbeat, StationFigures, HEARTBEAT_INTERVAL};
+
+/// The least time between two heartbeats that follow rounds.
+const MIN_HEARTBEAT_GAP: Duration = Duration::from_secs(2);
+use crate::hlc::wall_clock_ms;
 use crate::protocol::{Change, RefusedChange, SigningKeyRecord};
 
 /// What the station store must offer to be synchronised.
@@ -340,6 +345,20 @@ impl SyncWorker {
     where
         O: StationOutbox + Send + 'static,
     {
+        Self::spawn_reporting(client, outbox, options, None)
+    }
+
+    /// [`Self::spawn`], reporting a heartbeat with `figures` after every round and every
+    /// [`HEARTBEAT_INTERVAL`] between rounds.
+    pub fn spawn_reporting<O>(
+        client: HubClient,
+        outbox: O,
+        options: WorkerOptions,
+        figures: Option<Box<dyn StationFigures>>,
+    ) -> std::io::Result<Self>
+    where
+        O: StationOutbox + Send + 'static,
+    {
         let status = Arc::new(Mutex::new(SyncStatus::default()));
         let (commands, receiver) = mpsc::channel();
         let rounds = if options.listen.is_zero() {
@@ -357,41 +376,64 @@ impl SyncWorker {
         let shared = Arc::clone(&status);
         let thread = std::thread::Builder::new().name("expo-sync".into()).spawn(move || {
             let mut next_round = Instant::now();
+            let mut next_heartbeat = next_round + HEARTBEAT_INTERVAL;
+            let mut last_heartbeat: Option<Instant> = None;
             let mut online = false;
             let mut soonest_on_change = Instant::now();
             loop {
-                let command = match next_round.checked_duration_since(Instant::now()) {
+                let wake =
+                    if figures.is_some() { next_round.min(next_heartbeat) } else { next_round };
+                let command = match wake.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => receiver.recv_timeout(left),
                     _ => Err(RecvTimeoutError::Timeout),
                 };
-                match command {
+                let round_due = match command {
                     Ok(WorkerCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     Ok(WorkerCommand::Changed) if !online => continue,
                     Ok(WorkerCommand::Changed) if Instant::now() < soonest_on_change => {
                         next_round = next_round.min(soonest_on_change);
                         continue;
                     }
-                    Ok(WorkerCommand::SyncNow | WorkerCommand::Changed)
-                    | Err(RecvTimeoutError::Timeout) => {}
-                }
-                // Whatever else was asked meanwhile is done by this round too.
-                loop {
-                    match receiver.try_recv() {
-                        Ok(WorkerCommand::Stop) | Err(TryRecvError::Disconnected) => return,
-                        Ok(_) => {}
-                        Err(TryRecvError::Empty) => break,
+                    Ok(WorkerCommand::SyncNow | WorkerCommand::Changed) => true,
+                    Err(RecvTimeoutError::Timeout) => Instant::now() >= next_round,
+                };
+                if round_due {
+                    // Whatever else was asked meanwhile is done by this round too.
+                    loop {
+                        match receiver.try_recv() {
+                            Ok(WorkerCommand::Stop) | Err(TryRecvError::Disconnected) => return,
+                            Ok(_) => {}
+                            Err(TryRecvError::Empty) => break,
+                        }
                     }
+                    let outcome = run_once(&client, &outbox, options.sync);
+                    online = outcome.is_ok();
+                    if let (Ok(summary), Some(rounds)) = (&outcome, &rounds) {
+                        // Fails only when the listener retired (the hub does not hold pulls).
+                        let _ = rounds.send(summary.cursor);
+                    }
+                    let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    let delay = record_outcome(&mut status, outcome, &outbox, &options);
+                    next_round = Instant::now() + delay;
+                    soonest_on_change = Instant::now() + options.gather;
                 }
-                let outcome = run_once(&client, &outbox, options.sync);
-                online = outcome.is_ok();
-                if let (Ok(summary), Some(rounds)) = (&outcome, &rounds) {
-                    // Fails only when the listener retired (the hub does not hold pulls).
-                    let _ = rounds.send(summary.cursor);
+                // After a round, unless one was sent moments ago (rounds nudged by local
+                // changes come in bursts), and whenever the idle interval is up while the hub
+                // answers (offline, an idle heartbeat would only wait out its connect timeout
+                // and hold up the next round).
+                let recently = last_heartbeat.is_some_and(|at| at.elapsed() < MIN_HEARTBEAT_GAP);
+                let idle_up = Instant::now() >= next_heartbeat;
+                if idle_up && !online {
+                    next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
                 }
-                let mut status = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                let delay = record_outcome(&mut status, outcome, &outbox, &options);
-                next_round = Instant::now() + delay;
-                soonest_on_change = Instant::now() + options.gather;
+                let heartbeat_due = (idle_up && online) || (round_due && !recently);
+                if let (Some(figures), true) = (&figures, heartbeat_due) {
+                    let last_error =
+                        shared.lock().unwrap_or_else(PoisonError::into_inner).last_error.clone();
+                    report(&client, &outbox, figures.as_ref(), last_error);
+                    last_heartbeat = Some(Instant::now());
+                    next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
+                }
             }
         })?;
         Ok(Self { status, commands, thread: Some(thread) })
@@ -432,6 +474,27 @@ impl SyncWorker {
 impl Drop for SyncWorker {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Sends one heartbeat. A hub that cannot take it (unreachable, or older than heartbeats)
+/// changes nothing for sync, so a failure is only logged.
+fn report<O: StationOutbox>(
+    client: &HubClient,
+    outbox: &O,
+    figures: &dyn StationFigures,
+    last_error: Option<String>,
+) {
+    let pending = match outbox.pending_count() {
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::warn!(%error, "cannot count pending changes for the heartbeat");
+            0
+        }
+    };
+    let heartbeat = Heartbeat::new(figures, wall_clock_ms(), pending, last_error);
+    if let Err(error) = client.heartbeat(&heartbeat) {
+        tracing::debug!(%error, "heartbeat not delivered");
     }
 }
 

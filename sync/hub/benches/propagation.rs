@@ -29,12 +29,14 @@ use expo_hub::sqlite::SqliteStore;
 use expo_kiosk::access::{self, Direction, GateContext, Reason};
 use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
 use expo_kiosk::gate::StoreKnowledge;
+use expo_kiosk::heartbeat::DeviceBoard;
 use expo_kiosk::operators::Operator;
 use expo_kiosk::registration::{self, badge, search::search};
 use expo_kiosk::station_sync::{start_background_sync, HubCredential, StoreOutbox};
 use expo_kiosk::store::Store;
 use expo_kiosk::{demo::demo_event_toml, provisioning};
 use expo_sync::client::{enrol, HubTrust};
+use expo_sync::heartbeat::StationMode;
 use expo_sync::station::{SyncWorker, WorkerOptions};
 use expo_sync::StationRole;
 
@@ -197,7 +199,14 @@ fn enrol_station(path: &Path, url: &str, code: &str) {
 
 fn start_worker(path: &Path, mode: &str) -> SyncWorker {
     if mode == AT_ONCE {
-        return start_background_sync(path, WorkerOptions::default()).unwrap().unwrap();
+        return start_background_sync(
+            path,
+            WorkerOptions::default(),
+            StationMode::App,
+            DeviceBoard::default(),
+        )
+        .unwrap()
+        .unwrap();
     }
     let client = HubCredential::load(path).unwrap().client(None).unwrap();
     let tick_only = WorkerOptions { listen: Duration::ZERO, ..WorkerOptions::default() };

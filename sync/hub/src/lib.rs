@@ -2,18 +2,22 @@
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
 pub mod api_keys;
+pub mod console;
 pub mod enrolment;
 pub mod export;
 pub mod feed;
+pub mod heartbeat;
 pub mod long_poll;
 pub mod notify;
 pub mod origin;
 pub mod postgres;
+mod postgres_console;
 pub mod registrations;
 pub mod rehearsal;
 pub mod revocation;
 pub mod server;
 pub mod sqlite;
+mod sqlite_console;
 pub mod store;
 pub mod tls;
 

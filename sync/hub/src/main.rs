@@ -10,6 +10,7 @@
 //! expo-hub --db URL export --format csv --out DIR           attendees, badges, gate decisions
 //! expo-hub --db URL event import BUNDLE                      the event and data key, for registrations
 //! expo-hub --db URL import attendees FILE.csv               pre-registrations, as a station imports them
+//! expo-hub --db URL user add ana --role organiser           a console user (password on stdin)
 //! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
 //! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
 //! expo-hub --db URL badge revoke CODE --reason TEXT         a lost badge, at every station
@@ -26,6 +27,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use expo_hub::api_keys::{self, Scope, COMMAND_LINE_ACTOR};
+use expo_hub::console::auth::{self, ConsoleRole};
+use expo_hub::console::html::describe_role;
+use expo_hub::console::ConsoleConfig;
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
@@ -92,6 +96,11 @@ enum Command {
         names: Vec<String>,
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Manage the operations console's users (`/console`).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Write the current attendees, badges and gate decisions to DIR.
     Export {
@@ -231,6 +240,23 @@ enum StationAction {
     Revoke { name: String },
 }
 
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a console user; the password is read from EXPO_HUB_PASSWORD, else from the
+    /// first line of standard input (at least 12 characters).
+    Add {
+        name: String,
+        /// organiser (every page and action), operations (the fleet, read only) or
+        /// security (the fleet, read only; may see personal data).
+        #[arg(long, value_enum)]
+        role: ConsoleRole,
+    },
+    /// List the console users with their roles' pages and data permissions.
+    List,
+    /// Remove a console user and end their sessions.
+    Remove { name: String },
+}
+
 fn main() -> ExitCode {
     expo_sync::logging::init("RUST_LOG", "info");
     let cli = Cli::parse();
@@ -275,7 +301,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let console = ConsoleConfig {
+                secure_cookies: cli.tls_cert.is_some(),
+                ..ConsoleConfig::default()
+            };
             let config = HubConfig {
+                console,
                 body_limit: cli.body_limit_mib.saturating_mul(1024 * 1024),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
                 header_read_timeout: Duration::from_secs(cli.header_read_timeout_secs),
@@ -353,6 +384,21 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
             if report.invalid_rows > 0 && !report.committed {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::User { action: UserAction::Add { name, role } } => {
+            let password = read_password()?;
+            auth::add_user(&store, &name, role, &password).await?;
+            eprintln!("console user {name} added as {}", role.as_str());
+        }
+        Command::User { action: UserAction::List } => {
+            for (name, role) in store.console_users().await? {
+                let permissions = ConsoleRole::parse(&role).map(describe_role).unwrap_or_default();
+                println!("{name}\t{role}\t{permissions}");
+            }
+        }
+        Command::User { action: UserAction::Remove { name } } => {
+            auth::remove_user(&store, &name).await?;
+            eprintln!("console user {name} removed, and their sessions ended");
         }
         Command::Key { action: KeyAction::Add { name, scope } } => {
             let scopes: Vec<Scope> =
@@ -437,6 +483,16 @@ async fn rehearse(db: &str, args: &RehearseArgs) -> anyhow::Result<()> {
         report.stations
     );
     Ok(())
+}
+
+/// The new user's password: `EXPO_HUB_PASSWORD`, else the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("EXPO_HUB_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn make_certificates(names: &[String], out: &std::path::Path) -> anyhow::Result<()> {

@@ -26,12 +26,13 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
+use super::postgres_console;
 use super::registrations::DataCentreEvent;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
-    hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change,
-    HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity,
-    StoreError,
+    hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change, AuditRow,
+    ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
+    StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -147,6 +148,7 @@ impl PostgresStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(SCHEMA).await?;
+        tx.batch_execute(postgres_console::SCHEMA).await?;
         tx.batch_execute(API_KEYS_SCHEMA).await?;
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
         tx.execute(
@@ -437,23 +439,27 @@ impl HubStore for PostgresStore {
     async fn pull(
         &self,
         station: &str,
+        role: StationRole,
         since: i64,
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
         let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut page = PullPage::new(role, limit);
+        let fetch = i64::try_from(page.rows_to_read()).unwrap_or(i64::MAX);
+        // The kinds the role receives, or NULL for every kind.
+        let kinds = page.kinds();
         let statement = tx
             .prepare_cached(
                 "SELECT seq, change_json FROM changes WHERE seq > $1 AND pushed_by <> $2
+                 AND ($4::text[] IS NULL OR kind = ANY($4::text[]))
                  ORDER BY seq LIMIT $3",
             )
             .await?;
         // Read through a portal in chunks sized to what the page can still take (the
         // first as if every change were as large as allowed, the next by the size seen so
         // far), so a page of large changes never holds much more than a page in memory.
-        let portal = tx.bind(&statement, &[&since, &station, &fetch]).await?;
-        let mut page = PullPage::new(limit);
+        let portal = tx.bind(&statement, &[&since, &station, &fetch, &kinds]).await?;
         'read: loop {
             let (rows_left, bytes_left) = page.room();
             let chunk = (bytes_left / page.average_change_bytes().unwrap_or(MAX_CHANGE_BYTES))
@@ -463,13 +469,13 @@ impl HubStore for PostgresStore {
                 break;
             }
             for row in rows {
-                if !page.offer(row.try_get(0)?, row.try_get(1)?) {
+                if !page.offer(row.try_get(0)?, row.try_get(1)?)? {
                     break 'read;
                 }
             }
         }
         tx.commit().await?;
-        page.finish(since, high_water)
+        Ok(page.finish(since, high_water))
     }
 
     async fn put_event(&self, event: EventRecord) -> Result<EventRecord, StoreError> {
@@ -572,6 +578,81 @@ impl HubStore for PostgresStore {
         rows.iter().map(|row| Ok((row.try_get(0)?, record_of_change(row.try_get(1)?)?))).collect()
     }
 
+    async fn record_heartbeat(
+        &self,
+        station: &str,
+        received_at_ms: i64,
+        report: String,
+    ) -> Result<(), StoreError> {
+        postgres_console::record_heartbeat(self.client().await?, station, received_at_ms, &report)
+            .await
+    }
+
+    async fn fleet(&self) -> Result<Vec<FleetRow>, StoreError> {
+        postgres_console::fleet(self.client().await?).await
+    }
+
+    async fn heartbeat_history(
+        &self,
+        station: &str,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        postgres_console::heartbeat_history(self.client().await?, station, limit).await
+    }
+
+    async fn add_console_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        postgres_console::add_user(self.client().await?, name, role, password_hash).await
+    }
+
+    async fn remove_console_user(&self, name: &str) -> Result<(), StoreError> {
+        postgres_console::remove_user(self.client().await?, name).await
+    }
+
+    async fn console_users(&self) -> Result<Vec<(String, String)>, StoreError> {
+        postgres_console::users(self.client().await?).await
+    }
+
+    async fn console_password(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+        postgres_console::password(self.client().await?, name).await
+    }
+
+    async fn create_console_session(&self, session: ConsoleSessionRow) -> Result<(), StoreError> {
+        postgres_console::create_session(self.client().await?, &session).await
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<ConsoleSessionRow>, StoreError> {
+        postgres_console::session(self.client().await?, token_hash, now_ms).await
+    }
+
+    async fn end_console_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        postgres_console::end_session(self.client().await?, token_hash).await
+    }
+
+    async fn console_audit(&self, entry: AuditRow) -> Result<(), StoreError> {
+        postgres_console::audit(self.client().await?, &entry).await
+    }
+
+    async fn console_audit_count(
+        &self,
+        user: &str,
+        action: &str,
+        since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        postgres_console::audit_count(self.client().await?, user, action, since_ms).await
+    }
+
+    async fn console_audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        postgres_console::audit_log(self.client().await?, limit).await
+    }
     // API keys.
 
     async fn add_api_key(&self, key: &ApiKeyRow) -> Result<(), StoreError> {

@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use expo_kiosk::domain::{EventDefinition, NewAttendee};
+use expo_kiosk::domain::{EventDefinition, FieldProblem, NewAttendee};
 use expo_kiosk::privacy::DataKey;
 use expo_kiosk::provisioning::Bundle;
 use expo_kiosk::registration::import::{
@@ -347,11 +347,13 @@ pub async fn put_registrations<S: HubStore>(
             continue;
         };
         if good.record.registration_code.is_none() {
+            let problem = FieldProblem::RequiredForUpsert;
             let error = RowError {
                 line: good.line,
                 field: "registration_code".into(),
                 value: String::new(),
-                reason: "required: registrations are upserted by their code".into(),
+                reason: problem.to_string(),
+                problem,
             };
             invalid(&mut results, good.line, vec![error]);
             continue;

@@ -3,6 +3,8 @@
 //!
 //! Every non-2xx answer is a JSON [`ErrorBody`], including the cases axum would answer
 //! in plain text (unreadable or oversized bodies, bad query strings, unknown routes).
+//! The operations console nested at `/console` is the exception: it answers a browser with
+//! HTML pages, its errors included (see [`super::console`]).
 //! Logs name stations and counts, never record contents.
 
 use std::future::Future;
@@ -24,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 
+use super::console::ConsoleConfig;
 use super::enrolment::{self, secret_hash, EndorseError};
 use super::feed;
 use super::long_poll::LongPolls;
@@ -33,6 +36,7 @@ use super::registrations;
 use super::revocation;
 use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
+use expo_sync::heartbeat::{Heartbeat, MAX_HEARTBEAT_BYTES};
 use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{
     ConflictsResponse, EndorseRequest, EnrolRequest, ErrorBody, EventRecord, PullResponse,
@@ -59,6 +63,8 @@ pub struct HubConfig {
     /// fill the hub's disk. Ten times a large show's registrations, badges and gate
     /// decisions of one station.
     pub station_quota: u64,
+    /// The operations console's cookies, sessions and refresh.
+    pub console: ConsoleConfig,
     /// Longest a long-poll (`wait=S`) is held, whatever it asked; never past 1 s before
     /// `request_timeout`.
     pub max_wait: Duration,
@@ -73,6 +79,7 @@ impl Default for HubConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 512,
             station_quota: 10_000_000,
+            console: ConsoleConfig::default(),
             max_wait: super::long_poll::MAX_WAIT,
         }
     }
@@ -197,6 +204,7 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
 fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Router, Arc<Hub<S>>) {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
+    let console = super::console::router(Arc::clone(&store), config.console.clone());
     let max_waiting = (config.max_connections / 2).max(1) as usize;
     let wait_cap =
         config.max_wait.min(config.request_timeout.saturating_sub(Duration::from_secs(1)));
@@ -214,6 +222,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/event", get(get_event::<S>).put(put_event::<S>))
         .route("/v1/keys", post(endorse_key::<S>))
         .route("/v1/conflicts", get(conflicts::<S>))
+        .route("/v1/heartbeat", post(heartbeat::<S>))
         .route("/metrics", get(metrics::<S>))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&hub), authenticate::<S>));
     let routes = Router::new()
@@ -224,6 +233,7 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         .route("/v1/registrations", put(registrations::route::<S>))
         .route("/v1/revocations", post(revocation::revoke::<S>))
         .merge(authenticated)
+        .nest_service("/console", console)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_protocol_header))
@@ -433,21 +443,24 @@ struct PullParams {
 
 async fn pull<S: HubStore>(
     State(hub): State<Arc<Hub<S>>>,
-    Extension(Caller(StationIdentity { name: station, .. })): Extension<Caller>,
+    Extension(Caller(StationIdentity { name: station, role, .. })): Extension<Caller>,
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, hub.config.max_pull_limit);
     let since = params.since.unwrap_or(0);
+    // Each station gets only what its role needs (PIPL), whatever it asks for.
+    let role = expo_sync::scope::pulling_role(role);
     let wait = Duration::from_secs(params.wait.unwrap_or(0));
     let (response, granted) = hub
         .long_polls
         .answer(
             &hub.changes,
             wait,
-            || hub.store.pull(&station, since, limit),
-            |page: &PullResponse| !page.changes.is_empty(),
+            || hub.store.pull(&station, role, since, limit),
+            // A page whose changes were all withheld from this role still moves its cursor.
+            |page: &PullResponse| !page.changes.is_empty() || page.next_cursor > since,
         )
         .await?;
     hub.counters.pulls.fetch_add(1, Ordering::Relaxed);
@@ -519,6 +532,31 @@ async fn put_event<S: HubStore>(
 async fn conflicts<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {
     let conflicts = hub.store.conflicts().await?;
     Ok(Json(ConflictsResponse { conflicts }).into_response())
+}
+
+async fn heartbeat<S: HubStore>(
+    State(hub): State<Arc<Hub<S>>>,
+    Extension(Caller(caller)): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body?;
+    if bytes.len() > MAX_HEARTBEAT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes"),
+        ));
+    }
+    let beat: Heartbeat = parse_body(Ok(bytes))?;
+    if beat.protocol != PROTOCOL_VERSION {
+        return Err(ApiError::protocol(beat.protocol));
+    }
+    beat.check()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_heartbeat", e.to_string()))?;
+    let ack =
+        super::heartbeat::receive(hub.store.as_ref(), &caller.name, beat, wall_clock_ms()).await?;
+    tracing::debug!(station = caller.name, "heartbeat");
+    Ok(Json(ack).into_response())
 }
 
 async fn metrics<S: HubStore>(State(hub): State<Arc<Hub<S>>>) -> Result<Response, ApiError> {

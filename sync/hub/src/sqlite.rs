@@ -14,10 +14,12 @@ use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::registrations::DataCentreEvent;
+use super::sqlite_console;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
-    hashed_attendees, kind_key_range, merge_event, record_of_change, HashedAttendee, HubStats,
-    HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError,
+    hashed_attendees, kind_key_range, merge_event, record_of_change, AuditRow, ConsoleSessionRow,
+    FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, StationAuth,
+    StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -113,6 +115,7 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(sqlite_console::SCHEMA)?;
         connection.execute_batch(API_KEYS_SCHEMA)?;
         connection.execute_batch(DATA_CENTRE_SCHEMA)?;
         drop_record_copies(&connection)?;
@@ -444,6 +447,7 @@ impl HubStore for SqliteStore {
     async fn pull(
         &self,
         station: &str,
+        role: StationRole,
         since: i64,
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
@@ -453,23 +457,26 @@ impl HubStore for SqliteStore {
             let tx = c.transaction()?;
             let high_water: i64 =
                 tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))?;
-            let mut page = PullPage::new(limit);
+            let mut page = PullPage::new(role, limit);
             {
+                // The kinds the role receives, as a JSON array, or NULL for every kind.
+                let kinds = page.kinds().map(|kinds| serde_json::json!(kinds).to_string());
                 let mut query = tx.prepare_cached(
                     "SELECT seq, change_json FROM changes WHERE seq > ?1 AND pushed_by <> ?2
+                     AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))
                      ORDER BY seq LIMIT ?3",
                 )?;
-                let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+                let fetch = i64::try_from(page.rows_to_read()).unwrap_or(i64::MAX);
                 // Read lazily: a page full by bytes stops reading.
-                let mut rows = query.query(params![since, station, fetch])?;
+                let mut rows = query.query(params![since, station, fetch, kinds])?;
                 while let Some(row) = rows.next()? {
-                    if !page.offer(row.get(0)?, row.get(1)?) {
+                    if !page.offer(row.get(0)?, row.get(1)?)? {
                         break;
                     }
                 }
             }
             tx.commit()?;
-            page.finish(since, high_water)
+            Ok(page.finish(since, high_water))
         })
         .await
     }
@@ -589,6 +596,89 @@ impl HubStore for SqliteStore {
             .collect()
         })
         .await
+    }
+    async fn record_heartbeat(
+        &self,
+        station: &str,
+        received_at_ms: i64,
+        report: String,
+    ) -> Result<(), StoreError> {
+        let station = station.to_owned();
+        self.run(move |c| sqlite_console::record_heartbeat(c, &station, received_at_ms, &report))
+            .await
+    }
+
+    async fn fleet(&self) -> Result<Vec<FleetRow>, StoreError> {
+        self.run(sqlite_console::fleet).await
+    }
+
+    async fn heartbeat_history(
+        &self,
+        station: &str,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let station = station.to_owned();
+        self.run(move |c| sqlite_console::heartbeat_history(c, &station, limit)).await
+    }
+
+    async fn add_console_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let (name, role, hash) = (name.to_owned(), role.to_owned(), password_hash.to_owned());
+        self.run(move |c| sqlite_console::add_user(c, &name, &role, &hash)).await
+    }
+
+    async fn remove_console_user(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| sqlite_console::remove_user(c, &name)).await
+    }
+
+    async fn console_users(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(sqlite_console::users).await
+    }
+
+    async fn console_password(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| sqlite_console::password(c, &name)).await
+    }
+
+    async fn create_console_session(&self, session: ConsoleSessionRow) -> Result<(), StoreError> {
+        self.run(move |c| sqlite_console::create_session(c, &session)).await
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<ConsoleSessionRow>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| sqlite_console::session(c, &token_hash, now_ms)).await
+    }
+
+    async fn end_console_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.run(move |c| sqlite_console::end_session(c, &token_hash)).await
+    }
+
+    async fn console_audit(&self, entry: AuditRow) -> Result<(), StoreError> {
+        self.run(move |c| sqlite_console::audit(c, &entry)).await
+    }
+
+    async fn console_audit_count(
+        &self,
+        user: &str,
+        action: &str,
+        since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let (user, action) = (user.to_owned(), action.to_owned());
+        self.run(move |c| sqlite_console::audit_count(c, &user, &action, since_ms)).await
+    }
+
+    async fn console_audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        self.run(move |c| sqlite_console::audit_log(c, limit)).await
     }
 
     // API keys.

@@ -21,6 +21,7 @@ use expo_sync::endorsement::Authority;
 use expo_sync::protocol::{
     Change, DuplicateConflict, EventRecord, PullResponse, PushResponse, Record, RefusedChange,
 };
+use expo_sync::scope::{self, Scoped};
 use expo_sync::validate::{self, Invalid};
 
 use crate::registrations::DataCentreEvent;
@@ -54,6 +55,10 @@ pub enum StoreError {
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("stored authority key: {0}")]
     Authority(#[from] expo_sync::endorsement::EndorsementError),
+    #[error("console user {0:?} already exists")]
+    UserExists(String),
+    #[error("no console user named {0:?}")]
+    UnknownUser(String),
     #[error("an API key named {0:?} already exists")]
     ApiKeyExists(String),
     #[error("no API key named {0:?}")]
@@ -136,10 +141,12 @@ pub trait HubStore: Send + Sync + 'static {
         batch: PreparedBatch,
     ) -> impl Future<Output = Result<PushResponse, StoreError>> + Send;
 
-    /// Changes pushed by other stations after cursor `since`, in cursor order.
+    /// Changes pushed by other stations after cursor `since`, in cursor order, as a
+    /// station of `role` receives them ([`expo_sync::scope`], through [`PullPage`]).
     fn pull(
         &self,
         station: &str,
+        role: StationRole,
         since: i64,
         limit: usize,
     ) -> impl Future<Output = Result<PullResponse, StoreError>> + Send;
@@ -237,6 +244,122 @@ pub trait HubStore: Send + Sync + 'static {
         ids: Vec<Uuid>,
         id_hashes: Vec<String>,
     ) -> impl Future<Output = Result<Vec<(Hlc, AttendeeRecord)>, StoreError>> + Send;
+    // Heartbeats and the operations console (heartbeat.rs, console/): tables of their
+    // own, made by `sqlite_console.rs` and `postgres_console.rs`.
+
+    /// Keeps `report` as the station's latest, and in its history at most once a minute
+    /// (history older than [`HEARTBEAT_HISTORY_MS`] goes).
+    fn record_heartbeat(
+        &self,
+        station: &str,
+        received_at_ms: i64,
+        report: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every station, in name order, with its latest report (JSON) if it sent one.
+    fn fleet(&self) -> impl Future<Output = Result<Vec<FleetRow>, StoreError>> + Send;
+
+    /// The station's reports (time, JSON) kept in its history, newest first.
+    fn heartbeat_history(
+        &self,
+        station: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
+
+    fn add_console_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the user and ends their sessions.
+    fn remove_console_user(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// (name, role) of every console user, in name order.
+    fn console_users(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// (role, password hash) of the user.
+    fn console_password(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+
+    fn create_console_session(
+        &self,
+        session: ConsoleSessionRow,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session of `token_hash` unless it expired by `now_ms` (expired ones go).
+    fn console_session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<ConsoleSessionRow>, StoreError>> + Send;
+
+    fn end_console_session(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends to the console's audit log.
+    fn console_audit(&self, entry: AuditRow)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many entries of `user` with `action` the audit log holds since `since_ms`.
+    fn console_audit_count(
+        &self,
+        user: &str,
+        action: &str,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The newest `limit` audit entries, newest first.
+    fn console_audit_log(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditRow>, StoreError>> + Send;
+}
+
+/// How long the hub keeps a station's heartbeat history: six hours.
+pub const HEARTBEAT_HISTORY_MS: i64 = 6 * 60 * 60 * 1000;
+/// One history sample a minute per station at most.
+pub const HEARTBEAT_SAMPLE_MS: i64 = 60 * 1000;
+
+/// A station as the fleet page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetRow {
+    pub name: String,
+    pub role: Option<StationRole>,
+    pub revoked: bool,
+    /// The station redeemed its enrolment code.
+    pub enrolled: bool,
+    /// When the latest report arrived (hub clock, ms) and the report (JSON).
+    pub last_report: Option<(i64, String)>,
+}
+
+/// A console session: the cookie's token only as its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSessionRow {
+    pub token_hash: String,
+    pub user: String,
+    pub role: String,
+    pub csrf: String,
+    pub expires_at_ms: i64,
+}
+
+/// One entry of the console's audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub at_ms: i64,
+    pub user: String,
+    pub action: String,
+    pub detail: String,
 }
 
 /// One change as the `changes` table stores it.
@@ -593,63 +716,94 @@ pub fn merge_event(stored: Option<EventRecord>, incoming: EventRecord) -> EventR
 /// large changes ends early instead of growing to hundreds of MiB.
 pub const MAX_PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// One pull page, filled from rows read in cursor order within one snapshot.
+/// One pull page for a station of `role`, filled from rows read in cursor order within
+/// one snapshot, each scoped by [`expo_sync::scope`]: what the role may not receive is
+/// read past (the cursor moves over it) and never sent.
+///
+/// Read rows with a query that already leaves out the kinds the role receives nothing
+/// of ([`PullPage::kinds`]), limited to [`PullPage::rows_to_read`] rows.
 pub struct PullPage {
-    rows: Vec<(i64, String)>,
+    role: StationRole,
+    changes: Vec<Change>,
     bytes: usize,
     limit: usize,
     full: bool,
+    /// Rows read, sent or withheld, and the last one's sequence number.
+    read: usize,
+    last_read: Option<i64>,
 }
 
 impl PullPage {
-    pub fn new(limit: usize) -> Self {
-        Self { rows: Vec::new(), bytes: 0, limit, full: false }
+    pub fn new(role: StationRole, limit: usize) -> Self {
+        Self { role, changes: Vec::new(), bytes: 0, limit, full: false, read: 0, last_read: None }
+    }
+
+    /// The record kinds worth reading for this page's role; `None`: every kind.
+    pub fn kinds(&self) -> Option<Vec<String>> {
+        scope::kinds_received(self.role)
+            .map(|kinds| kinds.iter().map(|kind| (*kind).to_owned()).collect())
+    }
+
+    /// How many rows the query may return: one past a full page, to know whether more
+    /// wait.
+    pub fn rows_to_read(&self) -> usize {
+        self.limit.saturating_add(1)
     }
 
     /// Adds the next row; false once the page is full (by count or by bytes), when this
     /// row and every later one wait for the next page. A first row always fits, so a
-    /// page makes progress whatever the size of the change.
-    pub fn offer(&mut self, seq: i64, change_json: String) -> bool {
+    /// page makes progress whatever the size of the change. Bytes count the change as
+    /// stored, a bound on what a reduced copy takes.
+    pub fn offer(&mut self, seq: i64, change_json: String) -> Result<bool, StoreError> {
         let over_bytes =
-            !self.rows.is_empty() && self.bytes + change_json.len() > MAX_PULL_PAGE_BYTES;
-        if self.full || self.rows.len() >= self.limit || over_bytes {
+            !self.changes.is_empty() && self.bytes + change_json.len() > MAX_PULL_PAGE_BYTES;
+        if self.full || self.changes.len() >= self.limit || over_bytes {
             self.full = true;
-            return false;
+            return Ok(false);
         }
+        let change: Change = serde_json::from_str(&change_json)
+            .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
+        self.read += 1;
+        self.last_read = Some(seq);
+        let sent = match scope::scope(self.role, &change) {
+            Scoped::Withheld => return Ok(true),
+            Scoped::AsIs => change,
+            Scoped::Reduced(reduced) => *reduced,
+        };
         self.bytes += change_json.len();
-        self.rows.push((seq, change_json));
-        true
+        self.changes.push(sent);
+        Ok(true)
     }
 
     /// How many rows, and how many bytes, the page may still take (for reading rows in
     /// chunks).
     pub fn room(&self) -> (usize, usize) {
-        (self.limit.saturating_sub(self.rows.len()), MAX_PULL_PAGE_BYTES.saturating_sub(self.bytes))
+        (
+            self.limit.saturating_sub(self.changes.len()),
+            MAX_PULL_PAGE_BYTES.saturating_sub(self.bytes),
+        )
     }
 
     /// The mean size of the changes taken so far, `None` before the first.
     pub fn average_change_bytes(&self) -> Option<usize> {
-        (!self.rows.is_empty()).then(|| (self.bytes / self.rows.len()).max(1))
+        (!self.changes.is_empty()).then(|| (self.bytes / self.changes.len()).max(1))
     }
 
     /// The answer, given the highest sequence number visible in the snapshot the rows
     /// were read in.
-    pub fn finish(self, since: i64, high_water: i64) -> Result<PullResponse, StoreError> {
-        let more = self.full;
+    pub fn finish(self, since: i64, high_water: i64) -> PullResponse {
+        // Rows withheld from this role leave room in the page: when the query returned
+        // all the rows it was allowed to, more may wait past the last one read, and the
+        // next page starts there (never before: a page of withheld rows still moves on).
+        let more = self.full || self.read >= self.rows_to_read();
         // With nothing more to read, jump to the snapshot's high-water mark: every change
-        // up to it was either returned or is the caller's own, so a station that pushed a
-        // million changes does not rescan them on every pull.
-        let next_cursor = match (more, self.rows.last()) {
-            (true, Some((seq, _))) => *seq,
+        // up to it was either returned, withheld, or is the caller's own, so a station
+        // that pushed a million changes does not rescan them on every pull.
+        let next_cursor = match (more, self.last_read) {
+            (true, Some(seq)) => seq,
             _ => high_water.max(since),
         };
-        let changes = self
-            .rows
-            .iter()
-            .map(|(_, json)| serde_json::from_str(json))
-            .collect::<Result<Vec<Change>, _>>()
-            .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
-        Ok(PullResponse { changes, next_cursor, more })
+        PullResponse { changes: self.changes, next_cursor, more }
     }
 }
 
@@ -746,10 +900,10 @@ mod tests {
     #[test]
     fn a_pull_page_ends_by_count_or_by_bytes_but_always_takes_one_change() {
         let json = serde_json::to_string(&badge("active", 1)).unwrap();
-        let mut page = PullPage::new(2);
-        assert!(page.offer(1, json.clone()) && page.offer(2, json.clone()));
-        assert!(!page.offer(3, json.clone()));
-        let answer = page.finish(0, 9).unwrap();
+        let mut page = PullPage::new(StationRole::Desk, 2);
+        assert!(page.offer(1, json.clone()).unwrap() && page.offer(2, json.clone()).unwrap());
+        assert!(!page.offer(3, json.clone()).unwrap());
+        let answer = page.finish(0, 9);
         assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (2, 2, true));
 
         let mut big = badge("active", 1);
@@ -758,15 +912,60 @@ mod tests {
             ..expo_sync::test_records::badge()
         });
         let big = serde_json::to_string(&big).unwrap();
-        let mut page = PullPage::new(100);
-        assert!(page.offer(5, big.clone()), "a first change always fits");
-        assert!(!page.offer(6, json.clone()));
-        let answer = page.finish(4, 9).unwrap();
+        let mut page = PullPage::new(StationRole::Desk, 100);
+        assert!(page.offer(5, big.clone()).unwrap(), "a first change always fits");
+        assert!(!page.offer(6, json.clone()).unwrap());
+        let answer = page.finish(4, 9);
         assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (1, 5, true));
 
-        let mut page = PullPage::new(100);
-        assert!(page.offer(5, json));
-        assert_eq!(page.finish(4, 9).unwrap().next_cursor, 9, "all read: jump to the high water");
+        let mut page = PullPage::new(StationRole::Desk, 100);
+        assert!(page.offer(5, json).unwrap());
+        assert_eq!(page.finish(4, 9).next_cursor, 9, "all read: jump to the high water");
+        assert!(matches!(
+            PullPage::new(StationRole::Desk, 1).offer(1, "{".into()),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_pull_page_reads_past_what_its_role_may_not_receive_and_still_moves_on() {
+        let gate_decision = |granted: bool| {
+            let mut change = badge("active", 1);
+            change.record = Record::GateDecision(expo_sync::protocol::GateDecisionRecord {
+                granted,
+                ..expo_sync::test_records::gate_decision()
+            });
+            serde_json::to_string(&change).unwrap()
+        };
+        let (refusal, passage) = (gate_decision(false), gate_decision(true));
+
+        // Every row the query may return is a refusal: an empty page, but more may wait
+        // past them, and the cursor moves over them.
+        let mut page = PullPage::new(StationRole::Gate, 2);
+        assert_eq!(page.rows_to_read(), 3);
+        for seq in 1..=3 {
+            assert!(page.offer(seq, refusal.clone()).unwrap());
+        }
+        let answer = page.finish(0, 9);
+        assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (0, 3, true));
+
+        // Fewer rows than the query's limit: the end, whatever was withheld.
+        let mut page = PullPage::new(StationRole::Gate, 2);
+        assert!(page.offer(4, refusal).unwrap() && page.offer(5, passage.clone()).unwrap());
+        let answer = page.finish(3, 9);
+        assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (1, 9, false));
+
+        // What is sent is the role's copy.
+        let attendee = Change {
+            record: Record::Attendee(expo_sync::test_records::attendee()),
+            ..badge("active", 1)
+        };
+        let mut page = PullPage::new(StationRole::Gate, 5);
+        assert!(page.offer(6, serde_json::to_string(&attendee).unwrap()).unwrap());
+        let Record::Attendee(sent) = &page.finish(5, 9).changes[0].record else { panic!() };
+        assert_eq!((sent.name.as_str(), sent.phone.as_str()), ("张三", ""));
+        assert_eq!(PullPage::new(StationRole::Admin, 1).kinds(), None);
+        assert!(!PullPage::new(StationRole::Desk, 1).kinds().unwrap().contains(&"audit".into()));
     }
 
     #[test]

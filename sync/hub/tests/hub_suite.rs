@@ -82,7 +82,8 @@ fn enrolment_codes_work_once_and_revocation_is_immediate<S: HubStore>(hub: TestH
 
 fn push_is_idempotent_by_change_id<S: HubStore>(hub: TestHub<S>) {
     let desk = hub.client("desk-1");
-    let gate = hub.client("gate-1");
+    // The organiser's station receives every change as it was pushed (see expo_sync::scope).
+    let office = hub.client("office");
     let mut station = Station::new("desk-1");
     let batch: Vec<_> =
         (0..50).map(|i| station.attendee(Uuid::now_v7(), &format!("Person {i}"), None)).collect();
@@ -102,7 +103,7 @@ fn push_is_idempotent_by_change_id<S: HubStore>(hub: TestHub<S>) {
     assert_eq!(answer.new, 1);
     assert_eq!(answer.acked.iter().collect::<HashSet<_>>().len(), 11);
 
-    let pulled = gate.pull(0, 500).unwrap();
+    let pulled = office.pull(0, 500).unwrap();
     assert_eq!(pulled.changes.len(), 51);
     let ids: HashSet<_> = pulled.changes.iter().map(|c| c.id).collect();
     assert_eq!(ids.len(), 51);
@@ -118,7 +119,7 @@ fn push_is_idempotent_by_change_id<S: HubStore>(hub: TestHub<S>) {
 
 fn pull_pages_other_stations_changes_in_order<S: HubStore>(hub: TestHub<S>) {
     let gate = hub.client("gate-1");
-    let desk = hub.client("desk-1");
+    let office = hub.client("office");
     let mut station = Station::new("gate-1");
     let changes: Vec<_> = (0..1200).map(|_| station.gate(Uuid::now_v7(), true)).collect();
     for chunk in changes.chunks(300) {
@@ -129,7 +130,7 @@ fn pull_pages_other_stations_changes_in_order<S: HubStore>(hub: TestHub<S>) {
     let mut received = Vec::new();
     let mut pages = 0;
     loop {
-        let page = desk.pull(cursor, 500).unwrap();
+        let page = office.pull(cursor, 500).unwrap();
         assert!(page.next_cursor >= cursor);
         cursor = page.next_cursor;
         received.extend(page.changes.into_iter().map(|c| c.id));
@@ -140,7 +141,7 @@ fn pull_pages_other_stations_changes_in_order<S: HubStore>(hub: TestHub<S>) {
     }
     assert_eq!(pages, 3);
     assert_eq!(received, changes.iter().map(|c| c.id).collect::<Vec<_>>());
-    let again = desk.pull(cursor, 500).unwrap();
+    let again = office.pull(cursor, 500).unwrap();
     assert!(again.changes.is_empty() && !again.more);
     assert_eq!(again.next_cursor, cursor);
 
@@ -149,7 +150,7 @@ fn pull_pages_other_stations_changes_in_order<S: HubStore>(hub: TestHub<S>) {
     assert!(own.changes.is_empty() && !own.more);
     assert_eq!(own.next_cursor, cursor);
     // A limit above the hub's maximum is clamped, not refused.
-    assert_eq!(desk.pull(0, 1_000_000).unwrap().changes.len(), 500);
+    assert_eq!(office.pull(0, 1_000_000).unwrap().changes.len(), 500);
 }
 
 /// Sends a raw request and returns the status with the parsed error body.
@@ -704,10 +705,10 @@ fn attack_4_a_malformed_change_is_refused_alone_and_sync_goes_on<S: HubStore>(hu
     let summary = run_once(&gate, &outbox, SyncOptions::default()).unwrap();
     assert_eq!((summary.pushed, summary.refused, summary.pending_after), (1, 1, 0));
 
-    let desk = hub.client("desk-1");
+    let office = hub.client("office");
     let revocation = Station::new("desk-2").badge(Uuid::now_v7(), 1, "revoked");
     hub.client("desk-2").push(std::slice::from_ref(&revocation)).unwrap();
-    let pulled: Vec<Uuid> = desk.pull(0, 100).unwrap().changes.iter().map(|c| c.id).collect();
+    let pulled: Vec<Uuid> = office.pull(0, 100).unwrap().changes.iter().map(|c| c.id).collect();
     assert_eq!(pulled, [good.id, revocation.id], "the revocation behind it arrives");
 }
 
@@ -796,7 +797,7 @@ fn attack_7_forged_audit_and_a_reused_id_change_nothing<S: HubStore>(hub: TestHu
     assert_eq!(desk.push(std::slice::from_ref(&original)).unwrap().acked, [original.id]);
     let attendees = hub.runtime.block_on(hub.store.current_page("attendee", "", 10)).unwrap();
     assert!(matches!(&attendees[0].1, Record::Attendee(a) if a.name == "Original"));
-    let pulled = hub.client("desk-2").pull(0, 10).unwrap().changes;
+    let pulled = hub.client("office").pull(0, 10).unwrap().changes;
     assert_eq!(pulled.iter().map(Change::as_made).collect::<Vec<_>>(), [own, original]);
 }
 
@@ -826,9 +827,17 @@ fn stations_enrolled_before_roles_push_once_given_one() {
         refused(desk.push(std::slice::from_ref(&change))),
         (403, "station_role_missing".into())
     );
-    desk.pull(0, 10).unwrap();
+    // It may pull, with a gate's scope (expo_sync::scope::pulling_role): no phone numbers.
+    let registered = Station::new("desk-2").attendee(Uuid::now_v7(), "Registered", None);
+    hub.client("desk-2").push(std::slice::from_ref(&registered)).unwrap();
+    let pulled_phone = || match &desk.pull(0, 10).unwrap().changes[0].record {
+        Record::Attendee(attendee) => attendee.phone.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pulled_phone(), "");
 
     hub.runtime.block_on(hub.store.set_station_role("desk-1", StationRole::Desk)).unwrap();
+    assert_eq!(pulled_phone(), "+86 21 5555 0000", "a desk's scope once it is one");
     assert_eq!(desk.push(std::slice::from_ref(&change)).unwrap().acked, [change.id]);
     let other = Station::new("st-other").attendee(Uuid::now_v7(), "Other", None);
     assert_eq!(refusals(&desk.push(&[other]).unwrap()), ["not_this_station"]);

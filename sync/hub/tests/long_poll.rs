@@ -167,3 +167,44 @@ fn a_pull_held_at_one_hub_answers_a_push_through_the_other() {
     assert_eq!(page.changes.iter().map(|c| c.id).collect::<Vec<_>>(), [change.id]);
     assert!(granted.is_some_and(|g| !g.is_zero()));
 }
+
+/// A hub from before held pulls: it answers a pull at once, without `x-expo-wait`. The
+/// worker syncs with it on its rounds, and its listener gives up after one answer instead
+/// of asking again and again.
+#[test]
+fn a_worker_syncs_with_a_hub_that_does_not_hold_pulls() {
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let pulls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&pulls);
+    let older_hub = axum::Router::new().route(
+        "/v1/pull",
+        get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(axum::Json(serde_json::json!(
+                {"changes": [], "next_cursor": 0, "more": false}
+            )))
+        }),
+    );
+    let runtime = runtime();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, older_hub).await });
+
+    let options = WorkerOptions { interval: AN_HOUR, ..WorkerOptions::default() };
+    let worker =
+        SyncWorker::spawn(HubClient::new(&url, "token"), MemoryOutbox::default(), options).unwrap();
+    let mut last = until_status(&worker, |s| s.last_success.is_some()).last_success;
+    const ROUNDS: usize = 3;
+    for _ in 0..ROUNDS {
+        worker.sync_now();
+        last = until_status(&worker, |s| s.last_success != last).last_success;
+    }
+    assert_eq!(worker.status().last_error, None, "every round succeeded");
+    worker.stop();
+    // The first round's pull, each later round's, and the listener's one question: a
+    // listener asking again on every empty answer asks many more.
+    let asked = pulls.load(Ordering::SeqCst);
+    assert!(asked <= ROUNDS + 2, "{asked} pulls for {} rounds", ROUNDS + 1);
+}

@@ -163,8 +163,12 @@ fn an_import_creates_updates_and_leaves_unchanged_with_the_stations_ids<S: HubSt
     assert_eq!(stored[0].id_masked.as_deref(), Some("1101**********002X"));
     assert!(stored[0].id_sealed.is_some() && stored[1].id_sealed.is_none());
 
-    // Stations pull them as the organiser's changes, with the import's audit entry.
-    let pulled = hub.client("desk-1").pull(0, 100).unwrap();
+    // Stations pull them as the organiser's changes; admin stations with the import's
+    // audit entry, which desks do not receive (`expo_sync::scope`).
+    let at_desk = hub.client("desk-1").pull(0, 100).unwrap();
+    let kinds: Vec<&str> = at_desk.changes.iter().map(|c| c.record.kind()).collect();
+    assert_eq!(kinds, ["attendee", "attendee"]);
+    let pulled = hub.client("admin-1").pull(0, 100).unwrap();
     let kinds: Vec<&str> = pulled.changes.iter().map(|c| c.record.kind()).collect();
     assert_eq!(kinds, ["attendee", "attendee", "audit"]);
     let Record::Audit(audit) = &pulled.changes[2].record else { unreachable!() };

@@ -87,15 +87,17 @@ pub fn station_books(dir: &Path, role: StationRole) -> Result<StationBooks, Rehe
     Ok(StationBooks { made, kept_aside, state, excluded })
 }
 
-/// Which record kinds a station of `role` holds. Today every station pulls every change
-/// (print jobs aside, which no station keeps); when pulls are scoped by role, this is
-/// where the rehearsal learns what each role should hold.
-fn holds(_role: StationRole, kind: &str) -> bool {
+/// Whether a station of `role` holds records of `kind`: what the hub's scoped pulls send it
+/// (`expo_sync::scope`), of the kinds the digest compares.
+fn holds(role: StationRole, kind: &str) -> bool {
     matches!(kind, "attendee" | "badge" | "gate_decision")
+        && expo_sync::scope::kinds_received(role).is_none_or(|kinds| kinds.contains(&kind))
 }
 
-/// The hub's current state for `role`, as lines comparable with a station's.
-pub fn hub_state(records: &[Record], role: StationRole) -> BTreeSet<String> {
+/// The hub's current state as the station `gate_name` of `role` should hold it, as lines
+/// comparable with a station's: a gate receives other gates' granted passages only, and
+/// keeps all of its own decisions.
+pub fn hub_state(records: &[Record], role: StationRole, gate_name: &str) -> BTreeSet<String> {
     let mut lines = BTreeSet::new();
     let mut newest: BTreeMap<String, (u32, String)> = BTreeMap::new();
     for record in records {
@@ -109,7 +111,9 @@ pub fn hub_state(records: &[Record], role: StationRole) -> BTreeSet<String> {
             Record::Badge(b) => {
                 keep_newest(&mut newest, b.attendee_id.to_string(), b.serial, b.status.clone());
             }
-            Record::GateDecision(g) => {
+            Record::GateDecision(g)
+                if role != StationRole::Gate || g.granted || g.gate == gate_name =>
+            {
                 lines.insert(gate_line(&g.id.to_string(), g.granted, g.annulled));
             }
             _ => {}
@@ -327,7 +331,8 @@ mod tests {
                 operator: "op".into(),
             })
         };
-        let hub = hub_state(&[badge(1, "active"), badge(2, "revoked")], StationRole::Gate);
+        let hub =
+            hub_state(&[badge(1, "active"), badge(2, "revoked")], StationRole::Gate, "gate-1");
         let station: BTreeSet<String> = [badge_line(&attendee.to_string(), 2, "revoked")].into();
         assert_eq!(digest(&hub), digest(&station), "the newest serial decides: {hub:?}");
         let excluded = HashSet::from([format!("badge|{attendee}")]);

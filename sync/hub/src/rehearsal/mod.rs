@@ -735,11 +735,15 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     let hub_ids = runtime.block_on(db.change_ids())?;
     let mut books = Vec::new();
     let mut not_converged = Vec::new();
-    let mut hub_states: HashMap<StationRole, BTreeSet<String>> = HashMap::new();
+    let mut hub_states: HashMap<(StationRole, &str), BTreeSet<String>> = HashMap::new();
     for station in &stations {
         let role = station.job.role();
         let station_books = ledger::station_books(&station.dir, role)?;
-        let expected = hub_states.entry(role).or_insert_with(|| ledger::hub_state(&records, role));
+        // A gate's share depends on its name (its own decisions); other roles' on the role.
+        let key = (role, if role == StationRole::Gate { station.name.as_str() } else { "" });
+        let expected = hub_states
+            .entry(key)
+            .or_insert_with(|| ledger::hub_state(&records, role, &station.name));
         let expected = ledger::without(expected, &station_books.excluded);
         if ledger::digest(&expected) != ledger::digest(&station_books.state) {
             not_converged.push(StationDiff {

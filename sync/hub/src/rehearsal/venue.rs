@@ -20,6 +20,7 @@ use expo_kiosk::provisioning::{self, Bundle};
 use expo_kiosk::registration::{self, badge};
 use expo_kiosk::station_sync::{self, EventWatch};
 use expo_kiosk::store::Store;
+use expo_sync::heartbeat::StationMode;
 use expo_sync::station::{SyncWorker, WorkerOptions};
 use expo_sync::StationRole;
 use rand::rngs::StdRng;
@@ -297,7 +298,10 @@ impl Station {
             max_backoff: Duration::from_secs(5),
             ..WorkerOptions::default()
         };
-        self.worker = station_sync::start_background_sync(&self.dir, options)?;
+        // Gates run headless, as at a turnstile; the rehearsal's stations show no devices.
+        let mode = if self.job == Job::Gate { StationMode::HeadlessGate } else { StationMode::App };
+        let devices = expo_kiosk::heartbeat::DeviceBoard::default();
+        self.worker = station_sync::start_background_sync(&self.dir, options, mode, devices)?;
         Ok(())
     }
 

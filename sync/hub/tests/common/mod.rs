@@ -62,7 +62,7 @@ impl<S: HubStore> TestHub<S> {
         Self::start_with(runtime, Arc::new(store), config, None)
     }
 
-    fn start_with(
+    pub fn start_with(
         runtime: tokio::runtime::Runtime,
         store: Arc<S>,
         config: HubConfig,

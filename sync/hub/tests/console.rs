@@ -1,0 +1,678 @@
+//! Heartbeats and the operations console over HTTP, on SQLite and on PostgreSQL
+//! (`EXPO_TEST_PG_URL`), against a real in-process hub.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+mod common;
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::TestHub;
+use expo_hub::console::auth::{self, ConsoleRole};
+use expo_hub::console::ConsoleConfig;
+use expo_hub::heartbeat::StationReport;
+use expo_hub::server::HubConfig;
+use expo_hub::store::StationAuth;
+use expo_hub::HubStore;
+use expo_sync::client::{ClientError, HubClient};
+use expo_sync::heartbeat::{
+    DeviceKind, DeviceReport, Figures, Heartbeat, LaneReport, PrinterReport, PrinterState,
+    StationFigures, StationMode,
+};
+use expo_sync::station::{SyncWorker, WorkerOptions};
+
+common::hub_suite!(
+    a_heartbeat_is_kept_as_the_latest_report_and_in_the_history,
+    bad_heartbeats_are_refused_with_a_json_error,
+    the_sync_worker_reports_after_its_rounds,
+    each_role_sees_only_its_pages_and_nobody_without_a_session,
+    the_fleet_marks_silent_stations_failing_printers_and_denying_lanes,
+    the_fleet_updates_through_server_sent_events,
+    stations_are_added_with_a_code_and_qr_and_revoked,
+    forms_without_the_csrf_token_change_nothing,
+    five_failed_sign_ins_lock_the_name,
+    a_session_expires_and_signing_out_ends_it,
+    bad_form_input_gets_a_clear_page_and_changes_nothing,
+    api_keys_are_added_shown_once_and_revoked,
+);
+
+/// A gate with one lane denying most scans, a failing printer and a lost scanner.
+struct Troubled;
+
+impl StationFigures for Troubled {
+    fn version(&self) -> String {
+        "9.9.9".into()
+    }
+    fn mode(&self) -> StationMode {
+        StationMode::HeadlessGate
+    }
+    fn figures(&self) -> Figures {
+        Figures {
+            printer: Some(PrinterReport { state: PrinterState::Failing, waiting: 4, failed: 2 }),
+            devices: vec![DeviceReport {
+                kind: DeviceKind::Scanner,
+                name: "/dev/ttyACM0".into(),
+                connected: false,
+            }],
+            lanes: vec![LaneReport {
+                lane: "north/1".into(),
+                scans_per_minute: 20,
+                denied_per_minute: 15,
+            }],
+        }
+    }
+}
+
+fn beat(pending: u64) -> Heartbeat {
+    Heartbeat::new(
+        &Troubled,
+        expo_sync::hlc::wall_clock_ms(),
+        pending,
+        Some("hub unreachable".into()),
+    )
+}
+
+fn latest<S: HubStore>(hub: &TestHub<S>, station: &str) -> Option<(i64, StationReport)> {
+    let fleet = hub.runtime.block_on(hub.store.fleet()).unwrap();
+    let row = fleet.into_iter().find(|row| row.name == station).expect("listed");
+    row.last_report.map(|(at, json)| (at, StationReport::parse(&json).unwrap()))
+}
+
+fn a_heartbeat_is_kept_as_the_latest_report_and_in_the_history<S: HubStore>(hub: TestHub<S>) {
+    let gate = hub.client("gate-1");
+    hub.station_code("desk-never-enrolled");
+    let ack = gate.heartbeat(&beat(7)).unwrap();
+    assert!(ack.clock_offset_ms.abs() < 60_000, "{ack:?}");
+    gate.heartbeat(&beat(9)).unwrap();
+
+    let (_, report) = latest(&hub, "gate-1").expect("a report");
+    assert_eq!(report.heartbeat.pending, 9, "the latest one");
+    assert_eq!(report.heartbeat.mode, StationMode::HeadlessGate);
+    assert_eq!(report.heartbeat.lanes[0].denied_per_minute, 15);
+    assert!(latest(&hub, "desk-never-enrolled").is_none());
+    // One history sample a minute: the second beat came within it.
+    let history = hub.runtime.block_on(hub.store.heartbeat_history("gate-1", 10)).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(StationReport::parse(&history[0].1).unwrap().heartbeat.pending, 7);
+}
+
+fn refusal(result: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
+    match result {
+        Err(ClientError::Refused { status, body }) => (status, body.error),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn bad_heartbeats_are_refused_with_a_json_error<S: HubStore>(hub: TestHub<S>) {
+    let gate = hub.client("gate-1");
+    let mut lying = beat(0);
+    lying.lanes[0].denied_per_minute = 999;
+    assert_eq!(refusal(gate.heartbeat(&lying)), (400, "invalid_heartbeat".into()));
+    let mut long = beat(0);
+    long.devices[0].name = "x".repeat(10_000);
+    assert_eq!(refusal(gate.heartbeat(&long)), (400, "invalid_heartbeat".into()));
+    let mut huge = beat(0);
+    huge.version = "x".repeat(100_000);
+    assert_eq!(refusal(gate.heartbeat(&huge)), (413, "body_too_large".into()));
+    let mut old = beat(0);
+    old.protocol = 1;
+    assert_eq!(refusal(gate.heartbeat(&old)), (400, "protocol_version".into()));
+    let stranger = HubClient::new(&hub.url, "not-a-credential");
+    assert_eq!(refusal(stranger.heartbeat(&beat(0))), (401, "unauthorized".into()));
+    // An unknown mode is not a heartbeat at all.
+    let response = ureq::post(&format!("{}/v1/heartbeat", hub.url))
+        .header("authorization", "Bearer x")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send("{}")
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(latest(&hub, "gate-1").is_none(), "nothing was kept");
+}
+
+fn the_sync_worker_reports_after_its_rounds<S: HubStore>(hub: TestHub<S>) {
+    let client = hub.client("gate-2");
+    let outbox = common::MemoryOutbox::default();
+    let worker = SyncWorker::spawn_reporting(
+        client,
+        outbox,
+        WorkerOptions::default(),
+        Some(Box::new(Troubled)),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        if let Some((_, report)) = latest(&hub, "gate-2") {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    worker.stop();
+    assert_eq!(report.heartbeat.version, "9.9.9");
+    assert_eq!(report.heartbeat.last_error, None, "the round before it succeeded");
+    assert_eq!(report.heartbeat.printer.unwrap().state, PrinterState::Failing);
+}
+
+const PASSWORD: &str = "a long enough password";
+
+fn add_user<S: HubStore>(hub: &TestHub<S>, name: &str, role: ConsoleRole) {
+    hub.runtime.block_on(auth::add_user(hub.store.as_ref(), name, role, PASSWORD)).unwrap();
+}
+
+/// A browser of the console: keeps its cookies, follows no redirects.
+struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+    headers: ureq::http::HeaderMap,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self { agent, base: base.to_owned(), cookies: Vec::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn keep(&mut self, mut response: ureq::http::Response<ureq::Body>) -> Answer {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Answer {
+            status: response.status().as_u16(),
+            location: response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()),
+            headers: response.headers().clone(),
+            body: response.body_mut().read_to_string().unwrap(),
+        }
+    }
+
+    /// The response to a GET, its body unread (for an event stream).
+    fn open(&self, path: &str) -> ureq::http::Response<ureq::Body> {
+        self.agent
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .call()
+            .unwrap()
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        let response = self.open(path);
+        self.keep(response)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send_form(form.iter().copied())
+            .unwrap();
+        self.keep(response)
+    }
+
+    /// The CSRF token of the last form of `page`.
+    fn csrf(&mut self, page: &str) -> String {
+        let body = self.get(page).body;
+        let marker = "name=\"csrf\" value=\"";
+        let start = body.rfind(marker).expect("a form with a CSRF token") + marker.len();
+        body[start..start + 64].to_owned()
+    }
+
+    fn sign_in_as(&mut self, name: &str, password: &str) -> Answer {
+        let csrf = self.csrf("/console/sign-in");
+        self.post("/console/sign-in", &[("name", name), ("password", password), ("csrf", &csrf)])
+    }
+
+    fn signed_in(base: &str, name: &str) -> Self {
+        let mut browser = Self::new(base);
+        let answer = browser.sign_in_as(name, PASSWORD);
+        assert_eq!((answer.status, answer.location.as_deref()), (303, Some("/console/fleet")));
+        browser
+    }
+}
+
+fn each_role_sees_only_its_pages_and_nobody_without_a_session<S: HubStore>(hub: TestHub<S>) {
+    hub.station_code("desk-1");
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    add_user(&hub, "sec", ConsoleRole::Security);
+
+    let mut nobody = Browser::new(&hub.url);
+    for page in ["/console/fleet", "/console/stations", "/console/audit", "/console/fleet/desk-1"] {
+        let answer = nobody.get(page);
+        assert_eq!(
+            (answer.status, answer.location.as_deref()),
+            (303, Some("/console/sign-in")),
+            "{page}"
+        );
+    }
+    assert_eq!(nobody.get("/console").location.as_deref(), Some("/console/fleet"));
+    assert_eq!(nobody.get("/console/no-such-page").status, 404);
+
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let fleet = ana.get("/console/fleet");
+    assert_eq!(fleet.status, 200);
+    assert!(fleet.body.contains("data-station=\"desk-1\""), "{}", fleet.body);
+    for link in ["/console/stations", "/console/keys", "/console/audit"] {
+        assert!(fleet.body.contains(&format!("href=\"{link}\"")), "organiser nav has {link}");
+    }
+    assert_eq!(ana.get("/console/stations").status, 200);
+    let audit = ana.get("/console/audit");
+    assert_eq!(audit.status, 200);
+    assert!(audit.body.contains("<td>sign_in</td>"), "{}", audit.body);
+    assert_eq!(ana.get("/console/fleet/desk-1").status, 200);
+
+    // Nothing from elsewhere, and the headers that keep it so.
+    let csp = fleet.headers.get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(!fleet.body.contains("src=\"http") && !fleet.body.contains("href=\"http"));
+    assert_eq!(fleet.headers.get("cache-control").unwrap(), "no-store");
+
+    for name in ["ops", "sec"] {
+        let mut viewer = Browser::signed_in(&hub.url, name);
+        let fleet = viewer.get("/console/fleet");
+        assert_eq!(fleet.status, 200);
+        assert!(!fleet.body.contains("href=\"/console/stations\""), "{name} has no stations page");
+        assert_eq!(viewer.get("/console/stations").status, 403, "{name}");
+        assert_eq!(viewer.get("/console/audit").status, 403, "{name}");
+        assert_eq!(viewer.get("/console/keys").status, 403, "{name}");
+    }
+    let audit = ana.get("/console/audit").body;
+    assert!(audit.contains("<td>refused</td>"), "refusals are audited: {audit}");
+
+    // Chinese by the switch, remembered in a cookie.
+    let zh = ana.get("/console/fleet?lang=zh-CN");
+    assert!(zh.body.contains("设备总览") && zh.body.contains("lang=\"zh-CN\""));
+    assert!(ana.get("/console/fleet").body.contains("打印机"));
+    assert!(ana.get("/console/fleet?lang=en").body.contains("Printer"));
+}
+
+fn record_at<S: HubStore>(hub: &TestHub<S>, station: &str, at_ms: i64, heartbeat: Heartbeat) {
+    let report = StationReport { clock_offset_ms: 0, heartbeat };
+    let json = serde_json::to_string(&report).unwrap();
+    hub.runtime.block_on(hub.store.record_heartbeat(station, at_ms, json)).unwrap();
+}
+
+fn healthy() -> Heartbeat {
+    Heartbeat {
+        last_error: None,
+        printer: Some(PrinterReport { state: PrinterState::Ready, waiting: 0, failed: 0 }),
+        devices: Vec::new(),
+        lanes: vec![LaneReport {
+            lane: "east/1".into(),
+            scans_per_minute: 30,
+            denied_per_minute: 2,
+        }],
+        ..beat(0)
+    }
+}
+
+/// The `<tr>` of `station` in `body`.
+fn row<'a>(body: &'a str, station: &str) -> &'a str {
+    let marker = format!("data-station=\"{station}\"");
+    let at = body.find(&marker).unwrap_or_else(|| panic!("no row of {station}: {body}"));
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    &body[start..end]
+}
+
+fn the_fleet_marks_silent_stations_failing_printers_and_denying_lanes<S: HubStore>(
+    hub: TestHub<S>,
+) {
+    let troubled = hub.client("gate-1");
+    troubled.heartbeat(&beat(3000)).unwrap();
+    let well = hub.client("gate-2");
+    well.heartbeat(&healthy()).unwrap();
+    hub.client("desk-silent");
+    let minute_ago = i64::try_from(expo_sync::hlc::wall_clock_ms()).unwrap() - 60_000;
+    record_at(&hub, "desk-silent", minute_ago, healthy());
+    let revoked = hub.client("desk-gone");
+    revoked.heartbeat(&healthy()).unwrap();
+    hub.runtime
+        .block_on(expo_hub::enrolment::revoke_station(hub.store.as_ref(), "desk-gone"))
+        .unwrap();
+    add_user(&hub, "ops", ConsoleRole::Operations);
+
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let body = ops.get("/console/fleet?lang=en").body;
+    let gate = row(&body, "gate-1");
+    assert!(gate.starts_with("<tr class=\"alert\""), "{gate}");
+    assert!(gate.contains("<span class=\"bad\">failing</span>"), "{gate}");
+    assert!(
+        gate.contains("<span class=\"bad\">north/1: 20 scans/min · 15 denied</span>"),
+        "{gate}"
+    );
+    assert!(gate.contains("<td>3000</td>") && gate.contains("9.9.9 · headless_gate"), "{gate}");
+    assert!(gate.contains("/dev/ttyACM0: disconnected") && gate.contains("hub unreachable"));
+    let fine = row(&body, "gate-2");
+    assert!(!fine.contains("alert") && !fine.contains("class=\"bad\""), "{fine}");
+    assert!(fine.contains("east/1: 30 scans/min · 2 denied"), "{fine}");
+    let silent = row(&body, "desk-silent");
+    assert!(silent.contains("class=\"alert\"") && silent.contains(">silent · 6"), "{silent}");
+    assert!(row(&body, "desk-gone").contains("revoked"));
+
+    let history = ops.get("/console/fleet/gate-1").body;
+    assert!(history.contains("<td>3000</td>"), "{history}");
+
+    // What a station sends is text on the page, never markup.
+    let mut hostile = healthy();
+    hostile.version = "<script>alert(1)</script>".into();
+    hostile.last_error = Some("<img src=x onerror=alert(2)>".into());
+    hostile.lanes[0].lane = "\"><b>lane</b>".into();
+    hub.client("gate-evil").heartbeat(&hostile).unwrap();
+    let body = ops.get("/console/fleet").body;
+    let evil = row(&body, "gate-evil");
+    assert!(!evil.contains("<script") && !evil.contains("<img") && !evil.contains("<b>"), "{evil}");
+    assert!(evil.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{evil}");
+}
+
+/// The first event of a server-sent event stream: its name and data.
+fn first_event(response: ureq::http::Response<ureq::Body>) -> (String, String) {
+    let mut reader = response.into_body().into_reader();
+    let mut text = String::new();
+    let mut buffer = [0u8; 4096];
+    while !text.contains("\n\n") {
+        let n = reader.read(&mut buffer).unwrap();
+        assert!(n > 0, "the stream ended: {text}");
+        text.push_str(std::str::from_utf8(&buffer[..n]).unwrap());
+    }
+    let event = text.split("\n\n").next().unwrap();
+    let field = |name: &str| -> String {
+        event
+            .lines()
+            .filter_map(|line| line.strip_prefix(name))
+            .map(|v| v.trim_start())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    (field("event:"), field("data:"))
+}
+
+fn the_fleet_updates_through_server_sent_events<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let page = ops.get("/console/fleet").body;
+    assert!(page.contains("new EventSource('/console/fleet/events')"));
+    // A station that reports after the page was drawn shows up in the stream.
+    hub.client("gate-7").heartbeat(&beat(42)).unwrap();
+    let stream = ops.open("/console/fleet/events");
+    assert_eq!(stream.headers().get("content-type").unwrap(), "text/event-stream");
+    let (event, data) = first_event(stream);
+    assert_eq!(event, "fleet");
+    assert!(row(&data, "gate-7").contains("<td>42</td>"), "{data}");
+
+    let refused = Browser::new(&hub.url).get("/console/fleet/events");
+    assert_eq!(refused.status, 401);
+
+    // Signing out ends the stream with `signed_out`.
+    let stream = ops.open("/console/fleet/events");
+    let csrf = ops.csrf("/console/fleet");
+    ops.post("/console/sign-out", &[("csrf", &csrf)]);
+    let mut reader = stream.into_body().into_reader();
+    let mut all = String::new();
+    reader.read_to_string(&mut all).unwrap();
+    assert!(all.contains("event: signed_out"), "{all}");
+}
+
+fn stations_are_added_with_a_code_and_qr_and_revoked<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let csrf = ana.csrf("/console/stations");
+    let added =
+        ana.post("/console/stations", &[("name", "desk-9"), ("role", "desk"), ("csrf", &csrf)]);
+    assert_eq!(added.status, 200, "{}", added.body);
+    let marker = "id=\"enrolment-code\">";
+    let start = added.body.find(marker).unwrap() + marker.len();
+    let code = &added.body[start..start + 14];
+    assert!(added.body.contains("<svg") && added.body.contains("id=\"enrolment-qr\""));
+    let enrolled =
+        expo_sync::client::enrol(&hub.url, code, "desk-9", &expo_sync::client::HubTrust::default())
+            .unwrap();
+    assert_eq!(enrolled.role, Some(expo_sync::StationRole::Desk));
+
+    let revoked = ana.post("/console/stations/revoke", &[("name", "desk-9"), ("csrf", &csrf)]);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let token_hash = expo_hub::enrolment::secret_hash(&enrolled.token);
+    let auth = hub.runtime.block_on(hub.store.authenticate(&token_hash)).unwrap();
+    assert_eq!(auth, StationAuth::Revoked("desk-9".into()));
+
+    let audit = ana.get("/console/audit").body;
+    assert!(audit.contains("desk-9 as desk") && audit.contains("station_revoke"), "{audit}");
+
+    // Operations may not add stations, even with a valid token of its own.
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let csrf = ops.csrf("/console/fleet");
+    let refused =
+        ops.post("/console/stations", &[("name", "desk-x"), ("role", "desk"), ("csrf", &csrf)]);
+    assert_eq!(refused.status, 403);
+    let refused = ops.post("/console/stations/revoke", &[("name", "desk-1"), ("csrf", &csrf)]);
+    assert_eq!(refused.status, 403);
+    let fleet = hub.runtime.block_on(hub.store.fleet()).unwrap();
+    assert_eq!(fleet.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["desk-9"]);
+}
+
+fn forms_without_the_csrf_token_change_nothing<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    hub.station_code("desk-1");
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let forged = "0".repeat(64);
+    let answer =
+        ana.post("/console/stations", &[("name", "desk-2"), ("role", "desk"), ("csrf", &forged)]);
+    assert_eq!(answer.status, 403);
+    let answer = ana.post("/console/stations/revoke", &[("name", "desk-1"), ("csrf", "")]);
+    assert_eq!(answer.status, 403);
+    let answer = ana.post("/console/sign-out", &[("csrf", &forged)]);
+    assert_eq!(answer.status, 403);
+    assert_eq!(ana.get("/console/fleet").status, 200, "still signed in");
+    let fleet = hub.runtime.block_on(hub.store.fleet()).unwrap();
+    assert_eq!(fleet.len(), 1);
+    assert!(!fleet[0].revoked);
+    assert!(ana.get("/console/audit").body.contains("csrf_refused"));
+
+    // A sign-in form must come from this console: its token is in a cookie of its own.
+    let mut stranger = Browser::new(&hub.url);
+    let answer = stranger
+        .post("/console/sign-in", &[("name", "ana"), ("password", PASSWORD), ("csrf", &forged)]);
+    assert_eq!(answer.status, 403);
+    assert!(!stranger.cookies.iter().any(|(k, _)| k == "expo_console"));
+}
+
+fn five_failed_sign_ins_lock_the_name<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let mut guesser = Browser::new(&hub.url);
+    for _ in 0..5 {
+        let answer = guesser.sign_in_as("ana", "wrong password guess");
+        assert_eq!(answer.status, 401);
+        assert!(answer.body.contains("Wrong user name or password"));
+    }
+    let answer = guesser.sign_in_as("ana", PASSWORD);
+    assert_eq!(answer.status, 429, "locked even with the right password");
+    assert!(answer.body.contains("locked for 15 minutes"));
+    // Unknown names answer like wrong passwords.
+    assert_eq!(guesser.sign_in_as("nobody", PASSWORD).status, 401);
+    add_user(&hub, "bo", ConsoleRole::Organiser);
+    let mut bo = Browser::signed_in(&hub.url, "bo");
+    let audit = bo.get("/console/audit").body;
+    assert_eq!(audit.matches("sign_in_failed").count(), 6, "{audit}");
+    assert!(audit.contains("sign_in_locked"));
+}
+
+fn a_session_expires_and_signing_out_ends_it<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let config = HubConfig {
+        console: ConsoleConfig { session_lifetime: Duration::ZERO, ..ConsoleConfig::default() },
+        ..common::small_limits()
+    };
+    let expiring = TestHub::start_with(common::runtime(), Arc::clone(&hub.store), config, None);
+    let mut ana = Browser::new(&expiring.url);
+    let answer = ana.sign_in_as("ana", PASSWORD);
+    assert_eq!(answer.status, 303, "signed in");
+    let cookie = ana.cookies.iter().find(|(k, _)| k == "expo_console").cloned().unwrap();
+    assert_eq!(ana.get("/console/fleet").location.as_deref(), Some("/console/sign-in"), "expired");
+
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let set = ana.get("/console/fleet");
+    assert_eq!(set.status, 200);
+    let csrf = ana.csrf("/console/fleet");
+    let out = ana.post("/console/sign-out", &[("csrf", &csrf)]);
+    assert_eq!(out.location.as_deref(), Some("/console/sign-in"));
+    // The old cookie, replayed, opens nothing.
+    let mut replay = Browser::new(&hub.url);
+    replay.cookies.push(cookie);
+    assert_eq!(replay.get("/console/fleet").status, 303);
+
+    // The session cookie's attributes.
+    let mut fresh = Browser::new(&hub.url);
+    let csrf = fresh.csrf("/console/sign-in");
+    let response = fresh
+        .agent
+        .post(format!("{}/console/sign-in", hub.url))
+        .header("cookie", fresh.cookie_header())
+        .send_form([("name", "ana"), ("password", PASSWORD), ("csrf", csrf.as_str())])
+        .unwrap();
+    let set_cookie: Vec<&str> =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let session = set_cookie.iter().find(|c| c.starts_with("expo_console=")).unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    assert!(!session.contains("Secure"), "plain HTTP: a Secure cookie would be dropped");
+}
+
+fn bad_form_input_gets_a_clear_page_and_changes_nothing<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let csrf = ana.csrf("/console/stations");
+    for (name, role) in
+        [("bad name!", "desk"), ("<script>", "desk"), ("desk-1", "toaster"), ("", "desk")]
+    {
+        let answer =
+            ana.post("/console/stations", &[("name", name), ("role", role), ("csrf", &csrf)]);
+        assert_eq!(answer.status, 400, "{name} {role}: {}", answer.body);
+        assert!(!answer.body.contains("<script>"), "escaped");
+    }
+    let answer = ana.post("/console/stations", &[("csrf", &csrf)]);
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.contains("The form was not filled in correctly"), "{}", answer.body);
+    let answer = ana.post("/console/stations/revoke", &[("name", "nobody"), ("csrf", &csrf)]);
+    assert_eq!(answer.status, 400);
+    assert!(hub.runtime.block_on(hub.store.fleet()).unwrap().is_empty());
+    let long = "x".repeat(100_000);
+    assert_eq!(Browser::new(&hub.url).sign_in_as(&long, &long).status, 401);
+}
+
+#[test]
+fn console_users_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let hub = |args: &[&str], stdin: &str, env: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_expo-hub"));
+        command.arg("--db").arg(&db).args(args).env_remove("EXPO_HUB_PASSWORD");
+        if let Some(password) = env {
+            command.env("EXPO_HUB_PASSWORD", password);
+        }
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A command refused before it reads (a bad role) closes its input: not a failure here.
+        let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let added =
+        hub(&["user", "add", "ana", "--role", "organiser"], "a long enough password\n", None);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let added =
+        hub(&["user", "add", "ops", "--role", "operations"], "", Some("another long password"));
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let short = hub(&["user", "add", "bo", "--role", "security"], "short\n", None);
+    assert!(!short.status.success());
+    let twice =
+        hub(&["user", "add", "ana", "--role", "security"], "a long enough password\n", None);
+    assert!(!twice.status.success());
+    let bad_role = hub(&["user", "add", "cy", "--role", "king"], "a long enough password\n", None);
+    assert!(!bad_role.status.success());
+
+    let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
+    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit; personal data shown"), "{list}");
+    assert!(list.contains("ops\toperations\tpages /console/fleet; personal data hidden"), "{list}");
+    assert!(!list.contains("argon2"));
+    assert!(hub(&["user", "remove", "ops"], "", None).status.success());
+    assert!(!hub(&["user", "remove", "ops"], "", None).status.success());
+    let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
+    assert!(!list.contains("ops"));
+}
+
+fn api_keys_are_added_shown_once_and_revoked<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let csrf = ana.csrf("/console/keys");
+    let form =
+        [("name", "crm"), ("scope", "feed:read"), ("scope", "badges:revoke"), ("csrf", &csrf)];
+    let added = ana.post("/console/keys", &form);
+    assert_eq!(added.status, 200, "{}", added.body);
+    let marker = "id=\"api-key\">";
+    let start = added.body.find(marker).unwrap() + marker.len();
+    let key = &added.body[start..start + 69];
+    assert!(key.starts_with("expo_"), "{key}");
+    let listed = ana.get("/console/keys").body;
+    assert!(listed.contains("feed:read,badges:revoke") && !listed.contains(key), "shown once");
+    let feed = |key: &str| {
+        ureq::get(&format!("{}/v1/feed", hub.url))
+            .header("authorization", &format!("Bearer {key}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(feed(key), 200);
+
+    for bad in [
+        vec![("name", "no scope"), ("csrf", csrf.as_str())],
+        vec![("name", "x"), ("scope", "root"), ("csrf", csrf.as_str())],
+        vec![("name", "crm"), ("scope", "feed:read"), ("csrf", csrf.as_str())],
+    ] {
+        assert_eq!(ana.post("/console/keys", &bad).status, 400, "{bad:?}");
+    }
+    let forged = ana.post("/console/keys/revoke", &[("name", "crm"), ("csrf", "x")]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(feed(key), 200, "a forged form revokes nothing");
+    let revoked = ana.post("/console/keys/revoke", &[("name", "crm"), ("csrf", &csrf)]);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(feed(key), 401);
+    let audit = ana.get("/console/audit").body;
+    assert!(audit.contains("api_key_add") && audit.contains("api_key_revoke"), "{audit}");
+
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let csrf = ops.csrf("/console/fleet");
+    let refused =
+        ops.post("/console/keys", &[("name", "mine"), ("scope", "feed:read"), ("csrf", &csrf)]);
+    assert_eq!(refused.status, 403);
+}
