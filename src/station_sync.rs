@@ -414,6 +414,31 @@ impl HubCredential {
     }
 }
 
+/// Trades a one-time enrolment code for this station's hub credential: pins the organiser
+/// authority the hub answered and saves the credential (`keys/hub.json`). `hub_authority`
+/// is the PEM of `expo-hub cert`'s authority for an `https://` hub that made its own.
+pub fn enrol(
+    store: &mut Store,
+    hub_url: &str,
+    code: &str,
+    hub_authority: Option<String>,
+) -> Result<HubCredential> {
+    let trust = HubCredential::trust_in(hub_authority.as_deref())?;
+    let answer = expo_sync::client::enrol(hub_url, code.trim(), store.station_id(), &trust)?;
+    if let Some(authority) = &answer.authority {
+        provisioning::pin_authority(store, authority)?;
+    }
+    let credential = HubCredential {
+        hub_url: hub_url.to_owned(),
+        station: answer.station,
+        token: answer.token,
+        role: answer.role,
+        hub_authority,
+    };
+    credential.save(store.data_dir())?;
+    Ok(credential)
+}
+
 /// Starts the background sync of the station in `data_dir` (its own thread and store
 /// connection): `Ok(None)` when the station is not enrolled, which then works offline as
 /// ever. The one place where sync starts, for the desktop app and the headless gate alike.

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use expo_kiosk::provisioning;
 use expo_kiosk::station_sync::{self, HubCredential, StoreOutbox};
 use expo_kiosk::store::Store;
-use expo_sync::client;
 use expo_sync::station::{run_once_with_progress, StationOutbox, SyncOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -57,21 +55,9 @@ pub fn run(args: SyncArgs, data_dir: &Path) -> Result<ExitCode> {
                         .with_context(|| format!("reading {}", path.display()))
                 })
                 .transpose()?;
-            let trust = HubCredential::trust_in(hub_authority.as_deref())?;
-            let answer = client::enrol(&hub, code.trim(), store.station_id(), &trust)
-                .context("enrolling with the hub")?;
             let mut store = store;
-            if let Some(authority) = &answer.authority {
-                provisioning::pin_authority(&mut store, authority)?;
-            }
-            HubCredential {
-                hub_url: hub.clone(),
-                station: answer.station.clone(),
-                token: answer.token,
-                role: answer.role,
-                hub_authority,
-            }
-            .save(store.data_dir())?;
+            let answer = station_sync::enrol(&mut store, &hub, &code, hub_authority)
+                .context("enrolling with the hub")?;
             let role = answer.role.map_or_else(|| "no role yet".to_owned(), |r| r.to_string());
             println!("enrolled as station {:?} ({role}) with {hub}", answer.station);
             drop(store);

@@ -1,14 +1,15 @@
 //! The gate's side of the store: what the decision engine needs to know, read from the
 //! station database, and the entry log (`gate_decisions`) written with its outbox row.
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use ed25519_dalek::VerifyingKey;
 use expo_sync::protocol::GateDecisionRecord;
 use expo_sync::Record;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::access::{AttendeeState, Knowledge, StateUnavailable};
+use super::config::LaneConfig;
+use crate::access::{AttendeeState, Decision, Knowledge, StateUnavailable};
 use crate::credential::Trust;
 use crate::domain::AttendeeId;
 use crate::registration::badge::StoreTrust;
@@ -117,6 +118,28 @@ impl Knowledge for StoreKnowledge<'_> {
             tracing::error!(%error, "cannot look up registration codes");
             false
         })
+    }
+}
+
+/// The log entry of `decision` on a scan at `lane` of `gate`, made at `at`.
+pub fn decision_record(
+    gate: &str,
+    lane: &LaneConfig,
+    decision: &Decision,
+    at: DateTime<Utc>,
+) -> GateDecisionRecord {
+    GateDecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        attendee_id: decision.holder.map(|h| h.attendee.0),
+        badge_serial: decision.holder.map(|h| u32::from(h.serial)),
+        gate: gate.to_owned(),
+        lane: lane.id.clone(),
+        zone: lane.zone.clone(),
+        direction: lane.direction.as_str().to_owned(),
+        granted: decision.granted(),
+        reason: decision.reason.as_str().to_owned(),
+        at: format_time(at),
+        annulled: false,
     }
 }
 

@@ -23,7 +23,7 @@ use crate::access::{self, Decision, GateContext, Reason};
 use crate::domain::{AttendeeId, EventDefinition};
 use crate::registration;
 use crate::station_sync::EventWatch;
-use crate::store::{format_time, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Most scans decided and logged together in one transaction.
 const MAX_GROUP: usize = 64;
@@ -260,19 +260,7 @@ impl Runtime {
                 }
             },
         };
-        let record = GateDecisionRecord {
-            id: Uuid::now_v7(),
-            attendee_id: decision.holder.map(|h| h.attendee.0),
-            badge_serial: decision.holder.map(|h| u32::from(h.serial)),
-            gate: self.gate.clone(),
-            lane: lane.id.clone(),
-            zone: lane.zone.clone(),
-            direction: lane.direction.as_str().to_owned(),
-            granted: decision.granted(),
-            reason: decision.reason.as_str().to_owned(),
-            at: format_time(now),
-            annulled: false,
-        };
+        let record = log::decision_record(&self.gate, lane, &decision, now);
         Some(Decided { lane: scan.lane, record, decision, arrived: scan.arrived })
     }
 

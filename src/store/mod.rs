@@ -63,6 +63,9 @@ pub struct Store {
     data_dir: PathBuf,
     station_id: String,
     clock: HlcClock,
+    /// Added to the wall clock this connection stamps changes with: zero but in the
+    /// whole-venue rehearsal, which runs one station's clock ahead (`set_clock_offset`).
+    clock_offset_ms: u64,
     event: Option<EventContext>,
 }
 
@@ -103,8 +106,14 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let clock = HlcClock::resume(&station_id, last_hlc.as_ref());
-        let mut store =
-            Store { conn, data_dir: data_dir.to_owned(), station_id, clock, event: None };
+        let mut store = Store {
+            conn,
+            data_dir: data_dir.to_owned(),
+            station_id,
+            clock,
+            clock_offset_ms: 0,
+            event: None,
+        };
         store.reload_event()?;
         Ok(store)
     }
@@ -149,6 +158,7 @@ impl Store {
             let mut wrapped = Tx {
                 tx,
                 clock: &mut self.clock,
+                clock_offset_ms: self.clock_offset_ms,
                 station: &self.station_id,
                 emitted: false,
                 queued: false,
@@ -215,7 +225,13 @@ impl Store {
 
     /// The station clock, for components that stamp records themselves (sync apply).
     pub fn observe_remote(&mut self, remote: &Hlc) {
-        self.clock.observe(remote, wall_ms());
+        self.clock.observe(remote, wall_ms() + self.clock_offset_ms);
+    }
+
+    /// Runs this connection's clock `ahead_ms` ahead of the machine's: how the whole-venue
+    /// rehearsal (`expo-hub rehearse --faults`) plays a station whose clock is wrong.
+    pub fn set_clock_offset(&mut self, ahead_ms: u64) {
+        self.clock_offset_ms = ahead_ms;
     }
 }
 
@@ -223,6 +239,7 @@ impl Store {
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     clock: &'a mut HlcClock,
+    clock_offset_ms: u64,
     station: &'a str,
     emitted: bool,
     /// Whether a change was queued for the hub (the sync worker is told after commit).
@@ -241,7 +258,7 @@ impl Tx<'_> {
     /// A fresh hybrid logical timestamp for a change made now.
     pub fn tick(&mut self) -> Hlc {
         self.emitted = true;
-        self.clock.tick(wall_ms())
+        self.clock.tick(wall_ms() + self.clock_offset_ms)
     }
 
     /// Queues `record` for the hub, stamped `hlc` (from [`Tx::tick`]).
@@ -312,7 +329,7 @@ impl Tx<'_> {
 
     fn commit(self) -> Result<()> {
         if self.emitted {
-            let hlc = self.clock.tick(wall_ms());
+            let hlc = self.clock.tick(wall_ms() + self.clock_offset_ms);
             self.tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('hlc', ?1) \
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",

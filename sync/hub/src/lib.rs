@@ -14,6 +14,7 @@ pub mod origin;
 pub mod postgres;
 mod postgres_console;
 pub mod registrations;
+pub mod rehearsal;
 pub mod revocation;
 pub mod server;
 pub mod snapshot;

@@ -17,6 +17,7 @@
 //! expo-hub --db URL key add crm --scope feed:read           an organiser system's API key
 //! expo-hub --db URL key list | key revoke crm               its keys; stop one at once
 //! expo-hub --db URL badge revoke CODE --reason TEXT         a lost badge, at every station
+//! expo-hub rehearse --db URL --desks 100 --lanes 200 --minutes 10 --faults   whole venue
 //! ```
 
 use std::collections::BTreeSet;
@@ -36,6 +37,7 @@ use expo_hub::console::ConsoleConfig;
 use expo_hub::export::{export, ExportFormat};
 use expo_hub::origin::HubOrigin;
 use expo_hub::postgres::PostgresStore;
+use expo_hub::rehearsal::{self, RehearsalOptions};
 use expo_hub::revocation::{revoke_badge, RevocationRequest};
 use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
@@ -49,7 +51,7 @@ use tokio::net::TcpListener;
 #[command(name = "expo-hub", version, about = "Central sync hub of expo-kiosk stations")]
 struct Cli {
     /// `sqlite://PATH` (default back-end) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "EXPO_HUB_DB", default_value = "sqlite://hub.db")]
+    #[arg(long, env = "EXPO_HUB_DB", default_value = "sqlite://hub.db", global = true)]
     db: String,
     /// Address to serve on when no subcommand is given.
     #[arg(long, env = "EXPO_HUB_LISTEN", default_value = "127.0.0.1:8440")]
@@ -140,6 +142,11 @@ enum Command {
         #[command(subcommand)]
         action: BadgeAction,
     },
+    /// Rehearse the whole venue against a hub on `--db` (a new SQLite file or an empty
+    /// PostgreSQL database): desks, kiosks, gate lanes and the data centre at real rates,
+    /// then check that no change was lost or duplicated and every station converged.
+    /// Exits 1 when not.
+    Rehearse(RehearseArgs),
 }
 
 #[derive(Subcommand)]
@@ -216,6 +223,35 @@ enum KeyAction {
     Revoke { name: String },
 }
 
+#[derive(clap::Args)]
+struct RehearseArgs {
+    #[arg(long, default_value_t = 100)]
+    desks: usize,
+    /// Gate lanes, four to a gate station.
+    #[arg(long, default_value_t = 200)]
+    lanes: usize,
+    /// Self-service kiosks (default: one for every five desks).
+    #[arg(long)]
+    kiosks: Option<usize>,
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Kill and restart the hub, cut 20 stations off, run a clock 10 min ahead, take the
+    /// database away (and with PostgreSQL, kill the second of two hubs).
+    #[arg(long)]
+    faults: bool,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 17)]
+    seed: u64,
+    /// Seconds between two sync rounds of a station.
+    #[arg(long, default_value_t = 5.0)]
+    sync_interval_secs: f64,
+    /// Badges the data centre revokes a minute (more gives a short run more samples).
+    #[arg(long, default_value_t = 1.0)]
+    revocations_per_minute: f64,
+}
+
 #[derive(Subcommand)]
 enum StationAction {
     /// Register a station and print its one-time enrolment code.
@@ -274,6 +310,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The one command that needs no database.
     if let Some(Command::Cert { names, out }) = &cli.command {
         return make_certificates(names, out).map(|()| ExitCode::SUCCESS);
+    }
+    // The rehearsal runs its own hub processes on the database.
+    if let Some(Command::Rehearse(args)) = &cli.command {
+        return rehearse(&cli.db, args).await.map(|()| ExitCode::SUCCESS);
     }
     match DatabaseUrl::parse(&cli.db)? {
         DatabaseUrl::Sqlite(path) => {
@@ -450,9 +490,45 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{}\t{}", revoked.attendee_id, revoked.badge_serial);
         }
-        Command::Cert { .. } => unreachable!("`run` answers `cert` before opening a database"),
+        Command::Cert { .. } | Command::Rehearse(_) => {
+            unreachable!("`run` answers `cert` and `rehearse` before opening a database")
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn rehearse(db: &str, args: &RehearseArgs) -> anyhow::Result<()> {
+    let options = RehearsalOptions {
+        hub_executable: std::env::current_exe().context("finding the expo-hub executable")?,
+        db: db.to_owned(),
+        desks: args.desks,
+        lanes: args.lanes,
+        kiosks: args.kiosks.unwrap_or(args.desks.div_ceil(5)),
+        duration: Duration::try_from_secs_f64(args.minutes * 60.0)
+            .context("--minutes must be a positive number")?,
+        faults: args.faults,
+        seed: args.seed,
+        sync_interval: Duration::try_from_secs_f64(args.sync_interval_secs)
+            .context("--sync-interval-secs must be a positive number")?,
+        revocations_per_minute: args.revocations_per_minute,
+    };
+    let report = tokio::task::spawn_blocking(move || rehearsal::run(&options))
+        .await
+        .context("the rehearsal stopped")??;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    anyhow::ensure!(
+        report.passed(),
+        "the rehearsal failed: {} lost, {} duplicated, {} of {} stations converged",
+        report.lost,
+        report.duplicated,
+        report.stations_converged,
+        report.stations
+    );
+    Ok(())
 }
 
 /// The new user's password: `EXPO_HUB_PASSWORD`, else the first line of standard input.

@@ -1,0 +1,80 @@
+//! The whole-venue rehearsal in CI: `expo-hub rehearse` with 10 desks, 20 lanes, a kiosk
+//! and the data centre for a minute, with faults (hub killed, stations cut off, a clock 10
+//! minutes ahead, the database away; on PostgreSQL also the second of two hubs killed),
+//! failing on any lost or duplicated change or a station that did not converge.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
+
+mod common;
+
+use std::process::Command;
+
+fn rehearse(db: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_expo-hub"))
+        .args(["--db", db, "rehearse", "--desks", "10", "--lanes", "20", "--kiosks", "2"])
+        .args(["--minutes", "1", "--faults", "--json", "--revocations-per-minute", "6"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("no JSON report ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    assert_eq!(report["lost"], 0, "{report:#}");
+    assert_eq!(report["duplicated"], 0, "{report:#}");
+    assert_eq!(report["converged"], true, "{report:#}");
+    assert!(out.status.success(), "{report:#}");
+    // The run did a venue's work and went through its faults.
+    assert!(report["scans"].as_u64().unwrap() > 200, "{report:#}");
+    assert!(report["changes_at_hub"].as_u64().unwrap() > 500, "{report:#}");
+    assert_eq!(report["hub"]["restarts"], 1, "{report:#}");
+    // Every registration reached every desk, every revocation every gate, and some of
+    // them outside the fault windows.
+    for probe in ["registration_to_desk_ms", "revocation_to_gate_ms"] {
+        assert_eq!(report[probe]["never_seen"], 0, "{probe}: {report:#}");
+        assert!(report[probe]["samples"].as_u64().unwrap() > 0, "{probe}: {report:#}");
+    }
+    // The station whose clock runs 10 minutes ahead: the hub refuses its changes, and the
+    // station keeps each of them aside with the refusal (none is lost).
+    assert!(report["kept_aside_reasons"]["from_the_future"].as_u64().unwrap() > 0, "{report:#}");
+    report
+}
+
+/// Rehearses on `db` and checks which database it ran on and how many faults it went
+/// through.
+fn rehearse_on(db: &str, database: &str, faults: usize) {
+    let report = rehearse(db);
+    assert_eq!(report["database"], database);
+    assert_eq!(report["fault_windows"].as_array().unwrap().len(), faults, "{report:#}");
+}
+
+#[test]
+fn a_small_venue_on_sqlite_loses_nothing_through_faults_and_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    rehearse_on(&format!("sqlite://{}", dir.path().join("hub.db").display()), "sqlite", 3);
+}
+
+/// With the second of two hubs killed too.
+#[test]
+fn a_small_venue_on_two_postgresql_hubs_loses_nothing_through_faults_and_converges() {
+    let Some(url) = common::postgres_url() else { return };
+    rehearse_on(&common::fresh_postgres_url(&common::runtime(), &url), "postgresql", 4);
+}
+
+#[test]
+fn a_database_that_holds_data_is_not_rehearsed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let db = format!("sqlite://{}", path.display());
+    let added = Command::new(env!("CARGO_BIN_EXE_expo-hub"))
+        .args(["--db", &db, "station", "add", "desk-1", "--role", "desk"])
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_expo-hub"))
+        .args(["rehearse", "--db", &db, "--desks", "1", "--lanes", "1", "--minutes", "0.1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be new"), "{stderr}");
+}
