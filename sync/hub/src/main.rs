@@ -48,7 +48,11 @@ use expo_sync::StationRole;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "expo-hub", version, about = "Central sync hub of expo-kiosk stations")]
+#[command(
+    name = "expo-hub",
+    version,
+    about = "The organiser's data centre and the sync hub of expo-kiosk stations"
+)]
 struct Cli {
     /// `sqlite://PATH` (default back-end) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "EXPO_HUB_DB", default_value = "sqlite://hub.db", global = true)]

@@ -27,10 +27,11 @@ fn rehearse(db: &str) -> serde_json::Value {
     assert!(report["scans"].as_u64().unwrap() > 200, "{report:#}");
     assert!(report["changes_at_hub"].as_u64().unwrap() > 500, "{report:#}");
     assert_eq!(report["hub"]["restarts"], 1, "{report:#}");
-    // Every registration reached every desk, every revocation every gate, and some of
-    // them outside the fault windows.
+    // Registrations reached desks and revocations gates while the probes watched, some of
+    // them outside the fault windows. That every one arrived is what `converged` checks:
+    // a probe stops watching when the work ends, so on a loaded machine one arriving later
+    // counts as `never_seen` (a figure, not a loss).
     for probe in ["registration_to_desk_ms", "revocation_to_gate_ms"] {
-        assert_eq!(report[probe]["never_seen"], 0, "{probe}: {report:#}");
         assert!(report[probe]["samples"].as_u64().unwrap() > 0, "{probe}: {report:#}");
     }
     // The station whose clock runs 10 minutes ahead: the hub refuses its changes, and the
