@@ -5,9 +5,10 @@
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::store::{current_under, HubStore, PreparedBatch, StationIdentity, StoreError};
+use super::origin::HubOrigin;
+use super::store::{current_under, HubStore, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
-use expo_sync::endorsement::{Authority, EndorsementError, HUB_ORIGIN};
+use expo_sync::endorsement::{Authority, EndorsementError};
 use expo_sync::protocol::{EnrolResponse, Record, SigningKeyRecord};
 use expo_sync::validate::MAX_STATION_ID_BYTES;
 
@@ -130,7 +131,7 @@ pub async fn endorse_key<S: HubStore>(
         None => {}
     }
     let change = Authority::change(endorsed.clone());
-    store.push(HUB_ORIGIN, PreparedBatch::from_hub(&[change]).map_err(corrupt)?).await?;
+    HubOrigin::store(store, &[change]).await?;
     Ok(endorsed)
 }
 
@@ -148,7 +149,7 @@ pub async fn revoke_station<S: HubStore>(store: &S, name: &str) -> Result<usize,
         .map(|key| Authority::change(authority.revoke(key)))
         .collect();
     if !revocations.is_empty() {
-        store.push(HUB_ORIGIN, PreparedBatch::from_hub(&revocations).map_err(corrupt)?).await?;
+        HubOrigin::store(store, &revocations).await?;
     }
     Ok(revocations.len())
 }
@@ -173,10 +174,6 @@ async fn endorsed_keys<S: HubStore>(
 /// More keys than one station ever has endorsed (one, unless revoked and re-enrolled
 /// under the same id).
 const MAX_KEYS_PER_STATION: usize = 64;
-
-fn corrupt(error: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(error.to_string())
-}
 
 #[cfg(test)]
 mod tests {
