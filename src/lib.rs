@@ -14,6 +14,7 @@ pub mod operators;
 pub mod privacy;
 pub mod provisioning;
 pub mod registration;
+pub mod station;
 pub mod station_sync;
 pub mod stats;
 pub mod store;

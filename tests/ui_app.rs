@@ -1317,7 +1317,7 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
 
 #[test]
 fn a_kiosk_station_registers_only_the_holder_of_the_card_it_just_read() {
-    use expo_kiosk::ui::station::{Failure, Request, Response, StationHandle};
+    use expo_kiosk::station::{Failure, Request, Response, StationHandle};
 
     let station = Station::new();
     let handle = StationHandle::open(station.path(), || {}).unwrap();

@@ -11,13 +11,13 @@ use super::devices::{
 };
 use super::event_editor::EventEditor;
 use super::i18n::{field_label, field_problem, role_label, source_label, Lang, Txt};
-use super::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
 use super::widgets::{labelled_text, venue_time, Notice};
 use crate::badges::render::{BadgeLayout, Mark, PtRect};
 use crate::domain::attendee::mask_name;
 use crate::domain::Source;
 use crate::operators::{OperatorChange, OperatorEntry, Permission, Role};
 use crate::registration::import::ImportReport;
+use crate::station::{AuditRow, BadgePreview, DeviceChoices, Request, Response, StationHandle};
 
 /// Audit entries fetched per refresh.
 const AUDIT_LIMIT: u32 = 500;

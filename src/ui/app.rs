@@ -10,12 +10,12 @@ use super::gate::Gate;
 use super::i18n::{Lang, Txt};
 use super::kiosk::Kiosk;
 use super::print_queue::PrintQueueWindow;
-use super::station::{
-    Failure, Request, Response, StationHandle, StationInfo, StatusSnapshot, SyncState,
-};
 use super::widgets::{labelled_text, Notice};
 use super::{AppConfig, DeviceSetup, Mode, UiError};
 use crate::operators::{Operator, Permission, Role};
+use crate::station::{
+    Failure, Request, Response, StationHandle, StationInfo, StatusSnapshot, SyncState,
+};
 
 /// Seconds between status-bar refreshes.
 const STATUS_INTERVAL: f64 = 5.0;

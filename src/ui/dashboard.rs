@@ -12,8 +12,8 @@ use egui_plot::{AxisHints, Bar, BarChart, GridMark, Legend, Line, Plot, PlotPoin
 
 use super::app::Shell;
 use super::i18n::{Lang, Txt};
-use super::station::{DashboardData, ExportContent, Request, Response};
 use super::widgets::{labelled_text, venue_time, Notice};
+use crate::station::{DashboardData, ExportContent, Request, Response};
 use crate::stats::{series_colour, Chart, ChartId, ChartKind};
 
 /// Seconds between refreshes while the dashboard is on screen.

@@ -11,9 +11,6 @@ use rand::seq::SliceRandom;
 use super::app::Shell;
 use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, field_problem, id_type_label, Lang, Txt};
-use super::station::{
-    AttendeeView, CardIdentity, Failure, Request, Response, RevealedId, StationHandle, StationInfo,
-};
 use super::widgets::{
     demo_card_buttons, edit_at_caret, field_error, labelled_text, venue_time, Caret, Notice,
 };
@@ -22,6 +19,9 @@ use crate::domain::{AttendeeId, FieldError, FieldProblem, IdType, NewAttendee};
 use crate::operators::Permission;
 use crate::registration::search::SearchHit;
 use crate::registration::DuplicateHint;
+use crate::station::{
+    AttendeeView, CardIdentity, Failure, Request, Response, RevealedId, StationHandle, StationInfo,
+};
 
 /// How long a revealed ID number stays on screen: long enough to read it out or compare
 /// it with a document, short enough not to stay for the next visitor.

@@ -17,7 +17,7 @@ use expo_hardware::scanner::{
 use expo_hardware::CodeSource;
 use expo_sync::heartbeat::{DeviceKind, DeviceReport};
 
-use super::station::CardIdentity;
+use crate::station::CardIdentity;
 
 /// How often the desk asks the ID-card reader for a card.
 const CARD_POLL_INTERVAL: Duration = Duration::from_millis(250);

@@ -15,13 +15,13 @@ use eframe::egui::{self, Color32, RichText};
 
 use super::app::Shell;
 use super::i18n::{event_field_label, event_place, event_problem_message, field_label, Lang, Txt};
-use super::station::Request;
 use super::widgets::field_error;
 use crate::domain::event::{parse_colour, Passback, REQUIRABLE_FIELDS};
 use crate::domain::{
     AccessWindow, Category, EventDefinition, EventField, EventPlace, EventProblem,
     EventProblemKind, Zone,
 };
+use crate::station::Request;
 
 /// Days of checkboxes an access window offers at most; a longer event is a typo in its dates.
 const MAX_LISTED_DAYS: i64 = 62;

@@ -14,11 +14,11 @@ use super::desk::category_label;
 use super::devices::DeviceInput;
 use super::i18n::Lang;
 use super::i18n::Txt;
-use super::station::{Failure, Request, Response};
 use super::widgets::venue_time;
 use super::UiError;
 use crate::credential::TOKEN_PREFIX;
 use crate::gate::{GateConfig, LaneVerdict, SystemClock};
+use crate::station::{Failure, Request, Response};
 use crate::store::Store;
 
 /// How long a lane shows a verdict before it asks for the next badge.

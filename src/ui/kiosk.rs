@@ -16,10 +16,6 @@ use super::desk::category_label;
 use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, Lang, Txt};
 use super::icons::{self, Icon};
-use super::station::{
-    AttendeeView, CardIdentity, CategoryChoice, DuplicateOf, Failure, Request, Response,
-    StationHandle, StationInfo,
-};
 use super::widgets::{
     demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_phone, Caret,
     Notice,
@@ -27,6 +23,10 @@ use super::widgets::{
 use crate::badges::queue::{JobId, JobStatus};
 use crate::domain::attendee::mask_name;
 use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
+use crate::station::{
+    AttendeeView, CardIdentity, CategoryChoice, DuplicateOf, Failure, Request, Response,
+    StationHandle, StationInfo,
+};
 
 /// How long the "take your badge" and error screens stay before the welcome screen.
 const RESULT_SCREEN_SECONDS: f64 = 10.0;

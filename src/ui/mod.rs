@@ -1,8 +1,9 @@
 //! The eframe/egui desktop app: desk, kiosk, gate and admin screens.
 //!
 //! The UI is a thin view: every decision is the library's (`registration`, `operators`,
-//! `registration::badge`). The store lives on the [`station`] worker thread and devices on
-//! their driver threads ([`devices`]); the UI thread only sends requests and drains channels.
+//! `registration::badge`). The store lives on the [`crate::station`] worker thread and
+//! devices on their driver threads ([`devices`]); the UI thread only draws, sends requests
+//! and drains channels.
 
 mod admin;
 mod app;
@@ -16,7 +17,6 @@ pub mod i18n;
 mod icons;
 mod kiosk;
 mod print_queue;
-pub mod station;
 mod widgets;
 
 use std::path::PathBuf;

@@ -4,9 +4,9 @@
 use eframe::egui::{self, RichText};
 
 use super::i18n::{Lang, Txt};
-use super::station::{Request, StationHandle};
 use super::widgets::{field_error, venue_time};
 use crate::badges::queue::{JobStatus, PrintJobView};
+use crate::station::{Request, StationHandle};
 
 #[derive(Default)]
 pub struct PrintQueueWindow {

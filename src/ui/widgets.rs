@@ -5,7 +5,7 @@ use eframe::egui::{self, Color32, RichText};
 use expo_hardware::demo::DemoDevices;
 
 use super::i18n::{print_problem, Lang, Txt};
-use super::station::{DuplicateOf, Failure};
+use crate::station::{DuplicateOf, Failure};
 
 /// A one-line text field tied to its label for accessibility; returns the field's response.
 pub fn labelled_text(

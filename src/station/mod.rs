@@ -11,8 +11,6 @@ use expo_sync::heartbeat::StationMode;
 use expo_sync::protocol::{AttendeeRecord, AuditRecord};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
-use super::devices::DeviceSettings;
-use super::i18n::Txt;
 use crate::badges::printer::TestPrint;
 use crate::badges::queue::{self, JobId, PrintJobView, PrintWorker, QueueCounts, WorkerUpdate};
 use crate::badges::render::{self, BadgeLayout};
@@ -32,6 +30,8 @@ use crate::registration::{self, DuplicateHint, RegistrationError};
 use crate::station_sync::{self, EventWatch};
 use crate::stats::{self, Chart, DayFigures, StatsError, VenueDay};
 use crate::store::{self, Store, StoreError};
+use crate::ui::devices::DeviceSettings;
+use crate::ui::i18n::Txt;
 
 /// How often an idle worker passes on the print queue's news.
 const PRINT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
