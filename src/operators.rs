@@ -180,6 +180,12 @@ impl Operator {
         Operator { name: format!("kiosk@{station}"), role: Role::Kiosk, categories: Vec::new() }
     }
 
+    /// The gate screen of this station's app: no PIN (it only shows a scanned badge's
+    /// verdict), the gate role's permissions, every category.
+    pub fn gate(station: &str) -> Self {
+        Operator { name: format!("gate@{station}"), role: Role::Gate, categories: Vec::new() }
+    }
+
     pub fn can(&self, permission: Permission) -> bool {
         self.role.permissions().contains(&permission)
     }

@@ -26,7 +26,7 @@ use expo_kiosk::domain::{NewAttendee, Source};
 use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Permission, Role};
 use expo_kiosk::provisioning;
 use expo_kiosk::registration::import::{self, ImportOptions};
-use expo_kiosk::registration::{self, badge, search, RegistrationError};
+use expo_kiosk::registration::{self, badge, lookup, RegistrationError};
 use expo_kiosk::store::Store;
 use serde::Serialize;
 use serde_json::json;
@@ -489,8 +489,7 @@ fn search_attendees(
     limit: usize,
     json: bool,
 ) -> Result<ExitCode> {
-    operator.require(Permission::Search)?;
-    let hits = search::search(store.conn(), query, limit, &operator.categories)?;
+    let hits = lookup::search(store.conn(), operator, query, limit)?;
     if json {
         print_json(&hits)?;
     } else if hits.is_empty() {
@@ -545,11 +544,10 @@ fn show_attendee(
     reveal: bool,
     json: bool,
 ) -> Result<ExitCode> {
-    let record = registration::resolve(store.conn(), attendee)?;
-    if !operator.handles(&record.category) {
-        // Outside the operator's categories: as if it did not exist, as at the desk.
-        return Err(RegistrationError::NotFound(attendee.chars().take(80).collect()).into());
-    }
+    let found = expo_kiosk::domain::AttendeeId(registration::resolve(store.conn(), attendee)?.id);
+    // Outside the operator's categories: as if it did not exist, as at the desk.
+    let record = lookup::attendee(store.conn(), operator, found)?
+        .ok_or_else(|| RegistrationError::NotFound(attendee.chars().take(80).collect()))?;
     let id = expo_kiosk::domain::AttendeeId(record.id);
     let id_number = match (reveal, &record.id_sealed) {
         (true, Some(_)) => {
@@ -662,9 +660,9 @@ fn show_audit(
     limit: u32,
     json: bool,
 ) -> Result<ExitCode> {
-    operator.require(Permission::ViewAudit)?;
     let attendee = attendee.map(|a| registration::resolve(store.conn(), &a)).transpose()?;
-    let entries = expo_kiosk::store::audit_entries(store.conn(), attendee.map(|a| a.id), limit)?;
+    let attendee = attendee.map(|a| expo_kiosk::domain::AttendeeId(a.id));
+    let entries = lookup::audit_log(store.conn(), operator, attendee, limit)?;
     if json {
         print_json(&entries)?;
     } else {

@@ -205,3 +205,57 @@ fn an_operator_limited_to_exhibitors_cannot_touch_anyone_else() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("王五") && !text.contains("张三"), "{text}");
 }
+
+/// Reads of personal data (`lookup`) check the same: a role without the permission reads
+/// nothing, and an operator limited to exhibitors never reads a visitor's record, search
+/// hit or audit entry.
+#[test]
+fn an_operator_limited_to_exhibitors_reads_nothing_of_a_visitor() {
+    let (_dir, mut store) = store_with_event();
+    let admin = Operator::admin("boss");
+    let vip = AttendeeId(
+        register(&mut store, &admin, &person("张三", "vip"), Source::WalkIn).unwrap().id,
+    );
+    let mut exhibitor_input = person("张四", "exhibitor");
+    exhibitor_input.id_number.clear();
+    let exhibitor =
+        AttendeeId(register(&mut store, &admin, &exhibitor_input, Source::WalkIn).unwrap().id);
+    let desk = operator("exh-desk", Role::Desk, &["exhibitor"]);
+    let scoped_admin = operator("exh-admin", Role::Admin, &["exhibitor"]);
+    let conn = store.conn();
+
+    let names: Vec<String> =
+        lookup::search(conn, &desk, "张", 10).unwrap().into_iter().map(|h| h.name).collect();
+    assert_eq!(names, ["张四"]);
+    assert_eq!(lookup::search(conn, &admin, "张", 10).unwrap().len(), 2, "an unscoped admin");
+
+    assert!(lookup::attendee(conn, &desk, vip).unwrap().is_none(), "as if they did not exist");
+    assert_eq!(lookup::attendee(conn, &desk, exhibitor).unwrap().unwrap().name, "张四");
+
+    let log = lookup::audit_log(conn, &scoped_admin, None, 100).unwrap();
+    assert!(log.iter().any(|e| e.attendee_id == Some(exhibitor.0)), "{log:?}");
+    assert!(log.iter().all(|e| e.attendee_id != Some(vip.0)), "{log:?}");
+    assert!(lookup::audit_log(conn, &scoped_admin, Some(vip), 100).unwrap().is_empty());
+    let everything = lookup::audit_log(conn, &admin, Some(vip), 100).unwrap();
+    assert!(!everything.is_empty(), "an unscoped admin reads the visitor's entries");
+}
+
+#[test]
+fn a_role_without_the_permission_reads_nothing() {
+    let (_dir, mut store) = store_with_event();
+    let admin = Operator::admin("boss");
+    register(&mut store, &admin, &person("张三", "vip"), Source::WalkIn).unwrap();
+    let conn = store.conn();
+    let kiosk = Operator::kiosk("k1");
+    let desk = operator("desk1", Role::Desk, &[]);
+    let gate = operator("gate1", Role::Gate, &[]);
+    let forbidden = |error: RegistrationError| forbidden(&operator_error(error));
+
+    assert!(
+        forbidden(lookup::search(conn, &kiosk, "张", 10).unwrap_err()),
+        "a kiosk never searches"
+    );
+    assert!(forbidden(lookup::search(conn, &gate, "张", 10).unwrap_err()));
+    assert!(forbidden(lookup::audit_log(conn, &desk, None, 10).unwrap_err()), "no audit log");
+    assert!(forbidden(lookup::audit_log(conn, &kiosk, None, 10).unwrap_err()));
+}

@@ -6,6 +6,7 @@ mod authorization_tests;
 pub mod badge;
 pub mod bootstrap;
 pub mod import;
+pub mod lookup;
 pub mod search;
 mod term_batch;
 

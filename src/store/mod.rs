@@ -429,20 +429,37 @@ pub fn audit_entries(
     attendee: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>> {
+    audit_entries_in(conn, attendee, &[], limit)
+}
+
+/// The newest `limit` audit entries that name no attendee or one of `categories` (every
+/// category when empty), optionally about one attendee only.
+pub fn audit_entries_in(
+    conn: &Connection,
+    attendee: Option<Uuid>,
+    categories: &[String],
+    limit: u32,
+) -> Result<Vec<AuditRecord>> {
+    let categories = serde_json::to_string(categories)
+        .map_err(|e| StoreError::Corrupt(format!("category list: {e}")))?;
     let mut stmt = conn.prepare_cached(
-        "SELECT id, at, actor, action, attendee_id, detail FROM audit \
-         WHERE ?1 IS NULL OR attendee_id = ?1 ORDER BY seq DESC LIMIT ?2",
+        "SELECT u.id, u.at, u.actor, u.action, u.attendee_id, u.detail FROM audit u \
+         WHERE (?1 IS NULL OR u.attendee_id = ?1) \
+           AND (?3 = '[]' OR u.attendee_id IS NULL OR EXISTS (SELECT 1 FROM attendees a \
+                WHERE a.id = u.attendee_id AND a.category IN (SELECT value FROM json_each(?3)))) \
+         ORDER BY u.seq DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![attendee.map(|a| a.to_string()), limit], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-        ))
-    })?;
+    let rows =
+        stmt.query_map(params![attendee.map(|a| a.to_string()), limit, categories], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
     let mut entries = Vec::new();
     for row in rows {
         let (id, at, actor, action, attendee_id, detail) = row?;

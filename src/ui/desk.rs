@@ -615,6 +615,8 @@ impl Desk {
         }
     }
 
+    /// The walk-in or edit form: one function per step (the card it came from, the
+    /// fields, the check's problems and duplicates, the buttons).
     fn form_panel(&mut self, ui: &mut egui::Ui, shell: &Shell<'_>) {
         let lang = shell.lang;
         let Some(form) = &mut self.form else { return };
@@ -622,111 +624,11 @@ impl Desk {
             if form.editing.is_some() { Txt::EditTitle } else { Txt::WalkInTitle }.get(lang),
         );
         if let Some(card) = &form.card {
-            let chinese_name = if card.chinese_name.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", card.chinese_name)
-            };
-            ui.label(format!(
-                "{}: {}{chinese_name} · {} {} · {} {}",
-                Txt::FromIdCard.get(lang),
-                card.name,
-                Txt::Gender.get(lang),
-                card.gender,
-                Txt::BirthDate.get(lang),
-                card.birth_date
-            ));
+            card_line(ui, card, lang);
         }
-        let required: Vec<String> = shell
-            .info
-            .categories
-            .iter()
-            .find(|c| c.id == form.input.category)
-            .map(|c| c.required.clone())
-            .unwrap_or_default();
-        let mark = |field: &str, label: Txt| {
-            let required =
-                field == "name" || field == "category" || required.iter().any(|r| r == field);
-            if required {
-                format!("{} *", label.get(lang))
-            } else {
-                label.get(lang).to_owned()
-            }
-        };
         let before = form.input.clone();
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            egui::Grid::new("form").num_columns(2).spacing([16.0, 4.0]).show(ui, |ui| {
-                let fields: [(&str, Txt); 6] = [
-                    ("name", Txt::Name),
-                    ("company", Txt::Company),
-                    ("title", Txt::JobTitle),
-                    ("phone", Txt::Phone),
-                    ("email", Txt::Email),
-                    ("country", Txt::Country),
-                ];
-                for (field, label) in fields {
-                    let error = form.error(field, lang);
-                    let Some(value) = form.input.text_mut(field) else { continue };
-                    let response = labelled_text(ui, &mark(field, label), value, false);
-                    if field == "name" && std::mem::take(&mut form.focus_first) {
-                        response.request_focus();
-                    }
-                    field_error(ui, error.as_deref());
-                    ui.end_row();
-                }
-                let label = ui.label(mark("category", Txt::Category));
-                category_picker(ui, shell.info, lang, &mut form.input.category, label.id);
-                field_error(ui, form.error("category", lang).as_deref());
-                ui.end_row();
-                let label = ui.label(mark("id_number", Txt::IdType));
-                id_type_picker(ui, lang, &mut form.input.id_type, label.id);
-                ui.end_row();
-                let id_label = mark("id_number", Txt::IdNumber);
-                // A number read from the card needs no reading back: hidden from the
-                // screen, and from anyone standing behind the operator.
-                labelled_text(ui, &id_label, &mut form.input.id_number, form.card.is_some());
-                field_error(
-                    ui,
-                    form.error("id_number", lang)
-                        .or_else(|| form.error("id_type", lang))
-                        .as_deref(),
-                );
-                ui.end_row();
-                if form.editing.is_some() {
-                    ui.label("");
-                    ui.label(RichText::new(Txt::KeepIdNumber.get(lang)).small());
-                    ui.end_row();
-                }
-                ui.label("");
-                ui.checkbox(&mut form.input.consent, Txt::Consent.get(lang));
-                ui.end_row();
-            });
-        });
-        if !form.errors.is_empty() {
-            Notice::error(Txt::FixErrors.get(lang)).show(ui);
-            for error in form.errors.iter().filter(|e| !SHOWN_FIELDS.contains(&e.field)) {
-                let problem = field_problem(&error.problem, lang);
-                Notice::error(format!("{}: {problem}", field_label(error.field).get(lang)))
-                    .show(ui);
-            }
-        }
-        let mut open_existing = None;
-        if !form.duplicates.is_empty() {
-            ui.separator();
-            ui.label(RichText::new(format!("! {}", Txt::PossibleDuplicate.get(lang))).strong());
-            for hint in &form.duplicates {
-                ui.horizontal(|ui| {
-                    let why = match hint.reason {
-                        "same_id_document" => Txt::SameIdDocument,
-                        _ => Txt::SamePhoneSimilarName,
-                    };
-                    ui.label(format!("{} ({})", hint.name, why.get(lang)));
-                    if ui.button(Txt::OpenExisting.get(lang)).clicked() {
-                        open_existing = Some(hint.attendee);
-                    }
-                });
-            }
-        }
+        form_fields(ui, shell, form);
+        let open_existing = form_problems(ui, form, lang);
         if form.input != before {
             form.duplicates_accepted = false;
         }
@@ -735,29 +637,7 @@ impl Desk {
             form.last_checked = Some(form.input.clone());
             shell.station.send(Request::CheckWalkIn(form.input.clone()));
         }
-        let mut cancel = ui.input(|i| i.key_pressed(egui::Key::Escape));
-        ui.horizontal(|ui| {
-            let save_text = if form.duplicates.is_empty() || form.editing.is_some() {
-                Txt::Save
-            } else {
-                Txt::SaveAnyway
-            };
-            if ui.button(RichText::new(save_text.get(lang)).size(18.0)).clicked() {
-                form.checking_live = true;
-                match form.editing {
-                    Some(attendee) => {
-                        shell.station.send(Request::Edit { attendee, input: form.input.clone() })
-                    }
-                    None => {
-                        form.duplicates_accepted = !form.duplicates.is_empty();
-                        form.save_after_check = true;
-                        form.last_checked = Some(form.input.clone());
-                        shell.station.send(Request::CheckWalkIn(form.input.clone()));
-                    }
-                }
-            }
-            cancel |= ui.button(Txt::Cancel.get(lang)).clicked();
-        });
+        let cancel = form_buttons(ui, shell, form);
         if let Some(attendee) = open_existing {
             shell.station.send(Request::Open(attendee));
         }
@@ -794,6 +674,150 @@ impl Desk {
             self.notice = Some(Notice::error(format!("{}: {error}", Txt::Scanner.get(lang))));
         }
     }
+}
+
+/// What the ID card the form started from says, beside the form.
+fn card_line(ui: &mut egui::Ui, card: &CardIdentity, lang: Lang) {
+    let chinese_name = if card.chinese_name.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", card.chinese_name)
+    };
+    ui.label(format!(
+        "{}: {}{chinese_name} · {} {} · {} {}",
+        Txt::FromIdCard.get(lang),
+        card.name,
+        Txt::Gender.get(lang),
+        card.gender,
+        Txt::BirthDate.get(lang),
+        card.birth_date
+    ));
+}
+
+/// The form's fields, with each field's problem under it.
+fn form_fields(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut AttendeeForm) {
+    let lang = shell.lang;
+    let required: Vec<String> = shell
+        .info
+        .categories
+        .iter()
+        .find(|c| c.id == form.input.category)
+        .map(|c| c.required.clone())
+        .unwrap_or_default();
+    let mark = |field: &str, label: Txt| {
+        let required =
+            field == "name" || field == "category" || required.iter().any(|r| r == field);
+        if required {
+            format!("{} *", label.get(lang))
+        } else {
+            label.get(lang).to_owned()
+        }
+    };
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("form").num_columns(2).spacing([16.0, 4.0]).show(ui, |ui| {
+            let fields: [(&str, Txt); 6] = [
+                ("name", Txt::Name),
+                ("company", Txt::Company),
+                ("title", Txt::JobTitle),
+                ("phone", Txt::Phone),
+                ("email", Txt::Email),
+                ("country", Txt::Country),
+            ];
+            for (field, label) in fields {
+                let error = form.error(field, lang);
+                let Some(value) = form.input.text_mut(field) else { continue };
+                let response = labelled_text(ui, &mark(field, label), value, false);
+                if field == "name" && std::mem::take(&mut form.focus_first) {
+                    response.request_focus();
+                }
+                field_error(ui, error.as_deref());
+                ui.end_row();
+            }
+            let label = ui.label(mark("category", Txt::Category));
+            category_picker(ui, shell.info, lang, &mut form.input.category, label.id);
+            field_error(ui, form.error("category", lang).as_deref());
+            ui.end_row();
+            let label = ui.label(mark("id_number", Txt::IdType));
+            id_type_picker(ui, lang, &mut form.input.id_type, label.id);
+            ui.end_row();
+            let id_label = mark("id_number", Txt::IdNumber);
+            // A number read from the card needs no reading back: hidden from the
+            // screen, and from anyone standing behind the operator.
+            labelled_text(ui, &id_label, &mut form.input.id_number, form.card.is_some());
+            field_error(
+                ui,
+                form.error("id_number", lang).or_else(|| form.error("id_type", lang)).as_deref(),
+            );
+            ui.end_row();
+            if form.editing.is_some() {
+                ui.label("");
+                ui.label(RichText::new(Txt::KeepIdNumber.get(lang)).small());
+                ui.end_row();
+            }
+            ui.label("");
+            ui.checkbox(&mut form.input.consent, Txt::Consent.get(lang));
+            ui.end_row();
+        });
+    });
+}
+
+/// The check's problems that no field shows and the possible duplicates; the duplicate
+/// the operator chose to open instead.
+fn form_problems(ui: &mut egui::Ui, form: &AttendeeForm, lang: Lang) -> Option<AttendeeId> {
+    if !form.errors.is_empty() {
+        Notice::error(Txt::FixErrors.get(lang)).show(ui);
+        for error in form.errors.iter().filter(|e| !SHOWN_FIELDS.contains(&e.field)) {
+            let problem = field_problem(&error.problem, lang);
+            Notice::error(format!("{}: {problem}", field_label(error.field).get(lang))).show(ui);
+        }
+    }
+    let mut open_existing = None;
+    if !form.duplicates.is_empty() {
+        ui.separator();
+        ui.label(RichText::new(format!("! {}", Txt::PossibleDuplicate.get(lang))).strong());
+        for hint in &form.duplicates {
+            ui.horizontal(|ui| {
+                let why = match hint.reason {
+                    "same_id_document" => Txt::SameIdDocument,
+                    _ => Txt::SamePhoneSimilarName,
+                };
+                ui.label(format!("{} ({})", hint.name, why.get(lang)));
+                if ui.button(Txt::OpenExisting.get(lang)).clicked() {
+                    open_existing = Some(hint.attendee);
+                }
+            });
+        }
+    }
+    open_existing
+}
+
+/// Save and Cancel; true when the form is cancelled.
+fn form_buttons(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut AttendeeForm) -> bool {
+    let lang = shell.lang;
+    let mut cancel = ui.input(|i| i.key_pressed(egui::Key::Escape));
+    ui.horizontal(|ui| {
+        let save_text = if form.duplicates.is_empty() || form.editing.is_some() {
+            Txt::Save
+        } else {
+            Txt::SaveAnyway
+        };
+        if ui.button(RichText::new(save_text.get(lang)).size(18.0)).clicked() {
+            form.checking_live = true;
+            match form.editing {
+                Some(attendee) => {
+                    shell.station.send(Request::Edit { attendee, input: form.input.clone() })
+                }
+                None => {
+                    form.duplicates_accepted = !form.duplicates.is_empty();
+                    form.save_after_check = true;
+                    form.last_checked = Some(form.input.clone());
+                    shell.station.send(Request::CheckWalkIn(form.input.clone()));
+                }
+            }
+        }
+        cancel |= ui.button(Txt::Cancel.get(lang)).clicked();
+    });
+    cancel
 }
 
 fn search_field_id() -> egui::Id {

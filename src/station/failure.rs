@@ -1,0 +1,146 @@
+//! Why a request failed, in terms a screen can word for people.
+
+use crate::badges::{BadgeError, PrintProblem};
+use crate::domain::FieldError;
+use crate::operators::{OperatorError, Permission};
+use crate::provisioning::ProvisioningError;
+use crate::registration::RegistrationError;
+use crate::stats::StatsError;
+use crate::store::StoreError;
+use crate::ui::i18n::Txt;
+
+/// Why a request failed, in terms a screen can word for people.
+#[derive(Debug)]
+pub enum Failure {
+    BadLogin,
+    /// Too many wrong PINs for the name: the next try must wait this long.
+    LockedOut {
+        seconds: u64,
+    },
+    Forbidden(Permission),
+    NotFound,
+    Revoked(String),
+    Invalid(Vec<FieldError>),
+    Duplicate(DuplicateOf),
+    /// A badge that did not verify: the reason code of [`crate::credential::Invalid`].
+    InvalidBadge(&'static str),
+    NoOperator,
+    /// The badge could not be queued or printed (no printer, already printed, ...).
+    Printing(PrintProblem),
+    /// A request the library refused for a reason the operator can fix, in their words.
+    Refused(Txt),
+    Other(String),
+}
+
+/// What a refused registration would have registered twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DuplicateOf {
+    /// This registration code belongs to another attendee.
+    RegistrationCode(String),
+    /// This ID document is registered to another attendee.
+    IdDocument,
+}
+
+impl Failure {
+    /// The code of every printing failure, also for a job the kiosk watched fail.
+    pub const PRINTING_CODE: &'static str = "E-PRINT";
+
+    /// A short code a kiosk shows so staff know what happened.
+    pub fn reason_code(&self) -> String {
+        match self {
+            Failure::BadLogin => "E-LOGIN".into(),
+            Failure::LockedOut { .. } => "E-LOCKED".into(),
+            Failure::Forbidden(_) | Failure::NoOperator => "E-ROLE".into(),
+            Failure::NotFound => "E-NOTFOUND".into(),
+            Failure::Revoked(_) => "E-REVOKED".into(),
+            Failure::Invalid(_) => "E-INVALID".into(),
+            Failure::Duplicate(_) => "E-DUPLICATE".into(),
+            Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
+            Failure::Printing(_) => Self::PRINTING_CODE.into(),
+            Failure::Refused(_) => "E-REFUSED".into(),
+            Failure::Other(_) => "E-STATION".into(),
+        }
+    }
+}
+
+impl From<RegistrationError> for Failure {
+    fn from(error: RegistrationError) -> Self {
+        match error {
+            RegistrationError::Invalid(errors) => Failure::Invalid(errors),
+            RegistrationError::NotFound(_) => Failure::NotFound,
+            RegistrationError::Revoked(_, reason) => Failure::Revoked(reason),
+            RegistrationError::Operator(error) => error.into(),
+            RegistrationError::DuplicateCode { code, .. } => {
+                Failure::Duplicate(DuplicateOf::RegistrationCode(code))
+            }
+            RegistrationError::DuplicateIdDocument { .. } => {
+                Failure::Duplicate(DuplicateOf::IdDocument)
+            }
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<OperatorError> for Failure {
+    fn from(error: OperatorError) -> Self {
+        match error {
+            OperatorError::BadLogin => Failure::BadLogin,
+            OperatorError::LockedOut { seconds, .. } => Failure::LockedOut { seconds },
+            OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
+            OperatorError::WeakSecret => Failure::Refused(Txt::WeakPin),
+            OperatorError::BadName => Failure::Refused(Txt::BadOperatorName),
+            OperatorError::Exists(_) => Failure::Refused(Txt::OperatorExists),
+            OperatorError::LastAdmin(_) => Failure::Refused(Txt::LastAdmin),
+            OperatorError::OutOfScope { .. } => Failure::Refused(Txt::OutOfScope),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<BadgeError> for Failure {
+    fn from(error: BadgeError) -> Self {
+        if let Some(problem) = error.print_problem() {
+            return Failure::Printing(problem);
+        }
+        match error {
+            BadgeError::Registration(error) => error.into(),
+            BadgeError::Operator(error) => error.into(),
+            BadgeError::Store(error) => error.into(),
+            // Layout problems are not the printer's: the admin's template preview meets them.
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<StatsError> for Failure {
+    fn from(error: StatsError) -> Self {
+        match error {
+            StatsError::Store(error) => error.into(),
+            StatsError::Operator(error) => error.into(),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<ProvisioningError> for Failure {
+    fn from(error: ProvisioningError) -> Self {
+        match error {
+            ProvisioningError::Operator(error) => error.into(),
+            ProvisioningError::Store(error) => error.into(),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Other(error.to_string())
+    }
+}
+
+pub(super) fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Other(text) => text.clone(),
+        other => other.reason_code(),
+    }
+}
