@@ -692,4 +692,40 @@ mod tests {
         std::fs::write(&path, "{\"format\":\"x\",\"version\":1,\"event_id\":\"a\",\"definition\":\"\",\"public_keys\":[]}").unwrap();
         assert!(matches!(read_bundle(&path), Err(ProvisioningError::BadBundle(_))));
     }
+
+    /// A badge template that does not ship is refused by `event init`, bundle import and
+    /// sync alike, with the domain's one problem.
+    #[test]
+    fn an_unknown_badge_template_is_refused_everywhere_with_the_same_problem() {
+        use crate::domain::{EventField, EventPlace, EventProblem, EventProblemKind};
+        let bad = EXAMPLE_EVENT.replace("\"lanyard-90x130\"", "\"/tmp/mine.toml\"");
+        assert_ne!(bad, EXAMPLE_EVENT);
+        let expected = vec![EventProblem::new(
+            EventPlace::Event,
+            EventField::BadgeTemplate,
+            EventProblemKind::UnknownTemplate("/tmp/mine.toml".into()),
+        )];
+        fn refused<T: std::fmt::Debug>(result: Result<T>) -> Vec<EventProblem> {
+            match result {
+                Err(ProvisioningError::Event(EventError::Invalid(problems))) => problems,
+                other => panic!("expected the template's problem, got {other:?}"),
+            }
+        }
+
+        let fresh = tempfile::tempdir().unwrap();
+        let mut fresh_store = Store::open(fresh.path()).unwrap();
+        assert_eq!(refused(init(&mut fresh_store, "t", &bad)), expected, "event init");
+
+        let (_dir, mut store) = store_with_event();
+        let mut bundle = export(&store, false).unwrap();
+        bundle.definition = bad.clone();
+        assert_eq!(refused(import(&mut fresh_store, "t", &bundle, false)), expected, "bundle");
+
+        let record =
+            EventRecord { event_id: "expo-2026".into(), definition: bad, public_keys: Vec::new() };
+        let hlc = Hlc { wall_ms: u64::MAX / 2, counter: 0, station: "hub".into() };
+        let synced = store.write(|tx| apply_remote(tx, &record, &hlc).map(|_| ()));
+        assert_eq!(refused(synced), expected, "sync");
+        assert_eq!(store.event().unwrap().definition.event.badge_template, "lanyard-90x130");
+    }
 }

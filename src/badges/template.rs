@@ -170,6 +170,10 @@ mod tests {
 
     #[test]
     fn every_shipped_template_loads_and_is_named_after_its_file() {
+        assert!(
+            shipped_names().eq(crate::domain::event::BADGE_TEMPLATES),
+            "an event may pick exactly the shipped templates"
+        );
         for name in shipped_names() {
             let template = Template::load(name).expect(name);
             assert_eq!(template.name, name);

@@ -46,8 +46,13 @@ pub struct EventInfo {
 }
 
 fn default_template() -> String {
-    "lanyard-90x130".into()
+    BADGE_TEMPLATES[0].into()
 }
+
+/// The badge templates an event may pick: those compiled into every station
+/// (`badges::template` holds their layouts). An event is installed on every station by
+/// sync, so a template file on one station's disk is no template for the others.
+pub const BADGE_TEMPLATES: [&str; 3] = ["lanyard-90x130", "cr80", "label-4x6"];
 
 fn default_true() -> bool {
     true
@@ -230,6 +235,7 @@ pub enum EventField {
     AccessDays,
     HoursFrom,
     HoursTo,
+    BadgeTemplate,
 }
 
 impl EventField {
@@ -257,6 +263,7 @@ impl EventField {
             AccessDays => "days",
             HoursFrom => "from",
             HoursTo => "to",
+            BadgeTemplate => "badge_template",
         }
     }
 }
@@ -291,6 +298,8 @@ pub enum EventProblemKind {
     BadTime,
     /// Typed text that is not a whole number.
     BadCount,
+    /// A badge template that does not ship with expo-kiosk ([`BADGE_TEMPLATES`]).
+    UnknownTemplate(String),
 }
 
 /// One problem of an event definition: where, which field, what. The one check of a
@@ -340,6 +349,9 @@ impl std::fmt::Display for EventProblem {
             BadDate => f.write_str("not a date (YYYY-MM-DD)"),
             BadTime => f.write_str("not a time (HH:MM)"),
             BadCount => f.write_str("not a whole number"),
+            UnknownTemplate(name) => {
+                write!(f, "unknown badge template {name:?}: use {}", BADGE_TEMPLATES.join(", "))
+            }
         }
     }
 }
@@ -413,6 +425,9 @@ impl EventDefinition {
             if value.trim().is_empty() {
                 problem(&event, field, K::Empty);
             }
+        }
+        if !BADGE_TEMPLATES.contains(&e.badge_template.as_str()) {
+            problem(&event, F::BadgeTemplate, K::UnknownTemplate(e.badge_template.clone()));
         }
         if e.timezone.parse::<Tz>().is_err() {
             problem(&event, F::Timezone, K::UnknownTimezone);

@@ -20,12 +20,8 @@ impl Worker {
         &mut self,
         definition: &EventDefinition,
     ) -> Result<Response, Failure> {
+        // The definition's problems, its badge template's among them, are the domain's.
         let operator = self.operator(Permission::ManageEvent)?;
-        let template = &definition.event.badge_template;
-        if *template != self.store.event()?.definition.event.badge_template {
-            // A new template must lay out, or no badge would print.
-            Template::load(template)?;
-        }
         provisioning::update_definition(&mut self.store, &operator, definition)?;
         Ok(Response::EventUpdated(self.info()?))
     }

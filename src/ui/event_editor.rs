@@ -907,6 +907,22 @@ mod tests {
     }
 
     #[test]
+    fn the_editor_refuses_a_badge_template_that_does_not_ship_in_both_languages() {
+        let saved = example();
+        let mut draft = Draft::of(&saved);
+        draft.badge_template = "mine.toml".into();
+        let problems = draft.build_typed(&saved).unwrap_err();
+        let kind = EventProblemKind::UnknownTemplate("mine.toml".into());
+        assert_eq!(
+            problems,
+            [EventProblem::new(EventPlace::Event, EventField::BadgeTemplate, kind.clone())]
+        );
+        assert_eq!(event_problem_message(&kind, Lang::Zh), "没有这个胸卡模板: mine.toml");
+        assert_eq!(event_problem_message(&kind, Lang::En), "No such badge template: mine.toml");
+        assert_eq!(event_field_label(EventField::BadgeTemplate).get(Lang::Zh), "胸卡模板");
+    }
+
+    #[test]
     fn ids_of_new_zones_and_categories_must_be_new_and_plain() {
         let draft = Draft::of(&example());
         assert!(draft.id_is_free("hall-3"));

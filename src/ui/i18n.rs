@@ -423,6 +423,8 @@ texts! {
     SourceSelfService => "自助机登记", "Self-service kiosk";
     TestPrint => "打印测试胸卡", "Print a test badge";
     TestPrintSent => "测试胸卡已发送到打印机", "Test badge sent to the printer";
+    BadgeTemplate => "胸卡模板", "Badge template";
+    UnknownTemplateNamed => "没有这个胸卡模板", "No such badge template";
 }
 
 /// The label of a form field as the domain names it in a [`crate::domain::FieldError`].
@@ -477,6 +479,7 @@ pub fn event_field_label(field: EventField) -> Txt {
         EventField::AccessDays => Txt::AccessDays,
         EventField::HoursFrom => Txt::HoursFrom,
         EventField::HoursTo => Txt::HoursTo,
+        EventField::BadgeTemplate => Txt::BadgeTemplate,
     }
 }
 
@@ -501,6 +504,9 @@ pub fn event_problem_message(kind: &EventProblemKind, lang: Lang) -> String {
         K::UnknownField(name) => return format!("{}: {name}", Txt::UnknownFieldNamed.get(lang)),
         K::UnknownZone(name) => return format!("{}: {name}", Txt::UnknownZoneNamed.get(lang)),
         K::UnknownCategory(id) => return format!("{}: {id}", Txt::NotACategoryId.get(lang)),
+        K::UnknownTemplate(name) => {
+            return format!("{}: {name}", Txt::UnknownTemplateNamed.get(lang))
+        }
     };
     text.get(lang).to_owned()
 }
