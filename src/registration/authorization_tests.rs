@@ -1,6 +1,7 @@
 //! Every library function that changes data or reveals personal data checks the acting
 //! operator itself: the function permission of its role, and its category scope. A refused
-//! call writes nothing but its `refused` audit entry.
+//! call writes nothing but its `refused` audit entry. Reads of personal data (`lookup`)
+//! check the same, and answer nothing outside the operator's categories.
 
 use super::*;
 use crate::badges::queue;
@@ -206,9 +207,8 @@ fn an_operator_limited_to_exhibitors_cannot_touch_anyone_else() {
     assert!(text.contains("王五") && !text.contains("张三"), "{text}");
 }
 
-/// Reads of personal data (`lookup`) check the same: a role without the permission reads
-/// nothing, and an operator limited to exhibitors never reads a visitor's record, search
-/// hit or audit entry.
+/// An operator limited to exhibitors never reads a visitor's record, search hit or audit
+/// entry.
 #[test]
 fn an_operator_limited_to_exhibitors_reads_nothing_of_a_visitor() {
     let (_dir, mut store) = store_with_event();
