@@ -719,6 +719,9 @@ fn each_error_class_has_its_exit_code() {
     // Unavailable: no event on this station yet.
     let fresh = Station::new();
     assert_eq!(code(&fresh.run(&["verify", "EK1AAAA"])), 3);
+    let zh = fresh.run(&["--lang", "zh", "verify", "EK1AAAA"]);
+    assert_eq!(code(&zh), 3);
+    assert!(text(&zh.stderr).contains("暂时无法完成：本站还没有活动"), "{}", text(&zh.stderr));
 
     let station = Station::with_event_today();
     station.ok_with(&["operator", "add", "boss", "--role", "admin"], &[("EXPO_KIOSK_PIN", "0000")]);

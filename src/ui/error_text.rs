@@ -12,6 +12,7 @@ use crate::provisioning::ProvisioningError;
 use crate::registration::import::{IdentityConflict, ImportReport, RowError};
 use crate::registration::RegistrationError;
 use crate::stats::StatsError;
+use crate::store::StoreError;
 
 use super::i18n::{
     event_field_label, event_place, event_problem_message, field_label, field_problem,
@@ -38,6 +39,9 @@ pub fn error_text(error: &(dyn std::error::Error + 'static), lang: Lang) -> Opti
     if lang == Lang::En {
         return class_of(error).map(|_| error.to_string());
     }
+    if let Some(error) = error.downcast_ref::<StoreError>() {
+        return store_error_zh(error);
+    }
     if let Some(error) = error.downcast_ref::<OperatorError>() {
         return operator_error_zh(error);
     }
@@ -59,6 +63,7 @@ pub fn error_text(error: &(dyn std::error::Error + 'static), lang: Lang) -> Opti
     if let Some(error) = error.downcast_ref::<StatsError>() {
         return match error {
             StatsError::Operator(inner) => operator_error_zh(inner),
+            StatsError::Store(inner) => store_error_zh(inner),
             StatsError::UnknownCategory(category) => Some(format!("本活动没有类别“{category}”")),
             _ => None,
         };
@@ -86,8 +91,28 @@ fn operator_error_zh(error: &OperatorError) -> Option<String> {
         E::LockedOut { seconds, .. } => format!("{}（{seconds} 秒）", Txt::LockedOut.get(Lang::Zh)),
         E::NotFound(name) => format!("没有名为 {name} 的操作员"),
         E::LastAdmin(_) => Txt::LastAdmin.get(Lang::Zh).into(),
-        E::Store(_) | E::Hash(_) => return None,
+        E::Store(inner) => return store_error_zh(inner),
+        E::Hash(_) => return None,
     })
+}
+
+/// What a station without an event, or with a newer database, must do; a database or disk
+/// failure keeps the system's words.
+fn store_error_zh(error: &StoreError) -> Option<String> {
+    match error {
+        StoreError::NoEvent => Some(
+            "本站还没有活动：请运行 expo-kiosk event init --file EVENT.toml 或 expo-kiosk event import BUNDLE"
+                .into(),
+        ),
+        StoreError::NewerSchema { path, found, known } => Some(format!(
+            "数据库 {} 由更新版本的 expo-kiosk 写入（结构版本 {found}，本程序最高 {known}）：请升级 expo-kiosk，未做任何更改",
+            path.display()
+        )),
+        StoreError::Sqlite(_)
+        | StoreError::DataDir { .. }
+        | StoreError::KeyFile { .. }
+        | StoreError::Corrupt(_) => None,
+    }
 }
 
 /// What a permission allows, as the end of "无权…".
@@ -132,8 +157,9 @@ fn registration_error_zh(error: &RegistrationError) -> Option<String> {
         }
         E::NoActiveBadge(attendee) => format!("参会者 {attendee} 没有有效的胸卡"),
         E::Operator(inner) => return operator_error_zh(inner),
+        E::Store(inner) => return store_error_zh(inner),
         // The file's own problem, worded by the CSV reader or the header check.
-        E::Import(_) | E::Store(_) => return None,
+        E::Import(_) => return None,
     })
 }
 
@@ -144,6 +170,7 @@ fn badge_error_zh(error: &BadgeError) -> Option<String> {
     match error {
         BadgeError::Registration(inner) => registration_error_zh(inner),
         BadgeError::Operator(inner) => operator_error_zh(inner),
+        BadgeError::Store(inner) => store_error_zh(inner),
         BadgeError::UnknownTemplate { name, known } => {
             Some(format!("未知胸卡模板“{name}”（自带：{known}；或给出 .toml 文件路径）"))
         }
@@ -167,13 +194,14 @@ fn provisioning_error_zh(error: &ProvisioningError) -> Option<String> {
     match error {
         E::Event(inner) => event_error_zh(inner),
         E::Operator(inner) => operator_error_zh(inner),
+        E::Store(inner) => store_error_zh(inner),
         E::OtherEvent { existing, offered } => Some(format!(
             "本站已属于活动“{existing}”，此文件属于“{offered}”（每个活动请用单独的 --data-dir）"
         )),
         E::CategoryMoved(category) => {
             Some(format!("类别“{category}”须保持原位：胸卡记录了它的位置（新类别加在末尾）"))
         }
-        E::Store(_) | E::File { .. } | E::BadBundle(_) => None,
+        E::File { .. } | E::BadBundle(_) => None,
     }
 }
 
