@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod credential;
 pub mod demo;
 pub mod domain;
+pub mod error_class;
 pub mod gate;
 pub mod heartbeat;
 pub mod operators;

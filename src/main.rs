@@ -16,10 +16,11 @@ fn main() -> ExitCode {
     quit_quietly_when_stdout_is_closed();
     let args = cli::Cli::parse();
     init_logging();
+    let lang = args.lang();
     match cli::run(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("{}", cli::error_message(&error, lang));
             ExitCode::from(cli::exit_code_for(&error))
         }
     }

@@ -325,7 +325,7 @@ fn printing_to_a_spool_folder_end_to_end() {
 
     // The same badge again without a reprint is refused: it already went out.
     let again = station.run(&["badge", "print", &id]);
-    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    assert_eq!(again.status.code(), Some(4), "refused: {}", text(&again.stderr));
     assert!(text(&again.stderr).contains("already printed"), "{}", text(&again.stderr));
 
     // The printer software takes the file: the next pass marks the job printed.
@@ -421,6 +421,14 @@ fn a_missing_lp_fails_the_job_with_a_clear_error_and_keeps_it() {
     assert_eq!(jobs.len(), 1, "the job is kept");
     assert_eq!(jobs[0]["status"], "queued", "waiting for its next attempt");
     assert_eq!(jobs[0]["attempts"], 1);
+    assert!(jobs[0]["last_error"].as_str().unwrap().contains("`lp` command is missing"));
+
+    // The queue words the job's stored problem in the operator's language.
+    let zh = text(&station.run(&["print-queue", "--lang", "zh"]).stdout);
+    assert!(zh.contains("缺少 lp 命令：请安装 CUPS"), "{zh}");
+    assert!(!zh.contains("is missing"), "no English reason: {zh}");
+    let en = text(&station.run(&["print-queue", "--lang", "en"]).stdout);
+    assert!(en.contains("the `lp` command is missing"), "{en}");
 }
 
 #[test]
@@ -439,7 +447,7 @@ fn a_reprint_needs_the_permission_and_a_reason_and_revokes_the_old_badge() {
     assert_eq!(no_reason.status.code(), Some(2), "a reprint without --reason is a usage error");
     let blank =
         station.run(&["badge", "print", &id, "--printer", "none", "--reprint", "--reason", "  "]);
-    assert_eq!(blank.status.code(), Some(1));
+    assert_eq!(blank.status.code(), Some(6), "a blank reason is invalid");
     assert!(text(&blank.stderr).contains("needs a reason"), "{}", text(&blank.stderr));
     let kiosk = station.run_with(
         &[
@@ -456,7 +464,7 @@ fn a_reprint_needs_the_permission_and_a_reason_and_revokes_the_old_badge() {
         ],
         &pin,
     );
-    assert_eq!(kiosk.status.code(), Some(1));
+    assert_eq!(kiosk.status.code(), Some(4), "refused");
     assert!(text(&kiosk.stderr).contains("may not reprint"), "{}", text(&kiosk.stderr));
 
     let desk = station.run_with(

@@ -117,7 +117,7 @@ fn a_dead_printer_fails_the_job_clearly_and_an_operator_retry_prints_it_once() {
     queue::process_due(&mut fx.store, &printers).unwrap();
     let job = fx.only_job();
     assert_eq!((job.id, job.status, job.attempts), (id, JobStatus::Failed, 2));
-    let error = job.last_error.unwrap();
+    let error = job.last_error.unwrap().to_string();
     assert!(
         error.contains("cannot write to the spool folder") && error.contains("spool"),
         "{error}"
@@ -196,7 +196,7 @@ fn a_crash_inside_lp_is_left_for_a_person_not_printed_again() {
     queue::recover(&mut fx.store, &printers).unwrap();
     let job = fx.only_job();
     assert_eq!(job.status, JobStatus::Failed);
-    assert!(job.last_error.unwrap().contains("check whether it printed"));
+    assert!(job.last_error.unwrap().to_string().contains("check whether it printed"));
 }
 
 #[test]
@@ -349,4 +349,41 @@ fn the_worker_sends_queued_jobs_and_reports_each_state() {
     assert_eq!(seen, vec![JobStatus::Sending, JobStatus::Sent, JobStatus::Printed]);
     drop(worker);
     assert_eq!(fx.only_job().status, JobStatus::Printed);
+}
+
+#[test]
+fn a_failed_job_stores_its_problem_typed_and_an_old_text_still_shows() {
+    use expo_kiosk::badges::printer::PrinterFault;
+    use expo_kiosk::badges::{JobError, PrintProblem};
+    use expo_kiosk::ui::error_text::job_error;
+    use expo_kiosk::ui::Lang;
+
+    let mut fx = Fixture::new();
+    let printers = fx.printers();
+    fx.enqueue();
+    // The spool folder does not exist.
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    queue::process_due(&mut fx.store, &printers).unwrap();
+    let error = fx.only_job().last_error.unwrap();
+    let JobError::Problem(problem) = &error else { panic!("not typed: {error:?}") };
+    let PrintProblem::Printer { printer, fault } = problem.as_ref() else {
+        panic!("not a printer problem: {problem:?}");
+    };
+    assert_eq!(printer, "hot");
+    assert!(matches!(fault, PrinterFault::SpoolWrite { .. }), "{fault:?}");
+    let (zh, en) = (job_error(&error, Lang::Zh), job_error(&error, Lang::En));
+    assert!(zh.contains("无法写入打印文件夹"), "{zh}");
+    assert!(en.contains("cannot write to the spool folder"), "{en}");
+    let stored: Option<String> =
+        fx.store.conn().query_row("SELECT last_problem FROM print_jobs", [], |r| r.get(0)).unwrap();
+    assert!(stored.unwrap().contains("spool_write"), "stored as typed JSON");
+
+    // A job that failed before problems were typed keeps its English text, in any language.
+    fx.store
+        .conn()
+        .execute("UPDATE print_jobs SET last_error = 'paper jam', last_problem = NULL", [])
+        .unwrap();
+    let legacy = fx.only_job().last_error.unwrap();
+    assert_eq!(legacy, JobError::Legacy("paper jam".into()));
+    assert_eq!(job_error(&legacy, Lang::Zh), "paper jam");
 }

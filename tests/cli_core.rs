@@ -42,6 +42,10 @@ impl Station {
     fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_expo-kiosk"));
         command.arg("--data-dir").arg(self.data()).args(args).env_remove("EXPO_KIOSK_PIN");
+        // Messages are English unless a test asks for a language or a Chinese locale.
+        for locale in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+            command.env_remove(locale);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -215,11 +219,11 @@ fn a_malformed_file_is_a_clear_error() {
     let station = Station::with_event_today();
     let no_name = station.file("x.csv", b"registration_code,company\nR1,Acme\n");
     let out = station.run(&["import", "attendees", no_name.to_str().unwrap()]);
-    assert_eq!(code(&out), 3);
+    assert_eq!(code(&out), 6);
     assert!(text(&out.stderr).contains("name"), "{}", text(&out.stderr));
     let binary = station.file("y.csv", &[0xff, 0xfe, 0x00, 0x81, 0x30, 0xff]);
     let out = station.run(&["import", "attendees", binary.to_str().unwrap()]);
-    assert_eq!(code(&out), 3);
+    assert_eq!(code(&out), 6);
     assert!(text(&out.stderr).contains("neither UTF-8 nor GB18030"), "{}", text(&out.stderr));
     let out = station.run(&["import", "attendees", "/nonexistent.csv"]);
     assert_eq!(code(&out), 3);
@@ -246,7 +250,7 @@ fn register_masks_and_protects_the_id_number() {
     assert_eq!(shown["id_number"], "1101**********002X");
     assert_eq!(shown["source"], "walk_in");
 
-    // Same ID document again: refused with exit 1.
+    // Same ID document again: refused as invalid (a duplicate).
     let out = station.run(&[
         "register",
         "--name",
@@ -260,10 +264,10 @@ fn register_masks_and_protects_the_id_number() {
         "--id-number",
         "11010519491231002x",
     ]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 6);
     assert!(text(&out.stderr).contains("already registered"), "{}", text(&out.stderr));
 
-    // Missing required field for the category, bad check digit: exit 1 with every reason.
+    // Missing required field for the category, bad check digit: invalid, with every reason.
     let out = station.run(&[
         "register",
         "--name",
@@ -273,7 +277,7 @@ fn register_masks_and_protects_the_id_number() {
         "--id-number",
         "110105194912310021",
     ]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 6);
     let err = text(&out.stderr);
     assert!(err.contains("company") && err.contains("phone") && err.contains("id_number"), "{err}");
 
@@ -302,14 +306,14 @@ fn register_masks_and_protects_the_id_number() {
         .status
         .success());
     let denied = station.run_with(&["attendee", "show", &id, "--reveal-as", "desk1"], &pin, None);
-    assert_eq!(code(&denied), 1, "{}", text(&denied.stderr));
+    assert_eq!(code(&denied), 4, "refused: {}", text(&denied.stderr));
     assert!(!text(&denied.stdout).contains("11010519491231002X"));
     let wrong = station.run_with(
         &["attendee", "show", &id, "--reveal-as", "boss"],
         &[("EXPO_KIOSK_PIN", "0000")],
         None,
     );
-    assert_eq!(code(&wrong), 1);
+    assert_eq!(code(&wrong), 4);
     let revealed =
         station.run_with(&["attendee", "show", &id, "--json", "--reveal-as", "boss"], &pin, None);
     assert!(revealed.status.success(), "{}", text(&revealed.stderr));
@@ -334,16 +338,16 @@ fn once_the_station_has_an_admin_every_change_needs_an_operator_and_their_pin() 
     // A copy of the data directory no longer lets anyone add an admin or register.
     let copied =
         station.run_with(&["operator", "add", "mallory", "--role", "admin"], &boss_pin, None);
-    assert_eq!(code(&copied), 1);
+    assert_eq!(code(&copied), 4);
     assert!(text(&copied.stderr).contains("--as OPERATOR"), "{}", text(&copied.stderr));
     let unnamed = station.run(&["register", "--name", "X", "--category", "vip"]);
-    assert_eq!(code(&unnamed), 1);
+    assert_eq!(code(&unnamed), 4);
     let wrong = station.run_with(
         &["--as", "boss", "operator", "add", "mallory", "--role", "admin"],
         &[("EXPO_KIOSK_PIN", "0000"), ("EXPO_KIOSK_NEW_PIN", "1111")],
         None,
     );
-    assert_eq!(code(&wrong), 1);
+    assert_eq!(code(&wrong), 4);
     assert!(!station.ok(&["operator", "list"]).contains("mallory"));
 
     // The admin's PIN, then the new operator's, both on stdin.
@@ -367,7 +371,7 @@ fn once_the_station_has_an_admin_every_change_needs_an_operator_and_their_pin() 
         &[],
         Some(b"2580\n11010519491231002X\n"),
     );
-    assert_eq!(code(&from_stdin), 1, "the same ID number again: a duplicate");
+    assert_eq!(code(&from_stdin), 6, "the same ID number again: a duplicate");
     assert!(
         text(&from_stdin.stderr).contains("already registered"),
         "{}",
@@ -377,7 +381,7 @@ fn once_the_station_has_an_admin_every_change_needs_an_operator_and_their_pin() 
     // The exhibitor desk registers exhibitors only, and the refusal changes nothing.
     let vip = ["--as", "exh", "register", "--name", "李四", "--category", "vip"];
     let refused = station.run_with(&vip, &[("EXPO_KIOSK_PIN", "1357")], None);
-    assert_eq!(code(&refused), 1);
+    assert_eq!(code(&refused), 4);
     assert!(text(&refused.stderr).contains("does not handle the vip category"));
     assert_eq!(station.count("attendees"), 1);
 }
@@ -533,7 +537,7 @@ fn event_bundles_share_public_keys_and_never_the_private_key() {
     let broken =
         first.file("broken.json", b"{\"format\": \"expo-kiosk-event-bundle\", \"version\": 1");
     let out = Station::new().run(&["event", "import", broken.to_str().unwrap()]);
-    assert_eq!(code(&out), 3);
+    assert_eq!(code(&out), 6);
     assert!(text(&out.stderr).contains("not an event bundle"));
 }
 
@@ -630,10 +634,10 @@ fn an_admin_replaces_a_forgotten_pin_and_disables_an_operator_who_left() {
 
     // The station keeps its one admin; unknown names are a plain no.
     let last = as_boss(&["operator", "disable", "boss"], "");
-    assert_eq!(code(&last), 1);
+    assert_eq!(code(&last), 4);
     assert!(text(&last.stderr).contains("last active admin"), "{}", text(&last.stderr));
     let nobody = as_boss(&["operator", "enable", "nobody"], "");
-    assert_eq!(code(&nobody), 1);
+    assert_eq!(code(&nobody), 5);
     assert!(text(&nobody.stderr).contains("no operator named \"nobody\""));
 
     ok_as_boss(&["operator", "enable", "temp1"]);
@@ -642,4 +646,101 @@ fn an_admin_replaces_a_forgotten_pin_and_disables_an_operator_who_left() {
     let audit = ok_as_boss(&["audit", "--limit", "20"]);
     assert_eq!(audit.matches("operator_change").count(), 4, "{audit}");
     assert!(!audit.contains("7777"));
+}
+
+/// Words of four or more Latin letters: English prose, as opposed to a code or a value.
+fn english_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_ascii_alphabetic()).filter(|word| word.len() >= 4).collect()
+}
+
+#[test]
+fn lang_zh_words_import_reports_and_refusals_in_chinese() {
+    let station = Station::with_event_today();
+    let csv = station.file(
+        "bad.csv",
+        "registration_code,name,company,category,phone\r\n\
+         R1,张三,上海展览,参展商,13812345678\r\n\
+         R2,李四,,参展商,12345\r\n"
+            .as_bytes(),
+    );
+    let import = ["import", "attendees", csv.to_str().unwrap(), "--dry-run"];
+    let mut args = vec!["--lang", "zh"];
+    args.extend(import);
+    let out = station.run(&args);
+    assert_eq!(code(&out), 1, "rejected for a bad row");
+    let report = text(&out.stdout);
+    assert!(report.contains("第 3 行：手机 “12345”：大陆手机号须为"), "{report}");
+    assert!(report.contains("第 3 行：公司"), "{report}");
+    assert!(report.contains("试运行：未写入任何数据"), "{report}");
+    // The encoding's name and the category's id are values, not prose.
+    let values = ["utf", "exhibitor"];
+    let prose: Vec<&str> =
+        english_words(&report).into_iter().filter(|word| !values.contains(word)).collect();
+    assert!(prose.is_empty(), "English in the Chinese report: {report}");
+    // English by default, Chinese from the locale, and --lang over the locale.
+    assert!(text(&station.run(&import).stdout).contains("line 3: phone"));
+    let zh_locale = [("LANG", "zh_CN.UTF-8")];
+    assert!(text(&station.run_with(&import, &zh_locale, None).stdout).contains("第 3 行"));
+    let mut english = vec!["--lang", "en"];
+    english.extend(import);
+    assert!(text(&station.run_with(&english, &zh_locale, None).stdout).contains("line 3"));
+
+    // A refused command: the refusal in Chinese, with no English reason.
+    let setup = [("EXPO_KIOSK_PIN", "0000")];
+    station.ok_with(&["operator", "add", "boss", "--role", "admin"], &setup);
+    let desk = [("EXPO_KIOSK_PIN", "0000"), ("EXPO_KIOSK_NEW_PIN", "2580")];
+    station.ok_with(&["--as", "boss", "operator", "add", "alice", "--role", "desk"], &desk);
+    let export = ["--lang", "zh", "--as", "alice", "event", "export", "--out", "b.json"];
+    let out = station.run_with(&export, &[("EXPO_KIOSK_PIN", "2580")], None);
+    assert_eq!(code(&out), 4);
+    let refusal = text(&out.stderr);
+    assert!(refusal.contains("已拒绝：操作员 alice（登记台）无权修改活动"), "{refusal}");
+    let prose: Vec<&str> =
+        english_words(&refusal).into_iter().filter(|word| *word != "alice").collect();
+    assert!(prose.is_empty(), "English in the Chinese refusal: {refusal}");
+    // An invalid registration names each field and problem in Chinese.
+    let register = ["--lang", "zh", "--as", "boss", "register", "--name", "王五"];
+    let mut args = register.to_vec();
+    args.extend(["--category", "参展商", "--phone", "12345"]);
+    let out = station.run_with(&args, &[("EXPO_KIOSK_PIN", "0000")], None);
+    assert_eq!(code(&out), 6);
+    let invalid = text(&out.stderr);
+    assert!(
+        invalid.contains("请更正：登记无效：") && invalid.contains("手机：大陆手机号"),
+        "{invalid}"
+    );
+    let prose: Vec<&str> =
+        english_words(&invalid).into_iter().filter(|word| !values.contains(word)).collect();
+    assert!(prose.is_empty(), "English in the Chinese problems: {invalid}");
+}
+
+#[test]
+fn each_error_class_has_its_exit_code() {
+    // Unavailable: no event on this station yet.
+    let fresh = Station::new();
+    assert_eq!(code(&fresh.run(&["verify", "EK1AAAA"])), 3);
+    let zh = fresh.run(&["--lang", "zh", "verify", "EK1AAAA"]);
+    assert_eq!(code(&zh), 3);
+    assert!(text(&zh.stderr).contains("暂时无法完成：本站还没有活动"), "{}", text(&zh.stderr));
+
+    let station = Station::with_event_today();
+    station.ok_with(&["operator", "add", "boss", "--role", "admin"], &[("EXPO_KIOSK_PIN", "0000")]);
+    let as_boss = |args: &[&str], pin: &str| {
+        let mut all = vec!["--as", "boss"];
+        all.extend_from_slice(args);
+        station.run_with(&all, &[("EXPO_KIOSK_PIN", pin)], None)
+    };
+    // Refused: no operator named, a wrong PIN.
+    assert_eq!(code(&station.run(&["search", "x"])), 4);
+    assert_eq!(code(&as_boss(&["search", "x"], "9999")), 4);
+    // Not found: an attendee that does not exist.
+    assert_eq!(code(&as_boss(&["attendee", "show", "R404"], "0000")), 5);
+    // Invalid: a category the event does not have.
+    assert_eq!(code(&as_boss(&["register", "--name", "X", "--category", "nope"], "0000")), 6);
+
+    // `--help` lists the codes.
+    let help = station.ok(&["--help"]);
+    for line in ["3  unavailable", "4  refused", "5  not found", "6  invalid"] {
+        assert!(help.contains(line), "{line}: {help}");
+    }
 }

@@ -385,6 +385,6 @@ fn the_follow_up_export_gives_contact_data_only_with_consent() {
         &show.data,
         &["report", "follow-up", "--category", "nobody", "--output", out.to_str().unwrap()],
     );
-    assert_eq!(unknown.status.code(), Some(2), "an unknown category is a usage error");
+    assert_eq!(unknown.status.code(), Some(6), "an unknown category is invalid");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
 }

@@ -934,10 +934,13 @@ fn the_print_queue_shows_a_failed_badge_and_retries_it_once_the_printer_is_back(
     });
     assert_eq!(harness.state().print_queue().jobs()[0].attendee_name, "张三丰");
     assert_eq!(harness.query_all_by_label("张三丰").count(), 2, "the card and the queue's row");
-    let error = harness.state().print_queue().jobs()[0].last_error.clone().unwrap_or_default();
-    assert!(error.contains("cannot write to the spool folder"), "{error}");
-    let shown = harness.query_all_by_label_contains("cannot write to the spool folder").count();
+    let error = harness.state().print_queue().jobs()[0].last_error.clone().unwrap();
+    assert!(error.to_string().contains("cannot write to the spool folder"), "{error}");
+    // The stored problem is worded in the operator's language, not the library's English.
+    let shown = harness.query_all_by_label_contains("无法写入打印文件夹").count();
     assert_eq!(shown, 2, "the desk's notice and the queue's row");
+    let english = harness.query_all_by_label_contains("cannot write to the spool folder").count();
+    assert_eq!(english, 0, "no English reason on the Chinese screen");
 
     // The printer is back: one click sends the badge, once.
     std::fs::create_dir(&spool).unwrap();

@@ -21,7 +21,9 @@ pub mod template;
 use std::path::PathBuf;
 
 pub use printer::{Backend, Printer, PrinterConfig, RetryPolicy};
-pub use queue::{enqueue, jobs, JobId, JobStatus, PrintJobView, PrintWorker, WorkerUpdate};
+pub use queue::{
+    enqueue, jobs, JobError, JobId, JobStatus, PrintJobView, PrintWorker, WorkerUpdate,
+};
 pub use render::{cjk_font, render_pdf, BadgeData};
 pub use template::Template;
 
@@ -31,7 +33,9 @@ use crate::store::StoreError;
 
 /// Why a badge did not print, as an operator reads it: typed, so the screen renders it in
 /// their language (`ui::i18n::print_problem`); `Display` is the English of the CLI and logs.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// A print job stores its last one (`queue::JobError`), serialised as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum PrintProblem {
     #[error("no printer is set up for this station")]
     NoPrinter,
@@ -50,9 +54,26 @@ pub enum PrintProblem {
     /// The print queue could not take the job (its worker or its database failed).
     #[error("the print queue is unavailable: {detail}")]
     QueueUnavailable { detail: String },
+    /// A crash came while the badge was being handed to the printer, which cannot say
+    /// whether it took it.
+    #[error(
+        "interrupted while handing the badge to the printer: check whether it printed, then \
+         retry it with `print-queue --retry` if it did not"
+    )]
+    Interrupted,
+    /// The badge could not be made (its template, font or data): not the printer's fault.
+    #[error("cannot make the badge: {detail}")]
+    CannotRender { detail: String },
 }
 
 impl BadgeError {
+    /// What a print job that failed with this error stores: its printing problem, or else
+    /// the badge that could not be made.
+    pub fn job_problem(&self) -> PrintProblem {
+        self.print_problem()
+            .unwrap_or_else(|| PrintProblem::CannotRender { detail: self.to_string() })
+    }
+
     /// The printing problem this error is, if it is one: not a registration, permission or
     /// layout problem, which the caller reports its own way.
     pub fn print_problem(&self) -> Option<PrintProblem> {

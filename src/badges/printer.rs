@@ -155,7 +155,8 @@ pub enum PrinterState {
 /// What went wrong between the station and its printer. `detail` is the operating
 /// system's or CUPS's own words, kept for the log and the English report; a screen renders
 /// the fault itself in the operator's language (`ui::i18n::printer_fault`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PrinterFault {
     #[error("cannot write the badge file: {detail}")]
     StageFile { detail: String },

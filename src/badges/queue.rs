@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::printer::{Interrupted, Printer, PrinterConfig, PrinterState};
 use super::render::{render_pdf, BadgeData};
 use super::template::Template;
-use super::BadgeError;
+use super::{BadgeError, PrintProblem};
 use crate::domain::AttendeeId;
 use crate::operators::{authorize, Operator, Permission};
 use crate::registration::{self, badge, RegistrationError};
@@ -78,7 +78,7 @@ pub struct PrintJobView {
     pub printer: String,
     pub status: JobStatus,
     pub attempts: u32,
-    pub last_error: Option<String>,
+    pub last_error: Option<JobError>,
     pub printer_job: Option<String>,
     pub requested_by: String,
     pub created_at: String,
@@ -86,6 +86,59 @@ pub struct PrintJobView {
     /// Whether the badge it prints is still the attendee's active one. A failed job of a
     /// badge since reprinted or revoked is history, not something to print again.
     pub badge_active: bool,
+}
+
+/// Why a job's last attempt failed, as the queue stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobError {
+    /// Typed, so a screen words it in the operator's language (`ui::error_text::job_error`).
+    /// Boxed: a printer fault is large, and every job view carries this.
+    Problem(Box<PrintProblem>),
+    /// The English text a job stored before problems were typed (schema 9 and earlier).
+    Legacy(String),
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Problem(problem) => problem.fmt(f),
+            JobError::Legacy(text) => f.write_str(text),
+        }
+    }
+}
+
+/// `print-queue --json` keeps `last_error` the English text scripts have always read.
+impl Serialize for JobError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl JobError {
+    /// The `last_error` and `last_problem` columns that store it.
+    fn columns(error: Option<&JobError>) -> (Option<&str>, Option<String>) {
+        match error {
+            None => (None, None),
+            Some(JobError::Legacy(text)) => (Some(text), None),
+            // Serialising plain data cannot fail; were it to, the English text is kept.
+            Some(JobError::Problem(problem)) => match serde_json::to_string(problem) {
+                Ok(json) => (None, Some(json)),
+                Err(_) => (None, Some(problem.to_string())),
+            },
+        }
+    }
+
+    /// Read back from the columns: a problem this version cannot read (written by a newer
+    /// one) still shows, as its stored text.
+    fn from_columns(legacy: Option<String>, problem: Option<String>) -> Option<JobError> {
+        match problem {
+            Some(json) => Some(match serde_json::from_str(&json) {
+                Ok(problem) => JobError::Problem(Box::new(problem)),
+                Err(_) => JobError::Legacy(json),
+            }),
+            None => legacy.map(JobError::Legacy),
+        }
+    }
 }
 
 impl PrintJobView {
@@ -258,7 +311,7 @@ pub fn recover(
     let mut changed = Vec::new();
     for job in jobs_with_status(store.conn(), JobStatus::Sending)? {
         let change = match printers.resolve(Some(&job.printer)) {
-            Err(error) => Change::to(JobStatus::Failed).error(error.to_string()),
+            Err(error) => Change::to(JobStatus::Failed).error(error.job_problem()),
             Ok(printer) => {
                 match printer
                     .resolve_interrupted(&job.id.to_string(), job.printer_job.as_deref())?
@@ -267,11 +320,9 @@ pub fn recover(
                         Change::to(JobStatus::Sent).printer_job(printer_job)
                     }
                     Interrupted::NotSent => Change::to(JobStatus::Queued),
-                    Interrupted::Unknown => Change::to(JobStatus::Failed).error(
-                        "interrupted while handing the badge to the printer: check whether it \
-                         printed, then retry it with `print-queue --retry` if it did not"
-                            .into(),
-                    ),
+                    Interrupted::Unknown => {
+                        Change::to(JobStatus::Failed).error(PrintProblem::Interrupted)
+                    }
                 }
             }
         };
@@ -338,14 +389,14 @@ fn send(
     let printer = match printers.resolve(Some(&job.printer)) {
         Ok(printer) => printer,
         Err(error) => {
-            let fail = Change::to(JobStatus::Failed).error(error.to_string());
+            let fail = Change::to(JobStatus::Failed).error(error.job_problem());
             return Ok(transition(store, job, JobStatus::Queued, fail)?.into_iter().collect());
         }
     };
     let pdf = match render_job(store, job, &printer) {
         Ok(pdf) => pdf,
         Err(error) => {
-            let fail = Change::to(JobStatus::Failed).error(error.to_string());
+            let fail = Change::to(JobStatus::Failed).error(error.job_problem());
             return Ok(transition(store, job, JobStatus::Queued, fail)?.into_iter().collect());
         }
     };
@@ -367,9 +418,9 @@ fn send(
     let change = match outcome {
         Ok(printer_job) => Change::to(JobStatus::Sent).printer_job(printer_job),
         Err(error) if attempts >= printers.retry.max_attempts => {
-            Change::to(JobStatus::Failed).error(error.to_string())
+            Change::to(JobStatus::Failed).error(error.job_problem())
         }
-        Err(error) => Change::to(JobStatus::Queued).error(error.to_string()),
+        Err(error) => Change::to(JobStatus::Queued).error(error.job_problem()),
     };
     changed.extend(transition(store, &job, JobStatus::Sending, change)?);
     Ok(changed)
@@ -409,7 +460,7 @@ struct Change {
     printer: Option<String>,
     attempts: Option<u32>,
     printer_job: Option<String>,
-    error: Option<String>,
+    error: Option<PrintProblem>,
 }
 
 impl Change {
@@ -429,7 +480,7 @@ impl Change {
         Change { printer_job: Some(printer_job), ..self }
     }
 
-    fn error(self, error: String) -> Self {
+    fn error(self, error: PrintProblem) -> Self {
         Change { error: Some(error), ..self }
     }
 }
@@ -448,25 +499,30 @@ fn transition(
     let printer_job = change.printer_job.or_else(|| job.printer_job.clone());
     let last_error = match change.status {
         JobStatus::Sent | JobStatus::Printed => None,
-        _ => change.error.or_else(|| job.last_error.clone()),
+        _ => change
+            .error
+            .map(|problem| JobError::Problem(Box::new(problem)))
+            .or_else(|| job.last_error.clone()),
     };
+    let (legacy_error, problem) = JobError::columns(last_error.as_ref());
     let updated_at = now_rfc3339();
     let applied = store.write(|tx| {
         let rows = tx
             .sql()
             .prepare_cached(
                 "UPDATE print_jobs SET status = ?1, attempts = ?2, last_error = ?3, printer_job = ?4, \
-                 updated_at = ?5, printer = ?6 WHERE id = ?7 AND status = ?8",
+                 updated_at = ?5, printer = ?6, last_problem = ?9 WHERE id = ?7 AND status = ?8",
             )?
             .execute(params![
                 change.status.as_str(),
                 attempts,
-                last_error,
+                legacy_error,
                 printer_job,
                 updated_at,
                 printer,
                 job.id.to_string(),
-                from.as_str()
+                from.as_str(),
+                problem
             ])?;
         // `sending` is the queue's own bookkeeping; other stations see the outcome.
         let visible = change.status != JobStatus::Sending
@@ -480,7 +536,8 @@ fn transition(
                 &printer,
                 change.status,
                 attempts,
-                last_error.clone(),
+                // The hub's operations console reads the English text.
+                last_error.as_ref().map(ToString::to_string),
             );
             tx.emit(hlc, Record::PrintJob(record))?;
         }
@@ -578,7 +635,7 @@ fn jobs_with_status(conn: &Connection, status: JobStatus) -> Result<Vec<PrintJob
 const JOB_SELECT: &str =
     "SELECT j.id, j.attendee_id, coalesce(a.name, ''), j.badge_serial, j.printer, \
      j.status, j.attempts, j.last_error, j.printer_job, j.requested_by, j.created_at, j.updated_at, \
-     coalesce(b.status = 'active', 0) \
+     coalesce(b.status = 'active', 0), j.last_problem \
      FROM print_jobs j LEFT JOIN attendees a ON a.id = j.attendee_id \
      LEFT JOIN badges b ON b.attendee_id = j.attendee_id AND b.serial = j.badge_serial";
 
@@ -602,7 +659,7 @@ fn read_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PrintJobView, Ba
         printer: row.get(4)?,
         status,
         attempts: row.get(6)?,
-        last_error: row.get(7)?,
+        last_error: JobError::from_columns(row.get(7)?, row.get(13)?),
         printer_job: row.get(8)?,
         requested_by: row.get(9)?,
         created_at: row.get(10)?,

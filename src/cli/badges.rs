@@ -9,11 +9,13 @@ use clap::{Args, Subcommand};
 use expo_kiosk::badges::batch::{self, Batch};
 use expo_kiosk::badges::printer::cups_queues;
 use expo_kiosk::badges::queue::{self, JobStatus, PrintJobView};
-use expo_kiosk::badges::{Backend, BadgeError, PrinterConfig, Template};
+use expo_kiosk::badges::{Backend, PrinterConfig, Template};
 use expo_kiosk::domain::AttendeeId;
 use expo_kiosk::operators::{Operator, Permission};
 use expo_kiosk::registration;
 use expo_kiosk::store::Store;
+use expo_kiosk::ui::error_text::job_error;
+use expo_kiosk::ui::Lang;
 
 use super::print_json;
 
@@ -89,7 +91,6 @@ pub fn render(store: &mut Store, operator: &Operator, args: RenderArgs) -> Resul
     let started = std::time::Instant::now();
     let Batch { badges, revoked, bytes } =
         batch::render_attendees(store, operator, &template, &attendees, &args.out)
-            .map_err(lift)
             .with_context(|| format!("rendering {}", args.out.display()))?;
     let elapsed = started.elapsed();
     println!(
@@ -105,12 +106,18 @@ pub fn render(store: &mut Store, operator: &Operator, args: RenderArgs) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print(store: &mut Store, operator: &Operator, args: PrintArgs) -> Result<ExitCode> {
+/// `lang`: the language of the job's problem, if it failed.
+pub fn print(
+    store: &mut Store,
+    operator: &Operator,
+    args: PrintArgs,
+    lang: Lang,
+) -> Result<ExitCode> {
     let printers = PrinterConfig::load(store.data_dir())?;
     let printer = printers.resolve(args.printer.as_deref())?;
     let attendee = AttendeeId(registration::resolve(store.conn(), &args.attendee)?.id);
     let reason = if args.reprint { args.reason.as_deref() } else { None };
-    let id = queue::enqueue(store, operator, attendee, reason, &printer.name).map_err(lift)?;
+    let id = queue::enqueue(store, operator, attendee, reason, &printer.name)?;
     queue::recover(store, &printers)?;
     queue::process_due(store, &printers)?;
     let job = queue::job(store.conn(), id)?.context("the print job vanished")?;
@@ -121,7 +128,7 @@ pub fn print(store: &mut Store, operator: &Operator, args: PrintArgs) -> Result<
             job.attendee_name
         );
     }
-    print_job_line(&job);
+    print_job_line(&job, lang);
     Ok(match job.status {
         JobStatus::Sent | JobStatus::Printed => ExitCode::SUCCESS,
         JobStatus::Queued | JobStatus::Sending => {
@@ -179,6 +186,7 @@ pub fn print_queue(
     store: &mut Store,
     operator: &Operator,
     args: PrintQueueArgs,
+    lang: Lang,
 ) -> Result<ExitCode> {
     // The queue names attendees: whoever may print sees it, as in the app's window.
     operator.require(Permission::Print)?;
@@ -197,12 +205,12 @@ pub fn print_queue(
     } else if jobs.is_empty() {
         println!("the print queue is empty");
     } else {
-        jobs.iter().for_each(print_job_line);
+        jobs.iter().for_each(|job| print_job_line(job, lang));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_job_line(job: &PrintJobView) {
+fn print_job_line(job: &PrintJobView, lang: Lang) {
     println!(
         "{} {:<8} {:<20} badge {:<3} {:<24} attempts {}{}{}{}",
         job.id,
@@ -212,27 +220,10 @@ fn print_job_line(job: &PrintJobView) {
         job.printer,
         job.attempts,
         job.printer_job.as_deref().map(|p| format!("  printer job {p}")).unwrap_or_default(),
-        job.last_error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default(),
+        job.last_error
+            .as_ref()
+            .map(|e| format!("  error: {}", job_error(e, lang)))
+            .unwrap_or_default(),
         if job.badge_active { "" } else { "  (badge since reprinted or revoked)" },
     );
-}
-
-/// Exit code 1 for a negative answer from the badge library (refused or failed), else 3.
-pub fn exit_code_for(error: &BadgeError) -> u8 {
-    match error {
-        BadgeError::ReasonRequired
-        | BadgeError::AlreadyPrinted { .. }
-        | BadgeError::BadgeNotPrintable { .. } => 1,
-        _ => 3,
-    }
-}
-
-/// Unwraps registration and operator errors so `super::exit_code_for` classifies them
-/// like everywhere else (attendee not found, forbidden: exit 1).
-fn lift(error: BadgeError) -> anyhow::Error {
-    match error {
-        BadgeError::Registration(inner) => inner.into(),
-        BadgeError::Operator(inner) => inner.into(),
-        other => other.into(),
-    }
 }

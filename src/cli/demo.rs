@@ -15,7 +15,7 @@ use expo_kiosk::operators::{self, Operator, Role};
 use expo_kiosk::registration::{self, badge, search};
 use expo_kiosk::store;
 use expo_kiosk::store::Store;
-use expo_kiosk::ui::{self, AppConfig, DeviceSetup, Mode};
+use expo_kiosk::ui::{self, AppConfig, DeviceSetup, Lang, Mode};
 
 use expo_kiosk::demo::demo_operator;
 
@@ -31,16 +31,14 @@ pub struct DemoArgs {
     /// cards, and a card nobody holds is registered as a walk-in (admin PIN 0000 leaves).
     #[arg(long, conflicts_with = "headless")]
     kiosk: bool,
-    /// Language of the app at start.
-    #[arg(long, value_enum, default_value_t)]
-    lang: super::run::LangArg,
 }
 
 /// The demo's operators: name, role and PIN (shown on the demo panel too).
 const DEMO_OPERATORS: [(&str, Role, &str); 2] =
     [("desk", Role::Desk, "1234"), ("admin", Role::Admin, "0000")];
 
-pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+/// `lang`: the global `--lang`; without it the app starts in Chinese.
+pub fn run(args: DemoArgs, data_dir: Option<PathBuf>, lang: Option<Lang>) -> Result<ExitCode> {
     let dir = match data_dir {
         Some(dir) => dir,
         None => super::default_data_dir()?.with_file_name("expo-kiosk-demo"),
@@ -74,7 +72,7 @@ pub fn run(args: DemoArgs, data_dir: Option<PathBuf>) -> Result<ExitCode> {
     drop(store);
     let mut config = AppConfig::new(dir, if args.kiosk { Mode::Kiosk } else { Mode::Desk });
     config.devices = DeviceSetup::Demo;
-    config.lang = args.lang.into();
+    config.lang = lang.unwrap_or(config.lang);
     ui::run_native(config)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,10 @@
 //! Command-line interface. Commands parse their arguments, call the library, and print
 //! either plain text for people or one JSON document (`--json`) for scripts.
 //!
-//! Exit codes (also in README): 0 done / valid; 1 a negative answer (invalid token,
-//! rejected import, attendee not found, invalid or duplicate registration); 2 usage
-//! error; 3 the command could not run (no event, unreadable file, database error).
+//! Exit codes (also in README and `--help`): 0 done / valid; 1 a negative answer (invalid
+//! token, import rejected for bad rows, a print job that failed); 2 usage error; and for an
+//! error, the code of its `ErrorClass` (`exit_code_for`). Messages from typed problems are
+//! printed in the `--lang` language (`expo_kiosk::ui::error_text`).
 
 mod badges;
 mod bench;
@@ -23,11 +24,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use expo_kiosk::domain::{NewAttendee, Source};
-use expo_kiosk::operators::{self, Operator, OperatorChange, OperatorError, Permission, Role};
+use expo_kiosk::error_class::{class_of, ErrorClass};
+use expo_kiosk::operators::{self, Operator, OperatorChange, Permission, Role};
 use expo_kiosk::provisioning;
 use expo_kiosk::registration::import::{self, ImportOptions};
 use expo_kiosk::registration::{self, badge, lookup, RegistrationError};
 use expo_kiosk::store::Store;
+use expo_kiosk::ui::error_text::{class_heading, error_text, import_report_lines};
+use expo_kiosk::ui::Lang;
 use serde::Serialize;
 use serde_json::json;
 
@@ -35,7 +39,8 @@ use serde_json::json;
 #[command(
     name = "expo-kiosk",
     version,
-    about = "Offline-first registration, badges and access control for exhibitions"
+    about = "Offline-first registration, badges and access control for exhibitions",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     /// This station's data directory (database and keys). Default: the platform's data dir.
@@ -46,6 +51,11 @@ pub struct Cli {
     /// active admin; until then the CLI acts as the station's setup actor.
     #[arg(long = "as", global = true, value_name = "OPERATOR")]
     acting_as: Option<String>,
+    /// The language of messages: problems, refusals and import reports (default: English,
+    /// or Chinese when LC_ALL, LC_MESSAGES or LANG starts with zh). Also the desktop app's
+    /// language at start (default there: Chinese).
+    #[arg(long, global = true, value_enum, value_name = "zh|en")]
+    lang: Option<run::LangArg>,
     /// Without a command, the desktop app opens in desk mode.
     #[command(subcommand)]
     command: Option<Command>,
@@ -282,60 +292,95 @@ enum OperatorCommand {
     Enable { name: String },
 }
 
+/// `--help`'s after-text; README's "Exit codes" says the same.
+const EXIT_CODES: &str = "Exit codes:
+  0  done; for `verify`, the token is valid
+  1  a negative answer: invalid token, import rejected for bad rows, a print job that failed
+  2  usage error (unknown command or flag, missing argument)
+  3  unavailable: could not be done now (no event yet, database, disk, keys, printer, hub)
+  4  refused: wrong PIN, no --as OPERATOR, missing permission or category, badge already printed
+  5  not found: no such attendee, operator, printer or template
+  6  invalid: a field, file or event definition the rules refuse; a duplicate registration";
+
+/// The exit code of an error's [`ErrorClass`].
+pub fn class_exit_code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Unavailable => 3,
+        ErrorClass::Refused => 4,
+        ErrorClass::NotFound => 5,
+        ErrorClass::Invalid => 6,
+    }
+}
+
+/// The class of a failed command's error: the first error in its chain that the library
+/// classifies; the CLI's own refusal; else the command could not run.
+fn error_class(error: &anyhow::Error) -> ErrorClass {
+    if error.downcast_ref::<OperatorRequired>().is_some() {
+        return ErrorClass::Refused;
+    }
+    error.chain().find_map(class_of).unwrap_or(ErrorClass::Unavailable)
+}
+
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    // A device test's own answer (it said no, or could not be talked to).
     if let Some(problem) = error.downcast_ref::<commission::DeviceProblem>() {
         return problem.exit_code();
     }
-    if let Some(badge_error) = error.downcast_ref::<expo_kiosk::badges::BadgeError>() {
-        return badges::exit_code_for(badge_error);
-    }
-    let stats_error = error.downcast_ref::<expo_kiosk::stats::StatsError>();
-    if let Some(expo_kiosk::stats::StatsError::UnknownCategory(_)) = stats_error {
-        return 2;
+    class_exit_code(error_class(error))
+}
+
+/// A failed command's message in `lang`: a typed problem rendered by the library; otherwise
+/// (a file that cannot be read, a database failure) the English detail, after the heading of
+/// its class in Chinese.
+pub fn error_message(error: &anyhow::Error, lang: Lang) -> String {
+    if lang == Lang::En {
+        return format!("error: {error:#}");
     }
     if error.downcast_ref::<OperatorRequired>().is_some() {
-        return 1;
+        return "错误：本站已有操作员：请用 --as 操作员 执行此命令（PIN 来自 EXPO_KIOSK_PIN 或标准输入）"
+            .into();
     }
-    let operator_error = error
-        .downcast_ref::<OperatorError>()
-        .or(match error.downcast_ref::<RegistrationError>() {
-            Some(RegistrationError::Operator(inner)) => Some(inner),
-            _ => None,
-        })
-        .or(match stats_error {
-            Some(expo_kiosk::stats::StatsError::Operator(inner)) => Some(inner),
-            _ => None,
-        });
-    if let Some(operator_error) = operator_error {
-        // Only a store or hashing failure means the command could not run.
-        return match operator_error {
-            OperatorError::Store(_) | OperatorError::Hash(_) => 3,
-            _ => 1,
-        };
+    let heading = class_heading(error_class(error), lang);
+    match error.chain().find_map(|cause| error_text(cause, lang)) {
+        Some(text) => format!("{heading}：{text}"),
+        None => format!("{heading}：{error:#}"),
     }
-    match error.downcast_ref::<RegistrationError>() {
-        Some(
-            RegistrationError::Invalid(_)
-            | RegistrationError::DuplicateCode { .. }
-            | RegistrationError::DuplicateIdDocument { .. }
-            | RegistrationError::NotFound(_)
-            | RegistrationError::Revoked(..),
-        ) => 1,
-        _ => 3,
+}
+
+impl Cli {
+    /// The language of the CLI's messages: `--lang`, else Chinese when the locale
+    /// (`LC_ALL`, then `LC_MESSAGES`, then `LANG`, the first one set) is Chinese, else English.
+    pub fn lang(&self) -> Lang {
+        match self.lang {
+            Some(lang) => lang.into(),
+            None => locale_lang(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+fn locale_lang(variable: impl Fn(&str) -> Option<String>) -> Lang {
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .into_iter()
+        .find_map(|name| variable(name).filter(|value| !value.is_empty()));
+    match locale {
+        Some(locale) if locale.starts_with("zh") => Lang::Zh,
+        _ => Lang::En,
     }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let lang = cli.lang();
+    let app_lang = cli.lang.map(Lang::from);
     let data_dir = match cli.data_dir.clone() {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
     match cli.command {
-        None => run::run(run::RunArgs::default(), data_dir),
-        Some(Command::Run(args)) => run::run(args, data_dir),
+        None => run::run(run::RunArgs::default(), data_dir, app_lang),
+        Some(Command::Run(args)) => run::run(args, data_dir, app_lang),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Gate(args)) => gate::run(args, &data_dir),
-        Some(Command::Demo(args)) => demo::run(args, cli.data_dir),
+        Some(Command::Demo(args)) => demo::run(args, cli.data_dir, app_lang),
         Some(Command::Sync(args)) => sync::run(args, &data_dir),
         Some(Command::ScanImage(args)) => scan::run(args),
         Some(Command::Doctor(args)) => commission::doctor(args, &data_dir),
@@ -346,7 +391,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(command) => {
             let mut store = Store::open(&data_dir)
                 .with_context(|| format!("opening the station data in {}", data_dir.display()))?;
-            run_on_store(&mut store, &Acting { name: cli.acting_as }, command)
+            run_on_store(&mut store, &Acting { name: cli.acting_as }, command, lang)
         }
     }
 }
@@ -390,12 +435,19 @@ impl Acting {
     }
 }
 
-fn run_on_store(store: &mut Store, acting: &Acting, command: Command) -> Result<ExitCode> {
+/// `lang`: the language of the messages the command prints.
+fn run_on_store(
+    store: &mut Store,
+    acting: &Acting,
+    command: Command,
+    lang: Lang,
+) -> Result<ExitCode> {
     match command {
         Command::Event(command) => event_command(store, acting, command),
         Command::Import(ImportCommand::Attendees { file, dry_run, skip_invalid, json }) => {
             let operator = acting.operator(store)?;
-            import_attendees(store, &operator, &file, ImportOptions { dry_run, skip_invalid }, json)
+            let options = ImportOptions { dry_run, skip_invalid };
+            import_attendees(store, &operator, &file, options, json, lang)
         }
         Command::Search { query, limit, json } => {
             let operator = acting.operator(store)?;
@@ -433,11 +485,11 @@ fn run_on_store(store: &mut Store, acting: &Acting, command: Command) -> Result<
         }
         Command::Badge(BadgeCommand::Print(args)) => {
             let operator = acting.operator(store)?;
-            badges::print(store, &operator, args)
+            badges::print(store, &operator, args, lang)
         }
         Command::PrintQueue(args) => {
             let operator = acting.operator(store)?;
-            badges::print_queue(store, &operator, args)
+            badges::print_queue(store, &operator, args, lang)
         }
         Command::Report(command) => report::run(store, acting, command),
         Command::Verify { token, json } => verify(store, token, json),
@@ -468,13 +520,14 @@ fn import_attendees(
     file: &Path,
     options: ImportOptions,
     json: bool,
+    lang: Lang,
 ) -> Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let report = import::import_csv(store, operator, &bytes, options)?;
     if json {
         print_json(&report)?;
     } else {
-        for line in report.text_lines(options.dry_run) {
+        for line in import_report_lines(&report, options.dry_run, lang) {
             println!("{line}");
         }
     }

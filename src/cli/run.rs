@@ -15,9 +15,6 @@ pub struct RunArgs {
     /// What this station is used as.
     #[arg(long, value_enum, default_value_t)]
     mode: ModeArg,
-    /// Language at start (switchable in the app).
-    #[arg(long, value_enum, default_value_t)]
-    lang: LangArg,
     /// Serial port of a barcode/QR scanner (keyboard-wedge scanners need none).
     #[arg(long, value_name = "PORT")]
     scanner: Option<String>,
@@ -42,9 +39,9 @@ enum ModeArg {
     Admin,
 }
 
-#[derive(Clone, Copy, Default, ValueEnum)]
+/// `--lang`: the CLI's messages, and the app's language at start (switchable in the app).
+#[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum LangArg {
-    #[default]
     Zh,
     En,
 }
@@ -58,7 +55,8 @@ impl From<LangArg> for Lang {
     }
 }
 
-pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
+/// `lang`: the global `--lang`; without it the app starts in Chinese.
+pub fn run(args: RunArgs, data_dir: PathBuf, lang: Option<Lang>) -> Result<ExitCode> {
     let mode = match args.mode {
         ModeArg::Desk => Mode::Desk,
         ModeArg::Kiosk => Mode::Kiosk,
@@ -66,7 +64,7 @@ pub fn run(args: RunArgs, data_dir: PathBuf) -> Result<ExitCode> {
         ModeArg::Admin => Mode::Admin,
     };
     let mut config = AppConfig::new(data_dir, mode);
-    config.lang = args.lang.into();
+    config.lang = lang.unwrap_or(config.lang);
     if args.gate_config.is_some() && !matches!(mode, Mode::Gate) {
         anyhow::bail!("--gate-config is for --mode gate");
     }

@@ -130,22 +130,23 @@ pub struct IdentityConflict {
     pub stored: MaskedIdentity,
 }
 
+/// The masked name, then the registration code and the masked ID number where known.
+impl std::fmt::Display for MaskedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        for part in [&self.registration_code, &self.id_number].into_iter().flatten() {
+            write!(f, " {part}")?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for IdentityConflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let show = |who: &MaskedIdentity| {
-            let mut text = who.name.clone();
-            for part in [&who.registration_code, &who.id_number].into_iter().flatten() {
-                text.push(' ');
-                text.push_str(part);
-            }
-            text
-        };
         write!(
             f,
             "line {}: identity conflict: the file's {} matches the stored {}; not applied",
-            self.line,
-            show(&self.in_file),
-            show(&self.stored)
+            self.line, self.in_file, self.stored
         )
     }
 }

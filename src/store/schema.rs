@@ -347,6 +347,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE attendees ADD COLUMN merged_into TEXT;
     "#,
+    // 10: a print job's last problem, typed (JSON of `badges::PrintProblem`) so the print
+    // queue words it in the operator's language. `last_error` keeps the English text of
+    // jobs that failed before; it is not written any more.
+    r#"
+    ALTER TABLE print_jobs ADD COLUMN last_problem TEXT;
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

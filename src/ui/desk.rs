@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 
 use super::app::Shell;
 use super::devices::{DeviceInput, Devices};
+use super::error_text::job_error;
 use super::i18n::{field_label, field_problem, id_type_label, Lang, Txt};
 use super::widgets::{
     demo_card_buttons, edit_at_caret, field_error, labelled_text, venue_time, Caret, Notice,
@@ -916,20 +917,17 @@ fn id_type_picker(ui: &mut egui::Ui, lang: Lang, id_type: &mut String, label: eg
 /// The notice for a print job's new state.
 fn print_progress(job: &PrintJobView, lang: Lang) -> Notice {
     let badge = format!("{} {}", Txt::Badge.get(lang), job.badge_serial);
+    let error = job.last_error.as_ref().map(|error| job_error(error, lang)).unwrap_or_default();
     match job.status {
         JobStatus::Sent | JobStatus::Printed => {
             Notice::ok(format!("{} · {badge} · {}", Txt::Printed.get(lang), job.printer))
         }
-        JobStatus::Failed => Notice::error(format!(
-            "{} · {badge}: {}",
-            Txt::PrintFailed.get(lang),
-            job.last_error.as_deref().unwrap_or_default()
-        )),
-        JobStatus::Queued if job.attempts > 0 => Notice::error(format!(
-            "{} · {badge}: {}",
-            Txt::PrintRetrying.get(lang),
-            job.last_error.as_deref().unwrap_or_default()
-        )),
+        JobStatus::Failed => {
+            Notice::error(format!("{} · {badge}: {}", Txt::PrintFailed.get(lang), error))
+        }
+        JobStatus::Queued if job.attempts > 0 => {
+            Notice::error(format!("{} · {badge}: {}", Txt::PrintRetrying.get(lang), error))
+        }
         JobStatus::Queued | JobStatus::Sending => {
             Notice::ok(format!("{} · {badge}", Txt::PrintQueued.get(lang)))
         }

@@ -619,6 +619,8 @@ pub fn print_problem(problem: &PrintProblem, lang: Lang) -> String {
         }
         P::Printer { printer, fault } => format!("打印机 {printer}：{}", printer_fault_zh(fault)),
         P::QueueUnavailable { .. } => "打印队列不可用（详情见日志）".into(),
+        P::Interrupted => "交给打印机时被中断：请查看胸卡是否已打印，未打印则重试失败的任务".into(),
+        P::CannotRender { .. } => "无法生成胸卡：请检查胸卡模板和活动设置（详情见日志）".into(),
     }
 }
 
@@ -814,6 +816,8 @@ mod tests {
             P::NotPrintable { serial: 2, status: "revoked".into() },
             P::NotPrintable { serial: 2, status: "superseded".into() },
             P::QueueUnavailable { detail: "database is locked".into() },
+            P::Interrupted,
+            P::CannotRender { detail: "the badge font cannot be used".into() },
         ];
         for problem in &all {
             match problem {
@@ -824,7 +828,9 @@ mod tests {
                 | P::AlreadyPrinted { .. }
                 | P::NotPrintable { .. }
                 | P::Printer { .. }
-                | P::QueueUnavailable { .. } => {}
+                | P::QueueUnavailable { .. }
+                | P::Interrupted
+                | P::CannotRender { .. } => {}
             }
         }
         all.extend(
@@ -843,6 +849,9 @@ mod tests {
         for problem in every_print_problem() {
             let (zh, en) = (print_problem(&problem, Lang::Zh), print_problem(&problem, Lang::En));
             assert_eq!(en, problem.to_string());
+            // A print job stores it as JSON.
+            let json = serde_json::to_string(&problem).unwrap();
+            assert_eq!(serde_json::from_str::<PrintProblem>(&json).unwrap(), problem, "{json}");
             let prose: Vec<&str> =
                 english_words(&zh).into_iter().filter(|word| !NAMES.contains(word)).collect();
             assert!(prose.is_empty(), "English in the Chinese text of {problem:?}: {zh}");

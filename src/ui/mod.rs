@@ -10,6 +10,7 @@ mod app;
 mod dashboard;
 mod desk;
 pub mod devices;
+pub mod error_text;
 mod event_editor;
 mod fonts;
 mod gate;

@@ -3,6 +3,7 @@
 
 use eframe::egui::{self, RichText};
 
+use super::error_text::job_error;
 use super::i18n::{Lang, Txt};
 use super::widgets::{field_error, venue_time};
 use crate::badges::queue::{JobStatus, PrintJobView};
@@ -99,8 +100,9 @@ impl PrintQueueWindow {
                             ]
                             .map(RichText::new),
                         );
-                        // The printer's own words, on their own line so they read whole.
-                        field_error(ui, job.last_error.as_deref());
+                        // Why it failed, on its own line so it reads whole.
+                        let error = job.last_error.as_ref().map(|error| job_error(error, lang));
+                        field_error(ui, error.as_deref());
                     }
                 });
             });
