@@ -561,3 +561,39 @@ fn pulled(summary: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+#[test]
+fn a_station_whose_clock_runs_ahead_holds_its_changes_back_instead_of_losing_them() {
+    use expo_kiosk::domain::{NewAttendee, Source};
+    use expo_kiosk::operators::Operator;
+    use expo_kiosk::registration;
+
+    let (_dir, data) = station_with_event();
+    let hub = Hub::start();
+    // It made the event: the organiser's admin station, whose event record the hub takes.
+    let code = hub.code_for("s", StationRole::Admin);
+    ok(&data, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    // A walk-in registered while the station's clock runs 10 minutes ahead of the hub's,
+    // twice the hub's bound.
+    let mut store = expo_kiosk::store::Store::open(&data).unwrap();
+    store.set_clock_offset(10 * 60 * 1000);
+    let person =
+        NewAttendee { name: "Ahead".into(), category: "vip".into(), ..NewAttendee::default() };
+    registration::register(&mut store, &Operator::admin("t"), &person, Source::WalkIn).unwrap();
+    drop(store);
+
+    let out = run(&data, &["sync"]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "not everything reached the hub: {summary}");
+    assert!(summary.contains("held back"), "{summary}");
+    assert!(!summary.contains("set aside"), "{summary}");
+    // The change waits in the outbox for the hub's clock, not set aside for good.
+    let status = ok(&data, &["sync", "status"]);
+    assert!(!status.contains("pending    0"), "{status}");
+    assert!(!status.contains("set aside"), "{status}");
+    let hub_db = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    let attendees: i64 = hub_db
+        .query_row("SELECT count(*) FROM changes WHERE kind = 'attendee'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(attendees, 0, "the hub stores nothing stamped from the future");
+}

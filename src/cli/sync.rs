@@ -159,5 +159,13 @@ fn sync_job(hub: Option<String>, data_dir: &Path) -> Result<ExitCode> {
             summary.refused
         );
     }
+    if summary.held_back > 0 {
+        println!(
+            "{} change(s) held back: they are stamped ahead of the hub's clock; they stay \
+             unacknowledged and are sent again once the hub's clock catches up (check this \
+             station's clock)",
+            summary.held_back
+        );
+    }
     Ok(if summary.pending_after > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

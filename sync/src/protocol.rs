@@ -243,9 +243,10 @@ pub struct PushResponse {
     pub acked: Vec<Uuid>,
     /// How many of them were new to the hub.
     pub new: usize,
-    /// Changes the hub will never store, with why (a rule they break, a role that may not
-    /// make them, another change already holding their id). The station marks them and
-    /// does not send them again: retrying cannot help, and nothing else waits on them.
+    /// Changes the hub did not store, with why (a rule they break, a role that may not
+    /// make them, another change already holding their id). The station sets them aside
+    /// and does not send them again: retrying cannot help, and nothing else waits on
+    /// them. The one exception is [`RefusedChange::FROM_THE_FUTURE`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<RefusedChange>,
 }
@@ -257,6 +258,18 @@ pub struct RefusedChange {
     /// `invalid`, `forbidden`, `not_this_station`, `from_the_future` or `id_reused`.
     pub code: String,
     pub reason: String,
+}
+
+impl RefusedChange {
+    /// The code of a change stamped too far ahead of the hub's clock. Unlike the other
+    /// refusals it is not final: the same change is admissible once the hub's clock has
+    /// caught up, so the station keeps it in its outbox and sends it again later.
+    pub const FROM_THE_FUTURE: &'static str = "from_the_future";
+
+    /// Whether sending the same change again later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.code == Self::FROM_THE_FUTURE
+    }
 }
 
 /// `GET /v1/pull?since=CURSOR&limit=N` answers this. The cursor is opaque to stations.

@@ -23,6 +23,7 @@
 //!   one station transaction, so a cut round resumes after the last applied page. Applying
 //!   a change twice is harmless anyway (records are whole states, merged by HLC).
 
+use std::collections::HashSet;
 use std::error::Error as StdError;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -176,6 +177,9 @@ pub struct SyncSummary {
     /// Local changes the hub refused for good in this round (see
     /// [`StationOutbox::mark_refused`]).
     pub refused: u64,
+    /// Local changes the hub refused only because this station's clock runs ahead of
+    /// the hub's: they stay in the outbox and are sent again in later rounds.
+    pub held_back: u64,
     /// Other stations' changes applied in this round.
     pub pulled: u64,
     /// Local changes still unacknowledged (non-zero only while the round runs, or when
@@ -206,18 +210,39 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
         ..SyncSummary::default()
     };
     endorse_own_key(client, outbox)?;
+    // Setting aside a change the hub refused only for a clock running ahead would lose
+    // it for good; it stays in the outbox instead, skipped for the rest of this round.
+    let mut held_back: HashSet<Uuid> = HashSet::new();
     loop {
-        let batch = outbox.pending(options.push_batch.max(1)).map_err(store_error)?;
+        let limit = options.push_batch.max(1);
+        let batch: Vec<Change> = outbox
+            .pending(limit + held_back.len())
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|change| !held_back.contains(&change.id))
+            .take(limit)
+            .collect();
         if batch.is_empty() {
             break;
         }
         let answer = client.push(&batch)?;
-        let sent: std::collections::HashSet<Uuid> = batch.iter().map(|c| c.id).collect();
+        let sent: HashSet<Uuid> = batch.iter().map(|c| c.id).collect();
         let acked = answer.acked.iter().filter(|id| sent.contains(id)).count();
-        let refused: Vec<RefusedChange> =
-            answer.refused.into_iter().filter(|r| sent.contains(&r.id)).collect();
-        if acked + refused.len() < sent.len() {
+        let (retry_later, refused): (Vec<RefusedChange>, Vec<RefusedChange>) = answer
+            .refused
+            .into_iter()
+            .filter(|r| sent.contains(&r.id))
+            .partition(RefusedChange::is_retryable);
+        if acked + refused.len() + retry_later.len() < sent.len() {
             return Err(SyncError::PartialAck { sent: sent.len(), acked });
+        }
+        if !retry_later.is_empty() {
+            tracing::warn!(
+                changes = retry_later.len(),
+                "the hub holds back changes stamped ahead of its clock; check this station's clock"
+            );
+            held_back.extend(retry_later.iter().map(|r| r.id));
+            summary.held_back = held_back.len() as u64;
         }
         outbox.mark_acked(&answer.acked).map_err(store_error)?;
         if !refused.is_empty() {

@@ -628,7 +628,7 @@ impl Refusal {
     fn code(&self) -> &'static str {
         match self {
             Refusal::NotThisStation { .. } => "not_this_station",
-            Refusal::Invalid(Invalid::FromTheFuture { .. }) => "from_the_future",
+            Refusal::Invalid(Invalid::FromTheFuture { .. }) => RefusedChange::FROM_THE_FUTURE,
             Refusal::Invalid(_) => "invalid",
             Refusal::Forbidden(_) => "forbidden",
             Refusal::IdReused => "id_reused",

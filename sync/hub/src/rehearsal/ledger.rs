@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
+use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{Change, Record};
+use expo_sync::validate::MAX_CLOCK_AHEAD_MS;
 use expo_sync::StationRole;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
@@ -19,8 +21,12 @@ pub struct StationBooks {
     pub made: Vec<Uuid>,
     /// Of those, the ones the hub refused and the station keeps aside, with the refusal.
     pub kept_aside: Vec<(Uuid, String)>,
-    /// Its state for its role, one line per entity, the entities of its kept-aside
-    /// changes left out (the hub does not hold them, by its own rule).
+    /// Of those, the ones still in the outbox that the hub cannot take yet: stamped
+    /// further ahead of its clock than it allows (the clock fault). The station sends
+    /// them again once the hub's clock catches up.
+    pub held_back: Vec<Uuid>,
+    /// Its state for its role, one line per entity, the entities of its kept-aside and
+    /// held-back changes left out (the hub does not hold them, by its own rule).
     pub state: BTreeSet<String>,
     /// Entities left out of the comparison on both sides.
     pub excluded: HashSet<String>,
@@ -50,6 +56,19 @@ pub fn station_books(dir: &Path, role: StationRole) -> Result<StationBooks, Rehe
         if change.station == own {
             excluded.insert(entity_line_key(&change.record));
             kept_aside.push((change.id, error));
+        }
+    }
+    let mut held_back = Vec::new();
+    let unacked: Vec<String> = conn
+        .prepare("SELECT change FROM outbox WHERE acked = 0")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let admissible_until = wall_clock_ms().saturating_add(MAX_CLOCK_AHEAD_MS);
+    for json in unacked {
+        let Ok(change) = serde_json::from_str::<Change>(&json) else { continue };
+        if change.hlc.wall_ms > admissible_until {
+            excluded.insert(entity_line_key(&change.record));
+            held_back.push(change.id);
         }
     }
     let mut lines = BTreeSet::new();
@@ -84,7 +103,7 @@ pub fn station_books(dir: &Path, role: StationRole) -> Result<StationBooks, Rehe
         lines.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     }
     let state = lines.into_iter().filter(|line| !excluded.contains(line_key(line))).collect();
-    Ok(StationBooks { made, kept_aside, state, excluded })
+    Ok(StationBooks { made, kept_aside, held_back, state, excluded })
 }
 
 /// Whether a station of `role` holds records of `kind`: what the hub's scoped pulls send it
@@ -193,6 +212,7 @@ pub struct Tally {
     pub lost: u64,
     pub duplicated: u64,
     pub kept_aside: u64,
+    pub held_back: u64,
     /// Changes the hub made itself (endorsements of stations' signing keys).
     pub hub_origin: u64,
 }
@@ -209,11 +229,13 @@ pub fn tally(stations: &[StationBooks], hub_ids: &[(Uuid, String)]) -> Tally {
     };
     for station in stations {
         let aside: HashSet<Uuid> = station.kept_aside.iter().map(|(id, _)| *id).collect();
+        let held: HashSet<Uuid> = station.held_back.iter().copied().collect();
         tally.kept_aside += aside.len() as u64;
+        tally.held_back += held.len() as u64;
         for id in &station.made {
             tally.changes_made += 1;
             match at_hub.get(id) {
-                None if !aside.contains(id) => tally.lost += 1,
+                None if !aside.contains(id) && !held.contains(id) => tally.lost += 1,
                 Some(copies) if *copies > 1 => tally.duplicated += copies - 1,
                 _ => {}
             }
@@ -298,11 +320,12 @@ mod tests {
 
     #[test]
     fn a_change_is_lost_only_when_neither_the_hub_nor_its_station_keeps_it() {
-        let (stored, twice, aside, lost) =
-            (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (stored, twice, aside, held, lost) =
+            (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let station = StationBooks {
-            made: vec![stored, twice, aside, lost],
-            kept_aside: vec![(aside, "the hub refused it (from_the_future): ahead".into())],
+            made: vec![stored, twice, aside, held, lost],
+            kept_aside: vec![(aside, "the hub refused it (forbidden): not a gate's".into())],
+            held_back: vec![held],
             state: BTreeSet::new(),
             excluded: HashSet::new(),
         };
@@ -313,8 +336,8 @@ mod tests {
             (Uuid::now_v7(), "@hub".to_owned()),
         ];
         let tally = tally(&[station], &hub);
-        assert_eq!((tally.lost, tally.duplicated, tally.kept_aside), (1, 1, 1));
-        assert_eq!((tally.changes_made, tally.hub_origin), (4, 1));
+        assert_eq!((tally.lost, tally.duplicated, tally.kept_aside, tally.held_back), (1, 1, 1, 1));
+        assert_eq!((tally.changes_made, tally.hub_origin), (5, 1));
     }
 
     #[test]

@@ -159,6 +159,9 @@ pub struct Report {
     /// Changes the hub refused that their station keeps aside (`sync status`), by reason.
     pub kept_aside: u64,
     pub kept_aside_reasons: BTreeMap<String, u64>,
+    /// Changes still at their station because they are stamped further ahead of the
+    /// hub's clock than it accepts (the clock fault); sent once the hub's clock catches up.
+    pub held_back: u64,
     pub double_entries_across_gates: u64,
     pub double_entries_same_gate: u64,
     pub scans: u64,
@@ -214,6 +217,7 @@ impl Report {
             ("lost", self.lost.to_string()),
             ("duplicated", self.duplicated.to_string()),
             ("kept aside", format!("{} {:?}", self.kept_aside, self.kept_aside_reasons)),
+            ("held back (clock ahead)", self.held_back.to_string()),
             (
                 "converged",
                 format!("{} ({} of {} stations)", self.converged, self.stations_converged, self.stations),
@@ -809,6 +813,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         hub_origin_changes: tally.hub_origin,
         kept_aside: tally.kept_aside,
         kept_aside_reasons,
+        held_back: tally.held_back,
         double_entries_across_gates: across,
         double_entries_same_gate: same,
         scans: hall.scans.load(Ordering::Relaxed),
