@@ -21,11 +21,10 @@ use super::station::{
     StationHandle, StationInfo,
 };
 use super::widgets::{
-    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_phone, Caret,
-    Notice,
+    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, Caret, Notice,
 };
 use crate::badges::queue::{JobId, JobStatus};
-use crate::domain::attendee::mask_name;
+use crate::domain::attendee::{mask_name, mask_phone};
 use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
 
 /// How long the "take your badge" and error screens stay before the welcome screen.

@@ -21,8 +21,8 @@ pub enum ConsoleRole {
     Organiser,
     /// The operations room: the fleet, read only, no personal data.
     Operations,
-    /// Venue security: the fleet, read only; personal data (masked ID numbers) for the
-    /// attendee look-up that is to come.
+    /// Venue security: the fleet, read only; the attendee look-up with personal data (ID
+    /// numbers masked), and revoking a badge from it.
     Security,
 }
 
@@ -34,6 +34,10 @@ pub enum Page {
     /// The organiser systems' API keys.
     Keys,
     Audit,
+    /// Data accuracy: the duplicate and identity conflicts, merged or dismissed.
+    Accuracy,
+    /// The attendee look-up.
+    Lookup,
 }
 
 /// Something a console user changes.
@@ -43,6 +47,9 @@ pub enum Action {
     RevokeStation,
     AddKey,
     RevokeKey,
+    MergeConflict,
+    DismissConflict,
+    RevokeBadge,
 }
 
 impl ConsoleRole {
@@ -64,8 +71,15 @@ impl ConsoleRole {
     /// The pages this role sees, in the navigation's order.
     pub fn pages(self) -> &'static [Page] {
         match self {
-            ConsoleRole::Organiser => &[Page::Fleet, Page::Stations, Page::Keys, Page::Audit],
-            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet],
+            ConsoleRole::Organiser => &[
+                Page::Fleet,
+                Page::Stations,
+                Page::Keys,
+                Page::Audit,
+                Page::Accuracy,
+                Page::Lookup,
+            ],
+            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet, Page::Lookup],
         }
     }
 
@@ -75,14 +89,20 @@ impl ConsoleRole {
 
     pub fn may(self, action: Action) -> bool {
         match action {
-            Action::AddStation | Action::RevokeStation | Action::AddKey | Action::RevokeKey => {
-                self == ConsoleRole::Organiser
-            }
+            Action::AddStation
+            | Action::RevokeStation
+            | Action::AddKey
+            | Action::RevokeKey
+            | Action::MergeConflict
+            | Action::DismissConflict => self == ConsoleRole::Organiser,
+            // Security stops a stolen badge; the operations room only looks.
+            Action::RevokeBadge => self.shows_personal_data(),
         }
     }
 
-    /// Whether names, phones and masked ID numbers may be shown to this role. No page
-    /// of this console shows personal data yet; `user list` states it per role.
+    /// Whether names and phones may be shown to this role, and looked up by phone: else
+    /// the attendee look-up shows names and phones masked (ID numbers are masked for
+    /// everyone). `user list` states it per role.
     pub fn shows_personal_data(self) -> bool {
         matches!(self, ConsoleRole::Organiser | ConsoleRole::Security)
     }
@@ -183,6 +203,14 @@ pub struct Session {
     pub user: String,
     pub role: ConsoleRole,
     pub csrf: String,
+}
+
+impl Session {
+    /// Who the hub's own audit entries and revocations name for what this user does:
+    /// `console:USER`, as the API names its keys `api:NAME`.
+    pub fn actor(&self) -> String {
+        format!("console:{}", self.user)
+    }
 }
 
 /// Starts a session for `user`; returns the cookie's token (stored only hashed).
