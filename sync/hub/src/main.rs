@@ -282,8 +282,9 @@ enum UserAction {
     /// first line of standard input (at least 12 characters).
     Add {
         name: String,
-        /// organiser (every page and action), operations (the fleet, read only) or
-        /// security (the fleet, read only; may see personal data).
+        /// organiser (every page and action), operations (the fleet and the attendee
+        /// look-up, read only, names and phones masked) or security (the fleet, read only;
+        /// the attendee look-up with personal data, and revoking badges there).
         #[arg(long, value_enum)]
         role: ConsoleRole,
     },
