@@ -287,6 +287,10 @@ enum UserAction {
         /// the attendee look-up with personal data, and revoking badges there).
         #[arg(long, value_enum)]
         role: ConsoleRole,
+        /// The attendee categories the user may see in the attendee look-up (and revoke
+        /// badges of), comma-separated; every category when left out.
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
     },
     /// List the console users with their roles' pages and data permissions.
     List,
@@ -436,15 +440,23 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::User { action: UserAction::Add { name, role } } => {
+        Command::User { action: UserAction::Add { name, role, categories } } => {
+            // Checked first: a user must not be left without the limit meant for them.
+            let categories = auth::checked_categories(&categories)?;
             let password = read_password()?;
             auth::add_user(&store, &name, role, &password).await?;
+            if !categories.is_empty() {
+                auth::limit_categories(&store, &name, &categories).await?;
+            }
             eprintln!("console user {name} added as {}", role.as_str());
         }
         Command::User { action: UserAction::List } => {
             for (name, role) in store.console_users().await? {
                 let permissions = ConsoleRole::parse(&role).map(describe_role).unwrap_or_default();
-                println!("{name}\t{role}\t{permissions}");
+                let categories = store.console_user_categories(&name).await?;
+                let categories =
+                    if categories.is_empty() { "all".to_owned() } else { categories.join(",") };
+                println!("{name}\t{role}\t{permissions}; categories {categories}");
             }
         }
         Command::User { action: UserAction::Remove { name } } => {

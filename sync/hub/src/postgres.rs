@@ -935,6 +935,8 @@ impl HubStore for PostgresStore {
                  FROM current_state s JOIN changes c ON c.change_id = s.change_id
                  WHERE s.entity_key > $1 AND s.entity_key < $2
                    AND c.change_json::jsonb #>> '{record,data,merged_into}' IS NULL
+                   AND (cardinality($6::text[]) = 0
+                        OR c.change_json::jsonb #>> '{record,data,category}' = ANY($6::text[]))
                    AND (c.change_json::jsonb #>> '{record,data,registration_code}' = $3
                      OR strpos(lower(c.change_json::jsonb #>> '{record,data,name}'),
                                lower($3)) > 0
@@ -942,10 +944,22 @@ impl HubStore for PostgresStore {
                              c.change_json::jsonb #>> '{record,data,phone}', ' -+.', '')
                              LIKE '%' || $4::text))
                  ORDER BY s.entity_key LIMIT $5",
-                &[&lower, &upper, &search.text, &search.phone_digits, &limit],
+                &[&lower, &upper, &search.text, &search.phone_digits, &limit, &search.categories],
             )
             .await?;
         rows.iter().map(|row| attendee_of_change(row.try_get(0)?)).collect()
+    }
+
+    async fn set_console_user_categories(
+        &self,
+        name: &str,
+        categories: Vec<String>,
+    ) -> Result<(), StoreError> {
+        postgres_console::set_categories(self.client().await?, name, &categories).await
+    }
+
+    async fn console_user_categories(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        postgres_console::categories(self.client().await?, name).await
     }
 }
 

@@ -1000,6 +1000,8 @@ impl HubStore for SqliteStore {
                  FROM current_state s JOIN changes c ON c.change_id = s.change_id
                  WHERE s.entity_key > ?1 AND s.entity_key < ?2
                    AND json_extract(c.change_json, '$.record.data.merged_into') IS NULL
+                   AND (?6 = '[]' OR json_extract(c.change_json, '$.record.data.category')
+                        IN (SELECT value FROM json_each(?6)))
                    AND (json_extract(c.change_json, '$.record.data.registration_code') = ?3
                      OR instr(lower(json_extract(c.change_json, '$.record.data.name')),
                               lower(?3)) > 0
@@ -1010,13 +1012,28 @@ impl HubStore for SqliteStore {
             )?;
             let (lower, upper) = kind_key_range("attendee", "");
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = query
-                .query_map(params![lower, upper, search.text, search.phone_digits, limit], |r| {
-                    r.get::<_, String>(0)
-                })?;
+            let categories = serde_json::Value::from(search.categories).to_string();
+            let rows = query.query_map(
+                params![lower, upper, search.text, search.phone_digits, limit, categories],
+                |r| r.get::<_, String>(0),
+            )?;
             rows.map(|json| attendee_of_change(&json?)).collect()
         })
         .await
+    }
+
+    async fn set_console_user_categories(
+        &self,
+        name: &str,
+        categories: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| sqlite_console::set_categories(c, &name, &categories)).await
+    }
+
+    async fn console_user_categories(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| sqlite_console::categories(c, &name)).await
     }
 }
 

@@ -356,7 +356,8 @@ pub trait HubStore: Send + Sync + 'static {
 
     // The console's attendee look-up (`console/lookup.rs`).
 
-    /// Up to `limit` current attendees, not merged away, whose registration code is
+    /// Up to `limit` current attendees, not merged away, of `search.categories`, whose
+    /// registration code is
     /// `search.text`, whose name contains it (ignoring ASCII case), or, when
     /// `search.phone_digits` is set, whose phone's digits end with them. A scan of the
     /// attendees, as [`HubStore::attendees_by_registration_code`].
@@ -365,6 +366,20 @@ pub trait HubStore: Send + Sync + 'static {
         search: &AttendeeSearch,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<AttendeeRecord>, StoreError>> + Send;
+
+    /// Sets the attendee categories the console user may see (empty: every category);
+    /// [`StoreError::UnknownUser`] when there is no such user.
+    fn set_console_user_categories(
+        &self,
+        name: &str,
+        categories: Vec<String>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The attendee categories the console user may see, in order; empty: every category.
+    fn console_user_categories(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// What the console's look-up searches for (see [`HubStore::search_attendees`]).
@@ -374,6 +389,8 @@ pub struct AttendeeSearch {
     pub text: String,
     /// Only digits; `None` when phones are not searched.
     pub phone_digits: Option<String>,
+    /// Only attendees of these categories; empty: every category.
+    pub categories: Vec<String>,
 }
 
 /// How long the hub keeps a station's heartbeat history: six hours.

@@ -611,6 +611,11 @@ fn console_users_are_managed_from_the_command_line() {
     let added =
         hub(&["user", "add", "ops", "--role", "operations"], "", Some("another long password"));
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let limited = ["user", "add", "sec", "--role", "security", "--categories", "exhibitor,press"];
+    let limited = hub(&limited, "a long enough password\n", None);
+    assert!(limited.status.success(), "{}", String::from_utf8_lossy(&limited.stderr));
+    let blank = ["user", "add", "dee", "--role", "security", "--categories", "exhibitor,"];
+    assert!(!hub(&blank, "a long enough password\n", None).status.success());
     let short = hub(&["user", "add", "bo", "--role", "security"], "short\n", None);
     assert!(!short.status.success());
     let twice =
@@ -627,6 +632,9 @@ fn console_users_are_managed_from_the_command_line() {
         ),
         "{list}"
     );
+    assert!(list.contains("personal data shown; categories exhibitor,press"), "{list}");
+    assert!(list.contains("personal data hidden; categories all"), "{list}");
+    assert!(!list.contains("dee\t"), "a user with a bad category is not added: {list}");
     assert!(!list.contains("argon2"));
     assert!(hub(&["user", "remove", "ops"], "", None).status.success());
     assert!(!hub(&["user", "remove", "ops"], "", None).status.success());
@@ -912,7 +920,7 @@ fn registered<S: HubStore>(
 fn the_attendee_look_up_masks_by_role_and_revokes_badges<S: HubStore>(hub: TestHub<S>) {
     let fang = registered(&hub, "Wang Fang", "R-100", "+86 139 1234 5678", true);
     let lei = registered(&hub, "Wang Lei", "R-101", "13700000001", false);
-    registered(&hub, "<b>Wang</b> Evil", "R-102", "13700000002", true);
+    let evil = registered(&hub, "<b>Wang</b> Evil", "R-102", "13700000002", true);
     add_one_user_per_role(&hub);
 
     // The personal-data permission: names and phones in full, the ID number masked.
@@ -1005,6 +1013,27 @@ fn the_attendee_look_up_masks_by_role_and_revokes_badges<S: HubStore>(hub: TestH
     let audit = ana.get("/console/audit").body;
     assert!(audit.contains(&format!("{fang} serial 1: stolen")), "{audit}");
     assert!(ana.get("/console/attendees?q=wang&lang=zh-CN").body.contains("观众查询"));
+
+    // A category data permission: limited to exhibitors, a user finds no visitor and
+    // revokes none of their badges; with visitors added, they do.
+    add_user(&hub, "sec-stands", ConsoleRole::Security);
+    let limit = |categories: &[&str]| {
+        let categories: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
+        let store = hub.store.as_ref();
+        hub.runtime.block_on(auth::limit_categories(store, "sec-stands", &categories)).unwrap();
+    };
+    limit(&["exhibitor"]);
+    let mut stands = Browser::signed_in(&hub.url, "sec-stands");
+    assert!(stands.get("/console/attendees?q=wang").body.contains("id=\"no-matches\""));
+    let csrf = stands.csrf("/console/attendees?q=wang");
+    let evil_text = evil.to_string();
+    let form = [("attendee", evil_text.as_str()), ("reason", "lost"), ("csrf", &csrf)];
+    assert_eq!(stands.post("/console/attendees/revoke", &form).status, 404);
+    assert_eq!(badges_at_hub(&hub, evil)[0].status, "active", "outside their categories");
+    limit(&["exhibitor", "visitor"]);
+    assert!(stands.get("/console/attendees?q=wang").body.contains(&lei.to_string()));
+    assert_eq!(stands.post("/console/attendees/revoke", &form).status, 200);
+    assert_eq!(badges_at_hub(&hub, evil)[0].status, "revoked");
 }
 
 /// The `<tr>` of attendee `id` in `body`.

@@ -14,7 +14,8 @@ use crate::store::{AuditRow, ConsoleSessionRow, HubStore, StoreError};
 
 /// What a console user may do. Function permissions are the pages and actions
 /// ([`ConsoleRole::may_open`], [`ConsoleRole::may`]); data permissions say whether personal
-/// data may be shown ([`ConsoleRole::shows_personal_data`]).
+/// data may be shown ([`ConsoleRole::shows_personal_data`]) and, per user, which attendee
+/// categories ([`limit_categories`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConsoleRole {
     /// The organiser: every page and action, personal data included.
@@ -114,6 +115,8 @@ pub enum UserError {
     BadName,
     #[error("a password is {MIN_PASSWORD_CHARS} to 1024 characters")]
     BadPassword,
+    #[error("a category is 1 to {MAX_CATEGORY_CHARS} characters")]
+    BadCategory,
     #[error("cannot hash the password: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -166,6 +169,32 @@ pub async fn add_user<S: HubStore>(
     let hash = hash_password(password)?;
     store.add_console_user(name, role.as_str(), &hash).await?;
     audit(store, "cli", "user_add", format!("{name} as {}", role.as_str())).await?;
+    Ok(())
+}
+
+/// Longest attendee category a data permission names (as the event's category codes).
+const MAX_CATEGORY_CHARS: usize = 64;
+
+/// The categories trimmed, or why one cannot be a data permission.
+pub fn checked_categories(categories: &[String]) -> Result<Vec<String>, UserError> {
+    let categories: Vec<String> = categories.iter().map(|c| c.trim().to_owned()).collect();
+    if categories.iter().any(|c| c.is_empty() || c.chars().count() > MAX_CATEGORY_CHARS) {
+        return Err(UserError::BadCategory);
+    }
+    Ok(categories)
+}
+
+/// `expo-hub user add --categories`: the user sees only attendees of `categories` (empty:
+/// every category) in the attendee look-up, and may revoke only their badges.
+pub async fn limit_categories<S: HubStore>(
+    store: &S,
+    name: &str,
+    categories: &[String],
+) -> Result<(), UserError> {
+    let categories = checked_categories(categories)?;
+    let detail = format!("{name}: {}", categories.join(","));
+    store.set_console_user_categories(name, categories).await?;
+    audit(store, "cli", "user_categories", detail).await?;
     Ok(())
 }
 

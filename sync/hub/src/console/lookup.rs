@@ -5,6 +5,8 @@
 //! - A role without the personal-data permission ([`ConsoleRole::shows_personal_data`])
 //!   sees names and phones masked and cannot search by phone (a match would confirm whose
 //!   number it is).
+//! - A user limited to some attendee categories (`expo-hub user add --categories`) finds
+//!   only attendees of those, and revokes only their badges.
 //! - Revoking calls [`revoke_badge`], the function behind `expo-hub badge revoke` and
 //!   `POST /v1/revocations`, as `console:USER`: the badge record and the hub's audit entry
 //!   reach every station by its pull; the console's audit log records it too.
@@ -26,9 +28,9 @@ use super::html::{self, csrf_field, escape};
 use super::i18n::{Lang, T};
 use super::{Answer, Console, Visit};
 use crate::revocation::{current_badge, revoke_badge, RevocationRequest, RevokeError};
-use crate::store::{AttendeeSearch, HubStore};
+use crate::store::{AttendeeSearch, HubStore, StoreError};
 use expo_kiosk::domain::attendee::{mask_name, mask_phone};
-use expo_sync::protocol::{AttendeeRecord, BadgeRecord};
+use expo_sync::protocol::{AttendeeRecord, BadgeRecord, Record};
 
 /// Attendees a search shows at most: a look-up finds someone, it does not list everyone.
 pub const MAX_RESULTS: usize = 20;
@@ -74,12 +76,13 @@ async fn answer<S: HubStore>(
         notice.push_str(&html::notice(T::TooShort.get(visit.lang)));
     } else if !text.is_empty() {
         let personal = session.role.shows_personal_data();
+        let store = console.store.as_ref();
+        let failed = |e| visit.storage_failed(e);
         let search = AttendeeSearch {
             text: text.to_owned(),
             phone_digits: phone_digits(text).filter(|_| personal),
+            categories: store.console_user_categories(&session.user).await.map_err(failed)?,
         };
-        let store = console.store.as_ref();
-        let failed = |e| visit.storage_failed(e);
         let matches = store.search_attendees(&search, MAX_RESULTS + 1).await.map_err(failed)?;
         let more = matches.len() > MAX_RESULTS;
         let mut rows = Vec::with_capacity(MAX_RESULTS);
@@ -127,8 +130,13 @@ pub(super) async fn revoke<S: HubStore>(
         reason: form.reason.clone(),
     };
     let lang = visit.lang;
-    let revoked =
-        revoke_badge(console.store.as_ref(), &console.origin, &request, &session.actor()).await;
+    let store = console.store.as_ref();
+    let revoked = match visible(store, &session.user, form.attendee).await {
+        Ok(true) => revoke_badge(store, &console.origin, &request, &session.actor()).await,
+        // Outside the user's categories: as if there were no such attendee.
+        Ok(false) => Err(RevokeError::UnknownAttendee),
+        Err(error) => Err(RevokeError::Store(error)),
+    };
     let error = match revoked {
         Ok(revoked) => {
             if !revoked.already_revoked {
@@ -157,6 +165,20 @@ pub(super) async fn revoke<S: HubStore>(
     };
     let notice = html::notice(&format!("{}: {error}", T::BadRequest.get(lang)));
     answer(&console, &visit, &session, status, &form.q, notice).await
+}
+
+/// Whether the user's category data permission lets them see `attendee` (an attendee the
+/// hub does not hold is left to [`revoke_badge`] to refuse).
+async fn visible<S: HubStore>(store: &S, user: &str, attendee: Uuid) -> Result<bool, StoreError> {
+    let categories = store.console_user_categories(user).await?;
+    if categories.is_empty() {
+        return Ok(true);
+    }
+    let held = store.current_records(&[format!("attendee:{attendee}")]).await?;
+    Ok(held.iter().all(|(_, record)| match record {
+        Record::Attendee(held) => categories.contains(&held.category),
+        _ => false,
+    }))
 }
 
 fn render(
