@@ -20,7 +20,8 @@ use crate::store::{AuditRow, ConsoleSessionRow, HubStore, StoreError};
 pub enum ConsoleRole {
     /// The organiser: every page and action, personal data included.
     Organiser,
-    /// The operations room: the fleet, read only, no personal data.
+    /// The operations room: the fleet and the attendee look-up, read only, names and
+    /// phones masked.
     Operations,
     /// Venue security: the fleet, read only; the attendee look-up with personal data (ID
     /// numbers masked), and revoking a badge from it.
