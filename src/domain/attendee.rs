@@ -123,6 +123,18 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+/// The last four characters only: on a public screen, and in the hub's console for a
+/// role without the personal-data permission.
+pub fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().collect();
+    if digits.len() <= 4 {
+        return "*".repeat(digits.len());
+    }
+    std::iter::repeat_n('*', digits.len() - 4)
+        .chain(digits[digits.len() - 4..].iter().copied())
+        .collect()
+}
+
 /// A validated attendee ready to store. The ID document is kept whole here; the store
 /// seals it before it reaches disk.
 #[derive(Clone, Debug, PartialEq)]
@@ -487,6 +499,12 @@ mod tests {
         assert_eq!(mask_name("Anna Smith"), "Anna S.");
         assert_eq!(mask_name("SMITH  JOHN MICHAEL"), "SMITH J. M.");
         assert_eq!(mask_name("Madonna"), "M*****a");
+    }
+
+    #[test]
+    fn phones_are_masked_for_the_public_screen() {
+        assert_eq!(mask_phone("+8613812345678"), "**********5678");
+        assert_eq!(mask_phone("123"), "***");
     }
 
     #[test]

@@ -17,11 +17,10 @@ use super::devices::{DeviceInput, Devices};
 use super::i18n::{field_label, Lang, Txt};
 use super::icons::{self, Icon};
 use super::widgets::{
-    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, mask_phone, Caret,
-    Notice,
+    demo_card_buttons, edit_at_caret, failure_text, field_error, labelled_text, Caret, Notice,
 };
 use crate::badges::queue::{JobId, JobStatus};
-use crate::domain::attendee::mask_name;
+use crate::domain::attendee::{mask_name, mask_phone};
 use crate::domain::{id_document, AttendeeId, FieldError, NewAttendee};
 use crate::station::{
     AttendeeView, CardIdentity, CategoryChoice, DuplicateOf, Failure, Request, Response,

@@ -74,17 +74,6 @@ pub fn venue_time(at_utc: &str, timezone: chrono_tz::Tz) -> String {
     )
 }
 
-/// The last four digits only.
-pub fn mask_phone(phone: &str) -> String {
-    let digits: Vec<char> = phone.chars().collect();
-    if digits.len() <= 4 {
-        return "*".repeat(digits.len());
-    }
-    std::iter::repeat_n('*', digits.len() - 4)
-        .chain(digits[digits.len() - 4..].iter().copied())
-        .collect()
-}
-
 /// Red text under a field, when it has an error.
 pub fn field_error(ui: &mut egui::Ui, error: Option<&str>) {
     if let Some(error) = error {
@@ -147,12 +136,6 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn phones_are_masked_for_the_public_screen() {
-        assert_eq!(mask_phone("+8613812345678"), "**********5678");
-        assert_eq!(mask_phone("123"), "***");
-    }
 
     #[test]
     fn stored_utc_times_show_as_the_venues_wall_clock() {

@@ -282,10 +282,15 @@ enum UserAction {
     /// first line of standard input (at least 12 characters).
     Add {
         name: String,
-        /// organiser (every page and action), operations (the fleet, read only) or
-        /// security (the fleet, read only; may see personal data).
+        /// organiser (every page and action), operations (the fleet and the attendee
+        /// look-up, read only, names and phones masked) or security (the fleet, read only;
+        /// the attendee look-up with personal data, and revoking badges there).
         #[arg(long, value_enum)]
         role: ConsoleRole,
+        /// The attendee categories the user may see in the attendee look-up (and revoke
+        /// badges of), comma-separated; every category when left out.
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
     },
     /// List the console users with their roles' pages and data permissions.
     List,
@@ -435,15 +440,23 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::User { action: UserAction::Add { name, role } } => {
+        Command::User { action: UserAction::Add { name, role, categories } } => {
+            // Checked first: a user must not be left without the limit meant for them.
+            let categories = auth::checked_categories(&categories)?;
             let password = read_password()?;
             auth::add_user(&store, &name, role, &password).await?;
+            if !categories.is_empty() {
+                auth::limit_categories(&store, &name, &categories).await?;
+            }
             eprintln!("console user {name} added as {}", role.as_str());
         }
         Command::User { action: UserAction::List } => {
             for (name, role) in store.console_users().await? {
                 let permissions = ConsoleRole::parse(&role).map(describe_role).unwrap_or_default();
-                println!("{name}\t{role}\t{permissions}");
+                let categories = store.console_user_categories(&name).await?;
+                let categories =
+                    if categories.is_empty() { "all".to_owned() } else { categories.join(",") };
+                println!("{name}\t{role}\t{permissions}; categories {categories}");
             }
         }
         Command::User { action: UserAction::Remove { name } } => {

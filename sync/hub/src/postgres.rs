@@ -31,9 +31,9 @@ use super::postgres_console;
 use super::registrations::DataCentreEvent;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
-    hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change, AuditRow,
-    ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
-    SnapshotPage, StationAuth, StationIdentity, StoreError,
+    hashed_attendees as hashed_of_winners, kind_key_range, merge_event, record_of_change,
+    AttendeeSearch, AuditRow, ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore,
+    PreparedBatch, PullPage, SnapshotPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -918,6 +918,48 @@ impl HubStore for PostgresStore {
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect::<Result<_, StoreError>>()?;
         Ok(SnapshotPage { high_water, rows })
+    }
+
+    async fn search_attendees(
+        &self,
+        search: &AttendeeSearch,
+        limit: usize,
+    ) -> Result<Vec<AttendeeRecord>, StoreError> {
+        let (lower, upper) = kind_key_range("attendee", "");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > $1 AND s.entity_key < $2
+                   AND c.change_json::jsonb #>> '{record,data,merged_into}' IS NULL
+                   AND (cardinality($6::text[]) = 0
+                        OR c.change_json::jsonb #>> '{record,data,category}' = ANY($6::text[]))
+                   AND (c.change_json::jsonb #>> '{record,data,registration_code}' = $3
+                     OR strpos(lower(c.change_json::jsonb #>> '{record,data,name}'),
+                               lower($3)) > 0
+                     OR ($4::text IS NOT NULL AND translate(
+                             c.change_json::jsonb #>> '{record,data,phone}', ' -+.', '')
+                             LIKE '%' || $4::text))
+                 ORDER BY s.entity_key LIMIT $5",
+                &[&lower, &upper, &search.text, &search.phone_digits, &limit, &search.categories],
+            )
+            .await?;
+        rows.iter().map(|row| attendee_of_change(row.try_get(0)?)).collect()
+    }
+
+    async fn set_console_user_categories(
+        &self,
+        name: &str,
+        categories: Vec<String>,
+    ) -> Result<(), StoreError> {
+        postgres_console::set_categories(self.client().await?, name, &categories).await
+    }
+
+    async fn console_user_categories(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        postgres_console::categories(self.client().await?, name).await
     }
 }
 

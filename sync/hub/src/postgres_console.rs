@@ -29,6 +29,12 @@ CREATE TABLE IF NOT EXISTS console_users (
     role TEXT NOT NULL,
     password_hash TEXT NOT NULL
 );
+-- A user's category data permission: the attendee categories they may see (none: all).
+CREATE TABLE IF NOT EXISTS console_user_categories (
+    user_name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    PRIMARY KEY (user_name, category)
+);
 CREATE TABLE IF NOT EXISTS console_sessions (
     token_hash TEXT PRIMARY KEY,
     user_name TEXT NOT NULL,
@@ -147,8 +153,41 @@ pub async fn remove_user(mut client: Object, name: &str) -> Result<(), StoreErro
         return Err(StoreError::UnknownUser(name.to_owned()));
     }
     tx.execute("DELETE FROM console_sessions WHERE user_name = $1", &[&name]).await?;
+    tx.execute("DELETE FROM console_user_categories WHERE user_name = $1", &[&name]).await?;
     tx.commit().await?;
     Ok(())
+}
+
+pub async fn set_categories(
+    mut client: Object,
+    name: &str,
+    categories: &[String],
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    if tx.query_opt("SELECT 1 FROM console_users WHERE name = $1", &[&name]).await?.is_none() {
+        return Err(StoreError::UnknownUser(name.to_owned()));
+    }
+    tx.execute("DELETE FROM console_user_categories WHERE user_name = $1", &[&name]).await?;
+    for category in categories {
+        tx.execute(
+            "INSERT INTO console_user_categories (user_name, category) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&name, category],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn categories(client: Object, name: &str) -> Result<Vec<String>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT category FROM console_user_categories WHERE user_name = $1 ORDER BY category",
+            &[&name],
+        )
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
 pub async fn users(client: Object) -> Result<Vec<(String, String)>, StoreError> {

@@ -87,18 +87,7 @@ pub async fn revoke_badge<S: HubStore>(
         );
     }
     let holder = holder(store, request).await?;
-    let prefix = format!("badge:{}:", holder.id);
-    let current = store
-        .current_page("badge", &prefix, MAX_BADGES_PER_ATTENDEE)
-        .await?
-        .into_iter()
-        .take_while(|(key, _)| key.starts_with(&prefix))
-        .filter_map(|(_, record)| match record {
-            Record::Badge(badge) => Some(badge),
-            _ => None,
-        })
-        .max_by_key(|badge| badge.serial)
-        .ok_or(RevokeError::NoBadge)?;
+    let current = current_badge(store, holder.id).await?.ok_or(RevokeError::NoBadge)?;
     let answer = RevocationResponse {
         attendee_id: holder.id,
         registration_code: holder.registration_code.clone(),
@@ -132,6 +121,24 @@ pub async fn revoke_badge<S: HubStore>(
 
 /// More serials than one attendee ever has (each reprint adds one).
 const MAX_BADGES_PER_ATTENDEE: usize = 1000;
+
+/// The attendee's current badge: the highest serial the hub holds, whatever its state.
+pub async fn current_badge<S: HubStore>(
+    store: &S,
+    attendee: Uuid,
+) -> Result<Option<BadgeRecord>, StoreError> {
+    let prefix = format!("badge:{attendee}:");
+    Ok(store
+        .current_page("badge", &prefix, MAX_BADGES_PER_ATTENDEE)
+        .await?
+        .into_iter()
+        .take_while(|(key, _)| key.starts_with(&prefix))
+        .filter_map(|(_, record)| match record {
+            Record::Badge(badge) => Some(badge),
+            _ => None,
+        })
+        .max_by_key(|badge| badge.serial))
+}
 
 async fn holder<S: HubStore>(
     store: &S,

@@ -104,10 +104,10 @@ pub(crate) struct Hub<S> {
     pub(crate) config: HubConfig,
     counters: Counters,
     /// Wakes long polls when this process stores changes.
-    pub(crate) changes: ChangeNotifier,
+    pub(crate) changes: Arc<ChangeNotifier>,
     pub(crate) long_polls: LongPolls,
     /// The clock of the changes this process makes as the data centre.
-    pub(crate) origin: HubOrigin,
+    pub(crate) origin: Arc<HubOrigin>,
 }
 
 /// The station a request authenticated as.
@@ -207,7 +207,14 @@ pub fn router<S: HubStore>(store: Arc<S>, config: HubConfig) -> Router {
 fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Router, Arc<Hub<S>>) {
     let timeout = config.request_timeout;
     let body_limit = config.body_limit;
-    let console = super::console::router(Arc::clone(&store), config.console.clone());
+    // The console changes data as the API does: the same clock, the same wake-ups.
+    let (origin, changes) = (Arc::new(HubOrigin::default()), Arc::new(ChangeNotifier::default()));
+    let console = super::console::router(
+        Arc::clone(&store),
+        config.console.clone(),
+        Arc::clone(&origin),
+        Arc::clone(&changes),
+    );
     let max_waiting = (config.max_connections / 2).max(1) as usize;
     let wait_cap =
         config.max_wait.min(config.request_timeout.saturating_sub(Duration::from_secs(1)));
@@ -215,9 +222,9 @@ fn routes_and_long_polls<S: HubStore>(store: Arc<S>, config: HubConfig) -> (Rout
         store,
         config,
         counters: Counters::default(),
-        changes: ChangeNotifier::default(),
+        changes,
         long_polls: LongPolls::new(max_waiting, wait_cap),
-        origin: HubOrigin::default(),
+        origin,
     });
     let authenticated = Router::new()
         .route("/v1/push", post(push::<S>))

@@ -18,9 +18,9 @@ use super::registrations::DataCentreEvent;
 use super::sqlite_console;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
-    hashed_attendees, kind_key_range, merge_event, record_of_change, AuditRow, ConsoleSessionRow,
-    FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage, SnapshotPage,
-    StationAuth, StationIdentity, StoreError,
+    hashed_attendees, kind_key_range, merge_event, record_of_change, AttendeeSearch, AuditRow,
+    ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
+    SnapshotPage, StationAuth, StationIdentity, StoreError,
 };
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
@@ -986,6 +986,54 @@ impl HubStore for SqliteStore {
             Ok(SnapshotPage { high_water, rows })
         })
         .await
+    }
+
+    async fn search_attendees(
+        &self,
+        search: &AttendeeSearch,
+        limit: usize,
+    ) -> Result<Vec<AttendeeRecord>, StoreError> {
+        let search = search.clone();
+        self.run(move |c| {
+            let mut query = c.prepare_cached(
+                "SELECT c.change_json
+                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 WHERE s.entity_key > ?1 AND s.entity_key < ?2
+                   AND json_extract(c.change_json, '$.record.data.merged_into') IS NULL
+                   AND (?6 = '[]' OR json_extract(c.change_json, '$.record.data.category')
+                        IN (SELECT value FROM json_each(?6)))
+                   AND (json_extract(c.change_json, '$.record.data.registration_code') = ?3
+                     OR instr(lower(json_extract(c.change_json, '$.record.data.name')),
+                              lower(?3)) > 0
+                     OR (?4 IS NOT NULL AND replace(replace(replace(replace(
+                             json_extract(c.change_json, '$.record.data.phone'),
+                             ' ', ''), '-', ''), '+', ''), '.', '') LIKE '%' || ?4))
+                 ORDER BY s.entity_key LIMIT ?5",
+            )?;
+            let (lower, upper) = kind_key_range("attendee", "");
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let categories = serde_json::Value::from(search.categories).to_string();
+            let rows = query.query_map(
+                params![lower, upper, search.text, search.phone_digits, limit, categories],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.map(|json| attendee_of_change(&json?)).collect()
+        })
+        .await
+    }
+
+    async fn set_console_user_categories(
+        &self,
+        name: &str,
+        categories: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| sqlite_console::set_categories(c, &name, &categories)).await
+    }
+
+    async fn console_user_categories(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| sqlite_console::categories(c, &name)).await
     }
 }
 

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS console_users (
     role TEXT NOT NULL,
     password_hash TEXT NOT NULL
 );
+-- A user's category data permission: the attendee categories they may see (none: all).
+CREATE TABLE IF NOT EXISTS console_user_categories (
+    user_name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    PRIMARY KEY (user_name, category)
+);
 CREATE TABLE IF NOT EXISTS console_sessions (
     token_hash TEXT PRIMARY KEY,
     user_name TEXT NOT NULL,
@@ -144,8 +150,42 @@ pub fn remove_user(c: &mut Connection, name: &str) -> Result<(), StoreError> {
         return Err(StoreError::UnknownUser(name.to_owned()));
     }
     tx.execute("DELETE FROM console_sessions WHERE user_name = ?1", [name])?;
+    tx.execute("DELETE FROM console_user_categories WHERE user_name = ?1", [name])?;
     tx.commit()?;
     Ok(())
+}
+
+pub fn set_categories(
+    c: &mut Connection,
+    name: &str,
+    categories: &[String],
+) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    if tx
+        .query_row("SELECT 1 FROM console_users WHERE name = ?1", [name], |_| Ok(()))
+        .optional()?
+        .is_none()
+    {
+        return Err(StoreError::UnknownUser(name.to_owned()));
+    }
+    tx.execute("DELETE FROM console_user_categories WHERE user_name = ?1", [name])?;
+    for category in categories {
+        tx.execute(
+            "INSERT INTO console_user_categories (user_name, category) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            [name, category],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn categories(c: &mut Connection, name: &str) -> Result<Vec<String>, StoreError> {
+    let mut query = c.prepare_cached(
+        "SELECT category FROM console_user_categories WHERE user_name = ?1 ORDER BY category",
+    )?;
+    let rows = query.query_map([name], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn users(c: &mut Connection) -> Result<Vec<(String, String)>, StoreError> {

@@ -353,6 +353,44 @@ pub trait HubStore: Send + Sync + 'static {
         after: &str,
         limit: usize,
     ) -> impl Future<Output = Result<SnapshotPage, StoreError>> + Send;
+
+    // The console's attendee look-up (`console/lookup.rs`).
+
+    /// Up to `limit` current attendees, not merged away, of `search.categories`, whose
+    /// registration code is
+    /// `search.text`, whose name contains it (ignoring ASCII case), or, when
+    /// `search.phone_digits` is set, whose phone's digits end with them. A scan of the
+    /// attendees, as [`HubStore::attendees_by_registration_code`].
+    fn search_attendees(
+        &self,
+        search: &AttendeeSearch,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AttendeeRecord>, StoreError>> + Send;
+
+    /// Sets the attendee categories the console user may see (empty: every category);
+    /// [`StoreError::UnknownUser`] when there is no such user.
+    fn set_console_user_categories(
+        &self,
+        name: &str,
+        categories: Vec<String>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The attendee categories the console user may see, in order; empty: every category.
+    fn console_user_categories(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+/// What the console's look-up searches for (see [`HubStore::search_attendees`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttendeeSearch {
+    /// A registration code or part of a name.
+    pub text: String,
+    /// Only digits; `None` when phones are not searched.
+    pub phone_digits: Option<String>,
+    /// Only attendees of these categories; empty: every category.
+    pub categories: Vec<String>,
 }
 
 /// How long the hub keeps a station's heartbeat history: six hours.

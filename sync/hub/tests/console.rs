@@ -8,7 +8,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::TestHub;
+use common::{Station, TestHub};
 use expo_hub::console::auth::{self, ConsoleRole};
 use expo_hub::console::ConsoleConfig;
 use expo_hub::heartbeat::StationReport;
@@ -20,6 +20,7 @@ use expo_sync::heartbeat::{
     DeviceKind, DeviceReport, Figures, Heartbeat, LaneReport, PrinterReport, PrinterState,
     StationFigures, StationMode,
 };
+use expo_sync::protocol::{AttendeeRecord, AuditRecord, BadgeRecord, Record};
 use expo_sync::station::{SyncWorker, WorkerOptions};
 
 common::hub_suite!(
@@ -35,6 +36,8 @@ common::hub_suite!(
     a_session_expires_and_signing_out_ends_it,
     bad_form_input_gets_a_clear_page_and_changes_nothing,
     api_keys_are_added_shown_once_and_revoked,
+    conflicts_are_merged_and_dismissed_from_the_accuracy_page,
+    the_attendee_look_up_masks_by_role_and_revokes_badges,
 );
 
 /// A gate with one lane denying most scans, a failing printer and a lost scanner.
@@ -608,6 +611,11 @@ fn console_users_are_managed_from_the_command_line() {
     let added =
         hub(&["user", "add", "ops", "--role", "operations"], "", Some("another long password"));
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let limited = ["user", "add", "sec", "--role", "security", "--categories", "exhibitor,press"];
+    let limited = hub(&limited, "a long enough password\n", None);
+    assert!(limited.status.success(), "{}", String::from_utf8_lossy(&limited.stderr));
+    let blank = ["user", "add", "dee", "--role", "security", "--categories", "exhibitor,"];
+    assert!(!hub(&blank, "a long enough password\n", None).status.success());
     let short = hub(&["user", "add", "bo", "--role", "security"], "short\n", None);
     assert!(!short.status.success());
     let twice =
@@ -617,8 +625,16 @@ fn console_users_are_managed_from_the_command_line() {
     assert!(!bad_role.status.success());
 
     let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
-    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit; personal data shown"), "{list}");
-    assert!(list.contains("ops\toperations\tpages /console/fleet; personal data hidden"), "{list}");
+    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit, /console/accuracy, /console/attendees; personal data shown"), "{list}");
+    assert!(
+        list.contains(
+            "ops\toperations\tpages /console/fleet, /console/attendees; personal data hidden"
+        ),
+        "{list}"
+    );
+    assert!(list.contains("personal data shown; categories exhibitor,press"), "{list}");
+    assert!(list.contains("personal data hidden; categories all"), "{list}");
+    assert!(!list.contains("dee\t"), "a user with a bad category is not added: {list}");
     assert!(!list.contains("argon2"));
     assert!(hub(&["user", "remove", "ops"], "", None).status.success());
     assert!(!hub(&["user", "remove", "ops"], "", None).status.success());
@@ -675,4 +691,355 @@ fn api_keys_are_added_shown_once_and_revoked<S: HubStore>(hub: TestHub<S>) {
     let refused =
         ops.post("/console/keys", &[("name", "mine"), ("scope", "feed:read"), ("csrf", &csrf)]);
     assert_eq!(refused.status, 403);
+}
+
+/// `ana` the organiser, `ops` of operations and `sec` of security.
+fn add_one_user_per_role<S: HubStore>(hub: &TestHub<S>) {
+    for (name, role) in [
+        ("ana", ConsoleRole::Organiser),
+        ("ops", ConsoleRole::Operations),
+        ("sec", ConsoleRole::Security),
+    ] {
+        add_user(hub, name, role);
+    }
+}
+
+/// The current records of `kind` the hub holds.
+fn current<S: HubStore>(hub: &TestHub<S>, kind: &'static str) -> Vec<Record> {
+    let page = hub.runtime.block_on(hub.store.current_page(kind, "", 1000)).unwrap();
+    page.into_iter().map(|(_, record)| record).collect()
+}
+
+fn attendee_at_hub<S: HubStore>(hub: &TestHub<S>, id: uuid::Uuid) -> AttendeeRecord {
+    current(hub, "attendee")
+        .into_iter()
+        .find_map(|r| match r {
+            Record::Attendee(a) if a.id == id => Some(a),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn badges_at_hub<S: HubStore>(hub: &TestHub<S>, attendee: uuid::Uuid) -> Vec<BadgeRecord> {
+    current(hub, "badge")
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Badge(b) if b.attendee_id == attendee => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
+fn hub_audits<S: HubStore>(hub: &TestHub<S>, action: &str) -> Vec<AuditRecord> {
+    current(hub, "audit")
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Audit(a) if a.action == action => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn open_conflicts<S: HubStore>(hub: &TestHub<S>) -> Vec<i64> {
+    let open = hub.runtime.block_on(expo_hub::conflicts::list(hub.store.as_ref())).unwrap();
+    open.iter().map(|c| c.id).collect()
+}
+
+/// Two desks (named after `tag`) register one person (ID hash `idhash-TAG`) as a walk-in
+/// each; returns the ids.
+fn duplicate<S: HubStore>(hub: &TestHub<S>, tag: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let id_hash = format!("idhash-{tag}");
+    for (desk, id, name) in [("desk-a", a, "Li Wei"), ("desk-b", b, "LI WEI")] {
+        let mut station = Station::new(&format!("{desk}-{tag}"));
+        let client = hub.client(&format!("{desk}-{tag}"));
+        client
+            .push(&[station.attendee(id, name, Some(&id_hash)), station.badge(id, 1, "active")])
+            .unwrap();
+    }
+    (a, b)
+}
+
+/// The `<section>` of conflict `id` in `body`.
+fn section(body: &str, id: i64) -> &str {
+    let marker = format!("data-conflict=\"{id}\"");
+    let at = body.find(&marker).unwrap_or_else(|| panic!("no conflict {id}: {body}"));
+    &body[at..at + body[at..].find("</section>").unwrap()]
+}
+
+fn conflicts_are_merged_and_dismissed_from_the_accuracy_page<S: HubStore>(hub: TestHub<S>) {
+    let (kept, merged) = duplicate(&hub, "1");
+    duplicate(&hub, "2");
+    let open = open_conflicts(&hub);
+    assert_eq!(open.len(), 2);
+    let (first, second) = (open[0], open[1]);
+    add_one_user_per_role(&hub);
+
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let page = ana.get("/console/accuracy?lang=en");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("href=\"/console/accuracy\" class=\"current\""), "in the nav");
+    let shown = section(&page.body, first);
+    assert!(shown.contains("Duplicate") && shown.contains("Li W.") && shown.contains("LI W."));
+    assert!(shown.contains("3101**********128X"), "the ID number masked: {shown}");
+    for secret in ["Li Wei", "LI WEI", "c2VhbGVkLXNlY3JldA==", "idhash-1", "+86 21 5555 0000"] {
+        assert!(!page.body.contains(secret), "{secret} shown: {shown}");
+    }
+    assert_eq!(shown.matches("action=\"/console/accuracy/merge\"").count(), 2, "keep either");
+    section(&page.body, second);
+
+    // Roles without the function permission: no page, no action, nothing changes.
+    for name in ["ops", "sec"] {
+        let mut viewer = Browser::signed_in(&hub.url, name);
+        assert!(!viewer.get("/console/fleet").body.contains("/console/accuracy"));
+        assert_eq!(viewer.get("/console/accuracy").status, 403, "{name}");
+        let csrf = viewer.csrf("/console/fleet");
+        let keep = kept.to_string();
+        let first = first.to_string();
+        let form = [("conflict", first.as_str()), ("keep", keep.as_str()), ("csrf", &csrf)];
+        assert_eq!(viewer.post("/console/accuracy/merge", &form).status, 403, "{name}");
+        let form = [("conflict", first.as_str()), ("reason", "no"), ("csrf", &csrf)];
+        assert_eq!(viewer.post("/console/accuracy/dismiss", &form).status, 403, "{name}");
+    }
+    // Nobody signed in is sent to sign in.
+    let mut nobody = Browser::new(&hub.url);
+    assert_eq!(nobody.get("/console/accuracy").location.as_deref(), Some("/console/sign-in"));
+    let form = [("conflict", "1"), ("reason", "x"), ("csrf", "x")];
+    assert_eq!(nobody.post("/console/accuracy/dismiss", &form).status, 303);
+
+    // A forged or missing CSRF token, and bad input: a clear page, nothing changes.
+    let csrf = ana.csrf("/console/accuracy");
+    let (first_text, kept_text) = (first.to_string(), kept.to_string());
+    let forged = "0".repeat(64);
+    for token in [forged.as_str(), ""] {
+        let form = [("conflict", first_text.as_str()), ("keep", &kept_text), ("csrf", token)];
+        assert_eq!(ana.post("/console/accuracy/merge", &form).status, 403);
+    }
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let second_text = second.to_string();
+    for (path, form, status) in [
+        (
+            "/console/accuracy/merge",
+            vec![("conflict", "999999"), ("keep", kept_text.as_str())],
+            404,
+        ),
+        (
+            "/console/accuracy/merge",
+            vec![("conflict", first_text.as_str()), ("keep", stranger.as_str())],
+            400,
+        ),
+        ("/console/accuracy/merge", vec![("conflict", "abc"), ("keep", kept_text.as_str())], 400),
+        (
+            "/console/accuracy/merge",
+            vec![("conflict", first_text.as_str()), ("keep", "not-a-uuid")],
+            400,
+        ),
+        ("/console/accuracy/merge", vec![("conflict", first_text.as_str())], 400),
+        (
+            "/console/accuracy/dismiss",
+            vec![("conflict", second_text.as_str()), ("reason", "")],
+            400,
+        ),
+        (
+            "/console/accuracy/dismiss",
+            vec![("conflict", second_text.as_str()), ("reason", "   ")],
+            400,
+        ),
+        ("/console/accuracy/dismiss", vec![("conflict", "999999"), ("reason", "typo")], 404),
+    ] {
+        let mut form = form;
+        form.push(("csrf", csrf.as_str()));
+        let answer = ana.post(path, &form);
+        assert_eq!(answer.status, status, "{path} {form:?}: {}", answer.body);
+        assert!(answer.body.contains("The form was not filled in correctly"), "{}", answer.body);
+    }
+    assert_eq!(open_conflicts(&hub), [first, second], "nothing was resolved");
+    assert_eq!(attendee_at_hub(&hub, merged).merged_into, None);
+    assert!(hub_audits(&hub, "conflict_merge").is_empty());
+
+    // Merged by the library's rule, audited with the console user as the actor.
+    let form = [("conflict", first_text.as_str()), ("keep", &kept_text), ("csrf", &csrf)];
+    let answer = ana.post("/console/accuracy/merge", &form);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("Conflict merged: #"), "{}", answer.body);
+    assert!(!answer.body.contains(&format!("data-conflict=\"{first}\"")), "no longer listed");
+    assert_eq!(attendee_at_hub(&hub, merged).merged_into, Some(kept));
+    let revoked = badges_at_hub(&hub, merged);
+    assert_eq!(revoked[0].reason.as_deref(), Some(expo_hub::conflicts::MERGED_REASON));
+    let audits = hub_audits(&hub, "conflict_merge");
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0].actor, "@hub:console:ana");
+    // The other one kept now: refused, as the API refuses it.
+    let merged_text = merged.to_string();
+    let form = [("conflict", first_text.as_str()), ("keep", &merged_text), ("csrf", &csrf)];
+    assert_eq!(ana.post("/console/accuracy/merge", &form).status, 409);
+
+    let form = [
+        ("conflict", second_text.as_str()),
+        ("reason", "two people, one ID typo"),
+        ("csrf", &csrf),
+    ];
+    let answer = ana.post("/console/accuracy/dismiss", &form);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("id=\"no-conflicts\""), "{}", answer.body);
+    assert!(open_conflicts(&hub).is_empty());
+    let dismissed = hub_audits(&hub, "conflict_dismiss");
+    assert_eq!(dismissed[0].actor, "@hub:console:ana");
+    assert_eq!(dismissed[0].detail["reason"], "two people, one ID typo");
+
+    let audit = ana.get("/console/audit").body;
+    assert!(audit.contains(&format!("conflict {first} keeping {kept}")), "{audit}");
+    assert!(audit.contains("conflict_dismiss") && audit.contains("csrf_refused"), "{audit}");
+    assert!(ana.get("/console/accuracy?lang=zh-CN").body.contains("数据质量"));
+}
+
+/// Pushes an attendee (from a desk) with a registration code, a phone and, if `badge`,
+/// badge 1.
+fn registered<S: HubStore>(
+    hub: &TestHub<S>,
+    name: &str,
+    code: &str,
+    phone: &str,
+    badge: bool,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    let desk_name = format!("desk-{code}");
+    let mut desk = Station::new(&desk_name);
+    let mut record = common::attendee_record(id, name, Some(&format!("hash-{code}")));
+    record.registration_code = Some(code.to_owned());
+    record.phone = phone.to_owned();
+    record.email = format!("{code}@example.com");
+    let mut changes = vec![desk.change(Record::Attendee(record))];
+    if badge {
+        changes.push(desk.badge(id, 1, "active"));
+    }
+    hub.client(&desk_name).push(&changes).unwrap();
+    id
+}
+
+fn the_attendee_look_up_masks_by_role_and_revokes_badges<S: HubStore>(hub: TestHub<S>) {
+    let fang = registered(&hub, "Wang Fang", "R-100", "+86 139 1234 5678", true);
+    let lei = registered(&hub, "Wang Lei", "R-101", "13700000001", false);
+    let evil = registered(&hub, "<b>Wang</b> Evil", "R-102", "13700000002", true);
+    add_one_user_per_role(&hub);
+
+    // The personal-data permission: names and phones in full, the ID number masked.
+    let mut sec = Browser::signed_in(&hub.url, "sec");
+    assert!(sec.get("/console/fleet").body.contains("href=\"/console/attendees\""));
+    let found = sec.get("/console/attendees?q=wang&lang=en");
+    assert_eq!(found.status, 200, "{}", found.body);
+    let fang_row = row_of(&found.body, fang);
+    assert!(fang_row.contains("Wang Fang") && fang_row.contains("+86 139 1234 5678"), "{fang_row}");
+    assert!(fang_row.contains("R-100") && fang_row.contains("3101**********128X"), "{fang_row}");
+    assert!(fang_row.contains("#1 · valid") && fang_row.contains("/console/attendees/revoke"));
+    assert!(row_of(&found.body, lei).contains("no badge"));
+    assert!(!row_of(&found.body, lei).contains("/console/attendees/revoke"), "nothing to revoke");
+    assert!(found.body.contains("&lt;b&gt;Wang&lt;/b&gt; Evil") && !found.body.contains("<b>Wang"));
+    assert!(!found.body.contains("c2VhbGVkLXNlY3JldA==") && !found.body.contains("hash-R-100"));
+    // By registration code, and by phone as people say it.
+    let by_code = sec.get("/console/attendees?q=R-101").body;
+    assert!(by_code.contains(&lei.to_string()) && !by_code.contains(&fang.to_string()));
+    let by_phone = sec.get("/console/attendees?q=139%201234%205678").body;
+    assert!(by_phone.contains(&fang.to_string()) && !by_phone.contains(&lei.to_string()));
+    assert!(sec.get("/console/attendees?q=nobody-at-all").body.contains("id=\"no-matches\""));
+    assert!(sec.get("/console/attendees?q=W").body.contains("Type 2 to 100 characters"));
+
+    // Without it: names and phones masked, no search by phone, no revocation.
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let found = ops.get("/console/attendees?q=R-100&lang=en");
+    assert_eq!(found.status, 200, "{}", found.body);
+    let masked = row_of(&found.body, fang);
+    assert!(masked.contains("Wang F.") && masked.contains("*************5678"), "{masked}");
+    for secret in ["Wang Fang", "139 1234", "+86"] {
+        assert!(!found.body.contains(secret), "{secret} shown to operations: {masked}");
+    }
+    assert!(!found.body.contains("/console/attendees/revoke"));
+    assert!(ops.get("/console/attendees?q=13912345678").body.contains("id=\"no-matches\""));
+    let csrf = ops.csrf("/console/fleet");
+    let fang_text = fang.to_string();
+    let form = [("attendee", fang_text.as_str()), ("reason", "lost"), ("csrf", &csrf)];
+    assert_eq!(ops.post("/console/attendees/revoke", &form).status, 403);
+    assert_eq!(badges_at_hub(&hub, fang)[0].status, "active", "operations revoked nothing");
+
+    let mut nobody = Browser::new(&hub.url);
+    assert_eq!(
+        nobody.get("/console/attendees?q=wang").location.as_deref(),
+        Some("/console/sign-in")
+    );
+    assert_eq!(nobody.post("/console/attendees/revoke", &form).status, 303);
+
+    // Forged token, bad input: a clear page, nothing revoked.
+    let csrf = sec.csrf("/console/attendees?q=wang");
+    let form = [("attendee", fang_text.as_str()), ("reason", "lost"), ("csrf", "forged")];
+    assert_eq!(sec.post("/console/attendees/revoke", &form).status, 403);
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let lei_text = lei.to_string();
+    let long = "x".repeat(5000);
+    for (attendee, reason, status) in [
+        (fang_text.as_str(), "", 400),
+        (fang_text.as_str(), "   ", 400),
+        (fang_text.as_str(), long.as_str(), 400),
+        ("not-a-uuid", "lost", 400),
+        (stranger.as_str(), "lost", 404),
+        (lei_text.as_str(), "lost", 409),
+    ] {
+        let form = [("attendee", attendee), ("reason", reason), ("q", "wang"), ("csrf", &csrf)];
+        let answer = sec.post("/console/attendees/revoke", &form);
+        assert_eq!(answer.status, status, "{attendee} {reason:.10}: {}", answer.body);
+        assert!(answer.body.contains("The form was not filled in correctly"), "{}", answer.body);
+    }
+    assert_eq!(badges_at_hub(&hub, fang)[0].status, "active");
+    assert!(hub_audits(&hub, "revoke").is_empty());
+
+    // Revoked by the library's path: the badge record and the hub's audit entry name the
+    // console user, and the console's audit log has it.
+    let form =
+        [("attendee", fang_text.as_str()), ("reason", "stolen"), ("q", "wang"), ("csrf", &csrf)];
+    let answer = sec.post("/console/attendees/revoke", &form);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("Badge revoked: #1"), "{}", answer.body);
+    assert!(row_of(&answer.body, fang).contains("revoked</span> stolen"), "the search again");
+    let badge = &badges_at_hub(&hub, fang)[0];
+    assert_eq!((badge.status.as_str(), badge.reason.as_deref()), ("revoked", Some("stolen")));
+    assert_eq!(badge.operator, "console:sec");
+    let audits = hub_audits(&hub, "revoke");
+    assert_eq!((audits.len(), audits[0].actor.as_str()), (1, "console:sec"));
+    assert_eq!(audits[0].attendee_id, Some(fang));
+    let again = sec.post("/console/attendees/revoke", &form);
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("was revoked already"), "{}", again.body);
+    assert_eq!(hub_audits(&hub, "revoke").len(), 1, "asking again changes nothing");
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let audit = ana.get("/console/audit").body;
+    assert!(audit.contains(&format!("{fang} serial 1: stolen")), "{audit}");
+    assert!(ana.get("/console/attendees?q=wang&lang=zh-CN").body.contains("观众查询"));
+
+    // A category data permission: limited to exhibitors, a user finds no visitor and
+    // revokes none of their badges; with visitors added, they do.
+    add_user(&hub, "sec-stands", ConsoleRole::Security);
+    let limit = |categories: &[&str]| {
+        let categories: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
+        let store = hub.store.as_ref();
+        hub.runtime.block_on(auth::limit_categories(store, "sec-stands", &categories)).unwrap();
+    };
+    limit(&["exhibitor"]);
+    let mut stands = Browser::signed_in(&hub.url, "sec-stands");
+    assert!(stands.get("/console/attendees?q=wang").body.contains("id=\"no-matches\""));
+    let csrf = stands.csrf("/console/attendees?q=wang");
+    let evil_text = evil.to_string();
+    let form = [("attendee", evil_text.as_str()), ("reason", "lost"), ("csrf", &csrf)];
+    assert_eq!(stands.post("/console/attendees/revoke", &form).status, 404);
+    assert_eq!(badges_at_hub(&hub, evil)[0].status, "active", "outside their categories");
+    limit(&["exhibitor", "visitor"]);
+    assert!(stands.get("/console/attendees?q=wang").body.contains(&lei.to_string()));
+    assert_eq!(stands.post("/console/attendees/revoke", &form).status, 200);
+    assert_eq!(badges_at_hub(&hub, evil)[0].status, "revoked");
+}
+
+/// The `<tr>` of attendee `id` in `body`.
+fn row_of(body: &str, id: uuid::Uuid) -> &str {
+    let marker = format!("data-attendee=\"{id}\"");
+    let at = body.find(&marker).unwrap_or_else(|| panic!("no row of {id}: {body}"));
+    let start = body[..at].rfind("<tr").unwrap();
+    &body[start..at + body[at..].find("</tr>").unwrap()]
 }

@@ -14,15 +14,17 @@ use crate::store::{AuditRow, ConsoleSessionRow, HubStore, StoreError};
 
 /// What a console user may do. Function permissions are the pages and actions
 /// ([`ConsoleRole::may_open`], [`ConsoleRole::may`]); data permissions say whether personal
-/// data may be shown ([`ConsoleRole::shows_personal_data`]).
+/// data may be shown ([`ConsoleRole::shows_personal_data`]) and, per user, which attendee
+/// categories ([`limit_categories`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConsoleRole {
     /// The organiser: every page and action, personal data included.
     Organiser,
-    /// The operations room: the fleet, read only, no personal data.
+    /// The operations room: the fleet and the attendee look-up, read only, names and
+    /// phones masked.
     Operations,
-    /// Venue security: the fleet, read only; personal data (masked ID numbers) for the
-    /// attendee look-up that is to come.
+    /// Venue security: the fleet, read only; the attendee look-up with personal data (ID
+    /// numbers masked), and revoking a badge from it.
     Security,
 }
 
@@ -34,6 +36,10 @@ pub enum Page {
     /// The organiser systems' API keys.
     Keys,
     Audit,
+    /// Data accuracy: the duplicate and identity conflicts, merged or dismissed.
+    Accuracy,
+    /// The attendee look-up.
+    Lookup,
 }
 
 /// Something a console user changes.
@@ -43,6 +49,9 @@ pub enum Action {
     RevokeStation,
     AddKey,
     RevokeKey,
+    MergeConflict,
+    DismissConflict,
+    RevokeBadge,
 }
 
 impl ConsoleRole {
@@ -64,8 +73,15 @@ impl ConsoleRole {
     /// The pages this role sees, in the navigation's order.
     pub fn pages(self) -> &'static [Page] {
         match self {
-            ConsoleRole::Organiser => &[Page::Fleet, Page::Stations, Page::Keys, Page::Audit],
-            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet],
+            ConsoleRole::Organiser => &[
+                Page::Fleet,
+                Page::Stations,
+                Page::Keys,
+                Page::Audit,
+                Page::Accuracy,
+                Page::Lookup,
+            ],
+            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet, Page::Lookup],
         }
     }
 
@@ -75,14 +91,20 @@ impl ConsoleRole {
 
     pub fn may(self, action: Action) -> bool {
         match action {
-            Action::AddStation | Action::RevokeStation | Action::AddKey | Action::RevokeKey => {
-                self == ConsoleRole::Organiser
-            }
+            Action::AddStation
+            | Action::RevokeStation
+            | Action::AddKey
+            | Action::RevokeKey
+            | Action::MergeConflict
+            | Action::DismissConflict => self == ConsoleRole::Organiser,
+            // Security stops a stolen badge; the operations room only looks.
+            Action::RevokeBadge => self.shows_personal_data(),
         }
     }
 
-    /// Whether names, phones and masked ID numbers may be shown to this role. No page
-    /// of this console shows personal data yet; `user list` states it per role.
+    /// Whether names and phones may be shown to this role, and looked up by phone: else
+    /// the attendee look-up shows names and phones masked (ID numbers are masked for
+    /// everyone). `user list` states it per role.
     pub fn shows_personal_data(self) -> bool {
         matches!(self, ConsoleRole::Organiser | ConsoleRole::Security)
     }
@@ -94,6 +116,8 @@ pub enum UserError {
     BadName,
     #[error("a password is {MIN_PASSWORD_CHARS} to 1024 characters")]
     BadPassword,
+    #[error("a category is 1 to {MAX_CATEGORY_CHARS} characters")]
+    BadCategory,
     #[error("cannot hash the password: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -149,6 +173,32 @@ pub async fn add_user<S: HubStore>(
     Ok(())
 }
 
+/// Longest attendee category a data permission names (as the event's category codes).
+const MAX_CATEGORY_CHARS: usize = 64;
+
+/// The categories trimmed, or why one cannot be a data permission.
+pub fn checked_categories(categories: &[String]) -> Result<Vec<String>, UserError> {
+    let categories: Vec<String> = categories.iter().map(|c| c.trim().to_owned()).collect();
+    if categories.iter().any(|c| c.is_empty() || c.chars().count() > MAX_CATEGORY_CHARS) {
+        return Err(UserError::BadCategory);
+    }
+    Ok(categories)
+}
+
+/// `expo-hub user add --categories`: the user sees only attendees of `categories` (empty:
+/// every category) in the attendee look-up, and may revoke only their badges.
+pub async fn limit_categories<S: HubStore>(
+    store: &S,
+    name: &str,
+    categories: &[String],
+) -> Result<(), UserError> {
+    let categories = checked_categories(categories)?;
+    let detail = format!("{name}: {}", categories.join(","));
+    store.set_console_user_categories(name, categories).await?;
+    audit(store, "cli", "user_categories", detail).await?;
+    Ok(())
+}
+
 /// `expo-hub user remove`: the user and their sessions go.
 pub async fn remove_user<S: HubStore>(store: &S, name: &str) -> Result<(), StoreError> {
     store.remove_console_user(name).await?;
@@ -183,6 +233,14 @@ pub struct Session {
     pub user: String,
     pub role: ConsoleRole,
     pub csrf: String,
+}
+
+impl Session {
+    /// Who the hub's own audit entries and revocations name for what this user does:
+    /// `console:USER`, as the API names its keys `api:NAME`.
+    pub fn actor(&self) -> String {
+        format!("console:{}", self.user)
+    }
 }
 
 /// Starts a session for `user`; returns the cookie's token (stored only hashed).

@@ -93,6 +93,8 @@ fn page_link(page: Page) -> (&'static str, T) {
         Page::Stations => ("/console/stations", T::Stations),
         Page::Keys => ("/console/keys", T::ApiKeys),
         Page::Audit => ("/console/audit", T::Audit),
+        Page::Accuracy => ("/console/accuracy", T::Accuracy),
+        Page::Lookup => ("/console/attendees", T::Lookup),
     }
 }
 

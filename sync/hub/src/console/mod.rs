@@ -12,10 +12,14 @@
 //! - Every sign-in, failure, refusal and change is written to the console's audit log.
 //! - Pages answer HTML, their errors too (a browser reads them); the fleet updates itself
 //!   through server-sent events (`/console/fleet/events`).
+//! - Data accuracy ([`accuracy`]) and the attendee look-up ([`lookup`]) change data
+//!   through the same library functions as the CLI and the API, with the hub's clock.
 
+pub mod accuracy;
 pub mod auth;
 pub mod html;
 pub mod i18n;
+pub mod lookup;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -37,6 +41,8 @@ use i18n::{Lang, T};
 use crate::api_keys::{self, ApiKeyError};
 use crate::enrolment;
 use crate::heartbeat::StationReport;
+use crate::notify::ChangeNotifier;
+use crate::origin::HubOrigin;
 use crate::store::{HubStore, StoreError};
 use expo_sync::StationRole;
 
@@ -66,6 +72,10 @@ impl Default for ConsoleConfig {
 struct Console<S> {
     store: Arc<S>,
     config: ConsoleConfig,
+    /// The hub's clock for the changes it makes (merges, revocations), shared with the API.
+    origin: Arc<HubOrigin>,
+    /// Wakes the stations' long polls after the console stored changes.
+    changes: Arc<ChangeNotifier>,
 }
 
 const SESSION_COOKIE: &str = "expo_console";
@@ -76,8 +86,13 @@ const HISTORY_ROWS: usize = 60;
 const AUDIT_ROWS: usize = 500;
 
 /// The console's routes, to be nested at `/console`.
-pub fn router<S: HubStore>(store: Arc<S>, config: ConsoleConfig) -> Router {
-    let console = Arc::new(Console { store, config });
+pub fn router<S: HubStore>(
+    store: Arc<S>,
+    config: ConsoleConfig,
+    origin: Arc<HubOrigin>,
+    changes: Arc<ChangeNotifier>,
+) -> Router {
+    let console = Arc::new(Console { store, config, origin, changes });
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/fleet") }))
         .route("/sign-in", get(sign_in_page::<S>).post(sign_in::<S>))
@@ -90,6 +105,11 @@ pub fn router<S: HubStore>(store: Arc<S>, config: ConsoleConfig) -> Router {
         .route("/keys", get(keys::<S>).post(add_key::<S>))
         .route("/keys/revoke", post(revoke_key::<S>))
         .route("/audit", get(audit_log::<S>))
+        .route("/accuracy", get(accuracy::page::<S>))
+        .route("/accuracy/merge", post(accuracy::merge::<S>))
+        .route("/accuracy/dismiss", post(accuracy::dismiss::<S>))
+        .route("/attendees", get(lookup::page::<S>))
+        .route("/attendees/revoke", post(lookup::revoke::<S>))
         .fallback(not_found)
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(console)
