@@ -34,6 +34,8 @@ pub enum Page {
     /// The organiser systems' API keys.
     Keys,
     Audit,
+    /// The whole venue's figures of the day (`venue.rs`): counts only, no personal data.
+    Venue,
 }
 
 /// Something a console user changes.
@@ -64,8 +66,10 @@ impl ConsoleRole {
     /// The pages this role sees, in the navigation's order.
     pub fn pages(self) -> &'static [Page] {
         match self {
-            ConsoleRole::Organiser => &[Page::Fleet, Page::Stations, Page::Keys, Page::Audit],
-            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet],
+            ConsoleRole::Organiser => {
+                &[Page::Fleet, Page::Stations, Page::Keys, Page::Audit, Page::Venue]
+            }
+            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet, Page::Venue],
         }
     }
 

@@ -93,6 +93,7 @@ fn page_link(page: Page) -> (&'static str, T) {
         Page::Stations => ("/console/stations", T::Stations),
         Page::Keys => ("/console/keys", T::ApiKeys),
         Page::Audit => ("/console/audit", T::Audit),
+        Page::Venue => ("/console/venue", T::VenueNow),
     }
 }
 

@@ -104,6 +104,19 @@ pub enum T {
     History,
     Back,
     NoStations,
+    VenueNow,
+    Today,
+    Yesterday,
+    DayBefore,
+    DayAfter,
+    LocalTime,
+    ShowTable,
+    ShowChart,
+    DownloadCsv,
+    DownloadPicture,
+    NoEvent,
+    NoFigures,
+    BadDate,
 }
 
 impl T {
@@ -198,6 +211,22 @@ impl T {
             T::History => ("History (one sample a minute)", "历史记录（每分钟一次）"),
             T::Back => ("Back", "返回"),
             T::NoStations => ("No stations yet.", "暂无站点。"),
+            T::VenueNow => ("Venue now", "现场实况"),
+            T::Today => ("Today", "今天"),
+            T::Yesterday => ("Yesterday", "昨天"),
+            T::DayBefore => ("← Day before", "← 前一天"),
+            T::DayAfter => ("Day after →", "后一天 →"),
+            T::LocalTime => ("Hours are the venue's local time", "时间均为展馆当地时间"),
+            T::ShowTable => ("Table", "表格"),
+            T::ShowChart => ("Chart", "图表"),
+            T::DownloadCsv => ("CSV", "CSV"),
+            T::DownloadPicture => ("Picture (SVG)", "图片 (SVG)"),
+            T::NoEvent => (
+                "No event definition has reached the hub yet: sync the admin station or import the event.",
+                "中心尚未收到活动定义：请同步管理站或导入活动。",
+            ),
+            T::NoFigures => ("Nothing yet.", "暂无数据。"),
+            T::BadDate => ("A day is written YYYY-MM-DD.", "日期格式应为 YYYY-MM-DD。"),
         };
         match lang {
             Lang::En => en,
