@@ -754,6 +754,8 @@ fn busy_day<S: HubStore>(hub: &TestHub<S>) -> (tempfile::TempDir, VenueStation) 
             let visitor = NewAttendee {
                 name: format!("访客 {desk} {n}"),
                 category: (*category).into(),
+                company: "东方会展有限公司".into(),
+                phone: format!("139123456{}{n}", desk.len() + attendees.len()),
                 country: "中国".into(),
                 consent: true,
                 ..NewAttendee::default()
@@ -764,11 +766,12 @@ fn busy_day<S: HubStore>(hub: &TestHub<S>) -> (tempfile::TempDir, VenueStation) 
             attendees.push(AttendeeId(record.id));
             if n == 0 {
                 // A badge, and on desk-2 a reprint of it.
-                let copies = if desk == "desk-2" { 2 } else { 1 };
-                for _ in 0..copies {
+                let reprints: &[Option<&str>] =
+                    if desk == "desk-2" { &[None, Some("damaged")] } else { &[None] };
+                for reprint in reprints {
                     let attendee = AttendeeId(record.id);
                     expo_kiosk::badges::queue::enqueue(
-                        &mut store, &operator, attendee, None, "none",
+                        &mut store, &operator, attendee, *reprint, "none",
                     )
                     .unwrap();
                     let printer = expo_kiosk::badges::PrinterConfig::default();
