@@ -301,7 +301,7 @@ fn a_browser_signs_in_and_watches_the_fleet_live() {
         definition: expo_kiosk::demo::demo_event_toml(today),
         data_key: "00".repeat(32),
     };
-    hub.runtime.block_on(hub.store.put_data_centre_event(event)).unwrap();
+    hub.runtime.block_on(expo_hub::HubStore::put_data_centre_event(store, event)).unwrap();
     let mut gate = common::Station::new("gate-west");
     let mut entry = gate.gate(uuid::Uuid::now_v7(), true);
     if let expo_sync::protocol::Record::GateDecision(decision) = &mut entry.record {

@@ -29,6 +29,7 @@ pub(super) struct DayQuery {
 }
 
 /// The day asked for (`None`: the venue's today), or the page saying how to write one.
+#[allow(clippy::result_large_err)] // the `Err` is the answer a handler returns as is
 fn asked_day(
     visit: &Visit,
     session: &Session,
