@@ -620,8 +620,8 @@ fn console_users_are_managed_from_the_command_line() {
     assert!(!bad_role.status.success());
 
     let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
-    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit; personal data shown"), "{list}");
-    assert!(list.contains("ops\toperations\tpages /console/fleet; personal data hidden"), "{list}");
+    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit, /console/venue; personal data shown"), "{list}");
+    assert!(list.contains("ops\toperations\tpages /console/fleet, /console/venue; personal data hidden"), "{list}");
     assert!(!list.contains("argon2"));
     assert!(hub(&["user", "remove", "ops"], "", None).status.success());
     assert!(!hub(&["user", "remove", "ops"], "", None).status.success());
