@@ -28,7 +28,7 @@ pub struct DeskBadgeTotal {
 }
 
 /// The hub's running totals of some quarters.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct VenueTotals {
     pub registrations: Vec<QuarterTotal>,
     pub badges: Vec<DeskBadgeTotal>,

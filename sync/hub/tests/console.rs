@@ -621,7 +621,12 @@ fn console_users_are_managed_from_the_command_line() {
 
     let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
     assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit, /console/venue; personal data shown"), "{list}");
-    assert!(list.contains("ops\toperations\tpages /console/fleet, /console/venue; personal data hidden"), "{list}");
+    assert!(
+        list.contains(
+            "ops\toperations\tpages /console/fleet, /console/venue; personal data hidden"
+        ),
+        "{list}"
+    );
     assert!(!list.contains("argon2"));
     assert!(hub(&["user", "remove", "ops"], "", None).status.success());
     assert!(!hub(&["user", "remove", "ops"], "", None).status.success());
@@ -973,4 +978,26 @@ fn venue_now_updates_through_server_sent_events<S: HubStore>(hub: TestHub<S>) {
     let (event, data) = first_event(stream);
     assert_eq!(event, "venue");
     assert!(data.contains("data-chart=\"gate_flow\""), "{data}");
+}
+
+/// A hub that held changes before it kept the venue's totals counts them when it opens.
+#[test]
+fn a_hub_counts_the_changes_it_held_before_it_kept_venue_totals() {
+    let hub = common::sqlite_hub();
+    let (_dir, _office) = busy_day(&hub);
+    let totals = || hub.runtime.block_on(hub.store.venue_totals("2000-01-01T00:00", "9999"));
+    let before = totals().unwrap();
+    assert_eq!(before.gate.iter().map(|g| g.decisions).sum::<u64>(), 6, "{before:?}");
+
+    let path = hub.sqlite_path().unwrap();
+    let older = rusqlite::Connection::open(&path).unwrap();
+    older
+        .execute_batch(
+            "DROP TRIGGER venue_now_added; DROP TRIGGER venue_now_replaced;
+             DROP TABLE venue_registrations; DROP TABLE venue_badges; DROP TABLE venue_gate;",
+        )
+        .unwrap();
+    let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
+    let counted = hub.runtime.block_on(reopened.venue_totals("2000-01-01T00:00", "9999")).unwrap();
+    assert_eq!(counted, before);
 }
