@@ -27,7 +27,7 @@ pub use config::{
     RelayBoardConfig, ScannerConfig,
 };
 pub use control::{ControlCommand, ControlReply, Mode};
-pub use log::{decision_record, record_all as record_decisions, StoreKnowledge};
+pub use log::{annul, decision_record, record_all as record_decisions, StoreKnowledge};
 
 use crate::access::Reason;
 use crate::station_sync::EventWatch;

@@ -19,6 +19,9 @@ pub enum ChartId {
     TopCountries,
     TopCompanies,
     ReprintRate,
+    /// Badges each desk issued per hour: made by the hub, which knows which station
+    /// issued what (a station's own figures count by operator).
+    DeskThroughput,
 }
 
 impl ChartId {
@@ -35,6 +38,7 @@ impl ChartId {
             ChartId::TopCountries => "top_countries",
             ChartId::TopCompanies => "top_companies",
             ChartId::ReprintRate => "reprint_rate",
+            ChartId::DeskThroughput => "desk_throughput",
         }
     }
 
@@ -57,6 +61,7 @@ impl ChartId {
             ChartId::TopCountries => ("主要国家/地区", "Top countries"),
             ChartId::TopCompanies => ("主要公司", "Top companies"),
             ChartId::ReprintRate => ("各操作员补打率 %", "Reprint rate per operator %"),
+            ChartId::DeskThroughput => ("各服务台每小时制证", "Badges issued per hour by desk"),
         }
     }
 }
@@ -163,7 +168,7 @@ pub fn series_colour(index: usize) -> [u8; 3] {
 }
 
 /// Counts print as integers, rates with one decimal.
-pub(super) fn format_value(value: f64) -> String {
+pub fn format_value(value: f64) -> String {
     if value.fract() == 0.0 {
         format!("{value:.0}")
     } else {
@@ -225,6 +230,11 @@ pub fn charts(figures: &DayFigures, event: &EventDefinition) -> Vec<Chart> {
             Label::new("reprint_percent", "补打率 %", "reprint %"),
         ),
     ]
+}
+
+/// Badges per hour and desk, from counts whose `category` names the desk (the station).
+pub fn desk_throughput(desks: &[HourlyCount]) -> Chart {
+    hourly(ChartId::DeskThroughput, desks, |c| Label::same(&c.category))
 }
 
 /// The hours every hourly chart shows, data or not.

@@ -21,7 +21,9 @@ use serde::Serialize;
 use crate::access::Reason;
 use crate::store::{format_time, StoreError};
 
-pub use charts::{charts, series_colour, Chart, ChartId, ChartKind, Label, Series};
+pub use charts::{
+    charts, desk_throughput, format_value, series_colour, Chart, ChartId, ChartKind, Label, Series,
+};
 pub use pdf::render_daily_pdf;
 pub use report::{daily_csv, daily_json};
 
@@ -73,7 +75,7 @@ impl VenueDay {
     }
 
     /// The bucket keys (`YYYY-MM-DDTHH:MM`, UTC) that fall inside this day: [first, last).
-    fn quarter_range(&self) -> (String, String) {
+    pub fn quarter_range(&self) -> (String, String) {
         let key = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
         (key(self.start), key(self.end))
     }
@@ -199,29 +201,151 @@ fn read_day(
     now: DateTime<Utc>,
 ) -> Result<DayFigures, StatsError> {
     let (first, end) = day.quarter_range();
-    let registrations = hourly(
-        conn,
-        "SELECT quarter, category, source, registered FROM stats_registrations \
-         WHERE quarter >= ?1 AND quarter < ?2",
-        (&first, &end),
-        day,
-    )?;
-    let badges = hourly(
-        conn,
-        "SELECT quarter, category, source, issued FROM stats_badges \
-         WHERE quarter >= ?1 AND quarter < ?2",
-        (&first, &end),
-        day,
-    )?;
-    let reprints = operator_reprints(conn, (&first, &end))?;
-    let gates = gate_figures(conn, zones, (&first, &end), day)?;
+    let range = params![first, end];
+    let registrations = conn
+        .prepare_cached(
+            "SELECT quarter, category, source, registered FROM stats_registrations \
+             WHERE quarter >= ?1 AND quarter < ?2",
+        )?
+        .query_map(range, |r| {
+            Ok(QuarterTotal {
+                quarter: r.get(0)?,
+                category: r.get(1)?,
+                source: r.get(2)?,
+                count: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let badges = conn
+        .prepare_cached(
+            "SELECT quarter, operator, category, source, issued, reprints FROM stats_badges \
+             WHERE quarter >= ?1 AND quarter < ?2",
+        )?
+        .query_map(range, |r| {
+            Ok(BadgeTotal {
+                quarter: r.get(0)?,
+                operator: r.get(1)?,
+                category: r.get(2)?,
+                source: r.get(3)?,
+                issued: r.get::<_, i64>(4)?.max(0) as u64,
+                reprints: r.get::<_, i64>(5)?.max(0) as u64,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let gate = conn
+        .prepare_cached(
+            "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM stats_gate \
+             WHERE quarter >= ?1 AND quarter < ?2",
+        )?
+        .query_map(range, |r| {
+            Ok(GateTotal {
+                quarter: r.get(0)?,
+                gate: r.get(1)?,
+                zone: r.get(2)?,
+                direction: r.get(3)?,
+                reason: r.get(4)?,
+                decisions: r.get::<_, i64>(5)?.max(0) as u64,
+                passages: r.get::<_, i64>(6)?.max(0) as u64,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     let registered_all_days: i64 =
         conn.query_row("SELECT coalesce(sum(registered), 0) FROM stats_registrations", [], |r| {
             r.get(0)
         })?;
-    let totals = Totals {
-        registered: registrations.iter().map(|r| r.count).sum(),
+    let totals = DayTotals {
+        registrations,
+        badges,
+        gate,
         registered_all_days: registered_all_days.max(0) as u64,
+        top_countries: top(conn, "country")?,
+        top_companies: top(conn, "company")?,
+    };
+    Ok(figures_of(event, zones, day, now, totals))
+}
+
+/// A running total of registrations (or badges) in one UTC quarter hour (a bucket key
+/// `YYYY-MM-DDTHH:MM`, see schema migration 4) for one category and source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuarterTotal {
+    pub quarter: String,
+    pub category: String,
+    pub source: String,
+    pub count: u64,
+}
+
+/// Badges issued in one UTC quarter hour by one operator to holders of one category and
+/// source; serials above 1 are reprints.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BadgeTotal {
+    pub quarter: String,
+    pub operator: String,
+    pub category: String,
+    pub source: String,
+    pub issued: u64,
+    pub reprints: u64,
+}
+
+/// Gate decisions in one UTC quarter hour; `passages` are the granted ones not annulled.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GateTotal {
+    pub quarter: String,
+    pub gate: String,
+    pub zone: String,
+    pub direction: String,
+    pub reason: String,
+    pub decisions: u64,
+    pub passages: u64,
+}
+
+/// The running totals of one venue day as stored, before they are summed into local hours
+/// and zones: what a station's `stats_*` tables hold, and what the hub keeps for the
+/// whole venue (`expo-hub`'s "Venue now"), so both read the same figures the same way.
+#[derive(Clone, Debug, Default)]
+pub struct DayTotals {
+    /// Only the day's quarters (see [`VenueDay::quarter_range`]), as are `badges` and `gate`.
+    pub registrations: Vec<QuarterTotal>,
+    pub badges: Vec<BadgeTotal>,
+    pub gate: Vec<GateTotal>,
+    pub registered_all_days: u64,
+    pub top_countries: Vec<NamedCount>,
+    pub top_companies: Vec<NamedCount>,
+}
+
+/// The day's figures from its running totals.
+pub fn figures_of(
+    event: &str,
+    zones: &[String],
+    day: &VenueDay,
+    now: DateTime<Utc>,
+    totals: DayTotals,
+) -> DayFigures {
+    let registrations = hourly_counts(day, totals.registrations);
+    let badge_counts = totals.badges.iter().map(|b| QuarterTotal {
+        quarter: b.quarter.clone(),
+        category: b.category.clone(),
+        source: b.source.clone(),
+        count: b.issued,
+    });
+    let badges = hourly_counts(day, badge_counts);
+    let mut by_operator: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for badge in &totals.badges {
+        let sums = by_operator.entry(&badge.operator).or_default();
+        sums.0 += badge.issued;
+        sums.1 += badge.reprints;
+    }
+    let reprints: Vec<OperatorReprints> = by_operator
+        .into_iter()
+        .map(|(operator, (issued, reprints))| OperatorReprints {
+            operator: operator.to_owned(),
+            issued,
+            reprints,
+        })
+        .collect();
+    let gates = gate_figures(zones, &totals.gate, day);
+    let summed = Totals {
+        registered: registrations.iter().map(|r| r.count).sum(),
+        registered_all_days: totals.registered_all_days,
         badges_issued: badges.iter().map(|b| b.count).sum(),
         reprints: reprints.iter().map(|r| r.reprints).sum(),
         entries: gates.occupancy.iter().map(|z| z.entries).sum(),
@@ -229,63 +353,38 @@ fn read_day(
         denied: gates.denials.iter().map(|d| d.count).sum(),
         inside: gates.occupancy.iter().map(|z| z.inside).sum(),
     };
-    Ok(DayFigures {
+    DayFigures {
         event: event.to_owned(),
         date: day.date,
         timezone: day.timezone.name().to_owned(),
         generated_at: format_time(now),
-        totals,
+        totals: summed,
         registrations,
         badges,
         gate_flow: gates.flow,
         occupancy: gates.occupancy,
         denials: gates.denials,
-        top_countries: top(conn, "country")?,
-        top_companies: top(conn, "company")?,
+        top_countries: totals.top_countries,
+        top_companies: totals.top_companies,
         reprints,
-    })
+    }
 }
 
-/// Sums `(quarter, category, source, count)` rows into local hours.
-fn hourly(
-    conn: &Connection,
-    sql: &str,
-    range: (&str, &str),
+/// Sums quarter-hour totals into local hours of `day`.
+pub fn hourly_counts(
     day: &VenueDay,
-) -> Result<Vec<HourlyCount>, StatsError> {
+    totals: impl IntoIterator<Item = QuarterTotal>,
+) -> Vec<HourlyCount> {
     let mut sums: BTreeMap<(u8, String, String), u64> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params![range.0, range.1])?;
-    while let Some(row) = rows.next()? {
-        let bucket: String = row.get(0)?;
-        let Some(quarter) = day.local_quarter(&bucket) else { continue };
-        let count: i64 = row.get(3)?;
-        *sums.entry(((quarter / 4) as u8, row.get(1)?, row.get(2)?)).or_default() +=
-            count.max(0) as u64;
+    for total in totals {
+        let Some(quarter) = day.local_quarter(&total.quarter) else { continue };
+        *sums.entry(((quarter / 4) as u8, total.category, total.source)).or_default() +=
+            total.count;
     }
-    Ok(sums
-        .into_iter()
+    sums.into_iter()
         .filter(|(_, count)| *count > 0)
         .map(|((hour, category, source), count)| HourlyCount { hour, category, source, count })
-        .collect())
-}
-
-fn operator_reprints(
-    conn: &Connection,
-    range: (&str, &str),
-) -> Result<Vec<OperatorReprints>, StatsError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT operator, sum(issued), sum(reprints) FROM stats_badges \
-         WHERE quarter >= ?1 AND quarter < ?2 GROUP BY operator ORDER BY operator",
-    )?;
-    let rows = stmt.query_map(params![range.0, range.1], |r| {
-        Ok(OperatorReprints {
-            operator: r.get(0)?,
-            issued: r.get::<_, i64>(1)?.max(0) as u64,
-            reprints: r.get::<_, i64>(2)?.max(0) as u64,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        .collect()
 }
 
 struct GateFigures {
@@ -294,55 +393,40 @@ struct GateFigures {
     denials: Vec<NamedCount>,
 }
 
-fn gate_figures(
-    conn: &Connection,
-    zones: &[String],
-    range: (&str, &str),
-    day: &VenueDay,
-) -> Result<GateFigures, StatsError> {
+fn gate_figures(zones: &[String], totals: &[GateTotal], day: &VenueDay) -> GateFigures {
     let mut flow: BTreeMap<(String, u8), (u64, u64)> = BTreeMap::new();
     // The event's zones in the event's order, then any other zone a decision names.
     let mut occupancy: Vec<(String, (u64, u64))> =
         zones.iter().map(|z| (z.clone(), (0, 0))).collect();
     let mut denials: HashMap<String, u64> = HashMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM stats_gate \
-         WHERE quarter >= ?1 AND quarter < ?2",
-    )?;
-    let mut rows = stmt.query(params![range.0, range.1])?;
-    while let Some(row) = rows.next()? {
-        let bucket: String = row.get(0)?;
-        let reason: String = row.get(4)?;
-        let decisions = row.get::<_, i64>(5)?.max(0) as u64;
-        let passages = row.get::<_, i64>(6)?.max(0) as u64;
-        if !Reason::parse(&reason).is_some_and(Reason::grants) {
-            *denials.entry(reason).or_default() += decisions;
+    for total in totals {
+        if !Reason::parse(&total.reason).is_some_and(Reason::grants) {
+            *denials.entry(total.reason.clone()).or_default() += total.decisions;
             continue;
         }
-        let Some(quarter) = day.local_quarter(&bucket) else { continue };
-        let entering = row.get::<_, String>(3)? == "in";
-        let gate_counts = flow.entry((row.get(1)?, quarter as u8)).or_default();
-        let zone: String = row.get(2)?;
-        let zone_index = match occupancy.iter().position(|(id, _)| *id == zone) {
+        let Some(quarter) = day.local_quarter(&total.quarter) else { continue };
+        let entering = total.direction == "in";
+        let gate_counts = flow.entry((total.gate.clone(), quarter as u8)).or_default();
+        let zone_index = match occupancy.iter().position(|(id, _)| *id == total.zone) {
             Some(index) => index,
             None => {
-                occupancy.push((zone, (0, 0)));
+                occupancy.push((total.zone.clone(), (0, 0)));
                 occupancy.len() - 1
             }
         };
         let zone_counts = &mut occupancy[zone_index].1;
         if entering {
-            gate_counts.0 += passages;
-            zone_counts.0 += passages;
+            gate_counts.0 += total.passages;
+            zone_counts.0 += total.passages;
         } else {
-            gate_counts.1 += passages;
-            zone_counts.1 += passages;
+            gate_counts.1 += total.passages;
+            zone_counts.1 += total.passages;
         }
     }
     let mut denials: Vec<NamedCount> =
         denials.into_iter().map(|(name, count)| NamedCount { name, count }).collect();
     denials.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-    Ok(GateFigures {
+    GateFigures {
         flow: flow
             .into_iter()
             .filter(|(_, (entries, exits))| entries + exits > 0)
@@ -358,7 +442,7 @@ fn gate_figures(
             })
             .collect(),
         denials,
-    })
+    }
 }
 
 fn top(conn: &Connection, dimension: &str) -> Result<Vec<NamedCount>, StatsError> {

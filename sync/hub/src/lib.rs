@@ -13,6 +13,7 @@ pub mod notify;
 pub mod origin;
 pub mod postgres;
 mod postgres_console;
+mod postgres_venue_now;
 pub mod registrations;
 pub mod rehearsal;
 pub mod revocation;
@@ -20,8 +21,10 @@ pub mod server;
 pub mod snapshot;
 pub mod sqlite;
 mod sqlite_console;
+mod sqlite_venue_now;
 pub mod store;
 pub mod tls;
+pub mod venue_now;
 
 use std::path::PathBuf;
 

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::conflicts::{ConflictKind, NewConflict, Resolution, StoredConflict};
 use super::postgres_console;
+use super::postgres_venue_now;
 use super::registrations::DataCentreEvent;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
@@ -35,6 +36,7 @@ use super::store::{
     AttendeeSearch, AuditRow, ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore,
     PreparedBatch, PullPage, SnapshotPage, StationAuth, StationIdentity, StoreError,
 };
+use super::venue_now::VenueTotals;
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
 use expo_sync::hlc::Hlc;
@@ -167,6 +169,7 @@ impl PostgresStore {
         tx.batch_execute(postgres_console::SCHEMA).await?;
         tx.batch_execute(API_KEYS_SCHEMA).await?;
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
+        tx.batch_execute(postgres_venue_now::SCHEMA).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&Authority::generate().secret_hex()],
@@ -960,6 +963,10 @@ impl HubStore for PostgresStore {
 
     async fn console_user_categories(&self, name: &str) -> Result<Vec<String>, StoreError> {
         postgres_console::categories(self.client().await?, name).await
+    }
+
+    async fn venue_totals(&self, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
+        postgres_venue_now::totals(self.client().await?, first, end).await
     }
 }
 

@@ -16,12 +16,14 @@ use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::conflicts::{ConflictKind, NewConflict, Resolution, StoredConflict};
 use super::registrations::DataCentreEvent;
 use super::sqlite_console;
+use super::sqlite_venue_now;
 use super::store::{
     attendee_id_of_key, attendee_key, attendee_of_change, attendee_version, duplicate_pairs,
     hashed_attendees, kind_key_range, merge_event, record_of_change, AttendeeSearch, AuditRow,
     ConsoleSessionRow, FleetRow, HashedAttendee, HubStats, HubStore, PreparedBatch, PullPage,
     SnapshotPage, StationAuth, StationIdentity, StoreError,
 };
+use super::venue_now::VenueTotals;
 use expo_sync::authority::{StationRole, UnknownRole};
 use expo_sync::endorsement::Authority;
 use expo_sync::hlc::Hlc;
@@ -125,6 +127,7 @@ impl SqliteStore {
         connection.execute_batch(sqlite_console::SCHEMA)?;
         connection.execute_batch(API_KEYS_SCHEMA)?;
         connection.execute_batch(DATA_CENTRE_SCHEMA)?;
+        sqlite_venue_now::create(&mut connection)?;
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
         move_duplicate_conflicts(&mut connection)?;
@@ -1034,6 +1037,16 @@ impl HubStore for SqliteStore {
     async fn console_user_categories(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let name = name.to_owned();
         self.run(move |c| sqlite_console::categories(c, &name)).await
+    }
+
+    async fn venue_totals(&self, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
+        let (first, end) = (first.to_owned(), end.to_owned());
+        self.run(move |c| {
+            // One snapshot for the three tables: every chart shows the same moment.
+            let tx = c.transaction()?;
+            sqlite_venue_now::totals(&tx, &first, &end)
+        })
+        .await
     }
 }
 

@@ -354,6 +354,17 @@ pub trait HubStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<SnapshotPage, StoreError>> + Send;
 
+    // Venue now (issue 18): the console's figures of the whole venue, see `venue_now.rs`;
+    // running totals kept by triggers (`sqlite_venue_now.rs`, `postgres_venue_now.rs`).
+
+    /// The running totals of the UTC quarter hours from `first` to before `end`
+    /// (`YYYY-MM-DDTHH:MM` bucket keys).
+    fn venue_totals(
+        &self,
+        first: &str,
+        end: &str,
+    ) -> impl Future<Output = Result<crate::venue_now::VenueTotals, StoreError>> + Send;
+
     // The console's attendee look-up (`console/lookup.rs`).
 
     /// Up to `limit` current attendees, not merged away, of `search.categories`, whose

@@ -38,6 +38,9 @@ common::hub_suite!(
     api_keys_are_added_shown_once_and_revoked,
     conflicts_are_merged_and_dismissed_from_the_accuracy_page,
     the_attendee_look_up_masks_by_role_and_revokes_badges,
+    venue_now_agrees_with_report_daily_on_the_same_day,
+    venue_now_shows_charts_tables_csv_and_pictures_to_each_role,
+    venue_now_updates_through_server_sent_events,
 );
 
 /// A gate with one lane denying most scans, a failing printer and a lost scanner.
@@ -625,10 +628,10 @@ fn console_users_are_managed_from_the_command_line() {
     assert!(!bad_role.status.success());
 
     let list = String::from_utf8(hub(&["user", "list"], "", None).stdout).unwrap();
-    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit, /console/accuracy, /console/attendees; personal data shown"), "{list}");
+    assert!(list.contains("ana\torganiser\tpages /console/fleet, /console/stations, /console/keys, /console/audit, /console/venue, /console/accuracy, /console/attendees; personal data shown"), "{list}");
     assert!(
         list.contains(
-            "ops\toperations\tpages /console/fleet, /console/attendees; personal data hidden"
+            "ops\toperations\tpages /console/fleet, /console/venue, /console/attendees; personal data hidden"
         ),
         "{list}"
     );
@@ -1042,4 +1045,319 @@ fn row_of(body: &str, id: uuid::Uuid) -> &str {
     let at = body.find(&marker).unwrap_or_else(|| panic!("no row of {id}: {body}"));
     let start = body[..at].rfind("<tr").unwrap();
     &body[start..at + body[at..].find("</tr>").unwrap()]
+/// A station of the "Venue now" tests: a real station store (the `expo-kiosk` library)
+/// synced with the hub.
+struct VenueStation {
+    outbox: expo_kiosk::station_sync::StoreOutbox,
+    client: HubClient,
+}
+
+impl VenueStation {
+    fn enrol<S: HubStore>(
+        hub: &TestHub<S>,
+        name: &str,
+        mut store: expo_kiosk::store::Store,
+    ) -> Self {
+        let code = hub.station_code(name);
+        let trust = expo_sync::client::HubTrust::default();
+        let enrolled =
+            expo_sync::client::enrol(&hub.url, &code, store.station_id(), &trust).unwrap();
+        expo_kiosk::provisioning::pin_authority(&mut store, enrolled.authority.as_deref().unwrap())
+            .unwrap();
+        Self {
+            outbox: expo_kiosk::station_sync::StoreOutbox::new(store),
+            client: HubClient::new(&hub.url, &enrolled.token),
+        }
+    }
+
+    fn join<S: HubStore>(
+        hub: &TestHub<S>,
+        dir: &std::path::Path,
+        name: &str,
+        bundle: &expo_kiosk::provisioning::Bundle,
+        signs: bool,
+    ) -> Self {
+        let mut store = expo_kiosk::store::Store::open(&dir.join(name)).unwrap();
+        expo_kiosk::provisioning::import(&mut store, "test", bundle, signs).unwrap();
+        Self::enrol(hub, name, store)
+    }
+
+    fn sync(&self) {
+        let options = expo_sync::station::SyncOptions::default();
+        let summary = expo_sync::station::run_once(&self.client, &self.outbox, options).unwrap();
+        assert_eq!(summary.pending_after, 0, "{summary:?}");
+    }
+}
+
+/// The venue's day so far, made by real stations: the office made the event; two desks
+/// registered four visitors of three categories and sources and printed three badges,
+/// one a reprint; gate-1 let two in and one out, refused two scans, and annulled an
+/// entry nobody walked through. Then the office pulled everything, as its
+/// `report daily` would read it.
+fn busy_day<S: HubStore>(hub: &TestHub<S>) -> (tempfile::TempDir, VenueStation) {
+    use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
+    use expo_kiosk::operators::Operator;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = expo_kiosk::store::Store::open(&dir.path().join("office")).unwrap();
+    let event = expo_kiosk::demo::demo_event_toml(chrono::Utc::now().date_naive());
+    expo_kiosk::provisioning::init(&mut store, "test", &event).unwrap();
+    let bundle = expo_kiosk::provisioning::export(&store, true).unwrap();
+    let verify_only = expo_kiosk::provisioning::export(&store, false).unwrap();
+    let office = VenueStation::enrol(hub, "office", store);
+    office.sync();
+
+    let mut attendees = Vec::new();
+    for (desk, visitors) in [
+        ("desk-1", [("vip", Source::WalkIn), ("exhibitor", Source::WalkIn)].as_slice()),
+        ("desk-2", [("vip", Source::PreRegistered), ("public_visitor", Source::WalkIn)].as_slice()),
+    ] {
+        let station = VenueStation::join(hub, dir.path(), desk, &bundle, true);
+        let operator = Operator::admin(&format!("{desk}-op"));
+        for (n, (category, source)) in visitors.iter().enumerate() {
+            let mut store = station.outbox.store();
+            let visitor = NewAttendee {
+                name: format!("访客 {desk} {n}"),
+                category: (*category).into(),
+                company: "东方会展有限公司".into(),
+                phone: format!("139123456{}{n}", desk.len() + attendees.len()),
+                country: "中国".into(),
+                consent: true,
+                ..NewAttendee::default()
+            };
+            let record =
+                expo_kiosk::registration::register(&mut store, &operator, &visitor, *source)
+                    .unwrap();
+            attendees.push(AttendeeId(record.id));
+            if n == 0 {
+                // A badge, and on desk-2 a reprint of it.
+                let reprints: &[Option<&str>] =
+                    if desk == "desk-2" { &[None, Some("damaged")] } else { &[None] };
+                for reprint in reprints {
+                    let attendee = AttendeeId(record.id);
+                    expo_kiosk::badges::queue::enqueue(
+                        &mut store, &operator, attendee, *reprint, "none",
+                    )
+                    .unwrap();
+                    let printer = expo_kiosk::badges::PrinterConfig::default();
+                    expo_kiosk::badges::queue::process_due(&mut store, &printer).unwrap();
+                }
+            }
+        }
+        station.sync();
+    }
+
+    let gate = VenueStation::join(hub, dir.path(), "gate-1", &verify_only, false);
+    gate.sync();
+    let now = expo_kiosk::store::format_time(chrono::Utc::now());
+    let decision = |attendee: Option<AttendeeId>, direction: &str, reason: &str| {
+        expo_sync::protocol::GateDecisionRecord {
+            id: uuid::Uuid::now_v7(),
+            attendee_id: attendee.map(|a| a.0),
+            badge_serial: attendee.map(|_| 1),
+            gate: "north".into(),
+            lane: "1".into(),
+            zone: "hall-1".into(),
+            direction: direction.into(),
+            granted: reason == "granted",
+            reason: reason.into(),
+            at: now.clone(),
+            annulled: false,
+        }
+    };
+    let walked_away = decision(Some(attendees[2]), "in", "granted");
+    let decisions = [
+        decision(Some(attendees[0]), "in", "granted"),
+        decision(Some(attendees[1]), "in", "granted"),
+        decision(Some(attendees[0]), "out", "granted"),
+        decision(None, "in", "malformed"),
+        decision(Some(attendees[1]), "in", "passback"),
+        walked_away.clone(),
+    ];
+    expo_kiosk::gate::record_decisions(&mut gate.outbox.store(), &decisions).unwrap();
+    gate.sync();
+    // The annulment reaches the hub as a second version of the decision.
+    expo_kiosk::gate::annul(&mut gate.outbox.store(), &walked_away).unwrap();
+    gate.sync();
+    office.sync();
+    (dir, office)
+}
+
+fn venue_now_agrees_with_report_daily_on_the_same_day<S: HubStore>(hub: TestHub<S>) {
+    let (_dir, office) = busy_day(&hub);
+    let store = office.outbox.store();
+    let definition = &store.event().unwrap().definition;
+    let today = expo_kiosk::registration::today_at_venue(definition);
+    let day = expo_kiosk::stats::VenueDay::new(today, definition.timezone()).unwrap();
+    let zones: Vec<String> = definition.zones.iter().map(|z| z.id.clone()).collect();
+    let now = chrono::Utc::now();
+    let report =
+        expo_kiosk::stats::day_figures(store.conn(), &definition.event.id, &zones, &day, now)
+            .unwrap();
+    let venue =
+        hub.runtime.block_on(expo_hub::venue_now::venue_now(hub.store.as_ref(), None)).unwrap();
+    let hub_figures = &venue.figures;
+
+    assert_eq!(venue.date, today);
+    assert_eq!(report.totals.registered, 4, "{report:?}");
+    assert_eq!(hub_figures.registrations, report.registrations);
+    assert_eq!(hub_figures.gate_flow, report.gate_flow);
+    assert_eq!(hub_figures.occupancy, report.occupancy);
+    assert_eq!(hub_figures.denials, report.denials);
+    assert_eq!(hub_figures.reprints, report.reprints);
+    let (ours, theirs) = (&hub_figures.totals, &report.totals);
+    assert_eq!(
+        (
+            ours.registered,
+            ours.badges_issued,
+            ours.reprints,
+            ours.entries,
+            ours.exits,
+            ours.denied,
+            ours.inside
+        ),
+        (
+            theirs.registered,
+            theirs.badges_issued,
+            theirs.reprints,
+            theirs.entries,
+            theirs.exits,
+            theirs.denied,
+            theirs.inside
+        ),
+    );
+    // The figures themselves, not just agreement: the annulled entry is no passage.
+    assert_eq!((theirs.entries, theirs.exits, theirs.inside, theirs.denied), (2, 1, 1, 2));
+    assert_eq!((theirs.badges_issued, theirs.reprints), (3, 1));
+    // What only the hub knows: which desk issued the badges.
+    let per_desk: Vec<(String, u64)> =
+        venue.desks.iter().map(|d| (d.category.clone(), d.count)).collect();
+    assert_eq!(per_desk, [("desk-1".to_owned(), 1), ("desk-2".to_owned(), 2)]);
+
+    // And the page's CSV is the station's chart, figure for figure.
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let station_charts = expo_kiosk::stats::charts(&report, definition);
+    for id in [
+        expo_kiosk::stats::ChartId::RegistrationsByCategory,
+        expo_kiosk::stats::ChartId::RegistrationsBySource,
+        expo_kiosk::stats::ChartId::Inside,
+        expo_kiosk::stats::ChartId::GateFlow,
+        expo_kiosk::stats::ChartId::Denials,
+    ] {
+        let chart = station_charts.iter().find(|c| c.id == id).unwrap();
+        let expected = String::from_utf8(chart.to_csv(true).unwrap()).unwrap();
+        let csv = ops.get(&format!("/console/venue/{}/csv?lang=en", id.key()));
+        assert_eq!(csv.status, 200);
+        assert_eq!(csv.body, expected, "{}", id.key());
+    }
+}
+
+fn venue_now_shows_charts_tables_csv_and_pictures_to_each_role<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    add_user(&hub, "sec", ConsoleRole::Security);
+    let mut nobody = Browser::new(&hub.url);
+    for path in ["/console/venue", "/console/venue/inside/csv", "/console/venue/inside/svg"] {
+        assert_eq!(nobody.get(path).location.as_deref(), Some("/console/sign-in"), "{path}");
+    }
+    assert_eq!(nobody.get("/console/venue/events").status, 401);
+
+    // Before any event reached the hub, the page says so.
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    let empty = ana.get("/console/venue?lang=en");
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("No event definition has reached the hub"), "{}", empty.body);
+
+    let (_dir, _office) = busy_day(&hub);
+    for name in ["ana", "ops", "sec"] {
+        let mut viewer = Browser::signed_in(&hub.url, name);
+        assert!(viewer.get("/console/fleet").body.contains("href=\"/console/venue\""), "{name}");
+        let page = viewer.get("/console/venue?lang=en");
+        assert_eq!(page.status, 200, "{name}");
+        for key in [
+            "registrations_by_source",
+            "registrations_by_category",
+            "inside",
+            "gate_flow",
+            "denials",
+            "desk_throughput",
+        ] {
+            assert!(page.body.contains(&format!("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" data-chart=\"{key}\"")), "{key}");
+            assert!(
+                page.body.contains(&format!("href=\"/console/venue/{key}/table?date=")),
+                "{key}"
+            );
+        }
+        assert!(page.body.contains("Yesterday") && page.body.contains("Asia/Shanghai"));
+        assert!(!page.body.contains("src=\"http") && !page.body.contains("href=\"http"));
+    }
+
+    // The numbers: labelled bars in the picture, rows in the table, in both languages.
+    let page = ana.get("/console/venue?lang=en").body;
+    let inside = &page[page.find("data-chart=\"inside\"").unwrap()..];
+    let inside = &inside[..inside.find("</svg>").unwrap()];
+    assert!(inside.contains("<title>inside: 1</title>"), "{inside}");
+    let table = ana.get("/console/venue/desk_throughput/table?lang=en");
+    assert_eq!(table.status, 200);
+    assert!(table.body.contains("<th>desk-1</th><th>desk-2</th>"), "{}", table.body);
+    let zh = ana.get("/console/venue/registrations_by_category/table?lang=zh-CN").body;
+    assert!(zh.contains("贵宾") || zh.contains("VIP"), "{zh}");
+    assert!(zh.contains("每小时登记（按类别）"), "{zh}");
+
+    let picture = ana.get("/console/venue/denials/svg?lang=en");
+    assert_eq!(picture.status, 200);
+    assert_eq!(picture.headers.get("content-type").unwrap(), "image/svg+xml");
+    let disposition = picture.headers.get("content-disposition").unwrap().to_str().unwrap();
+    assert!(disposition.starts_with("attachment; filename=\"venue-denials-"), "{disposition}");
+    assert!(picture.body.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(picture.body.contains("<title>denied: 1</title>"), "{}", picture.body);
+    let csv = ana.get("/console/venue/inside/csv?lang=en");
+    assert_eq!(csv.headers.get("content-type").unwrap(), "text/csv; charset=utf-8");
+    assert!(csv.body.contains("\nHall 1,1\n") || csv.body.contains(",1\n"), "{}", csv.body);
+
+    // Yesterday is one click away, and empty.
+    let yesterday = ana.get("/console/venue?lang=en&date=2000-01-01");
+    assert_eq!(yesterday.status, 200);
+    assert!(yesterday.body.contains("Nothing yet."));
+    // Bad input gets a clear page.
+    assert_eq!(ana.get("/console/venue?date=tomorrow").status, 400);
+    assert_eq!(ana.get("/console/venue/inside/pdf").status, 404);
+    assert_eq!(ana.get("/console/venue/no-such-chart/csv").status, 404);
+    assert_eq!(ana.get("/console/venue/inside/csv?date=2026-13-40").status, 400);
+}
+
+fn venue_now_updates_through_server_sent_events<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let (_dir, _office) = busy_day(&hub);
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let page = ops.get("/console/venue").body;
+    assert!(page.contains("new EventSource('/console/venue/events?date="), "{page}");
+    let stream = ops.open("/console/venue/events");
+    assert_eq!(stream.headers().get("content-type").unwrap(), "text/event-stream");
+    let (event, data) = first_event(stream);
+    assert_eq!(event, "venue");
+    assert!(data.contains("data-chart=\"gate_flow\""), "{data}");
+}
+
+/// A hub that held changes before it kept the venue's totals counts them when it opens.
+#[test]
+fn a_hub_counts_the_changes_it_held_before_it_kept_venue_totals() {
+    let hub = common::sqlite_hub();
+    let (_dir, _office) = busy_day(&hub);
+    let totals = || hub.runtime.block_on(hub.store.venue_totals("2000-01-01T00:00", "9999"));
+    let before = totals().unwrap();
+    assert_eq!(before.gate.iter().map(|g| g.decisions).sum::<u64>(), 6, "{before:?}");
+
+    let path = hub.sqlite_path().unwrap();
+    let older = rusqlite::Connection::open(&path).unwrap();
+    older
+        .execute_batch(
+            "DROP TRIGGER venue_now_added; DROP TRIGGER venue_now_replaced;
+             DROP TABLE venue_registrations; DROP TABLE venue_badges; DROP TABLE venue_gate;",
+        )
+        .unwrap();
+    let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
+    let counted = hub.runtime.block_on(reopened.venue_totals("2000-01-01T00:00", "9999")).unwrap();
+    assert_eq!(counted, before);
 }

@@ -1,10 +1,11 @@
 //! A real browser on the console: headless Chromium, driven through ChromeDriver's
 //! WebDriver API (plain HTTP), signs in through the form, opens the fleet page with
 //! stations reporting, reads what it shows and sees a new station arrive through the
-//! server-sent events without a reload. Needs Debian's `chromium` and `chromium-driver`
+//! server-sent events without a reload; then opens Venue now and reads a chart. Needs Debian's `chromium` and `chromium-driver`
 //! (`.ci/run` installs them): skipped with a notice without them, failed in CI.
 //!
-//! `EXPO_CONSOLE_SCREENSHOT=PATH` also saves the fleet page as a PNG (the README's picture).
+//! `EXPO_CONSOLE_SCREENSHOT=PATH` also saves the fleet page as a PNG (the README's picture),
+//! `EXPO_VENUE_SCREENSHOT=PATH` the Venue now page.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 mod common;
@@ -291,4 +292,34 @@ fn a_browser_signs_in_and_watches_the_fleet_live() {
     browser.click("#lang");
     assert_eq!(browser.text("h1"), "设备总览");
     assert!(browser.text(north).contains("故障"));
+
+    // Venue now: the event reaches the hub, a gate lets someone in, and the page's charts
+    // show it.
+    let today = chrono::Utc::now().date_naive();
+    let event = expo_hub::registrations::DataCentreEvent {
+        event_id: "expo-demo".into(),
+        definition: expo_kiosk::demo::demo_event_toml(today),
+        data_key: "00".repeat(32),
+    };
+    hub.runtime.block_on(expo_hub::HubStore::put_data_centre_event(store, event)).unwrap();
+    let mut gate = common::Station::new("gate-west");
+    let mut entry = gate.gate(uuid::Uuid::now_v7(), true);
+    if let expo_sync::protocol::Record::GateDecision(decision) = &mut entry.record {
+        decision.zone = "hall-1".into();
+        decision.reason = "granted".into();
+        decision.at = expo_kiosk::store::format_time(chrono::Utc::now());
+    }
+    hub.client("gate-west").push(&[entry]).unwrap();
+    browser.open(&format!("{}/console/venue?lang=en", hub.url));
+    browser.find("svg[data-chart=inside]");
+    assert_eq!(browser.text("h1"), "Venue now");
+    assert!(browser.text("#chart-inside").contains("People inside each zone now"));
+    browser.find("#chart-gate_flow svg polyline");
+    let inside = browser.script(
+        "return document.querySelector('svg[data-chart=inside] rect[fill=\"#1f77b4\"] title').textContent;",
+    );
+    assert_eq!(inside, "inside: 1");
+    if let Some(path) = std::env::var_os("EXPO_VENUE_SCREENSHOT") {
+        std::fs::write(path, browser.screenshot()).unwrap();
+    }
 }

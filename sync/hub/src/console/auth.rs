@@ -40,6 +40,8 @@ pub enum Page {
     Accuracy,
     /// The attendee look-up.
     Lookup,
+    /// The whole venue's figures of the day (`venue.rs`): counts only, no personal data.
+    Venue,
 }
 
 /// Something a console user changes.
@@ -78,10 +80,13 @@ impl ConsoleRole {
                 Page::Stations,
                 Page::Keys,
                 Page::Audit,
+                Page::Venue,
                 Page::Accuracy,
                 Page::Lookup,
             ],
-            ConsoleRole::Operations | ConsoleRole::Security => &[Page::Fleet, Page::Lookup],
+            ConsoleRole::Operations | ConsoleRole::Security => {
+                &[Page::Fleet, Page::Venue, Page::Lookup]
+            }
         }
     }
 

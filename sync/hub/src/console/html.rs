@@ -95,6 +95,7 @@ fn page_link(page: Page) -> (&'static str, T) {
         Page::Audit => ("/console/audit", T::Audit),
         Page::Accuracy => ("/console/accuracy", T::Accuracy),
         Page::Lookup => ("/console/attendees", T::Lookup),
+        Page::Venue => ("/console/venue", T::VenueNow),
     }
 }
 

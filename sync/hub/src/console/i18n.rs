@@ -143,6 +143,19 @@ pub enum T {
     BadgeRevoked,
     AlreadyRevoked,
     MaskedForRole,
+    VenueNow,
+    Today,
+    Yesterday,
+    DayBefore,
+    DayAfter,
+    LocalTime,
+    ShowTable,
+    ShowChart,
+    DownloadCsv,
+    DownloadPicture,
+    NoEvent,
+    NoFigures,
+    BadDate,
 }
 
 impl T {
@@ -301,6 +314,22 @@ impl T {
                 "Your role sees names and phones masked, and searches by name or code only.",
                 "您的角色只能看到脱敏的姓名和手机号，且只能按姓名或登记码搜索。",
             ),
+            T::VenueNow => ("Venue now", "现场实况"),
+            T::Today => ("Today", "今天"),
+            T::Yesterday => ("Yesterday", "昨天"),
+            T::DayBefore => ("← Day before", "← 前一天"),
+            T::DayAfter => ("Day after →", "后一天 →"),
+            T::LocalTime => ("Hours are the venue's local time", "时间均为展馆当地时间"),
+            T::ShowTable => ("Table", "表格"),
+            T::ShowChart => ("Chart", "图表"),
+            T::DownloadCsv => ("CSV", "CSV"),
+            T::DownloadPicture => ("Picture (SVG)", "图片 (SVG)"),
+            T::NoEvent => (
+                "No event definition has reached the hub yet: sync the admin station or import the event.",
+                "中心尚未收到活动定义：请同步管理站或导入活动。",
+            ),
+            T::NoFigures => ("Nothing yet.", "暂无数据。"),
+            T::BadDate => ("A day is written YYYY-MM-DD.", "日期格式应为 YYYY-MM-DD。"),
         };
         match lang {
             Lang::En => en,

@@ -11,7 +11,8 @@
 //! - Five failed sign-ins of a name in 15 minutes lock it for the rest of that window.
 //! - Every sign-in, failure, refusal and change is written to the console's audit log.
 //! - Pages answer HTML, their errors too (a browser reads them); the fleet updates itself
-//!   through server-sent events (`/console/fleet/events`).
+//!   through server-sent events (`/console/fleet/events`), as does "Venue now"
+//!   (`/console/venue`, see [`venue`]).
 //! - Data accuracy ([`accuracy`]) and the attendee look-up ([`lookup`]) change data
 //!   through the same library functions as the CLI and the API, with the hub's clock.
 
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod html;
 pub mod i18n;
 pub mod lookup;
+pub mod venue;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -110,6 +112,9 @@ pub fn router<S: HubStore>(
         .route("/accuracy/dismiss", post(accuracy::dismiss::<S>))
         .route("/attendees", get(lookup::page::<S>))
         .route("/attendees/revoke", post(lookup::revoke::<S>))
+        .route("/venue", get(venue::page::<S>))
+        .route("/venue/events", get(venue::events::<S>))
+        .route("/venue/{chart}/{format}", get(venue::chart::<S>))
         .fallback(not_found)
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(console)
@@ -417,32 +422,59 @@ async fn fleet_events<S: HubStore>(
     State(console): State<Arc<Console<S>>>,
     visit: Visit,
 ) -> Response {
-    if visit.require(&console, Page::Fleet, None).await.is_err() {
+    let lang = visit.lang;
+    live_events(console, visit, Page::Fleet, "fleet", move |console| async move {
+        match console.store.fleet().await {
+            Ok(fleet) => Some(html::fleet_rows(lang, &fleet, auth::now_ms())),
+            Err(error) => {
+                tracing::error!(%error, "console: cannot read the fleet");
+                None
+            }
+        }
+    })
+    .await
+}
+
+/// What a live page shows: `render`'s HTML as an event named `name` every
+/// [`ConsoleConfig::fleet_refresh`] (a comment when it has nothing), as long as the
+/// session lives and may open `page`; then one `signed_out` event and the stream ends.
+async fn live_events<S, F, Fut>(
+    console: Arc<Console<S>>,
+    visit: Visit,
+    page: Page,
+    name: &'static str,
+    render: F,
+) -> Response
+where
+    S: HubStore,
+    F: Fn(Arc<Console<S>>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<String>> + Send,
+{
+    if visit.require(&console, page, None).await.is_err() {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     }
     let token = cookie(&visit.headers, SESSION_COOKIE).unwrap_or_default().to_owned();
-    let lang = visit.lang;
     let mut ticks = tokio::time::interval(console.config.fleet_refresh);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let render = Arc::new(render);
     let state = Some((console, token, ticks));
-    let events = futures_util::stream::unfold(state, move |state| async move {
-        let (console, token, mut ticks) = state?;
-        ticks.tick().await;
-        let live = matches!(auth::session_of(console.store.as_ref(), &token).await, Ok(Some(_)));
-        if !live {
-            let ended = Event::default().event("signed_out").data("");
-            return Some((Ok::<_, Infallible>(ended), None));
+    let events = futures_util::stream::unfold(state, move |state| {
+        let render = Arc::clone(&render);
+        async move {
+            let (console, token, mut ticks) = state?;
+            ticks.tick().await;
+            let live =
+                matches!(auth::session_of(console.store.as_ref(), &token).await, Ok(Some(_)));
+            if !live {
+                let ended = Event::default().event("signed_out").data("");
+                return Some((Ok::<_, Infallible>(ended), None));
+            }
+            let event = match render(Arc::clone(&console)).await {
+                Some(html) => Event::default().event(name).data(html),
+                None => Event::default().comment("storage unavailable"),
+            };
+            Some((Ok(event), Some((console, token, ticks))))
         }
-        let event = match console.store.fleet().await {
-            Ok(fleet) => {
-                Event::default().event("fleet").data(html::fleet_rows(lang, &fleet, auth::now_ms()))
-            }
-            Err(error) => {
-                tracing::error!(%error, "console: cannot read the fleet");
-                Event::default().comment("storage unavailable")
-            }
-        };
-        Some((Ok(event), Some((console, token, ticks))))
     });
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }

@@ -1,0 +1,186 @@
+//! SQLite running totals of the console's "Venue now" page (`venue_now.rs`): triggers on
+//! `current_state` count each record version that becomes current, and take back the
+//! one it replaces, inside the push's own transaction. A page then reads a day's few
+//! thousand totals by their primary key (quarter first) instead of millions of changes.
+
+use rusqlite::{params, Connection};
+
+use super::store::StoreError;
+use super::venue_now::{DeskBadgeTotal, VenueTotals};
+use expo_kiosk::stats::{GateTotal, QuarterTotal};
+
+/// The tables (each ordered by UTC quarter hour, as the station's `stats_*` tables).
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS venue_registrations (
+    quarter TEXT NOT NULL,
+    category TEXT NOT NULL,
+    source TEXT NOT NULL,
+    registered INTEGER NOT NULL,
+    PRIMARY KEY (quarter, category, source)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS venue_badges (
+    quarter TEXT NOT NULL,
+    station TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    issued INTEGER NOT NULL,
+    reprints INTEGER NOT NULL,
+    PRIMARY KEY (quarter, station, operator)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS venue_gate (
+    quarter TEXT NOT NULL,
+    gate TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    decisions INTEGER NOT NULL,
+    passages INTEGER NOT NULL,
+    PRIMARY KEY (quarter, gate, zone, direction, reason)
+) WITHOUT ROWID;
+";
+
+/// The UTC quarter-hour bucket of the record's time field `field`, as the station's
+/// migration 4 computes it.
+fn quarter(field: &str) -> String {
+    format!(
+        "substr(json_extract(c.change_json, '$.record.data.{field}'), 1, 14) || \
+         printf('%02d', CAST(substr(json_extract(c.change_json, '$.record.data.{field}'), 15, 2) \
+         AS INTEGER) / 15 * 15)"
+    )
+}
+
+/// Adds `sign` × the record versions `versions` selects (rows `s` of `current_state`
+/// joined to `c`, their change) to the totals of `kind`.
+fn count(kind: &str, versions: &str, sign: i32) -> String {
+    let data = |field: &str| format!("json_extract(c.change_json, '$.record.data.{field}')");
+    match kind {
+        "attendee" => format!(
+            "INSERT INTO venue_registrations (quarter, category, source, registered)
+             SELECT {q}, {category}, {source}, {sign} {versions} AND s.kind = 'attendee'
+             ON CONFLICT DO UPDATE SET registered = registered + excluded.registered;",
+            q = quarter("created_at"),
+            category = data("category"),
+            source = data("source"),
+        ),
+        // A badge is issued once, whatever its later versions (superseded, revoked) say.
+        "badge" => format!(
+            "INSERT INTO venue_badges (quarter, station, operator, issued, reprints)
+             SELECT {q}, c.pushed_by, {operator}, {sign}, {sign} * ({serial} > 1)
+             {versions} AND s.kind = 'badge'
+             ON CONFLICT DO UPDATE SET issued = issued + excluded.issued,
+                 reprints = reprints + excluded.reprints;",
+            q = quarter("issued_at"),
+            operator = data("operator"),
+            serial = data("serial"),
+        ),
+        _ => format!(
+            "INSERT INTO venue_gate (quarter, gate, zone, direction, reason, decisions, passages)
+             SELECT {q}, {gate}, {zone}, {direction}, {reason}, {sign},
+                 {sign} * ({granted} AND NOT {annulled})
+             {versions} AND s.kind = 'gate_decision'
+             ON CONFLICT DO UPDATE SET decisions = decisions + excluded.decisions,
+                 passages = passages + excluded.passages;",
+            q = quarter("at"),
+            gate = data("gate"),
+            zone = data("zone"),
+            direction = data("direction"),
+            reason = data("reason"),
+            granted = data("granted"),
+            annulled = data("annulled"),
+        ),
+    }
+}
+
+/// Creates the tables and triggers; on a hub that had none, counts what it holds already.
+pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection.transaction()?;
+    let existed: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'trigger' AND name = 'venue_now_added'",
+        [],
+        |r| r.get(0),
+    )?;
+    if existed {
+        return Ok(());
+    }
+    tx.execute_batch(TABLES)?;
+    let new = "FROM current_state s JOIN changes c ON c.change_id = s.change_id \
+               WHERE s.entity_key = NEW.entity_key";
+    let old = "FROM changes c JOIN current_state s ON s.entity_key = OLD.entity_key \
+               WHERE c.change_id = OLD.change_id";
+    let triggers = format!(
+        "CREATE TRIGGER venue_now_added AFTER INSERT ON current_state
+             WHEN NEW.kind IN ('attendee', 'badge', 'gate_decision') BEGIN
+             {attendee} {badge} {gate}
+         END;
+         CREATE TRIGGER venue_now_replaced AFTER UPDATE OF change_id ON current_state
+             WHEN NEW.kind IN ('attendee', 'gate_decision') AND NEW.change_id <> OLD.change_id BEGIN
+             {attendee_taken_back} {gate_taken_back} {attendee} {gate}
+         END;",
+        attendee = count("attendee", new, 1),
+        badge = count("badge", new, 1),
+        gate = count("gate_decision", new, 1),
+        attendee_taken_back = count("attendee", old, -1),
+        gate_taken_back = count("gate_decision", old, -1),
+    );
+    tx.execute_batch(&triggers)?;
+    let everything = "FROM current_state s JOIN changes c ON c.change_id = s.change_id WHERE true";
+    for kind in ["attendee", "badge", "gate_decision"] {
+        tx.execute_batch(&count(kind, everything, 1))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn total(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The totals of the quarters in [first, end).
+pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
+    let registrations = c
+        .prepare_cached(
+            "SELECT quarter, category, source, registered FROM venue_registrations
+             WHERE quarter >= ?1 AND quarter < ?2 AND registered > 0",
+        )?
+        .query_map(params![first, end], |r| {
+            Ok(QuarterTotal {
+                quarter: r.get(0)?,
+                category: r.get(1)?,
+                source: r.get(2)?,
+                count: total(r.get(3)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let badges = c
+        .prepare_cached(
+            "SELECT quarter, station, operator, issued, reprints FROM venue_badges
+             WHERE quarter >= ?1 AND quarter < ?2 AND issued > 0",
+        )?
+        .query_map(params![first, end], |r| {
+            Ok(DeskBadgeTotal {
+                quarter: r.get(0)?,
+                station: r.get(1)?,
+                operator: r.get(2)?,
+                issued: total(r.get(3)?),
+                reprints: total(r.get(4)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let gate = c
+        .prepare_cached(
+            "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
+             WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0",
+        )?
+        .query_map(params![first, end], |r| {
+            Ok(GateTotal {
+                quarter: r.get(0)?,
+                gate: r.get(1)?,
+                zone: r.get(2)?,
+                direction: r.get(3)?,
+                reason: r.get(4)?,
+                decisions: total(r.get(5)?),
+                passages: total(r.get(6)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(VenueTotals { registrations, badges, gate })
+}

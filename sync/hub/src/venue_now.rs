@@ -1,0 +1,141 @@
+//! "Venue now": the whole venue's figures of one venue day for the console (issue 18),
+//! the station's `report daily` computed over everything the hub holds.
+//!
+//! The hub keeps running totals per UTC quarter hour as the station does (tables and
+//! triggers in `sqlite_venue_now.rs` and `postgres_venue_now.rs`), and sums them into the
+//! venue's local hours and zones with the station library's own code
+//! ([`expo_kiosk::stats::figures_of`]), so the two agree by construction and a test
+//! checks they do. What only the hub knows is added: which desk issued each badge.
+
+use chrono::{NaiveDate, Utc};
+use expo_kiosk::domain::EventDefinition;
+use expo_kiosk::stats::{
+    self, BadgeTotal, Chart, ChartId, DayFigures, DayTotals, GateTotal, HourlyCount, QuarterTotal,
+    StatsError, VenueDay,
+};
+use expo_sync::protocol::Record;
+
+use crate::store::{HubStore, StoreError};
+
+/// Badges one desk (the station that pushed them) issued in one UTC quarter hour.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeskBadgeTotal {
+    pub quarter: String,
+    pub station: String,
+    pub operator: String,
+    pub issued: u64,
+    pub reprints: u64,
+}
+
+/// The hub's running totals of some quarters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VenueTotals {
+    pub registrations: Vec<QuarterTotal>,
+    pub badges: Vec<DeskBadgeTotal>,
+    pub gate: Vec<GateTotal>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VenueNowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no event definition has reached the hub yet")]
+    NoEvent,
+    #[error("the event definition the hub holds: {0}")]
+    BadEvent(String),
+    #[error(transparent)]
+    Day(#[from] StatsError),
+}
+
+/// The charts of the page, in its order.
+pub const CHARTS: [ChartId; 6] = [
+    ChartId::RegistrationsBySource,
+    ChartId::RegistrationsByCategory,
+    ChartId::Inside,
+    ChartId::GateFlow,
+    ChartId::Denials,
+    ChartId::DeskThroughput,
+];
+
+/// One venue day's figures, as the page shows them.
+pub struct VenueNow {
+    pub definition: EventDefinition,
+    pub date: NaiveDate,
+    /// The venue's today: the page offers the day before `date`, and the day after up to it.
+    pub today: NaiveDate,
+    pub figures: DayFigures,
+    /// Badges per local hour; `category` names the desk.
+    pub desks: Vec<HourlyCount>,
+}
+
+impl VenueNow {
+    /// The page's charts, in [`CHARTS`] order.
+    pub fn charts(&self) -> Vec<Chart> {
+        let mut all = stats::charts(&self.figures, &self.definition);
+        all.push(stats::desk_throughput(&self.desks));
+        CHARTS
+            .iter()
+            .filter_map(|id| all.iter().position(|c| c.id == *id).map(|i| all.swap_remove(i)))
+            .collect()
+    }
+}
+
+/// The figures of `date` (default: the venue's today) in the event's time zone.
+pub async fn venue_now<S: HubStore>(
+    store: &S,
+    date: Option<NaiveDate>,
+) -> Result<VenueNow, VenueNowError> {
+    let definition = event_definition(store).await?;
+    let today = expo_kiosk::registration::today_at_venue(&definition);
+    let date = date.unwrap_or(today);
+    let day = VenueDay::new(date, definition.timezone())?;
+    let (first, end) = day.quarter_range();
+    let totals = store.venue_totals(&first, &end).await?;
+    let desk_counts = totals.badges.iter().map(|b| QuarterTotal {
+        quarter: b.quarter.clone(),
+        category: b.station.clone(),
+        source: String::new(),
+        count: b.issued,
+    });
+    let desks = stats::hourly_counts(&day, desk_counts);
+    let badges = totals
+        .badges
+        .into_iter()
+        .map(|b| BadgeTotal {
+            quarter: b.quarter,
+            operator: b.operator,
+            // The holder's category when the badge arrived depends on arrival order at
+            // each station; the page shows badges by desk instead.
+            category: String::new(),
+            source: String::new(),
+            issued: b.issued,
+            reprints: b.reprints,
+        })
+        .collect();
+    let zones: Vec<String> = definition.zones.iter().map(|z| z.id.clone()).collect();
+    let day_totals = DayTotals {
+        registrations: totals.registrations,
+        badges,
+        gate: totals.gate,
+        ..DayTotals::default()
+    };
+    let figures = stats::figures_of(&definition.event.id, &zones, &day, Utc::now(), day_totals);
+    Ok(VenueNow { definition, date, today, figures, desks })
+}
+
+/// The event's newest definition: an admin station's (synced as an event record), else
+/// the one imported for registrations.
+async fn event_definition<S: HubStore>(store: &S) -> Result<EventDefinition, VenueNowError> {
+    let synced =
+        store.current_page("event", "", 64).await?.into_iter().find_map(
+            |(_, record)| match record {
+                Record::Event(event) => Some(event.definition),
+                _ => None,
+            },
+        );
+    let text = match synced {
+        Some(text) => text,
+        None => store.data_centre_event().await?.ok_or(VenueNowError::NoEvent)?.definition,
+    };
+    EventDefinition::from_toml(&text).map_err(|e| VenueNowError::BadEvent(e.to_string()))
+}
