@@ -1045,6 +1045,8 @@ fn row_of(body: &str, id: uuid::Uuid) -> &str {
     let at = body.find(&marker).unwrap_or_else(|| panic!("no row of {id}: {body}"));
     let start = body[..at].rfind("<tr").unwrap();
     &body[start..at + body[at..].find("</tr>").unwrap()]
+}
+
 /// A station of the "Venue now" tests: a real station store (the `expo-kiosk` library)
 /// synced with the hub.
 struct VenueStation {
