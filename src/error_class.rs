@@ -153,6 +153,26 @@ impl Classified for BadgeError {
     }
 }
 
+/// A station request's failure: the screen's heading comes from here, as the CLI's exit
+/// code does. The variants made from a library error keep that error's class.
+impl Classified for crate::station::Failure {
+    fn class(&self) -> ErrorClass {
+        use crate::station::Failure;
+        match self {
+            Failure::BadLogin
+            | Failure::LockedOut { .. }
+            | Failure::Forbidden(_)
+            | Failure::NoOperator
+            | Failure::Revoked(_)
+            | Failure::Refused(_) => Refused,
+            Failure::NotFound => NotFound,
+            Failure::Invalid(_) | Failure::Duplicate(_) | Failure::InvalidBadge(_) => Invalid,
+            Failure::Printing(problem) => problem.class(),
+            Failure::Other { class, .. } => *class,
+        }
+    }
+}
+
 impl Classified for PrintProblem {
     fn class(&self) -> ErrorClass {
         match self {
@@ -529,6 +549,19 @@ mod tests {
             (Box::new(SnapshotError::Corrupt("c".into())), Unavailable),
         ];
         all
+    }
+
+    #[test]
+    fn a_station_failure_keeps_the_class_of_the_library_error_it_came_from() {
+        use crate::station::Failure;
+        for (error, expected) in every_error() {
+            assert_eq!(Failure::of_error(error.as_ref()).class(), expected, "{error}");
+        }
+        let refused = Failure::from(OperatorError::BadLogin);
+        assert_eq!((refused.class(), OperatorError::BadLogin.class()), (Refused, Refused));
+        let missing = RegistrationError::NotFound("A-1".into());
+        assert_eq!((Failure::from(missing).class()), NotFound);
+        assert_eq!(Failure::of_error(&io()).class(), Unavailable, "an outside error: unavailable");
     }
 
     #[test]

@@ -57,8 +57,8 @@ impl Worker {
 
     pub(super) fn import(&mut self, path: &Path, skip_invalid: bool) -> Result<Response, Failure> {
         let admin = self.operator(Permission::Import)?;
-        let bytes =
-            std::fs::read(path).map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::unavailable(format!("{}: {e}", path.display())))?;
         let options = ImportOptions { dry_run: false, skip_invalid };
         Ok(Response::Imported(import::import_csv(&mut self.store, &admin, &bytes, options)?))
     }

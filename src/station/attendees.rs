@@ -72,7 +72,7 @@ impl Worker {
     fn id_card(&self, card: CardIdentity) -> Result<Response, Failure> {
         let event = self.store.event()?;
         let id_type =
-            IdType::parse(card.id_type).ok_or_else(|| Failure::Other("unknown ID type".into()))?;
+            IdType::parse(card.id_type).ok_or_else(|| Failure::invalid("unknown ID type"))?;
         let today = registration::venue_today(&self.store)?;
         let existing = match (&event.data_key, IdDocument::parse(id_type, &card.id_number, today)) {
             (Some(key), Ok(document)) => {

@@ -48,9 +48,9 @@ impl Worker {
     pub(super) fn device_settings(&self) -> Result<Response, Failure> {
         self.operator(Permission::ManageEvent)?;
         let data_dir = self.store.data_dir();
-        let saved = DeviceSettings::load(data_dir).map_err(Failure::Other)?;
+        let saved = DeviceSettings::load(data_dir).map_err(Failure::unavailable)?;
         let ports = expo_hardware::inventory::serial_ports()
-            .map_err(|e| Failure::Other(format!("listing serial ports: {e}")))?
+            .map_err(|e| Failure::unavailable(format!("listing serial ports: {e}")))?
             .into_iter()
             .map(|port| {
                 // The stable by-id link survives re-plugging into another USB socket.
@@ -66,7 +66,7 @@ impl Worker {
             })
             .collect();
         let cameras = expo_hardware::inventory::cameras()
-            .map_err(|e| Failure::Other(format!("listing cameras: {e}")))?
+            .map_err(|e| Failure::unavailable(format!("listing cameras: {e}")))?
             .into_iter()
             .map(|camera| (camera.index, camera.name))
             .collect();
@@ -86,8 +86,9 @@ impl Worker {
         settings: &DeviceSettings,
     ) -> Result<Response, Failure> {
         let operator = self.operator(Permission::ManageEvent)?;
-        settings.save(self.store.data_dir()).map_err(Failure::Other)?;
-        let detail = serde_json::to_value(settings).map_err(|e| Failure::Other(e.to_string()))?;
+        settings.save(self.store.data_dir()).map_err(Failure::unavailable)?;
+        let detail =
+            serde_json::to_value(settings).map_err(|e| Failure::unavailable(e.to_string()))?;
         self.store.write(|tx| tx.audit(&operator.name, "device_settings", None, detail))?;
         Ok(Response::DeviceSettingsSaved)
     }
@@ -95,12 +96,12 @@ impl Worker {
 
 /// A PNG as 8-bit RGBA rows.
 fn decode_png(bytes: &[u8]) -> Result<([usize; 2], Vec<u8>), Failure> {
-    let failed = |e: png::DecodingError| Failure::Other(format!("PNG: {e}"));
+    let failed = |e: png::DecodingError| Failure::invalid(format!("PNG: {e}"));
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
     let mut reader = decoder.read_info().map_err(failed)?;
     let size =
-        reader.output_buffer_size().ok_or_else(|| Failure::Other("PNG: image too large".into()))?;
+        reader.output_buffer_size().ok_or_else(|| Failure::invalid("PNG: image too large"))?;
     let mut pixels = vec![0; size];
     let frame = reader.next_frame(&mut pixels).map_err(failed)?;
     pixels.truncate(frame.buffer_size());
@@ -110,6 +111,6 @@ fn decode_png(bytes: &[u8]) -> Result<([usize; 2], Vec<u8>), Failure> {
         png::ColorType::GrayscaleAlpha => {
             Ok((size, pixels.chunks(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect()))
         }
-        other => Err(Failure::Other(format!("PNG: unexpected colour type {other:?}"))),
+        other => Err(Failure::invalid(format!("PNG: unexpected colour type {other:?}"))),
     }
 }

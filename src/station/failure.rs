@@ -2,6 +2,7 @@
 
 use crate::badges::{BadgeError, PrintProblem};
 use crate::domain::FieldError;
+use crate::error_class::{class_of, ErrorClass};
 use crate::operators::{OperatorError, Permission};
 use crate::provisioning::ProvisioningError;
 use crate::registration::RegistrationError;
@@ -29,7 +30,12 @@ pub enum Failure {
     Printing(PrintProblem),
     /// A request the library refused for a reason the operator can fix, in their words.
     Refused(Txt),
-    Other(String),
+    /// A failure with no typed form: its class (the screen's heading) and the system's
+    /// English words, for the log and the English screen only.
+    Other {
+        class: ErrorClass,
+        detail: String,
+    },
 }
 
 /// What a refused registration would have registered twice.
@@ -58,8 +64,26 @@ impl Failure {
             Failure::InvalidBadge(reason) => format!("E-BADGE-{}", reason.to_uppercase()),
             Failure::Printing(_) => Self::PRINTING_CODE.into(),
             Failure::Refused(_) => "E-REFUSED".into(),
-            Failure::Other(_) => "E-STATION".into(),
+            Failure::Other { .. } => "E-STATION".into(),
         }
+    }
+
+    /// The failure of a library error with no typed form here, classified as the CLI
+    /// classifies it ([`class_of`]).
+    pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let class = class_of(error).unwrap_or(ErrorClass::Unavailable);
+        Failure::Other { class, detail: error.to_string() }
+    }
+
+    /// Something outside the library (a file, an image, a device list) could not be
+    /// read or written now.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Failure::Other { class: ErrorClass::Unavailable, detail: detail.into() }
+    }
+
+    /// Something the operator gave (a file, an image, a card) is not what it must be.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Failure::Other { class: ErrorClass::Invalid, detail: detail.into() }
     }
 }
 
@@ -76,7 +100,7 @@ impl From<RegistrationError> for Failure {
             RegistrationError::DuplicateIdDocument { .. } => {
                 Failure::Duplicate(DuplicateOf::IdDocument)
             }
-            other => Failure::Other(other.to_string()),
+            other => Failure::of_error(&other),
         }
     }
 }
@@ -92,7 +116,7 @@ impl From<OperatorError> for Failure {
             OperatorError::Exists(_) => Failure::Refused(Txt::OperatorExists),
             OperatorError::LastAdmin(_) => Failure::Refused(Txt::LastAdmin),
             OperatorError::OutOfScope { .. } => Failure::Refused(Txt::OutOfScope),
-            other => Failure::Other(other.to_string()),
+            other => Failure::of_error(&other),
         }
     }
 }
@@ -107,7 +131,7 @@ impl From<BadgeError> for Failure {
             BadgeError::Operator(error) => error.into(),
             BadgeError::Store(error) => error.into(),
             // Layout problems are not the printer's: the admin's template preview meets them.
-            other => Failure::Other(other.to_string()),
+            other => Failure::of_error(&other),
         }
     }
 }
@@ -117,7 +141,7 @@ impl From<StatsError> for Failure {
         match error {
             StatsError::Store(error) => error.into(),
             StatsError::Operator(error) => error.into(),
-            other => Failure::Other(other.to_string()),
+            other => Failure::of_error(&other),
         }
     }
 }
@@ -127,20 +151,20 @@ impl From<ProvisioningError> for Failure {
         match error {
             ProvisioningError::Operator(error) => error.into(),
             ProvisioningError::Store(error) => error.into(),
-            other => Failure::Other(other.to_string()),
+            other => Failure::of_error(&other),
         }
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
-        Failure::Other(error.to_string())
+        Failure::of_error(&error)
     }
 }
 
 pub(super) fn describe(failure: &Failure) -> String {
     match failure {
-        Failure::Other(text) => text.clone(),
+        Failure::Other { detail, .. } => detail.clone(),
         other => other.reason_code(),
     }
 }

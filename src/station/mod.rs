@@ -513,7 +513,13 @@ impl Worker {
                 if matches!(request, Request::Search { .. }) && Some(index) != last_search {
                     continue;
                 }
-                let response = self.handle(request).unwrap_or_else(Response::Failed);
+                let response = self.handle(request).unwrap_or_else(|failure| {
+                    // The screen words it by class; the system's words are for the log.
+                    if let Failure::Other { class, detail } = &failure {
+                        tracing::warn!(?class, %detail, "a station request failed");
+                    }
+                    Response::Failed(failure)
+                });
                 if !reply(response) {
                     return;
                 }

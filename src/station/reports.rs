@@ -40,7 +40,7 @@ impl Worker {
         // The name comes from the dashboard, never from typing; still, only a plain file
         // name may leave this directory's reach.
         if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
-            return Err(Failure::Other(format!("not a file name: {file_name:?}")));
+            return Err(Failure::invalid(format!("not a file name: {file_name:?}")));
         }
         let path: PathBuf = self.store.data_dir().join("exports").join(file_name);
         let bytes = match content {
@@ -48,14 +48,14 @@ impl Worker {
             ExportContent::Png { width, height, rgba } => encode_png(width, height, &rgba)?,
         };
         store::write_private_file(&path, &bytes)
-            .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::unavailable(format!("{}: {e}", path.display())))?;
         Ok(Response::Exported(path))
     }
 }
 
 /// RGBA pixels as a PNG file.
 fn encode_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, Failure> {
-    let failed = |e: png::EncodingError| Failure::Other(format!("PNG: {e}"));
+    let failed = |e: png::EncodingError| Failure::unavailable(format!("PNG: {e}"));
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
     encoder.set_color(png::ColorType::Rgba);

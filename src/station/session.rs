@@ -83,7 +83,7 @@ impl Worker {
                 [&since],
                 |r| r.get(0),
             )
-            .map_err(|e| Failure::Other(e.to_string()))?;
+            .map_err(|e| Failure::unavailable(e.to_string()))?;
         let print_jobs = queue::counts(self.store.conn(), &since)?;
         Ok(StatusSnapshot {
             printer: self.printing.printer().map(str::to_owned),

@@ -4,7 +4,9 @@
 use eframe::egui::{self, Color32, RichText};
 use expo_hardware::demo::DemoDevices;
 
+use super::error_text::class_heading;
 use super::i18n::{print_problem, Lang, Txt};
+use crate::error_class::Classified;
 use crate::station::{DuplicateOf, Failure};
 
 /// A one-line text field tied to its label for accessibility; returns the field's response.
@@ -97,8 +99,10 @@ impl Notice {
         Self { ok: false, text: text.into() }
     }
 
+    /// A failure under the heading of its class, the class the CLI's exit code comes from.
     pub fn failure(lang: Lang, failure: &Failure) -> Self {
-        Self::error(failure_text(lang, failure))
+        let heading = class_heading(failure.class(), lang);
+        Self::error(format!("{heading} · {}", failure_text(lang, failure)))
     }
 
     pub fn show(&self, ui: &mut egui::Ui) {
@@ -129,7 +133,12 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
             format!("{}: {}", Txt::PrintFailed.get(lang), print_problem(problem, lang))
         }
         Failure::Refused(why) => why.get(lang).into(),
-        Failure::Other(detail) => format!("{}: {detail}", Txt::Failed.get(lang)),
+        // The system's own words are English: the Chinese screen names the failure and its
+        // code, and the station's log keeps the words.
+        Failure::Other { detail, .. } => match lang {
+            Lang::En => format!("{}: {detail}", Txt::Failed.get(lang)),
+            Lang::Zh => format!("{} ({})", Txt::Failed.get(lang), failure.reason_code()),
+        },
     }
 }
 
@@ -143,6 +152,22 @@ mod tests {
         assert_eq!(venue_time("2026-05-11T16:30:05.123Z", shanghai), "2026-05-12 00:30:05");
         assert_eq!(venue_time("2026-05-12T01:00:00+00:00", chrono_tz::UTC), "2026-05-12 01:00:00");
         assert_eq!(venue_time("not a time", shanghai), "not a time");
+    }
+
+    #[test]
+    fn a_failure_is_headed_by_its_class_and_no_system_english_reaches_the_chinese_screen() {
+        let locked = Notice::failure(Lang::Zh, &Failure::BadLogin);
+        assert!(locked.text.starts_with("已拒绝 · "), "{}", locked.text);
+        let disk = Failure::unavailable("disk I/O error: database or disk is full");
+        let zh = Notice::failure(Lang::Zh, &disk);
+        assert_eq!(zh.text, "暂时无法完成 · 操作失败 (E-STATION)");
+        let en = Notice::failure(Lang::En, &disk);
+        assert_eq!(
+            en.text,
+            "Cannot be done now · Failed: disk I/O error: database or disk is full"
+        );
+        let image = Notice::failure(Lang::En, &Failure::invalid("PNG: image too large"));
+        assert!(image.text.starts_with("Please correct · "), "{}", image.text);
     }
 
     #[test]
