@@ -106,7 +106,11 @@ fn type_slowly(text: &str) {
 
 /// Types like a scanner: a burst the wedge detector takes for a scan.
 fn scan_by_wedge(code: &str) {
-    xdotool(&["type", "--delay", "0", &format!("{code}\n")]);
+    for keys in [["type", "--delay", "0", code], ["key", "--delay", "0", "Return"]] {
+        let status = Command::new("xdotool").args(keys).env("DISPLAY", DISPLAY).status().unwrap();
+        assert!(status.success(), "xdotool {keys:?}");
+    }
+    std::thread::sleep(Duration::from_millis(700));
 }
 
 fn shot(out: &Path, screen: Screen, name: &str) {
