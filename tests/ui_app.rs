@@ -589,6 +589,13 @@ fn the_audit_log_shows_venue_time_whom_each_entry_concerns_and_filters_by_operat
         3
     );
     assert!(harness.query_by_label("登录").is_none());
+
+    // One attendee's entries, asked for by registration code.
+    type_into(&mut harness, "参会者（ID 或注册码）", "R0003");
+    click(&mut harness, "刷新");
+    step_while(&mut harness, "only R0003's entries", |h| h.query_by_label("张*").is_some());
+    assert!(harness.query_by_label("李*").is_some());
+    assert!(harness.query_by_label("张*丰").is_none());
     harness.check_accessibility();
 }
 

@@ -403,8 +403,10 @@ pub(super) fn link_text(link: Link, lang: Lang) -> &'static str {
 fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) -> bool {
     let link = |link: Link| link_text(link, lang);
     let mut open_queue = false;
-    // Wrapped: in English the whole bar is wider than a 1280-point screen.
+    // Wrapped: in English the whole bar is wider than a 1280-point screen; each item moves
+    // to the next line whole.
     ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         let printer = status.printer.as_deref().unwrap_or(Txt::PrinterNotConfigured.get(lang));
         ui.label(format!("{}: {printer}", Txt::Printer.get(lang)));
         let jobs = status.print_jobs;
