@@ -625,11 +625,10 @@ fn one_badge_scanned_at_two_lanes_at_once_opens_only_one() {
 #[test]
 fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
     use egui_kittest::kittest::Queryable;
-    use expo_kiosk::ui::{install_fonts, App, AppConfig, Mode};
+    use expo_kiosk::ui::{install_fonts, App, AppConfig, GateClock, Mode};
 
-    let (mut station, badges) = Station::with_event(&demo_event_toml(
-        Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive(),
-    ));
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let (mut station, badges) = Station::with_event(&demo_event_toml(today));
     drop(station.store.take());
     let relay = RelaySimulator::new(RelayProtocol::Lcus, 2);
     let board_pty = relay.spawn_on_pty().unwrap();
@@ -648,6 +647,10 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
     .unwrap();
     let mut app_config = AppConfig::new(station.dir.path().to_owned(), Mode::Gate);
     app_config.gate_config = Some(config);
+    // Noon at the venue today: exhibitors may enter hall 1, whatever the hour the test runs.
+    let noon = today.and_hms_opt(12, 0, 0).unwrap();
+    let noon = chrono_tz::Asia::Shanghai.from_local_datetime(&noon).unwrap();
+    app_config.gate_clock = GateClock(Arc::new(PinnedClock(noon.with_timezone(&Utc))));
     let app = App::new(app_config, || {}).unwrap();
     let mut harness = egui_kittest::Harness::builder()
         .with_size([1280.0, 800.0])
@@ -680,6 +683,14 @@ fn the_gate_screen_shows_each_lanes_verdict_in_both_languages() {
     // The grant opened lane out-1's relay channel: the app runs the real lanes.
     let received = frames(&relay, 3);
     assert!(received.contains(&lcus_frame(2, true)), "{received:?}");
+
+    // In, and in again without going out: "already inside" says since when and through
+    // which lane, in venue time.
+    entry.scan(&badges.good).unwrap();
+    entry.scan(&badges.good).unwrap();
+    until(&mut harness, "the passback", "已在场内");
+    assert!(harness.query_by_label_contains("Already inside").is_some());
+    assert!(harness.query_by_label("入场时间 12:00:00 · 通道 in-1").is_some());
     harness.check_accessibility();
 }
 

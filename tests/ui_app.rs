@@ -498,6 +498,9 @@ fn the_language_switch_changes_every_label() {
     assert!(harness.query_by_label("Search").is_some());
     assert!(harness.query_by_label("New walk-in (F2)").is_some());
     assert!(harness.query_by_label_contains("Sync pending").is_some());
+    // The English status bar, wider than the screen, wraps rather than losing its end.
+    let today = harness.get_by_label_contains("Today: ").rect();
+    assert!(today.max.x <= 1280.0, "{today:?}");
     click(&mut harness, "中文");
     assert!(harness.query_by_label("搜索").is_some());
     assert!(harness.query_by_label_contains("待同步").is_some());
@@ -586,6 +589,13 @@ fn the_audit_log_shows_venue_time_whom_each_entry_concerns_and_filters_by_operat
         3
     );
     assert!(harness.query_by_label("登录").is_none());
+
+    // One attendee's entries, asked for by registration code.
+    type_into(&mut harness, "参会者（ID 或注册码）", "R0003");
+    click(&mut harness, "刷新");
+    step_while(&mut harness, "only R0003's entries", |h| h.query_by_label("张*").is_some());
+    assert!(harness.query_by_label("李*").is_some());
+    assert!(harness.query_by_label("张*丰").is_none());
     harness.check_accessibility();
 }
 
@@ -608,6 +618,13 @@ fn the_audit_log_names_roles_and_edited_fields_in_the_operators_words() {
         input.tags = vec!["VIP".into()];
         let id = expo_kiosk::domain::AttendeeId(record.id);
         expo_kiosk::registration::edit(&mut store, &admin, id, &input).unwrap();
+        let csv = "registration_code,name,company,category,phone\n\
+                   R0100,赵六,赵氏贸易,professional_visitor,13511112222\n";
+        let options = expo_kiosk::registration::import::ImportOptions::default();
+        expo_kiosk::registration::import::import_csv(&mut store, &admin, csv.as_bytes(), options)
+            .unwrap();
+        // A first print: its audit entry has a job, a printer and no reprint reason.
+        expo_kiosk::badges::enqueue(&mut store, &admin, id, None, "desk").unwrap();
     }
     let mut harness = open_app(AppConfig::new(station.path(), Mode::Admin), 0.25);
     login(&mut harness, "admin", "0000");
@@ -621,6 +638,16 @@ fn the_audit_log_names_roles_and_edited_fields_in_the_operators_words() {
     }
     for id in ["role: ", "fields", "company", "tags", "角色: desk", "角色: admin"] {
         assert!(harness.query_by_label_contains(id).is_none(), "{id} shown as an id");
+    }
+    // An import's counts and an operator serving every category, in words too.
+    assert!(harness.query_by_label("新增: 1, 更新: 0, 未变: 0, 跳过的错误行: 0").is_some());
+    assert!(
+        harness.query_all_by_label_contains("类别范围: 全部类别").count() >= 2,
+        "desk and admin"
+    );
+    assert!(harness.query_by_label_contains("打印机: desk").is_some());
+    for key in ["created", "skipped_invalid", "null", "job: ", "printer", "reprints"] {
+        assert!(harness.query_by_label_contains(key).is_none(), "{key} shown as a key");
     }
 }
 
@@ -1546,6 +1573,24 @@ fn kiosk_says_in_plain_words_why_it_stops_in_the_visitors_language() {
     kiosk_stops_at(&mut harness, "E-BADGE-REVOKED");
     // Start over brought the kiosk back to its own language.
     assert!(harness.query_by_label_contains("这张胸卡已作废").is_some());
+}
+
+#[test]
+fn kiosk_says_in_plain_words_that_a_badge_for_a_later_day_is_not_valid_yet() {
+    // The event opens tomorrow at the venue: today's badge is signed but not valid yet.
+    let venue_today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let station = Station::with_event(&demo_event_toml(venue_today.succ_opt().unwrap()));
+    let token = issue_badge(&station, "R0001");
+    let mut harness = kiosk(&station, 60);
+    wedge_scan(&mut harness, &token);
+    kiosk_stops_at(&mut harness, "E-BADGE-NOT_YET_VALID");
+    assert!(harness.query_by_label_contains("您的胸卡还未到有效日期").is_some());
+    assert!(harness.query_by_label_contains("请到登记台咨询").is_none(), "not the catch-all");
+    click(&mut harness, "重新开始");
+    click(&mut harness, "English");
+    wedge_scan(&mut harness, &token);
+    kiosk_stops_at(&mut harness, "E-BADGE-NOT_YET_VALID");
+    assert!(harness.query_by_label_contains("Your badge is not valid yet").is_some());
 }
 
 #[test]

@@ -671,12 +671,31 @@ fn detail_text(detail: &serde_json::Value, shell: &Shell<'_>) -> String {
         "operator" => Txt::OperatorName.get(lang).to_owned(),
         "source" => Txt::DetailSource.get(lang).to_owned(),
         "previous" => Txt::DetailPrevious.get(lang).to_owned(),
+        "job" => Txt::DetailPrintJob.get(lang).to_owned(),
+        "printer" => Txt::Printer.get(lang).to_owned(),
+        "reprints" => Txt::TotalReprints.get(lang).to_owned(),
+        "event" => Txt::DetailEvent.get(lang).to_owned(),
+        "created" => Txt::DetailCreated.get(lang).to_owned(),
+        "updated" => Txt::DetailUpdated.get(lang).to_owned(),
+        "unchanged" => Txt::DetailUnchanged.get(lang).to_owned(),
+        "skipped_invalid" => Txt::DetailSkipped.get(lang).to_owned(),
+        "from" => Txt::DetailFrom.get(lang).to_owned(),
+        "to" => Txt::DetailTo.get(lang).to_owned(),
+        "error" => Txt::DetailError.get(lang).to_owned(),
+        "permission" => Txt::DetailPermission.get(lang).to_owned(),
+        "attendees" => Txt::DetailAttendees.get(lang).to_owned(),
         other => other.to_owned(),
     };
     match detail {
         serde_json::Value::Object(fields) => fields
             .iter()
+            // A key without a value (no reason given) says nothing.
+            .filter(|(_, value)| !value.is_null())
             .map(|(key, value)| match value {
+                // An operator limited to no categories may serve every one.
+                serde_json::Value::Array(items) if key == "categories" && items.is_empty() => {
+                    format!("{}: {}", key_text(key), Txt::AllCategories.get(lang))
+                }
                 serde_json::Value::String(text) => {
                     format!("{}: {}", key_text(key), detail_value(key, text, shell))
                 }

@@ -1,6 +1,8 @@
 //! The app shell: language switch, login, mode routing, the status bar, and the dispatch of
 //! worker responses to the screen that asked.
 
+use std::sync::Arc;
+
 use eframe::egui::{self, RichText};
 
 use super::admin::Admin;
@@ -71,7 +73,9 @@ impl App {
             DeviceSetup::Demo => Devices::demo()?,
         };
         let gate = match &config.gate_config {
-            Some(path) if config.mode == Mode::Gate => Gate::with_lanes(&config.data_dir, path)?,
+            Some(path) if config.mode == Mode::Gate => {
+                Gate::with_lanes(&config.data_dir, path, Arc::clone(&config.gate_clock.0))?
+            }
             _ => Gate::default(),
         };
         let station = StationHandle::open(config.data_dir, wake)?;
@@ -399,7 +403,10 @@ pub(super) fn link_text(link: Link, lang: Lang) -> &'static str {
 fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &Devices) -> bool {
     let link = |link: Link| link_text(link, lang);
     let mut open_queue = false;
-    ui.horizontal(|ui| {
+    // Wrapped: in English the whole bar is wider than a 1280-point screen; each item moves
+    // to the next line whole.
+    ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         let printer = status.printer.as_deref().unwrap_or(Txt::PrinterNotConfigured.get(lang));
         ui.label(format!("{}: {printer}", Txt::Printer.get(lang)));
         let jobs = status.print_jobs;

@@ -23,8 +23,10 @@ const CHART_HEIGHT: f32 = 220.0;
 const BAR_ROW_HEIGHT: f32 = 26.0;
 /// Room a label of a standing chart's category axis needs ("08:00", a zone's name).
 const CATEGORY_LABEL_WIDTH: f32 = 48.0;
-/// Least room between two numbers of a value axis.
-const VALUE_LABEL_SPACING: f32 = 36.0;
+/// Least room between two numbers of a value axis: a lying chart's numbers stand side by
+/// side, a standing chart's one above another (a line of text apart).
+const VALUE_LABEL_SPACING_ACROSS: f32 = 36.0;
+const VALUE_LABEL_SPACING_UP: f32 = 20.0;
 
 /// A screenshot crop handed from the integration's callback to the next frame.
 type Captured = Arc<Mutex<Option<(ChartId, egui::ColorImage)>>>;
@@ -310,22 +312,21 @@ fn chart_panel(ui: &mut egui::Ui, lang: Lang, chart: &Chart) -> (Option<Export>,
         axis.formatter(move |mark, _| label_at(mark.value)).label_spacing(room..=room + 1.0)
     };
     // Numbers a few words apart, so a lying chart's scale reads beyond its 0.
-    let value_axis = |axis: AxisHints<'static>| {
-        axis.label(Txt::AxisCount.get(lang))
-            .label_spacing(VALUE_LABEL_SPACING..=VALUE_LABEL_SPACING + 12.0)
+    let value_axis = |axis: AxisHints<'static>, room: f32| {
+        axis.label(Txt::AxisCount.get(lang)).label_spacing(room..=room + 12.0)
     };
     plot = if horizontal {
         // Category bars lie down, so long names (companies, zones) can be read.
         plot.include_x(0.0)
             .custom_y_axes(vec![category_axis(AxisHints::new_y(), BAR_ROW_HEIGHT - 8.0)])
             .y_grid_spacer(move |_| category_marks(count, 1))
-            .custom_x_axes(vec![value_axis(AxisHints::new_x())])
+            .custom_x_axes(vec![value_axis(AxisHints::new_x(), VALUE_LABEL_SPACING_ACROSS)])
     } else {
         let fits = (ui.available_width() / CATEGORY_LABEL_WIDTH).max(1.0) as usize;
         let step = count.div_ceil(fits).max(1);
         plot.custom_x_axes(vec![category_axis(AxisHints::new_x(), 24.0)])
             .x_grid_spacer(move |_| category_marks(count, step))
-            .custom_y_axes(vec![value_axis(AxisHints::new_y())])
+            .custom_y_axes(vec![value_axis(AxisHints::new_y(), VALUE_LABEL_SPACING_UP)])
     };
     if chart.series.len() > 1 {
         plot = plot.legend(Legend::default());

@@ -442,6 +442,14 @@ impl Devices {
             None => super::Txt::CameraLooking.get(lang),
         };
         let response = ui.add(egui::Image::new((texture.id(), size)).alt_text(label));
+        // Said on the picture too: an empty scene is otherwise a grey box nobody can place.
+        ui.painter().text(
+            response.rect.center_bottom() - egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_BOTTOM,
+            label,
+            egui::FontId::proportional(12.0),
+            egui::Color32::from_rgb(0x20, 0x20, 0x20),
+        );
         if let Some(code) = &preview.code {
             let to_screen =
                 |(x, y): (f32, f32)| response.rect.min + egui::vec2(x * scale, y * scale);

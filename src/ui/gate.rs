@@ -17,7 +17,7 @@ use super::i18n::Txt;
 use super::widgets::venue_time;
 use super::UiError;
 use crate::credential::TOKEN_PREFIX;
-use crate::gate::{GateConfig, LaneVerdict, SystemClock};
+use crate::gate::{Clock, GateConfig, LaneVerdict};
 use crate::station::{Failure, Request, Response};
 use crate::store::Store;
 
@@ -65,7 +65,11 @@ enum Verdict {
 
 impl Gate {
     /// Starts the lanes of `config` on this station's data.
-    pub fn with_lanes(data_dir: &Path, config: &Path) -> Result<Self, UiError> {
+    pub fn with_lanes(
+        data_dir: &Path,
+        config: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, UiError> {
         let failed =
             |e: &dyn std::fmt::Display| UiError::Gate(format!("{}: {e}", config.display()));
         let store = Store::open(data_dir).map_err(|e| failed(&e))?;
@@ -85,8 +89,7 @@ impl Gate {
                 (lane, None)
             })
             .collect();
-        let gate = crate::gate::Gate::start(store, config_parsed, Arc::new(SystemClock))
-            .map_err(|e| failed(&e))?;
+        let gate = crate::gate::Gate::start(store, config_parsed, clock).map_err(|e| failed(&e))?;
         Ok(Gate { verdict: None, lanes: Some(LaneBoard { gate, shown }) })
     }
 

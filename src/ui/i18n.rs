@@ -389,6 +389,17 @@ texts! {
     DetailSource => "来源", "Source";
     DetailPrevious => "原胸卡", "Previous badge";
     DetailFields => "修改的字段", "Fields changed";
+    DetailPrintJob => "打印任务", "Print job";
+    DetailEvent => "活动", "Event";
+    DetailCreated => "新增", "New";
+    DetailUpdated => "更新", "Updated";
+    DetailUnchanged => "未变", "Unchanged";
+    DetailSkipped => "跳过的错误行", "Bad rows skipped";
+    DetailFrom => "原", "From";
+    DetailTo => "改为", "To";
+    DetailError => "错误", "Error";
+    DetailPermission => "权限", "Permission";
+    DetailAttendees => "参会者", "Attendees";
     All => "全部", "All";
     ActionLogin => "登录", "Logged in";
     ActionLoginFailed => "登录失败", "Login failed";

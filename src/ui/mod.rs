@@ -21,10 +21,12 @@ mod print_queue;
 mod widgets;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use expo_hardware::scanner::WedgeSettings;
 use std::time::Duration;
 
+use crate::gate::{Clock, SystemClock};
 pub use app::App;
 pub use desk::Desk;
 pub use fonts::{cjk_font, install as install_fonts};
@@ -83,6 +85,8 @@ pub struct AppConfig {
     pub gate_config: Option<PathBuf>,
     /// How the desk and the kiosk tell a keyboard-wedge scanner from typing.
     pub wedge: WedgeSettings,
+    /// Gate mode: the clock the lanes decide by (opening hours, passback).
+    pub gate_clock: GateClock,
 }
 
 impl AppConfig {
@@ -95,7 +99,24 @@ impl AppConfig {
             kiosk_idle_timeout: Duration::from_secs(45),
             gate_config: None,
             wedge: WedgeSettings::default(),
+            gate_clock: GateClock::default(),
         }
+    }
+}
+
+/// The clock a gate's lanes decide by: the system's, unless a test pins one.
+#[derive(Clone)]
+pub struct GateClock(pub Arc<dyn Clock>);
+
+impl Default for GateClock {
+    fn default() -> Self {
+        Self(Arc::new(SystemClock))
+    }
+}
+
+impl std::fmt::Debug for GateClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GateClock({})", self.0.now())
     }
 }
 
