@@ -486,7 +486,7 @@ pub fn verify(store: &Store, token: &str, today: NaiveDate) -> Result<Result<Ver
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::registration::{register, NewAttendee, Source};
     use crate::store::test_support::store_with_event;
@@ -591,6 +591,19 @@ mod tests {
         assert!(verify(&store, &replacement.token, show_day).unwrap().is_ok());
     }
 
+    /// A badge as another station made it, for tests of the rules that apply it.
+    pub(crate) fn pulled_badge() -> BadgeRecord {
+        BadgeRecord {
+            attendee_id: uuid::Uuid::nil(),
+            serial: 1,
+            status: "active".into(),
+            reason: None,
+            issued_at: "2025-05-01T09:00:00Z".into(),
+            changed_at: "2025-05-01T09:00:00Z".into(),
+            operator: "op".into(),
+        }
+    }
+
     /// Every mix of three serials' statuses, given in key order and reversed: the bulk
     /// write of a snapshot leaves exactly what applying them one by one leaves.
     #[test]
@@ -605,7 +618,7 @@ mod tests {
                     serial: serial + 1,
                     status: STATUSES[mix / 3usize.pow(serial) % 3].into(),
                     operator: format!("op-{serial}"),
-                    ..expo_sync::test_records::badge()
+                    ..pulled_badge()
                 })
                 .collect();
             let mut reversed = group.clone();

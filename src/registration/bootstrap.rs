@@ -214,6 +214,7 @@ mod tests {
 
     use super::*;
     use crate::registration::badge::apply_remote;
+    use crate::registration::badge::tests::pulled_badge;
     use crate::store::test_support::store_with_event;
     use crate::store::Store;
 
@@ -222,7 +223,7 @@ mod tests {
             attendee_id: Uuid::from_u128(attendee),
             serial,
             status: status.into(),
-            ..expo_sync::test_records::badge()
+            ..pulled_badge()
         }
     }
 
