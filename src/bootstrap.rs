@@ -9,8 +9,10 @@
 //! download resumes after the last chunk that verified (a few attempts without progress,
 //! then it gives up); the transaction commits, and the pull cursor moves, only once the
 //! whole answer verified, so a download that never verifies changes nothing. New attendees
-//! are written like an import's new rows (`registration::bootstrap`); everything else,
-//! and an attendee this station already holds, is applied exactly as a pull applies it.
+//! are written like an import's new rows, and badges, when the station held none, settled
+//! by the pull's rules and written in bulk (`registration::bootstrap`); everything else,
+//! and an attendee or badge this station already holds, is applied exactly as a pull
+//! applies it.
 
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::time::Duration;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use expo_sync::client::{ClientError, HubClient};
 use expo_sync::{Change, Hlc, Record};
 
-use crate::registration::bootstrap::{NewAttendees, SnapshotTerms};
+use crate::registration::bootstrap::{NewAttendees, NewBadges, SnapshotTerms};
 use crate::registration::import::BorrowedSettings;
 use crate::registration::RegistrationError;
 use crate::station_sync::{self, admissible, apply_admissible, set_aside, StationSyncError};
@@ -92,11 +94,13 @@ pub fn bootstrap(
         scope.spawn(|| read(client, &own_station, &sender));
         let written = store.write(|tx| {
             let mut new_attendees = NewAttendees::begin(tx.sql())?;
+            let mut new_badges = NewBadges::begin(tx.sql())?;
             for message in receiver.iter() {
                 let items = match message {
                     Message::Chunk(items) => items,
                     Message::Failed(error) => return Err(error),
                     Message::Done { terms, cursor, resumed, latest } => {
+                        new_badges.flush(tx.sql())?;
                         report.new_attendees = new_attendees.finish(tx.sql(), terms)?;
                         report.cursor = cursor;
                         report.resumed = resumed;
@@ -129,8 +133,19 @@ pub fn bootstrap(
                                 apply_admissible(tx, &change)?;
                             }
                         }
-                        Item::Apply(change) => {
+                        Item::Apply(Change { id, station, hlc, record, pushed_by }) => {
                             new_attendees.flush(tx.sql())?;
+                            let record = match record {
+                                Record::Badge(badge) => {
+                                    match new_badges.add(tx.sql(), badge, &hlc.to_string())? {
+                                        Some(badge) => Record::Badge(badge),
+                                        None => continue,
+                                    }
+                                }
+                                record => record,
+                            };
+                            new_badges.flush(tx.sql())?;
+                            let change = Change { id, station, hlc, record, pushed_by };
                             event_changed |= apply_admissible(tx, &change)?;
                         }
                     }

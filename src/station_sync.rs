@@ -214,17 +214,22 @@ fn apply_or_set_aside(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
 /// [`apply_or_set_aside`] for a change that [`admissible`] took already (a snapshot checks
 /// its changes off the writing thread).
 pub(crate) fn apply_admissible(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
-    tx.sql().execute_batch("SAVEPOINT pulled_change").map_err(StoreError::from)?;
+    // Prepared once per connection: a pull or a snapshot runs these for every change.
+    let run = |tx: &Tx<'_>, sql: &str| -> Result<(), StoreError> {
+        tx.sql().prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    run(tx, "SAVEPOINT pulled_change")?;
     let outcome = apply_change(tx, change);
     let event_changed = match outcome {
         Ok(changed) => changed,
         Err(unusable) => {
-            tx.sql().execute_batch("ROLLBACK TO pulled_change").map_err(StoreError::from)?;
+            run(tx, "ROLLBACK TO pulled_change")?;
             set_aside(tx, change, &unusable.to_string())?;
             false
         }
     };
-    tx.sql().execute_batch("RELEASE pulled_change").map_err(StoreError::from)?;
+    run(tx, "RELEASE pulled_change")?;
     Ok(event_changed)
 }
 

@@ -283,14 +283,16 @@ fn new_badge(attendee: AttendeeId, serial: u16, actor: &str) -> BadgeRecord {
     }
 }
 
+/// The start of every insert of badges.
+const INSERT_BADGES: &str = "INSERT INTO badges (attendee_id, serial, status, reason, issued_at, changed_at, operator, hlc) VALUES ";
+
 fn write_badge(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<(), StoreError> {
     tx.sql()
-        .prepare_cached(
-            "INSERT INTO badges (attendee_id, serial, status, reason, issued_at, changed_at, operator, hlc) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        .prepare_cached(&format!(
+            "{INSERT_BADGES}(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT(attendee_id, serial) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
              changed_at = excluded.changed_at, operator = excluded.operator, hlc = excluded.hlc",
-        )?
+        ))?
         .execute(params![
             badge.attendee_id.to_string(),
             badge.serial,
@@ -306,14 +308,14 @@ fn write_badge(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<(), StoreE
 
 /// Applies a badge record pulled from another station. Revocation wins over every other
 /// status whatever the clocks say; otherwise the later HLC wins. Returns whether it applied.
+///
+/// Its statements are prepared once per connection: a snapshot applies a million badges.
 pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool, StoreError> {
+    let attendee_id = badge.attendee_id.to_string();
     let current: Option<(String, String)> = tx
         .sql()
-        .query_row(
-            "SELECT status, hlc FROM badges WHERE attendee_id = ?1 AND serial = ?2",
-            params![badge.attendee_id.to_string(), badge.serial],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT status, hlc FROM badges WHERE attendee_id = ?1 AND serial = ?2")?
+        .query_row(params![attendee_id, badge.serial], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let wins = match &current {
         None => true,
@@ -326,15 +328,17 @@ pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool,
     }
     if badge.status == "active" {
         // Another station issued a newer serial: ours is superseded (one active badge).
-        tx.sql().execute(
-            "UPDATE badges SET status = 'superseded' WHERE attendee_id = ?1 AND serial < ?2 AND status = 'active'",
-            params![badge.attendee_id.to_string(), badge.serial],
-        )?;
-        let newer_active: bool = tx.sql().query_row(
-            "SELECT EXISTS(SELECT 1 FROM badges WHERE attendee_id = ?1 AND serial > ?2 AND status = 'active')",
-            params![badge.attendee_id.to_string(), badge.serial],
-            |r| r.get(0),
-        )?;
+        tx.sql()
+            .prepare_cached(
+                "UPDATE badges SET status = 'superseded' WHERE attendee_id = ?1 AND serial < ?2 AND status = 'active'",
+            )?
+            .execute(params![attendee_id, badge.serial])?;
+        let newer_active: bool = tx
+            .sql()
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM badges WHERE attendee_id = ?1 AND serial > ?2 AND status = 'active')",
+            )?
+            .query_row(params![attendee_id, badge.serial], |r| r.get(0))?;
         if newer_active {
             let superseded = BadgeRecord { status: "superseded".into(), ..badge.clone() };
             write_badge(tx, &superseded, hlc)?;
@@ -343,6 +347,50 @@ pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool,
     }
     write_badge(tx, badge, hlc)?;
     Ok(true)
+}
+
+/// What [`apply_remote`] makes of one attendee's badges, applied in any order to a
+/// station that holds none of them: each as given, except that of the active ones only
+/// the highest serial stays active; the others are superseded, their clock unchanged.
+/// Lets a snapshot write them in bulk ([`insert_new`]). The serials must differ.
+pub(crate) fn settle_new(badges: &mut [BadgeRecord]) {
+    let newest_active = badges.iter().filter(|b| b.status == "active").map(|b| b.serial).max();
+    for badge in badges {
+        if badge.status == "active" && Some(badge.serial) != newest_active {
+            badge.status = "superseded".into();
+        }
+    }
+}
+
+/// Inserts badges this station holds none of (settled by [`settle_new`]), each with its
+/// clock: one statement for all of them.
+pub(crate) fn insert_new(
+    conn: &Connection,
+    badges: &[BadgeRecord],
+    hlcs: &[String],
+) -> Result<(), StoreError> {
+    if badges.is_empty() {
+        return Ok(());
+    }
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; badges.len()].join(", ");
+    let mut insert = conn.prepare_cached(&format!("{INSERT_BADGES}{values}"))?;
+    let mut at = 0;
+    let mut bind = |value: &dyn rusqlite::ToSql| {
+        at += 1;
+        insert.raw_bind_parameter(at, value)
+    };
+    for (badge, hlc) in badges.iter().zip(hlcs) {
+        bind(&badge.attendee_id.to_string())?;
+        bind(&badge.serial)?;
+        bind(&badge.status)?;
+        bind(&badge.reason)?;
+        bind(&badge.issued_at)?;
+        bind(&badge.changed_at)?;
+        bind(&badge.operator)?;
+        bind(hlc)?;
+    }
+    insert.raw_execute()?;
+    Ok(())
 }
 
 fn sign_for(event: &EventContext, record: &AttendeeRecord, serial: u16) -> Result<String> {
@@ -438,7 +486,7 @@ pub fn verify(store: &Store, token: &str, today: NaiveDate) -> Result<Result<Ver
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::registration::{register, NewAttendee, Source};
     use crate::store::test_support::store_with_event;
@@ -541,5 +589,79 @@ mod tests {
         assert_eq!(states, [(1, "revoked".to_owned()), (2, "active".to_owned())]);
         assert_eq!(verify(&store, &lost.token, show_day).unwrap().err(), Some(Invalid::Revoked));
         assert!(verify(&store, &replacement.token, show_day).unwrap().is_ok());
+    }
+
+    /// A badge as another station made it, for tests of the rules that apply it.
+    pub(crate) fn pulled_badge() -> BadgeRecord {
+        BadgeRecord {
+            attendee_id: uuid::Uuid::nil(),
+            serial: 1,
+            status: "active".into(),
+            reason: None,
+            issued_at: "2025-05-01T09:00:00Z".into(),
+            changed_at: "2025-05-01T09:00:00Z".into(),
+            operator: "op".into(),
+        }
+    }
+
+    /// Every mix of three serials' statuses, given in key order and reversed: the bulk
+    /// write of a snapshot leaves exactly what applying them one by one leaves.
+    #[test]
+    fn badges_settled_in_bulk_are_what_the_conflict_rules_make_of_them() {
+        const STATUSES: [&str; 3] = ["active", "superseded", "revoked"];
+        let mut groups = Vec::new();
+        for mix in 0..27 {
+            let attendee = uuid::Uuid::from_u128(mix as u128 + 1);
+            let group: Vec<BadgeRecord> = (0..3)
+                .map(|serial| BadgeRecord {
+                    attendee_id: attendee,
+                    serial: serial + 1,
+                    status: STATUSES[mix / 3usize.pow(serial) % 3].into(),
+                    operator: format!("op-{serial}"),
+                    ..pulled_badge()
+                })
+                .collect();
+            let mut reversed = group.clone();
+            reversed.reverse();
+            groups.push(group);
+            groups.push(
+                reversed
+                    .into_iter()
+                    .map(|b| BadgeRecord {
+                        attendee_id: uuid::Uuid::from_u128(mix as u128 + 100),
+                        ..b
+                    })
+                    .collect(),
+            );
+        }
+        let hlc =
+            |serial: u32| Hlc { wall_ms: u64::from(serial), counter: 0, station: "desk-2".into() };
+        let badges = |store: &Store| -> Vec<Vec<String>> {
+            let mut statement =
+                store.conn().prepare("SELECT * FROM badges ORDER BY attendee_id, serial").unwrap();
+            statement
+                .query_map([], |row| {
+                    (0..8).map(|i| row.get_ref(i).map(|v| format!("{v:?}"))).collect()
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let (_one_dir, mut one_by_one) = store_with_event();
+        let (_bulk_dir, mut bulk) = store_with_event();
+        for group in &groups {
+            one_by_one
+                .write(|tx| {
+                    group.iter().try_for_each(|b| apply_remote(tx, b, &hlc(b.serial)).map(drop))
+                })
+                .unwrap();
+            let mut settled = group.clone();
+            settle_new(&mut settled);
+            let hlcs: Vec<String> = settled.iter().map(|b| hlc(b.serial).to_string()).collect();
+            bulk.write(|tx| insert_new(tx.sql(), &settled, &hlcs)).unwrap();
+        }
+        let settled = badges(&bulk);
+        assert_eq!(settled.len(), 27 * 2 * 3);
+        assert_eq!(settled, badges(&one_by_one));
     }
 }

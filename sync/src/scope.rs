@@ -64,10 +64,23 @@ pub fn kinds_received(role: StationRole) -> Option<&'static [&'static str]> {
     }
 }
 
+/// What a station of `role` receives of every change of `kind`, when the kind alone
+/// decides it; `None` when it depends on the record. A snapshot passes on a stored change
+/// that the kind decides without reading it (`kind` is the entity key's first part).
+pub fn by_kind(role: StationRole, kind: &str) -> Option<Scoped> {
+    if kinds_received(role).is_some_and(|kinds| !kinds.contains(&kind)) {
+        return Some(Scoped::Withheld);
+    }
+    match role {
+        StationRole::Admin | StationRole::Desk | StationRole::Kiosk => Some(Scoped::AsIs),
+        StationRole::Gate => matches!(kind, "event" | "signing_key").then_some(Scoped::AsIs),
+    }
+}
+
 /// What a station of `role` receives of `change`.
 pub fn scope(role: StationRole, change: &Change) -> Scoped {
-    if kinds_received(role).is_some_and(|kinds| !kinds.contains(&change.record.kind())) {
-        return Scoped::Withheld;
+    if let Some(decided) = by_kind(role, change.record.kind()) {
+        return decided;
     }
     match (role, &change.record) {
         (StationRole::Admin | StationRole::Desk | StationRole::Kiosk, _) => Scoped::AsIs,
@@ -188,6 +201,11 @@ mod tests {
                 let kind_listed =
                     kinds_received(role).is_none_or(|kinds| kinds.contains(&change.record.kind()));
                 assert!(kind_listed || expected == "-", "{name} to a {role}: kind not listed");
+                // The kind alone decides wherever the answer does not depend on the record.
+                let depends_on_record = expected == "reduced"
+                    || (role == StationRole::Gate && matches!(name, "granted passage" | "refusal"));
+                let decided = (!depends_on_record).then(|| scope(role, &change));
+                assert_eq!(by_kind(role, change.record.kind()), decided, "{name} to a {role}");
             }
         }
     }

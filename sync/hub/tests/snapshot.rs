@@ -120,6 +120,7 @@ fn station_state(store: &Store) -> Vec<(String, Vec<Vec<String>>)> {
         "SELECT * FROM stats_attendees ORDER BY 1, 2",
         "SELECT * FROM stats_registrations ORDER BY 1, 2, 3",
         "SELECT * FROM public_keys ORDER BY key_id",
+        "SELECT * FROM stats_badges ORDER BY 1, 2, 3, 4",
     ];
     queries
         .iter()
