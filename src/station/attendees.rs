@@ -3,13 +3,12 @@
 
 use expo_sync::protocol::AttendeeRecord;
 
-use super::{AttendeeView, CardIdentity, Failure, Response, RevealedId, Worker};
+use super::{AttendeeView, CardIdentity, Failure, Refusal, Response, RevealedId, Worker};
 use crate::domain::{AttendeeId, IdDocument, IdType, NewAttendee, Source};
 use crate::operators::{Operator, Permission, Role};
 use crate::registration::badge::{self, BadgeState};
 use crate::registration::lookup;
 use crate::registration::{self, RegistrationError};
-use crate::ui::i18n::Txt;
 
 /// Most results a live search shows.
 const SEARCH_LIMIT: usize = 30;
@@ -115,7 +114,7 @@ impl Worker {
                     && card.name.trim() == input.name.trim()
             });
             if !from_card {
-                return Err(Failure::Refused(Txt::NotFromCard));
+                return Err(Failure::Refused(Refusal::NotFromCard));
             }
         }
         let record = registration::register(&mut self.store, &operator, input, source)?;

@@ -7,7 +7,7 @@ use crate::badges::{BadgeData, PrinterConfig, Template};
 use crate::domain::EventDefinition;
 use crate::operators::Permission;
 use crate::provisioning;
-use crate::ui::devices::DeviceSettings;
+use crate::station::device_settings::DeviceSettings;
 
 impl Worker {
     pub(super) fn event_definition(&self) -> Result<Response, Failure> {

@@ -8,7 +8,6 @@ use crate::provisioning::ProvisioningError;
 use crate::registration::RegistrationError;
 use crate::stats::StatsError;
 use crate::store::StoreError;
-use crate::ui::i18n::Txt;
 
 /// Why a request failed, in terms a screen can word for people.
 #[derive(Debug)]
@@ -28,14 +27,26 @@ pub enum Failure {
     NoOperator,
     /// The badge could not be queued or printed (no printer, already printed, ...).
     Printing(PrintProblem),
-    /// A request the library refused for a reason the operator can fix, in their words.
-    Refused(Txt),
+    /// A request the library refused for a reason the operator can put right.
+    Refused(Refusal),
     /// A failure with no typed form: its class (the screen's heading) and the system's
     /// English words, for the log and the English screen only.
     Other {
         class: ErrorClass,
         detail: String,
     },
+}
+
+/// Why the library refused a request the operator can put right; `ui::i18n` words it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A self-service registration for an identity that is not the card read last.
+    NotFromCard,
+    WeakPin,
+    BadOperatorName,
+    OperatorExists,
+    LastAdmin,
+    OutOfScope,
 }
 
 /// What a refused registration would have registered twice.
@@ -111,11 +122,11 @@ impl From<OperatorError> for Failure {
             OperatorError::BadLogin => Failure::BadLogin,
             OperatorError::LockedOut { seconds, .. } => Failure::LockedOut { seconds },
             OperatorError::Forbidden { permission, .. } => Failure::Forbidden(permission),
-            OperatorError::WeakSecret => Failure::Refused(Txt::WeakPin),
-            OperatorError::BadName => Failure::Refused(Txt::BadOperatorName),
-            OperatorError::Exists(_) => Failure::Refused(Txt::OperatorExists),
-            OperatorError::LastAdmin(_) => Failure::Refused(Txt::LastAdmin),
-            OperatorError::OutOfScope { .. } => Failure::Refused(Txt::OutOfScope),
+            OperatorError::WeakSecret => Failure::Refused(Refusal::WeakPin),
+            OperatorError::BadName => Failure::Refused(Refusal::BadOperatorName),
+            OperatorError::Exists(_) => Failure::Refused(Refusal::OperatorExists),
+            OperatorError::LastAdmin(_) => Failure::Refused(Refusal::LastAdmin),
+            OperatorError::OutOfScope { .. } => Failure::Refused(Refusal::OutOfScope),
             other => Failure::of_error(&other),
         }
     }

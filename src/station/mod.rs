@@ -8,6 +8,7 @@
 
 mod admin;
 mod attendees;
+pub mod device_settings;
 mod event;
 mod failure;
 mod printing;
@@ -21,7 +22,7 @@ use std::thread::JoinHandle;
 use expo_sync::protocol::AuditRecord;
 
 use failure::describe;
-pub use failure::{DuplicateOf, Failure};
+pub use failure::{DuplicateOf, Failure, Refusal};
 use printing::Printing;
 use session::Sync;
 
@@ -38,7 +39,7 @@ use crate::registration::DuplicateHint;
 use crate::station_sync::EventWatch;
 use crate::stats::{Chart, DayFigures};
 use crate::store::Store;
-use crate::ui::devices::DeviceSettings;
+use device_settings::DeviceSettings;
 
 /// How often an idle worker passes on the print queue's news.
 const PRINT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);

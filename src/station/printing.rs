@@ -6,7 +6,7 @@ use crate::badges::{PrintProblem, PrinterConfig, Template};
 use crate::domain::AttendeeId;
 use crate::operators::Permission;
 use crate::registration::badge;
-use crate::ui::devices::DeviceSettings;
+use crate::station::device_settings::DeviceSettings;
 
 /// Jobs the print-queue window lists: a morning's worth at one desk.
 const PRINT_QUEUE_ROWS: usize = 100;

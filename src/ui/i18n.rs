@@ -6,6 +6,7 @@ use crate::badges::PrintProblem;
 use crate::domain::{
     EventField, EventPlace, EventProblemKind, FieldProblem, IdNumberProblem, PhoneProblem,
 };
+use crate::station::Refusal;
 
 /// The display language.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -602,6 +603,18 @@ fn id_number_problem_zh(problem: &IdNumberProblem) -> String {
         P::Pattern { id_type, min, max } => {
             format!("{}号码须为 {min} 至 {max} 位字母或数字", id_type_label(*id_type).get(Lang::Zh))
         }
+    }
+}
+
+/// The words of a refusal the operator can put right.
+pub fn refusal(refusal: Refusal) -> Txt {
+    match refusal {
+        Refusal::NotFromCard => Txt::NotFromCard,
+        Refusal::WeakPin => Txt::WeakPin,
+        Refusal::BadOperatorName => Txt::BadOperatorName,
+        Refusal::OperatorExists => Txt::OperatorExists,
+        Refusal::LastAdmin => Txt::LastAdmin,
+        Refusal::OutOfScope => Txt::OutOfScope,
     }
 }
 

@@ -5,7 +5,7 @@ use eframe::egui::{self, Color32, RichText};
 use expo_hardware::demo::DemoDevices;
 
 use super::error_text::class_heading;
-use super::i18n::{print_problem, Lang, Txt};
+use super::i18n::{print_problem, refusal, Lang, Txt};
 use crate::error_class::Classified;
 use crate::station::{DuplicateOf, Failure};
 
@@ -132,7 +132,7 @@ pub fn failure_text(lang: Lang, failure: &Failure) -> String {
         Failure::Printing(problem) => {
             format!("{}: {}", Txt::PrintFailed.get(lang), print_problem(problem, lang))
         }
-        Failure::Refused(why) => why.get(lang).into(),
+        Failure::Refused(why) => refusal(*why).get(lang).into(),
         // The system's own words are English: the Chinese screen names the failure and its
         // code, and the station's log keeps the words.
         Failure::Other { detail, .. } => match lang {
