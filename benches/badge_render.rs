@@ -87,7 +87,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn provisioning(store: &mut Store) -> Result<(), Box<dyn std::error::Error>> {
     let today = chrono::Local::now().date_naive();
-    expo_kiosk::provisioning::init(store, "bench", &demo_event_toml(today))?;
+    expo_kiosk::provisioning::init(
+        store,
+        &expo_kiosk::operators::Operator::admin("bench"),
+        &demo_event_toml(today),
+    )?;
     Ok(())
 }
 

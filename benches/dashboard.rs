@@ -27,7 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut store = Store::open(dir.path())?;
     let first_day = NaiveDate::from_ymd_opt(2026, 11, 24).ok_or("date")?;
-    expo_kiosk::provisioning::init(&mut store, "bench", &demo_event_toml(first_day))?;
+    expo_kiosk::provisioning::init(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("bench"),
+        &demo_event_toml(first_day),
+    )?;
     let tz = store.event()?.definition.timezone();
     let zones: Vec<String> = ZONES.iter().map(|z| z.to_string()).collect();
 

@@ -27,7 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         let mut store = Store::open(dir.path())?;
         let today = chrono::Local::now().date_naive();
-        expo_kiosk::provisioning::init(&mut store, "bench", &demo_event_toml(today))?;
+        expo_kiosk::provisioning::init(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("bench"),
+            &demo_event_toml(today),
+        )?;
         let mut csv = Vec::new();
         Generator::new(11).write_csv(attendees, &mut csv)?;
         let started = Instant::now();

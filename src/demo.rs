@@ -105,7 +105,7 @@ pub fn prepare_station(store: &mut Store) -> Result<PreparedDemo, DemoError> {
     let mut prepared = PreparedDemo::default();
     if store.event().is_err() {
         let today = chrono::Local::now().date_naive();
-        provisioning::init(store, DEMO_ACTOR, &demo_event_toml(today))?;
+        provisioning::init(store, &Operator::admin(DEMO_ACTOR), &demo_event_toml(today))?;
         prepared.created_event = true;
     }
     let count: u64 = store

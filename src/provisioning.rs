@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::credential;
 use crate::domain::{EventDefinition, EventError};
-use crate::operators::{Operator, OperatorError, Permission};
+use crate::operators::{authorize, Operator, OperatorError, Permission};
 use crate::privacy::DataKey;
 use crate::store::{now_rfc3339, Store, StoreError, Tx};
 
@@ -68,7 +68,8 @@ pub struct Provisioned {
 
 /// `event init`: makes this station the event's first station. Running it again with the
 /// same event id updates the definition (new categories, changed hours) and keeps keys.
-pub fn init(store: &mut Store, actor: &str, definition_toml: &str) -> Result<Provisioned> {
+pub fn init(store: &mut Store, actor: &Operator, definition_toml: &str) -> Result<Provisioned> {
+    authorize(store, actor, Permission::ManageEvent, None, &[])?;
     let definition = EventDefinition::from_toml(definition_toml)?;
     refuse_other_event(store, &definition.event.id)?;
     let files = store.key_files();
@@ -79,7 +80,7 @@ pub fn init(store: &mut Store, actor: &str, definition_toml: &str) -> Result<Pro
     let own_key = public_key_record(store.station_id(), &signing.verifying_key());
     store.write(|tx| {
         install(tx, &definition, std::slice::from_ref(&own_key))?;
-        tx.audit(actor, "event_init", None, json!({ "event": definition.event.id }))?;
+        tx.audit(&actor.name, "event_init", None, json!({ "event": definition.event.id }))?;
         emit_event(tx)
     })?;
     store.reload_event()?;
@@ -96,7 +97,7 @@ pub fn update_definition(
     actor: &Operator,
     definition: &EventDefinition,
 ) -> Result<Vec<String>> {
-    actor.require(Permission::ManageEvent)?;
+    authorize(store, actor, Permission::ManageEvent, None, &[])?;
     definition.validate()?;
     let changed = store.write(|tx| {
         let (stored_id, stored_text): (String, String) = tx
@@ -235,7 +236,13 @@ pub fn read_bundle(path: &Path) -> Result<Bundle> {
 
 /// `event import`: joins this station to the event. A station that `signs` badges gets
 /// its own signing key; its public key reaches the others by sync or by its own export.
-pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> Result<Provisioned> {
+pub fn import(
+    store: &mut Store,
+    actor: &Operator,
+    bundle: &Bundle,
+    signs: bool,
+) -> Result<Provisioned> {
+    authorize(store, actor, Permission::ManageEvent, None, &[])?;
     let definition = EventDefinition::from_toml(&bundle.definition)?;
     if definition.event.id != bundle.event_id {
         return Err(ProvisioningError::BadBundle("event id and definition disagree".into()));
@@ -261,7 +268,7 @@ pub fn import(store: &mut Store, actor: &str, bundle: &Bundle, signs: bool) -> R
     store.write(|tx| {
         install(tx, &definition, &keys)?;
         tx.audit(
-            actor,
+            &actor.name,
             "event_import",
             None,
             json!({ "event": definition.event.id, "public_keys": keys.len() }),
@@ -623,7 +630,8 @@ mod tests {
             Err(ProvisioningError::Event(EventError::Invalid(_)))
         ));
         assert_eq!(store.event().unwrap().definition, original, "nothing refused was stored");
-        assert_eq!(outbox_kinds(&store), ["audit", "event"]);
+        // The init's audit entry and event, then the refused edit's audit entry alone.
+        assert_eq!(outbox_kinds(&store), ["audit", "event", "audit"]);
 
         let mut appended = renamed;
         let mut press = appended.categories[3].clone();
@@ -635,6 +643,35 @@ mod tests {
             update_definition(&mut store, &admin, &appended).unwrap(),
             ["venue", "zone_removed:vip-lounge", "category_added:press"]
         );
+    }
+
+    #[test]
+    fn only_an_operator_who_may_manage_the_event_inits_imports_or_updates_it() {
+        let (dir, mut first) = store_with_event();
+        let kiosk = Operator::kiosk("k1");
+        let refused = |result: Result<Provisioned>| {
+            matches!(result, Err(ProvisioningError::Operator(OperatorError::Forbidden { .. })))
+        };
+        assert!(refused(init(&mut first, &kiosk, EXAMPLE_EVENT)));
+        let definition = first.event().unwrap().definition.clone();
+        assert!(matches!(
+            update_definition(&mut first, &kiosk, &definition),
+            Err(ProvisioningError::Operator(OperatorError::Forbidden { .. }))
+        ));
+        let bundle = export(&first, true).unwrap();
+        let other_dir = tempfile::tempdir().unwrap();
+        let mut other = Store::open(other_dir.path()).unwrap();
+        assert!(refused(import(&mut other, &Operator::gate("g1"), &bundle, true)));
+        // Nothing installed, and each refusal is in the audit log.
+        assert!(matches!(other.event(), Err(StoreError::NoEvent)));
+        let refusals = |store: &Store| -> i64 {
+            store
+                .conn()
+                .query_row("SELECT count(*) FROM audit WHERE action = 'refused'", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!((refusals(&first), refusals(&other)), (2, 1));
+        drop(dir);
     }
 
     #[test]
@@ -650,8 +687,13 @@ mod tests {
 
         let gate_dir = tempfile::tempdir().unwrap();
         let mut gate = Store::open(gate_dir.path()).unwrap();
-        let provisioned =
-            import(&mut gate, "t", &read_bundle(&bundle_path).unwrap(), false).unwrap();
+        let provisioned = import(
+            &mut gate,
+            &crate::operators::Operator::admin("t"),
+            &read_bundle(&bundle_path).unwrap(),
+            false,
+        )
+        .unwrap();
         assert_eq!(
             (provisioned.key_id, provisioned.public_keys, provisioned.has_data_key),
             (None, 1, false)
@@ -661,8 +703,13 @@ mod tests {
         write_bundle(&export(&first, true).unwrap(), &bundle_path).unwrap();
         let desk_dir = tempfile::tempdir().unwrap();
         let mut desk = Store::open(desk_dir.path()).unwrap();
-        let provisioned =
-            import(&mut desk, "t", &read_bundle(&bundle_path).unwrap(), true).unwrap();
+        let provisioned = import(
+            &mut desk,
+            &crate::operators::Operator::admin("t"),
+            &read_bundle(&bundle_path).unwrap(),
+            true,
+        )
+        .unwrap();
         assert!(provisioned.key_id.is_some() && provisioned.has_data_key);
         assert_eq!(provisioned.public_keys, 2);
         assert_eq!(
@@ -675,14 +722,17 @@ mod tests {
     fn another_event_and_tampered_bundles_are_refused() {
         let (dir, mut store) = store_with_event();
         let other = EXAMPLE_EVENT.replace("id = \"expo-2026\"", "id = \"other-fair\"");
-        assert!(matches!(init(&mut store, "t", &other), Err(ProvisioningError::OtherEvent { .. })));
+        assert!(matches!(
+            init(&mut store, &crate::operators::Operator::admin("t"), &other),
+            Err(ProvisioningError::OtherEvent { .. })
+        ));
 
         let mut bundle = export(&store, false).unwrap();
         bundle.public_keys[0].key_id ^= 1;
         let fresh = tempfile::tempdir().unwrap();
         let mut fresh_store = Store::open(fresh.path()).unwrap();
         assert!(matches!(
-            import(&mut fresh_store, "t", &bundle, false),
+            import(&mut fresh_store, &crate::operators::Operator::admin("t"), &bundle, false),
             Err(ProvisioningError::BadBundle(_))
         ));
 
@@ -714,12 +764,25 @@ mod tests {
 
         let fresh = tempfile::tempdir().unwrap();
         let mut fresh_store = Store::open(fresh.path()).unwrap();
-        assert_eq!(refused(init(&mut fresh_store, "t", &bad)), expected, "event init");
+        assert_eq!(
+            refused(init(&mut fresh_store, &crate::operators::Operator::admin("t"), &bad)),
+            expected,
+            "event init"
+        );
 
         let (_dir, mut store) = store_with_event();
         let mut bundle = export(&store, false).unwrap();
         bundle.definition = bad.clone();
-        assert_eq!(refused(import(&mut fresh_store, "t", &bundle, false)), expected, "bundle");
+        assert_eq!(
+            refused(import(
+                &mut fresh_store,
+                &crate::operators::Operator::admin("t"),
+                &bundle,
+                false
+            )),
+            expected,
+            "bundle"
+        );
 
         let record =
             EventRecord { event_id: "expo-2026".into(), definition: bad, public_keys: Vec::new() };

@@ -542,7 +542,8 @@ mod tests {
         let bundle = provisioning::export(&a, true).unwrap();
         let dir_b = tempfile::tempdir().unwrap();
         let mut b = Store::open(dir_b.path()).unwrap();
-        provisioning::import(&mut b, "t", &bundle, true).unwrap();
+        provisioning::import(&mut b, &crate::operators::Operator::admin("t"), &bundle, true)
+            .unwrap();
         (dir_a, StoreOutbox::new(a), dir_b, StoreOutbox::new(b))
     }
 
@@ -814,7 +815,13 @@ mod tests {
             }],
             ..provisioning::export(&b.store(), false).unwrap()
         };
-        provisioning::import(&mut b.store(), "t", &bundle, false).unwrap();
+        provisioning::import(
+            &mut b.store(),
+            &crate::operators::Operator::admin("t"),
+            &bundle,
+            false,
+        )
+        .unwrap();
         b.apply_remote(&[key_change(endorsed)], 4).unwrap();
         assert_eq!(public_key_ids(&b), keys_before, "a revoked key never comes back");
     }

@@ -26,7 +26,12 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("data")).unwrap();
         let today = chrono::Local::now().date_naive();
-        expo_kiosk::provisioning::init(&mut store, "test", &demo_event_toml(today)).unwrap();
+        expo_kiosk::provisioning::init(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("test"),
+            &demo_event_toml(today),
+        )
+        .unwrap();
         let admin = Operator::station_admin(store.station_id());
         let input = NewAttendee {
             name: "欧阳娜娜".into(),

@@ -63,7 +63,8 @@ impl Station {
     fn with_event(event: &str) -> (Self, Badges) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        provisioning::init(&mut store, "test", event).unwrap();
+        provisioning::init(&mut store, &expo_kiosk::operators::Operator::admin("test"), event)
+            .unwrap();
         import_csv(
             &mut store,
             &expo_kiosk::operators::Operator::admin("test"),
@@ -706,7 +707,13 @@ fn a_running_gate_learns_a_new_station_s_key_that_sync_brought() {
     let token = {
         let bundle = provisioning::export(station.store.as_ref().unwrap(), true).unwrap();
         let mut other = Store::open(other_dir.path()).unwrap();
-        provisioning::import(&mut other, "test", &bundle, true).unwrap();
+        provisioning::import(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("test"),
+            &bundle,
+            true,
+        )
+        .unwrap();
         import_csv(
             &mut other,
             &expo_kiosk::operators::Operator::admin("test"),

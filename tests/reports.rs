@@ -86,7 +86,12 @@ fn show() -> Show {
     let tz: Tz = "Asia/Shanghai".parse().unwrap();
     let day = Utc::now().with_timezone(&tz).date_naive();
     let mut store = Store::open(&data).unwrap();
-    expo_kiosk::provisioning::init(&mut store, "test", &demo_event_toml(day)).unwrap();
+    expo_kiosk::provisioning::init(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("test"),
+        &demo_event_toml(day),
+    )
+    .unwrap();
     let mut csv = Vec::new();
     Generator::new(7).write_csv(IMPORTED, &mut csv).unwrap();
     import_csv(

@@ -32,7 +32,12 @@ impl Station {
     fn with_event(event_toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        expo_kiosk::provisioning::init(&mut store, "test", event_toml).unwrap();
+        expo_kiosk::provisioning::init(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("test"),
+            event_toml,
+        )
+        .unwrap();
         let people = [
             ("R0001", "张三", "上海展览有限公司", "13812345678"),
             ("R0002", "张三丰", "武当科技", "13987654321"),
@@ -1295,7 +1300,13 @@ fn a_desk_verifies_a_badge_from_a_station_whose_key_arrived_by_sync_without_a_re
         let bundle =
             expo_kiosk::provisioning::export(&Store::open(&station.path()).unwrap(), true).unwrap();
         let mut other = Store::open(other_dir.path()).unwrap();
-        expo_kiosk::provisioning::import(&mut other, "test", &bundle, true).unwrap();
+        expo_kiosk::provisioning::import(
+            &mut other,
+            &expo_kiosk::operators::Operator::admin("test"),
+            &bundle,
+            true,
+        )
+        .unwrap();
         let input = NewAttendee {
             registration_code: "R0100".into(),
             name: "王五".into(),

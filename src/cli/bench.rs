@@ -72,7 +72,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 
     let station = dir.join("station");
     let mut store = Store::open(&station)?;
-    provisioning::init(&mut store, "bench", &demo_event_toml(chrono::Local::now().date_naive()))?;
+    provisioning::init(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("bench"),
+        &demo_event_toml(chrono::Local::now().date_naive()),
+    )?;
     eprintln!("importing ...");
     let started = Instant::now();
     let admin = expo_kiosk::operators::Operator::station_admin(store.station_id());

@@ -737,10 +737,9 @@ fn event_command(store: &mut Store, acting: &Acting, command: EventCommand) -> R
     let status = match command {
         EventCommand::Init { file } => {
             let admin = acting.operator(store)?;
-            admin.require(Permission::ManageEvent)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            provisioning::init(store, &admin.name, &text)?
+            provisioning::init(store, &admin, &text)?
         }
         EventCommand::Export { out, with_data_key } => {
             acting.operator(store)?.require(Permission::ManageEvent)?;
@@ -756,9 +755,8 @@ fn event_command(store: &mut Store, acting: &Acting, command: EventCommand) -> R
         }
         EventCommand::Import { bundle, verify_only } => {
             let admin = acting.operator(store)?;
-            admin.require(Permission::ManageEvent)?;
             let bundle = provisioning::read_bundle(&bundle)?;
-            let status = provisioning::import(store, &admin.name, &bundle, !verify_only)?;
+            let status = provisioning::import(store, &admin, &bundle, !verify_only)?;
             if status.key_id.is_some() {
                 println!("this station signs badges with a new key: other stations learn it through sync or this station's `event export`");
             }

@@ -513,7 +513,12 @@ pub(crate) mod test_support {
     pub fn store_with_event() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store = Store::open(dir.path()).expect("open store");
-        crate::provisioning::init(&mut store, "test", EXAMPLE_EVENT).expect("event init");
+        crate::provisioning::init(
+            &mut store,
+            &crate::operators::Operator::admin("test"),
+            EXAMPLE_EVENT,
+        )
+        .expect("event init");
         (dir, store)
     }
 }

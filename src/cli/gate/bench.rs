@@ -212,7 +212,11 @@ impl Rig {
     fn new(lanes: usize, badge_count: usize) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut store = Store::open(dir.path())?;
-        provisioning::init(&mut store, "bench", EXAMPLE_EVENT)?;
+        provisioning::init(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("bench"),
+            EXAMPLE_EVENT,
+        )?;
         let event = store.event()?;
         let key = event.signing_key.clone().context("the bench station signs its badges")?;
         let badges = badges(&event.definition, &key, badge_count + lanes)?;

@@ -59,8 +59,12 @@ fn main() {
     ));
 
     let mut office = Store::open(&dir.path().join("office")).unwrap();
-    provisioning::init(&mut office, "bench", &demo_event_toml(chrono::Utc::now().date_naive()))
-        .unwrap();
+    provisioning::init(
+        &mut office,
+        &expo_kiosk::operators::Operator::admin("bench"),
+        &demo_event_toml(chrono::Utc::now().date_naive()),
+    )
+    .unwrap();
     let verify_only = provisioning::export(&office, false).unwrap();
 
     let started = Instant::now();
@@ -141,7 +145,13 @@ fn mib(bytes: u64) -> String {
 /// A gate station set up like `event import --verify-only`.
 fn join(data: &std::path::Path, bundle: &Bundle) -> Store {
     let mut store = Store::open(data).unwrap();
-    provisioning::import(&mut store, "bench", bundle, false).unwrap();
+    provisioning::import(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("bench"),
+        bundle,
+        false,
+    )
+    .unwrap();
     store
 }
 

@@ -115,10 +115,17 @@ impl Venue {
         let paths = ["desk-a", "desk-b", "gate"].map(|name| dir.path().join(name));
         let mut desk_a = Store::open(&paths[0]).unwrap();
         let event = demo_event_toml(Utc::now().date_naive());
-        provisioning::init(&mut desk_a, "bench", &event).unwrap();
+        provisioning::init(&mut desk_a, &expo_kiosk::operators::Operator::admin("bench"), &event)
+            .unwrap();
         let bundle = provisioning::export(&desk_a, true).unwrap();
         for (path, signs) in [(&paths[1], true), (&paths[2], false)] {
-            provisioning::import(&mut Store::open(path).unwrap(), "bench", &bundle, signs).unwrap();
+            provisioning::import(
+                &mut Store::open(path).unwrap(),
+                &expo_kiosk::operators::Operator::admin("bench"),
+                &bundle,
+                signs,
+            )
+            .unwrap();
         }
         let roles = [StationRole::Admin, StationRole::Desk, StationRole::Gate];
         let mut workers = Vec::new();

@@ -1080,7 +1080,13 @@ impl VenueStation {
         signs: bool,
     ) -> Self {
         let mut store = expo_kiosk::store::Store::open(&dir.join(name)).unwrap();
-        expo_kiosk::provisioning::import(&mut store, "test", bundle, signs).unwrap();
+        expo_kiosk::provisioning::import(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("test"),
+            bundle,
+            signs,
+        )
+        .unwrap();
         Self::enrol(hub, name, store)
     }
 
@@ -1103,7 +1109,12 @@ fn busy_day<S: HubStore>(hub: &TestHub<S>) -> (tempfile::TempDir, VenueStation) 
     let dir = tempfile::tempdir().unwrap();
     let mut store = expo_kiosk::store::Store::open(&dir.path().join("office")).unwrap();
     let event = expo_kiosk::demo::demo_event_toml(chrono::Utc::now().date_naive());
-    expo_kiosk::provisioning::init(&mut store, "test", &event).unwrap();
+    expo_kiosk::provisioning::init(
+        &mut store,
+        &expo_kiosk::operators::Operator::admin("test"),
+        &event,
+    )
+    .unwrap();
     let bundle = expo_kiosk::provisioning::export(&store, true).unwrap();
     let verify_only = expo_kiosk::provisioning::export(&store, false).unwrap();
     let office = VenueStation::enrol(hub, "office", store);

@@ -62,7 +62,8 @@ fn organiser() -> Organiser {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("office")).unwrap();
     let definition = include_str!("../../../assets/events/example-event.toml");
-    provisioning::init(&mut store, "setup", definition).unwrap();
+    provisioning::init(&mut store, &expo_kiosk::operators::Operator::admin("setup"), definition)
+        .unwrap();
     let bundle = provisioning::export(&store, true).unwrap();
     Organiser { dir, bundle }
 }
@@ -71,7 +72,13 @@ impl Organiser {
     /// A desk that joined the event from the bundle and imported `file` itself, offline.
     fn desk_importing(&self, file: &[u8]) -> Store {
         let mut desk = Store::open(&self.dir.path().join("desk")).unwrap();
-        provisioning::import(&mut desk, "setup", &self.bundle, true).unwrap();
+        provisioning::import(
+            &mut desk,
+            &expo_kiosk::operators::Operator::admin("setup"),
+            &self.bundle,
+            true,
+        )
+        .unwrap();
         let report = expo_kiosk::registration::import::import_csv(
             &mut desk,
             &Operator::admin("setup"),
@@ -325,7 +332,8 @@ fn organiser_of(event_id: &str) -> Bundle {
     let mut store = Store::open(dir.path()).unwrap();
     let definition = include_str!("../../../assets/events/example-event.toml")
         .replace("id = \"expo-2026\"", &format!("id = \"{event_id}\""));
-    provisioning::init(&mut store, "setup", &definition).unwrap();
+    provisioning::init(&mut store, &expo_kiosk::operators::Operator::admin("setup"), &definition)
+        .unwrap();
     provisioning::export(&store, true).unwrap()
 }
 
@@ -650,7 +658,13 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     assert_eq!(status, 200);
 
     let mut desk = Store::open(&organiser.dir.path().join("desk")).unwrap();
-    provisioning::import(&mut desk, "setup", &organiser.bundle, true).unwrap();
+    provisioning::import(
+        &mut desk,
+        &expo_kiosk::operators::Operator::admin("setup"),
+        &organiser.bundle,
+        true,
+    )
+    .unwrap();
     let outbox = StoreOutbox::new(desk);
     run_once(&desk_client(&hub, &outbox), &outbox, SyncOptions::default()).unwrap();
     assert_eq!(hub_changes_set_aside(&outbox.store()), 0);

@@ -65,7 +65,13 @@ impl Member {
         signs: bool,
     ) -> Self {
         let mut store = Store::open(&dir).unwrap();
-        provisioning::import(&mut store, "test", bundle, signs).unwrap();
+        provisioning::import(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("test"),
+            bundle,
+            signs,
+        )
+        .unwrap();
         Self::enrol(hub, dir, name, store)
     }
 
@@ -143,7 +149,12 @@ impl<S: HubStore> Venue<S> {
         let dir = tempfile::tempdir().unwrap();
         // The event opens today (UTC); the venue's today is that day or the next.
         let mut store = Store::open(&dir.path().join("office")).unwrap();
-        provisioning::init(&mut store, "test", &demo_event_toml(Utc::now().date_naive())).unwrap();
+        provisioning::init(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("test"),
+            &demo_event_toml(Utc::now().date_naive()),
+        )
+        .unwrap();
         let with_data_key = provisioning::export(&store, true).unwrap();
         let verify_only = provisioning::export(&store, false).unwrap();
         let office = Member::enrol(&hub, dir.path().join("office"), "office", store);

@@ -256,7 +256,7 @@ impl Station {
         code: &str,
     ) -> Result<Self, RehearsalError> {
         let mut store = Store::open(dir)?;
-        provisioning::import(&mut store, name, bundle, job != Job::Gate)?;
+        provisioning::import(&mut store, &Operator::admin(name), bundle, job != Job::Gate)?;
         Self::enrolled(name, job, store, link, code)
     }
 
@@ -268,7 +268,11 @@ impl Station {
         code: &str,
     ) -> Result<Self, RehearsalError> {
         let mut store = Store::open(dir)?;
-        provisioning::init(&mut store, "data-centre", event)?;
+        provisioning::init(
+            &mut store,
+            &expo_kiosk::operators::Operator::admin("data-centre"),
+            event,
+        )?;
         Self::enrolled("data-centre", Job::DataCentre, store, link, code)
     }
 
