@@ -12,7 +12,7 @@ use super::gate::Gate;
 use super::i18n::{Lang, Txt};
 use super::kiosk::Kiosk;
 use super::print_queue::PrintQueueWindow;
-use super::widgets::{labelled_text, Notice};
+use super::widgets::{labelled_text, system_failure, Notice};
 use super::{AppConfig, DeviceSetup, Mode, UiError};
 use crate::operators::{Operator, Permission, Role};
 use crate::station::{
@@ -433,11 +433,11 @@ fn status_bar(ui: &mut egui::Ui, lang: Lang, status: &StatusSnapshot, devices: &
         ui.separator();
         let sync = match &status.sync {
             SyncState::NotEnrolled => Txt::SyncNotEnrolled.get(lang).to_owned(),
-            SyncState::Unavailable(reason) => format!("{}: {reason}", Txt::Failed.get(lang)),
+            SyncState::Unavailable(reason) => system_failure(lang, Txt::Failed, reason),
             SyncState::Enrolled { last_success, last_error } => {
                 let last = last_success.as_deref().unwrap_or("—");
                 match last_error {
-                    Some(error) => format!("{last} · {}: {error}", Txt::Failed.get(lang)),
+                    Some(error) => format!("{last} · {}", system_failure(lang, Txt::Failed, error)),
                     None => last.to_owned(),
                 }
             }

@@ -12,7 +12,7 @@ use egui_plot::{AxisHints, Bar, BarChart, GridMark, Legend, Line, Plot, PlotPoin
 
 use super::app::Shell;
 use super::i18n::{Lang, Txt};
-use super::widgets::{labelled_text, venue_time, Notice};
+use super::widgets::{labelled_text, system_failure, venue_time, Notice};
 use crate::station::{DashboardData, ExportContent, Request, Response};
 use crate::stats::{series_colour, Chart, ChartId, ChartKind};
 
@@ -185,7 +185,11 @@ impl Dashboard {
                 file_name: export_name(data, id, "csv"),
                 content: ExportContent::Csv(bytes),
             }),
-            Err(error) => self.notice = Some(Notice::error(error.to_string())),
+            Err(error) => {
+                tracing::warn!(%error, "CSV export");
+                let text = system_failure(shell.lang, Txt::Failed, &error.to_string());
+                self.notice = Some(Notice::error(text));
+            }
         }
     }
 

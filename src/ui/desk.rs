@@ -13,7 +13,8 @@ use super::devices::{DeviceInput, Devices};
 use super::error_text::job_error;
 use super::i18n::{field_label, field_problem, id_type_label, Lang, Txt};
 use super::widgets::{
-    demo_card_buttons, edit_at_caret, field_error, labelled_text, venue_time, Caret, Notice,
+    demo_card_buttons, edit_at_caret, field_error, labelled_text, system_failure, venue_time,
+    Caret, Notice,
 };
 use crate::badges::queue::{JobId, JobStatus, PrintJobView};
 use crate::domain::{AttendeeId, FieldError, FieldProblem, IdType, NewAttendee};
@@ -271,8 +272,8 @@ impl Desk {
                 DeviceInput::Scan(code) => shell.station.send(Request::Scan(code)),
                 DeviceInput::Card(card) => shell.station.send(Request::IdCard(card)),
                 DeviceInput::CardError(error) => {
-                    self.notice =
-                        Some(Notice::error(format!("{}: {error}", Txt::IdReader.get(lang))));
+                    tracing::warn!(%error, "ID-card reader");
+                    self.notice = Some(Notice::error(system_failure(lang, Txt::IdReader, &error)));
                 }
             }
         }
@@ -672,7 +673,9 @@ impl Desk {
             }
         }
         if let Err(error) = result {
-            self.notice = Some(Notice::error(format!("{}: {error}", Txt::Scanner.get(lang))));
+            tracing::warn!(%error, "scanner simulator");
+            let text = system_failure(lang, Txt::Scanner, &error.to_string());
+            self.notice = Some(Notice::error(text));
         }
     }
 }

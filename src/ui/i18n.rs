@@ -147,6 +147,7 @@ texts! {
     CodeTaken => "已登记给另一位观众的注册码", "another attendee already holds registration code";
     IdDocumentTaken => "此证件已登记给另一位观众", "this ID document is already registered to another attendee";
     Failed => "操作失败", "Failed";
+    SeeStationLog => "详情见本站日志", "see the station's log";
     // Walk-in
     WalkInTitle => "现场登记", "Walk-in registration";
     EditTitle => "修改参会者", "Edit attendee";

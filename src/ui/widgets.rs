@@ -113,6 +113,16 @@ impl Notice {
     }
 }
 
+/// A failure of the system beneath (a device driver, the hub connection, a file) in
+/// `lang`: its own words are English, so the Chinese screen names only what failed and
+/// points to the station's log, which has the words.
+pub fn system_failure(lang: Lang, what: Txt, detail: &str) -> String {
+    match lang {
+        Lang::En => format!("{}: {detail}", what.get(lang)),
+        Lang::Zh => format!("{}: {}", what.get(lang), Txt::SeeStationLog.get(lang)),
+    }
+}
+
 /// A failure in the operator's words, with the library's detail where it helps.
 pub fn failure_text(lang: Lang, failure: &Failure) -> String {
     match failure {
@@ -152,6 +162,13 @@ mod tests {
         assert_eq!(venue_time("2026-05-11T16:30:05.123Z", shanghai), "2026-05-12 00:30:05");
         assert_eq!(venue_time("2026-05-12T01:00:00+00:00", chrono_tz::UTC), "2026-05-12 01:00:00");
         assert_eq!(venue_time("not a time", shanghai), "not a time");
+    }
+
+    #[test]
+    fn a_device_or_hub_failure_keeps_its_english_words_off_the_chinese_screen() {
+        let detail = "timed out waiting for the reader's answer";
+        assert_eq!(system_failure(Lang::Zh, Txt::IdReader, detail), "身份证阅读器: 详情见本站日志");
+        assert!(system_failure(Lang::En, Txt::IdReader, detail).ends_with(detail));
     }
 
     #[test]
