@@ -103,7 +103,7 @@ pub(super) async fn page<S: HubStore>(
          const live = document.getElementById('live');\
          events.addEventListener('venue', (e) => {{\
            document.getElementById('venue-charts').innerHTML = e.data;\
-           live.textContent = '{live} ● ' + new Date().toLocaleTimeString();\
+           live.textContent = '{live} ● ' + new Date().toLocaleTimeString('{locale}', {{ timeZone: '{tz}', hour12: false }});\
          }});\
          events.addEventListener('signed_out', () => {{ events.close(); location.href = '/console/sign-in'; }});\
          events.onerror = () => {{ live.textContent = '{live} ○'; }};\
@@ -112,6 +112,8 @@ pub(super) async fn page<S: HubStore>(
         local = T::LocalTime.get(lang),
         tz = escape(&venue.figures.timezone),
         live = T::Live.get(lang),
+        // The update time in the venue's zone, as every figure on the page.
+        locale = if lang == Lang::ZhCn { "zh-CN" } else { "en-GB" },
         days = days.join(" · "),
         charts = chart_sections(lang, &venue),
     );
