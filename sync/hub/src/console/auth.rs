@@ -20,11 +20,11 @@ use crate::store::{AuditRow, ConsoleSessionRow, HubStore, StoreError};
 pub enum ConsoleRole {
     /// The organiser: every page and action, personal data included.
     Organiser,
-    /// The operations room: the fleet and the attendee look-up, read only, names and
-    /// phones masked.
+    /// The operations room: the fleet, Venue now and the attendee look-up, read only,
+    /// names and phones masked.
     Operations,
-    /// Venue security: the fleet, read only; the attendee look-up with personal data (ID
-    /// numbers masked), and revoking a badge from it.
+    /// Venue security: the fleet and Venue now, read only; the attendee look-up with
+    /// personal data (ID numbers masked), and revoking a badge from it.
     Security,
 }
 
