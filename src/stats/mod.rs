@@ -207,14 +207,7 @@ fn read_day(
             "SELECT quarter, category, source, registered FROM stats_registrations \
              WHERE quarter >= ?1 AND quarter < ?2",
         )?
-        .query_map(range, |r| {
-            Ok(QuarterTotal {
-                quarter: r.get(0)?,
-                category: r.get(1)?,
-                source: r.get(2)?,
-                count: r.get::<_, i64>(3)?.max(0) as u64,
-            })
-        })?
+        .query_map(range, QuarterTotal::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let badges = conn
         .prepare_cached(
@@ -237,17 +230,7 @@ fn read_day(
             "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM stats_gate \
              WHERE quarter >= ?1 AND quarter < ?2",
         )?
-        .query_map(range, |r| {
-            Ok(GateTotal {
-                quarter: r.get(0)?,
-                gate: r.get(1)?,
-                zone: r.get(2)?,
-                direction: r.get(3)?,
-                reason: r.get(4)?,
-                decisions: r.get::<_, i64>(5)?.max(0) as u64,
-                passages: r.get::<_, i64>(6)?.max(0) as u64,
-            })
-        })?
+        .query_map(range, GateTotal::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let registered_all_days: i64 =
         conn.query_row("SELECT coalesce(sum(registered), 0) FROM stats_registrations", [], |r| {
@@ -274,6 +257,24 @@ pub struct QuarterTotal {
     pub count: u64,
 }
 
+impl QuarterTotal {
+    /// A row of `quarter, category, source, registered`, as a station's
+    /// `stats_registrations` and the hub's SQLite `venue_registrations` hold it.
+    pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(QuarterTotal {
+            quarter: r.get(0)?,
+            category: r.get(1)?,
+            source: r.get(2)?,
+            count: stored_count(r.get(3)?),
+        })
+    }
+}
+
+/// A stored running total as a count (a negative one, which no rule makes, as 0).
+fn stored_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// Badges issued in one UTC quarter hour by one operator to holders of one category and
 /// source; serials above 1 are reprints.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -296,6 +297,22 @@ pub struct GateTotal {
     pub reason: String,
     pub decisions: u64,
     pub passages: u64,
+}
+
+impl GateTotal {
+    /// A row of `quarter, gate, zone, direction, reason, decisions, passages`, as a
+    /// station's `stats_gate` and the hub's SQLite `venue_gate` hold it.
+    pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(GateTotal {
+            quarter: r.get(0)?,
+            gate: r.get(1)?,
+            zone: r.get(2)?,
+            direction: r.get(3)?,
+            reason: r.get(4)?,
+            decisions: stored_count(r.get(5)?),
+            passages: stored_count(r.get(6)?),
+        })
+    }
 }
 
 /// The running totals of one venue day as stored, before they are summed into local hours

@@ -141,14 +141,7 @@ pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, Sto
             "SELECT quarter, category, source, registered FROM venue_registrations
              WHERE quarter >= ?1 AND quarter < ?2 AND registered > 0",
         )?
-        .query_map(params![first, end], |r| {
-            Ok(QuarterTotal {
-                quarter: r.get(0)?,
-                category: r.get(1)?,
-                source: r.get(2)?,
-                count: total(r.get(3)?),
-            })
-        })?
+        .query_map(params![first, end], QuarterTotal::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let badges = c
         .prepare_cached(
@@ -170,17 +163,7 @@ pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, Sto
             "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
              WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0",
         )?
-        .query_map(params![first, end], |r| {
-            Ok(GateTotal {
-                quarter: r.get(0)?,
-                gate: r.get(1)?,
-                zone: r.get(2)?,
-                direction: r.get(3)?,
-                reason: r.get(4)?,
-                decisions: total(r.get(5)?),
-                passages: total(r.get(6)?),
-            })
-        })?
+        .query_map(params![first, end], GateTotal::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(VenueTotals { registrations, badges, gate })
 }
