@@ -122,12 +122,14 @@ impl Browser {
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("{css}: {found}")).to_owned()
     }
 
+    /// The rendered text of the element `css` matches, read in one script: the live pages
+    /// redraw their rows and charts from server events, which would make an element
+    /// reference stale between finding it and reading it.
     fn text(&mut self, css: &str) -> String {
-        let element = self.find(css);
-        self.call("GET", &format!("/element/{element}/text"), Value::Null)
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let script = "const found = document.querySelector(arguments[0]);\
+            return found === null ? null : found.innerText;";
+        let text = self.call("POST", "/execute/sync", json!({"script": script, "args": [css]}));
+        text.as_str().unwrap_or_else(|| panic!("{css}: no such element")).to_owned()
     }
 
     fn attribute(&mut self, css: &str, name: &str) -> String {
