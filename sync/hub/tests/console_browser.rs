@@ -122,19 +122,26 @@ impl Browser {
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("{css}: {found}")).to_owned()
     }
 
-    /// The rendered text of the element `css` matches, read in one script: the live pages
-    /// redraw their rows and charts from server events, which would make an element
-    /// reference stale between finding it and reading it.
+    /// What `read` (JavaScript of `found`, the element `css` matches) gives, in one
+    /// script: the live pages redraw their rows and charts from server events, which would
+    /// make an element reference stale between finding it and reading it.
+    fn read(&mut self, css: &str, read: &str) -> Value {
+        let script = format!(
+            "const found = document.querySelector(arguments[0]);\
+             if (found === null) return {{ missing: true }};\
+             return {{ value: {read} }};"
+        );
+        let answer = self.call("POST", "/execute/sync", json!({"script": script, "args": [css]}));
+        assert!(answer["missing"].is_null(), "{css}: no such element");
+        answer["value"].clone()
+    }
+
     fn text(&mut self, css: &str) -> String {
-        let script = "const found = document.querySelector(arguments[0]);\
-            return found === null ? null : found.innerText;";
-        let text = self.call("POST", "/execute/sync", json!({"script": script, "args": [css]}));
-        text.as_str().unwrap_or_else(|| panic!("{css}: no such element")).to_owned()
+        self.read(css, "found.innerText").as_str().unwrap().to_owned()
     }
 
     fn attribute(&mut self, css: &str, name: &str) -> String {
-        let element = self.find(css);
-        let value = self.call("GET", &format!("/element/{element}/attribute/{name}"), Value::Null);
+        let value = self.read(css, &format!("found.getAttribute({})", json!(name)));
         value.as_str().unwrap_or_default().to_owned()
     }
 
