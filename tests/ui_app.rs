@@ -308,16 +308,27 @@ fn search_as_you_type_select_with_the_keyboard_and_print_with_enter() {
     assert_eq!(printed.len(), 1, "{printed:?}");
     assert!(std::fs::read(&printed[0]).unwrap().starts_with(b"%PDF"));
 
-    // Printing the same badge again is refused: a second copy is a reprint, with a reason.
+    // Printed: the card offers what comes next (a reprint with a reason, the next visitor),
+    // not a print the station would refuse, and Enter asks for nothing.
+    assert!(
+        harness.query_by_label("打印胸卡 (Enter)").is_none(),
+        "a printed badge offers no print"
+    );
+    assert!(harness.query_by_label("补打…").is_some());
+    assert!(harness.query_by_label("下一位 (Esc)").is_some());
     harness.key_press(egui::Key::Enter);
-    wait_for_text(&mut harness, "a second print was not refused", "打印失败");
+    // The station answers in order: once the next search's results are back, a print asked
+    // for by that Enter would have been refused on screen already.
+    replace_text(&mut harness, "搜索", "ls");
+    wait_until(&mut harness, "results for ls", |app| app.desk().result_names() == ["李四"]);
+    let notice = harness.state().desk().notice().cloned().unwrap();
+    assert!(notice.ok, "Enter on a printed badge asked for a refused print: {notice:?}");
     assert_eq!(station.printed().len(), 1);
 
-    type_into(&mut harness, "搜索", "3");
-    wait_until(&mut harness, "phone-tail search", |app| app.desk().query() == "zs3");
-    harness.key_press(egui::Key::Escape);
-    harness.step();
+    click(&mut harness, "下一位 (Esc)");
     assert_eq!(harness.state().desk().query(), "");
+    assert!(harness.state().desk().selected().is_none());
+    assert!(harness.query_by_label_contains("输入以搜索").is_some(), "ready for the next visitor");
 }
 
 #[test]

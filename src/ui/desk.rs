@@ -307,11 +307,7 @@ impl Desk {
         if idle {
             enter = self.feed_wedge(ui, shell.station);
             if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
-                self.query.clear();
-                self.hits.clear();
-                self.selected = None;
-                self.revealed = None;
-                self.notice = None;
+                self.next_visitor();
             }
             if ui.input(|i| i.key_pressed(egui::Key::F2)) {
                 self.start_form(AttendeeForm::walk_in(None));
@@ -433,10 +429,23 @@ impl Desk {
         station.send(Request::Open(self.hits[next].id));
     }
 
+    /// Clears the search and the card for the next person at the desk (Esc).
+    fn next_visitor(&mut self) {
+        self.query.clear();
+        self.hits.clear();
+        self.selected = None;
+        self.revealed = None;
+        self.notice = None;
+    }
+
+    /// Prints the selected attendee's first badge (Enter). A printed or revoked badge is
+    /// left alone: a second copy is a reprint with a reason, which Enter must not ask for.
     fn print_selected(&mut self, shell: &Shell<'_>) {
         let can_print = shell.operator.is_some_and(|o| o.can(Permission::Print));
         if let (true, Some(selected)) = (can_print, &self.selected) {
-            shell.station.send(Request::Print { attendee: selected.id, reprint_reason: None });
+            if needs_first_badge(selected) {
+                shell.station.send(Request::Print { attendee: selected.id, reprint_reason: None });
+            }
         }
     }
 
@@ -514,10 +523,14 @@ impl Desk {
         ui.horizontal_wrapped(|ui| {
             let big = |text: Txt| egui::Button::new(RichText::new(text.get(lang)).size(18.0));
             if can(Permission::Print)
-                && !view.is_revoked()
+                && needs_first_badge(&view)
                 && ui.add(big(Txt::PrintBadge)).clicked()
             {
                 self.print_selected(shell);
+            }
+            // Printed: what comes next is the next person, or a reprint with a reason.
+            if view.active_badge().is_some() && ui.add(big(Txt::NextVisitor)).clicked() {
+                self.next_visitor();
             }
             if can(Permission::Reprint)
                 && view.active_badge().is_some()
@@ -826,6 +839,11 @@ fn form_buttons(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut AttendeeForm) -
 
 fn search_field_id() -> egui::Id {
     egui::Id::unique("desk search field")
+}
+
+/// Whether the attendee is still to get their first badge, which Enter prints.
+fn needs_first_badge(view: &AttendeeView) -> bool {
+    !view.is_revoked() && view.active_badge().is_none()
 }
 
 /// Reasons a badge is reprinted or replaced, offered as one-click presets.

@@ -111,6 +111,7 @@ texts! {
     BadgeRevoked => "胸卡已作废", "Badge revoked";
     PrintBadge => "打印胸卡 (Enter)", "Print badge (Enter)";
     Reprint => "补打…", "Reprint…";
+    NextVisitor => "下一位 (Esc)", "Next visitor (Esc)";
     ReprintReason => "补打原因", "Reprint reason";
     EditAttendee => "修改…", "Edit…";
     ChangeCategory => "更改类别…", "Change category…";
