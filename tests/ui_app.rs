@@ -1598,6 +1598,33 @@ fn kiosk_says_in_plain_words_why_it_stops_in_the_visitors_language() {
 }
 
 #[test]
+fn kiosk_refusals_and_messages_sit_in_the_middle_of_the_screen_at_both_sizes() {
+    let station = Station::new();
+    issue_badge(&station, "R0001");
+    for [width, height] in [[1920.0, 1080.0], [1280.0, 800.0]] {
+        let mut config = AppConfig::new(station.path(), Mode::Kiosk);
+        config.kiosk_idle_timeout = Duration::from_secs(60);
+        let mut harness = open_app_sized(config, 0.02, [width, height]);
+        // The welcome screen, then a refusal, each from its icon's top to its last line.
+        let welcome = harness.get_by_label_contains("请扫描确认二维码或放置身份证").rect();
+        let mid = (welcome.min.y + welcome.max.y) / 2.0;
+        assert!(mid > height * 0.35 && mid < height * 0.75, "welcome at {width}: {welcome:?}");
+        wedge_scan(&mut harness, "R0001");
+        kiosk_stops_at(&mut harness, "E-COLLECTED");
+        let words = harness.get_by_label_contains("您的胸卡已经领取过了").rect();
+        let start_over = harness.get_by_label("重新开始").rect();
+        // The icon (96 points) and its gap sit above the words.
+        let middle = (words.min.y - 104.0 + start_over.max.y) / 2.0;
+        assert!(
+            (middle - height / 2.0).abs() < height * 0.05,
+            "the refusal at {width}×{height} spans {} to {}, not the middle",
+            words.min.y - 104.0,
+            start_over.max.y
+        );
+    }
+}
+
+#[test]
 fn kiosk_says_in_plain_words_that_a_badge_for_a_later_day_is_not_valid_yet() {
     // The event opens tomorrow at the venue: today's badge is signed but not valid yet.
     let venue_today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();

@@ -386,7 +386,12 @@ impl Kiosk {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.style_mut().spacing.button_padding = egui::vec2(28.0, 18.0);
             ui.vertical_centered(|ui| {
-                ui.add_space(40.0);
+                // A long form starts at the top and scrolls; every other screen is read
+                // from a distance, in the middle of the screen's height.
+                let centred = self.step != KioskStep::Register;
+                let top = if centred { centred_top(ui) } else { 40.0 };
+                ui.add_space(top);
+                let content_top = ui.cursor().top();
                 match self.step.clone() {
                     KioskStep::Welcome => {
                         self.welcome(ui, shell, lang);
@@ -418,6 +423,9 @@ impl Kiosk {
                             self.reset(now);
                         }
                     }
+                }
+                if centred {
+                    remember_height(ui, ui.min_rect().bottom() - content_top);
                 }
             });
         });
@@ -797,6 +805,28 @@ const FORM_WIDTH: f32 = 640.0;
 const FIELD_WIDTH: f32 = 460.0;
 /// What a walk-in field's label and the grid's gap take beside the field.
 const LABEL_ROOM: f32 = 140.0;
+
+/// Where the kiosk remembers the height of the screen it shows, to centre it.
+fn screen_height_id() -> egui::Id {
+    egui::Id::unique("kiosk screen height")
+}
+
+/// The space above a screen that puts it in the middle of the height left, given its
+/// height in the last frame (none yet: as if it had none).
+fn centred_top(ui: &egui::Ui) -> f32 {
+    let height: f32 = ui.ctx().data(|d| d.get_temp(screen_height_id())).unwrap_or(0.0);
+    ((ui.available_height() - height) / 2.0).max(0.0)
+}
+
+/// Remembers a screen's height for [`centred_top`]. A new height (a new screen, another
+/// window size) lays the frame out again before it is shown: never drawn off-centre.
+fn remember_height(ui: &egui::Ui, height: f32) {
+    let before: Option<f32> = ui.ctx().data(|d| d.get_temp(screen_height_id()));
+    if before.is_none_or(|before| (before - height).abs() > 1.0) {
+        ui.ctx().data_mut(|d| d.insert_temp(screen_height_id(), height));
+        ui.ctx().request_discard("a kiosk screen's height changed");
+    }
+}
 
 fn centred_column(ui: &mut egui::Ui, width: f32, content: impl FnOnce(&mut egui::Ui)) {
     ui.horizontal(|ui| {
