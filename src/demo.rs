@@ -316,6 +316,7 @@ impl Generator {
             id_number,
             consent: rng.gen_bool(0.9),
             tags: Vec::new(),
+            chinese_name: String::new(),
         }
     }
 

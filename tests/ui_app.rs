@@ -331,18 +331,23 @@ fn search_as_you_type_select_with_the_keyboard_and_print_with_enter() {
     assert!(harness.query_by_label_contains("输入以搜索").is_some(), "ready for the next visitor");
 }
 
-#[test]
-fn id_card_prefills_a_walk_in_that_is_validated_saved_and_printed() {
-    let station = Station::new();
-    let mut harness = desk(&station, DeviceSetup::Demo);
+/// A desk operator logged in on demo devices lays a card on the simulated SAM reader with
+/// the demo panel's button `card` (the real driver reads it over a pseudo-terminal); the
+/// walk-in form it pre-fills is open.
+fn desk_walk_in_from_card(station: &Station, card: &str) -> Harness<'static, App> {
+    let mut harness = desk(station, DeviceSetup::Demo);
     login(&mut harness, "desk", "1234");
-
-    // The demo panel lays 张三丰's resident card on the simulated SAM reader; the real
-    // driver reads it over a pseudo-terminal.
-    click(&mut harness, "放置张三丰的身份证");
+    click(&mut harness, card);
     wait_until(&mut harness, "the card pre-fills the walk-in form", |app| {
         app.desk().is_form_open()
     });
+    harness
+}
+
+#[test]
+fn id_card_prefills_a_walk_in_that_is_validated_saved_and_printed() {
+    let station = Station::new();
+    let mut harness = desk_walk_in_from_card(&station, "放置张三丰的身份证");
     assert!(harness.query_by_label_contains("来自身份证: 张三丰").is_some());
     let id_field = format!("{:?}", harness.get_by_label("证件号码"));
     assert!(!id_field.contains("202311012"), "the card's number is not on screen: {id_field}");
@@ -405,6 +410,50 @@ fn id_card_prefills_a_walk_in_that_is_validated_saved_and_printed() {
         app.desk().selected().is_some_and(|a| a.id == saved.id)
     });
     assert!(!harness.state().desk().is_form_open());
+}
+
+/// Searches the desk for `query` (the field emptied first) until its results are back.
+fn desk_finds(harness: &mut Harness<'static, App>, query: &str) -> Vec<String> {
+    replace_text(harness, "搜索", query);
+    wait_until(harness, "search results", |app| {
+        app.desk().query() == query && !app.desk().result_names().is_empty()
+    });
+    harness.state().desk().result_names().into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_foreign_permanent_residence_card_keeps_both_names_and_the_desk_finds_either() {
+    let station = Station::new();
+    let mut harness = desk_walk_in_from_card(&station, "放置史密斯的外国人永久居留证");
+    assert!(harness.query_by_label_contains("SMITH, JOHN ALEXANDER (史密斯)").is_some());
+    click(&mut harness, "类别 *");
+    click(&mut harness, "媒体");
+    type_into(&mut harness, "公司 *", "Reuters");
+    type_into(&mut harness, "邮箱 *", "john.smith@example.com");
+    click(&mut harness, "保存");
+    wait_until(&mut harness, "the walk-in is saved", |app| {
+        !app.desk().is_form_open() && app.desk().selected().is_some()
+    });
+    let saved = harness.state().desk().selected().unwrap().clone();
+    assert_eq!(
+        (saved.name.as_str(), saved.chinese_name.as_str()),
+        ("SMITH, JOHN ALEXANDER", "史密斯")
+    );
+    assert!(harness.query_by_label("史密斯").is_some(), "the card shows the Chinese name too");
+    let store = Store::open(&station.path()).unwrap();
+    let stored = strings(
+        &store,
+        "SELECT name || ' / ' || chinese_name FROM attendees WHERE chinese_name <> ''",
+    );
+    assert_eq!(stored, ["SMITH, JOHN ALEXANDER / 史密斯"]);
+
+    // Found by either name, and by the Chinese name's pinyin, in full or as initials.
+    for query in ["史密斯", "smith", "alexander", "shimisi", "sms"] {
+        let names = desk_finds(&mut harness, query);
+        assert!(names.contains(&"SMITH, JOHN ALEXANDER".to_owned()), "{query}: {names:?}");
+    }
+    // The result row names both.
+    assert!(harness.query_by_label_contains("SMITH, JOHN ALEXANDER  ·  史密斯").is_some());
 }
 
 #[test]

@@ -51,7 +51,7 @@ impl BadgeData {
         })?;
         let colour = category.rgb();
         Ok(BadgeData {
-            name: attendee.name.clone(),
+            name: badge_name(attendee),
             company: attendee.company.clone(),
             title: attendee.title.clone(),
             country: attendee.country.clone(),
@@ -89,6 +89,17 @@ impl BadgeData {
             Field::CategoryEn => &self.category_en,
             Field::Event => &self.event,
         }
+    }
+}
+
+/// The name a badge prints: a Chinese name beside the name follows it in the same box
+/// (SMITH JOHN MICHAEL 史密斯), so every template shows both; the fitter shrinks the line
+/// or wraps it to the box's two lines, and never cuts it off.
+fn badge_name(attendee: &AttendeeRecord) -> String {
+    if attendee.chinese_name.is_empty() {
+        attendee.name.clone()
+    } else {
+        format!("{} {}", attendee.name, attendee.chinese_name)
     }
 }
 
@@ -426,4 +437,30 @@ pub fn logo_png() -> &'static [u8] {
 pub(crate) fn rgb([r, g, b]: [u8; 3]) -> Color {
     let unit = |v: u8| f32::from(v) / 255.0;
     Color::Rgb(Rgb::new(unit(r), unit(g), unit(b), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_badge_prints_a_chinese_name_after_the_name_in_the_same_box() {
+        let event =
+            EventDefinition::from_toml(include_str!("../../assets/events/example-event.toml"))
+                .unwrap();
+        let category = event.categories[0].id.clone();
+        let foreign: AttendeeRecord = serde_json::from_value(serde_json::json!({
+            "id": uuid::Uuid::nil(), "registration_code": null, "name": "SMITH JOHN MICHAEL",
+            "chinese_name": "史密斯", "company": "", "title": "", "phone": "", "email": "",
+            "country": "", "category": category, "source": "walk_in", "id_type": null,
+            "id_masked": null, "id_hash": null, "id_sealed": null, "consent": true, "tags": [],
+            "created_at": "", "updated_at": ""
+        }))
+        .unwrap();
+        let badge = BadgeData::for_attendee(&event, &foreign, String::new()).unwrap();
+        assert_eq!(badge.name, "SMITH JOHN MICHAEL 史密斯");
+        let plain = AttendeeRecord { chinese_name: String::new(), ..foreign };
+        let badge = BadgeData::for_attendee(&event, &plain, String::new()).unwrap();
+        assert_eq!(badge.name, "SMITH JOHN MICHAEL");
+    }
 }

@@ -224,6 +224,10 @@ struct RegisterArgs {
     consent: bool,
     #[arg(long = "tag")]
     tags: Vec<String>,
+    /// The holder's Chinese name beside --name, when that is another (a foreign permanent
+    /// residence card's 史密斯 beside SMITH JOHN MICHAEL).
+    #[arg(long, default_value = "")]
+    chinese_name: String,
 }
 
 #[derive(Subcommand)]
@@ -582,6 +586,7 @@ fn register(store: &mut Store, operator: &Operator, args: RegisterArgs) -> Resul
         id_number,
         consent: args.consent,
         tags: args.tags,
+        chinese_name: args.chinese_name,
     };
     let source =
         if input.registration_code.is_empty() { Source::WalkIn } else { Source::PreRegistered };

@@ -81,6 +81,9 @@ pub struct NewAttendee {
     pub id_number: String,
     pub consent: bool,
     pub tags: Vec<String>,
+    /// The holder's Chinese name beside `name`, when that is another (a foreign permanent
+    /// residence card gives both: SMITH JOHN MICHAEL and 史密斯). Optional.
+    pub chinese_name: String,
 }
 
 impl std::fmt::Debug for NewAttendee {
@@ -98,6 +101,7 @@ impl std::fmt::Debug for NewAttendee {
             .field("id_number", &mask(self.id_number.trim()))
             .field("consent", &self.consent)
             .field("tags", &self.tags)
+            .field("chinese_name", &self.chinese_name)
             .finish()
     }
 }
@@ -152,6 +156,8 @@ pub struct Attendee {
     pub source: Source,
     pub consent: bool,
     pub tags: Vec<String>,
+    /// See [`NewAttendee::chinese_name`]; empty when the name is the only one.
+    pub chinese_name: String,
 }
 
 const MAX_TEXT: usize = 200;
@@ -174,6 +180,7 @@ impl NewAttendee {
         }
         for (field, value) in [
             ("name", &self.name),
+            ("chinese_name", &self.chinese_name),
             ("company", &self.company),
             ("title", &self.title),
             ("country", &self.country),
@@ -244,6 +251,7 @@ impl NewAttendee {
             source,
             consent: self.consent,
             tags: self.tags.iter().map(|t| clean(t)).filter(|t| !t.is_empty()).collect(),
+            chinese_name: clean(&self.chinese_name),
         };
         if let Some(category) = category {
             for field in &category.required {
@@ -276,6 +284,7 @@ impl NewAttendee {
     pub fn text_mut(&mut self, field: &str) -> Option<&mut String> {
         Some(match field {
             "name" => &mut self.name,
+            "chinese_name" => &mut self.chinese_name,
             "company" => &mut self.company,
             "title" => &mut self.title,
             "phone" => &mut self.phone,
@@ -403,6 +412,22 @@ mod tests {
         assert_eq!(a.phone, "13800138000");
         assert_eq!(a.id_document.unwrap().id_type, IdType::ResidentId);
         assert_eq!(a.id, AttendeeId::for_registration_code("expo-2026", "REG-0001"));
+    }
+
+    #[test]
+    fn a_chinese_name_beside_the_name_is_kept_cleaned_and_checked_like_a_name() {
+        let both = NewAttendee {
+            name: "SMITH  JOHN MICHAEL".into(),
+            chinese_name: " 史密斯 ".into(),
+            ..valid()
+        };
+        let a = both.validate(&event(), Source::WalkIn, today()).unwrap();
+        assert_eq!((a.name.as_str(), a.chinese_name.as_str()), ("SMITH JOHN MICHAEL", "史密斯"));
+        let bad = NewAttendee { chinese_name: format!("史{}", "\u{7}".repeat(300)), ..valid() };
+        let errors = bad.validate(&event(), Source::WalkIn, today()).unwrap_err();
+        let problems: Vec<_> =
+            errors.iter().filter(|e| e.field == "chinese_name").map(|e| &e.problem).collect();
+        assert_eq!(problems.len(), 2, "too long and a control character: {errors:?}");
     }
 
     #[test]

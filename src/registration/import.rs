@@ -52,6 +52,8 @@ const COLUMNS: &[(Field, &[&str])] = &[
     (Field::IdNumber, &["id_number", "证件号码"]),
     (Field::Consent, &["consent", "同意"]),
     (Field::Tags, &["tags", "标签"]),
+    // Optional: files from before it import as they did.
+    (Field::ChineseName, &["chinese_name", "中文姓名"]),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +70,7 @@ enum Field {
     IdNumber,
     Consent,
     Tags,
+    ChineseName,
 }
 
 /// Page cache during an import, as SQLite's negative-KiB `cache_size` (1 GiB, used only
@@ -961,6 +964,7 @@ fn to_input(columns: &[(usize, Field)], record: &csv::StringRecord) -> NewAttend
                 "1" | "yes" | "y" | "true" | "是" | "同意"
             ),
         tags: get(Field::Tags).split(['|', ';', '；']).map(str::to_owned).collect(),
+        chinese_name: get(Field::ChineseName),
     }
 }
 
@@ -968,6 +972,7 @@ fn row_error(line: u64, input: &NewAttendee, field: &str, problem: FieldProblem)
     let value = match field {
         "registration_code" => input.registration_code.clone(),
         "name" => input.name.clone(),
+        "chinese_name" => input.chinese_name.clone(),
         "company" => input.company.clone(),
         "title" => input.title.clone(),
         "category" => input.category.clone(),
@@ -1150,6 +1155,33 @@ mod tests {
         rename_r001(&mut store, "张三丰");
         assert_index_matches_attendees(&store);
         assert_totals_match_attendees(&store);
+    }
+
+    #[test]
+    fn a_chinese_name_column_is_optional_and_its_names_are_found_like_the_names() {
+        let (_dir, mut store) = store_with_event();
+        // A file from before the column: imported as ever, no Chinese names.
+        let old = import(
+            &mut store,
+            &["R001,John Smith,Acme GmbH,CTO,professional_visitor,,,Germany,,"],
+            ImportOptions::default(),
+        );
+        assert_eq!((old.created, old.committed, old.ignored_columns.len()), (1, true, 0));
+        assert_eq!(count(&store, "SELECT count(*) FROM attendees WHERE chinese_name <> ''"), 0);
+        // The column, under its Chinese header: it updates John Smith, and an empty cell
+        // is no Chinese name.
+        let text = "注册码,姓名,中文姓名,公司,类别\nR001,John Smith,史密斯,Acme GmbH,professional_visitor\n\
+                    R002,Anna Berg,,Nordic AB,vip\n";
+        let new = import_csv(&mut store, &admin(), text.as_bytes(), ImportOptions::default())
+            .expect("import");
+        assert_eq!((new.created, new.updated, new.ignored_columns.len()), (1, 1, 0), "{new:?}");
+        let sql = "SELECT count(*) FROM attendees WHERE chinese_name <> ''";
+        assert_eq!(count(&store, &format!("{sql} AND registration_code = 'R001'")), 1);
+        assert_eq!(count(&store, sql), 1, "an empty cell is no Chinese name");
+        for query in ["史密斯", "shimisi", "sms", "smith"] {
+            assert_eq!(names_found(&store, query), ["John Smith"], "{query}");
+        }
+        assert_index_matches_attendees(&store);
     }
 
     #[test]

@@ -349,7 +349,7 @@ fn load_record(conn: &Connection, id: Uuid) -> Result<Option<AttendeeRecord>, St
 pub(crate) const ATTENDEE_COLUMNS: &str =
     "id, registration_code, name, company, title, category, phone, email, country, \
      id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, \
-     merged_into";
+     merged_into, chinese_name";
 
 pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
     let id: String = row.get(0)?;
@@ -388,6 +388,7 @@ pub(crate) fn row_to_record(row: &Row<'_>) -> rusqlite::Result<AttendeeRecord> {
                 })
             })
             .transpose()?,
+        chinese_name: row.get(19)?,
     })
 }
 
@@ -433,6 +434,7 @@ pub fn to_record(attendee: &Attendee, data_key: Option<&DataKey>) -> Result<Atte
         created_at: now.clone(),
         updated_at: now,
         merged_into: None,
+        chinese_name: attendee.chinese_name.clone(),
     })
 }
 
@@ -520,9 +522,9 @@ pub(crate) type LocalKey = i64;
 const WRITTEN_COLUMNS: &str =
     "id, registration_code, name, company, title, category, phone, email, country, \
      id_type, id_masked, id_hash, id_sealed, source, consent, tags, created_at, updated_at, hlc, \
-     merged_into";
+     merged_into, chinese_name";
 
-const WRITTEN_COLUMN_COUNT: usize = 20;
+const WRITTEN_COLUMN_COUNT: usize = 21;
 
 /// An attendee record's values in [`WRITTEN_COLUMNS`] order, the ones stored in another
 /// form than the record's worked out.
@@ -576,6 +578,7 @@ impl<'r> RowValues<'r> {
             &r.updated_at,
             &self.hlc,
             &self.merged_into,
+            &r.chinese_name,
         ]
     }
 }
@@ -591,12 +594,12 @@ pub(crate) fn write_row(
     let values = RowValues::of(record, &hlc)?;
     conn.prepare_cached(&format!(
         "INSERT INTO attendees ({WRITTEN_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) \
          ON CONFLICT(id) DO UPDATE SET registration_code = excluded.registration_code, name = excluded.name, \
          company = excluded.company, title = excluded.title, category = excluded.category, phone = excluded.phone, \
          email = excluded.email, country = excluded.country, id_type = excluded.id_type, id_masked = excluded.id_masked, \
          id_hash = excluded.id_hash, id_sealed = excluded.id_sealed, source = excluded.source, consent = excluded.consent, \
-         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc, \
+         tags = excluded.tags, updated_at = excluded.updated_at, hlc = excluded.hlc, chinese_name = excluded.chinese_name, \
          merged_into = coalesce(attendees.merged_into, excluded.merged_into) \
          RETURNING local_key"
     ))?
@@ -652,7 +655,7 @@ pub fn apply_remote(
         .query_row(
             &format!("SELECT {ATTENDEE_COLUMNS}, hlc FROM attendees WHERE id = ?1"),
             [record.id.to_string()],
-            |r| Ok((row_to_record(r)?, r.get(19)?)),
+            |r| Ok((row_to_record(r)?, r.get(20)?)),
         )
         .optional()?;
     let incoming_hlc = hlc.to_string();

@@ -34,6 +34,9 @@ const MIN_TAIL: usize = 4;
 pub struct SearchHit {
     pub id: AttendeeId,
     pub name: String,
+    /// The Chinese name beside `name`, when there is one.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub chinese_name: String,
     pub registration_code: Option<String>,
     pub category: String,
     pub company: String,
@@ -84,16 +87,9 @@ pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
         // Searched for, a merged-away attendee is found as the one they were merged into.
         return terms;
     }
-    let name = normalize(&record.name);
-    terms.push(name.clone());
-    let words: Vec<String> =
-        record.name.split_whitespace().map(normalize).filter(|w| !w.is_empty()).collect();
-    if words.len() > 1 {
-        terms.extend(words);
-    }
-    if let Some((full, initials)) = pinyin_forms(&record.name) {
-        terms.push(full);
-        terms.push(initials);
+    // A desk finds the holder of a foreign permanent residence card by either name.
+    for name in [&record.name, &record.chinese_name] {
+        name_terms(name, &mut terms);
     }
     if let Some(code) = &record.registration_code {
         terms.push(normalize(code));
@@ -113,6 +109,21 @@ pub(crate) fn terms_for(record: &AttendeeRecord) -> Vec<String> {
     terms.sort_unstable();
     terms.dedup();
     terms
+}
+
+/// The terms of one name: the whole, its words, and for a Chinese name its pinyin in full
+/// and as initials.
+fn name_terms(name: &str, terms: &mut Vec<String>) {
+    terms.push(normalize(name));
+    let words: Vec<String> =
+        name.split_whitespace().map(normalize).filter(|w| !w.is_empty()).collect();
+    if words.len() > 1 {
+        terms.extend(words);
+    }
+    if let Some((full, initials)) = pinyin_forms(name) {
+        terms.push(full);
+        terms.push(initials);
+    }
 }
 
 /// The terms of a company name, its rows in `company_terms`: the whole name, its later
@@ -265,6 +276,7 @@ fn hit(record: AttendeeRecord) -> SearchHit {
         id: AttendeeId(record.id),
         phone_tail: digits[digits.len().saturating_sub(4)..].iter().collect(),
         name: record.name,
+        chinese_name: record.chinese_name,
         registration_code: record.registration_code,
         category: record.category,
         company: record.company,

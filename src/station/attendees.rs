@@ -155,6 +155,7 @@ fn to_view(record: AttendeeRecord, badges: Vec<BadgeState>) -> AttendeeView {
         id: AttendeeId(record.id),
         registration_code: record.registration_code,
         name: record.name,
+        chinese_name: record.chinese_name,
         company: record.company,
         title: record.title,
         category: record.category,

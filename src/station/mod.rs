@@ -170,6 +170,7 @@ impl CardIdentity {
             id_type: self.id_type.into(),
             id_number: self.id_number.clone(),
             country: self.country.clone(),
+            chinese_name: self.chinese_name.clone(),
             ..NewAttendee::default()
         }
     }
@@ -314,6 +315,8 @@ pub struct AttendeeView {
     pub id: AttendeeId,
     pub registration_code: Option<String>,
     pub name: String,
+    /// The Chinese name beside `name`, when there is one.
+    pub chinese_name: String,
     pub company: String,
     pub title: String,
     pub category: String,
@@ -352,6 +355,7 @@ impl AttendeeView {
             id_number: String::new(),
             consent: self.consent,
             tags: Vec::new(),
+            chinese_name: self.chinese_name.clone(),
         }
     }
 }

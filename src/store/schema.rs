@@ -353,6 +353,11 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE print_jobs ADD COLUMN last_problem TEXT;
     "#,
+    // 11: the holder's Chinese name beside the name, when that is another (a foreign
+    // permanent residence card's 史密斯 beside SMITH JOHN MICHAEL); empty for everyone else.
+    r#"
+    ALTER TABLE attendees ADD COLUMN chinese_name TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

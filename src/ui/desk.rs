@@ -354,7 +354,7 @@ impl Desk {
                 let selected = self.selected.as_ref().is_some_and(|s| s.id == hit.id);
                 let category = category_label(shell.info, lang, &hit.category);
                 let phone = format!("…{}", hit.phone_tail);
-                let parts = [hit.name.as_str(), &category, &hit.company, &phone];
+                let parts = [hit.name.as_str(), &hit.chinese_name, &category, &hit.company, &phone];
                 // An attendee without a company (or phone) shows no empty "·  ·".
                 let text = parts
                     .into_iter()
@@ -489,7 +489,12 @@ impl Desk {
         if self.refused.is_some() || view.is_revoked() {
             verdict_card(ui, shell, self.refused, &view);
         }
-        ui.heading(RichText::new(&view.name).size(30.0));
+        ui.horizontal_wrapped(|ui| {
+            ui.heading(RichText::new(&view.name).size(30.0));
+            if !view.chinese_name.is_empty() {
+                ui.label(RichText::new(&view.chinese_name).size(26.0));
+            }
+        });
         ui.label(
             RichText::new(category_label(shell.info, lang, &view.category)).size(20.0).strong(),
         );
@@ -732,8 +737,10 @@ fn form_fields(ui: &mut egui::Ui, shell: &Shell<'_>, form: &mut AttendeeForm) {
     };
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("form").num_columns(2).spacing([16.0, 4.0]).show(ui, |ui| {
-            let fields: [(&str, Txt); 6] = [
+            let fields: [(&str, Txt); 7] = [
                 ("name", Txt::Name),
+                // Beside a name in another script (a foreign permanent residence card's).
+                ("chinese_name", Txt::ChineseName),
                 ("company", Txt::Company),
                 ("title", Txt::JobTitle),
                 ("phone", Txt::Phone),
@@ -892,8 +899,18 @@ fn verdict_card(
 }
 
 /// Fields the form shows errors next to; others are listed under the form.
-const SHOWN_FIELDS: [&str; 9] =
-    ["name", "company", "title", "phone", "email", "country", "category", "id_number", "id_type"];
+const SHOWN_FIELDS: [&str; 10] = [
+    "name",
+    "chinese_name",
+    "company",
+    "title",
+    "phone",
+    "email",
+    "country",
+    "category",
+    "id_number",
+    "id_type",
+];
 
 /// The category's label in the current language.
 pub(super) fn category_label(info: &StationInfo, lang: Lang, id: &str) -> String {

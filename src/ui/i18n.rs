@@ -94,6 +94,7 @@ texts! {
     Phone => "手机", "Phone";
     Email => "邮箱", "Email";
     Country => "国家/地区", "Country";
+    ChineseName => "中文姓名", "Chinese name";
     IdType => "证件类型", "ID type";
     IdNumber => "证件号码", "ID number";
     IdNone => "无证件", "no ID document";
@@ -197,6 +198,7 @@ texts! {
     DemoPanel => "演示设备", "Demo devices";
     TapNewCard => "放置新访客身份证", "Tap a new visitor's ID card";
     TapSampleCard => "放置张三丰的身份证", "Tap 张三丰's ID card";
+    TapForeignCard => "放置史密斯的外国人永久居留证", "Tap SMITH's foreign permanent residence card";
     RemoveCard => "拿走身份证", "Remove the card";
     ScanPreRegistration => "扫描预登记二维码", "Scan a pre-registration QR";
     ScanLastBadge => "扫描刚打印的胸卡", "Scan the badge just printed";
@@ -455,6 +457,7 @@ pub fn field_label(field: &str) -> Txt {
         "registration_code" => Txt::RegistrationCode,
         "consent" => Txt::Consent,
         "tags" => Txt::Tags,
+        "chinese_name" => Txt::ChineseName,
         _ => Txt::Name,
     }
 }

@@ -21,14 +21,18 @@ pub fn labelled_text(
     ui.add(field).labelled_by(label.id)
 }
 
-/// The demo panel's ID-card buttons (desk and kiosk): a new visitor's card or 张三丰's on
-/// the simulated reader, or the card taken away.
+/// The demo panel's ID-card buttons (desk and kiosk): a new visitor's card, 张三丰's or
+/// SMITH JOHN ALEXANDER's (a foreign permanent residence card: both names) on the
+/// simulated reader, or the card taken away.
 pub fn demo_card_buttons(ui: &mut egui::Ui, lang: Lang, simulators: &DemoDevices) {
     if ui.button(Txt::TapNewCard.get(lang)).clicked() {
         simulators.tap_card(super::devices::new_visitor_card());
     }
     if ui.button(Txt::TapSampleCard.get(lang)).clicked() {
         simulators.tap_card(expo_hardware::idcard::sample_resident_card());
+    }
+    if ui.button(Txt::TapForeignCard.get(lang)).clicked() {
+        simulators.tap_card(expo_hardware::idcard::sample_foreign_card());
     }
     if ui.button(Txt::RemoveCard.get(lang)).clicked() {
         simulators.remove_card();

@@ -131,6 +131,11 @@ pub struct AttendeeRecord {
     /// of stations and hubs from before merges read and write the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<Uuid>,
+    /// The holder's Chinese name when `name` is another (the English name of a foreign
+    /// permanent residence card, which matches their passport, beside the card's 史密斯).
+    /// Absent on the wire when empty, so records from before it read and write the same.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chinese_name: String,
 }
 
 /// One badge serial of one attendee. A reprint issues serial n+1 and supersedes n.

@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | event definition, signing key | as is | as is | as is |
 //! | badge (revocations included) | as is | without operator and reason | as is |
-//! | attendee | as is (ID number sealed, as stored) | id, registration code, name, category, source, times | as is |
+//! | attendee | as is (ID number sealed, as stored) | id, registration code, name (not the Chinese name beside it), category, source, times | as is |
 //! | gate decision | nothing | granted passages only, as is | as is |
 //! | audit entry, print job | nothing | nothing | as is |
 //!
@@ -129,6 +129,8 @@ fn for_the_verdict_screen(attendee: &AttendeeRecord) -> AttendeeRecord {
         updated_at: attendee.updated_at.clone(),
         // A gate refuses every badge of an attendee merged into another.
         merged_into: attendee.merged_into,
+        // The verdict screen greets by `name` alone.
+        chinese_name: String::new(),
     }
 }
 
@@ -217,6 +219,8 @@ mod tests {
             id_masked: Some("3101**********128X".into()),
             id_hash: Some("9f86d081884c7d65".into()),
             id_sealed: Some("c2VhbGVkLXNlY3JldA==".into()),
+            name: "SMITH JOHN MICHAEL".into(),
+            chinese_name: "史密斯".into(),
             ..test_records::attendee()
         };
         let change = Change {
@@ -236,7 +240,7 @@ mod tests {
             (full.id, &full.registration_code, &full.name, &full.category)
         );
         let text = serde_json::to_string(&kept).unwrap();
-        for secret in [&full.phone, &full.email, &full.company, &full.title]
+        for secret in [&full.phone, &full.email, &full.company, &full.title, &full.chinese_name]
             .into_iter()
             .chain(full.id_hash.as_ref())
             .chain(full.id_sealed.as_ref())

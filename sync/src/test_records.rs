@@ -28,6 +28,7 @@ pub fn attendee() -> AttendeeRecord {
         created_at: "2025-05-01T09:00:00Z".into(),
         updated_at: "2025-05-01T09:00:00Z".into(),
         merged_into: None,
+        chinese_name: String::new(),
     }
 }
 

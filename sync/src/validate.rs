@@ -154,6 +154,7 @@ fn check_attendee(a: &AttendeeRecord) -> Result<(), Invalid> {
     texts(&[
         ("registration code", a.registration_code.as_deref().unwrap_or_default()),
         ("name", &a.name),
+        ("chinese name", &a.chinese_name),
         ("company", &a.company),
         ("title", &a.title),
         ("phone", &a.phone),

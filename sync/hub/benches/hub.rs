@@ -212,6 +212,7 @@ impl BenchStation {
                 created_at: "2025-05-01T09:00:00+08:00".into(),
                 updated_at: "2025-05-01T09:00:00+08:00".into(),
                 merged_into: None,
+                chinese_name: String::new(),
             }),
             pushed_by: None,
         }

@@ -520,13 +520,14 @@ async fn badges_of<S: HubStore>(store: &S, attendee: Uuid) -> Result<Vec<BadgeRe
 /// More badges than one attendee ever has (serials are 16-bit).
 const MAX_BADGES_PER_ATTENDEE: usize = 1 << 16;
 
-/// `kept` with what it lacks taken from `merged`: each empty text field, the ID document
+/// `kept` with what it lacks taken from `merged`: each empty text field (the Chinese name too), the ID document
 /// when `kept` has none (all four parts together), and `merged`'s tags after its own (at
 /// most [`MAX_TAGS`]). The name, category, source, consent, creation time and
 /// registration code stay `kept`'s.
 pub fn absorb(kept: &AttendeeRecord, merged: &AttendeeRecord) -> AttendeeRecord {
     let mut out = kept.clone();
     for (field, from) in [
+        (&mut out.chinese_name, &merged.chinese_name),
         (&mut out.company, &merged.company),
         (&mut out.title, &merged.title),
         (&mut out.phone, &merged.phone),

@@ -80,6 +80,9 @@ struct AttendeeRow {
     /// The attendee this one was merged into (`expo-hub conflicts merge`): the same person,
     /// to be counted once.
     merged_into: Option<Uuid>,
+    /// The Chinese name beside `name`, when there is one (last: older readers of the file
+    /// find every column where it was).
+    chinese_name: String,
 }
 
 impl From<AttendeeRecord> for AttendeeRow {
@@ -102,6 +105,7 @@ impl From<AttendeeRecord> for AttendeeRow {
             created_at: a.created_at,
             updated_at: a.updated_at,
             merged_into: a.merged_into,
+            chinese_name: a.chinese_name,
         }
     }
 }

@@ -251,6 +251,9 @@ pub struct RegistrationInput {
     pub consent: Option<bool>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Optional, as the CSV's `chinese_name` column.
+    #[serde(default)]
+    pub chinese_name: String,
 }
 
 impl From<RegistrationInput> for NewAttendee {
@@ -268,6 +271,7 @@ impl From<RegistrationInput> for NewAttendee {
             id_number: input.id_number,
             consent: input.consent.unwrap_or(true),
             tags: input.tags,
+            chinese_name: input.chinese_name,
         }
     }
 }

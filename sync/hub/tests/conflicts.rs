@@ -412,9 +412,9 @@ fn the_conflicts_command_lists_merges_and_dismisses() {
     assert!(success);
     let exported = std::fs::read_to_string(out.path().join("attendees.csv")).unwrap();
     let header = exported.lines().next().unwrap();
-    assert!(header.ends_with(",merged_into"), "{header}");
+    assert!(header.ends_with(",merged_into,chinese_name"), "{header}");
     let merged_row = exported.lines().find(|line| line.starts_with(&merged.to_string())).unwrap();
-    assert!(merged_row.ends_with(&format!(",{kept}")), "{merged_row}");
+    assert!(merged_row.ends_with(&format!(",{kept},")), "{merged_row}");
     let (success, _, error) = run(&["conflicts", "merge", "424242", "--keep", &kept.to_string()]);
     assert!(!success && error.contains("no conflict 424242"), "{error}");
     let (_, json, _) = run(&["conflicts", "--json"]);

@@ -654,7 +654,10 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     let organiser = organiser();
     import_event(&hub, &organiser.bundle);
     let (key, _) = api_keys(&hub);
-    let (status, _) = put_registrations(&hub.url, &key, &batch(&[zhang(), smith()]));
+    // `chinese_name`, optional, as the CSV's column: a holder's Chinese name beside the name.
+    let mut smith = smith();
+    smith["chinese_name"] = "史密斯".into();
+    let (status, _) = put_registrations(&hub.url, &key, &batch(&[zhang(), smith]));
     assert_eq!(status, 200);
 
     let mut desk = Store::open(&organiser.dir.path().join("desk")).unwrap();
@@ -674,6 +677,13 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     let hit = &found[0];
     assert_eq!((hit.name.as_str(), hit.registration_code.as_deref()), ("张三", Some("R001")));
     assert_eq!(hit.id_masked.as_deref(), Some("1101**********002X"));
+    // The Chinese name reached the desk, which finds its holder by it and by its pinyin.
+    for query in ["史密斯", "shimisi"] {
+        let found = search::search(store.conn(), query, 10, &[]).unwrap();
+        let names: Vec<_> =
+            found.iter().map(|h| (h.name.as_str(), h.chinese_name.as_str())).collect();
+        assert_eq!(names, [("John Smith", "史密斯")], "{query}");
+    }
     // The desk's data key opens the number the hub sealed.
     let revealed =
         expo_kiosk::registration::reveal_id_number(&mut store, &Operator::admin("setup"), hit.id);

@@ -40,6 +40,8 @@ common::hub_suite!(
 );
 
 const NAME: &str = "欧阳娜娜";
+/// A Chinese name beside the name (as a foreign permanent residence card gives one).
+const CHINESE_NAME: &str = "欧小娜";
 const PHONE: &str = "13912345678";
 const EMAIL: &str = "nana.ouyang@example.com";
 const COMPANY: &str = "东方明珠会展有限公司";
@@ -175,6 +177,7 @@ impl<S: HubStore> Venue<S> {
             id_number: ID_NUMBER.into(),
             consent: true,
             tags: vec!["buyer".into()],
+            chinese_name: CHINESE_NAME.into(),
         };
         let (attendee, token, id_hash, id_sealed) = {
             let mut store = desk.outbox.store();
@@ -257,13 +260,21 @@ fn a_gate_holds_names_and_granted_passages_and_no_phone_mail_company_or_id_data<
     let held = gate.close();
     held.set_nothing_aside();
     assert!(held.holds(NAME.as_bytes()));
-    for secret in
-        [PHONE, EMAIL, COMPANY, ID_NUMBER, "1101**********002X", &venue.id_hash, DESK_OPERATOR]
-    {
+    // The verdict screen greets by the name alone: the Chinese name beside it stays away.
+    for secret in [
+        PHONE,
+        EMAIL,
+        COMPANY,
+        ID_NUMBER,
+        "1101**********002X",
+        &venue.id_hash,
+        DESK_OPERATOR,
+        CHINESE_NAME,
+    ] {
         assert!(!held.holds(secret.as_bytes()), "{secret:?} reached a gate");
     }
     assert!(!held.holds(&venue.id_sealed), "the sealed ID number reached a gate");
-    assert_eq!(held.count("SELECT count(*) FROM attendees WHERE phone <> '' OR email <> '' OR company <> '' OR id_hash IS NOT NULL OR id_sealed IS NOT NULL OR id_masked IS NOT NULL OR tags <> '[]'"), 0);
+    assert_eq!(held.count("SELECT count(*) FROM attendees WHERE phone <> '' OR email <> '' OR company <> '' OR id_hash IS NOT NULL OR id_sealed IS NOT NULL OR id_masked IS NOT NULL OR tags <> '[]' OR chinese_name <> ''"), 0);
     // The other gate's passage, not its refusal; no one's audit entries or print jobs.
     assert_eq!(held.count("SELECT count(*) FROM gate_decisions WHERE station <> (SELECT value FROM meta WHERE key = 'station_id')"), 1);
     assert_eq!(held.count("SELECT count(*) FROM gate_decisions WHERE granted = 0"), 0);
@@ -275,7 +286,7 @@ fn a_gate_holds_names_and_granted_passages_and_no_phone_mail_company_or_id_data<
 /// clear), the badge; no gate log, nobody else's audit entries or print jobs.
 fn assert_desk_scope(held: &Holdings, venue_id_hash: &str, venue_id_sealed: &[u8]) {
     held.set_nothing_aside();
-    for kept in [NAME, PHONE, EMAIL, COMPANY, venue_id_hash] {
+    for kept in [NAME, CHINESE_NAME, PHONE, EMAIL, COMPANY, venue_id_hash] {
         assert!(held.holds(kept.as_bytes()), "{kept:?} is missing");
     }
     assert!(held.holds(venue_id_sealed), "the sealed ID number is missing");
@@ -305,7 +316,7 @@ fn an_admin_station_holds_everything_for_the_dashboard<S: HubStore>(hub: TestHub
     venue.office.sync();
     let held = venue.office.close();
     held.set_nothing_aside();
-    for kept in [NAME, PHONE, EMAIL, COMPANY, venue.id_hash.as_str(), DESK_OPERATOR] {
+    for kept in [NAME, CHINESE_NAME, PHONE, EMAIL, COMPANY, venue.id_hash.as_str(), DESK_OPERATOR] {
         assert!(held.holds(kept.as_bytes()), "{kept:?} is missing");
     }
     assert!(held.holds(&venue.id_sealed), "the sealed ID number is missing");

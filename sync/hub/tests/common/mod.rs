@@ -300,6 +300,7 @@ pub fn attendee_record(id: Uuid, name: &str, id_hash: Option<&str>) -> AttendeeR
         created_at: "2025-05-01T09:00:00Z".into(),
         updated_at: "2025-05-01T09:00:00Z".into(),
         merged_into: None,
+        chinese_name: String::new(),
     }
 }
 
