@@ -48,6 +48,9 @@ struct FollowUpRow {
     entries: u64,
     first_entry: String,
     last_entry: String,
+    /// The Chinese name beside `name`, when there is one (last: a CRM reading the columns
+    /// by position finds the others where they were).
+    chinese_name: String,
 }
 
 enum Sink<'a> {
@@ -55,7 +58,7 @@ enum Sink<'a> {
     Jsonl(&'a mut dyn Write),
 }
 
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 15] = [
     "category",
     "category_label",
     "registration_code",
@@ -70,6 +73,7 @@ const COLUMNS: [&str; 14] = [
     "entries",
     "first_entry",
     "last_entry",
+    "chinese_name",
 ];
 
 /// Writes the export of `categories` (all when empty: all that the operator handles) to
@@ -112,7 +116,7 @@ pub fn export(
         let mut stmt = store.conn().prepare(
             "SELECT a.category, coalesce(a.registration_code, ''), a.name, a.company, a.title, \
              a.country, a.source, a.consent, a.phone, a.email, \
-             count(g.id), coalesce(min(g.at), ''), coalesce(max(g.at), '') \
+             count(g.id), coalesce(min(g.at), ''), coalesce(max(g.at), ''), a.chinese_name \
              FROM attendees a LEFT JOIN gate_decisions g ON g.attendee_id = a.id \
                AND g.direction = 'in' AND g.granted AND NOT g.annulled \
              WHERE ?1 = '[]' OR a.category IN (SELECT value FROM json_each(?1)) \
@@ -145,6 +149,7 @@ pub fn export(
                 entries: r.get::<_, i64>(10)?.max(0) as u64,
                 first_entry: r.get(11)?,
                 last_entry: r.get(12)?,
+                chinese_name: r.get(13)?,
             };
             summary.attendees += 1;
             if consent {

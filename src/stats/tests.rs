@@ -284,6 +284,7 @@ fn spreadsheet_exports_escape_cells_that_would_run_as_formulas() {
         company: evil.into(),
         phone: "+49 30 1234567".into(),
         consent: true,
+        chinese_name: "史密斯".into(),
         ..NewAttendee::default()
     };
     crate::registration::register(
@@ -317,4 +318,5 @@ fn spreadsheet_exports_escape_cells_that_would_run_as_formulas() {
     assert_eq!(cell("company"), format!("'{evil}"));
     assert_eq!(cell("phone"), "'+49301234567", "international numbers keep their + as text");
     assert_eq!((cell("consent"), cell("entries")), ("true".into(), "0".into()));
+    assert_eq!(cell("chinese_name"), "史密斯", "a Chinese name beside the name is exported");
 }

@@ -592,12 +592,14 @@ impl Kiosk {
             // for whoever stands behind them.
             let card = &walk_in.card;
             let masked = id_document::mask(&card.id_number);
+            // A foreign permanent residence card's two names, both kept: SMITH, JOHN 史密斯.
+            let name = format!("{} {}", card.name, card.chinese_name);
             detail_rows(
                 ui,
                 "walk-in-card",
                 lang,
                 [
-                    (Txt::Name, card.name.as_str()),
+                    (Txt::Name, name.trim_end()),
                     (Txt::Gender, &card.gender),
                     (Txt::BirthDate, &card.birth_date),
                     (Txt::IdNumber, &masked),
