@@ -657,8 +657,18 @@ fn a_desk_that_pulls_after_an_api_registration_finds_the_attendee<S: HubStore>(h
     // `chinese_name`, optional, as the CSV's column: a holder's Chinese name beside the name.
     let mut smith = smith();
     smith["chinese_name"] = "史密斯".into();
-    let (status, _) = put_registrations(&hub.url, &key, &batch(&[zhang(), smith]));
+    let (status, _) = put_registrations(&hub.url, &key, &batch(&[zhang(), smith.clone()]));
     assert_eq!(status, 200);
+    // Checked like the name: a control character is refused, for that registration alone.
+    let mut bad = smith;
+    bad["registration_code"] = "R009".into();
+    bad["chinese_name"] = "史\u{7}".into();
+    let (status, answer) = put_registrations(&hub.url, &key, &batch(&[bad]));
+    assert_eq!(
+        (status, results(&answer)),
+        (200, pairs(&[("invalid", "chinese_name")])),
+        "{answer}"
+    );
 
     let mut desk = Store::open(&organiser.dir.path().join("desk")).unwrap();
     provisioning::import(
