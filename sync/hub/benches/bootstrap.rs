@@ -5,13 +5,16 @@
 //! cargo bench -p expo-hub --bench bootstrap                                  # 100,000 attendees
 //! EXPO_BENCH_ATTENDEES=1000000 cargo bench -p expo-hub --bench bootstrap     # the target
 //! EXPO_BENCH_REPLAY=1 cargo bench -p expo-hub --bench bootstrap              # and by pull
+//! EXPO_BENCH_HUB_CACHE=DIR cargo bench -p expo-hub --bench bootstrap         # fill once
 //! ```
 //!
 //! The hub holds the attendees (the demo generator's: 80 % Chinese names, half of those with
 //! sealed resident ID numbers) and an active badge for each. Measures the snapshot's size and
 //! download alone, then the bootstrap of a new desk (download, verify, apply, search terms,
 //! commit) and its first search; with `EXPO_BENCH_REPLAY`, a second new desk pulling every
-//! change instead, for comparison.
+//! change instead, for comparison. With `EXPO_BENCH_HUB_CACHE`, the filled hub is kept in
+//! that directory (one file per attendee count and fill version) and each run works on a
+//! copy of it, opened (and so migrated) by the hub code under test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches may panic on failure
 
 use std::sync::Arc;
@@ -35,6 +38,8 @@ use expo_sync::StationRole;
 use uuid::Uuid;
 
 const ORIGIN: &str = "st-bench-office";
+/// Changes whenever [`fill`] stores something else, so no kept hub of before is reused.
+const FILL_VERSION: u32 = 1;
 
 fn main() {
     let attendees: usize =
@@ -43,14 +48,27 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db")).expect("open SQLite hub"));
-
+    let hub_file = dir.path().join("hub.db");
+    match std::env::var_os("EXPO_BENCH_HUB_CACHE") {
+        Some(cache) => {
+            let kept = std::path::Path::new(&cache)
+                .join(format!("bootstrap-hub-{attendees}-fill{FILL_VERSION}.db"));
+            if !kept.exists() {
+                let filling = kept.with_extension("filling");
+                let _ = std::fs::remove_file(&filling);
+                // Dropping the store closes its connection, which folds the WAL in.
+                fill_new(&runtime, &filling, attendees);
+                let wal = filling.with_extension("filling-wal");
+                assert!(!wal.exists(), "the filled hub's WAL was not folded in");
+                std::fs::rename(&filling, &kept).expect("keep the filled hub");
+            }
+            std::fs::copy(&kept, &hub_file).expect("copy the kept hub");
+        }
+        None => fill_new(&runtime, &hub_file, attendees),
+    }
     let started = Instant::now();
-    fill(&runtime, &store, attendees);
-    println!(
-        "hub: {attendees} attendees with a badge each stored in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let store = Arc::new(SqliteStore::open(&hub_file).expect("open SQLite hub"));
+    println!("hub: opened (and migrated) in {:.1} s", started.elapsed().as_secs_f64());
 
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -97,6 +115,17 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// Fills a new hub at `path` (see [`fill`]).
+fn fill_new(runtime: &tokio::runtime::Runtime, path: &std::path::Path, attendees: usize) {
+    let store = SqliteStore::open(path).expect("open SQLite hub");
+    let started = Instant::now();
+    fill(runtime, &store, attendees);
+    println!(
+        "hub: {attendees} attendees with a badge each stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// Stores `attendees` attendees and a badge for each, as the organiser's admin station

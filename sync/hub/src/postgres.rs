@@ -144,6 +144,21 @@ CREATE TABLE IF NOT EXISTS data_centre_event (
 );
 "#;
 
+/// The winning change's `seq` in `current_state` (earlier hubs kept only its
+/// `change_id`), so a snapshot joins each record on the primary key of `changes` instead
+/// of the `change_id` index. Added and filled in one statement, so a column that exists
+/// is filled; checked first so a hub start locks nothing once migrated.
+const WINNING_SEQ_SCHEMA: &str = r#"
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'current_state' AND column_name = 'seq') THEN
+        ALTER TABLE current_state ADD COLUMN seq BIGINT;
+        UPDATE current_state s SET seq = c.seq FROM changes c WHERE c.change_id = s.change_id;
+        ALTER TABLE current_state ALTER COLUMN seq SET NOT NULL;
+    END IF;
+END $$;
+"#;
+
 pub struct PostgresStore {
     pool: Pool,
 }
@@ -170,6 +185,7 @@ impl PostgresStore {
         tx.batch_execute(API_KEYS_SCHEMA).await?;
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
         tx.batch_execute(postgres_venue_now::SCHEMA).await?;
+        tx.batch_execute(WINNING_SEQ_SCHEMA).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&Authority::generate().secret_hex()],
@@ -406,13 +422,16 @@ impl HubStore for PostgresStore {
         let upsert_state = tx
             .prepare_cached(
                 "INSERT INTO current_state
-                     (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[],
-                                      $6::text[], $7::text[])
+                     (entity_key, kind, precedence, hlc, change_id, origin, id_hash, seq)
+                 SELECT u.*, c.seq
+                 FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[],
+                             $6::text[], $7::text[])
+                     AS u (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
+                 JOIN changes c ON c.change_id = u.change_id
                  ON CONFLICT (entity_key) DO UPDATE SET
                      precedence = EXCLUDED.precedence, hlc = EXCLUDED.hlc,
                      change_id = EXCLUDED.change_id, origin = EXCLUDED.origin,
-                     id_hash = EXCLUDED.id_hash
+                     id_hash = EXCLUDED.id_hash, seq = EXCLUDED.seq
                  WHERE (EXCLUDED.precedence, EXCLUDED.hlc)
                      > (current_state.precedence, current_state.hlc)",
             )
@@ -910,7 +929,7 @@ impl HubStore for PostgresStore {
         let statement = tx
             .prepare_cached(
                 "SELECT s.entity_key, c.change_json
-                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                 FROM current_state s JOIN changes c ON c.seq = s.seq
                  WHERE s.entity_key > $1 ORDER BY s.entity_key LIMIT $2",
             )
             .await?;

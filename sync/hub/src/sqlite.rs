@@ -131,6 +131,7 @@ impl SqliteStore {
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
         move_duplicate_conflicts(&mut connection)?;
+        keep_winning_seq(&mut connection)?;
         connection.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
             [Authority::generate().secret_hex()],
@@ -190,22 +191,44 @@ fn add_station_bindings(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Gives `current_state` the winning change's `seq` (earlier hubs kept only its
+/// `change_id`), so a snapshot reads each record by rowid instead of looking its change up
+/// in the `change_id` index: the column is added and filled in one transaction, so where
+/// it exists every row has it.
+fn keep_winning_seq(connection: &mut Connection) -> Result<(), StoreError> {
+    migrate_when(
+        connection,
+        "SELECT NOT EXISTS (SELECT 1 FROM pragma_table_info('current_state') WHERE name = 'seq')",
+        "ALTER TABLE current_state ADD COLUMN seq INTEGER;
+         UPDATE current_state
+             SET seq = (SELECT seq FROM changes WHERE change_id = current_state.change_id);",
+    )
+}
+
 /// Migrates the duplicate walk-ins an earlier hub found into `conflicts`, open.
 fn move_duplicate_conflicts(connection: &mut Connection) -> Result<(), StoreError> {
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let earlier: bool = tx.query_row(
+    migrate_when(
+        connection,
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'duplicate_conflicts')",
-        [],
-        |row| row.get(0),
-    )?;
-    if earlier {
-        tx.execute_batch(
-            "INSERT OR IGNORE INTO conflicts
-                 (kind, id_hash, attendee_a, station_a, attendee_b, station_b)
-             SELECT 'duplicate', id_hash, attendee_a, station_a, attendee_b, station_b
-             FROM duplicate_conflicts ORDER BY id;
-             DROP TABLE duplicate_conflicts;",
-        )?;
+        "INSERT OR IGNORE INTO conflicts
+             (kind, id_hash, attendee_a, station_a, attendee_b, station_b)
+         SELECT 'duplicate', id_hash, attendee_a, station_a, attendee_b, station_b
+         FROM duplicate_conflicts ORDER BY id;
+         DROP TABLE duplicate_conflicts;",
+    )
+}
+
+/// Runs `migration` when `needed` (a query of one boolean) says so, both in one write
+/// transaction, so a second hub starting at once finds it done.
+fn migrate_when(
+    connection: &mut Connection,
+    needed: &str,
+    migration: &str,
+) -> Result<(), StoreError> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let needed: bool = tx.query_row(needed, [], |row| row.get(0))?;
+    if needed {
+        tx.execute_batch(migration)?;
     }
     tx.commit()?;
     Ok(())
@@ -273,12 +296,13 @@ fn push_batch(
         .execute(params![station, new])?;
         let mut upsert_state = tx.prepare_cached(
             "INSERT INTO current_state
-                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 (entity_key, kind, precedence, hlc, change_id, origin, id_hash, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                     (SELECT seq FROM changes WHERE change_id = ?5))
              ON CONFLICT (entity_key) DO UPDATE SET
                  precedence = excluded.precedence, hlc = excluded.hlc,
                  change_id = excluded.change_id, origin = excluded.origin,
-                 id_hash = excluded.id_hash
+                 id_hash = excluded.id_hash, seq = excluded.seq
              WHERE (excluded.precedence, excluded.hlc)
                  > (current_state.precedence, current_state.hlc)",
         )?;
@@ -977,7 +1001,7 @@ impl HubStore for SqliteStore {
             let rows = {
                 let mut query = tx.prepare_cached(
                     "SELECT s.entity_key, c.change_json
-                     FROM current_state s JOIN changes c ON c.change_id = s.change_id
+                     FROM current_state s JOIN changes c ON c.seq = s.seq
                      WHERE s.entity_key > ?1 ORDER BY s.entity_key LIMIT ?2",
                 )?;
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);

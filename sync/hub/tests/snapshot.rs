@@ -7,6 +7,7 @@
 mod common;
 
 use common::{attendee_record, Faults, FaultyProxy, Station, TestHub};
+use expo_hub::sqlite::SqliteStore;
 use expo_hub::HubStore;
 use expo_kiosk::bootstrap::{bootstrap, BootstrapError, BootstrapReport};
 use expo_kiosk::station_sync::StoreOutbox;
@@ -326,4 +327,73 @@ fn a_gate_bootstraps_only_what_its_role_receives<S: HubStore>(hub: TestHub<S>) {
     assert_eq!(count(&store, "SELECT count(*) FROM attendees WHERE id_hash IS NOT NULL"), 0);
     assert_eq!(count(&store, "SELECT count(*) FROM gate_decisions WHERE NOT granted"), 0);
     assert!(count(&store, "SELECT count(*) FROM gate_decisions") > 0);
+}
+
+/// A hub from before `current_state` kept the winning change's `seq` is migrated when it
+/// opens: it fills the column for every entity, so its snapshot gives a new desk what a
+/// full pull gives, and changes pushed after the migration reach the snapshot too.
+fn a_hub_from_before_winning_seqs_snapshots_what_a_full_pull_gives<S: HubStore>(
+    earlier: &TestHub<S>,
+    forget_winning_seqs: impl FnOnce(),
+    reopen: impl FnOnce() -> TestHub<S>,
+) {
+    let ids = fill(earlier, 300);
+    forget_winning_seqs();
+    let hub = reopen();
+    let mut later = clock_after_fill("desk-later");
+    let mut edited = attendee_record(ids[2], "李伟", None);
+    edited.title = "Edited after the migration".into();
+    hub.client("desk-later").push(&[later.change(Record::Attendee(edited))]).unwrap();
+    let (_pulled_dir, pulled) = fully_pulled(&hub);
+
+    let (_dir, mut store, desk) = new_desk(&hub, "desk-new", &hub.url);
+    let report = bootstrapped(&mut store, &desk);
+
+    assert_eq!(report.new_attendees, 300);
+    assert_same_state(&store, &pulled.store());
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM attendees WHERE title = 'Edited after the migration'"),
+        1
+    );
+}
+
+#[test]
+fn sqlite_a_hub_from_before_winning_seqs_snapshots_what_a_full_pull_gives() {
+    let earlier = common::sqlite_hub();
+    let path = earlier.sqlite_path().unwrap();
+    let forget = || {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch("ALTER TABLE current_state DROP COLUMN seq").unwrap();
+    };
+    // A second hub on the same file, as after an upgrade (the first one stays idle).
+    let reopen = || {
+        let store = SqliteStore::open(&path).unwrap();
+        TestHub::start(common::runtime(), store, common::small_limits())
+    };
+    a_hub_from_before_winning_seqs_snapshots_what_a_full_pull_gives(&earlier, forget, reopen);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let unfilled: i64 = connection
+        .query_row("SELECT count(*) FROM current_state WHERE seq IS NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unfilled, 0);
+}
+
+#[test]
+fn postgres_a_hub_from_before_winning_seqs_snapshots_what_a_full_pull_gives() {
+    let Some(server) = common::postgres_url() else { return };
+    let runtime = common::runtime();
+    let url = common::fresh_postgres_url(&runtime, &server);
+    let earlier = common::postgres_hub_on(&url);
+    let forget = || {
+        runtime.block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            client.batch_execute("ALTER TABLE current_state DROP COLUMN seq").await.unwrap();
+            drop(client);
+            let _ = driver.await;
+        });
+    };
+    let reopen = || common::postgres_hub_on(&url);
+    a_hub_from_before_winning_seqs_snapshots_what_a_full_pull_gives(&earlier, forget, reopen);
 }
