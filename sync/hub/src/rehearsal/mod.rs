@@ -454,6 +454,18 @@ fn sync_all(stations: &[Station], limit: Duration) -> Result<(), RehearsalError>
     })
 }
 
+/// The run's directory (every station's, the hubs' logs), under `dir` when given (`--dir`),
+/// removed when the run ends.
+fn work_dir(dir: Option<&std::path::Path>) -> Result<tempfile::TempDir, RehearsalError> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("rehearsal-");
+    match dir {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| RehearsalError::Io(format!("making the run's directory: {e}")))
+}
+
 const SETTLE_LIMIT: Duration = Duration::from_secs(180);
 const WARM_UP_LIMIT: Duration = Duration::from_secs(1800);
 
@@ -464,11 +476,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         .enable_all()
         .build()
         .map_err(|e| RehearsalError::Io(format!("starting a runtime: {e}")))?;
-    let work_dir = match &options.dir {
-        Some(dir) => tempfile::Builder::new().prefix("rehearsal-").tempdir_in(dir),
-        None => tempfile::Builder::new().prefix("rehearsal-").tempdir(),
-    }
-    .map_err(|e| RehearsalError::Io(format!("making a temporary directory: {e}")))?;
+    let work_dir = work_dir(options.dir.as_deref())?;
     let scale = options.duration.as_secs_f64() / 600.0;
     let started = Instant::now();
 
@@ -894,6 +902,18 @@ mod tests {
         let default_port = PostgresUrl::parse("postgresql://u:pw@127.0.0.1/db").unwrap();
         assert_eq!(default_port.server.port(), 5432);
         assert_eq!(default_port.at(link), "postgresql://u:pw@127.0.0.1:4000/db");
+    }
+
+    #[test]
+    fn the_runs_directory_is_made_under_dir_and_removed_after() {
+        let parent = tempfile::tempdir().unwrap();
+        let made = work_dir(Some(parent.path())).unwrap();
+        assert_eq!(made.path().parent(), Some(parent.path()));
+        let path = made.path().to_owned();
+        drop(made);
+        assert!(!path.exists());
+        let missing = parent.path().join("not-there");
+        assert!(matches!(work_dir(Some(&missing)), Err(RehearsalError::Io(_))));
     }
 
     #[test]
