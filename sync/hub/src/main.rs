@@ -254,6 +254,10 @@ struct RehearseArgs {
     /// Badges the data centre revokes a minute (more gives a short run more samples).
     #[arg(long, default_value_t = 1.0)]
     revocations_per_minute: f64,
+    /// Where to make the run's directory of station stores (default: the system's
+    /// temporary directory), e.g. a tmpfs such as /dev/shm.
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -528,6 +532,7 @@ async fn rehearse(db: &str, args: &RehearseArgs) -> anyhow::Result<()> {
         sync_interval: Duration::try_from_secs_f64(args.sync_interval_secs)
             .context("--sync-interval-secs must be a positive number")?,
         revocations_per_minute: args.revocations_per_minute,
+        dir: args.dir.clone(),
     };
     let report = tokio::task::spawn_blocking(move || rehearsal::run(&options))
         .await

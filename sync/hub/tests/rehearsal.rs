@@ -8,10 +8,13 @@ mod common;
 
 use std::process::Command;
 
-fn rehearse(db: &str) -> serde_json::Value {
+/// Rehearses on `db` with the stations' stores under `dir` (`--dir`).
+fn rehearse(db: &str, dir: &std::path::Path) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_expo-hub"))
         .args(["--db", db, "rehearse", "--desks", "10", "--lanes", "20", "--kiosks", "2"])
         .args(["--minutes", "1", "--faults", "--json", "--revocations-per-minute", "6"])
+        .arg("--dir")
+        .arg(dir)
         .env("RUST_LOG", "error")
         .output()
         .unwrap();
@@ -39,13 +42,16 @@ fn rehearse(db: &str) -> serde_json::Value {
     // up (none is lost, none is set aside for good).
     assert!(report["held_back"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["kept_aside_reasons"].get("from_the_future").is_none(), "{report:#}");
+    // The run's directory of station stores was made under `dir` and is gone with the run.
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
     report
 }
 
 /// Rehearses on `db` and checks which database it ran on and how many faults it went
 /// through.
 fn rehearse_on(db: &str, database: &str, faults: usize) {
-    let report = rehearse(db);
+    let stations = tempfile::tempdir().unwrap();
+    let report = rehearse(db, stations.path());
     assert_eq!(report["database"], database);
     assert_eq!(report["fault_windows"].as_array().unwrap().len(), faults, "{report:#}");
 }

@@ -53,6 +53,8 @@ pub enum RehearsalError {
     Provisioning(#[from] expo_kiosk::provisioning::ProvisioningError),
     #[error("a station's sync: {0}")]
     Sync(#[from] expo_kiosk::station_sync::StationSyncError),
+    #[error("a station's snapshot: {0}")]
+    Bootstrap(#[from] expo_kiosk::bootstrap::BootstrapError),
     #[error("the data centre: {0}")]
     Registration(#[from] expo_kiosk::registration::RegistrationError),
     #[error("reading a station's database: {0}")]
@@ -80,6 +82,9 @@ pub struct RehearsalOptions {
     pub sync_interval: Duration,
     /// Badges the data centre revokes a minute (issue 17: one).
     pub revocations_per_minute: f64,
+    /// `--dir`: where the run's directory (every station's, the hubs' logs) is made;
+    /// the system's temporary directory when `None`.
+    pub dir: Option<PathBuf>,
 }
 
 /// A stretch of the run during which a fault was on.
@@ -449,6 +454,18 @@ fn sync_all(stations: &[Station], limit: Duration) -> Result<(), RehearsalError>
     })
 }
 
+/// The run's directory (every station's, the hubs' logs), under `dir` when given (`--dir`),
+/// removed when the run ends.
+fn work_dir(dir: Option<&std::path::Path>) -> Result<tempfile::TempDir, RehearsalError> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("rehearsal-");
+    match dir {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| RehearsalError::Io(format!("making the run's directory: {e}")))
+}
+
 const SETTLE_LIMIT: Duration = Duration::from_secs(180);
 const WARM_UP_LIMIT: Duration = Duration::from_secs(1800);
 
@@ -459,8 +476,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         .enable_all()
         .build()
         .map_err(|e| RehearsalError::Io(format!("starting a runtime: {e}")))?;
-    let work_dir = tempfile::tempdir()
-        .map_err(|e| RehearsalError::Io(format!("making a temporary directory: {e}")))?;
+    let work_dir = work_dir(options.dir.as_deref())?;
     let scale = options.duration.as_secs_f64() / 600.0;
     let started = Instant::now();
 
@@ -544,9 +560,6 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
             Station::provision(&name, job, &dir, bundle, link_to(upstream)?, &code(&name, job)?)?;
         stations.push(station);
     }
-    for station in stations.iter_mut().skip(1) {
-        station.start_sync(options.sync_interval)?;
-    }
 
     // Pre-registrations from the data centre, enough for every desk's check-ins.
     let per_desk = (options.duration.as_secs_f64() / Rates::default().check_in.as_secs_f64()).ceil()
@@ -584,6 +597,16 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         for (desk, codes) in queues {
             hall.queue(&desk, codes);
         }
+    }
+    // The stations are set up as a venue sets up its own (`expo-kiosk sync enrol`): each
+    // takes the hub's current state, the pre-registrations with it, as one snapshot, and
+    // pulls change by change only from there.
+    if api.is_none() {
+        sync_all(&stations[..1], SETTLE_LIMIT)?;
+    }
+    for station in stations.iter_mut().skip(1) {
+        expo_kiosk::bootstrap::bootstrap_station(&station.dir, None, &mut |_| {})?;
+        station.start_sync(options.sync_interval)?;
     }
     let expected = (per_desk * options.desks) as i64;
     let desk_dirs: Vec<PathBuf> =
@@ -879,6 +902,18 @@ mod tests {
         let default_port = PostgresUrl::parse("postgresql://u:pw@127.0.0.1/db").unwrap();
         assert_eq!(default_port.server.port(), 5432);
         assert_eq!(default_port.at(link), "postgresql://u:pw@127.0.0.1:4000/db");
+    }
+
+    #[test]
+    fn the_runs_directory_is_made_under_dir_and_removed_after() {
+        let parent = tempfile::tempdir().unwrap();
+        let made = work_dir(Some(parent.path())).unwrap();
+        assert_eq!(made.path().parent(), Some(parent.path()));
+        let path = made.path().to_owned();
+        drop(made);
+        assert!(!path.exists());
+        let missing = parent.path().join("not-there");
+        assert!(matches!(work_dir(Some(&missing)), Err(RehearsalError::Io(_))));
     }
 
     #[test]
