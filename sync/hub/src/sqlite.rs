@@ -107,6 +107,9 @@ CREATE TABLE IF NOT EXISTS data_centre_event (
 );
 ";
 
+/// How much of the hub's database file SQLite maps into memory (see [`SqliteStore::open`]).
+const SNAPSHOT_READ_MAP_BYTES: i64 = 2 << 30;
+
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
 }
@@ -123,6 +126,11 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        // Snapshots read the whole current state: through a memory map SQLite reads pages
+        // in place instead of copying each one out of the file cache with `pread` (the
+        // largest cost of a million-attendee snapshot in `perf`). Writes still go through
+        // the WAL, so durability is unchanged. SQLite caps the map at about 2 GiB.
+        connection.pragma_update(None, "mmap_size", SNAPSHOT_READ_MAP_BYTES)?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(sqlite_console::SCHEMA)?;
         connection.execute_batch(API_KEYS_SCHEMA)?;
