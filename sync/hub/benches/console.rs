@@ -7,7 +7,7 @@
 //! EXPO_BENCH_ATTENDEES=200000 EXPO_BENCH_DECISIONS=1000000 EXPO_BENCH_REQUESTS=20 ...
 //! ```
 //!
-//! The hub's database is `expo_console_bench` on the server of `EXPO_TEST_PG_URL`, kept
+//! The hub's database is `expo_console_bench` (`EXPO_BENCH_DB`) on the server of `EXPO_TEST_PG_URL`, kept
 //! between runs: it is filled once per [`FILL_VERSION`] and size, so a run after the first
 //! only measures. The fill:
 //! - 300 stations (80 desks, 20 kiosks, 190 gates, 10 admin) enrolled, each with a
@@ -56,7 +56,6 @@ use uuid::Uuid;
 
 /// Bump when the fill changes: the next run fills a fresh database.
 const FILL_VERSION: i64 = 1;
-const DATABASE: &str = "expo_console_bench";
 /// Gate decisions stored through the Venue-now trigger, to check the set-based totals by.
 const SAMPLE: i64 = 20_000;
 const DESKS: usize = 80;
@@ -81,7 +80,7 @@ fn main() {
     let filled = runtime.block_on(fill_mark(&url));
     let show_day = match filled {
         Some(day) => {
-            println!("database {DATABASE} already filled (show day {day}); measuring only");
+            println!("the database already holds this fill (show day {day}); measuring only");
             day
         }
         None => {
@@ -133,15 +132,21 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 /// The URL of the bench's database, made afresh unless it holds a fill of this version
 /// and size.
 async fn bench_database(server: &str, attendees: usize, decisions: usize) -> String {
+    // Letters, digits and underscores only: it is written into SQL.
+    let database: String = std::env::var("EXPO_BENCH_DB")
+        .unwrap_or_else(|_| "expo_console_bench".into())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
     let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
     let host = base.rsplit_once('/').map_or(base, |(host, _)| host);
     let url = match query {
-        Some(query) => format!("{host}/{DATABASE}?{query}"),
-        None => format!("{host}/{DATABASE}"),
+        Some(query) => format!("{host}/{database}?{query}"),
+        None => format!("{host}/{database}"),
     };
     let admin = connect(server).await;
     let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE])
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
         .await
         .unwrap()
         .is_some();
@@ -158,10 +163,10 @@ async fn bench_database(server: &str, attendees: usize, decisions: usize) -> Str
         if held == Some(wanted) {
             return url;
         }
-        println!("database {DATABASE} holds another fill ({held:?}): made afresh");
-        admin.batch_execute(&format!("DROP DATABASE {DATABASE} WITH (FORCE)")).await.unwrap();
+        println!("database {database} holds another fill ({held:?}): made afresh");
+        admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
     }
-    admin.batch_execute(&format!("CREATE DATABASE {DATABASE}")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
     let bench = connect(&url).await;
     bench
         .batch_execute(
@@ -212,13 +217,16 @@ fn stations() -> Vec<(BenchStation, StationRole)> {
     all
 }
 
+/// Fills the database; a fill stopped during the gate decisions (each million is stored
+/// with its totals in one go) goes on from where it stopped.
 async fn fill(store: &PostgresStore, url: &str, attendees: usize, decisions: usize) -> NaiveDate {
     let all = stations();
-    for (station, role) in &all {
-        let code = add_station(store, &station.name, *role).await.unwrap();
-        enrol(store, &code, Some(&station.id)).await.unwrap();
-    }
-    println!("{} stations enrolled", all.len());
+    let held: i64 = connect(url)
+        .await
+        .query_one("SELECT count(*) FROM current_state WHERE kind = 'gate_decision'", &[])
+        .await
+        .unwrap()
+        .get(0);
     let today = expo_kiosk::registration::today_at_venue(
         &EventDefinition::from_toml(&demo_event_toml(chrono::Utc::now().date_naive())).unwrap(),
     );
@@ -227,16 +235,6 @@ async fn fill(store: &PostgresStore, url: &str, attendees: usize, decisions: usi
     let show_day = today - chrono::Days::new(1);
     let toml = demo_event_toml(show_day);
     let definition = EventDefinition::from_toml(&toml).unwrap();
-    let secret = DataKey::generate();
-    let data_key = DataKey::from_bytes(&*secret).unwrap();
-    store
-        .put_data_centre_event(DataCentreEvent {
-            event_id: definition.event.id.clone(),
-            definition: toml.clone(),
-            data_key: hex::encode(*secret),
-        })
-        .await
-        .unwrap();
     // The show day's opening hours, 08:00 to 20:00 in the venue's zone.
     let opens = definition
         .timezone()
@@ -245,18 +243,37 @@ async fn fill(store: &PostgresStore, url: &str, attendees: usize, decisions: usi
         .unwrap()
         .timestamp_millis();
     let hours = (opens, opens + 12 * 3600 * 1000);
-    let pushers: Vec<(&BenchStation, StationRole)> =
-        all.iter().filter(|(_, r)| *r != StationRole::Gate).map(|(s, r)| (s, *r)).collect();
-    let started = Instant::now();
-    fill_attendees(store, &definition, &data_key, show_day, hours, &pushers, attendees).await;
-    println!(
-        "{attendees} attendees with a badge each pushed in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+    if held == 0 {
+        for (station, role) in &all {
+            let code = add_station(store, &station.name, *role).await.unwrap();
+            enrol(store, &code, Some(&station.id)).await.unwrap();
+        }
+        println!("{} stations enrolled", all.len());
+        let secret = DataKey::generate();
+        let data_key = DataKey::from_bytes(&*secret).unwrap();
+        store
+            .put_data_centre_event(DataCentreEvent {
+                event_id: definition.event.id.clone(),
+                definition: toml.clone(),
+                data_key: hex::encode(*secret),
+            })
+            .await
+            .unwrap();
+        let pushers: Vec<(&BenchStation, StationRole)> =
+            all.iter().filter(|(_, r)| *r != StationRole::Gate).map(|(s, r)| (s, *r)).collect();
+        let started = Instant::now();
+        fill_attendees(store, &definition, &data_key, show_day, hours, &pushers, attendees).await;
+        println!(
+            "{attendees} attendees with a badge each pushed in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("going on from {held} gate decisions stored");
+    }
     let gates: Vec<&BenchStation> =
         all.iter().filter(|(_, r)| *r == StationRole::Gate).map(|(s, _)| s).collect();
     let started = Instant::now();
-    fill_decisions(url, hours, &gates, decisions as i64).await;
+    fill_decisions(url, hours, &gates, held, decisions as i64).await;
     println!("{decisions} gate decisions stored in {:.0} s", started.elapsed().as_secs_f64());
     let bench = connect(url).await;
     bench.batch_execute("VACUUM ANALYZE").await.unwrap();
@@ -355,6 +372,7 @@ async fn fill_decisions(
     url: &str,
     (opens, closes): (i64, i64),
     gates: &[&BenchStation],
+    held: i64,
     decisions: i64,
 ) {
     let gate = gates[0];
@@ -462,13 +480,20 @@ async fn fill_decisions(
         ];
         client.execute(insert, &params).await
     };
-    run(&through_trigger, 0, SAMPLE.min(decisions) - 1).await.unwrap();
-    let by_trigger = gate_totals(&through_trigger, "SELECT * FROM venue_gate").await;
-    let summed = gate_totals(&through_trigger, &set_based_totals("true")).await;
-    assert_eq!(by_trigger, summed, "set-based totals differ from the trigger's");
-    println!("  {} decisions through the trigger; set-based totals agree", by_trigger.len());
+    // The sample through the trigger first, to check the set-based totals by.
+    if held == 0 {
+        run(&through_trigger, 0, SAMPLE.min(decisions) - 1).await.unwrap();
+        let by_trigger = gate_totals(&through_trigger, "SELECT * FROM venue_gate").await;
+        let summed = gate_totals(&through_trigger, &set_based_totals("true")).await;
+        assert_eq!(by_trigger, summed, "set-based totals differ from the trigger's");
+        println!(
+            "  {} decisions through the trigger: their {} totals agree with the set-based sum",
+            SAMPLE.min(decisions),
+            by_trigger.len()
+        );
+    }
     const CHUNK: i64 = 1_000_000;
-    let mut from = SAMPLE;
+    let mut from = held.max(SAMPLE);
     while from < decisions {
         let to = (from + CHUNK).min(decisions) - 1;
         let started_seq: i64 =
@@ -591,7 +616,10 @@ fn first_event_after(browser: &Browser, path: &str) -> Duration {
 /// Prints the first, p50 and p99 of `samples` (the first included), and whether p99 is
 /// within 100 ms.
 fn report(what: &str, mut samples: Vec<Duration>) {
-    let first = samples[0];
+    let Some(&first) = samples.first() else {
+        println!("{what:<48} nothing to time");
+        return;
+    };
     samples.sort();
     let at =
         |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
@@ -731,7 +759,7 @@ fn measure_actions(
     report("action: revoke a station", revoke);
     let (mut add, mut revoke) = (Vec::new(), Vec::new());
     for name in &names {
-        let form = vec![("name", name.clone()), ("scope", "registrations".into())];
+        let form = vec![("name", name.clone()), ("scope", "registrations:write".into())];
         add.push(timed(browser, "/console/keys", "/console/keys", form));
         revoke.push(timed(
             browser,
@@ -746,12 +774,11 @@ fn measure_actions(
         let bench = connect(url).await;
         let holders: Vec<(String, String)> = bench
             .query(
-                "SELECT a.entity_key, a.registration_code FROM attendee_search a
-                 WHERE a.registration_code LIKE 'B%' AND NOT EXISTS (SELECT 1 FROM current_state s
-                     WHERE s.kind = 'badge' AND s.entity_key > 'badge:' || substr(a.entity_key, 10)
-                       AND s.entity_key < 'badge:' || substr(a.entity_key, 10) || ';'
-                       AND s.precedence > 0)
-                 ORDER BY random() LIMIT $1",
+                // Somewhere new each run, so that the badges are still valid.
+                "SELECT entity_key, registration_code FROM attendee_search
+                 WHERE registration_code IS NOT NULL ORDER BY entity_key
+                 OFFSET (SELECT (random() * count(*) * 0.9)::bigint FROM attendee_search)
+                 LIMIT $1",
                 &[&(times as i64)],
             )
             .await
