@@ -105,15 +105,20 @@ pub async fn search(
                      UNION SELECT entity_key FROM attendee_search WHERE registration_code = $1
                      UNION SELECT entity_key FROM attendee_search
                          WHERE $2::text IS NOT NULL AND right(phone_digits, 7) = right($2::text, 7)
+                 ),
+                 -- The matches kept first, so only their records are read.
+                 found AS (
+                     SELECT a.entity_key, a.name_folded FROM candidates
+                     JOIN attendee_search a ON a.entity_key = candidates.entity_key
+                     WHERE (strpos(a.name_folded, lower($1)) > 0 OR a.registration_code = $1
+                            OR ($2::text IS NOT NULL AND a.phone_digits LIKE '%' || $2::text))
+                       AND (cardinality($3::text[]) = 0 OR a.category = ANY($3::text[]))
+                     ORDER BY a.name_folded, a.entity_key LIMIT $4
                  )
-                 SELECT c.change_json FROM candidates
-                 JOIN attendee_search a ON a.entity_key = candidates.entity_key
-                 JOIN current_state s ON s.entity_key = a.entity_key
+                 SELECT c.change_json FROM found
+                 JOIN current_state s ON s.entity_key = found.entity_key
                  JOIN changes c ON c.change_id = s.change_id
-                 WHERE (strpos(a.name_folded, lower($1)) > 0 OR a.registration_code = $1
-                        OR ($2::text IS NOT NULL AND a.phone_digits LIKE '%' || $2::text))
-                   AND (cardinality($3::text[]) = 0 OR a.category = ANY($3::text[]))
-                 ORDER BY a.name_folded, a.entity_key LIMIT $4"
+                 ORDER BY found.name_folded, found.entity_key"
             ),
             &[&search.text, &search.phone_digits, &search.categories, &limit],
         )

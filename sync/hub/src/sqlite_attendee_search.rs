@@ -115,9 +115,7 @@ pub fn search(
     limit: usize,
 ) -> Result<Vec<AttendeeRecord>, StoreError> {
     let mut query = c.prepare_cached(&format!(
-        "SELECT c.change_json FROM attendee_search a
-         JOIN current_state s ON s.entity_key = a.entity_key
-         JOIN changes c ON c.change_id = s.change_id
+        "SELECT c.change_json FROM (SELECT a.entity_key, a.name_folded FROM attendee_search a
          WHERE a.entity_key IN (
                  SELECT entity_key FROM (
                      SELECT entity_key FROM attendee_name_parts
@@ -131,7 +129,10 @@ pub fn search(
            AND (instr(a.name_folded, lower(?1)) > 0 OR a.registration_code = ?1
                 OR (?2 IS NOT NULL AND a.phone_digits LIKE '%' || ?2))
            AND (?3 = '[]' OR a.category IN (SELECT value FROM json_each(?3)))
-         ORDER BY a.name_folded, a.entity_key LIMIT ?4"
+         ORDER BY a.name_folded, a.entity_key LIMIT ?4) found
+         JOIN current_state s ON s.entity_key = found.entity_key
+         JOIN changes c ON c.change_id = s.change_id
+         ORDER BY found.name_folded, found.entity_key"
     ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let categories = serde_json::Value::from(search.categories.clone()).to_string();
