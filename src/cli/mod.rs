@@ -176,17 +176,7 @@ enum EventCommand {
 #[derive(Subcommand)]
 enum ImportCommand {
     /// Pre-registrations from CSV (UTF-8, UTF-8 with BOM or GB18030; English or Chinese headers).
-    Attendees {
-        file: PathBuf,
-        /// Check every row and report, but write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Import the good rows even if some are bad (without it, one bad row imports nothing).
-        #[arg(long)]
-        skip_invalid: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Attendees(import::ImportArgs),
 }
 
 #[derive(Args)]
@@ -448,10 +438,9 @@ fn run_on_store(
 ) -> Result<ExitCode> {
     match command {
         Command::Event(command) => event_command(store, acting, command),
-        Command::Import(ImportCommand::Attendees { file, dry_run, skip_invalid, json }) => {
+        Command::Import(ImportCommand::Attendees(args)) => {
             let operator = acting.operator(store)?;
-            let options = ImportOptions { dry_run, skip_invalid };
-            import_attendees(store, &operator, &file, options, json, lang)
+            import_attendees(store, &operator, &args.file, args.options(), args.json, lang)
         }
         Command::Search { query, limit, json } => {
             let operator = acting.operator(store)?;

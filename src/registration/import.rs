@@ -84,6 +84,28 @@ pub struct ImportOptions {
     pub skip_invalid: bool,
 }
 
+/// The arguments of `import attendees`, which `expo-kiosk` and `expo-hub` both take.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The CSV file (UTF-8, UTF-8 with BOM or GB18030; English or Chinese headers).
+    pub file: std::path::PathBuf,
+    /// Check every row and report, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the good rows even if some are bad (without it, one bad row imports nothing).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ImportArgs {
+    pub fn options(&self) -> ImportOptions {
+        ImportOptions { dry_run: self.dry_run, skip_invalid: self.skip_invalid }
+    }
+}
+
 /// One problem in one row, safe to print: ID numbers are masked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RowError {

@@ -267,23 +267,29 @@ fn describe(resolution: &Resolution) -> String {
     }
 }
 
-/// The open conflicts, masked for an operator.
+/// The open conflicts, masked for an operator; their attendees read in one query, however
+/// many conflicts are open.
 pub async fn list<S: HubStore>(store: &S) -> Result<Vec<ConflictView>, StoreError> {
     let conflicts = store.conflicts().await?;
-    let mut views = Vec::with_capacity(conflicts.len());
-    for conflict in conflicts {
-        views.push(view(store, conflict).await?);
-    }
-    Ok(views)
+    let ids: Vec<Uuid> =
+        conflicts.iter().flat_map(|c| [c.found.attendee_a, c.found.attendee_b]).collect();
+    let versions = attendees(store, &ids).await?;
+    Ok(conflicts.into_iter().map(|conflict| view_of(conflict, &versions)).collect())
 }
 
 async fn view<S: HubStore>(
     store: &S,
     conflict: StoredConflict,
 ) -> Result<ConflictView, StoreError> {
+    let versions =
+        attendees(store, &[conflict.found.attendee_a, conflict.found.attendee_b]).await?;
+    Ok(view_of(conflict, &versions))
+}
+
+/// The conflict masked for an operator, its attendees found among `versions`.
+fn view_of(conflict: StoredConflict, versions: &[(AttendeeRecord, Hlc)]) -> ConflictView {
     let status = conflict.status();
     let StoredConflict { id, found, found_at, resolution } = conflict;
-    let versions = attendees(store, &[found.attendee_a, found.attendee_b]).await?;
     let show = |id: Uuid| match versions.iter().find(|(a, _)| a.id == id) {
         Some((a, hlc)) => ConflictAttendee {
             id,
@@ -316,7 +322,7 @@ async fn view<S: HubStore>(
     if found.attendee_b != found.attendee_a {
         shown.push(show(found.attendee_b));
     }
-    Ok(ConflictView {
+    ConflictView {
         id_hash: found.id_hash.unwrap_or_default(),
         attendee_a: found.attendee_a,
         station_a: found.station_a,
@@ -329,7 +335,7 @@ async fn view<S: HubStore>(
         attendees: shown,
         detail: found.detail,
         resolution,
-    })
+    }
 }
 
 /// The attendees the hub holds of `ids`, with the change of the version it holds.

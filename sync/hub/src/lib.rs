@@ -2,6 +2,7 @@
 //! back-ends, HTTP API, enrolment and export. Stations speak to it through `expo-sync`.
 
 pub mod api_keys;
+pub mod attendee_search;
 pub mod conflicts;
 pub mod console;
 pub mod enrolment;
@@ -12,6 +13,7 @@ pub mod long_poll;
 pub mod notify;
 pub mod origin;
 pub mod postgres;
+mod postgres_attendee_search;
 mod postgres_console;
 mod postgres_venue_now;
 pub mod registrations;
@@ -20,6 +22,7 @@ pub mod revocation;
 pub mod server;
 pub mod snapshot;
 pub mod sqlite;
+mod sqlite_attendee_search;
 mod sqlite_console;
 mod sqlite_venue_now;
 pub mod store;

@@ -43,7 +43,7 @@ use expo_hub::server::{serve, HubConfig};
 use expo_hub::sqlite::SqliteStore;
 use expo_hub::tls::{self, HubCertificates, TlsListener};
 use expo_hub::{enrolment, registrations, DatabaseUrl, HubStore};
-use expo_kiosk::registration::import::ImportOptions;
+use expo_kiosk::registration::import::ImportArgs;
 use expo_sync::StationRole;
 use tokio::net::TcpListener;
 
@@ -196,18 +196,7 @@ enum ImportWhat {
     /// Import pre-registrations from a CSV file, by the rules of a station's import (same
     /// columns, encodings, validation and attendee ids); stations get them on their next
     /// pull. Nothing is imported while a row is invalid, unless --skip-invalid.
-    Attendees {
-        file: PathBuf,
-        /// Check and count only; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Import the valid rows and report the others.
-        #[arg(long)]
-        skip_invalid: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Attendees(ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -427,16 +416,17 @@ async fn run_with<S: HubStore>(store: S, cli: Cli) -> anyhow::Result<ExitCode> {
                 event.event_id
             );
         }
-        Command::Import { what: ImportWhat::Attendees { file, dry_run, skip_invalid, json } } => {
+        Command::Import { what: ImportWhat::Attendees(args) } => {
+            let file = &args.file;
             let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let options = ImportOptions { dry_run, skip_invalid };
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let report =
-                registrations::import_csv(&store, &HubOrigin::default(), bytes, options).await?;
-            if json {
+                registrations::import_csv(&store, &HubOrigin::default(), bytes, args.options())
+                    .await?;
+            if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                for line in report.text_lines(dry_run) {
+                for line in report.text_lines(args.dry_run) {
                     println!("{line}");
                 }
             }

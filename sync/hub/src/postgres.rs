@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::conflicts::{ConflictKind, NewConflict, Resolution, StoredConflict};
+use super::postgres_attendee_search;
 use super::postgres_console;
 use super::postgres_venue_now;
 use super::registrations::DataCentreEvent;
@@ -186,6 +187,7 @@ impl PostgresStore {
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
         tx.batch_execute(postgres_venue_now::SCHEMA).await?;
         tx.batch_execute(WINNING_SEQ_SCHEMA).await?;
+        tx.batch_execute(&postgres_attendee_search::schema()).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&Authority::generate().secret_hex()],
@@ -947,29 +949,7 @@ impl HubStore for PostgresStore {
         search: &AttendeeSearch,
         limit: usize,
     ) -> Result<Vec<AttendeeRecord>, StoreError> {
-        let (lower, upper) = kind_key_range("attendee", "");
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT c.change_json
-                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
-                 WHERE s.entity_key > $1 AND s.entity_key < $2
-                   AND c.change_json::jsonb #>> '{record,data,merged_into}' IS NULL
-                   AND (cardinality($6::text[]) = 0
-                        OR c.change_json::jsonb #>> '{record,data,category}' = ANY($6::text[]))
-                   AND (c.change_json::jsonb #>> '{record,data,registration_code}' = $3
-                     OR strpos(lower(c.change_json::jsonb #>> '{record,data,name}'),
-                               lower($3)) > 0
-                     OR ($4::text IS NOT NULL AND translate(
-                             c.change_json::jsonb #>> '{record,data,phone}', ' -+.', '')
-                             LIKE '%' || $4::text))
-                 ORDER BY s.entity_key LIMIT $5",
-                &[&lower, &upper, &search.text, &search.phone_digits, &limit, &search.categories],
-            )
-            .await?;
-        rows.iter().map(|row| attendee_of_change(row.try_get(0)?)).collect()
+        postgres_attendee_search::search(self.client().await?, search, limit).await
     }
 
     async fn set_console_user_categories(

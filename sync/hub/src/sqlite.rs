@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::api_keys::{ApiKeyRow, API_KEYS_SCHEMA};
 use super::conflicts::{ConflictKind, NewConflict, Resolution, StoredConflict};
 use super::registrations::DataCentreEvent;
+use super::sqlite_attendee_search;
 use super::sqlite_console;
 use super::sqlite_venue_now;
 use super::store::{
@@ -136,6 +137,7 @@ impl SqliteStore {
         connection.execute_batch(API_KEYS_SCHEMA)?;
         connection.execute_batch(DATA_CENTRE_SCHEMA)?;
         sqlite_venue_now::create(&mut connection)?;
+        sqlite_attendee_search::create(&mut connection)?;
         drop_record_copies(&connection)?;
         add_station_bindings(&connection)?;
         move_duplicate_conflicts(&mut connection)?;
@@ -1029,32 +1031,7 @@ impl HubStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<AttendeeRecord>, StoreError> {
         let search = search.clone();
-        self.run(move |c| {
-            let mut query = c.prepare_cached(
-                "SELECT c.change_json
-                 FROM current_state s JOIN changes c ON c.change_id = s.change_id
-                 WHERE s.entity_key > ?1 AND s.entity_key < ?2
-                   AND json_extract(c.change_json, '$.record.data.merged_into') IS NULL
-                   AND (?6 = '[]' OR json_extract(c.change_json, '$.record.data.category')
-                        IN (SELECT value FROM json_each(?6)))
-                   AND (json_extract(c.change_json, '$.record.data.registration_code') = ?3
-                     OR instr(lower(json_extract(c.change_json, '$.record.data.name')),
-                              lower(?3)) > 0
-                     OR (?4 IS NOT NULL AND replace(replace(replace(replace(
-                             json_extract(c.change_json, '$.record.data.phone'),
-                             ' ', ''), '-', ''), '+', ''), '.', '') LIKE '%' || ?4))
-                 ORDER BY s.entity_key LIMIT ?5",
-            )?;
-            let (lower, upper) = kind_key_range("attendee", "");
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let categories = serde_json::Value::from(search.categories).to_string();
-            let rows = query.query_map(
-                params![lower, upper, search.text, search.phone_digits, limit, categories],
-                |r| r.get::<_, String>(0),
-            )?;
-            rows.map(|json| attendee_of_change(&json?)).collect()
-        })
-        .await
+        self.run(move |c| sqlite_attendee_search::search(c, &search, limit)).await
     }
 
     async fn set_console_user_categories(

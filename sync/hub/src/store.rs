@@ -370,8 +370,8 @@ pub trait HubStore: Send + Sync + 'static {
     /// Up to `limit` current attendees, not merged away, of `search.categories`, whose
     /// registration code is
     /// `search.text`, whose name contains it (ignoring ASCII case), or, when
-    /// `search.phone_digits` is set, whose phone's digits end with them. A scan of the
-    /// attendees, as [`HubStore::attendees_by_registration_code`].
+    /// `search.phone_digits` is set, whose phone's digits end with them, in name order;
+    /// read from the search table the back-end keeps ([`crate::attendee_search`]).
     fn search_attendees(
         &self,
         search: &AttendeeSearch,

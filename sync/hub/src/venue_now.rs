@@ -7,7 +7,7 @@
 //! ([`expo_kiosk::stats::figures_of`]), so the two agree by construction and a test
 //! checks they do. What only the hub knows is added: which desk issued each badge.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use expo_kiosk::domain::EventDefinition;
 use expo_kiosk::stats::{
     self, BadgeTotal, Chart, ChartId, DayFigures, DayTotals, GateTotal, HourlyCount, QuarterTotal,
@@ -80,13 +80,14 @@ impl VenueNow {
     }
 }
 
-/// The figures of `date` (default: the venue's today) in the event's time zone.
+/// The figures of `date` (default: the venue's today at `now`) in the event's time zone.
 pub async fn venue_now<S: HubStore>(
     store: &S,
     date: Option<NaiveDate>,
+    now: DateTime<Utc>,
 ) -> Result<VenueNow, VenueNowError> {
     let definition = event_definition(store).await?;
-    let today = expo_kiosk::registration::today_at_venue(&definition);
+    let today = now.with_timezone(&definition.timezone()).date_naive();
     let date = date.unwrap_or(today);
     let day = VenueDay::new(date, definition.timezone())?;
     let (first, end) = day.quarter_range();
@@ -119,7 +120,7 @@ pub async fn venue_now<S: HubStore>(
         gate: totals.gate,
         ..DayTotals::default()
     };
-    let figures = stats::figures_of(&definition.event.id, &zones, &day, Utc::now(), day_totals);
+    let figures = stats::figures_of(&definition.event.id, &zones, &day, now, day_totals);
     Ok(VenueNow { definition, date, today, figures, desks })
 }
 

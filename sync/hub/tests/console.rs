@@ -2,12 +2,15 @@
 //! (`EXPO_TEST_PG_URL`), against a real in-process hub.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use browser::{first_event, Browser, EventStream, PASSWORD};
 use common::{Station, TestHub};
 use expo_hub::console::auth::{self, ConsoleRole};
 use expo_hub::console::ConsoleConfig;
@@ -41,6 +44,8 @@ common::hub_suite!(
     venue_now_agrees_with_report_daily_on_the_same_day,
     venue_now_shows_charts_tables_csv_and_pictures_to_each_role,
     venue_now_updates_through_server_sent_events,
+    venue_now_follows_the_venues_day_past_midnight,
+    the_look_up_follows_each_attendees_current_version,
 );
 
 /// A gate with one lane denying most scans, a failing printer and a lost scanner.
@@ -162,101 +167,8 @@ fn the_sync_worker_reports_after_its_rounds<S: HubStore>(hub: TestHub<S>) {
     assert_eq!(report.heartbeat.printer.unwrap().state, PrinterState::Failing);
 }
 
-const PASSWORD: &str = "a long enough password";
-
 fn add_user<S: HubStore>(hub: &TestHub<S>, name: &str, role: ConsoleRole) {
     hub.runtime.block_on(auth::add_user(hub.store.as_ref(), name, role, PASSWORD)).unwrap();
-}
-
-/// A browser of the console: keeps its cookies, follows no redirects.
-struct Browser {
-    agent: ureq::Agent,
-    base: String,
-    cookies: Vec<(String, String)>,
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-    headers: ureq::http::HeaderMap,
-}
-
-impl Browser {
-    fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Self { agent, base: base.to_owned(), cookies: Vec::new() }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    fn keep(&mut self, mut response: ureq::http::Response<ureq::Body>) -> Answer {
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(k, _)| k != name);
-            if !value.is_empty() {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        Answer {
-            status: response.status().as_u16(),
-            location: response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()),
-            headers: response.headers().clone(),
-            body: response.body_mut().read_to_string().unwrap(),
-        }
-    }
-
-    /// The response to a GET, its body unread (for an event stream).
-    fn open(&self, path: &str) -> ureq::http::Response<ureq::Body> {
-        self.agent
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .call()
-            .unwrap()
-    }
-
-    fn get(&mut self, path: &str) -> Answer {
-        let response = self.open(path);
-        self.keep(response)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
-        let response = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send_form(form.iter().copied())
-            .unwrap();
-        self.keep(response)
-    }
-
-    /// The CSRF token of the last form of `page`.
-    fn csrf(&mut self, page: &str) -> String {
-        let body = self.get(page).body;
-        let marker = "name=\"csrf\" value=\"";
-        let start = body.rfind(marker).expect("a form with a CSRF token") + marker.len();
-        body[start..start + 64].to_owned()
-    }
-
-    fn sign_in_as(&mut self, name: &str, password: &str) -> Answer {
-        let csrf = self.csrf("/console/sign-in");
-        self.post("/console/sign-in", &[("name", name), ("password", password), ("csrf", &csrf)])
-    }
-
-    fn signed_in(base: &str, name: &str) -> Self {
-        let mut browser = Self::new(base);
-        let answer = browser.sign_in_as(name, PASSWORD);
-        assert_eq!((answer.status, answer.location.as_deref()), (303, Some("/console/fleet")));
-        browser
-    }
 }
 
 fn each_role_sees_only_its_pages_and_nobody_without_a_session<S: HubStore>(hub: TestHub<S>) {
@@ -392,28 +304,6 @@ fn the_fleet_marks_silent_stations_failing_printers_and_denying_lanes<S: HubStor
     let evil = row(&body, "gate-evil");
     assert!(!evil.contains("<script") && !evil.contains("<img") && !evil.contains("<b>"), "{evil}");
     assert!(evil.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{evil}");
-}
-
-/// The first event of a server-sent event stream: its name and data.
-fn first_event(response: ureq::http::Response<ureq::Body>) -> (String, String) {
-    let mut reader = response.into_body().into_reader();
-    let mut text = String::new();
-    let mut buffer = [0u8; 4096];
-    while !text.contains("\n\n") {
-        let n = reader.read(&mut buffer).unwrap();
-        assert!(n > 0, "the stream ended: {text}");
-        text.push_str(std::str::from_utf8(&buffer[..n]).unwrap());
-    }
-    let event = text.split("\n\n").next().unwrap();
-    let field = |name: &str| -> String {
-        event
-            .lines()
-            .filter_map(|line| line.strip_prefix(name))
-            .map(|v| v.trim_start())
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    (field("event:"), field("data:"))
 }
 
 fn the_fleet_updates_through_server_sent_events<S: HubStore>(hub: TestHub<S>) {
@@ -1207,8 +1097,10 @@ fn venue_now_agrees_with_report_daily_on_the_same_day<S: HubStore>(hub: TestHub<
     let report =
         expo_kiosk::stats::day_figures(store.conn(), &definition.event.id, &zones, &day, now)
             .unwrap();
-    let venue =
-        hub.runtime.block_on(expo_hub::venue_now::venue_now(hub.store.as_ref(), None)).unwrap();
+    let venue = hub
+        .runtime
+        .block_on(expo_hub::venue_now::venue_now(hub.store.as_ref(), None, chrono::Utc::now()))
+        .unwrap();
     let hub_figures = &venue.figures;
 
     assert_eq!(venue.date, today);
@@ -1345,7 +1237,7 @@ fn venue_now_updates_through_server_sent_events<S: HubStore>(hub: TestHub<S>) {
     let (_dir, _office) = busy_day(&hub);
     let mut ops = Browser::signed_in(&hub.url, "ops");
     let page = ops.get("/console/venue").body;
-    assert!(page.contains("new EventSource('/console/venue/events?date="), "{page}");
+    assert!(page.contains("new EventSource('/console/venue/events?today="), "{page}");
     let stream = ops.open("/console/venue/events");
     assert_eq!(stream.headers().get("content-type").unwrap(), "text/event-stream");
     let (event, data) = first_event(stream);
@@ -1373,4 +1265,134 @@ fn a_hub_counts_the_changes_it_held_before_it_kept_venue_totals() {
     let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
     let counted = hub.runtime.block_on(reopened.venue_totals("2000-01-01T00:00", "9999")).unwrap();
     assert_eq!(counted, before);
+}
+
+/// The live page opened on today follows the venue's day past its midnight (a clock the
+/// test moves), says so and offers the day before; a page of a day asked for stays on it.
+fn venue_now_follows_the_venues_day_past_midnight<S: HubStore>(hub: TestHub<S>) {
+    use chrono::TimeZone;
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 5, 1).unwrap();
+    let event = expo_kiosk::demo::demo_event_toml(day);
+    let definition = expo_kiosk::domain::EventDefinition::from_toml(&event).unwrap();
+    let data_centre = expo_hub::registrations::DataCentreEvent {
+        event_id: definition.event.id.clone(),
+        definition: event,
+        data_key: "00".repeat(32),
+    };
+    hub.runtime.block_on(hub.store.put_data_centre_event(data_centre)).unwrap();
+    // 23:59:59 in Shanghai (UTC+8), the event's zone.
+    let before_midnight = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 15, 59, 59).unwrap();
+    let clock = expo_hub::console::ConsoleClock::pinned(before_midnight);
+    let console = ConsoleConfig {
+        clock: clock.clone(),
+        fleet_refresh: Duration::from_millis(20),
+        ..ConsoleConfig::default()
+    };
+    let config = HubConfig { console, ..common::small_limits() };
+    let live = TestHub::start_with(common::runtime(), Arc::clone(&hub.store), config, None);
+    let mut ops = Browser::signed_in(&live.url, "ops");
+    let page = ops.get("/console/venue?lang=en").body;
+    assert!(page.contains("<span id=\"venue-day\">2026-05-01</span>"), "{page}");
+    assert!(page.contains("new EventSource('/console/venue/events?today=2026-05-01')"), "{page}");
+
+    let mut stream = EventStream::new(ops.open("/console/venue/events?today=2026-05-01"));
+    let (event, data) = stream.next_event();
+    assert_eq!(event, "venue");
+    assert!(data.contains("<span id=\"venue-day\">2026-05-01</span>"), "{data}");
+    assert!(!data.contains("day-changed"), "{data}");
+
+    clock.set(before_midnight + chrono::Duration::seconds(2));
+    // Events made before the clock moved may still be on their way.
+    let changed = (0..1000)
+        .map(|_| stream.next_event().1)
+        .find(|data| data.contains("<span id=\"venue-day\">2026-05-02</span>"))
+        .expect("the page moves to the new day");
+    assert!(changed.contains("id=\"day-changed\""), "{changed}");
+    assert!(changed.contains("figures start again from zero on 2026-05-02"), "{changed}");
+    assert!(
+        changed.contains(
+            "href=\"/console/venue?date=2026-05-01\">Show the day before: 2026-05-01</a>"
+        ),
+        "{changed}"
+    );
+    assert!(changed.contains("/console/venue/gate_flow/csv?date=2026-05-02"), "{changed}");
+
+    // A page opened on a day asked for stays on it, and says nothing.
+    let (_, fixed) = first_event(ops.open("/console/venue/events?date=2026-05-01"));
+    assert!(fixed.contains("<span id=\"venue-day\">2026-05-01</span>"), "{fixed}");
+    assert!(!fixed.contains("day-changed"), "{fixed}");
+    // A page opened after midnight shows the new day and says nothing.
+    let page = ops.get("/console/venue").body;
+    assert!(
+        page.contains("<span id=\"venue-day\">2026-05-02</span>") && !page.contains("day-changed")
+    );
+}
+
+/// The look-up reads a search table the hub keeps: it follows each attendee's current
+/// version (a new name is found, the old one not), leaves merged-away attendees out,
+/// checks a long text against the whole name, and finds phones by their last digits.
+fn the_look_up_follows_each_attendees_current_version<S: HubStore>(hub: TestHub<S>) {
+    let renamed = registered(&hub, "Zhao Old-Name", "R-200", "+86 139 0000 1111", false);
+    let long = "Maximilian Alexander Konstantin von Hohenberg-Wittelsbach";
+    let noble = registered(&hub, long, "R-201", "13900002222", false);
+    let twin = registered(&hub, "Chen Twin", "R-202", "13900003333", false);
+    add_user(&hub, "ana", ConsoleRole::Organiser);
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    assert!(ana.get("/console/attendees?q=old-name").body.contains(&renamed.to_string()));
+
+    let mut desk = Station::new("desk-edit");
+    // Later than the versions it replaces.
+    (0..10).for_each(|_| drop(desk.tick()));
+    let mut record = common::attendee_record(renamed, "Zhao New-Name", Some("hash-R-200"));
+    record.registration_code = Some("R-200".into());
+    record.phone = "+86 139 0000 1111".into();
+    let mut merged = common::attendee_record(twin, "Chen Twin", Some("hash-R-202"));
+    merged.registration_code = Some("R-202".into());
+    merged.merged_into = Some(renamed);
+    let changes = [desk.change(Record::Attendee(record)), desk.change(Record::Attendee(merged))];
+    let answer = hub.client("desk-edit").push(&changes).unwrap();
+    assert!(answer.refused.is_empty(), "{:?}", answer.refused);
+
+    assert!(ana.get("/console/attendees?q=new-name").body.contains(&renamed.to_string()));
+    assert!(ana.get("/console/attendees?q=old-name").body.contains("id=\"no-matches\""));
+    assert!(ana.get("/console/attendees?q=chen%20twin").body.contains("id=\"no-matches\""));
+    assert!(ana.get("/console/attendees?q=R-202").body.contains("id=\"no-matches\""));
+    // Longer than a stored name part: found by its start, checked against the whole name.
+    let tail = "alexander konstantin von hohenberg-wittelsbach";
+    assert!(ana
+        .get(&format!("/console/attendees?q={}", tail.replace(' ', "%20")))
+        .body
+        .contains(&noble.to_string()));
+    let wrong = "alexander konstantin von hohenberg-wittelsbacx";
+    assert!(ana
+        .get(&format!("/console/attendees?q={}", wrong.replace(' ', "%20")))
+        .body
+        .contains("id=\"no-matches\""));
+    // A phone by its last digits, however it was written.
+    let by_phone = ana.get("/console/attendees?q=139-0000-1111").body;
+    assert!(by_phone.contains(&renamed.to_string()), "{by_phone}");
+}
+
+/// A hub that held attendees before it kept the search table indexes them when it opens.
+#[test]
+fn a_hub_indexes_the_attendees_it_held_before_it_kept_a_search_table() {
+    let hub = common::sqlite_hub();
+    let held = registered(&hub, "Liu Before", "R-300", "13900004444", false);
+    let path = hub.sqlite_path().unwrap();
+    let older = rusqlite::Connection::open(&path).unwrap();
+    older
+        .execute_batch(
+            "DROP TRIGGER attendee_search_added; DROP TRIGGER attendee_search_replaced;
+             DROP TABLE attendee_search; DROP TABLE attendee_name_parts;",
+        )
+        .unwrap();
+    let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
+    let search = expo_hub::store::AttendeeSearch {
+        text: "before".into(),
+        phone_digits: None,
+        categories: Vec::new(),
+    };
+    let found = hub.runtime.block_on(reopened.search_attendees(&search, 5)).unwrap();
+    assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![held]);
 }

@@ -156,6 +156,8 @@ pub enum T {
     NoEvent,
     NoFigures,
     BadDate,
+    VenueDayChanged,
+    ShowYesterday,
 }
 
 impl T {
@@ -330,6 +332,12 @@ impl T {
             ),
             T::NoFigures => ("Nothing yet.", "暂无数据。"),
             T::BadDate => ("A day is written YYYY-MM-DD.", "日期格式应为 YYYY-MM-DD。"),
+            // The station dashboard's words (src/ui/i18n.rs).
+            T::VenueDayChanged => (
+                "The venue's day changed at midnight; figures start again from zero on",
+                "场馆已过午夜，新的一天从零开始统计：",
+            ),
+            T::ShowYesterday => ("Show the day before:", "查看前一天"),
         };
         match lang {
             Lang::En => en,

@@ -59,6 +59,41 @@ pub struct ConsoleConfig {
     pub session_lifetime: Duration,
     /// How often the fleet page's events carry the table.
     pub fleet_refresh: Duration,
+    /// The clock that decides the venue's day on "Venue now".
+    pub clock: ConsoleClock,
+}
+
+/// The console's clock: the system's, or one pinned to a time a test sets (the venue's
+/// midnight passing while a page is open), instead of a test waiting for it.
+#[derive(Clone, Debug, Default)]
+pub struct ConsoleClock {
+    /// Milliseconds since the epoch, when pinned.
+    pinned: Option<Arc<std::sync::atomic::AtomicI64>>,
+}
+
+impl ConsoleClock {
+    pub fn pinned(at: chrono::DateTime<chrono::Utc>) -> Self {
+        let ms = std::sync::atomic::AtomicI64::new(at.timestamp_millis());
+        Self { pinned: Some(Arc::new(ms)) }
+    }
+
+    /// Moves a pinned clock (every copy of it) to `at`; the system's clock is not moved.
+    pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
+        if let Some(pinned) = &self.pinned {
+            pinned.store(at.timestamp_millis(), std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.pinned
+            .as_ref()
+            .and_then(|ms| {
+                chrono::DateTime::from_timestamp_millis(
+                    ms.load(std::sync::atomic::Ordering::SeqCst),
+                )
+            })
+            .unwrap_or_else(chrono::Utc::now)
+    }
 }
 
 impl Default for ConsoleConfig {
@@ -67,6 +102,7 @@ impl Default for ConsoleConfig {
             secure_cookies: false,
             session_lifetime: Duration::from_secs(8 * 60 * 60),
             fleet_refresh: Duration::from_secs(2),
+            clock: ConsoleClock::default(),
         }
     }
 }

@@ -61,7 +61,7 @@ async fn figures<S: HubStore>(
     session: &Session,
     date: Option<NaiveDate>,
 ) -> Result<VenueNow, Response> {
-    match venue_now::venue_now(console.store.as_ref(), date).await {
+    match venue_now::venue_now(console.store.as_ref(), date, console.config.clock.now()).await {
         Ok(figures) => Ok(figures),
         Err(VenueNowError::Store(error)) => Err(visit.storage_failed(error)),
         Err(VenueNowError::NoEvent) => Err(refused(visit, session, StatusCode::OK, T::NoEvent)),
@@ -83,26 +83,21 @@ pub(super) async fn page<S: HubStore>(
     let date = asked_day(&visit, &session, query)?;
     let venue = figures(&console, &visit, &session, date).await?;
     let lang = visit.lang;
-    let day = venue.date;
-    let link = |date: NaiveDate, text: T| {
-        format!("<a href=\"/console/venue?date={date}\">{}</a>", text.get(lang))
+    // Showing today, the live page follows the venue's day past midnight; a day asked
+    // for stays that day.
+    let stream = match date {
+        Some(day) => format!("date={day}"),
+        None => format!("today={}", venue.today),
     };
-    let mut days = vec![link(day.pred_opt().unwrap_or(day), T::DayBefore)];
-    days.push(format!("<a href=\"/console/venue\">{}</a>", T::Today.get(lang)));
-    days.push(link(venue.today.pred_opt().unwrap_or(venue.today), T::Yesterday));
-    if day < venue.today {
-        days.push(link(day.succ_opt().unwrap_or(day), T::DayAfter));
-    }
     let body = format!(
-        "<p><strong>{event}</strong> · <span id=\"venue-day\">{day}</span> · {local} ({tz}) · \
+        "<p><strong>{event}</strong> · {local} ({tz}) · \
          <span id=\"live\" class=\"muted\">{live} ●</span></p>\
-         <p id=\"days\">{days}</p>\
-         <div id=\"venue-charts\">{charts}</div>\
+         <div id=\"venue-day-view\">{day_view}</div>\
          <script>\
-         const events = new EventSource('/console/venue/events?date={day}');\
+         const events = new EventSource('/console/venue/events?{stream}');\
          const live = document.getElementById('live');\
          events.addEventListener('venue', (e) => {{\
-           document.getElementById('venue-charts').innerHTML = e.data;\
+           document.getElementById('venue-day-view').innerHTML = e.data;\
            live.textContent = '{live} ● ' + new Date().toLocaleTimeString('{locale}', {{ timeZone: '{tz}', hour12: false }});\
          }});\
          events.addEventListener('signed_out', () => {{ events.close(); location.href = '/console/sign-in'; }});\
@@ -114,11 +109,41 @@ pub(super) async fn page<S: HubStore>(
         live = T::Live.get(lang),
         // The update time in the venue's zone, as every figure on the page.
         locale = if lang == Lang::ZhCn { "zh-CN" } else { "en-GB" },
-        days = days.join(" · "),
-        charts = chart_sections(lang, &venue),
+        day_view = day_view(lang, &venue, None),
     );
     Ok(visit
         .html(StatusCode::OK, html::page(lang, T::VenueNow, Some((&session, Page::Venue)), &body)))
+}
+
+/// The day shown, the links to other days and the charts: what a live update replaces.
+/// `opened_on` is the venue's today when the page opened on today, if that has passed:
+/// then the page says the day changed, with the day before one click away.
+fn day_view(lang: Lang, venue: &VenueNow, opened_on: Option<NaiveDate>) -> String {
+    let day = venue.date;
+    let link =
+        |date: NaiveDate, text: &str| format!("<a href=\"/console/venue?date={date}\">{text}</a>");
+    let yesterday = venue.today.pred_opt().unwrap_or(venue.today);
+    let mut days = vec![link(day.pred_opt().unwrap_or(day), T::DayBefore.get(lang))];
+    days.push(format!("<a href=\"/console/venue\">{}</a>", T::Today.get(lang)));
+    days.push(link(yesterday, T::Yesterday.get(lang)));
+    if day < venue.today {
+        days.push(link(day.succ_opt().unwrap_or(day), T::DayAfter.get(lang)));
+    }
+    let changed = match opened_on {
+        Some(opened) if opened != venue.today => format!(
+            "<p class=\"notice\" id=\"day-changed\">{changed} {today} · {show}</p>",
+            changed = T::VenueDayChanged.get(lang),
+            today = venue.today,
+            show = link(yesterday, &format!("{} {yesterday}", T::ShowYesterday.get(lang))),
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{changed}<p><span id=\"venue-day\">{day}</span> · <span id=\"days\">{days}</span></p>\
+         <div id=\"venue-charts\">{charts}</div>",
+        days = days.join(" · "),
+        charts = chart_sections(lang, venue),
+    )
 }
 
 /// Every chart with its links to the table, the CSV and the picture.
@@ -143,20 +168,29 @@ fn chart_sections(lang: Lang, venue: &VenueNow) -> String {
     sections
 }
 
-/// The charts again every [`super::ConsoleConfig::fleet_refresh`].
+/// What the live page asks for: a day (`date`), or today as it was when the page opened
+/// (`today`), which the stream follows past the venue's midnight.
+#[derive(Deserialize)]
+pub(super) struct StreamQuery {
+    date: Option<String>,
+    today: Option<String>,
+}
+
+/// The day view again every [`super::ConsoleConfig::fleet_refresh`].
 pub(super) async fn events<S: HubStore>(
     State(console): State<Arc<Console<S>>>,
     visit: Visit,
-    query: Result<Query<DayQuery>, QueryRejection>,
+    query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Response {
     let lang = visit.lang;
-    let date = query
-        .ok()
-        .and_then(|Query(q)| q.date)
-        .and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok());
+    let (date, opened_on) = match query {
+        Ok(Query(query)) => (day_of(query.date), day_of(query.today)),
+        Err(_) => (None, None),
+    };
     live_events(console, visit, Page::Venue, "venue", move |console| async move {
-        match venue_now::venue_now(console.store.as_ref(), date).await {
-            Ok(venue) => Some(chart_sections(lang, &venue)),
+        let now = console.config.clock.now();
+        match venue_now::venue_now(console.store.as_ref(), date, now).await {
+            Ok(venue) => Some(day_view(lang, &venue, opened_on.filter(|_| date.is_none()))),
             Err(error) => {
                 tracing::error!(%error, "console: cannot compute the venue's figures");
                 None
@@ -164,6 +198,10 @@ pub(super) async fn events<S: HubStore>(
         }
     })
     .await
+}
+
+fn day_of(text: Option<String>) -> Option<NaiveDate> {
+    text.and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok())
 }
 
 /// One chart as a table page, a CSV file or an SVG picture.

@@ -1,0 +1,127 @@
+//! PostgreSQL search table of the console's attendee look-up
+//! (`HubStore::search_attendees`): a trigger on `current_state` keeps, for each current
+//! attendee not merged away, its name folded to lower case, registration code, phone
+//! digits and category, and the name's parts (see [`crate::attendee_search`]), inside
+//! the push's own transaction. A search then reads a few index ranges instead of every
+//! attendee's JSON.
+
+use deadpool_postgres::Object;
+
+use super::attendee_search::{PART_CHARS, PART_POSITIONS, SCAN_PARTS};
+use super::store::{attendee_of_change, AttendeeSearch, StoreError};
+use expo_sync::protocol::AttendeeRecord;
+
+/// Run with the rest of the schema, under the migration lock.
+pub fn schema() -> String {
+    format!(
+        r#"
+CREATE TABLE IF NOT EXISTS attendee_search (
+    entity_key TEXT COLLATE "C" PRIMARY KEY,
+    name_folded TEXT NOT NULL,
+    registration_code TEXT,
+    phone_digits TEXT NOT NULL,
+    category TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attendee_search_by_code
+    ON attendee_search (registration_code) WHERE registration_code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS attendee_search_by_phone ON attendee_search (right(phone_digits, 7));
+CREATE TABLE IF NOT EXISTS attendee_name_parts (
+    part TEXT COLLATE "C" NOT NULL,
+    entity_key TEXT COLLATE "C" NOT NULL,
+    category TEXT NOT NULL,
+    PRIMARY KEY (part, entity_key)
+);
+CREATE OR REPLACE FUNCTION attendee_name_parts_of(folded TEXT) RETURNS SETOF TEXT
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT DISTINCT left(substr(folded, n), {PART_CHARS})
+    FROM generate_series(1, least(length(folded), {PART_POSITIONS})) n
+$$;
+-- Puts the attendee version `version` (a change id) of `key` in the search tables, in
+-- place of the one there.
+CREATE OR REPLACE FUNCTION attendee_search_put(key TEXT, version UUID)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    old_name TEXT;
+    d JSONB;
+    folded TEXT;
+BEGIN
+    DELETE FROM attendee_search WHERE entity_key = key RETURNING name_folded INTO old_name;
+    IF old_name IS NOT NULL THEN
+        DELETE FROM attendee_name_parts
+            WHERE entity_key = key AND part IN (SELECT attendee_name_parts_of(old_name));
+    END IF;
+    SELECT c.change_json::jsonb -> 'record' -> 'data' INTO d
+        FROM changes c WHERE c.change_id = version;
+    IF d IS NULL OR d ->> 'merged_into' IS NOT NULL THEN
+        RETURN;
+    END IF;
+    folded := lower(coalesce(d ->> 'name', ''));
+    INSERT INTO attendee_search VALUES (key, folded, d ->> 'registration_code',
+        translate(coalesce(d ->> 'phone', ''), ' -+.', ''), coalesce(d ->> 'category', ''));
+    INSERT INTO attendee_name_parts
+        SELECT part, key, coalesce(d ->> 'category', '') FROM attendee_name_parts_of(folded) part;
+END $$;
+CREATE OR REPLACE FUNCTION attendee_search_index() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.change_id = NEW.change_id THEN
+        RETURN NULL;
+    END IF;
+    PERFORM attendee_search_put(NEW.entity_key, NEW.change_id);
+    RETURN NULL;
+END $$;
+-- Made once; a hub that held attendees before indexes them then.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_trigger
+                   WHERE tgname = 'attendee_search_index' AND tgrelid = 'current_state'::regclass) THEN
+        CREATE TRIGGER attendee_search_index AFTER INSERT OR UPDATE OF change_id ON current_state
+            FOR EACH ROW WHEN (NEW.kind = 'attendee') EXECUTE FUNCTION attendee_search_index();
+        PERFORM attendee_search_put(entity_key, change_id) FROM current_state
+            WHERE kind = 'attendee';
+    END IF;
+END $$;
+"#
+    )
+}
+
+/// Up to `limit` current attendees matching `search` (see
+/// [`crate::store::HubStore::search_attendees`]), in name order.
+pub async fn search(
+    client: Object,
+    search: &AttendeeSearch,
+    limit: usize,
+) -> Result<Vec<AttendeeRecord>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "WITH named AS (
+                     SELECT entity_key FROM attendee_name_parts
+                     WHERE part >= left(lower($1), {PART_CHARS})
+                       AND part < left(lower($1), {PART_CHARS}) || chr(1114111)
+                       AND (cardinality($3::text[]) = 0 OR category = ANY($3::text[]))
+                     ORDER BY part, entity_key LIMIT {SCAN_PARTS}
+                 ), candidates AS (
+                     SELECT entity_key FROM named
+                     UNION SELECT entity_key FROM attendee_search WHERE registration_code = $1
+                     UNION SELECT entity_key FROM attendee_search
+                         WHERE $2::text IS NOT NULL AND right(phone_digits, 7) = right($2::text, 7)
+                 ),
+                 -- The matches kept first, so only their records are read.
+                 found AS (
+                     SELECT a.entity_key, a.name_folded FROM candidates
+                     JOIN attendee_search a ON a.entity_key = candidates.entity_key
+                     WHERE (strpos(a.name_folded, lower($1)) > 0 OR a.registration_code = $1
+                            OR ($2::text IS NOT NULL AND a.phone_digits LIKE '%' || $2::text))
+                       AND (cardinality($3::text[]) = 0 OR a.category = ANY($3::text[]))
+                     ORDER BY a.name_folded, a.entity_key LIMIT $4
+                 )
+                 SELECT c.change_json FROM found
+                 JOIN current_state s ON s.entity_key = found.entity_key
+                 JOIN changes c ON c.change_id = s.change_id
+                 ORDER BY found.name_folded, found.entity_key"
+            ),
+            &[&search.text, &search.phone_digits, &search.categories, &limit],
+        )
+        .await?;
+    rows.iter().map(|row| attendee_of_change(row.try_get(0)?)).collect()
+}

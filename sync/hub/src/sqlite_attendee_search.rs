@@ -1,0 +1,144 @@
+//! SQLite search table of the console's attendee look-up (`HubStore::search_attendees`):
+//! triggers on `current_state` keep, for each current attendee not merged away, its name
+//! folded to lower case, registration code, phone digits and category, and the name's
+//! parts (see [`crate::attendee_search`]), inside the push's own transaction. A search
+//! then reads a few index ranges instead of every attendee's JSON.
+
+use rusqlite::{params, Connection};
+
+use super::attendee_search::{PART_CHARS, PART_POSITIONS, SCAN_PARTS};
+use super::store::{attendee_of_change, AttendeeSearch, StoreError};
+use expo_sync::protocol::AttendeeRecord;
+
+fn tables() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS attendee_search (
+            entity_key TEXT PRIMARY KEY,
+            name_folded TEXT NOT NULL,
+            registration_code TEXT,
+            phone_digits TEXT NOT NULL,
+            category TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS attendee_search_by_code
+            ON attendee_search (registration_code) WHERE registration_code IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS attendee_search_by_phone
+            ON attendee_search (substr(phone_digits, -7));
+        CREATE TABLE IF NOT EXISTS attendee_name_parts (
+            part TEXT NOT NULL,
+            entity_key TEXT NOT NULL,
+            category TEXT NOT NULL,
+            PRIMARY KEY (part, entity_key)
+        ) WITHOUT ROWID;
+        -- The positions a name part may start at (SQLite triggers cannot count).
+        CREATE TABLE IF NOT EXISTS attendee_name_positions (n INTEGER PRIMARY KEY);
+        INSERT OR IGNORE INTO attendee_name_positions (n)
+            SELECT value FROM json_each('[{positions}]');",
+        positions = (1..=PART_POSITIONS).map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+    )
+}
+
+/// Fills the search row of each attendee version `versions` selects (changes `c` with
+/// the key in `key`), unless it was merged away.
+fn add_rows(key: &str, versions: &str) -> String {
+    let data = |field: &str| format!("json_extract(c.change_json, '$.record.data.{field}')");
+    format!(
+        "INSERT INTO attendee_search (entity_key, name_folded, registration_code, phone_digits,
+                                      category)
+             SELECT {key}, lower(coalesce({name}, '')), {code},
+                 replace(replace(replace(replace(coalesce({phone}, ''),
+                     ' ', ''), '-', ''), '+', ''), '.', ''),
+                 coalesce({category}, '')
+             {versions} AND {merged_into} IS NULL;",
+        name = data("name"),
+        code = data("registration_code"),
+        phone = data("phone"),
+        category = data("category"),
+        merged_into = data("merged_into"),
+    )
+}
+
+/// The name parts of the search rows `rows` selects (`a`: `attendee_search`).
+fn parts(rows: &str) -> String {
+    format!(
+        "SELECT substr(a.name_folded, p.n, {PART_CHARS}), a.entity_key, a.category
+         FROM attendee_search a, attendee_name_positions p
+         WHERE {rows} AND p.n <= length(a.name_folded)"
+    )
+}
+
+/// Creates the tables and triggers; on a hub that had none, indexes the attendees it
+/// holds already.
+pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection.transaction()?;
+    let existed: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master
+         WHERE type = 'trigger' AND name = 'attendee_search_added'",
+        [],
+        |r| r.get(0),
+    )?;
+    if existed {
+        return Ok(());
+    }
+    tx.execute_batch(&tables())?;
+    // The new version replaces the row and the parts of the one before.
+    let put = format!(
+        "DELETE FROM attendee_name_parts WHERE (part, entity_key, category) IN ({old_parts});
+         DELETE FROM attendee_search WHERE entity_key = NEW.entity_key;
+         {row}
+         INSERT OR IGNORE INTO attendee_name_parts (part, entity_key, category) {new_parts};",
+        old_parts = parts("a.entity_key = NEW.entity_key"),
+        row = add_rows("NEW.entity_key", "FROM changes c WHERE c.change_id = NEW.change_id"),
+        new_parts = parts("a.entity_key = NEW.entity_key"),
+    );
+    tx.execute_batch(&format!(
+        "CREATE TRIGGER attendee_search_added AFTER INSERT ON current_state
+             WHEN NEW.kind = 'attendee' BEGIN {put} END;
+         CREATE TRIGGER attendee_search_replaced AFTER UPDATE OF change_id ON current_state
+             WHEN NEW.kind = 'attendee' AND NEW.change_id <> OLD.change_id BEGIN {put} END;"
+    ))?;
+    let held = "FROM current_state s JOIN changes c ON c.change_id = s.change_id \
+                WHERE s.kind = 'attendee'";
+    tx.execute_batch(&format!(
+        "{rows} INSERT OR IGNORE INTO attendee_name_parts (part, entity_key, category) {parts};",
+        rows = add_rows("s.entity_key", held),
+        parts = parts("true"),
+    ))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Up to `limit` current attendees matching `search` (see
+/// [`crate::store::HubStore::search_attendees`]), in name order.
+pub fn search(
+    c: &Connection,
+    search: &AttendeeSearch,
+    limit: usize,
+) -> Result<Vec<AttendeeRecord>, StoreError> {
+    let mut query = c.prepare_cached(&format!(
+        "SELECT c.change_json FROM (SELECT a.entity_key, a.name_folded FROM attendee_search a
+         WHERE a.entity_key IN (
+                 SELECT entity_key FROM (
+                     SELECT entity_key FROM attendee_name_parts
+                     WHERE part >= substr(lower(?1), 1, {PART_CHARS})
+                       AND part < substr(lower(?1), 1, {PART_CHARS}) || char(1114111)
+                       AND (?3 = '[]' OR category IN (SELECT value FROM json_each(?3)))
+                     ORDER BY part, entity_key LIMIT {SCAN_PARTS})
+                 UNION SELECT entity_key FROM attendee_search WHERE registration_code = ?1
+                 UNION SELECT entity_key FROM attendee_search
+                     WHERE ?2 IS NOT NULL AND substr(phone_digits, -7) = substr(?2, -7))
+           AND (instr(a.name_folded, lower(?1)) > 0 OR a.registration_code = ?1
+                OR (?2 IS NOT NULL AND a.phone_digits LIKE '%' || ?2))
+           AND (?3 = '[]' OR a.category IN (SELECT value FROM json_each(?3)))
+         ORDER BY a.name_folded, a.entity_key LIMIT ?4) found
+         JOIN current_state s ON s.entity_key = found.entity_key
+         JOIN changes c ON c.change_id = s.change_id
+         ORDER BY found.name_folded, found.entity_key"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let categories = serde_json::Value::from(search.categories.clone()).to_string();
+    let rows = query
+        .query_map(params![search.text, search.phone_digits, categories, limit], |r| {
+            r.get::<_, String>(0)
+        })?;
+    rows.map(|json| attendee_of_change(&json?)).collect()
+}
