@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::api_keys::{require_scope, Scope};
 use crate::origin::HubOrigin;
 use crate::server::{parse_body, ApiError, Hub};
-use crate::store::{HubStore, StoreError};
+use crate::store::{current_under, HubStore, StoreError};
 use expo_sync::protocol::{AttendeeRecord, BadgeRecord, Record};
 use expo_sync::validate::{self, Invalid};
 
@@ -128,12 +128,10 @@ pub async fn current_badge<S: HubStore>(
     attendee: Uuid,
 ) -> Result<Option<BadgeRecord>, StoreError> {
     let prefix = format!("badge:{attendee}:");
-    Ok(store
-        .current_page("badge", &prefix, MAX_BADGES_PER_ATTENDEE)
+    Ok(current_under(store, "badge", &prefix, MAX_BADGES_PER_ATTENDEE)
         .await?
         .into_iter()
-        .take_while(|(key, _)| key.starts_with(&prefix))
-        .filter_map(|(_, record)| match record {
+        .filter_map(|record| match record {
             Record::Badge(badge) => Some(badge),
             _ => None,
         })

@@ -734,13 +734,31 @@ pub async fn current_under<S: HubStore>(
     prefix: &str,
     limit: usize,
 ) -> Result<Vec<Record>, StoreError> {
-    let page = store.current_page(kind, prefix, limit).await?;
-    Ok(page
-        .into_iter()
-        .take_while(|(key, _)| key.starts_with(prefix))
-        .map(|(_, record)| record)
-        .collect())
+    let mut found = Vec::new();
+    let mut after = prefix.to_owned();
+    while found.len() < limit {
+        let asked = PREFIX_PAGE.min(limit - found.len());
+        let page = store.current_page(kind, &after, asked).await?;
+        let more = page.len() == asked;
+        for (key, record) in page {
+            if !key.starts_with(prefix) {
+                return Ok(found);
+            }
+            found.push(record);
+            after = key;
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(found)
 }
+
+/// Rows [`current_under`] reads at a time. A page runs on past the prefix into the next
+/// entities' records, each one parsed, so the page is small: what one prefix holds is a
+/// few records (an attendee has one badge or two), and a page of the largest `limit`
+/// made the console's look-up and merge read a thousand other attendees' badges each.
+const PREFIX_PAGE: usize = 4;
 
 /// The record of a stored change: what the current state of its entity is.
 pub fn record_of_change(change_json: &str) -> Result<Record, StoreError> {

@@ -254,6 +254,7 @@ fn a_waiting_feed_follower_hears_of_a_push<S: HubStore>(hub: TestHub<S>) {
 }
 
 fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(hub: TestHub<S>) {
+    const ADA_SERIAL: u32 = 6;
     let revoker = add_key(&hub, "hotline", &[Scope::BadgesRevoke]);
     let reader = add_key(&hub, "crm", &[Scope::FeedRead]);
     let desk_token = hub.enrolled("desk-1");
@@ -263,15 +264,17 @@ fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(h
     let (ada, registered) = walk_in(&mut at_desk, "R-7", "Ada");
     let (grace, grace_registered) = walk_in(&mut at_desk, "R-8", "Grace");
     let (_, badgeless) = walk_in(&mut at_desk, "R-9", "Lin");
-    desk.push(&[
-        registered,
-        at_desk.badge(ada, 1, "superseded"),
-        at_desk.badge(ada, 2, "active"),
+    // Ada's badge was reprinted five times: her current serial lies beyond the first rows
+    // the hub reads of her badges (`store::current_under` reads a few at a time).
+    let mut pushed = vec![registered];
+    pushed.extend((1..ADA_SERIAL).map(|serial| at_desk.badge(ada, serial, "superseded")));
+    pushed.extend([
+        at_desk.badge(ada, ADA_SERIAL, "active"),
         grace_registered,
         at_desk.badge(grace, 1, "active"),
         badgeless,
-    ])
-    .unwrap();
+    ]);
+    desk.push(&pushed).unwrap();
     let cursor = gate.pull(0, 500).unwrap().next_cursor;
     let office = hub.client("admin-2");
     let office_cursor = office.pull(0, 500).unwrap().next_cursor;
@@ -281,7 +284,10 @@ fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(h
     let (status, answer) = call("POST", &url, Some(&revoker), Some(&request));
     assert_eq!(status, 200, "{answer}");
     let answer: RevocationResponse = serde_json::from_value(answer).unwrap();
-    assert_eq!((answer.attendee_id, answer.badge_serial, answer.already_revoked), (ada, 2, false));
+    assert_eq!(
+        (answer.attendee_id, answer.badge_serial, answer.already_revoked),
+        (ada, ADA_SERIAL, false)
+    );
 
     // The gate pulls the revocation of the current serial, made by the organiser; its audit
     // entry goes to admin stations only (`expo_sync::scope`). Stations check both by the
@@ -301,7 +307,7 @@ fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(h
         (Record::Badge(at_gate), Record::Badge(badge), Record::Audit(audit)) => {
             assert_eq!(
                 (at_gate.attendee_id, at_gate.serial, at_gate.status.as_str()),
-                (ada, 2, "revoked")
+                (ada, ADA_SERIAL, "revoked")
             );
             // A gate needs the verdict, not who revoked it or why.
             assert_eq!((at_gate.reason.as_deref(), at_gate.operator.as_str()), (None, ""));
@@ -323,7 +329,7 @@ fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(h
     let (status, again) = call("POST", &url, Some(&revoker), Some(&request));
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["already_revoked"], true);
-    assert_eq!(again["badge_serial"], 2);
+    assert_eq!(again["badge_serial"], ADA_SERIAL);
     let next = gate.pull(cursor, 500).unwrap();
     assert_eq!(next.changes.len(), 1, "no second revocation");
 
