@@ -458,10 +458,10 @@ async fn fill_decisions(
                        '\"HLC\"', '\"' || hlc || '\"'),
                        '\"STATION\"', '\"' || station || '\"')
             FROM made ORDER BY i
-            RETURNING change_id, origin, hlc, entity_key, change_json
+            RETURNING seq, change_id, origin, hlc, entity_key, change_json
         )
-        INSERT INTO current_state (entity_key, kind, precedence, hlc, change_id, origin, id_hash)
-        SELECT entity_key, 'gate_decision', $9::int, hlc, change_id, origin, NULL FROM stored";
+        INSERT INTO current_state (entity_key, kind, precedence, hlc, change_id, seq, origin, id_hash)
+        SELECT entity_key, 'gate_decision', $9::int, hlc, change_id, seq, origin, NULL FROM stored";
     let through_trigger = connect(url).await;
     let bulk = connect(url).await;
     // Triggers (the Venue-now totals) off for the bulk: its totals are summed below.
