@@ -736,8 +736,12 @@ pub async fn current_under<S: HubStore>(
 ) -> Result<Vec<Record>, StoreError> {
     let mut found = Vec::new();
     let mut after = prefix.to_owned();
+    let mut page_rows = PREFIX_PAGE;
     while found.len() < limit {
-        let asked = PREFIX_PAGE.min(limit - found.len());
+        let asked = page_rows.min(limit - found.len());
+        // Doubling: a prefix a hostile station filled to `limit` costs log2 rounds, not
+        // `limit / PREFIX_PAGE`.
+        page_rows = page_rows.saturating_mul(2);
         let page = store.current_page(kind, &after, asked).await?;
         let more = page.len() == asked;
         for (key, record) in page {
@@ -754,10 +758,11 @@ pub async fn current_under<S: HubStore>(
     Ok(found)
 }
 
-/// Rows [`current_under`] reads at a time. A page runs on past the prefix into the next
-/// entities' records, each one parsed, so the page is small: what one prefix holds is a
-/// few records (an attendee has one badge or two), and a page of the largest `limit`
-/// made the console's look-up and merge read a thousand other attendees' badges each.
+/// Rows [`current_under`] reads first, then twice as many each round. A page runs on past
+/// the prefix into the next entities' records, each one parsed, so it starts small: what
+/// one prefix holds is a few records (an attendee has one badge or two), and a page of the
+/// largest `limit` made the console's look-up and merge read a thousand other attendees'
+/// badges each.
 const PREFIX_PAGE: usize = 4;
 
 /// The record of a stored change: what the current state of its entity is.
