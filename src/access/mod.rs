@@ -145,9 +145,13 @@ impl Reason {
         Reason::deserialize(text).ok()
     }
 
+    /// The reasons that open the gate.
+    pub const GRANTING: [Reason; 3] =
+        [Reason::Granted, Reason::PassbackFlagged, Reason::ExitWithoutEntry];
+
     /// Whether a decision with this reason opens the gate.
     pub fn grants(self) -> bool {
-        matches!(self, Reason::Granted | Reason::PassbackFlagged | Reason::ExitWithoutEntry)
+        Self::GRANTING.contains(&self)
     }
 
     /// Short English and Chinese texts for a verdict screen.

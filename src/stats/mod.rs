@@ -323,6 +323,10 @@ pub struct DayTotals {
     /// Only the day's quarters (see [`VenueDay::quarter_range`]), as are `badges` and `gate`.
     pub registrations: Vec<QuarterTotal>,
     pub badges: Vec<BadgeTotal>,
+    /// The decisions of a reason that does not grant ([`Reason::GRANTING`]) count only by
+    /// reason, so a reader may hand them in summed over the day, one total per reason
+    /// whatever its gate, zone, direction and quarter say: a venue's day holds far fewer
+    /// reasons than gates × quarters × reasons.
     pub gate: Vec<GateTotal>,
     pub registered_all_days: u64,
     pub top_countries: Vec<NamedCount>,
@@ -387,14 +391,37 @@ pub fn figures_of(
     }
 }
 
+/// The local quarters of bucket keys, each key parsed once: a day's totals name at most
+/// a hundred keys, in up to tens of thousands of rows.
+struct LocalQuarters<'a> {
+    day: &'a VenueDay,
+    known: HashMap<String, Option<usize>>,
+}
+
+impl<'a> LocalQuarters<'a> {
+    fn new(day: &'a VenueDay) -> Self {
+        LocalQuarters { day, known: HashMap::new() }
+    }
+
+    fn of(&mut self, bucket: &str) -> Option<usize> {
+        if let Some(quarter) = self.known.get(bucket) {
+            return *quarter;
+        }
+        let quarter = self.day.local_quarter(bucket);
+        self.known.insert(bucket.to_owned(), quarter);
+        quarter
+    }
+}
+
 /// Sums quarter-hour totals into local hours of `day`.
 pub fn hourly_counts(
     day: &VenueDay,
     totals: impl IntoIterator<Item = QuarterTotal>,
 ) -> Vec<HourlyCount> {
+    let mut quarters = LocalQuarters::new(day);
     let mut sums: BTreeMap<(u8, String, String), u64> = BTreeMap::new();
     for total in totals {
-        let Some(quarter) = day.local_quarter(&total.quarter) else { continue };
+        let Some(quarter) = quarters.of(&total.quarter) else { continue };
         *sums.entry(((quarter / 4) as u8, total.category, total.source)).or_default() +=
             total.count;
     }
@@ -411,6 +438,7 @@ struct GateFigures {
 }
 
 fn gate_figures(zones: &[String], totals: &[GateTotal], day: &VenueDay) -> GateFigures {
+    let mut quarters = LocalQuarters::new(day);
     let mut flow: BTreeMap<(String, u8), (u64, u64)> = BTreeMap::new();
     // The event's zones in the event's order, then any other zone a decision names.
     let mut occupancy: Vec<(String, (u64, u64))> =
@@ -421,7 +449,7 @@ fn gate_figures(zones: &[String], totals: &[GateTotal], day: &VenueDay) -> GateF
             *denials.entry(total.reason.clone()).or_default() += total.decisions;
             continue;
         }
-        let Some(quarter) = day.local_quarter(&total.quarter) else { continue };
+        let Some(quarter) = quarters.of(&total.quarter) else { continue };
         let entering = total.direction == "in";
         let gate_counts = flow.entry((total.gate.clone(), quarter as u8)).or_default();
         let zone_index = match occupancy.iter().position(|(id, _)| *id == total.zone) {

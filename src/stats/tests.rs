@@ -320,3 +320,52 @@ fn spreadsheet_exports_escape_cells_that_would_run_as_formulas() {
     assert_eq!((cell("consent"), cell("entries")), ("true".into(), "0".into()));
     assert_eq!(cell("chinese_name"), "史密斯", "a Chinese name beside the name is exported");
 }
+
+/// A reader may hand in a denying reason's decisions summed over the day (the hub does,
+/// to read a day's few reasons instead of gates × quarters × reasons rows): the figures
+/// are the same.
+#[test]
+fn denials_summed_per_reason_give_the_same_figures() {
+    let total = |quarter: &str, gate: &str, zone: &str, direction: &str, reason: &str, n: u64| {
+        let passes = Reason::parse(reason).is_some_and(Reason::grants);
+        super::GateTotal {
+            quarter: quarter.into(),
+            gate: gate.into(),
+            zone: zone.into(),
+            direction: direction.into(),
+            reason: reason.into(),
+            decisions: n,
+            passages: if passes { n } else { 0 },
+        }
+    };
+    let granting = [
+        total("2026-11-24T01:00", "east-1", "hall-1", "in", "granted", 5),
+        total("2026-11-24T01:15", "east-1", "hall-1", "out", "exit_without_entry", 2),
+        total("2026-11-24T02:00", "west-1", "forum", "in", "passback_flagged", 1),
+    ];
+    let denying = [
+        total("2026-11-24T01:00", "east-1", "hall-1", "in", "revoked", 3),
+        total("2026-11-24T02:00", "west-1", "forum", "out", "revoked", 4),
+        total("2026-11-24T02:15", "west-1", "forum", "in", "passback", 2),
+        total("2026-11-24T02:15", "west-1", "forum", "in", "made-up", 1),
+    ];
+    let summed = [
+        total("", "", "", "", "revoked", 7),
+        total("", "", "", "", "passback", 2),
+        total("", "", "", "", "made-up", 1),
+    ];
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let day = VenueDay::new(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(), tz).unwrap();
+    let zones = vec!["hall-1".to_string()];
+    let now = Utc::now();
+    let figures = |denials: &[super::GateTotal]| {
+        let gate = granting.iter().chain(denials).cloned().collect();
+        let totals = DayTotals { gate, ..DayTotals::default() };
+        serde_json::to_value(figures_of("expo-2026", &zones, &day, now, totals)).unwrap()
+    };
+    let per_gate = figures(&denying);
+    assert_eq!(per_gate, figures(&summed));
+    assert_eq!(per_gate["totals"]["denied"], 10);
+    assert_eq!(per_gate["denials"][0]["name"], "revoked");
+    assert_eq!(per_gate["totals"]["entries"], 6);
+}

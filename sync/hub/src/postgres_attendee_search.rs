@@ -1,7 +1,7 @@
 //! PostgreSQL search table of the console's attendee look-up
 //! (`HubStore::search_attendees`): a trigger on `current_state` keeps, for each current
-//! attendee not merged away, its name folded to lower case, registration code, phone
-//! digits and category, and the name's parts (see [`crate::attendee_search`]), inside
+//! attendee not merged away, its name and Chinese name folded to lower case, registration
+//! code, phone digits and category, and both names' parts (see [`crate::attendee_search`]), inside
 //! the push's own transaction. A search then reads a few index ranges instead of every
 //! attendee's JSON.
 
@@ -37,18 +37,23 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM generate_series(1, least(length(folded), {PART_POSITIONS})) n
 $$;
 -- Puts the attendee version `version` (a change id) of `key` in the search tables, in
--- place of the one there.
+-- place of the one there. Both names are searched: the name and the Chinese name beside
+-- it (a foreign permanent-residence card holder's).
 CREATE OR REPLACE FUNCTION attendee_search_put(key TEXT, version UUID)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     old_name TEXT;
+    old_chinese_name TEXT;
     d JSONB;
     folded TEXT;
+    chinese_folded TEXT;
 BEGIN
-    DELETE FROM attendee_search WHERE entity_key = key RETURNING name_folded INTO old_name;
+    DELETE FROM attendee_search WHERE entity_key = key
+        RETURNING name_folded, chinese_name_folded INTO old_name, old_chinese_name;
     IF old_name IS NOT NULL THEN
         DELETE FROM attendee_name_parts
-            WHERE entity_key = key AND part IN (SELECT attendee_name_parts_of(old_name));
+            WHERE entity_key = key AND part IN (SELECT attendee_name_parts_of(old_name)
+                                                UNION SELECT attendee_name_parts_of(old_chinese_name));
     END IF;
     SELECT c.change_json::jsonb -> 'record' -> 'data' INTO d
         FROM changes c WHERE c.change_id = version;
@@ -56,10 +61,16 @@ BEGIN
         RETURN;
     END IF;
     folded := lower(coalesce(d ->> 'name', ''));
-    INSERT INTO attendee_search VALUES (key, folded, d ->> 'registration_code',
-        translate(coalesce(d ->> 'phone', ''), ' -+.', ''), coalesce(d ->> 'category', ''));
+    chinese_folded := lower(coalesce(d ->> 'chinese_name', ''));
+    INSERT INTO attendee_search (entity_key, name_folded, registration_code, phone_digits,
+                                 category, chinese_name_folded)
+        VALUES (key, folded, d ->> 'registration_code',
+                translate(coalesce(d ->> 'phone', ''), ' -+.', ''), coalesce(d ->> 'category', ''),
+                chinese_folded);
     INSERT INTO attendee_name_parts
-        SELECT part, key, coalesce(d ->> 'category', '') FROM attendee_name_parts_of(folded) part;
+        SELECT part, key, coalesce(d ->> 'category', '')
+        FROM (SELECT attendee_name_parts_of(folded)
+              UNION SELECT attendee_name_parts_of(chinese_folded)) parts(part);
 END $$;
 CREATE OR REPLACE FUNCTION attendee_search_index() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,6 +79,18 @@ BEGIN
     END IF;
     PERFORM attendee_search_put(NEW.entity_key, NEW.change_id);
     RETURN NULL;
+END $$;
+-- A search table from before Chinese names were searched gains them: the attendees that
+-- have one are put again.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'attendee_search'
+                     AND column_name = 'chinese_name_folded') THEN
+        ALTER TABLE attendee_search ADD COLUMN chinese_name_folded TEXT NOT NULL DEFAULT '';
+        PERFORM attendee_search_put(s.entity_key, s.change_id)
+            FROM current_state s JOIN changes c ON c.change_id = s.change_id
+            WHERE s.kind = 'attendee' AND c.change_json LIKE '%"chinese_name":%';
+    END IF;
 END $$;
 -- Made once; a hub that held attendees before indexes them then.
 DO $$ BEGIN
@@ -110,7 +133,9 @@ pub async fn search(
                  found AS (
                      SELECT a.entity_key, a.name_folded FROM candidates
                      JOIN attendee_search a ON a.entity_key = candidates.entity_key
-                     WHERE (strpos(a.name_folded, lower($1)) > 0 OR a.registration_code = $1
+                     WHERE (strpos(a.name_folded, lower($1)) > 0
+                            OR strpos(a.chinese_name_folded, lower($1)) > 0
+                            OR a.registration_code = $1
                             OR ($2::text IS NOT NULL AND a.phone_digits LIKE '%' || $2::text))
                        AND (cardinality($3::text[]) = 0 OR a.category = ANY($3::text[]))
                      ORDER BY a.name_folded, a.entity_key LIMIT $4

@@ -5,10 +5,11 @@
 //! totals by their primary key (quarter first) instead of millions of changes.
 
 use deadpool_postgres::Object;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::store::StoreError;
-use super::venue_now::{DeskBadgeTotal, VenueTotals};
+use super::venue_now::{granting_reasons, DeskBadgeTotal, VenueTotals};
 use expo_kiosk::stats::{GateTotal, QuarterTotal};
 
 /// Run with the rest of the schema, under the migration lock. A time that is not RFC 3339
@@ -108,15 +109,44 @@ fn total(row: &Row, index: usize) -> u64 {
     u64::try_from(row.get::<_, i64>(index)).unwrap_or(0)
 }
 
-/// The totals of the quarters in [first, end).
-pub async fn totals(c: Object, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
-    let registrations = c
-        .query(
+/// The totals of the quarters in [first, end), read in one snapshot so every chart shows
+/// the same moment; a denying reason's gate totals summed over the quarters (see
+/// [`expo_kiosk::stats::DayTotals::gate`]).
+pub async fn totals(mut c: Object, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
+    let tx = c
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let granting = granting_reasons();
+    let range: [&(dyn ToSql + Sync); 2] = [&first, &end];
+    let range_and_granting: [&(dyn ToSql + Sync); 3] = [&first, &end, &granting];
+    // One round trip: the connection pipelines the three queries.
+    let (registrations, badges, gate) = tokio::try_join!(
+        tx.query(
             "SELECT quarter, category, source, registered FROM venue_registrations
              WHERE quarter >= $1 AND quarter < $2 AND registered > 0",
-            &[&first, &end],
-        )
-        .await?
+            &range,
+        ),
+        tx.query(
+            "SELECT quarter, station, operator, issued, reprints FROM venue_badges
+             WHERE quarter >= $1 AND quarter < $2 AND issued > 0",
+            &range,
+        ),
+        tx.query(
+            "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
+             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0 AND reason = ANY($3)
+             UNION ALL
+             SELECT '', '', '', '', reason, sum(decisions)::bigint, sum(passages)::bigint
+             FROM venue_gate
+             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0 AND reason <> ALL($3)
+             GROUP BY reason",
+            &range_and_granting,
+        ),
+    )?;
+    tx.commit().await?;
+    let registrations = registrations
         .iter()
         .map(|r| QuarterTotal {
             quarter: r.get(0),
@@ -125,13 +155,7 @@ pub async fn totals(c: Object, first: &str, end: &str) -> Result<VenueTotals, St
             count: total(r, 3),
         })
         .collect();
-    let badges = c
-        .query(
-            "SELECT quarter, station, operator, issued, reprints FROM venue_badges
-             WHERE quarter >= $1 AND quarter < $2 AND issued > 0",
-            &[&first, &end],
-        )
-        .await?
+    let badges = badges
         .iter()
         .map(|r| DeskBadgeTotal {
             quarter: r.get(0),
@@ -141,13 +165,7 @@ pub async fn totals(c: Object, first: &str, end: &str) -> Result<VenueTotals, St
             reprints: total(r, 4),
         })
         .collect();
-    let gate = c
-        .query(
-            "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
-             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0",
-            &[&first, &end],
-        )
-        .await?
+    let gate = gate
         .iter()
         .map(|r| GateTotal {
             quarter: r.get(0),

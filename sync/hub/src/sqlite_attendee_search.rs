@@ -1,7 +1,7 @@
 //! SQLite search table of the console's attendee look-up (`HubStore::search_attendees`):
 //! triggers on `current_state` keep, for each current attendee not merged away, its name
-//! folded to lower case, registration code, phone digits and category, and the name's
-//! parts (see [`crate::attendee_search`]), inside the push's own transaction. A search
+//! and Chinese name folded to lower case, registration code, phone digits and category,
+//! and both names' parts (see [`crate::attendee_search`]), inside the push's own transaction. A search
 //! then reads a few index ranges instead of every attendee's JSON.
 
 use rusqlite::{params, Connection};
@@ -17,7 +17,8 @@ fn tables() -> String {
             name_folded TEXT NOT NULL,
             registration_code TEXT,
             phone_digits TEXT NOT NULL,
-            category TEXT NOT NULL
+            category TEXT NOT NULL,
+            chinese_name_folded TEXT NOT NULL DEFAULT ''
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS attendee_search_by_code
             ON attendee_search (registration_code) WHERE registration_code IS NOT NULL;
@@ -43,13 +44,14 @@ fn add_rows(key: &str, versions: &str) -> String {
     let data = |field: &str| format!("json_extract(c.change_json, '$.record.data.{field}')");
     format!(
         "INSERT INTO attendee_search (entity_key, name_folded, registration_code, phone_digits,
-                                      category)
+                                      category, chinese_name_folded)
              SELECT {key}, lower(coalesce({name}, '')), {code},
                  replace(replace(replace(replace(coalesce({phone}, ''),
                      ' ', ''), '-', ''), '+', ''), '.', ''),
-                 coalesce({category}, '')
+                 coalesce({category}, ''), {chinese_name}
              {versions} AND {merged_into} IS NULL;",
         name = data("name"),
+        chinese_name = chinese_name_folded(),
         code = data("registration_code"),
         phone = data("phone"),
         category = data("category"),
@@ -57,17 +59,27 @@ fn add_rows(key: &str, versions: &str) -> String {
     )
 }
 
-/// The name parts of the search rows `rows` selects (`a`: `attendee_search`).
+/// The Chinese name beside the name (a foreign permanent-residence card holder's) of the
+/// change `c`, folded as the name is.
+fn chinese_name_folded() -> &'static str {
+    "lower(coalesce(json_extract(c.change_json, '$.record.data.chinese_name'), ''))"
+}
+
+/// The parts of both names of the search rows `rows` selects (`a`: `attendee_search`).
 fn parts(rows: &str) -> String {
-    format!(
-        "SELECT substr(a.name_folded, p.n, {PART_CHARS}), a.entity_key, a.category
-         FROM attendee_search a, attendee_name_positions p
-         WHERE {rows} AND p.n <= length(a.name_folded)"
-    )
+    let of = |column: &str| {
+        format!(
+            "SELECT substr(a.{column}, p.n, {PART_CHARS}), a.entity_key, a.category
+             FROM attendee_search a, attendee_name_positions p
+             WHERE {rows} AND p.n <= length(a.{column})"
+        )
+    };
+    format!("{} UNION {}", of("name_folded"), of("chinese_name_folded"))
 }
 
 /// Creates the tables and triggers; on a hub that had none, indexes the attendees it
-/// holds already.
+/// holds already; on a hub whose table is from before Chinese names were searched, adds
+/// them (its triggers made again, the attendees with one indexed by it).
 pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
     let tx = connection.transaction()?;
     let existed: bool = tx.query_row(
@@ -76,10 +88,23 @@ pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
         [],
         |r| r.get(0),
     )?;
-    if existed {
+    tx.execute_batch(&tables())?;
+    let with_chinese_names: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('attendee_search')
+         WHERE name = 'chinese_name_folded'",
+        [],
+        |r| r.get(0),
+    )?;
+    if existed && with_chinese_names {
         return Ok(());
     }
-    tx.execute_batch(&tables())?;
+    if !with_chinese_names {
+        tx.execute_batch(
+            "ALTER TABLE attendee_search ADD COLUMN chinese_name_folded TEXT NOT NULL DEFAULT '';
+             DROP TRIGGER IF EXISTS attendee_search_added;
+             DROP TRIGGER IF EXISTS attendee_search_replaced;",
+        )?;
+    }
     // The new version replaces the row and the parts of the one before.
     let put = format!(
         "DELETE FROM attendee_name_parts WHERE (part, entity_key, category) IN ({old_parts});
@@ -98,11 +123,23 @@ pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
     ))?;
     let held = "FROM current_state s JOIN changes c ON c.change_id = s.change_id \
                 WHERE s.kind = 'attendee'";
-    tx.execute_batch(&format!(
-        "{rows} INSERT OR IGNORE INTO attendee_name_parts (part, entity_key, category) {parts};",
-        rows = add_rows("s.entity_key", held),
-        parts = parts("true"),
-    ))?;
+    if existed {
+        tx.execute_batch(&format!(
+            "UPDATE attendee_search SET chinese_name_folded = {chinese_name}
+             FROM current_state s JOIN changes c ON c.change_id = s.change_id
+             WHERE s.entity_key = attendee_search.entity_key
+               AND json_extract(c.change_json, '$.record.data.chinese_name') IS NOT NULL;
+             INSERT OR IGNORE INTO attendee_name_parts (part, entity_key, category) {parts};",
+            chinese_name = chinese_name_folded(),
+            parts = parts("a.chinese_name_folded <> ''"),
+        ))?;
+    } else {
+        tx.execute_batch(&format!(
+            "{rows} INSERT OR IGNORE INTO attendee_name_parts (part, entity_key, category) {parts};",
+            rows = add_rows("s.entity_key", held),
+            parts = parts("true"),
+        ))?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -126,7 +163,8 @@ pub fn search(
                  UNION SELECT entity_key FROM attendee_search WHERE registration_code = ?1
                  UNION SELECT entity_key FROM attendee_search
                      WHERE ?2 IS NOT NULL AND substr(phone_digits, -7) = substr(?2, -7))
-           AND (instr(a.name_folded, lower(?1)) > 0 OR a.registration_code = ?1
+           AND (instr(a.name_folded, lower(?1)) > 0 OR instr(a.chinese_name_folded, lower(?1)) > 0
+                OR a.registration_code = ?1
                 OR (?2 IS NOT NULL AND a.phone_digits LIKE '%' || ?2))
            AND (?3 = '[]' OR a.category IN (SELECT value FROM json_each(?3)))
          ORDER BY a.name_folded, a.entity_key LIMIT ?4) found

@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::store::StoreError;
-use super::venue_now::{DeskBadgeTotal, VenueTotals};
+use super::venue_now::{granting_reasons, DeskBadgeTotal, VenueTotals};
 use expo_kiosk::stats::{GateTotal, QuarterTotal};
 
 /// The tables (each ordered by UTC quarter hour, as the station's `stats_*` tables).
@@ -134,8 +134,10 @@ fn total(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// The totals of the quarters in [first, end).
+/// The totals of the quarters in [first, end); a denying reason's gate totals summed over
+/// the quarters (see [`expo_kiosk::stats::DayTotals::gate`]).
 pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
+    let granting = serde_json::Value::from(granting_reasons()).to_string();
     let registrations = c
         .prepare_cached(
             "SELECT quarter, category, source, registered FROM venue_registrations
@@ -161,9 +163,15 @@ pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, Sto
     let gate = c
         .prepare_cached(
             "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
-             WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0",
+             WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0
+               AND reason IN (SELECT value FROM json_each(?3))
+             UNION ALL
+             SELECT '', '', '', '', reason, sum(decisions), sum(passages) FROM venue_gate
+             WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0
+               AND reason NOT IN (SELECT value FROM json_each(?3))
+             GROUP BY reason",
         )?
-        .query_map(params![first, end], GateTotal::from_row)?
+        .query_map(params![first, end, granting], GateTotal::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(VenueTotals { registrations, badges, gate })
 }

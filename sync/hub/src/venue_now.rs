@@ -8,6 +8,7 @@
 //! checks they do. What only the hub knows is added: which desk issued each badge.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use expo_kiosk::access::Reason;
 use expo_kiosk::domain::EventDefinition;
 use expo_kiosk::stats::{
     self, BadgeTotal, Chart, ChartId, DayFigures, DayTotals, GateTotal, HourlyCount, QuarterTotal,
@@ -45,6 +46,12 @@ pub enum VenueNowError {
     BadEvent(String),
     #[error(transparent)]
     Day(#[from] StatsError),
+}
+
+/// The reasons whose decisions the page counts by gate, zone and quarter; the stores sum
+/// every other reason's over the day (see [`expo_kiosk::stats::DayTotals::gate`]).
+pub(crate) fn granting_reasons() -> Vec<&'static str> {
+    Reason::GRANTING.iter().map(|reason| reason.as_str()).collect()
 }
 
 /// The charts of the page, in its order.

@@ -46,6 +46,7 @@ common::hub_suite!(
     venue_now_updates_through_server_sent_events,
     venue_now_follows_the_venues_day_past_midnight,
     the_look_up_follows_each_attendees_current_version,
+    the_look_up_finds_a_card_holder_by_either_name,
 );
 
 /// A gate with one lane denying most scans, a failing printer and a lost scanner.
@@ -1394,5 +1395,116 @@ fn a_hub_indexes_the_attendees_it_held_before_it_kept_a_search_table() {
         categories: Vec::new(),
     };
     let found = hub.runtime.block_on(reopened.search_attendees(&search, 5)).unwrap();
+    assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![held]);
+}
+
+/// Pushes an attendee with a Chinese name beside the name (a foreign permanent-residence
+/// card holder's), as a desk records them, from the station `desk` (enrolled as `client`).
+fn card_holder(client: &HubClient, desk: &mut Station, id: uuid::Uuid, chinese_name: &str) {
+    let mut record = common::attendee_record(id, "SMITH JOHN MICHAEL", Some("hash-card"));
+    record.registration_code = Some("R-400".into());
+    record.chinese_name = chinese_name.into();
+    let answer = client.push(&[desk.change(Record::Attendee(record))]).unwrap();
+    assert!(answer.refused.is_empty(), "{:?}", answer.refused);
+}
+
+/// A foreign permanent-residence card holder is found by either name, as at a desk: by
+/// the Chinese name, part of it, or the name; the row shows both (masked for operations),
+/// and a new Chinese name replaces the old one in the search.
+fn the_look_up_finds_a_card_holder_by_either_name<S: HubStore>(hub: TestHub<S>) {
+    let holder = uuid::Uuid::now_v7();
+    let (client, mut desk) = (hub.client("desk-card"), Station::new("desk-card"));
+    card_holder(&client, &mut desk, holder, "史密斯");
+    add_one_user_per_role(&hub);
+    let mut ana = Browser::signed_in(&hub.url, "ana");
+    for text in ["%E5%8F%B2%E5%AF%86%E6%96%AF", "%E5%AF%86%E6%96%AF", "smith%20john"] {
+        let found = ana.get(&format!("/console/attendees?q={text}"));
+        assert_eq!(found.status, 200, "{}", found.body);
+        assert!(row_of(&found.body, holder).contains("SMITH JOHN MICHAEL (史密斯)"), "{text}");
+    }
+    let mut ops = Browser::signed_in(&hub.url, "ops");
+    let found = ops.get("/console/attendees?q=%E5%8F%B2%E5%AF%86%E6%96%AF").body;
+    let masked = row_of(&found, holder);
+    assert!(masked.contains("SMITH J. M. (史*斯)"), "{masked}");
+    assert!(!masked.contains("史密斯") && !masked.contains("JOHN"), "{masked}");
+
+    card_holder(&client, &mut desk, holder, "史文");
+    let old = ana.get("/console/attendees?q=%E5%AF%86%E6%96%AF").body;
+    assert!(old.contains("id=\"no-matches\""), "the old Chinese name is not searched: {old}");
+    let new = ana.get("/console/attendees?q=%E5%8F%B2%E6%96%87").body;
+    assert!(row_of(&new, holder).contains("(史文)"), "{new}");
+}
+
+fn search_for(text: &str) -> expo_hub::store::AttendeeSearch {
+    expo_hub::store::AttendeeSearch {
+        text: text.into(),
+        phone_digits: None,
+        categories: Vec::new(),
+    }
+}
+
+/// A hub whose search table is from before Chinese names were searched (its triggers
+/// the old ones, the column and parts missing) adds them when it opens, on SQLite.
+#[test]
+fn a_sqlite_hub_searches_the_chinese_names_it_held_before() {
+    let hub = common::sqlite_hub();
+    let held = uuid::Uuid::now_v7();
+    card_holder(&hub.client("desk-card"), &mut Station::new("desk-card"), held, "史密斯");
+    let path = hub.sqlite_path().unwrap();
+    let older = rusqlite::Connection::open(&path).unwrap();
+    older
+        .execute_batch(
+            "DROP TRIGGER attendee_search_added; DROP TRIGGER attendee_search_replaced;
+             ALTER TABLE attendee_search DROP COLUMN chinese_name_folded;
+             DELETE FROM attendee_name_parts WHERE part LIKE '史%' OR part LIKE '密%'
+                 OR part LIKE '斯%';
+             CREATE TRIGGER attendee_search_added AFTER INSERT ON current_state BEGIN SELECT 1; END;
+             CREATE TRIGGER attendee_search_replaced AFTER UPDATE ON current_state BEGIN SELECT 1; END;",
+        )
+        .unwrap();
+    drop(older);
+    let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
+    let found = hub.runtime.block_on(reopened.search_attendees(&search_for("密斯"), 5)).unwrap();
+    assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![held]);
+    // Its triggers are the new ones: a later card holder is found by the Chinese name too.
+    drop(reopened);
+    let later = uuid::Uuid::now_v7();
+    let mut desk = Station::new("desk-later");
+    let mut record = common::attendee_record(later, "DOE JANE", Some("hash-later"));
+    record.chinese_name = "多伊".into();
+    hub.client("desk-later").push(&[desk.change(Record::Attendee(record))]).unwrap();
+    let store = hub.store.as_ref();
+    let found = hub.runtime.block_on(store.search_attendees(&search_for("多伊"), 5)).unwrap();
+    assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![later]);
+}
+
+/// The same on PostgreSQL: the column added and filled when the hub connects.
+#[test]
+fn a_postgres_hub_searches_the_chinese_names_it_held_before() {
+    let Some(server) = common::postgres_url() else { return };
+    let runtime = common::runtime();
+    let url = common::fresh_postgres_url(&runtime, &server);
+    drop(runtime);
+    let held = uuid::Uuid::now_v7();
+    let hub = common::postgres_hub_on(&url);
+    card_holder(&hub.client("desk-card"), &mut Station::new("desk-card"), held, "史密斯");
+    hub.runtime.block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(
+                "ALTER TABLE attendee_search DROP COLUMN chinese_name_folded;
+                 DELETE FROM attendee_name_parts WHERE part LIKE '史%' OR part LIKE '密%'
+                     OR part LIKE '斯%';",
+            )
+            .await
+            .unwrap();
+        drop(client);
+        let _ = driver.await;
+    });
+    let reopened = common::postgres_hub_on(&url);
+    let store = reopened.store.as_ref();
+    let found = reopened.runtime.block_on(store.search_attendees(&search_for("密斯"), 5)).unwrap();
     assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![held]);
 }

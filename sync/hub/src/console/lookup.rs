@@ -1,5 +1,6 @@
-//! The attendee look-up (`/console/attendees?q=`): find an attendee by name, registration
-//! code or phone, see their current badge, and revoke it with a reason.
+//! The attendee look-up (`/console/attendees?q=`): find an attendee by name (or the
+//! Chinese name beside it), registration code or phone, see their current badge, and
+//! revoke it with a reason.
 //!
 //! - ID numbers are shown only masked (the hub holds no clear ID number anyway).
 //! - A role without the personal-data permission ([`ConsoleRole::shows_personal_data`])
@@ -235,11 +236,13 @@ fn render(
 fn result_row(lang: Lang, session: &Session, text: &str, found: &Found) -> String {
     let attendee = &found.attendee;
     let personal = session.role.shows_personal_data();
-    let (name, phone) = if personal {
-        (attendee.name.clone(), attendee.phone.clone())
-    } else {
-        (mask_name(&attendee.name), mask_phone(&attendee.phone))
+    let shown = |name: &str| if personal { name.to_owned() } else { mask_name(name) };
+    // Both names, as a search may have matched either.
+    let name = match attendee.chinese_name.as_str() {
+        "" => shown(&attendee.name),
+        chinese => format!("{} ({})", shown(&attendee.name), shown(chinese)),
     };
+    let phone = if personal { attendee.phone.clone() } else { mask_phone(&attendee.phone) };
     let document = match (&attendee.id_type, &attendee.id_masked) {
         (Some(kind), Some(masked)) => format!("{} {}", escape(kind), escape(masked)),
         _ => String::new(),
