@@ -7,6 +7,10 @@
 //! ([`expo_kiosk::stats::figures_of`]), so the two agree by construction and a test
 //! checks they do. What only the hub knows is added: which desk issued each badge.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use expo_kiosk::access::Reason;
 use expo_kiosk::domain::EventDefinition;
@@ -146,4 +150,131 @@ async fn event_definition<S: HubStore>(store: &S) -> Result<EventDefinition, Ven
         None => store.data_centre_event().await?.ok_or(VenueNowError::NoEvent)?.definition,
     };
     EventDefinition::from_toml(&text).map_err(|e| VenueNowError::BadEvent(e.to_string()))
+}
+
+/// A day's figures as one computation made them, with its charts: what the console's
+/// pages, chart exports and live updates of that day share.
+pub struct SharedDay {
+    pub venue: VenueNow,
+    /// [`VenueNow::charts`], drawn once.
+    pub charts: Vec<Chart>,
+}
+
+impl SharedDay {
+    /// The venue's today at `now`, in the event's time zone.
+    pub fn today_at(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.venue.definition.timezone()).date_naive()
+    }
+}
+
+/// How many times [`VenueFigures`]' freshness a day's figures may be served while newer
+/// ones are computed.
+pub const STALE_FACTOR: u32 = 5;
+/// Days kept at once: the console shows today and a few days around it; any more asked
+/// for (a hostile `?date=` sweep) are computed but not kept.
+const DAYS_KEPT: usize = 16;
+
+/// The figures of the days the console shows, computed once and shared by every page,
+/// chart export and live update, so many open consoles cost one computation per
+/// `fresh_for` (a day at 10 million gate decisions takes tens of milliseconds to sum).
+///
+/// How stale a figure may be: figures computed less than `fresh_for` ago are served as
+/// they are; older ones, up to `fresh_for` × [`STALE_FACTOR`], are served while a
+/// background task computes the next, so no request waits for it; older than that, the
+/// request computes them itself. A page of today is kept under "today" but only while
+/// the figures are of the venue's today at the request, so past the venue's midnight the
+/// new day is computed afresh. A `fresh_for` of zero computes at every request.
+pub struct VenueFigures {
+    fresh_for: Duration,
+    days: Mutex<HashMap<Option<NaiveDate>, Kept>>,
+}
+
+struct Kept {
+    day: Arc<SharedDay>,
+    computed: Instant,
+    refreshing: bool,
+}
+
+impl VenueFigures {
+    pub fn new(fresh_for: Duration) -> Self {
+        Self { fresh_for, days: Mutex::new(HashMap::new()) }
+    }
+
+    /// The figures of `date` (default: the venue's today at `now`), and the venue's today.
+    pub async fn day<S: HubStore>(
+        self: &Arc<Self>,
+        store: &Arc<S>,
+        date: Option<NaiveDate>,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<SharedDay>, NaiveDate), VenueNowError> {
+        if let Some(day) = self.kept(store, date, now) {
+            let today = day.today_at(now);
+            return Ok((day, today));
+        }
+        let day = Arc::new(shared_day(store.as_ref(), date, now).await?);
+        self.keep(date, &day);
+        let today = day.venue.today;
+        Ok((day, today))
+    }
+
+    /// The kept figures of `date` if they may be served at `now`, a refresh started when
+    /// they are due for one.
+    fn kept<S: HubStore>(
+        self: &Arc<Self>,
+        store: &Arc<S>,
+        date: Option<NaiveDate>,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<SharedDay>> {
+        let mut days = self.days.lock().ok()?;
+        let kept = days.get_mut(&date)?;
+        if date.is_none() && kept.day.venue.date != kept.day.today_at(now) {
+            return None;
+        }
+        let age = kept.computed.elapsed();
+        if age < self.fresh_for {
+            return Some(Arc::clone(&kept.day));
+        }
+        if age >= self.fresh_for * STALE_FACTOR {
+            return None;
+        }
+        if !kept.refreshing {
+            kept.refreshing = true;
+            let (figures, store) = (Arc::clone(self), Arc::clone(store));
+            tokio::spawn(async move {
+                match shared_day(store.as_ref(), date, now).await {
+                    Ok(day) => figures.keep(date, &Arc::new(day)),
+                    Err(error) => {
+                        tracing::error!(%error, "console: cannot compute the venue's figures");
+                        if let Ok(mut days) = figures.days.lock() {
+                            days.remove(&date);
+                        }
+                    }
+                }
+            });
+        }
+        Some(Arc::clone(&kept.day))
+    }
+
+    fn keep(&self, date: Option<NaiveDate>, day: &Arc<SharedDay>) {
+        if self.fresh_for.is_zero() {
+            return;
+        }
+        let Ok(mut days) = self.days.lock() else { return };
+        let servable = self.fresh_for * STALE_FACTOR;
+        days.retain(|_, kept| kept.computed.elapsed() < servable);
+        if days.len() < DAYS_KEPT || days.contains_key(&date) {
+            let kept = Kept { day: Arc::clone(day), computed: Instant::now(), refreshing: false };
+            days.insert(date, kept);
+        }
+    }
+}
+
+async fn shared_day<S: HubStore>(
+    store: &S,
+    date: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> Result<SharedDay, VenueNowError> {
+    let venue = venue_now(store, date, now).await?;
+    let charts = venue.charts();
+    Ok(SharedDay { venue, charts })
 }

@@ -47,6 +47,7 @@ common::hub_suite!(
     venue_now_follows_the_venues_day_past_midnight,
     the_look_up_follows_each_attendees_current_version,
     the_look_up_finds_a_card_holder_by_either_name,
+    venue_now_shares_a_days_figures_while_they_are_fresh,
 );
 
 /// A gate with one lane denying most scans, a failing printer and a lost scanner.
@@ -1507,4 +1508,57 @@ fn a_postgres_hub_searches_the_chinese_names_it_held_before() {
     let store = reopened.store.as_ref();
     let found = reopened.runtime.block_on(store.search_attendees(&search_for("密斯"), 5)).unwrap();
     assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![held]);
+}
+
+/// "Venue now" computes a day's figures once and shares them while they are fresh
+/// (`ConsoleConfig::venue_fresh`): within it, every page shows what the first request
+/// computed, while a hub that computes at every request shows the decision that came
+/// since; and past the venue's midnight the new day is computed at once, however fresh
+/// the old day's figures are.
+fn venue_now_shares_a_days_figures_while_they_are_fresh<S: HubStore>(hub: TestHub<S>) {
+    add_user(&hub, "ops", ConsoleRole::Operations);
+    let (_dir, _office) = busy_day(&hub);
+    let now = chrono::Utc::now();
+    let clock = expo_hub::console::ConsoleClock::pinned(now);
+    let start = |venue_fresh: Duration| {
+        let console =
+            ConsoleConfig { clock: clock.clone(), venue_fresh, ..ConsoleConfig::default() };
+        let config = HubConfig { console, ..common::small_limits() };
+        TestHub::start_with(common::runtime(), Arc::clone(&hub.store), config, None)
+    };
+    let (kept, exact) = (start(Duration::from_secs(3600)), start(Duration::ZERO));
+    let denials = |hub: &TestHub<S>| {
+        let csv = Browser::signed_in(&hub.url, "ops").get("/console/venue/denials/csv?lang=en");
+        assert_eq!(csv.status, 200, "{}", csv.body);
+        csv.body
+    };
+    let before = denials(&kept);
+    assert_eq!(denials(&exact), before);
+
+    let mut gate = Station::new("gate-late");
+    let late = expo_sync::protocol::GateDecisionRecord {
+        id: uuid::Uuid::now_v7(),
+        attendee_id: None,
+        badge_serial: None,
+        gate: "north".into(),
+        lane: "1".into(),
+        zone: "hall-1".into(),
+        direction: "in".into(),
+        granted: false,
+        reason: "malformed".into(),
+        at: expo_kiosk::store::format_time(now),
+        annulled: false,
+    };
+    let answer = hub.client("gate-late").push(&[gate.change(Record::GateDecision(late))]).unwrap();
+    assert!(answer.refused.is_empty(), "{:?}", answer.refused);
+    assert_eq!(denials(&kept), before, "the figures computed first, shared");
+    let after = denials(&exact);
+    assert_ne!(after, before, "computed at every request: {after}");
+
+    clock.set(now + chrono::Duration::days(1));
+    // The event's zone is Shanghai's, UTC+8.
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let tomorrow = clock.now().with_timezone(&shanghai).date_naive();
+    let page = Browser::signed_in(&kept.url, "ops").get("/console/venue?lang=en").body;
+    assert!(page.contains(&format!("<span id=\"venue-day\">{tomorrow}</span>")), "{page}");
 }

@@ -61,6 +61,9 @@ pub struct ConsoleConfig {
     pub fleet_refresh: Duration,
     /// The clock that decides the venue's day on "Venue now".
     pub clock: ConsoleClock,
+    /// How long "Venue now" serves a day's figures before it computes them again (see
+    /// [`crate::venue_now::VenueFigures`]); zero computes them at every request.
+    pub venue_fresh: Duration,
 }
 
 /// The console's clock: the system's, or one pinned to a time a test sets (the venue's
@@ -103,6 +106,7 @@ impl Default for ConsoleConfig {
             session_lifetime: Duration::from_secs(8 * 60 * 60),
             fleet_refresh: Duration::from_secs(2),
             clock: ConsoleClock::default(),
+            venue_fresh: Duration::from_secs(1),
         }
     }
 }
@@ -114,6 +118,8 @@ struct Console<S> {
     origin: Arc<HubOrigin>,
     /// Wakes the stations' long polls after the console stored changes.
     changes: Arc<ChangeNotifier>,
+    /// "Venue now"'s figures, shared by its pages and live updates.
+    venue: Arc<crate::venue_now::VenueFigures>,
 }
 
 const SESSION_COOKIE: &str = "expo_console";
@@ -130,7 +136,8 @@ pub fn router<S: HubStore>(
     origin: Arc<HubOrigin>,
     changes: Arc<ChangeNotifier>,
 ) -> Router {
-    let console = Arc::new(Console { store, config, origin, changes });
+    let venue = Arc::new(crate::venue_now::VenueFigures::new(config.venue_fresh));
+    let console = Arc::new(Console { store, config, origin, changes, venue });
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/fleet") }))
         .route("/sign-in", get(sign_in_page::<S>).post(sign_in::<S>))

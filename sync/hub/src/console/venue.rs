@@ -21,7 +21,7 @@ use super::html::{self, escape};
 use super::i18n::{Lang, T};
 use super::{live_events, Answer, Console, Visit};
 use crate::store::HubStore;
-use crate::venue_now::{self, VenueNow, VenueNowError, CHARTS};
+use crate::venue_now::{SharedDay, VenueNowError, CHARTS};
 
 #[derive(Deserialize)]
 pub(super) struct DayQuery {
@@ -54,14 +54,14 @@ fn refused(visit: &Visit, session: &Session, status: StatusCode, why: T) -> Resp
     visit.html(status, body)
 }
 
-/// The figures of the day, or the page to show instead.
+/// The figures of the day and the venue's today, or the page to show instead.
 async fn figures<S: HubStore>(
     console: &Console<S>,
     visit: &Visit,
     session: &Session,
     date: Option<NaiveDate>,
-) -> Result<VenueNow, Response> {
-    match venue_now::venue_now(console.store.as_ref(), date, console.config.clock.now()).await {
+) -> Result<(Arc<SharedDay>, NaiveDate), Response> {
+    match console.venue.day(&console.store, date, console.config.clock.now()).await {
         Ok(figures) => Ok(figures),
         Err(VenueNowError::Store(error)) => Err(visit.storage_failed(error)),
         Err(VenueNowError::NoEvent) => Err(refused(visit, session, StatusCode::OK, T::NoEvent)),
@@ -81,13 +81,14 @@ pub(super) async fn page<S: HubStore>(
 ) -> Answer {
     let session = visit.require(&console, Page::Venue, None).await?;
     let date = asked_day(&visit, &session, query)?;
-    let venue = figures(&console, &visit, &session, date).await?;
+    let (day, today) = figures(&console, &visit, &session, date).await?;
+    let venue = &day.venue;
     let lang = visit.lang;
     // Showing today, the live page follows the venue's day past midnight; a day asked
     // for stays that day.
     let stream = match date {
         Some(day) => format!("date={day}"),
-        None => format!("today={}", venue.today),
+        None => format!("today={today}"),
     };
     let body = format!(
         "<p><strong>{event}</strong> · {local} ({tz}) · \
@@ -109,31 +110,36 @@ pub(super) async fn page<S: HubStore>(
         live = T::Live.get(lang),
         // The update time in the venue's zone, as every figure on the page.
         locale = if lang == Lang::ZhCn { "zh-CN" } else { "en-GB" },
-        day_view = day_view(lang, &venue, None),
+        day_view = day_view(lang, &day, today, None),
     );
     Ok(visit
         .html(StatusCode::OK, html::page(lang, T::VenueNow, Some((&session, Page::Venue)), &body)))
 }
 
 /// The day shown, the links to other days and the charts: what a live update replaces.
-/// `opened_on` is the venue's today when the page opened on today, if that has passed:
-/// then the page says the day changed, with the day before one click away.
-fn day_view(lang: Lang, venue: &VenueNow, opened_on: Option<NaiveDate>) -> String {
-    let day = venue.date;
+/// `today` is the venue's today; `opened_on` is the venue's today when the page opened on
+/// today, if that has passed: then the page says the day changed, with the day before one
+/// click away.
+fn day_view(
+    lang: Lang,
+    shared: &SharedDay,
+    today: NaiveDate,
+    opened_on: Option<NaiveDate>,
+) -> String {
+    let day = shared.venue.date;
     let link =
         |date: NaiveDate, text: &str| format!("<a href=\"/console/venue?date={date}\">{text}</a>");
-    let yesterday = venue.today.pred_opt().unwrap_or(venue.today);
+    let yesterday = today.pred_opt().unwrap_or(today);
     let mut days = vec![link(day.pred_opt().unwrap_or(day), T::DayBefore.get(lang))];
     days.push(format!("<a href=\"/console/venue\">{}</a>", T::Today.get(lang)));
     days.push(link(yesterday, T::Yesterday.get(lang)));
-    if day < venue.today {
+    if day < today {
         days.push(link(day.succ_opt().unwrap_or(day), T::DayAfter.get(lang)));
     }
     let changed = match opened_on {
-        Some(opened) if opened != venue.today => format!(
+        Some(opened) if opened != today => format!(
             "<p class=\"notice\" id=\"day-changed\">{changed} {today} · {show}</p>",
             changed = T::VenueDayChanged.get(lang),
-            today = venue.today,
             show = link(yesterday, &format!("{} {yesterday}", T::ShowYesterday.get(lang))),
         ),
         _ => String::new(),
@@ -142,16 +148,16 @@ fn day_view(lang: Lang, venue: &VenueNow, opened_on: Option<NaiveDate>) -> Strin
         "{changed}<p><span id=\"venue-day\">{day}</span> · <span id=\"days\">{days}</span></p>\
          <div id=\"venue-charts\">{charts}</div>",
         days = days.join(" · "),
-        charts = chart_sections(lang, venue),
+        charts = chart_sections(lang, shared),
     )
 }
 
 /// Every chart with its links to the table, the CSV and the picture.
-fn chart_sections(lang: Lang, venue: &VenueNow) -> String {
+fn chart_sections(lang: Lang, shared: &SharedDay) -> String {
     let mut sections = String::new();
-    for chart in venue.charts() {
+    for chart in &shared.charts {
         let key = chart.id.key();
-        let date = venue.date;
+        let date = shared.venue.date;
         let _ = write!(
             sections,
             "<section class=\"chart\" id=\"chart-{key}\" style=\"background:#fff;padding:1em;margin:1em 0\"><h2>{title}</h2>\
@@ -162,7 +168,7 @@ fn chart_sections(lang: Lang, venue: &VenueNow) -> String {
             table = T::ShowTable.get(lang),
             csv = T::DownloadCsv.get(lang),
             picture = T::DownloadPicture.get(lang),
-            svg = chart_svg(lang, &chart),
+            svg = chart_svg(lang, chart),
         );
     }
     sections
@@ -189,8 +195,10 @@ pub(super) async fn events<S: HubStore>(
     };
     live_events(console, visit, Page::Venue, "venue", move |console| async move {
         let now = console.config.clock.now();
-        match venue_now::venue_now(console.store.as_ref(), date, now).await {
-            Ok(venue) => Some(day_view(lang, &venue, opened_on.filter(|_| date.is_none()))),
+        match console.venue.day(&console.store, date, now).await {
+            Ok((day, today)) => {
+                Some(day_view(lang, &day, today, opened_on.filter(|_| date.is_none())))
+            }
             Err(error) => {
                 tracing::error!(%error, "console: cannot compute the venue's figures");
                 None
@@ -216,8 +224,9 @@ pub(super) async fn chart<S: HubStore>(
         return Err(refused(&visit, &session, StatusCode::NOT_FOUND, T::NotFound));
     };
     let date = asked_day(&visit, &session, query)?;
-    let venue = figures(&console, &visit, &session, date).await?;
-    let Some(chart) = venue.charts().into_iter().find(|chart| chart.id == id) else {
+    let (day, _) = figures(&console, &visit, &session, date).await?;
+    let venue = &day.venue;
+    let Some(chart) = day.charts.iter().find(|chart| chart.id == id) else {
         return Err(refused(&visit, &session, StatusCode::NOT_FOUND, T::NotFound));
     };
     let lang = visit.lang;
@@ -231,7 +240,7 @@ pub(super) async fn chart<S: HubStore>(
                 back = T::Back.get(lang),
                 day = venue.date,
                 title = chart.title(lang == Lang::En),
-                table = chart_table(lang, &chart),
+                table = chart_table(lang, chart),
             );
             Ok(visit.html(
                 StatusCode::OK,
@@ -245,7 +254,7 @@ pub(super) async fn chart<S: HubStore>(
                 Err(refused(&visit, &session, StatusCode::INTERNAL_SERVER_ERROR, T::NoFigures))
             }
         },
-        "svg" => Ok(download(chart_svg(lang, &chart).into_bytes(), "image/svg+xml", &file, "svg")),
+        "svg" => Ok(download(chart_svg(lang, chart).into_bytes(), "image/svg+xml", &file, "svg")),
         _ => Err(refused(&visit, &session, StatusCode::NOT_FOUND, T::NotFound)),
     }
 }
