@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use browser::{first_event, Browser};
 use chrono::{NaiveDate, TimeZone};
 use expo_hub::console::auth::{self, ConsoleRole};
+use expo_hub::console::ConsoleConfig;
 use expo_hub::enrolment::{add_station, enrol};
 use expo_hub::postgres::PostgresStore;
 use expo_hub::registrations::DataCentreEvent;
@@ -107,6 +108,7 @@ fn main() {
     assert_eq!(browser.post("/console/sign-in", &form).status, 303, "the organiser signs in");
     println!("sign-in (argon2id on purpose): {:.1} ms", ms(started.elapsed()));
     measure_pages(&mut browser, &runtime, &url, show_day, requests);
+    measure_venue_computed(&runtime, &store, show_day, requests);
     measure_actions(&mut browser, &runtime, &url, requests.min(10));
     println!("load after: {}", uptime());
 }
@@ -724,6 +726,34 @@ fn measure_pages(
         let samples =
             (0..requests.clamp(1, 20)).map(|_| first_event_after(browser, &path)).collect();
         report(what, samples);
+    }
+}
+
+/// Times "Venue now" on a hub that computes a day's figures at every request
+/// (`venue_fresh` zero) instead of sharing them for a second: what one computation costs.
+fn measure_venue_computed(
+    runtime: &tokio::runtime::Runtime,
+    store: &Arc<PostgresStore>,
+    show_day: NaiveDate,
+    requests: usize,
+) {
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let console = ConsoleConfig { venue_fresh: Duration::ZERO, ..ConsoleConfig::default() };
+    let config = HubConfig { console, ..HubConfig::default() };
+    runtime.spawn(serve(listener, Arc::clone(store), config, std::future::pending()));
+    let mut browser = Browser::new(&base);
+    let csrf = browser.csrf("/console/sign-in");
+    let form = [("name", ORGANISER), ("password", PASSWORD), ("csrf", &csrf)];
+    assert_eq!(browser.post("/console/sign-in", &form).status, 303, "the organiser signs in");
+    for (what, path) in [
+        ("venue now (show day), computed each time", format!("/console/venue?date={show_day}")),
+        (
+            "venue inside csv, computed each time",
+            format!("/console/venue/inside/csv?date={show_day}"),
+        ),
+    ] {
+        report(what, time_get(&mut browser, &path, requests));
     }
 }
 
