@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use expo_kiosk::access::Reason;
@@ -183,7 +183,9 @@ const DAYS_KEPT: usize = 16;
 /// background task computes the next, so no request waits for it; older than that, the
 /// request computes them itself. A page of today is kept under "today" but only while
 /// the figures are of the venue's today at the request, so past the venue's midnight the
-/// new day is computed afresh. A `fresh_for` of zero computes at every request.
+/// new day is computed afresh. A `fresh_for` of zero computes at every request. Ages are
+/// read on the console's clock (`now`), so a test moves them as it moves the venue's day;
+/// a clock set back makes the figures due at once.
 pub struct VenueFigures {
     fresh_for: Duration,
     days: Mutex<HashMap<Option<NaiveDate>, Kept>>,
@@ -191,7 +193,8 @@ pub struct VenueFigures {
 
 struct Kept {
     day: Arc<SharedDay>,
-    computed: Instant,
+    /// The console's clock when the figures were computed.
+    computed: DateTime<Utc>,
     refreshing: bool,
 }
 
@@ -212,7 +215,7 @@ impl VenueFigures {
             return Ok((day, today));
         }
         let day = Arc::new(shared_day(store.as_ref(), date, now).await?);
-        self.keep(date, &day);
+        self.keep(date, &day, now);
         let today = day.venue.today;
         Ok((day, today))
     }
@@ -230,7 +233,7 @@ impl VenueFigures {
         if date.is_none() && kept.day.venue.date != kept.day.today_at(now) {
             return None;
         }
-        let age = kept.computed.elapsed();
+        let age = age(kept.computed, now);
         if age < self.fresh_for {
             return Some(Arc::clone(&kept.day));
         }
@@ -242,7 +245,7 @@ impl VenueFigures {
             let (figures, store) = (Arc::clone(self), Arc::clone(store));
             tokio::spawn(async move {
                 match shared_day(store.as_ref(), date, now).await {
-                    Ok(day) => figures.keep(date, &Arc::new(day)),
+                    Ok(day) => figures.keep(date, &Arc::new(day), now),
                     Err(error) => {
                         tracing::error!(%error, "console: cannot compute the venue's figures");
                         if let Ok(mut days) = figures.days.lock() {
@@ -255,18 +258,25 @@ impl VenueFigures {
         Some(Arc::clone(&kept.day))
     }
 
-    fn keep(&self, date: Option<NaiveDate>, day: &Arc<SharedDay>) {
+    /// Keeps `day`, computed at `now`, as the figures of `date`.
+    fn keep(&self, date: Option<NaiveDate>, day: &Arc<SharedDay>, now: DateTime<Utc>) {
         if self.fresh_for.is_zero() {
             return;
         }
         let Ok(mut days) = self.days.lock() else { return };
         let servable = self.fresh_for * STALE_FACTOR;
-        days.retain(|_, kept| kept.computed.elapsed() < servable);
+        days.retain(|_, kept| age(kept.computed, now) < servable);
         if days.len() < DAYS_KEPT || days.contains_key(&date) {
-            let kept = Kept { day: Arc::clone(day), computed: Instant::now(), refreshing: false };
+            let kept = Kept { day: Arc::clone(day), computed: now, refreshing: false };
             days.insert(date, kept);
         }
     }
+}
+
+/// How long before `now` figures computed at `computed` are; `Duration::MAX` when the
+/// clock was set back past them.
+fn age(computed: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - computed).to_std().unwrap_or(Duration::MAX)
 }
 
 async fn shared_day<S: HubStore>(

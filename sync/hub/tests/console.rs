@@ -1511,54 +1511,76 @@ fn a_postgres_hub_searches_the_chinese_names_it_held_before() {
 }
 
 /// "Venue now" computes a day's figures once and shares them while they are fresh
-/// (`ConsoleConfig::venue_fresh`): within it, every page shows what the first request
-/// computed, while a hub that computes at every request shows the decision that came
-/// since; and past the venue's midnight the new day is computed at once, however fresh
-/// the old day's figures are.
+/// (`ConsoleConfig::venue_fresh`, read on the console's clock): within it every page shows
+/// what the first request computed, while a hub that computes at every request shows the
+/// decision that came since; a little older, they are still served while newer ones are
+/// computed in the background; much older, the request computes them; and past the
+/// venue's midnight the new day is computed at once.
 fn venue_now_shares_a_days_figures_while_they_are_fresh<S: HubStore>(hub: TestHub<S>) {
     add_user(&hub, "ops", ConsoleRole::Operations);
     let (_dir, _office) = busy_day(&hub);
     let now = chrono::Utc::now();
     let clock = expo_hub::console::ConsoleClock::pinned(now);
     let start = |venue_fresh: Duration| {
-        let console =
-            ConsoleConfig { clock: clock.clone(), venue_fresh, ..ConsoleConfig::default() };
+        let console = ConsoleConfig {
+            clock: clock.clone(),
+            venue_fresh,
+            fleet_refresh: Duration::from_millis(20),
+            ..ConsoleConfig::default()
+        };
         let config = HubConfig { console, ..common::small_limits() };
         TestHub::start_with(common::runtime(), Arc::clone(&hub.store), config, None)
     };
-    let (kept, exact) = (start(Duration::from_secs(3600)), start(Duration::ZERO));
-    let denials = |hub: &TestHub<S>| {
-        let csv = Browser::signed_in(&hub.url, "ops").get("/console/venue/denials/csv?lang=en");
+    let (kept, exact) = (start(Duration::from_secs(1)), start(Duration::ZERO));
+    let (mut watcher, mut checker) =
+        (Browser::signed_in(&kept.url, "ops"), Browser::signed_in(&exact.url, "ops"));
+    let denials = |browser: &mut Browser| {
+        let csv = browser.get("/console/venue/denials/csv?lang=en");
         assert_eq!(csv.status, 200, "{}", csv.body);
         csv.body
     };
-    let before = denials(&kept);
-    assert_eq!(denials(&exact), before);
+    let before = denials(&mut watcher);
+    assert_eq!(denials(&mut checker), before);
 
-    let mut gate = Station::new("gate-late");
-    let late = expo_sync::protocol::GateDecisionRecord {
-        id: uuid::Uuid::now_v7(),
-        attendee_id: None,
-        badge_serial: None,
-        gate: "north".into(),
-        lane: "1".into(),
-        zone: "hall-1".into(),
-        direction: "in".into(),
-        granted: false,
-        reason: "malformed".into(),
-        at: expo_kiosk::store::format_time(now),
-        annulled: false,
+    let (gate_client, mut gate) = (hub.client("gate-late"), Station::new("gate-late"));
+    let mut deny_one = || {
+        let late = expo_sync::protocol::GateDecisionRecord {
+            id: uuid::Uuid::now_v7(),
+            attendee_id: None,
+            badge_serial: None,
+            gate: "north".into(),
+            lane: "1".into(),
+            zone: "hall-1".into(),
+            direction: "in".into(),
+            granted: false,
+            reason: "malformed".into(),
+            at: expo_kiosk::store::format_time(now),
+            annulled: false,
+        };
+        let answer = gate_client.push(&[gate.change(Record::GateDecision(late))]).unwrap();
+        assert!(answer.refused.is_empty(), "{:?}", answer.refused);
+        denials(&mut checker)
     };
-    let answer = hub.client("gate-late").push(&[gate.change(Record::GateDecision(late))]).unwrap();
-    assert!(answer.refused.is_empty(), "{:?}", answer.refused);
-    assert_eq!(denials(&kept), before, "the figures computed first, shared");
-    let after = denials(&exact);
+    let after = deny_one();
     assert_ne!(after, before, "computed at every request: {after}");
+    assert_eq!(denials(&mut watcher), before, "the figures computed first, shared");
+
+    clock.set(now + chrono::Duration::seconds(2));
+    assert_eq!(denials(&mut watcher), before, "served while the next are computed");
+    let mut stream = EventStream::new(watcher.open("/console/venue/events"));
+    (0..1000)
+        .map(|_| stream.next_event())
+        .find(|_| denials(&mut watcher) == after)
+        .expect("the figures computed in the background replace them");
+
+    clock.set(now + chrono::Duration::seconds(10));
+    let latest = deny_one();
+    assert_eq!(denials(&mut watcher), latest, "too old to serve: computed by the request");
 
     clock.set(now + chrono::Duration::days(1));
     // The event's zone is Shanghai's, UTC+8.
     let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     let tomorrow = clock.now().with_timezone(&shanghai).date_naive();
-    let page = Browser::signed_in(&kept.url, "ops").get("/console/venue?lang=en").body;
+    let page = watcher.get("/console/venue?lang=en").body;
     assert!(page.contains(&format!("<span id=\"venue-day\">{tomorrow}</span>")), "{page}");
 }
