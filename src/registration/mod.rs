@@ -652,11 +652,8 @@ pub fn apply_remote(
 ) -> Result<bool, StoreError> {
     let current: Option<(AttendeeRecord, String)> = tx
         .sql()
-        .query_row(
-            &format!("SELECT {ATTENDEE_COLUMNS}, hlc FROM attendees WHERE id = ?1"),
-            [record.id.to_string()],
-            |r| Ok((row_to_record(r)?, r.get(20)?)),
-        )
+        .prepare_cached(&format!("SELECT {ATTENDEE_COLUMNS}, hlc FROM attendees WHERE id = ?1"))?
+        .query_row([record.id.to_string()], |r| Ok((row_to_record(r)?, r.get(20)?)))
         .optional()?;
     let incoming_hlc = hlc.to_string();
     if current.as_ref().is_some_and(|(_, local_hlc)| *local_hlc == incoming_hlc) {

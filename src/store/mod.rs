@@ -9,9 +9,11 @@ pub(crate) mod bulk;
 mod keys;
 mod schema;
 pub mod sync_bell;
+mod waiting_writers;
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -26,6 +28,14 @@ use crate::privacy::DataKey;
 
 pub use keys::KeyFiles;
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+use waiting_writers::WaitingWriters;
+
+/// How long a write waits for the database's write lock before it fails ("database is
+/// locked").
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +77,8 @@ pub struct Store {
     /// whole-venue rehearsal, which runs one station's clock ahead (`set_clock_offset`).
     clock_offset_ms: u64,
     event: Option<EventContext>,
+    /// This process's writers of the same database, which pulled changes let go first.
+    writers: Arc<WaitingWriters>,
 }
 
 impl Store {
@@ -95,7 +107,11 @@ impl Store {
         // of the transaction, a write system call per page: a fifth of a large import's
         // time. Each statement journal is emptied when its statement ends.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Room for every statement a station runs over and over (rusqlite keeps 16): a
+        // pulled attendee, badge and gate decision alone take about twenty, and a
+        // statement pushed out of the cache is compiled again at its next use.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         migrate(&mut conn)?;
         let station_id = station_id(&conn)?;
         let last_hlc: Option<String> = conn
@@ -113,6 +129,7 @@ impl Store {
             clock,
             clock_offset_ms: 0,
             event: None,
+            writers: WaitingWriters::of(data_dir),
         };
         store.reload_event()?;
         Ok(store)
@@ -142,6 +159,44 @@ impl Store {
     /// Runs `f` in one transaction that also carries the outbox and audit rows `f` emits.
     /// Nothing is written unless `f` succeeds.
     pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let writers = Arc::clone(&self.writers);
+        let _waiting = writers.wait_to_write();
+        self.write_uncounted(f)
+    }
+
+    /// [`Store::write`] for changes pulled from the hub (a slice of them): lets this
+    /// process's other writers of the database go first, and commits without waiting for
+    /// the disk.
+    ///
+    /// Why that is safe: pulled changes can be pulled again, and the pull cursor is
+    /// stored in the same transaction as what it covers. In WAL mode with synchronous =
+    /// NORMAL a power cut can lose the last such transactions, but only whole and in
+    /// order (their WAL frames are written before any later one's), so what survives
+    /// never has a cursor ahead of the changes it covers; the lost ones are pulled again.
+    /// The next FULL commit (an operator's own write) syncs them with it. The station's
+    /// own actions keep synchronous = FULL: a check-in that returned is on disk.
+    pub fn write_pulled<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.writers.let_them_go_first(BUSY_TIMEOUT);
+        self.set_synchronous("NORMAL")?;
+        let outcome = self.write_uncounted(f);
+        let restored = self.set_synchronous("FULL");
+        let value = outcome?;
+        restored?;
+        Ok(value)
+    }
+
+    fn set_synchronous(&self, mode: &str) -> Result<()> {
+        self.conn.prepare_cached(&format!("PRAGMA synchronous = {mode}"))?.execute([])?;
+        Ok(())
+    }
+
+    fn write_uncounted<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -330,11 +385,12 @@ impl Tx<'_> {
     fn commit(self) -> Result<()> {
         if self.emitted {
             let hlc = self.clock.tick(wall_ms() + self.clock_offset_ms);
-            self.tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('hlc', ?1) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [hlc.to_string()],
-            )?;
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES ('hlc', ?1) \
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute([hlc.to_string()])?;
         }
         self.tx.commit()?;
         Ok(())

@@ -20,8 +20,9 @@
 //!   stores changes idempotently by id. A round cut anywhere re-sends at most one batch,
 //!   which the hub recognises and acknowledges again.
 //! - Pull: [`StationOutbox::apply_remote`] applies a page and stores the next cursor in
-//!   one station transaction, so a cut round resumes after the last applied page. Applying
-//!   a change twice is harmless anyway (records are whole states, merged by HLC).
+//!   the station transaction that applies its last change, so a cut round resumes after
+//!   the last applied page. Applying a change twice is harmless anyway (records are whole
+//!   states, merged by HLC).
 
 use std::collections::HashSet;
 use std::error::Error as StdError;
@@ -80,7 +81,9 @@ pub trait StationOutbox {
         Ok(())
     }
 
-    /// Applies other stations' changes and stores `next_cursor`, in one transaction.
+    /// Applies other stations' changes and stores `next_cursor` in the transaction that
+    /// applies the last of them (a store may apply a page in several), so the cursor never
+    /// runs ahead of what was applied.
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error>;
 
     /// The pull cursor stored by the last [`StationOutbox::apply_remote`], 0 at first.

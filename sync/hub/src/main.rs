@@ -47,6 +47,11 @@ use expo_kiosk::registration::import::ImportArgs;
 use expo_sync::StationRole;
 use tokio::net::TcpListener;
 
+// mimalloc, as `expo-kiosk` uses: `expo-hub rehearse` runs a venue's station threads in
+// this process (see sync/hub/Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "expo-hub",
