@@ -541,6 +541,8 @@ fn work_dir(dir: Option<&std::path::Path>) -> Result<tempfile::TempDir, Rehearsa
 }
 
 const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+/// Issue 17's goal: every station converged within 10 s of a fault ending.
+const CATCH_UP_GOAL: Duration = Duration::from_secs(10);
 const WARM_UP_LIMIT: Duration = Duration::from_secs(1800);
 
 /// Runs the rehearsal and checks its books.
@@ -759,10 +761,13 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     let at = |fraction: f64| begun + options.duration.mul_f64(fraction);
     let sleep_until =
         |when: Instant| std::thread::sleep(when.saturating_duration_since(Instant::now()));
-    let mut record = |fault: &str, start: Instant, affected: Vec<usize>| {
+    // Returns when the next fault may start: its scheduled time, but not before the goal's
+    // 10 s after this one ended, so each fault's catch-up is its own.
+    let mut record = |fault: &str, start: Instant, affected: Vec<usize>| -> Instant {
         sampler.fault_ended();
         let end = Instant::now();
         windows.push(FaultWindow::new(fault, begun, start, end, affected));
+        end + CATCH_UP_GOAL
     };
     if options.faults {
         // 20 stations (at most a third of a small venue) lose the network for 2 minutes.
@@ -779,20 +784,20 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         for &index in &cut {
             stations[index].link.set_cut(false);
         }
-        record("network cut", start, cut);
+        let next = record("network cut", start, cut);
 
         // The hub is killed, and started again.
-        sleep_until(at(0.4));
+        sleep_until(at(0.4).max(next));
         let start = Instant::now();
         let served = linked_to(hub.address);
         hub.kill();
         std::thread::sleep(Duration::from_secs(1));
         hub.restart()?;
         restarts += 1;
-        record("hub killed", start, served);
+        let next = record("hub killed", start, served);
 
         // The database is unavailable for a while.
-        sleep_until(at(0.55));
+        sleep_until(at(0.55).max(next));
         let outage = Duration::from_secs(30).mul_f64(scale).max(Duration::from_secs(3));
         let start = Instant::now();
         match (&*db, &db_link) {
@@ -804,11 +809,11 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
             (HubDb::Sqlite { path, .. }, None) => hold_sqlite_lock(path, outage)?,
             (HubDb::Postgres { .. }, None) => {}
         }
-        record("database unavailable", start, everyone.clone());
+        let next = record("database unavailable", start, everyone.clone());
 
         // With two hubs on one PostgreSQL, one dies for good; its stations fail over.
         if let Some(mut second) = second_hub.take() {
-            sleep_until(at(0.7));
+            sleep_until(at(0.7).max(next));
             let start = Instant::now();
             let dead = second.address;
             let served = linked_to(dead);
