@@ -313,7 +313,10 @@ pub struct WorkerOptions {
     pub interval: Duration,
     /// First pause after a failure; doubles on each further failure.
     pub min_backoff: Duration,
-    /// Longest pause after failures (also the pause after a non-transient error).
+    /// Longest pause after failures (also the pause after a non-transient error): how long
+    /// a station may go on not knowing the hub is back. The venue should have caught up
+    /// within 10 s of an outage ending (issue 17), and a failed attempt at a hub that is
+    /// down costs it next to nothing, so a few seconds.
     pub max_backoff: Duration,
     pub sync: SyncOptions,
     /// How long the hub may hold a pull open for other stations' changes (whole seconds;
@@ -330,7 +333,7 @@ impl Default for WorkerOptions {
         Self {
             interval: Duration::from_secs(5),
             min_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(4),
             sync: SyncOptions::default(),
             listen: Duration::from_secs(25),
             gather: Duration::from_millis(250),
@@ -558,6 +561,12 @@ fn listen(client: &HubClient, rounds: &Receiver<i64>, nudge: &SyncNudge, wait: D
                 Ok(_) => break,
                 Err(error) => {
                     tracing::debug!(%error, "held pull failed; listening again after a round");
+                    // The hub went away (killed, restarting, the network cut): a round now
+                    // finds out, and its backoff takes over, rather than an idle station
+                    // noticing only at its next tick.
+                    if error.is_transient() && !nudge.nudge() {
+                        return;
+                    }
                     break;
                 }
             }
@@ -599,13 +608,14 @@ fn record_outcome<O: StationOutbox>(
     }
 }
 
-/// `min * 2^(failures-1)`, capped at `max`, plus up to a quarter of random jitter so a
-/// hall of stations coming back online does not hit the hub in one wave.
+/// `min * 2^(failures-1)`, capped at `max`, less a random part of up to half of it, so a
+/// hall of stations that lost the hub at one moment does not come back in one wave, and
+/// none waits longer than `max`.
 fn backoff(failures: u32, min: Duration, max: Duration) -> Duration {
     let doublings = failures.saturating_sub(1).min(20);
     let base = min.saturating_mul(1 << doublings).min(max);
-    let jitter_ms = u64::try_from(base.as_millis() / 4).unwrap_or(u64::MAX);
-    base + Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
+    let jitter_ms = u64::try_from(base.as_millis() / 2).unwrap_or(u64::MAX);
+    base - Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
 }
 
 #[cfg(test)]
@@ -613,13 +623,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_the_cap() {
+    fn backoff_doubles_up_to_the_cap_and_never_waits_longer() {
         let (min, max) = (Duration::from_millis(100), Duration::from_secs(1));
         let first = backoff(1, min, max);
-        assert!(first >= min && first <= min + min / 4);
+        assert!(first >= min / 2 && first <= min);
         let third = backoff(3, min, max);
-        assert!(third >= min * 4 && third <= min * 5);
-        let many = backoff(40, min, max);
-        assert!(many >= max && many <= max + max / 4);
+        assert!(third >= min * 2 && third <= min * 4);
+        let many: Vec<Duration> = (0..200).map(|_| backoff(40, min, max)).collect();
+        assert!(many.iter().all(|&pause| pause >= max / 2 && pause <= max));
+        // Spread, so stations that failed together come back apart.
+        let (earliest, latest) = (many.iter().min().unwrap(), many.iter().max().unwrap());
+        assert!(*latest - *earliest > max / 4, "{earliest:?}..{latest:?}");
+    }
+
+    #[test]
+    fn a_station_waits_a_few_seconds_at_most_to_find_the_hub_back() {
+        let options = WorkerOptions::default();
+        assert!(options.max_backoff <= Duration::from_secs(5));
+        assert!((1..64).all(|failures| {
+            backoff(failures, options.min_backoff, options.max_backoff) <= options.max_backoff
+        }));
     }
 }

@@ -180,6 +180,48 @@ fn hub_process_survives_a_kill_mid_push(db: &str, dir: &Path) {
     drop(hub);
 }
 
+/// An idle station (nothing to push, its tick an hour away) whose held pull the hub's
+/// death broke finds the restarted hub through its own backoff, not at its next tick, and
+/// hears at once of what another station pushes there.
+#[test]
+fn an_idle_station_finds_a_restarted_hub_without_waiting_for_its_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let desk_code = cli(&db, &["station", "add", "desk-1", "--role", "desk"]).trim().to_owned();
+    let idle_code = cli(&db, &["station", "add", "desk-2", "--role", "desk"]).trim().to_owned();
+    let port = free_port();
+    let hub_url = format!("http://127.0.0.1:{port}");
+    let hub = HubProcess::start(&db, port);
+    let trust = HubTrust::default();
+    let desk =
+        HubClient::new(&hub_url, &enrol(&hub_url, &desk_code, "desk-1", &trust).unwrap().token);
+    let idle_token = enrol(&hub_url, &idle_code, "desk-2", &trust).unwrap().token;
+    let outbox = Arc::new(MemoryOutbox::with([]));
+    let options = WorkerOptions { interval: Duration::from_secs(3600), ..WorkerOptions::default() };
+    let worker =
+        SyncWorker::spawn(HubClient::new(&hub_url, &idle_token), Arc::clone(&outbox), options)
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while worker.status().last_success.is_none() {
+        assert!(Instant::now() < deadline, "the first round never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    drop(hub); // SIGKILL: the idle station's held pull breaks
+    let _hub = HubProcess::start(&db, port);
+    let mut station = Station::new("desk-1");
+    let change = station.attendee(Uuid::now_v7(), "Visitor after the restart", None);
+    assert_eq!(desk.push(std::slice::from_ref(&change)).unwrap().acked, vec![change.id]);
+
+    // Far below the hour of its tick; the backoff (4 s at most) and a held pull bring it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !outbox.state(|s| s.remote_ids.contains_key(&change.id)) {
+        assert!(Instant::now() < deadline, "the idle station never heard: {:?}", worker.status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.stop();
+}
+
 #[test]
 fn a_hub_serves_https_with_the_certificate_expo_hub_cert_made() {
     let dir = tempfile::tempdir().unwrap();

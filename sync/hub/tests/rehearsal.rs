@@ -42,6 +42,21 @@ fn rehearse(db: &str, dir: &std::path::Path) -> serde_json::Value {
     // up (none is lost, none is set aside for good).
     assert!(report["held_back"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["kept_aside_reasons"].get("from_the_future").is_none(), "{report:#}");
+    // Every fault was caught up while the venue kept working: everything made anywhere
+    // before its end reached the hub and every station, with the figures to show it.
+    for fault in report["fault_windows"].as_array().unwrap() {
+        assert!(fault["ended_s"].as_f64().unwrap() > fault["at_s"].as_f64().unwrap(), "{fault}");
+        assert!(!fault["affected"].as_array().unwrap().is_empty(), "{fault}");
+        assert!(fault["reconnected_ms"].is_u64(), "{fault}");
+        let pushed = fault["pushed_ms"].as_u64().unwrap();
+        let caught_up = fault["caught_up_ms"].as_u64().unwrap();
+        assert!(pushed <= caught_up, "{fault}");
+        // A sanity bound, six times the goal of 10 s, not the goal itself.
+        assert!(caught_up < 60_000, "{fault}");
+        assert!(fault["last_station"].is_string(), "{fault}");
+    }
+    let last = report["fault_windows"].as_array().unwrap().last().unwrap();
+    assert_eq!(report["converged_after_last_fault_ms"], last["caught_up_ms"], "{report:#}");
     // The run's directory of station stores was made under `dir` and is gone with the run.
     assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
     report

@@ -65,11 +65,14 @@ impl Link {
         self.close_live();
     }
 
+    /// Where new connections go.
+    pub fn upstream(&self) -> SocketAddr {
+        *self.shared.upstream.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Fails over to `to` if this link leads to `dead`.
     pub fn switch_away(&self, dead: SocketAddr, to: SocketAddr) {
-        let leads_there =
-            *self.shared.upstream.lock().unwrap_or_else(PoisonError::into_inner) == dead;
-        if leads_there {
+        if self.upstream() == dead {
             self.switch_to(to);
         }
     }

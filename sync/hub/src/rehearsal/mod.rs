@@ -9,6 +9,7 @@
 //! digest of what the hub holds.
 
 mod api;
+mod catch_up;
 mod hub_process;
 mod ledger;
 mod link;
@@ -87,16 +88,59 @@ pub struct RehearsalOptions {
     pub dir: Option<PathBuf>,
 }
 
-/// A stretch of the run during which a fault was on.
+/// A stretch of the run during which a fault was on, and how the venue caught up with it
+/// while it kept working (see [`catch_up`]; times from the fault's end).
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultWindow {
     pub fault: String,
     pub at_s: f64,
     pub lasted_s: f64,
+    pub ended_s: f64,
+    /// The stations it cut off from the hub.
+    pub affected: Vec<String>,
+    /// Until the last of them was back: its own changes from before the end at the hub,
+    /// and what the hub held at the end pulled.
+    pub reconnected_ms: Option<u64>,
+    /// Until every change made at any station before the end was at the hub.
+    pub pushed_ms: Option<u64>,
+    /// Until every station had pulled through what the hub held once those were there.
+    pub caught_up_ms: Option<u64>,
+    /// The station that caught up last.
+    pub last_station: Option<String>,
     #[serde(skip)]
     start: Instant,
     #[serde(skip)]
     end: Instant,
+    /// Indices of the affected stations.
+    #[serde(skip)]
+    affected_stations: Vec<usize>,
+}
+
+impl FaultWindow {
+    /// A fault of a run that `begun`, on from `start` to `end`, that cut off the stations
+    /// `affected` (indices); its catch-up figures come later.
+    fn new(
+        fault: &str,
+        begun: Instant,
+        start: Instant,
+        end: Instant,
+        affected: Vec<usize>,
+    ) -> Self {
+        Self {
+            fault: fault.to_owned(),
+            at_s: start.duration_since(begun).as_secs_f64(),
+            lasted_s: end.duration_since(start).as_secs_f64(),
+            ended_s: end.duration_since(begun).as_secs_f64(),
+            affected: Vec::new(),
+            reconnected_ms: None,
+            pushed_ms: None,
+            caught_up_ms: None,
+            last_station: None,
+            start,
+            end,
+            affected_stations: affected,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -179,7 +223,8 @@ pub struct Report {
     pub fault_windows: Vec<FaultWindow>,
     /// From the end of the stations' work until every station had synced twice more.
     pub settle_ms: u64,
-    /// From the end of the last fault until every station had synced twice after the work.
+    /// The last fault's `caught_up_ms`: from its end, while the venue kept working, until
+    /// every change made anywhere before it was at the hub and pulled by every station.
     pub converged_after_last_fault_ms: Option<u64>,
     pub warm_up_s: f64,
 }
@@ -257,7 +302,7 @@ impl Report {
             (
                 "settle",
                 format!(
-                    "{} ms after the work; {} ms after the last fault",
+                    "{} ms after the work; the last fault caught up {} ms after its end",
                     self.settle_ms,
                     self.converged_after_last_fault_ms.map_or("-".into(), |ms| ms.to_string())
                 ),
@@ -267,12 +312,19 @@ impl Report {
         for (name, value) in rows {
             text.push_str(&format!("{name:<20} {value}\n"));
         }
+        let ms = |ms: Option<u64>| ms.map_or("never".into(), |ms| format!("{ms} ms"));
         for window in &self.fault_windows {
             text.push_str(&format!(
-                "{:<20} at {:.1} s for {:.1} s\n",
+                "{:<20} {:.1}–{:.1} s, {} stations cut off, back {}; changes at the hub {}, \
+                 caught up {} after (last: {})\n",
                 format!("fault {}", window.fault),
                 window.at_s,
-                window.lasted_s
+                window.ended_s,
+                window.affected.len(),
+                ms(window.reconnected_ms),
+                ms(window.pushed_ms),
+                ms(window.caught_up_ms),
+                window.last_station.as_deref().unwrap_or("-"),
             ));
         }
         for diff in &self.not_converged {
@@ -320,6 +372,15 @@ impl HubDb {
         };
         Ok((stats.changes > 0 || stats.active_stations > 0)
             .then(|| format!("{} changes and {} stations", stats.changes, stats.active_stations)))
+    }
+
+    /// The hub's highest change seq.
+    async fn high_water(&self) -> Result<i64, StoreError> {
+        let (_, high_water) = match self {
+            HubDb::Sqlite { store, .. } => store.changes_of_kinds(&[], i64::MAX, 0).await?,
+            HubDb::Postgres { store, .. } => store.changes_of_kinds(&[], i64::MAX, 0).await?,
+        };
+        Ok(high_water)
     }
 
     /// Every change the hub stores: its id and origin station.
@@ -404,9 +465,22 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[rank - 1]
 }
 
-/// The figures of `samples`, `expected` of them if every station saw every one.
-fn latency(samples: &[Sample], expected: usize, windows: &[FaultWindow]) -> Latency {
-    let during = |s: &Sample| windows.iter().any(|w| s.sent < w.end && s.seen > w.start);
+/// The figures of `samples`, `expected` of them if every station saw every one. A sample
+/// that travelled while a fault was on is left out, and so is one a station saw while a
+/// fault had cut it off, from the fault's start until it was back (`cut_off`, by station).
+fn latency(
+    samples: &[Sample],
+    expected: usize,
+    windows: &[FaultWindow],
+    cut_off: &HashMap<&str, Vec<(Instant, Instant)>>,
+) -> Latency {
+    let overlaps = |s: &Sample, from: Instant, to: Instant| s.sent < to && s.seen > from;
+    let during = |s: &Sample| {
+        windows.iter().any(|w| overlaps(s, w.start, w.end))
+            || cut_off
+                .get(&*s.station)
+                .is_some_and(|spans| spans.iter().any(|&(from, to)| overlaps(s, from, to)))
+    };
     let mut ms: Vec<u64> = samples
         .iter()
         .filter(|s| !during(s))
@@ -467,6 +541,8 @@ fn work_dir(dir: Option<&std::path::Path>) -> Result<tempfile::TempDir, Rehearsa
 }
 
 const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+/// Issue 17's goal: every station converged within 10 s of a fault ending.
+const CATCH_UP_GOAL: Duration = Duration::from_secs(10);
 const WARM_UP_LIMIT: Duration = Duration::from_secs(1800);
 
 /// Runs the rehearsal and checks its books.
@@ -498,6 +574,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
             (HubDb::Postgres { store, url: pg }, hub_url, true)
         }
     };
+    let db = Arc::new(db);
     if let Some(held) = runtime.block_on(db.is_empty())? {
         return Err(RehearsalError::NotEmpty(held));
     }
@@ -661,6 +738,22 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     for (index, station) in stations.iter_mut().enumerate() {
         station.start_work(&hall, &rates, options.seed.wrapping_add(index as u64 + 1))?;
     }
+    let sampler = {
+        let (handle, db) = (runtime.handle().clone(), Arc::clone(&db));
+        catch_up::Sampler::start(
+            stations.iter().map(|s| s.dir.clone()).collect(),
+            Box::new(move || handle.block_on(db.high_water()).ok()),
+        )?
+    };
+    let linked_to = |hub: SocketAddr| -> Vec<usize> {
+        stations
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.link.upstream() == hub)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let everyone: Vec<usize> = (0..stations.len()).collect();
 
     // The faults, spread over the run, each scaled with its length.
     let mut windows: Vec<FaultWindow> = Vec::new();
@@ -668,46 +761,46 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     let at = |fraction: f64| begun + options.duration.mul_f64(fraction);
     let sleep_until =
         |when: Instant| std::thread::sleep(when.saturating_duration_since(Instant::now()));
-    let mut record = |fault: &str, start: Instant, end: Instant| {
-        windows.push(FaultWindow {
-            fault: fault.to_owned(),
-            at_s: start.duration_since(begun).as_secs_f64(),
-            lasted_s: end.duration_since(start).as_secs_f64(),
-            start,
-            end,
-        });
+    // Returns when the next fault may start: its scheduled time, but not before the goal's
+    // 10 s after this one ended, so each fault's catch-up is its own.
+    let mut record = |fault: &str, start: Instant, affected: Vec<usize>| -> Instant {
+        sampler.fault_ended();
+        let end = Instant::now();
+        windows.push(FaultWindow::new(fault, begun, start, end, affected));
+        end + CATCH_UP_GOAL
     };
     if options.faults {
         // 20 stations (at most a third of a small venue) lose the network for 2 minutes.
         sleep_until(at(0.15));
-        let cut: Vec<&Station> = {
+        let cut: Vec<usize> = {
             let count = 20.min(stations.len() / 3).max(1);
-            stations.iter().skip(1).step_by((stations.len() / count).max(1)).take(count).collect()
+            (1..stations.len()).step_by((stations.len() / count).max(1)).take(count).collect()
         };
         let start = Instant::now();
-        for station in &cut {
-            station.link.set_cut(true);
+        for &index in &cut {
+            stations[index].link.set_cut(true);
         }
         std::thread::sleep(Duration::from_secs(120).mul_f64(scale).max(Duration::from_secs(5)));
-        for station in &cut {
-            station.link.set_cut(false);
+        for &index in &cut {
+            stations[index].link.set_cut(false);
         }
-        record("network cut", start, Instant::now());
+        let next = record("network cut", start, cut);
 
         // The hub is killed, and started again.
-        sleep_until(at(0.4));
+        sleep_until(at(0.4).max(next));
         let start = Instant::now();
+        let served = linked_to(hub.address);
         hub.kill();
         std::thread::sleep(Duration::from_secs(1));
         hub.restart()?;
         restarts += 1;
-        record("hub killed", start, Instant::now());
+        let next = record("hub killed", start, served);
 
         // The database is unavailable for a while.
-        sleep_until(at(0.55));
+        sleep_until(at(0.55).max(next));
         let outage = Duration::from_secs(30).mul_f64(scale).max(Duration::from_secs(3));
         let start = Instant::now();
-        match (&db, &db_link) {
+        match (&*db, &db_link) {
             (_, Some(link)) => {
                 link.set_cut(true);
                 std::thread::sleep(outage);
@@ -716,19 +809,20 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
             (HubDb::Sqlite { path, .. }, None) => hold_sqlite_lock(path, outage)?,
             (HubDb::Postgres { .. }, None) => {}
         }
-        record("database unavailable", start, Instant::now());
+        let next = record("database unavailable", start, everyone.clone());
 
         // With two hubs on one PostgreSQL, one dies for good; its stations fail over.
         if let Some(mut second) = second_hub.take() {
-            sleep_until(at(0.7));
+            sleep_until(at(0.7).max(next));
             let start = Instant::now();
             let dead = second.address;
+            let served = linked_to(dead);
             second.kill();
             std::thread::sleep(Duration::from_secs(2));
             for station in &stations {
                 station.link.switch_away(dead, hub.address);
             }
-            record("second hub killed", start, Instant::now());
+            record("second hub killed", start, served);
             drop(second);
         }
     }
@@ -743,6 +837,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     sync_all(&stations, SETTLE_LIMIT)?;
     sync_all(&stations, SETTLE_LIMIT)?;
     let settled = Instant::now();
+    let catch_up = sampler.finish()?;
     hall.probes_done.store(true, Ordering::SeqCst);
     for station in &mut stations {
         station.join_work();
@@ -799,11 +894,37 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         *bytes_to_role.entry(station.job.role().to_string()).or_default() += down;
         *bytes_from_role.entry(station.job.role().to_string()).or_default() += up;
     }
+    // Each fault's catch-up, and the stations it cut off until each was back.
+    let mut cut_off: HashMap<&str, Vec<(Instant, Instant)>> = HashMap::new();
+    for (index, window) in windows.iter_mut().enumerate() {
+        let figures = catch_up.outcome(index).unwrap_or_default();
+        let back = |station: usize| figures.back_ms.get(station).copied().flatten();
+        for &station in &window.affected_stations {
+            let until = back(station).map_or(settled, |ms| window.end + Duration::from_millis(ms));
+            cut_off.entry(stations[station].name.as_str()).or_default().push((window.start, until));
+        }
+        window.affected =
+            window.affected_stations.iter().map(|&i| stations[i].name.clone()).collect();
+        window.reconnected_ms = window
+            .affected_stations
+            .iter()
+            .map(|&station| back(station))
+            .try_fold(0, |latest, back| back.map(|ms| latest.max(ms)));
+        window.pushed_ms = figures.pushed_ms;
+        window.caught_up_ms = figures.caught_up_ms;
+        window.last_station = figures.last_station.map(|i| stations[i].name.clone());
+    }
     let (registered, revoked) = hall.probes_sent();
-    let registration =
-        latency(&venue_samples(&hall.registration_samples), registered * options.desks, &windows);
-    let revocation = latency(&venue_samples(&hall.revocation_samples), revoked * gates, &windows);
-    let last_fault_end = windows.iter().map(|w| w.end).max();
+    let registration = latency(
+        &venue_samples(&hall.registration_samples),
+        registered * options.desks,
+        &windows,
+        &cut_off,
+    );
+    let revocation =
+        latency(&venue_samples(&hall.revocation_samples), revoked * gates, &windows, &cut_off);
+    let converged_after_last_fault_ms =
+        windows.iter().max_by_key(|w| w.end).and_then(|w| w.caught_up_ms);
     let usage = HubUsage {
         cpu_seconds: usage.cpu_seconds - usage_before.cpu_seconds,
         alive_seconds: usage.alive_seconds - usage_before.alive_seconds,
@@ -852,8 +973,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         bytes_from_role,
         fault_windows: windows,
         settle_ms: settled.duration_since(work_ended).as_millis() as u64,
-        converged_after_last_fault_ms: last_fault_end
-            .map(|end| settled.saturating_duration_since(end).as_millis() as u64),
+        converged_after_last_fault_ms,
         warm_up_s,
     })
 }
@@ -921,17 +1041,39 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let samples: Vec<Sample> = [(0, 100), (0, 300), (1000, 1500), (0, 2000)]
-            .map(|(sent, seen)| Sample { sent: at(sent), seen: at(seen) })
+            .map(|(sent, seen)| Sample { sent: at(sent), seen: at(seen), station: "desk-1".into() })
             .into();
-        let window = FaultWindow {
-            fault: "network cut".into(),
-            at_s: 1.2,
-            lasted_s: 0.1,
-            start: at(1200),
-            end: at(1300),
-        };
-        let figures = latency(&samples, 6, &[window]);
+        let window = fault_window(at(1200), at(1300));
+        let figures = latency(&samples, 6, &[window], &HashMap::new());
         assert_eq!((figures.samples, figures.during_faults, figures.never_seen), (2, 2, 2));
         assert_eq!((figures.p50_ms, figures.p99_ms, figures.max_ms), (100, 300, 300));
+    }
+
+    fn fault_window(start: Instant, end: Instant) -> FaultWindow {
+        FaultWindow::new("network cut", start, start, end, Vec::new())
+    }
+
+    #[test]
+    fn latency_leaves_out_what_a_cut_off_station_saw_until_it_was_back_and_no_more() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // The fault was on from 1000 to 2000 ms; desk-2 was cut off and back at 3000 ms.
+        let samples: Vec<Sample> = [
+            ("desk-1", 2100, 2200),
+            ("desk-2", 2100, 2900),
+            ("desk-2", 500, 900),
+            ("desk-2", 3100, 3300),
+            ("desk-1", 1500, 1600),
+        ]
+        .map(|(station, sent, seen)| Sample {
+            sent: at(sent),
+            seen: at(seen),
+            station: station.into(),
+        })
+        .into();
+        let cut_off = HashMap::from([("desk-2", vec![(at(1000), at(3000))])]);
+        let figures = latency(&samples, 5, &[fault_window(at(1000), at(2000))], &cut_off);
+        assert_eq!((figures.samples, figures.during_faults), (3, 2));
+        assert_eq!((figures.p50_ms, figures.max_ms), (200, 400));
     }
 }

@@ -121,10 +121,12 @@ pub struct Issued {
 }
 
 /// When something was sent and when a station first saw its effect.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Sample {
     pub sent: Instant,
     pub seen: Instant,
+    /// The station that saw it.
+    pub station: Arc<str>,
 }
 
 /// A revocation on its way to the gates.
@@ -296,12 +298,8 @@ impl Station {
     }
 
     pub fn start_sync(&mut self, interval: Duration) -> Result<(), RehearsalError> {
-        let options = WorkerOptions {
-            interval,
-            // A station back on the network should not wait a minute to notice.
-            max_backoff: Duration::from_secs(5),
-            ..WorkerOptions::default()
-        };
+        // The station's own backoff: how fast it finds the hub back is what is measured.
+        let options = WorkerOptions { interval, ..WorkerOptions::default() };
         // Gates run headless, as at a turnstile; the rehearsal's stations show no devices.
         let mode = if self.job == Job::Gate { StationMode::HeadlessGate } else { StationMode::App };
         let devices = expo_kiosk::heartbeat::DeviceBoard::default();
@@ -325,7 +323,7 @@ impl Station {
         let mut store = Store::open(&self.dir)?;
         store.set_clock_offset(self.clock_ahead_ms);
         let work = Work {
-            name: self.name.clone(),
+            name: self.name.as_str().into(),
             hall: Arc::clone(hall),
             rng: StdRng::seed_from_u64(seed),
             people: expo_kiosk::demo::Generator::new(seed),
@@ -381,7 +379,7 @@ fn gate_lanes(store: &Store) -> Result<Vec<LaneConfig>, RehearsalError> {
 
 /// One station's work loop and what it needs.
 struct Work {
-    name: String,
+    name: Arc<str>,
     hall: Arc<Hall>,
     rng: StdRng,
     people: expo_kiosk::demo::Generator,
@@ -554,7 +552,7 @@ impl Work {
     }
 
     fn check_in(&mut self, operator: &Operator, reprint_chance: f64) {
-        let code = Hall::lock(&self.hall.queues).get_mut(&self.name).and_then(VecDeque::pop_front);
+        let code = Hall::lock(&self.hall.queues).get_mut(&*self.name).and_then(VecDeque::pop_front);
         let Some(code) = code else { return };
         let attendee = match registration::resolve(self.store.conn(), &code) {
             Ok(record) => AttendeeId(record.id),
@@ -620,7 +618,9 @@ impl Work {
         let samples: Vec<Sample> = rows
             .iter()
             .filter_map(|(_, id)| Uuid::parse_str(id).ok())
-            .filter_map(|id| sent.get(&id).map(|&sent| Sample { sent, seen }))
+            .filter_map(|id| {
+                sent.get(&id).map(|&sent| Sample { sent, seen, station: Arc::clone(&self.name) })
+            })
             .collect();
         drop(sent);
         Hall::lock(&self.hall.registration_samples).extend(samples);
@@ -665,7 +665,7 @@ impl Work {
                         last_granted[index] = Some(token.clone());
                         if lane.direction.as_str() == "in" {
                             let mut recent = Hall::lock(&self.hall.recent_entries);
-                            recent.push_back((token, lane.zone.clone(), gate.clone()));
+                            recent.push_back((token, lane.zone.clone(), gate.to_string()));
                             if recent.len() > 256 {
                                 recent.pop_front();
                             }
@@ -721,7 +721,7 @@ impl Work {
             let passed_back = recent
                 .iter()
                 .rev()
-                .find(|(_, zone, gate)| *zone == lane.zone && *gate != self.name)
+                .find(|(_, zone, gate)| *zone == lane.zone && **gate != *self.name)
                 .map(|(token, _, _)| token.clone());
             if passed_back.is_some() {
                 return passed_back;
@@ -795,7 +795,11 @@ impl Work {
         for index in refused {
             if let Some(revocation) = revocations.get_mut(index) {
                 revocation.gates_seen.push(gate.to_owned());
-                samples.push(Sample { sent: revocation.sent, seen });
+                samples.push(Sample {
+                    sent: revocation.sent,
+                    seen,
+                    station: Arc::clone(&self.name),
+                });
             }
         }
         drop(revocations);
