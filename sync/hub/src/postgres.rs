@@ -185,7 +185,7 @@ impl PostgresStore {
         tx.batch_execute(postgres_console::SCHEMA).await?;
         tx.batch_execute(API_KEYS_SCHEMA).await?;
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
-        tx.batch_execute(postgres_venue_now::SCHEMA).await?;
+        tx.batch_execute(&postgres_venue_now::schema()).await?;
         tx.batch_execute(WINNING_SEQ_SCHEMA).await?;
         let search_parts_rewritten = postgres_attendee_search::create(&tx).await?;
         tx.execute(
