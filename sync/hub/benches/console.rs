@@ -485,8 +485,25 @@ async fn fill_decisions(
     // The sample through the trigger first, to check the set-based totals by.
     if held == 0 {
         run(&through_trigger, 0, SAMPLE.min(decisions) - 1).await.unwrap();
-        let by_trigger = gate_totals(&through_trigger, "SELECT * FROM venue_gate").await;
-        let summed = gate_totals(&through_trigger, &set_based_totals("true")).await;
+        let by_trigger = gate_totals(
+            &through_trigger,
+            "SELECT * FROM venue_gate
+             UNION ALL SELECT quarter, '', '', '', reason, decisions, passages FROM venue_denials",
+        )
+        .await;
+        let summed = gate_totals(
+            &through_trigger,
+            &format!(
+                "WITH totals (quarter, gate, zone, direction, reason, decisions, passages)
+                     AS ({totals})
+                 SELECT * FROM totals WHERE venue_grants(reason)
+                 UNION ALL SELECT quarter, '', '', '', reason, sum(decisions)::bigint,
+                     sum(passages)::bigint
+                 FROM totals WHERE NOT venue_grants(reason) GROUP BY quarter, reason",
+                totals = set_based_totals("true")
+            ),
+        )
+        .await;
         assert_eq!(by_trigger, summed, "set-based totals differ from the trigger's");
         println!(
             "  {} decisions through the trigger: their {} totals agree with the set-based sum",
@@ -504,8 +521,17 @@ async fn fill_decisions(
         let totals = set_based_totals(&format!("c.seq > {started_seq}"));
         bulk.execute(
             &format!(
-                "INSERT INTO venue_gate AS t {totals}
-                 ON CONFLICT (quarter, gate, zone, direction, reason)
+                "WITH totals (quarter, gate, zone, direction, reason, decisions, passages)
+                     AS ({totals}),
+                 granting AS (
+                     INSERT INTO venue_gate AS t SELECT * FROM totals WHERE venue_grants(reason)
+                     ON CONFLICT (quarter, gate, zone, direction, reason)
+                     DO UPDATE SET decisions = t.decisions + EXCLUDED.decisions,
+                                   passages = t.passages + EXCLUDED.passages)
+                 INSERT INTO venue_denials AS t
+                     SELECT quarter, reason, sum(decisions), sum(passages) FROM totals
+                     WHERE NOT venue_grants(reason) GROUP BY quarter, reason
+                 ON CONFLICT (quarter, reason)
                  DO UPDATE SET decisions = t.decisions + EXCLUDED.decisions,
                                passages = t.passages + EXCLUDED.passages"
             ),
@@ -527,7 +553,8 @@ async fn fill_decisions(
 }
 
 /// The Venue-now gate totals of the gate decisions `filter` selects (on `changes c`),
-/// summed as the trigger's `venue_count` adds them one by one.
+/// by gate for every reason (the trigger's `venue_count` keeps the denying reasons' in
+/// `venue_denials`, by quarter and reason only).
 fn set_based_totals(filter: &str) -> String {
     format!(
         "SELECT venue_quarter(d ->> 'at'), d ->> 'gate', d ->> 'zone', d ->> 'direction',

@@ -185,15 +185,18 @@ impl PostgresStore {
         tx.batch_execute(postgres_console::SCHEMA).await?;
         tx.batch_execute(API_KEYS_SCHEMA).await?;
         tx.batch_execute(DATA_CENTRE_SCHEMA).await?;
-        tx.batch_execute(postgres_venue_now::SCHEMA).await?;
+        tx.batch_execute(&postgres_venue_now::schema()).await?;
         tx.batch_execute(WINNING_SEQ_SCHEMA).await?;
-        tx.batch_execute(&postgres_attendee_search::schema()).await?;
+        let search_parts_rewritten = postgres_attendee_search::create(&tx).await?;
         tx.execute(
             "INSERT INTO hub_authority (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             &[&Authority::generate().secret_hex()],
         )
         .await?;
         tx.commit().await?;
+        if search_parts_rewritten {
+            postgres_attendee_search::vacuum_parts(&client).await?;
+        }
         Ok(store)
     }
 

@@ -5,14 +5,44 @@
 //! the push's own transaction. A search then reads a few index ranges instead of every
 //! attendee's JSON.
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{Object, Transaction};
 
 use super::attendee_search::{PART_CHARS, PART_POSITIONS, SCAN_PARTS};
 use super::store::{attendee_of_change, AttendeeSearch, StoreError};
 use expo_sync::protocol::AttendeeRecord;
 
-/// Run with the rest of the schema, under the migration lock.
-pub fn schema() -> String {
+/// Whether the part table carries the names (it did not before the look-up ordered its
+/// candidates from the index alone).
+const PARTS_NAMED: &str = "SELECT FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name = 'attendee_name_parts'
+      AND column_name = 'name_folded'";
+
+/// Creates the search tables and triggers, or brings those of a hub from before up to
+/// date, in `tx` (with the rest of the schema, under the migration lock). True when the
+/// part table was rewritten: then [`vacuum_parts`] after the commit.
+pub async fn create(tx: &Transaction<'_>) -> Result<bool, StoreError> {
+    let rewritten: bool = tx
+        .query_one(
+            &format!(
+                "SELECT to_regclass('attendee_name_parts') IS NOT NULL AND NOT EXISTS ({PARTS_NAMED})"
+            ),
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    tx.batch_execute(&schema()).await?;
+    Ok(rewritten)
+}
+
+/// Marks the rewritten part table's pages all-visible (what lets a look-up read the
+/// index alone) and gives the planner its new size, at once rather than when autovacuum
+/// comes by; outside a transaction, as `VACUUM` must be.
+pub async fn vacuum_parts(client: &Object) -> Result<(), StoreError> {
+    client.batch_execute("VACUUM ANALYZE attendee_name_parts").await?;
+    Ok(())
+}
+
+fn schema() -> String {
     format!(
         r#"
 CREATE TABLE IF NOT EXISTS attendee_search (
@@ -25,11 +55,14 @@ CREATE TABLE IF NOT EXISTS attendee_search (
 CREATE INDEX IF NOT EXISTS attendee_search_by_code
     ON attendee_search (registration_code) WHERE registration_code IS NOT NULL;
 CREATE INDEX IF NOT EXISTS attendee_search_by_phone ON attendee_search (right(phone_digits, 7));
+-- The index carries the category and the name a look-up filters and orders by, so
+-- ordering a text's candidates is an index-only scan (no search row read per candidate).
 CREATE TABLE IF NOT EXISTS attendee_name_parts (
     part TEXT COLLATE "C" NOT NULL,
     entity_key TEXT COLLATE "C" NOT NULL,
     category TEXT NOT NULL,
-    PRIMARY KEY (part, entity_key)
+    name_folded TEXT NOT NULL,
+    PRIMARY KEY (part, entity_key) INCLUDE (category, name_folded)
 );
 CREATE OR REPLACE FUNCTION attendee_name_parts_of(folded TEXT) RETURNS SETOF TEXT
 LANGUAGE sql IMMUTABLE AS $$
@@ -68,7 +101,7 @@ BEGIN
                 translate(coalesce(d ->> 'phone', ''), ' -+.', ''), coalesce(d ->> 'category', ''),
                 chinese_folded);
     INSERT INTO attendee_name_parts
-        SELECT part, key, coalesce(d ->> 'category', '')
+        SELECT part, key, coalesce(d ->> 'category', ''), folded
         FROM (SELECT attendee_name_parts_of(folded)
               UNION SELECT attendee_name_parts_of(chinese_folded)) parts(part);
 END $$;
@@ -79,6 +112,17 @@ BEGIN
     END IF;
     PERFORM attendee_search_put(NEW.entity_key, NEW.change_id);
     RETURN NULL;
+END $$;
+-- A part table from before it carried the name gains it, from the search rows (the
+-- caller vacuums it after, see `create`).
+DO $$ BEGIN
+    IF NOT EXISTS ({PARTS_NAMED}) THEN
+        ALTER TABLE attendee_name_parts ADD COLUMN name_folded TEXT NOT NULL DEFAULT '';
+        UPDATE attendee_name_parts p SET name_folded = a.name_folded
+            FROM attendee_search a WHERE a.entity_key = p.entity_key;
+        ALTER TABLE attendee_name_parts DROP CONSTRAINT attendee_name_parts_pkey,
+            ADD PRIMARY KEY (part, entity_key) INCLUDE (category, name_folded);
+    END IF;
 END $$;
 -- A search table from before Chinese names were searched gains them: the attendees that
 -- have one are put again.
@@ -118,32 +162,37 @@ pub async fn search(
         .query(
             &format!(
                 "WITH named AS (
-                     SELECT entity_key FROM attendee_name_parts
+                     SELECT entity_key, name_folded FROM attendee_name_parts
                      WHERE part >= left(lower($1), {PART_CHARS})
                        AND part < left(lower($1), {PART_CHARS}) || chr(1114111)
                        AND (cardinality($3::text[]) = 0 OR category = ANY($3::text[]))
                      ORDER BY part, entity_key LIMIT {SCAN_PARTS}
-                 ), candidates AS (
-                     SELECT entity_key FROM named
-                     UNION SELECT entity_key FROM attendee_search WHERE registration_code = $1
-                     UNION SELECT entity_key FROM attendee_search
+                 ),
+                 -- A part that starts with a text of up to a part's length is in a name
+                 -- that contains it: those candidates match without their search rows
+                 -- being read. A longer text is checked against both whole names.
+                 found AS (
+                     SELECT entity_key, name_folded FROM named
+                     WHERE length(lower($1)) <= {PART_CHARS}
+                     UNION SELECT a.entity_key, a.name_folded FROM named
+                         JOIN attendee_search a ON a.entity_key = named.entity_key
+                         WHERE length(lower($1)) > {PART_CHARS}
+                           AND (strpos(a.name_folded, lower($1)) > 0
+                                OR strpos(a.chinese_name_folded, lower($1)) > 0)
+                     UNION SELECT entity_key, name_folded FROM attendee_search
+                         WHERE registration_code = $1
+                           AND (cardinality($3::text[]) = 0 OR category = ANY($3::text[]))
+                     UNION SELECT entity_key, name_folded FROM attendee_search
                          WHERE $2::text IS NOT NULL AND right(phone_digits, 7) = right($2::text, 7)
+                           AND phone_digits LIKE '%' || $2::text
+                           AND (cardinality($3::text[]) = 0 OR category = ANY($3::text[]))
                  ),
                  -- The matches kept first, so only their records are read.
-                 found AS (
-                     SELECT a.entity_key, a.name_folded FROM candidates
-                     JOIN attendee_search a ON a.entity_key = candidates.entity_key
-                     WHERE (strpos(a.name_folded, lower($1)) > 0
-                            OR strpos(a.chinese_name_folded, lower($1)) > 0
-                            OR a.registration_code = $1
-                            OR ($2::text IS NOT NULL AND a.phone_digits LIKE '%' || $2::text))
-                       AND (cardinality($3::text[]) = 0 OR a.category = ANY($3::text[]))
-                     ORDER BY a.name_folded, a.entity_key LIMIT $4
-                 )
-                 SELECT c.change_json FROM found
-                 JOIN current_state s ON s.entity_key = found.entity_key
+                 shown AS (SELECT * FROM found ORDER BY name_folded, entity_key LIMIT $4)
+                 SELECT c.change_json FROM shown
+                 JOIN current_state s ON s.entity_key = shown.entity_key
                  JOIN changes c ON c.change_id = s.change_id
-                 ORDER BY found.name_folded, found.entity_key"
+                 ORDER BY shown.name_folded, shown.entity_key"
             ),
             &[&search.text, &search.phone_digits, &search.categories, &limit],
         )

@@ -9,12 +9,24 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::store::StoreError;
-use super::venue_now::{granting_reasons, DeskBadgeTotal, VenueTotals};
+use super::venue_now::{granting_reasons_sql, DeskBadgeTotal, VenueTotals};
 use expo_kiosk::stats::{GateTotal, QuarterTotal};
 
-/// Run with the rest of the schema, under the migration lock. A time that is not RFC 3339
-/// (a station's bug) lands in bucket '' rather than failing the push.
-pub const SCHEMA: &str = r#"
+/// Run with the rest of the schema, under the migration lock.
+pub fn schema() -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION venue_grants(reason TEXT) RETURNS BOOLEAN
+         LANGUAGE sql IMMUTABLE AS $$ SELECT reason IN ({granting}) $$;
+         {SCHEMA}",
+        granting = granting_reasons_sql()
+    )
+}
+
+/// A time that is not RFC 3339 (a station's bug) lands in bucket '' rather than failing
+/// the push. A denying reason's decisions are counted per quarter and reason only, in
+/// `venue_denials` (what the deny-reason chart needs; see
+/// [`expo_kiosk::stats::DayTotals::gate`]), so a day's gate rows are the granting ones.
+const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS venue_registrations (
     quarter TEXT COLLATE "C" NOT NULL,
     category TEXT NOT NULL,
@@ -40,6 +52,22 @@ CREATE TABLE IF NOT EXISTS venue_gate (
     passages BIGINT NOT NULL,
     PRIMARY KEY (quarter, gate, zone, direction, reason)
 );
+-- Made once; the denying reasons' gate totals of a hub from before move into it.
+DO $$ BEGIN
+    IF to_regclass('venue_denials') IS NULL THEN
+        CREATE TABLE venue_denials (
+            quarter TEXT COLLATE "C" NOT NULL,
+            reason TEXT NOT NULL,
+            decisions BIGINT NOT NULL,
+            passages BIGINT NOT NULL,
+            PRIMARY KEY (quarter, reason)
+        );
+        INSERT INTO venue_denials
+            SELECT quarter, reason, sum(decisions), sum(passages) FROM venue_gate
+            WHERE NOT venue_grants(reason) GROUP BY quarter, reason;
+        DELETE FROM venue_gate WHERE NOT venue_grants(reason);
+    END IF;
+END $$;
 CREATE OR REPLACE FUNCTION venue_quarter(at TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN at ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}'
         THEN substr(at, 1, 14) || lpad((substr(at, 15, 2)::int / 15 * 15)::text, 2, '0')
@@ -70,6 +98,14 @@ BEGIN
             ON CONFLICT (quarter, station, operator)
             DO UPDATE SET issued = t.issued + EXCLUDED.issued,
                           reprints = t.reprints + EXCLUDED.reprints;
+    ELSIF entity_kind = 'gate_decision' AND NOT venue_grants(d ->> 'reason') THEN
+        INSERT INTO venue_denials AS t
+            VALUES (venue_quarter(d ->> 'at'), d ->> 'reason', sign,
+                    CASE WHEN (d ->> 'granted')::boolean AND NOT (d ->> 'annulled')::boolean
+                         THEN sign ELSE 0 END)
+            ON CONFLICT (quarter, reason)
+            DO UPDATE SET decisions = t.decisions + EXCLUDED.decisions,
+                          passages = t.passages + EXCLUDED.passages;
     ELSIF entity_kind = 'gate_decision' THEN
         INSERT INTO venue_gate AS t
             VALUES (venue_quarter(d ->> 'at'), d ->> 'gate', d ->> 'zone', d ->> 'direction',
@@ -119,9 +155,7 @@ pub async fn totals(mut c: Object, first: &str, end: &str) -> Result<VenueTotals
         .read_only(true)
         .start()
         .await?;
-    let granting = granting_reasons();
     let range: [&(dyn ToSql + Sync); 2] = [&first, &end];
-    let range_and_granting: [&(dyn ToSql + Sync); 3] = [&first, &end, &granting];
     // One round trip: the connection pipelines the three queries.
     let (registrations, badges, gate) = tokio::try_join!(
         tx.query(
@@ -136,13 +170,13 @@ pub async fn totals(mut c: Object, first: &str, end: &str) -> Result<VenueTotals
         ),
         tx.query(
             "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
-             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0 AND reason = ANY($3)
+             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0
              UNION ALL
              SELECT '', '', '', '', reason, sum(decisions)::bigint, sum(passages)::bigint
-             FROM venue_gate
-             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0 AND reason <> ALL($3)
+             FROM venue_denials
+             WHERE quarter >= $1 AND quarter < $2 AND decisions > 0
              GROUP BY reason",
-            &range_and_granting,
+            &range,
         ),
     )?;
     tx.commit().await?;

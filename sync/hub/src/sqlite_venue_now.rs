@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::store::StoreError;
-use super::venue_now::{granting_reasons, DeskBadgeTotal, VenueTotals};
+use super::venue_now::{granting_reasons_sql, DeskBadgeTotal, VenueTotals};
 use expo_kiosk::stats::{GateTotal, QuarterTotal};
 
 /// The tables (each ordered by UTC quarter hour, as the station's `stats_*` tables).
@@ -36,6 +36,13 @@ CREATE TABLE IF NOT EXISTS venue_gate (
     passages INTEGER NOT NULL,
     PRIMARY KEY (quarter, gate, zone, direction, reason)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS venue_denials (
+    quarter TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    decisions INTEGER NOT NULL,
+    passages INTEGER NOT NULL,
+    PRIMARY KEY (quarter, reason)
+) WITHOUT ROWID;
 ";
 
 /// The UTC quarter-hour bucket of the record's time field `field`, as the station's
@@ -49,7 +56,9 @@ fn quarter(field: &str) -> String {
 }
 
 /// Adds `sign` × the record versions `versions` selects (rows `s` of `current_state`
-/// joined to `c`, their change) to the totals of `kind`.
+/// joined to `c`, their change) to the totals of `kind`: a gate decision by gate, zone
+/// and quarter when its reason grants, else by quarter and reason only (`venue_denials`,
+/// what the deny-reason chart needs), so a day's gate rows are the granting ones.
 fn count(kind: &str, versions: &str, sign: i32) -> String {
     let data = |field: &str| format!("json_extract(c.change_json, '$.record.data.{field}')");
     match kind {
@@ -74,34 +83,54 @@ fn count(kind: &str, versions: &str, sign: i32) -> String {
         ),
         _ => format!(
             "INSERT INTO venue_gate (quarter, gate, zone, direction, reason, decisions, passages)
-             SELECT {q}, {gate}, {zone}, {direction}, {reason}, {sign},
-                 {sign} * ({granted} AND NOT {annulled})
-             {versions} AND s.kind = 'gate_decision'
+             SELECT {q}, {gate}, {zone}, {direction}, {reason}, {sign}, {passages}
+             {versions} AND s.kind = 'gate_decision' AND {reason} IN ({granting})
+             ON CONFLICT DO UPDATE SET decisions = decisions + excluded.decisions,
+                 passages = passages + excluded.passages;
+             INSERT INTO venue_denials (quarter, reason, decisions, passages)
+             SELECT {q}, {reason}, {sign}, {passages}
+             {versions} AND s.kind = 'gate_decision' AND {reason} NOT IN ({granting})
              ON CONFLICT DO UPDATE SET decisions = decisions + excluded.decisions,
                  passages = passages + excluded.passages;",
+            passages = format_args!("{sign} * ({} AND NOT {})", data("granted"), data("annulled")),
+            granting = granting_reasons_sql(),
             q = quarter("at"),
             gate = data("gate"),
             zone = data("zone"),
             direction = data("direction"),
             reason = data("reason"),
-            granted = data("granted"),
-            annulled = data("annulled"),
         ),
     }
 }
 
-/// Creates the tables and triggers; on a hub that had none, counts what it holds already.
+/// Creates the tables and triggers; on a hub that had none, counts what it holds already;
+/// on one from before `venue_denials`, moves the denying reasons' gate totals into it
+/// (its triggers made again).
 pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
     let tx = connection.transaction()?;
-    let existed: bool = tx.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'trigger' AND name = 'venue_now_added'",
-        [],
-        |r| r.get(0),
-    )?;
-    if existed {
+    let present = |kind: &str, name: &str| {
+        tx.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = ?1 AND name = ?2",
+            params![kind, name],
+            |r| r.get::<_, bool>(0),
+        )
+    };
+    let existed = present("trigger", "venue_now_added")?;
+    let denials_kept = present("table", "venue_denials")?;
+    if existed && denials_kept {
         return Ok(());
     }
     tx.execute_batch(TABLES)?;
+    if existed {
+        tx.execute_batch(&format!(
+            "INSERT INTO venue_denials (quarter, reason, decisions, passages)
+                 SELECT quarter, reason, sum(decisions), sum(passages) FROM venue_gate
+                 WHERE reason NOT IN ({granting}) GROUP BY quarter, reason;
+             DELETE FROM venue_gate WHERE reason NOT IN ({granting});
+             DROP TRIGGER venue_now_added; DROP TRIGGER venue_now_replaced;",
+            granting = granting_reasons_sql(),
+        ))?;
+    }
     let new = "FROM current_state s JOIN changes c ON c.change_id = s.change_id \
                WHERE s.entity_key = NEW.entity_key";
     let old = "FROM changes c JOIN current_state s ON s.entity_key = OLD.entity_key \
@@ -123,8 +152,10 @@ pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
     );
     tx.execute_batch(&triggers)?;
     let everything = "FROM current_state s JOIN changes c ON c.change_id = s.change_id WHERE true";
-    for kind in ["attendee", "badge", "gate_decision"] {
-        tx.execute_batch(&count(kind, everything, 1))?;
+    if !existed {
+        for kind in ["attendee", "badge", "gate_decision"] {
+            tx.execute_batch(&count(kind, everything, 1))?;
+        }
     }
     tx.commit()?;
     Ok(())
@@ -137,7 +168,6 @@ fn total(n: i64) -> u64 {
 /// The totals of the quarters in [first, end); a denying reason's gate totals summed over
 /// the quarters (see [`expo_kiosk::stats::DayTotals::gate`]).
 pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, StoreError> {
-    let granting = serde_json::Value::from(granting_reasons()).to_string();
     let registrations = c
         .prepare_cached(
             "SELECT quarter, category, source, registered FROM venue_registrations
@@ -164,14 +194,12 @@ pub fn totals(c: &Connection, first: &str, end: &str) -> Result<VenueTotals, Sto
         .prepare_cached(
             "SELECT quarter, gate, zone, direction, reason, decisions, passages FROM venue_gate
              WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0
-               AND reason IN (SELECT value FROM json_each(?3))
              UNION ALL
-             SELECT '', '', '', '', reason, sum(decisions), sum(passages) FROM venue_gate
+             SELECT '', '', '', '', reason, sum(decisions), sum(passages) FROM venue_denials
              WHERE quarter >= ?1 AND quarter < ?2 AND decisions > 0
-               AND reason NOT IN (SELECT value FROM json_each(?3))
              GROUP BY reason",
         )?
-        .query_map(params![first, end, granting], GateTotal::from_row)?
+        .query_map(params![first, end], GateTotal::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(VenueTotals { registrations, badges, gate })
 }

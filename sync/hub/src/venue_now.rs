@@ -52,10 +52,15 @@ pub enum VenueNowError {
     Day(#[from] StatsError),
 }
 
-/// The reasons whose decisions the page counts by gate, zone and quarter; the stores sum
-/// every other reason's over the day (see [`expo_kiosk::stats::DayTotals::gate`]).
-pub(crate) fn granting_reasons() -> Vec<&'static str> {
-    Reason::GRANTING.iter().map(|reason| reason.as_str()).collect()
+/// The reasons whose decisions the page counts by gate, zone and quarter, as an SQL list
+/// (`'granted', …`); the stores count every other reason's by quarter and reason only
+/// (see [`expo_kiosk::stats::DayTotals::gate`]).
+pub(crate) fn granting_reasons_sql() -> String {
+    let quoted: Vec<String> = Reason::GRANTING
+        .iter()
+        .map(|reason| format!("'{}'", reason.as_str().replace('\'', "''")))
+        .collect();
+    quoted.join(", ")
 }
 
 /// The charts of the page, in its order.

@@ -1261,7 +1261,8 @@ fn a_hub_counts_the_changes_it_held_before_it_kept_venue_totals() {
     older
         .execute_batch(
             "DROP TRIGGER venue_now_added; DROP TRIGGER venue_now_replaced;
-             DROP TABLE venue_registrations; DROP TABLE venue_badges; DROP TABLE venue_gate;",
+             DROP TABLE venue_registrations; DROP TABLE venue_badges; DROP TABLE venue_gate;
+             DROP TABLE venue_denials;",
         )
         .unwrap();
     let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
@@ -1444,6 +1445,37 @@ fn search_for(text: &str) -> expo_hub::store::AttendeeSearch {
     }
 }
 
+/// The SQLite hub's store opened again after `change` took its tables back to older
+/// ones, with triggers `{triggers}_added` and `_replaced` that did nothing.
+fn reopened_from_before(
+    hub: &TestHub<expo_hub::sqlite::SqliteStore>,
+    triggers: &str,
+    change: &str,
+) -> expo_hub::sqlite::SqliteStore {
+    let path = hub.sqlite_path().unwrap();
+    let older = rusqlite::Connection::open(&path).unwrap();
+    older
+        .execute_batch(&format!(
+            "DROP TRIGGER {triggers}_added; DROP TRIGGER {triggers}_replaced;
+             {change}
+             CREATE TRIGGER {triggers}_added AFTER INSERT ON current_state BEGIN SELECT 1; END;
+             CREATE TRIGGER {triggers}_replaced AFTER UPDATE ON current_state BEGIN SELECT 1; END;"
+        ))
+        .unwrap();
+    drop(older);
+    expo_hub::sqlite::SqliteStore::open(&path).unwrap()
+}
+
+/// A connection of its own to the PostgreSQL hub's database at `url`.
+fn connected<S: HubStore>(hub: &TestHub<S>, url: &str) -> tokio_postgres::Client {
+    hub.runtime.block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    })
+}
+
 /// A hub whose search table is from before Chinese names were searched (its triggers
 /// the old ones, the column and parts missing) adds them when it opens, on SQLite.
 #[test]
@@ -1451,20 +1483,12 @@ fn a_sqlite_hub_searches_the_chinese_names_it_held_before() {
     let hub = common::sqlite_hub();
     let held = uuid::Uuid::now_v7();
     card_holder(&hub.client("desk-card"), &mut Station::new("desk-card"), held, "史密斯");
-    let path = hub.sqlite_path().unwrap();
-    let older = rusqlite::Connection::open(&path).unwrap();
-    older
-        .execute_batch(
-            "DROP TRIGGER attendee_search_added; DROP TRIGGER attendee_search_replaced;
-             ALTER TABLE attendee_search DROP COLUMN chinese_name_folded;
-             DELETE FROM attendee_name_parts WHERE part LIKE '史%' OR part LIKE '密%'
-                 OR part LIKE '斯%';
-             CREATE TRIGGER attendee_search_added AFTER INSERT ON current_state BEGIN SELECT 1; END;
-             CREATE TRIGGER attendee_search_replaced AFTER UPDATE ON current_state BEGIN SELECT 1; END;",
-        )
-        .unwrap();
-    drop(older);
-    let reopened = expo_hub::sqlite::SqliteStore::open(&path).unwrap();
+    let reopened = reopened_from_before(
+        &hub,
+        "attendee_search",
+        "ALTER TABLE attendee_search DROP COLUMN chinese_name_folded;
+         DELETE FROM attendee_name_parts WHERE part LIKE '史%' OR part LIKE '密%' OR part LIKE '斯%';",
+    );
     let found = hub.runtime.block_on(reopened.search_attendees(&search_for("密斯"), 5)).unwrap();
     assert_eq!(found.iter().map(|a| a.id).collect::<Vec<_>>(), vec![held]);
     // Its triggers are the new ones: a later card holder is found by the Chinese name too.
@@ -1489,21 +1513,15 @@ fn a_postgres_hub_searches_the_chinese_names_it_held_before() {
     let held = uuid::Uuid::now_v7();
     let hub = common::postgres_hub_on(&url);
     card_holder(&hub.client("desk-card"), &mut Station::new("desk-card"), held, "史密斯");
-    hub.runtime.block_on(async {
-        let (client, connection) =
-            tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        let driver = tokio::spawn(connection);
-        client
-            .batch_execute(
-                "ALTER TABLE attendee_search DROP COLUMN chinese_name_folded;
-                 DELETE FROM attendee_name_parts WHERE part LIKE '史%' OR part LIKE '密%'
-                     OR part LIKE '斯%';",
-            )
-            .await
-            .unwrap();
-        drop(client);
-        let _ = driver.await;
-    });
+    let older = connected(&hub, &url);
+    hub.runtime
+        .block_on(older.batch_execute(
+            "ALTER TABLE attendee_search DROP COLUMN chinese_name_folded;
+             DELETE FROM attendee_name_parts WHERE part LIKE '史%' OR part LIKE '密%'
+                 OR part LIKE '斯%';",
+        ))
+        .unwrap();
+    drop(older);
     let reopened = common::postgres_hub_on(&url);
     let store = reopened.store.as_ref();
     let found = reopened.runtime.block_on(store.search_attendees(&search_for("密斯"), 5)).unwrap();
@@ -1583,4 +1601,128 @@ fn venue_now_shares_a_days_figures_while_they_are_fresh<S: HubStore>(hub: TestHu
     let tomorrow = clock.now().with_timezone(&shanghai).date_naive();
     let page = watcher.get("/console/venue?lang=en").body;
     assert!(page.contains(&format!("<span id=\"venue-day\">{tomorrow}</span>")), "{page}");
+}
+
+/// Two attendees whose names sort the other way round from their keys (and their
+/// registration), so a look-up that orders by a name it does not have shows them wrong.
+fn registered_against_name_order<S: HubStore>(hub: &TestHub<S>) -> [uuid::Uuid; 2] {
+    let bo = registered(hub, "Bo Earlier", "R-500", "13900005555", false);
+    let al = registered(hub, "Al Earlier", "R-501", "13900006666", false);
+    [al, bo]
+}
+
+fn found_ids<S: HubStore>(hub: &TestHub<S>, store: &S, text: &str) -> Vec<uuid::Uuid> {
+    let found = hub.runtime.block_on(store.search_attendees(&search_for(text), 5)).unwrap();
+    found.iter().map(|a| a.id).collect()
+}
+
+/// A hub whose name parts are from before they carried the name (what the look-up now
+/// orders its candidates by, from the part table alone) fills it in when it opens, on
+/// SQLite, and its triggers keep it for later attendees.
+#[test]
+fn a_sqlite_hub_orders_the_name_parts_it_held_before_by_name() {
+    let hub = common::sqlite_hub();
+    let in_name_order = registered_against_name_order(&hub);
+    let reopened = reopened_from_before(
+        &hub,
+        "attendee_search",
+        "ALTER TABLE attendee_name_parts DROP COLUMN name_folded;",
+    );
+    assert_eq!(found_ids(&hub, &reopened, "earlier"), in_name_order);
+    drop(reopened);
+    let cy = registered(&hub, "Ab Earlier", "R-502", "13900007777", false);
+    let store = hub.store.as_ref();
+    assert_eq!(found_ids(&hub, store, "earlier"), [vec![cy], in_name_order.to_vec()].concat());
+}
+
+/// The same on PostgreSQL, whose part index then carries the name (an index-only scan).
+#[test]
+fn a_postgres_hub_orders_the_name_parts_it_held_before_by_name() {
+    let Some(server) = common::postgres_url() else { return };
+    let runtime = common::runtime();
+    let url = common::fresh_postgres_url(&runtime, &server);
+    drop(runtime);
+    let hub = common::postgres_hub_on(&url);
+    let in_name_order = registered_against_name_order(&hub);
+    let older = connected(&hub, &url);
+    hub.runtime
+        .block_on(older.batch_execute(
+            "ALTER TABLE attendee_name_parts DROP CONSTRAINT attendee_name_parts_pkey;
+             ALTER TABLE attendee_name_parts DROP COLUMN name_folded,
+                 ADD PRIMARY KEY (part, entity_key);",
+        ))
+        .unwrap();
+    drop(older);
+    let reopened = common::postgres_hub_on(&url);
+    assert_eq!(found_ids(&reopened, reopened.store.as_ref(), "earlier"), in_name_order);
+    let definition: String = reopened
+        .runtime
+        .block_on(connected(&reopened, &url).query_one(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'attendee_name_parts_pkey'
+               AND schemaname = current_schema()",
+            &[],
+        ))
+        .unwrap()
+        .get(0);
+    assert!(definition.contains("INCLUDE (category, name_folded)"), "{definition}");
+    let cy = registered(&reopened, "Ab Earlier", "R-502", "13900007777", false);
+    let store = reopened.store.as_ref();
+    assert_eq!(found_ids(&reopened, store, "earlier"), [vec![cy], in_name_order.to_vec()].concat());
+}
+
+/// Takes the hub's venue totals back to before `venue_denials`: each denying reason's
+/// totals in `venue_gate`, at a gate.
+const VENUE_GATE_BEFORE_DENIALS: &str =
+    "INSERT INTO venue_gate (quarter, gate, zone, direction, reason, decisions, passages)
+         SELECT quarter, 'gate-before', 'hall', 'in', reason, decisions, passages
+         FROM venue_denials;
+     DROP TABLE venue_denials;";
+
+/// The venue totals of every day, with a deny reason among them.
+fn all_venue_totals<S: HubStore>(hub: &TestHub<S>, store: &S) -> expo_hub::venue_now::VenueTotals {
+    let totals = hub.runtime.block_on(store.venue_totals("2000-01-01T00:00", "9999")).unwrap();
+    assert!(totals.gate.iter().any(|g| g.gate.is_empty() && g.decisions > 0), "{totals:?}");
+    totals
+}
+
+/// A hub that counted denying reasons by gate moves them into `venue_denials` (by quarter
+/// and reason) when it opens, on SQLite.
+#[test]
+fn a_sqlite_hub_moves_the_deny_reasons_it_counted_by_gate() {
+    let hub = common::sqlite_hub();
+    let (_dir, _office) = busy_day(&hub);
+    let before = all_venue_totals(&hub, hub.store.as_ref());
+    let reopened = reopened_from_before(&hub, "venue_now", VENUE_GATE_BEFORE_DENIALS);
+    assert_eq!(all_venue_totals(&hub, &reopened), before);
+    let gate_rows: i64 = rusqlite::Connection::open(hub.sqlite_path().unwrap())
+        .unwrap()
+        .query_row("SELECT count(*) FROM venue_gate WHERE gate = 'gate-before'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(gate_rows, 0, "no denying reason left by gate");
+}
+
+/// The same on PostgreSQL.
+#[test]
+fn a_postgres_hub_moves_the_deny_reasons_it_counted_by_gate() {
+    let Some(server) = common::postgres_url() else { return };
+    let runtime = common::runtime();
+    let url = common::fresh_postgres_url(&runtime, &server);
+    drop(runtime);
+    let hub = common::postgres_hub_on(&url);
+    let (_dir, _office) = busy_day(&hub);
+    let before = all_venue_totals(&hub, hub.store.as_ref());
+    let older = connected(&hub, &url);
+    hub.runtime.block_on(older.batch_execute(VENUE_GATE_BEFORE_DENIALS)).unwrap();
+    drop(older);
+    let reopened = common::postgres_hub_on(&url);
+    assert_eq!(all_venue_totals(&reopened, reopened.store.as_ref()), before);
+    let gate_rows: i64 = reopened
+        .runtime
+        .block_on(
+            connected(&reopened, &url)
+                .query_one("SELECT count(*) FROM venue_gate WHERE gate = 'gate-before'", &[]),
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(gate_rows, 0, "no denying reason left by gate");
 }
