@@ -120,13 +120,16 @@ impl SqliteStore {
         expo_sync::output::make_database_private(path)
             .map_err(|source| StoreError::DatabaseFile { path: path.to_owned(), source })?;
         let mut connection = Connection::open(path)?;
+        // First, so that every statement below waits for a writer beside it (a hub
+        // starting while `expo-hub event import` runs) instead of failing at once with
+        // "database is locked".
+        connection.busy_timeout(std::time::Duration::from_secs(30))?;
         // WAL lets exports read while pushes write. FULL: a push is acknowledged after
         // its commit, and only FULL syncs the WAL at each commit, so an acknowledged batch
         // survives a power cut too (NORMAL loses the last commits; the station would not
         // resend what the hub acknowledged).
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(30))?;
         // Snapshots read the whole current state: through a memory map SQLite reads pages
         // in place instead of copying each one out of the file cache with `pread` (the
         // largest cost of a million-attendee snapshot in `perf`). Writes still go through
