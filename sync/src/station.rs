@@ -23,6 +23,9 @@
 //!   the station transaction that applies its last change, so a cut round resumes after
 //!   the last applied page. Applying a change twice is harmless anyway (records are whole
 //!   states, merged by HLC).
+//! - Between two pull pages the round pushes again what was made meanwhile, so a station
+//!   catching up after an outage (many pages) does not hold its own work back until the
+//!   last page.
 
 use std::collections::HashSet;
 use std::error::Error as StdError;
@@ -191,7 +194,8 @@ pub struct SyncSummary {
     pub cursor: i64,
 }
 
-/// Pushes every pending change, then pulls every new remote change.
+/// Pushes every pending change, then pulls every new remote change, pushing again
+/// between pull pages what was made meanwhile.
 pub fn run_once<O: StationOutbox + ?Sized>(
     client: &HubClient,
     outbox: &O,
@@ -216,6 +220,35 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
     // Setting aside a change the hub refused only for a clock running ahead would lose
     // it for good; it stays in the outbox instead, skipped for the rest of this round.
     let mut held_back: HashSet<Uuid> = HashSet::new();
+    push_pending(client, outbox, options, &mut summary, &mut held_back, progress)?;
+    loop {
+        let page = client.pull(summary.cursor, options.pull_page.max(1))?;
+        outbox.apply_remote(&page.changes, page.next_cursor).map_err(store_error)?;
+        summary.cursor = page.next_cursor;
+        summary.pulled += page.changes.len() as u64;
+        progress(&summary);
+        if !page.more {
+            break;
+        }
+        // A station catching up (back from a network cut, say) pulls page after page:
+        // what its operators did meanwhile goes out between them, not after the last.
+        push_pending(client, outbox, options, &mut summary, &mut held_back, progress)?;
+    }
+    summary.pending_after = outbox.pending_count().map_err(store_error)?;
+    progress(&summary);
+    Ok(summary)
+}
+
+/// Pushes this station's pending changes in batches until none is left (but those the hub
+/// holds back for a clock running ahead, kept in `held_back` for the rest of the round).
+fn push_pending<O: StationOutbox + ?Sized>(
+    client: &HubClient,
+    outbox: &O,
+    options: SyncOptions,
+    summary: &mut SyncSummary,
+    held_back: &mut HashSet<Uuid>,
+    progress: &mut dyn FnMut(&SyncSummary),
+) -> Result<(), SyncError> {
     loop {
         let limit = options.push_batch.max(1);
         let batch: Vec<Change> = outbox
@@ -254,21 +287,9 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
         }
         summary.pushed += acked as u64;
         summary.new_at_hub += answer.new as u64;
-        progress(&summary);
+        progress(summary);
     }
-    loop {
-        let page = client.pull(summary.cursor, options.pull_page.max(1))?;
-        outbox.apply_remote(&page.changes, page.next_cursor).map_err(store_error)?;
-        summary.cursor = page.next_cursor;
-        summary.pulled += page.changes.len() as u64;
-        progress(&summary);
-        if !page.more {
-            break;
-        }
-    }
-    summary.pending_after = outbox.pending_count().map_err(store_error)?;
-    progress(&summary);
-    Ok(summary)
+    Ok(())
 }
 
 /// Has this station's signing key endorsed by the organiser authority, once: other

@@ -15,7 +15,9 @@ use expo_sync::protocol::{
     Change, ConflictsResponse, ErrorBody, EventRecord, PublicKeyRecord, Record, PROTOCOL_HEADER,
     PROTOCOL_VERSION,
 };
-use expo_sync::station::{run_once, SyncOptions, SyncWorker, WorkerOptions};
+use expo_sync::station::{
+    run_once, run_once_with_progress, SyncOptions, SyncWorker, WorkerOptions,
+};
 use expo_sync::StationRole;
 use uuid::Uuid;
 
@@ -30,6 +32,7 @@ common::hub_suite!(
     export_writes_current_state_without_sealed_ids,
     offline_registrations_reach_every_station_exactly_once,
     sync_resumes_after_cut_connections_and_lost_acks,
+    a_station_catching_up_pushes_what_it_makes_between_pull_pages,
     background_worker_rides_out_a_network_outage,
     attack_1_a_gate_credential_plants_no_key_and_no_event,
     attack_2_a_gate_revokes_nobody_and_serials_stay_in_range,
@@ -524,6 +527,35 @@ fn offline_registrations_reach_every_station_exactly_once<S: HubStore>(hub: Test
         });
     }
     assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, 360);
+}
+
+/// Issue 17: a station back from a network cut pulls what the venue did meanwhile, page
+/// after page; a walk-in registered there during that pull reaches the hub after the next
+/// page, not only once the station has caught up with everything.
+fn a_station_catching_up_pushes_what_it_makes_between_pull_pages<S: HubStore>(hub: TestHub<S>) {
+    let mut other = Station::new("desk-2");
+    let backlog: Vec<_> =
+        (0..300).map(|i| other.attendee(Uuid::now_v7(), &format!("Backlog {i}"), None)).collect();
+    let options = SyncOptions { push_batch: 50, pull_page: 50 };
+    let sent = run_once(&hub.client("desk-2"), &MemoryOutbox::with(backlog), options);
+    assert_eq!(sent.unwrap().pushed, 300);
+
+    let (client, outbox) = (hub.client("desk-1"), MemoryOutbox::with([]));
+    let walk_in = Station::new("desk-1").attendee(Uuid::now_v7(), "Walk In", None);
+    let (mut made, mut pushed_after_pulling) = (false, None);
+    let summary = run_once_with_progress(&client, &outbox, options, &mut |summary| {
+        if summary.pulled == 50 && !made {
+            outbox.add([walk_in.clone()]);
+            made = true;
+        }
+        if summary.pushed == 1 && pushed_after_pulling.is_none() {
+            pushed_after_pulling = Some(summary.pulled);
+        }
+    })
+    .unwrap();
+    assert_eq!((summary.pulled, summary.pushed, summary.pending_after), (300, 1, 0));
+    assert_eq!(pushed_after_pulling, Some(50), "pushed before the second page was pulled");
+    assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, 301);
 }
 
 fn sync_resumes_after_cut_connections_and_lost_acks<S: HubStore>(hub: TestHub<S>) {
