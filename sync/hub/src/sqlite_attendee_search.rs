@@ -4,7 +4,7 @@
 //! and both names' parts (see [`crate::attendee_search`]), inside the push's own transaction. A search
 //! then reads a few index ranges instead of every attendee's JSON.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::attendee_search::{PART_CHARS, PART_POSITIONS, SCAN_PARTS};
 use super::store::{attendee_of_change, AttendeeSearch, StoreError};
@@ -90,7 +90,10 @@ fn parts(rows: &str) -> String {
 /// them (its triggers made again, the attendees with one indexed by it); on one whose
 /// parts are from before they carried the name, fills it in (its triggers made again).
 pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
-    let tx = connection.transaction()?;
+    // Immediate: it reads and then writes, and a deferred transaction that another
+    // process (`expo-hub event import` beside a starting hub) wrote past in between fails
+    // with "database is locked" at once, without waiting out the busy timeout.
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let existed: bool = tx.query_row(
         "SELECT count(*) > 0 FROM sqlite_master
          WHERE type = 'trigger' AND name = 'attendee_search_added'",

@@ -3,7 +3,7 @@
 //! one it replaces, inside the push's own transaction. A page then reads a day's few
 //! thousand totals by their primary key (quarter first) instead of millions of changes.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::store::StoreError;
 use super::venue_now::{granting_reasons_sql, DeskBadgeTotal, VenueTotals};
@@ -107,7 +107,10 @@ fn count(kind: &str, versions: &str, sign: i32) -> String {
 /// on one from before `venue_denials`, moves the denying reasons' gate totals into it
 /// (its triggers made again).
 pub fn create(connection: &mut Connection) -> Result<(), StoreError> {
-    let tx = connection.transaction()?;
+    // Immediate: it reads and then writes, and a deferred transaction that another
+    // process (`expo-hub event import` beside a starting hub) wrote past in between fails
+    // with "database is locked" at once, without waiting out the busy timeout.
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let present = |kind: &str, name: &str| {
         tx.query_row(
             "SELECT count(*) > 0 FROM sqlite_master WHERE type = ?1 AND name = ?2",
