@@ -7,6 +7,7 @@
 //! same ordering argument still holds.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -152,21 +153,57 @@ impl SqliteStore {
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
-    /// Runs `work` on the connection in tokio's blocking pool.
+    /// Runs `work` on the connection in tokio's blocking pool, unless the caller has gone
+    /// by the time the connection is free.
+    ///
+    /// A blocking task cannot be cancelled, so without the check a request the hub's
+    /// timeout already answered (or whose client hung up) would still take its turn. While
+    /// another process held the write lock for 30 s, every station's request queued up
+    /// behind the connection; when the lock went, the hub worked through all of those
+    /// abandoned requests before the stations' retries, and the last station was back
+    /// 30 s after the fault ended. Work that has begun is finished, as before: the caller
+    /// dropping its future then changes nothing, like PostgreSQL's committed transaction.
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
+        let caller = CallerWaiting::default();
+        let still_waiting = caller.flag();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave a half-done transaction behind
             // (rusqlite rolls back on drop), so a poisoned connection is still sound.
             let mut guard = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            if !still_waiting.load(Ordering::Acquire) {
+                return Err(StoreError::Abandoned);
+            }
             work(&mut guard)
         })
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+}
+
+/// Whether the future that wants a piece of work is still alive: cleared when it is
+/// dropped, which is how tokio and axum give up on a request.
+struct CallerWaiting(Arc<AtomicBool>);
+
+impl Default for CallerWaiting {
+    fn default() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl CallerWaiting {
+    fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl Drop for CallerWaiting {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -1084,6 +1121,75 @@ mod tests {
     use super::*;
     use expo_sync::hlc::Hlc;
     use expo_sync::protocol::{BadgeRecord, Change};
+
+    /// Sends when dropped: tells the test that a closure handed to the store has gone,
+    /// whether it ran or was skipped.
+    struct SignalOnDrop(std::sync::mpsc::Sender<()>);
+
+    impl Drop for SignalOnDrop {
+        fn drop(&mut self) {
+            self.0.send(()).ok();
+        }
+    }
+
+    #[test]
+    fn work_whose_caller_gave_up_while_the_connection_was_busy_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db")).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        // One request holds the connection (as a push waiting out another process's lock).
+        let (held, is_held) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = runtime.spawn({
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .run(move |_| {
+                        held.send(()).ok();
+                        released.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        is_held.recv().unwrap();
+
+        // A request queued behind it is given up on, as the hub's request timeout does.
+        let ran = Arc::new(AtomicBool::new(false));
+        let (gone, is_gone) = std::sync::mpsc::channel();
+        let work = {
+            let ran = Arc::clone(&ran);
+            let signal = SignalOnDrop(gone);
+            move |_: &mut Connection| {
+                let _signal = signal;
+                ran.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        };
+        let given_up = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(20), store.run(work)).await
+        });
+        assert!(given_up.is_err());
+        // Another is still waiting.
+        let wanted = runtime.spawn({
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .run(|c| Ok(c.query_row("SELECT 41 + 1", [], |row| row.get::<_, i64>(0))?))
+                    .await
+            }
+        });
+
+        release.send(()).unwrap();
+        runtime.block_on(holder).unwrap().unwrap();
+        assert_eq!(runtime.block_on(wanted).unwrap().unwrap(), 42);
+        is_gone.recv().unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned request's work ran");
+    }
 
     #[test]
     fn a_database_of_an_earlier_hub_is_migrated() {

@@ -50,6 +50,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("storage worker failed: {0}")]
     Worker(String),
+    /// Seen by nobody in practice: the caller gave up before the connection was free.
+    #[error("the request was given up before the database could take it")]
+    Abandoned,
     #[error("database file {path}: {source}")]
     DatabaseFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("stored authority key: {0}")]
