@@ -528,13 +528,13 @@ fn sync_all(stations: &[Station], limit: Duration) -> Result<(), RehearsalError>
     })
 }
 
-/// The run's directory (every station's, the hubs' logs), under `dir` when given (`--dir`),
-/// removed when the run ends.
+/// The run's directory (every station's, the hubs' logs), under `dir` when given (`--dir`,
+/// made if missing, as `mkdir -p` would), removed when the run ends.
 fn work_dir(dir: Option<&std::path::Path>) -> Result<tempfile::TempDir, RehearsalError> {
     let mut builder = tempfile::Builder::new();
     builder.prefix("rehearsal-");
     match dir {
-        Some(dir) => builder.tempdir_in(dir),
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| builder.tempdir_in(dir)),
         None => builder.tempdir(),
     }
     .map_err(|e| RehearsalError::Io(format!("making the run's directory: {e}")))
@@ -1025,15 +1025,21 @@ mod tests {
     }
 
     #[test]
-    fn the_runs_directory_is_made_under_dir_and_removed_after() {
+    fn the_runs_directory_is_made_under_dir_made_if_missing_and_removed_after() {
         let parent = tempfile::tempdir().unwrap();
         let made = work_dir(Some(parent.path())).unwrap();
         assert_eq!(made.path().parent(), Some(parent.path()));
         let path = made.path().to_owned();
         drop(made);
         assert!(!path.exists());
-        let missing = parent.path().join("not-there");
-        assert!(matches!(work_dir(Some(&missing)), Err(RehearsalError::Io(_))));
+        // A `--dir` not there yet is made, as `mkdir -p` would.
+        let missing = parent.path().join("shm").join("full");
+        let made = work_dir(Some(&missing)).unwrap();
+        assert_eq!(made.path().parent(), Some(missing.as_path()));
+        // One that cannot be made is an error.
+        let file = parent.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(matches!(work_dir(Some(&file.join("below"))), Err(RehearsalError::Io(_))));
     }
 
     #[test]
