@@ -47,12 +47,14 @@ pub struct StoreOutbox {
     between_slices: Box<dyn Fn() + Send + Sync>,
 }
 
-/// The most pulled changes applied in one transaction: the station's own writes wait at
-/// most this long behind a pull that is catching up.
-const APPLY_SLICE_CHANGES: usize = 100;
-/// The longest one transaction of pulled changes runs before it commits, on a slow or
-/// busy machine.
-const APPLY_SLICE_TIME: Duration = Duration::from_millis(50);
+/// The most pulled changes applied in one transaction (a default pull page). Each commit
+/// writes every page the slice touched to the WAL, so a pull catching up goes faster in
+/// large slices; the station's own writers do not wait for them, since a slice ends as
+/// soon as one of this process's writers waits (see [`slice_is_full`]).
+const APPLY_SLICE_CHANGES: usize = 1000;
+/// The longest one transaction of pulled changes runs before it commits: how long a
+/// writer this process does not see (a CLI command beside the app) may wait behind it.
+const APPLY_SLICE_TIME: Duration = Duration::from_millis(250);
 
 impl StoreOutbox {
     pub fn new(store: Store) -> Self {
@@ -130,14 +132,17 @@ impl StationOutbox for StoreOutbox {
                 store.observe_remote(&change.hlc);
             }
             let own_station = store.station_id().to_owned();
-            let slice = |tx: &mut Tx<'_>, one_by_one| {
-                apply_slice(tx, rest, &own_station, next_cursor, one_by_one)
+            let slice = |tx: &mut Tx<'_>, writer_waits: &dyn Fn() -> bool, one_by_one| {
+                apply_slice(tx, rest, &own_station, next_cursor, writer_waits, one_by_one)
             };
-            let (applied, event_changed) = match store.write_pulled(|tx| slice(tx, false)) {
-                Err(SliceError::Unusable) => store.write_pulled(|tx| slice(tx, true)),
-                other => other,
-            }
-            .map_err(SliceError::into_error)?;
+            let (applied, event_changed) =
+                match store.write_pulled(|tx, writer_waits| slice(tx, writer_waits, false)) {
+                    Err(SliceError::Unusable) => {
+                        store.write_pulled(|tx, writer_waits| slice(tx, writer_waits, true))
+                    }
+                    other => other,
+                }
+                .map_err(SliceError::into_error)?;
             if event_changed {
                 store.reload_event()?;
             }
@@ -263,8 +268,16 @@ impl From<StoreError> for SliceError {
     }
 }
 
-/// Applies the first changes of `page` (a slice: at most [`APPLY_SLICE_CHANGES`], or what
-/// [`APPLY_SLICE_TIME`] allows), and the cursor when that is the whole rest of the page.
+/// Whether a slice of pulled changes that has applied `applied` changes in `elapsed` ends
+/// here, before its next change: at [`APPLY_SLICE_CHANGES`], at [`APPLY_SLICE_TIME`], or
+/// when one of the station's own writers waits. A slice applies at least one change, so a
+/// writer that never stops waiting cannot stop the pull.
+fn slice_is_full(applied: usize, elapsed: Duration, writer_waits: impl FnOnce() -> bool) -> bool {
+    applied > 0 && (applied >= APPLY_SLICE_CHANGES || elapsed >= APPLY_SLICE_TIME || writer_waits())
+}
+
+/// Applies the first changes of `page` (a slice, see [`slice_is_full`]), and the cursor
+/// when that is the whole rest of the page.
 /// Returns how many it took and whether the event definition changed.
 ///
 /// Each change goes straight into the transaction, unless `one_by_one`: a savepoint per
@@ -277,12 +290,13 @@ fn apply_slice(
     page: &[Change],
     own_station: &str,
     next_cursor: i64,
+    writer_waits: &dyn Fn() -> bool,
     one_by_one: bool,
 ) -> Result<(usize, bool), SliceError> {
     let started = Instant::now();
     let (mut applied, mut event_changed) = (0, false);
     for change in page {
-        if applied == APPLY_SLICE_CHANGES || started.elapsed() >= APPLY_SLICE_TIME {
+        if slice_is_full(applied, started.elapsed(), writer_waits) {
             break;
         }
         applied += 1;
@@ -667,6 +681,17 @@ mod tests {
             registration_code: "R1".into(),
             ..NewAttendee::default()
         }
+    }
+
+    #[test]
+    fn a_slice_ends_at_its_size_its_time_or_a_waiting_writer_but_never_empty() {
+        let moment = Duration::from_millis(1);
+        assert!(!slice_is_full(0, APPLY_SLICE_TIME * 2, || true), "at least one change");
+        assert!(!slice_is_full(1, moment, || false));
+        assert!(!slice_is_full(APPLY_SLICE_CHANGES - 1, moment, || false));
+        assert!(slice_is_full(1, moment, || true), "a writer waits");
+        assert!(slice_is_full(APPLY_SLICE_CHANGES, moment, || false));
+        assert!(slice_is_full(5, APPLY_SLICE_TIME, || false));
     }
 
     /// Issue 17: a pull that is catching up applies its page in slices, and the station's

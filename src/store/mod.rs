@@ -180,13 +180,17 @@ impl Store {
     /// never has a cursor ahead of the changes it covers; the lost ones are pulled again.
     /// The next FULL commit (an operator's own write) syncs them with it. The station's
     /// own actions keep synchronous = FULL: a check-in that returned is on disk.
+    ///
+    /// `f` is also given whether one of those writers waits now, so that a slice can end
+    /// early for it.
     pub fn write_pulled<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+        f: impl FnOnce(&mut Tx<'_>, &dyn Fn() -> bool) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.writers.let_them_go_first(BUSY_TIMEOUT);
         self.set_synchronous("NORMAL")?;
-        let outcome = self.write_uncounted(f);
+        let writers = Arc::clone(&self.writers);
+        let outcome = self.write_uncounted(|tx| f(tx, &|| writers.any()));
         let restored = self.set_synchronous("FULL");
         let value = outcome?;
         restored?;

@@ -47,6 +47,12 @@ impl WaitingWriters {
         Waiting(self)
     }
 
+    /// Whether a writer waits or writes now: a slice of pulled changes that sees one ends
+    /// at once, so the writer waits for one change and a commit, not for the whole slice.
+    pub(crate) fn any(&self) -> bool {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) > 0
+    }
+
     /// Returns once no writer waits or writes, or after `at_most` (a writer that waits
     /// that long is stuck behind something else, and the caller's own busy timeout
     /// applies from then on).
@@ -94,5 +100,18 @@ mod tests {
         assert!(apply.join().unwrap(), "the apply went on only once the writer was done");
         // Nobody waits: it goes on at once.
         writers.let_them_go_first(Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_slice_sees_a_writer_of_the_same_database_for_as_long_as_it_waits_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let writers = WaitingWriters::of(dir.path());
+        assert!(!writers.any());
+        let (first, second) = (writers.wait_to_write(), writers.wait_to_write());
+        assert!(WaitingWriters::of(dir.path()).any());
+        drop(first);
+        assert!(writers.any());
+        drop(second);
+        assert!(!writers.any());
     }
 }
