@@ -1,14 +1,15 @@
 //! SQLite back-end (`--db sqlite://PATH`): embedded, zero setup, one hub process.
 //!
-//! One connection behind a mutex, used from tokio's blocking pool. SQLite admits one
-//! writer at a time, so hub sequence numbers (the rowid of `changes`) become visible in
-//! commit order and a pull can never skip a change committed late. Should a second hub
-//! process open the same file, the busy timeout makes it wait for the write lock; the
-//! same ordering argument still holds.
+//! One connection behind a mutex for everything that writes, and [`READERS`] more for
+//! pulls and snapshot pages, all used from tokio's blocking pool. SQLite admits one writer
+//! at a time, so hub sequence numbers (the rowid of `changes`) become visible in commit
+//! order and a pull can never skip a change committed late, whichever connection reads.
+//! Should a second hub process open the same file, the busy timeout makes it wait for the
+//! write lock; the same ordering argument still holds.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
@@ -112,8 +113,17 @@ CREATE TABLE IF NOT EXISTS data_centre_event (
 /// How much of the hub's database file SQLite maps into memory (see [`SqliteStore::open`]).
 const SNAPSHOT_READ_MAP_BYTES: i64 = 2 << 30;
 
+/// Connections that serve pulls and snapshot pages beside the one that writes.
+const READERS: usize = 2;
+
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// Pulls and snapshot pages read here, so that they neither wait behind a push's
+    /// commit (an fsync) nor make a push wait behind a gate's page being scoped. WAL gives
+    /// each read a snapshot of what was committed when it began, and with one writer the
+    /// seqs commit in order, so a snapshot always holds every seq up to its high-water
+    /// mark: a pull from a reader cannot skip a change either.
+    readers: Arc<Readers>,
 }
 
 impl SqliteStore {
@@ -150,7 +160,9 @@ impl SqliteStore {
             "INSERT INTO hub_authority (id, secret) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
             [Authority::generate().secret_hex()],
         )?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        let readers = (0..READERS).map(|_| open_reader(path)).collect::<Result<_, _>>()?;
+        let readers = Arc::new(Readers { idle: Mutex::new(readers), returned: Condvar::new() });
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), readers })
     }
 
     /// Runs `work` on the connection in tokio's blocking pool, unless the caller has gone
@@ -169,19 +181,94 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let connection = Arc::clone(&self.connection);
-        let caller = CallerWaiting::default();
-        let still_waiting = caller.flag();
-        tokio::task::spawn_blocking(move || {
+        in_blocking_pool(move |still_waiting| {
             // A panic while holding the lock cannot leave a half-done transaction behind
             // (rusqlite rolls back on drop), so a poisoned connection is still sound.
             let mut guard = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            if !still_waiting.load(Ordering::Acquire) {
+            if !still_waiting() {
                 return Err(StoreError::Abandoned);
             }
             work(&mut guard)
         })
         .await
+    }
+
+    /// [`Self::run`] for work that only reads, on one of the [`READERS`].
+    async fn run_read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        in_blocking_pool(move |still_waiting| {
+            let mut reader = readers.take();
+            if !still_waiting() {
+                return Err(StoreError::Abandoned);
+            }
+            match reader.connection.as_mut() {
+                Some(connection) => work(connection),
+                None => Err(StoreError::Worker("a reading connection went missing".into())),
+            }
+        })
+        .await
+    }
+}
+
+/// Runs `job` in tokio's blocking pool, telling it whether its caller still waits.
+async fn in_blocking_pool<T, F>(job: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Fn() -> bool) -> Result<T, StoreError> + Send + 'static,
+{
+    let caller = CallerWaiting::default();
+    let still_waiting = caller.flag();
+    tokio::task::spawn_blocking(move || job(&|| still_waiting.load(Ordering::Acquire)))
+        .await
         .map_err(|e| StoreError::Worker(e.to_string()))?
+}
+
+/// A connection that only reads (`query_only`), opened after the writer has made the
+/// schema and switched the file to WAL.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let reader = Connection::open(path)?;
+    reader.busy_timeout(std::time::Duration::from_secs(30))?;
+    reader.pragma_update(None, "mmap_size", SNAPSHOT_READ_MAP_BYTES)?;
+    reader.pragma_update(None, "query_only", true)?;
+    Ok(reader)
+}
+
+/// The idle reading connections; a reader taken is given back when dropped.
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+impl Readers {
+    /// An idle reader, waiting for one to come back when all are busy.
+    fn take(self: &Arc<Self>) -> Reader {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(connection) = idle.pop() {
+                return Reader { readers: Arc::clone(self), connection: Some(connection) };
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+struct Reader {
+    readers: Arc<Readers>,
+    /// `Some` until dropped.
+    connection: Option<Connection>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            // A panic mid-read leaves no transaction behind (rusqlite rolls back on drop).
+            self.readers.idle.lock().unwrap_or_else(PoisonError::into_inner).push(connection);
+            self.readers.returned.notify_one();
+        }
     }
 }
 
@@ -618,7 +705,7 @@ impl HubStore for SqliteStore {
         limit: usize,
     ) -> Result<PullResponse, StoreError> {
         let station = station.to_owned();
-        self.run(move |c| {
+        self.run_read(move |c| {
             let (tx, high_water) = read_with_high_water(c)?;
             let mut page = PullPage::new(role, limit);
             {
@@ -1046,7 +1133,7 @@ impl HubStore for SqliteStore {
 
     async fn snapshot_page(&self, after: &str, limit: usize) -> Result<SnapshotPage, StoreError> {
         let after = after.to_owned();
-        self.run(move |c| {
+        self.run_read(move |c| {
             let (tx, high_water) = read_with_high_water(c)?;
             let rows = {
                 let mut query = tx.prepare_cached(
@@ -1132,8 +1219,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn work_whose_caller_gave_up_while_the_connection_was_busy_is_skipped() {
+    /// A store whose writing connection one request holds (as a push waiting out another
+    /// process's write lock) until `release` is sent; `holder` ends after that.
+    struct HeldWriter {
+        _dir: tempfile::TempDir,
+        store: Arc<SqliteStore>,
+        runtime: tokio::runtime::Runtime,
+        release: std::sync::mpsc::Sender<()>,
+        holder: tokio::task::JoinHandle<Result<(), StoreError>>,
+    }
+
+    fn held_writer() -> HeldWriter {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db")).unwrap());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1141,7 +1237,6 @@ mod tests {
             .enable_time()
             .build()
             .unwrap();
-        // One request holds the connection (as a push waiting out another process's lock).
         let (held, is_held) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let holder = runtime.spawn({
@@ -1157,6 +1252,12 @@ mod tests {
             }
         });
         is_held.recv().unwrap();
+        HeldWriter { _dir: dir, store, runtime, release, holder }
+    }
+
+    #[test]
+    fn work_whose_caller_gave_up_while_the_connection_was_busy_is_skipped() {
+        let HeldWriter { _dir, store, runtime, release, holder } = held_writer();
 
         // A request queued behind it is given up on, as the hub's request timeout does.
         let ran = Arc::new(AtomicBool::new(false));
@@ -1189,6 +1290,23 @@ mod tests {
         assert_eq!(runtime.block_on(wanted).unwrap().unwrap(), 42);
         is_gone.recv().unwrap();
         assert!(!ran.load(Ordering::SeqCst), "the abandoned request's work ran");
+    }
+
+    #[test]
+    fn a_pull_is_answered_while_the_writing_connection_is_busy() {
+        let HeldWriter { _dir, store, runtime, release, holder: writer } = held_writer();
+
+        let pulled = runtime.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                store.pull("desk-1", StationRole::Desk, 0, 100),
+            )
+            .await
+        });
+        let page = pulled.expect("the pull waited for the writer").unwrap();
+        assert!(page.changes.is_empty());
+        release.send(()).unwrap();
+        runtime.block_on(writer).unwrap().unwrap();
     }
 
     #[test]
