@@ -8,8 +8,8 @@
 //! write lock; the same ordering argument still holds.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
@@ -117,13 +117,14 @@ const SNAPSHOT_READ_MAP_BYTES: i64 = 2 << 30;
 const READERS: usize = 2;
 
 pub struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
+    /// The one connection that writes.
+    writer: Arc<Connections>,
     /// Pulls and snapshot pages read here, so that they neither wait behind a push's
     /// commit (an fsync) nor make a push wait behind a gate's page being scoped. WAL gives
     /// each read a snapshot of what was committed when it began, and with one writer the
     /// seqs commit in order, so a snapshot always holds every seq up to its high-water
     /// mark: a pull from a reader cannot skip a change either.
-    readers: Arc<Readers>,
+    readers: Arc<Connections>,
 }
 
 impl SqliteStore {
@@ -161,11 +162,13 @@ impl SqliteStore {
             [Authority::generate().secret_hex()],
         )?;
         let readers = (0..READERS).map(|_| open_reader(path)).collect::<Result<_, _>>()?;
-        let readers = Arc::new(Readers { idle: Mutex::new(readers), returned: Condvar::new() });
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), readers })
+        Ok(Self {
+            writer: Arc::new(Connections::new(vec![connection])),
+            readers: Arc::new(Connections::new(readers)),
+        })
     }
 
-    /// Runs `work` on the connection in tokio's blocking pool, unless the caller has gone
+    /// Runs `work` on the writing connection in tokio's blocking pool, unless the caller has gone
     /// by the time the connection is free.
     ///
     /// A blocking task cannot be cancelled, so without the check a request the hub's
@@ -180,17 +183,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
-        in_blocking_pool(move |still_waiting| {
-            // A panic while holding the lock cannot leave a half-done transaction behind
-            // (rusqlite rolls back on drop), so a poisoned connection is still sound.
-            let mut guard = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            if !still_waiting() {
-                return Err(StoreError::Abandoned);
-            }
-            work(&mut guard)
-        })
-        .await
+        on_one_of(Arc::clone(&self.writer), work).await
     }
 
     /// [`Self::run`] for work that only reads, on one of the [`READERS`].
@@ -199,32 +192,56 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = Arc::clone(&self.readers);
-        in_blocking_pool(move |still_waiting| {
-            let mut reader = readers.take();
-            if !still_waiting() {
-                return Err(StoreError::Abandoned);
-            }
-            match reader.connection.as_mut() {
-                Some(connection) => work(connection),
-                None => Err(StoreError::Worker("a reading connection went missing".into())),
-            }
-        })
-        .await
+        on_one_of(Arc::clone(&self.readers), work).await
     }
 }
 
-/// Runs `job` in tokio's blocking pool, telling it whether its caller still waits.
-async fn in_blocking_pool<T, F>(job: F) -> Result<T, StoreError>
+/// Runs `work` on one of `connections` in tokio's blocking pool, unless its caller has
+/// gone by the time a connection is free (see [`SqliteStore::run`]).
+async fn on_one_of<T, F>(connections: Arc<Connections>, work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Fn() -> bool) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
 {
     let caller = CallerWaiting::default();
     let still_waiting = caller.flag();
-    tokio::task::spawn_blocking(move || job(&|| still_waiting.load(Ordering::Acquire)))
-        .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        let mut connection = connections.lock();
+        if !still_waiting.load(Ordering::Acquire) {
+            return Err(StoreError::Abandoned);
+        }
+        work(&mut connection)
+    })
+    .await
+    .map_err(|e| StoreError::Worker(e.to_string()))?
+}
+
+/// Connections that serve the same kind of work, each behind its own mutex.
+struct Connections {
+    all: Vec<Mutex<Connection>>,
+    /// Where the next caller that finds none idle waits its turn.
+    next: AtomicUsize,
+}
+
+impl Connections {
+    fn new(connections: Vec<Connection>) -> Self {
+        Self { all: connections.into_iter().map(Mutex::new).collect(), next: AtomicUsize::new(0) }
+    }
+
+    /// An idle connection if there is one, else the next in turn once it is free. A
+    /// panic while holding one cannot leave a half-done transaction behind (rusqlite rolls
+    /// back on drop), so a poisoned connection is still sound.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        let idle = self.all.iter().find_map(|connection| match connection.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        });
+        idle.unwrap_or_else(|| {
+            let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.all.len();
+            self.all[turn].lock().unwrap_or_else(PoisonError::into_inner)
+        })
+    }
 }
 
 /// A connection that only reads (`query_only`), opened after the writer has made the
@@ -235,41 +252,6 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     reader.pragma_update(None, "mmap_size", SNAPSHOT_READ_MAP_BYTES)?;
     reader.pragma_update(None, "query_only", true)?;
     Ok(reader)
-}
-
-/// The idle reading connections; a reader taken is given back when dropped.
-struct Readers {
-    idle: Mutex<Vec<Connection>>,
-    returned: Condvar,
-}
-
-impl Readers {
-    /// An idle reader, waiting for one to come back when all are busy.
-    fn take(self: &Arc<Self>) -> Reader {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(connection) = idle.pop() {
-                return Reader { readers: Arc::clone(self), connection: Some(connection) };
-            }
-            idle = self.returned.wait(idle).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-struct Reader {
-    readers: Arc<Readers>,
-    /// `Some` until dropped.
-    connection: Option<Connection>,
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            // A panic mid-read leaves no transaction behind (rusqlite rolls back on drop).
-            self.readers.idle.lock().unwrap_or_else(PoisonError::into_inner).push(connection);
-            self.readers.returned.notify_one();
-        }
-    }
 }
 
 /// Whether the future that wants a piece of work is still alive: cleared when it is

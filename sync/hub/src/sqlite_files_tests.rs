@@ -3,7 +3,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::PoisonError;
 
 use super::SqliteStore;
 
@@ -21,7 +20,7 @@ fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
 fn an_acknowledged_commit_is_synced_to_disk() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("hub.db")).unwrap();
-    let connection = store.connection.lock().unwrap_or_else(PoisonError::into_inner);
+    let connection = store.writer.lock();
     let synchronous: i64 = connection.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
     assert_eq!(synchronous, 2, "synchronous=FULL");
     let journal: String = connection.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
@@ -35,9 +34,8 @@ fn the_database_and_its_wal_and_shm_files_are_the_owners_alone() {
     let store = SqliteStore::open(&path).unwrap();
     // A write makes SQLite create the -wal and -shm files.
     store
-        .connection
+        .writer
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
         .execute_batch("CREATE TABLE written (x); INSERT INTO written VALUES (1);")
         .unwrap();
     for file in [path.clone(), with_suffix(&path, "-wal"), with_suffix(&path, "-shm")] {
