@@ -44,9 +44,12 @@ use expo_sync::StationRole;
 const TICK_ONLY: &str = "tick only (5 s rounds)";
 /// As stations run them now.
 const AT_ONCE: &str = "push at once + held pull";
-/// The pause before each sample, longer than the workers' `gather`: a change made at a
-/// station that synced a moment ago waits out the rest of it (a stream goes in batches).
-const BETWEEN_SAMPLES: Duration = Duration::from_millis(300);
+/// The pause before each sample, a little longer than the workers' `gather`: a change made
+/// at a station that synced a moment ago waits out the rest of it (a stream goes in
+/// batches), which is not what a sample measures.
+fn between_samples() -> Duration {
+    WorkerOptions::default().gather + Duration::from_millis(50)
+}
 
 fn main() {
     let samples = env_count("EXPO_BENCH_SAMPLES", 200);
@@ -155,7 +158,7 @@ impl Venue {
         (0..samples)
             .map(|i| {
                 let name = format!("Propagation{i:05}");
-                std::thread::sleep(BETWEEN_SAMPLES);
+                std::thread::sleep(between_samples());
                 let start = Instant::now();
                 register(&mut desk_a, &name);
                 until(|| !search(self.desk_b.conn(), &name, 1, &[]).unwrap().is_empty());
@@ -177,7 +180,7 @@ impl Venue {
             .into_iter()
             .map(|(id, token)| {
                 assert_ne!(gate_decides(&self.gate, &token), Reason::Revoked);
-                std::thread::sleep(BETWEEN_SAMPLES);
+                std::thread::sleep(between_samples());
                 let start = Instant::now();
                 badge::revoke(&mut desk_a, &admin, id, "lost").unwrap();
                 until(|| gate_decides(&self.gate, &token) == Reason::Revoked);

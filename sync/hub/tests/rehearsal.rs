@@ -54,6 +54,13 @@ fn rehearse(db: &str, dir: &std::path::Path) -> serde_json::Value {
         // A sanity bound, six times the goal of 10 s, not the goal itself.
         assert!(caught_up < 60_000, "{fault}");
         assert!(fault["last_station"].is_string(), "{fault}");
+        // The CPU the catch-up cost: some, by the stations; at most all of the machine.
+        assert!(fault["catch_up_stations_cpu_s"].as_f64().unwrap() > 0.0, "{fault}");
+        let busy = fault["catch_up_machine_busy_cores"].as_f64().unwrap();
+        let stat = std::fs::read_to_string("/proc/stat").unwrap();
+        let cores = stat.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count();
+        let cores = cores as f64;
+        assert!(busy > 0.0 && busy <= cores * 1.1, "{fault}");
     }
     let last = report["fault_windows"].as_array().unwrap().last().unwrap();
     assert_eq!(report["converged_after_last_fault_ms"], last["caught_up_ms"], "{report:#}");

@@ -13,6 +13,10 @@
 //!
 //! The stations are read through read-only connections to their databases, every
 //! [`SAMPLE_EVERY`] while a fault is not caught up, and not at all otherwise.
+//!
+//! The CPU spent from a fault's end until it is caught up is read with each sample: by
+//! this process, which runs every station (what their catch-up cost), and by the whole
+//! machine (whether the stations waited for a core rather than for the hub).
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -23,7 +27,7 @@ use expo_sync::hlc::wall_clock_ms;
 use expo_sync::validate::MAX_CLOCK_AHEAD_MS;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::RehearsalError;
+use super::{cpu, RehearsalError};
 
 /// The resolution of the catch-up figures.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -38,10 +42,38 @@ pub struct StationSample {
     pub cursor: i64,
 }
 
+/// CPU time used so far, in seconds: by this process (every station), and by the whole
+/// machine (busy time summed over its cores).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTime {
+    pub stations_s: f64,
+    pub machine_busy_s: f64,
+}
+
+impl CpuTime {
+    /// Now, as `/proc` tells it; zero for what it cannot tell (the figures then say 0).
+    fn now() -> Self {
+        Self {
+            stations_s: cpu::process_seconds(std::process::id()).unwrap_or(0.0),
+            machine_busy_s: cpu::machine_busy_seconds().unwrap_or(0.0),
+        }
+    }
+
+    fn since(self, earlier: Self) -> Self {
+        Self {
+            stations_s: self.stations_s - earlier.stations_s,
+            machine_busy_s: self.machine_busy_s - earlier.machine_busy_s,
+        }
+    }
+}
+
 /// One fault's end and how each station came through it.
 #[derive(Clone, Debug)]
 struct Mark {
     ended: Instant,
+    cpu_at_end: CpuTime,
+    /// CPU used when the last station caught up.
+    cpu_caught_up: Option<CpuTime>,
     /// Each station's highest outbox entry when the fault ended.
     made_until: Vec<i64>,
     high_water_at_end: i64,
@@ -60,7 +92,7 @@ impl Mark {
 }
 
 /// How the venue came through one fault (times from its end).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FaultCatchUp {
     /// Until every change made anywhere before the end was at the hub.
     pub pushed_ms: Option<u64>,
@@ -70,6 +102,8 @@ pub struct FaultCatchUp {
     pub last_station: Option<usize>,
     /// Per station, until it was back (see the module documentation).
     pub back_ms: Vec<Option<u64>>,
+    /// CPU used from the end until caught up.
+    pub cpu: Option<CpuTime>,
 }
 
 /// The catch-up of every fault so far, fed by samples of the stations and the hub.
@@ -83,12 +117,15 @@ fn ms_since(start: Instant, at: Instant) -> u64 {
 }
 
 impl CatchUp {
-    /// A fault ended at `ended`, with each station's outbox at `made_until` and the hub's
-    /// highest seq at `high_water`. Faults are numbered in the order they are marked.
-    pub fn mark(&mut self, ended: Instant, made_until: Vec<i64>, high_water: i64) {
+    /// A fault ended at `ended`, with each station's outbox at `made_until`, the hub's
+    /// highest seq at `high_water` and the CPU used so far at `cpu`. Faults are numbered
+    /// in the order they are marked.
+    pub fn mark(&mut self, ended: Instant, made_until: Vec<i64>, high_water: i64, cpu: CpuTime) {
         let stations = made_until.len();
         self.marks.push(Mark {
             ended,
+            cpu_at_end: cpu,
+            cpu_caught_up: None,
             made_until,
             high_water_at_end: high_water,
             pushed: vec![false; stations],
@@ -109,8 +146,14 @@ impl CatchUp {
     }
 
     /// The stations as read at `now` (`None`: not read, or unreadable this time), then the
-    /// hub's highest seq, read after them.
-    pub fn observe(&mut self, now: Instant, stations: &[Option<StationSample>], high_water: i64) {
+    /// hub's highest seq, read after them, and the CPU used so far.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        stations: &[Option<StationSample>],
+        high_water: i64,
+        cpu: CpuTime,
+    ) {
         for mark in self.marks.iter_mut().filter(|m| m.open()) {
             for (index, sample) in stations.iter().enumerate() {
                 let Some(sample) = sample else { continue };
@@ -137,6 +180,9 @@ impl CatchUp {
                     }
                 }
             }
+            if !mark.open() {
+                mark.cpu_caught_up = Some(cpu);
+            }
         }
     }
 
@@ -157,6 +203,7 @@ impl CatchUp {
             caught_up_ms: last.map(|(_, at)| since(at)),
             last_station: last.map(|(index, _)| index),
             back_ms: mark.back.iter().map(|at| at.map(since)).collect(),
+            cpu: mark.cpu_caught_up.map(|used| used.since(mark.cpu_at_end)),
         })
     }
 }
@@ -262,7 +309,7 @@ fn sample(dirs: &[PathBuf], mut high_water: HighWater, commands: &Receiver<Comma
                     .collect();
                 // Without the hub's mark the fault cannot be judged: it stays not caught up.
                 let hub = high_water().unwrap_or(i64::MAX);
-                catch_up.mark(ended, made_until, hub);
+                catch_up.mark(ended, made_until, hub, CpuTime::now());
                 false
             }
             Ok(Command::Finish) | Err(RecvTimeoutError::Disconnected) => true,
@@ -275,7 +322,7 @@ fn sample(dirs: &[PathBuf], mut high_water: HighWater, commands: &Receiver<Comma
                 })
                 .collect();
             if let Some(hub) = high_water() {
-                catch_up.observe(Instant::now(), &stations, hub);
+                catch_up.observe(Instant::now(), &stations, hub, CpuTime::now());
             }
         }
         if finishing {
@@ -289,6 +336,11 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// CPU used by `ms` into a test: the stations one core, the machine both.
+    fn cpu(ms: u64) -> CpuTime {
+        CpuTime { stations_s: ms as f64 / 1000.0, machine_busy_s: ms as f64 / 500.0 }
+    }
+
     fn station(oldest_unpushed: Option<i64>, cursor: i64) -> Option<StationSample> {
         Some(StationSample { oldest_unpushed, cursor })
     }
@@ -299,21 +351,22 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut catch_up = CatchUp::default();
         // Station 0 had made entries up to 10, station 1 up to 4; the hub held seq 100.
-        catch_up.mark(at(0), vec![10, 4], 100);
+        catch_up.mark(at(0), vec![10, 4], 100, cpu(0));
         // Station 0 still has entry 7 to push; station 1 pushed everything and pulled.
-        catch_up.observe(at(500), &[station(Some(7), 90), station(None, 100)], 101);
+        catch_up.observe(at(500), &[station(Some(7), 90), station(None, 100)], 101, cpu(500));
         // Station 0 pushed up to 10 (11 is newer than the fault), pulled to the end mark.
-        catch_up.observe(at(1000), &[station(Some(11), 100), station(None, 101)], 120);
+        catch_up.observe(at(1000), &[station(Some(11), 100), station(None, 101)], 120, cpu(1000));
         // (a) came true at 1000 with the hub at 120: station 1 is there first.
-        catch_up.observe(at(1500), &[station(None, 110), station(None, 125)], 130);
+        catch_up.observe(at(1500), &[station(None, 110), station(None, 125)], 130, cpu(1500));
         assert!(catch_up.open());
-        catch_up.observe(at(2250), &[station(None, 120), None], 140);
+        catch_up.observe(at(2250), &[station(None, 120), None], 140, cpu(2250));
         assert!(!catch_up.open());
         let figures = catch_up.outcome(0).unwrap();
         assert_eq!(figures.pushed_ms, Some(1000));
         assert_eq!(figures.caught_up_ms, Some(2250));
         assert_eq!(figures.last_station, Some(0));
         assert_eq!(figures.back_ms, vec![Some(1000), Some(500)]);
+        assert_eq!(figures.cpu, Some(CpuTime { stations_s: 2.25, machine_busy_s: 4.5 }));
     }
 
     #[test]
@@ -321,17 +374,18 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut catch_up = CatchUp::default();
-        catch_up.mark(at(0), vec![3, 3], 50);
+        catch_up.mark(at(0), vec![3, 3], 50, cpu(0));
         // Station 1 cannot be read: the pushes are not known to be done.
-        catch_up.observe(at(100), &[station(None, 60), None], 60);
+        catch_up.observe(at(100), &[station(None, 60), None], 60, cpu(100));
         let figures = catch_up.outcome(0).unwrap();
         assert_eq!((figures.pushed_ms, figures.caught_up_ms), (None, None));
         assert!(catch_up.wants(1) && catch_up.wants(0));
         // Station 1 pushed but its pulls stay behind: not caught up, no last station.
-        catch_up.observe(at(200), &[station(None, 70), station(Some(4), 10)], 70);
+        catch_up.observe(at(200), &[station(None, 70), station(Some(4), 10)], 70, cpu(200));
         let figures = catch_up.outcome(0).unwrap();
         assert_eq!(figures.pushed_ms, Some(200));
         assert_eq!((figures.caught_up_ms, figures.last_station), (None, None));
+        assert_eq!(figures.cpu, None);
         assert_eq!(figures.back_ms, vec![Some(100), None]);
         assert!(!catch_up.wants(0) && catch_up.wants(1));
         assert!(catch_up.outcome(1).is_none());
@@ -342,15 +396,16 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut catch_up = CatchUp::default();
-        catch_up.mark(at(0), vec![5], 10);
-        catch_up.observe(at(300), &[station(None, 10)], 10);
-        catch_up.mark(at(1000), vec![8], 20);
-        catch_up.observe(at(1200), &[station(Some(8), 20)], 25);
-        catch_up.observe(at(1700), &[station(None, 25)], 25);
+        catch_up.mark(at(0), vec![5], 10, cpu(0));
+        catch_up.observe(at(300), &[station(None, 10)], 10, cpu(300));
+        catch_up.mark(at(1000), vec![8], 20, cpu(1000));
+        catch_up.observe(at(1200), &[station(Some(8), 20)], 25, cpu(1200));
+        catch_up.observe(at(1700), &[station(None, 25)], 25, cpu(1700));
         assert_eq!(catch_up.outcome(0).unwrap().caught_up_ms, Some(300));
         let second = catch_up.outcome(1).unwrap();
         assert_eq!((second.pushed_ms, second.caught_up_ms), (Some(700), Some(700)));
         assert_eq!(second.back_ms, vec![Some(700)]);
+        assert_eq!(second.cpu, Some(CpuTime { stations_s: 0.7, machine_busy_s: 1.4 }));
     }
 
     #[test]

@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::RehearsalError;
+use super::{cpu, RehearsalError};
 
-/// Linux's `USER_HZ`, the unit of `/proc/PID/stat` CPU times (100 on every Linux target).
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a hub process used, summed over every process that served at this address.
@@ -114,7 +112,7 @@ impl HubProcess {
         if let Some((child, started)) = &self.child {
             let pid = child.id();
             usage.alive_seconds += started.elapsed().as_secs_f64();
-            usage.cpu_seconds += cpu_seconds(pid).unwrap_or(0.0);
+            usage.cpu_seconds += cpu::process_seconds(pid).unwrap_or(0.0);
             usage.peak_rss_kib = usage.peak_rss_kib.max(peak_rss_kib(pid).unwrap_or(0));
         }
         usage
@@ -125,15 +123,6 @@ impl Drop for HubProcess {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces: the fields after it follow the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / CLOCK_TICKS_PER_SECOND)
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {

@@ -10,6 +10,7 @@
 
 mod api;
 mod catch_up;
+mod cpu;
 mod hub_process;
 mod ledger;
 mod link;
@@ -107,6 +108,13 @@ pub struct FaultWindow {
     pub caught_up_ms: Option<u64>,
     /// The station that caught up last.
     pub last_station: Option<String>,
+    /// CPU seconds this process (every station) used from the end until caught up: the
+    /// stations' share of the catch-up, which on this one machine they take from the
+    /// same cores, and which at a venue each station spends on its own.
+    pub catch_up_stations_cpu_s: Option<f64>,
+    /// The whole machine's busy cores on average from the end until caught up: at the
+    /// machine's core count, the catch-up waited for CPU, not for the hub.
+    pub catch_up_machine_busy_cores: Option<f64>,
     #[serde(skip)]
     start: Instant,
     #[serde(skip)]
@@ -136,6 +144,8 @@ impl FaultWindow {
             pushed_ms: None,
             caught_up_ms: None,
             last_station: None,
+            catch_up_stations_cpu_s: None,
+            catch_up_machine_busy_cores: None,
             start,
             end,
             affected_stations: affected,
@@ -314,9 +324,15 @@ impl Report {
         }
         let ms = |ms: Option<u64>| ms.map_or("never".into(), |ms| format!("{ms} ms"));
         for window in &self.fault_windows {
+            let cpu = match (window.catch_up_stations_cpu_s, window.catch_up_machine_busy_cores) {
+                (Some(stations), Some(busy)) => {
+                    format!("; meanwhile the stations used {stations:.1} CPU s, the machine {busy:.2} cores")
+                }
+                _ => String::new(),
+            };
             text.push_str(&format!(
                 "{:<20} {:.1}–{:.1} s, {} stations cut off, back {}; changes at the hub {}, \
-                 caught up {} after (last: {})\n",
+                 caught up {} after (last: {}){cpu}\n",
                 format!("fault {}", window.fault),
                 window.at_s,
                 window.ended_s,
@@ -913,6 +929,11 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
         window.pushed_ms = figures.pushed_ms;
         window.caught_up_ms = figures.caught_up_ms;
         window.last_station = figures.last_station.map(|i| stations[i].name.clone());
+        if let (Some(cpu), Some(ms)) = (figures.cpu, figures.caught_up_ms) {
+            window.catch_up_stations_cpu_s = Some(cpu.stations_s);
+            window.catch_up_machine_busy_cores =
+                Some(cpu.machine_busy_s / Duration::from_millis(ms.max(1)).as_secs_f64());
+        }
     }
     let (registered, revoked) = hall.probes_sent();
     let registration = latency(
