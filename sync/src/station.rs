@@ -353,8 +353,9 @@ pub struct WorkerOptions {
     /// least this long after the previous round: a stream of changes goes in batches, and
     /// a busy venue's stations ask the hub at most once a second each. At full size (issue
     /// 17's rehearsal) a quarter of a second had every station running four rounds a
-    /// second, nine tenths of the stations' CPU, for a change or two each; a second keeps
-    /// propagation within the 2 s goal (p99 1.1 s) with under half the requests.
+    /// second, nine tenths of the stations' CPU, for a change or two each; a second halves
+    /// the hub's requests and kept propagation within the 2 s goal (p99 1.1 s) in a
+    /// full-size run whose machine had a core to spare (README, runs E and G).
     pub gather: Duration,
 }
 
