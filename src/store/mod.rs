@@ -34,6 +34,9 @@ use waiting_writers::WaitingWriters;
 /// locked").
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Page size of a new station database, in bytes.
+const PAGE_SIZE: i64 = 4096;
+
 /// Page cache per connection, in KiB (memory taken only as pages are read).
 const PAGE_CACHE_KIB: i64 = 16 * 1024;
 
@@ -100,9 +103,12 @@ impl Store {
         // station (a CLI command beside the running app) instead of failing at once.
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Takes effect only on a new file (a station made before keeps its page size).
-        // With 16 KiB pages instead of 4 KiB, a million-row import ran 14 % faster
-        // (31-33 s against 37 s): fewer pages to split, fetch and log for the same rows.
-        conn.pragma_update(None, "page_size", 16_384)?;
+        // 4 KiB, SQLite's default: what a station writes all day is a few pulled changes
+        // per transaction, each on random leaves of its indexes (ids are random), and every
+        // leaf it touches is copied whole into a statement journal and then into the WAL.
+        // With 16 KiB pages a million-row import ran 14 % faster, but pulled pages of 130
+        // changes applied a third slower (`station_apply` bench, README "Performance").
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL + synchronous=FULL: a transaction that returned is on disk, power cut or not.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -618,6 +624,31 @@ mod tests {
         for file in &files {
             assert_eq!(mode(file), 0o600, "{}", file.display());
         }
+    }
+
+    #[test]
+    fn a_new_station_gets_4_kib_pages_and_an_earlier_one_keeps_its_16_kib_pages() {
+        let page_size =
+            |store: &Store| store.conn().query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0));
+        let new = tempfile::tempdir().unwrap();
+        assert_eq!(page_size(&Store::open(new.path()).unwrap()).unwrap(), 4096);
+
+        // Stations made before this change got 16 KiB pages; the page size of a database
+        // with tables in it cannot change without rewriting it, so it stays.
+        let earlier = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(earlier.path().join("station.db")).unwrap();
+            conn.pragma_update(None, "page_size", 16_384).unwrap();
+            conn.execute_batch("CREATE TABLE made_by_an_earlier_version (x)").unwrap();
+        }
+        let mut store = Store::open(earlier.path()).unwrap();
+        assert_eq!(page_size(&store).unwrap(), 16_384);
+        crate::provisioning::init(
+            &mut store,
+            &crate::operators::Operator::admin("test"),
+            test_support::EXAMPLE_EVENT,
+        )
+        .expect("the station works as before");
     }
 
     #[test]
