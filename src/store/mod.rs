@@ -106,8 +106,9 @@ impl Store {
         // 4 KiB, SQLite's default: what a station writes all day is a few pulled changes
         // per transaction, each on random leaves of its indexes (ids are random), and every
         // leaf it touches is copied whole into a statement journal and then into the WAL.
-        // With 16 KiB pages a million-row import ran 14 % faster, but pulled pages of 130
-        // changes applied a third slower (`station_apply` bench, README "Performance").
+        // With 16 KiB pages a million-row import ran about a tenth faster (12 s against
+        // 14 s), but pulled pages of 130 changes applied a third slower (`station_apply`
+        // bench, README "Performance").
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL + synchronous=FULL: a transaction that returned is on disk, power cut or not.
         conn.pragma_update(None, "journal_mode", "WAL")?;
