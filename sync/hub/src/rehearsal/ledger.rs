@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use expo_sync::hlc::wall_clock_ms;
 use expo_sync::protocol::{Change, Record};
 use expo_sync::validate::MAX_CLOCK_AHEAD_MS;
 use expo_sync::StationRole;
@@ -21,9 +20,9 @@ pub struct StationBooks {
     pub made: Vec<Uuid>,
     /// Of those, the ones the hub refused and the station keeps aside, with the refusal.
     pub kept_aside: Vec<(Uuid, String)>,
-    /// Of those, the ones still in the outbox that the hub cannot take yet: stamped
-    /// further ahead of its clock than it allows (the clock fault). The station sends
-    /// them again once the hub's clock catches up.
+    /// Of those, the ones still in the outbox that the hub could not take yet when the
+    /// venue's last sync round began: stamped further ahead of its clock than it allows
+    /// (the clock fault). The station sends them again once the hub's clock catches up.
     pub held_back: Vec<Uuid>,
     /// Its state for its role, one line per entity, the entities of its kept-aside and
     /// held-back changes left out (the hub does not hold them, by its own rule).
@@ -36,7 +35,13 @@ fn open_read_only(path: &Path) -> Result<Connection, RehearsalError> {
     Ok(Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?)
 }
 
-pub fn station_books(dir: &Path, role: StationRole) -> Result<StationBooks, RehearsalError> {
+/// The books of the station in `dir`. `last_round_ms`: when the venue's last sync round
+/// began, by the wall clock; what was stamped too far ahead for the hub then is held back.
+pub fn station_books(
+    dir: &Path,
+    role: StationRole,
+    last_round_ms: u64,
+) -> Result<StationBooks, RehearsalError> {
     let conn = open_read_only(&dir.join("station.db"))?;
     let own: String =
         conn.query_row("SELECT value FROM meta WHERE key = 'station_id'", [], |r| r.get(0))?;
@@ -63,7 +68,9 @@ pub fn station_books(dir: &Path, role: StationRole) -> Result<StationBooks, Rehe
         .prepare("SELECT change FROM outbox WHERE acked = 0")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let admissible_until = wall_clock_ms().saturating_add(MAX_CLOCK_AHEAD_MS);
+    // Not the clock now: a change that became admissible since the last round began may
+    // not have gone out in it, and would count as lost.
+    let admissible_until = last_round_ms.saturating_add(MAX_CLOCK_AHEAD_MS);
     for json in unacked {
         let Ok(change) = serde_json::from_str::<Change>(&json) else { continue };
         if change.hlc.wall_ms > admissible_until {
@@ -316,6 +323,41 @@ mod tests {
             passage(b, "vip-lounge", "in", "gate-2", "2026-12-04T10:00:01Z"),
         ];
         assert_eq!(double_entries(&records, &["hall-1", "hall-2"]), (1, 1));
+    }
+
+    /// A station whose clock runs 10 min ahead: what it made is held back while the hub's
+    /// bound (5 min) refused it when the venue's last round began, and only then. Judged
+    /// by the clock when the books are read, a change that became admissible after that
+    /// round began, and so may never have gone out, counted as lost (a half-size run).
+    #[test]
+    fn what_was_too_far_ahead_when_the_last_round_began_is_held_back_not_lost() {
+        use expo_kiosk::domain::{NewAttendee, Source};
+        use expo_kiosk::operators::Operator;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = expo_kiosk::store::Store::open(dir.path()).unwrap();
+        let admin = Operator::admin("t");
+        let today = chrono::Utc::now().date_naive();
+        expo_kiosk::provisioning::init(
+            &mut store,
+            &admin,
+            &expo_kiosk::demo::demo_event_toml(today),
+        )
+        .unwrap();
+        store.set_clock_offset(10 * 60 * 1000);
+        let visitor =
+            NewAttendee { name: "Ada".into(), category: "vip".into(), ..Default::default() };
+        let ada = expo_kiosk::registration::register(&mut store, &admin, &visitor, Source::WalkIn)
+            .unwrap();
+        drop(store);
+
+        let now = expo_sync::hlc::wall_clock_ms();
+        let refused = station_books(dir.path(), StationRole::Kiosk, now).unwrap();
+        assert!(!refused.held_back.is_empty(), "stamped 10 min ahead, the bound is 5");
+        assert!(refused.state.iter().all(|line| !line.contains(&ada.id.to_string())));
+        let later = station_books(dir.path(), StationRole::Kiosk, now + 6 * 60 * 1000).unwrap();
+        assert!(later.held_back.is_empty(), "admissible then: {:?}", later.held_back);
+        assert!(later.state.iter().any(|line| line.contains(&ada.id.to_string())));
     }
 
     #[test]
