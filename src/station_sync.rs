@@ -125,6 +125,7 @@ impl StationOutbox for StoreOutbox {
     /// so it never runs ahead of what was applied; a page cut between slices is pulled
     /// again, and applying a change twice changes nothing.
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<()> {
+        self.apply_ahead(changes)?;
         let mut rest = changes;
         loop {
             let mut store = self.store();
@@ -154,6 +155,40 @@ impl StationOutbox for StoreOutbox {
             #[cfg(test)]
             (self.between_slices)();
         }
+    }
+
+    /// Applies the badge revocations among `changes`, in one transaction, ahead of the
+    /// changes before them: those of a pulled page before the page, and those the sync
+    /// worker reads past its page when it is far behind. A gate catching up (back from a
+    /// network cut, say) then refuses a badge revoked meanwhile at once, not after the
+    /// thousands of changes ahead of the revocation. Revocation wins over every other
+    /// state of a serial whatever the order (`badge::apply_remote`), so the pull applied
+    /// in order afterwards ends where it would have, each revocation applied again in its
+    /// place changing nothing; only a badge new to this station, its holder too, counts in
+    /// `stats_badges` under no category, as a badge that arrives before its holder does. A
+    /// revocation that is not admissible, or that this station cannot apply, is left to
+    /// its place in the pull, which sets it aside.
+    fn apply_ahead(&self, changes: &[Change]) -> Result<()> {
+        let mut store = self.store();
+        let own_station = store.station_id().to_owned();
+        let revocations: Vec<&Change> = changes
+            .iter()
+            .filter(|change| change.station != own_station && change.record.is_badge_revocation())
+            .filter(|change| admissible(change).is_ok())
+            .collect();
+        if revocations.is_empty() {
+            return Ok(());
+        }
+        for change in &revocations {
+            store.observe_remote(&change.hlc);
+        }
+        store.write_pulled(|tx, _| {
+            for change in &revocations {
+                // One that cannot be applied here is set aside at its place in the page.
+                let _applied_or_left = apply_in_savepoint(tx, change)?;
+            }
+            Ok(())
+        })
     }
 
     fn unendorsed_key(&self) -> Result<Option<String>> {
@@ -321,6 +356,19 @@ fn apply_slice(
 /// cannot store it, sets it aside, logs it and goes on: no single change may stop the
 /// pull (revocations queue behind it). Returns whether the event definition changed.
 pub(crate) fn apply_admissible(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
+    match apply_in_savepoint(tx, change)? {
+        Ok(event_changed) => Ok(event_changed),
+        Err(unusable) => {
+            set_aside(tx, change, &unusable.to_string())?;
+            Ok(false)
+        }
+    }
+}
+
+/// Applies one admissible change in a savepoint, rolled back should the change not
+/// apply, so the transaction holds all of it or nothing. Returns whether the event
+/// definition changed, or why the change could not be applied.
+fn apply_in_savepoint(tx: &mut Tx<'_>, change: &Change) -> Result<Result<bool, Unusable>> {
     // Prepared once per connection: a pull or a snapshot runs these for every change.
     let run = |tx: &Tx<'_>, sql: &str| -> Result<(), StoreError> {
         tx.sql().prepare_cached(sql)?.execute([])?;
@@ -328,16 +376,11 @@ pub(crate) fn apply_admissible(tx: &mut Tx<'_>, change: &Change) -> Result<bool>
     };
     run(tx, "SAVEPOINT pulled_change")?;
     let outcome = apply_change(tx, change);
-    let event_changed = match outcome {
-        Ok(changed) => changed,
-        Err(unusable) => {
-            run(tx, "ROLLBACK TO pulled_change")?;
-            set_aside(tx, change, &unusable.to_string())?;
-            false
-        }
-    };
+    if outcome.is_err() {
+        run(tx, "ROLLBACK TO pulled_change")?;
+    }
     run(tx, "RELEASE pulled_change")?;
-    Ok(event_changed)
+    Ok(outcome)
 }
 
 /// The rules every station applies to what it pulls: the domain rules, the clock bound
@@ -673,6 +716,19 @@ mod tests {
         .unwrap()
     }
 
+    /// Registers walk-ins 访客0, 访客1 and so on at `station`, as its admin.
+    fn register_walk_ins(station: &StoreOutbox, count: usize) {
+        let admin = crate::operators::Operator::admin("t");
+        for n in 0..count {
+            let visitor = NewAttendee {
+                name: format!("访客{n}"),
+                category: "vip".into(),
+                ..NewAttendee::default()
+            };
+            registration::register(&mut station.store(), &admin, &visitor, Source::WalkIn).unwrap();
+        }
+    }
+
     fn person(company: &str) -> NewAttendee {
         NewAttendee {
             name: "张三".into(),
@@ -704,15 +760,7 @@ mod tests {
         let admin = crate::operators::Operator::admin("t");
         let visitor =
             |name: String| NewAttendee { name, category: "vip".into(), ..NewAttendee::default() };
-        for n in 0..APPLY_SLICE_CHANGES {
-            registration::register(
-                &mut a.store(),
-                &admin,
-                &visitor(format!("访客{n}")),
-                Source::WalkIn,
-            )
-            .unwrap();
-        }
+        register_walk_ins(&a, APPLY_SLICE_CHANGES);
         let page = a.pending(10_000).unwrap();
         assert!(page.len() > APPLY_SLICE_CHANGES, "a page of more than one slice");
         b.apply_remote(&[], 5).unwrap();
@@ -759,6 +807,51 @@ mod tests {
         };
         assert_eq!(count("访客%"), APPLY_SLICE_CHANGES as i64);
         assert_eq!(count("现场%"), seen.len() as i64, "every walk-in kept");
+    }
+
+    /// Issue 17: a gate back from a network cut pulls thousands of changes; a badge
+    /// revoked at the end of the page is refused from the moment the page arrives, not
+    /// once everything ahead of it is applied, and the page still ends as in order.
+    #[test]
+    fn a_revocation_at_the_end_of_a_pulled_page_is_in_force_before_the_page_is_applied() {
+        let (_da, a, dir_b, mut b) = two_desks();
+        let admin = crate::operators::Operator::admin("t");
+        let holder = AttendeeId(pre_register(&a, "甲").id);
+        badge::ensure_badge(&mut a.store(), &admin, holder).unwrap();
+        exchange(&a, &b, 1);
+        register_walk_ins(&a, APPLY_SLICE_CHANGES);
+        badge::revoke(&mut a.store(), &admin, holder, "lost").unwrap();
+        let page = a.pending(10_000).unwrap();
+        assert!(page.len() > APPLY_SLICE_CHANGES, "a page of more than one slice");
+        let at = page.iter().position(|change| change.record.is_badge_revocation());
+        assert!(at > Some(APPLY_SLICE_CHANGES), "the revocation is past the first slice");
+
+        // (badge status, pulled attendees) as another connection saw them between slices.
+        let seen = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+        let (dir, log) = (dir_b.path().to_owned(), Arc::clone(&seen));
+        b.between_slices = Box::new(move || {
+            let gate = Store::open(&dir).unwrap();
+            let status = badge::badges_of(gate.conn(), holder).unwrap()[0].status.clone();
+            let pulled: i64 = gate
+                .conn()
+                .query_row("SELECT count(*) FROM attendees WHERE name LIKE '访客%'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            log.lock().unwrap().push((status, pulled));
+        });
+        b.apply_remote(&page, 2).unwrap();
+
+        let seen = seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "the page took more than one slice");
+        assert!(seen[0].1 < APPLY_SLICE_CHANGES as i64, "seen mid-page: {seen:?}");
+        assert!(seen.iter().all(|(status, _)| status == "revoked"), "{seen:?}");
+        assert_eq!(b.cursor().unwrap(), 2);
+        let store = b.store();
+        let states: Vec<String> =
+            badge::badges_of(store.conn(), holder).unwrap().into_iter().map(|b| b.status).collect();
+        assert_eq!(states, ["revoked"]);
+        assert_eq!(set_aside_changes(&store).unwrap().0, 0, "nothing set aside");
     }
 
     #[test]

@@ -597,3 +597,74 @@ fn a_station_whose_clock_runs_ahead_holds_its_changes_back_instead_of_losing_the
         .unwrap();
     assert_eq!(attendees, 0, "the hub stores nothing stamped from the future");
 }
+
+/// Issue 17: a gate far behind its hub (back from a network cut, say) refuses a badge
+/// revoked at the end of its backlog after its first page, not after its last: it reads
+/// the revocations past the page and applies them first. The rest arrives in order.
+#[test]
+fn a_gate_far_behind_refuses_a_badge_revoked_past_its_first_page_at_once() {
+    use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
+    use expo_kiosk::registration::{self, badge};
+    use expo_kiosk::station_sync::{HubCredential, StoreOutbox};
+    use expo_sync::station::{run_once_with_progress, SyncOptions};
+
+    let hub = Hub::start();
+    let (dir, desk) = station_with_event();
+    let gate = dir.path().join("gate");
+    let bundle = dir.path().join("bundle.json");
+    ok(&desk, &["event", "export", "--out", bundle.to_str().unwrap()]);
+    ok(&gate, &["event", "import", bundle.to_str().unwrap()]);
+    for (station, name, role) in
+        [(&desk, "desk-a", StationRole::Admin), (&gate, "gate-a", StationRole::Gate)]
+    {
+        let code = hub.code_for(name, role);
+        ok(station, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
+    }
+    ok(&gate, &["sync"]);
+
+    // While the gate is away: a badge, forty walk-ins, then the badge revoked.
+    let id = ok(&desk, &["register", "--name", "Ada", "--category", "vip"]).trim().to_owned();
+    let token = ok(&desk, &["badge", "token", &id]).trim().to_owned();
+    {
+        let mut store = expo_kiosk::store::Store::open(&desk).unwrap();
+        let admin = expo_kiosk::operators::Operator::admin("t");
+        for n in 0..40 {
+            let walk_in = NewAttendee {
+                name: format!("访客{n}"),
+                category: "vip".into(),
+                ..Default::default()
+            };
+            registration::register(&mut store, &admin, &walk_in, Source::WalkIn).unwrap();
+        }
+    }
+    ok(&desk, &["badge", "revoke", &id, "--reason", "lost"]);
+    ok(&desk, &["sync"]);
+
+    let outbox = StoreOutbox::open(&gate).unwrap();
+    let client = HubCredential::load(&gate).unwrap().client(None).unwrap();
+    let holder = AttendeeId(id.parse().unwrap());
+    let options = SyncOptions { push_batch: 500, pull_page: 10 };
+    // (changes pulled so far, the badge's status at the gate) after each page.
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let summary = run_once_with_progress(&client, &outbox, options, &mut |summary| {
+        if summary.pulled > 0 {
+            let store = outbox.store();
+            let status = badge::badges_of(store.conn(), holder).unwrap()[0].status.clone();
+            seen.push((summary.pulled, status));
+        }
+    })
+    .unwrap();
+    assert!(summary.pulled > 40, "the whole backlog: {summary:?}");
+    let first = seen.first().expect("a page was applied").clone();
+    assert!(first.0 <= 10 && first.1 == "revoked", "after the first page: {seen:?}");
+    let out = run(&gate, &["verify", &token, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let walk_ins = outbox
+        .store()
+        .conn()
+        .query_row("SELECT count(*) FROM attendees WHERE name LIKE '访客%'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
+    assert_eq!(walk_ins, 40, "every change still arrives, once");
+}

@@ -210,6 +210,14 @@ impl HubClient {
         read_answer(self.pull_request(cursor, limit).call()?)
     }
 
+    /// The badge revocations among other stations' changes after `cursor`, at most `limit`
+    /// (`only=revocations`), for a station that applies them ahead of a long catch-up. The
+    /// answer's cursor tells where the next such page starts, not how far the station's
+    /// own pull has come.
+    pub fn pull_revocations(&self, cursor: i64, limit: usize) -> Result<PullResponse, ClientError> {
+        read_answer(self.pull_request(cursor, limit).query("only", "revocations").call()?)
+    }
+
     /// [`Self::pull`] that the hub holds up to `wait` (whole seconds) while nothing is
     /// past `cursor`, answering as soon as a change arrives. Also answers how long the
     /// hub was prepared to wait: `None` from a hub that never waits (it answered at once).

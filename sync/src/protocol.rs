@@ -83,6 +83,13 @@ impl Record {
         }
     }
 
+    /// A badge revocation: it wins over every other state of its serial whatever the
+    /// order, so a station may apply it ahead of the changes before it
+    /// ([`crate::station::StationOutbox::apply_ahead`]).
+    pub fn is_badge_revocation(&self) -> bool {
+        matches!(self, Record::Badge(badge) if badge.status == "revoked")
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Record::Attendee(_) => "attendee",

@@ -89,6 +89,15 @@ pub trait StationOutbox {
     /// runs ahead of what was applied.
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error>;
 
+    /// Applies the badge revocations among `changes`, pulled from past the cursor, ahead
+    /// of the changes before them, without moving the cursor: each is applied again in
+    /// its place later, changing nothing (see [`crate::Record::is_badge_revocation`]).
+    /// Only sooner: a store that does not apply them ahead (this default) still applies
+    /// each in its place.
+    fn apply_ahead(&self, _changes: &[Change]) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// The pull cursor stored by the last [`StationOutbox::apply_remote`], 0 at first.
     fn cursor(&self) -> Result<i64, Self::Error>;
 }
@@ -123,6 +132,10 @@ impl<O: StationOutbox + ?Sized> StationOutbox for Arc<O> {
 
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error> {
         (**self).apply_remote(changes, next_cursor)
+    }
+
+    fn apply_ahead(&self, changes: &[Change]) -> Result<(), Self::Error> {
+        (**self).apply_ahead(changes)
     }
 
     fn cursor(&self) -> Result<i64, Self::Error> {
@@ -227,8 +240,19 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
     // it for good; it stays in the outbox instead, skipped for the rest of this round.
     let mut held_back: HashSet<Uuid> = HashSet::new();
     push_pending(client, outbox, options, &mut summary, &mut held_back, progress)?;
+    // How far this round has read revocations past its pages; `None` once the hub showed
+    // it cannot answer `only=revocations`.
+    let mut revocations_read_to = Some(summary.cursor);
     loop {
         let page = client.pull(summary.cursor, options.pull_page.max(1))?;
+        if let (true, Some(read_to)) = (page.more, revocations_read_to) {
+            revocations_read_to = apply_revocations_ahead(
+                client,
+                outbox,
+                page.next_cursor.max(read_to),
+                options.pull_page.max(1),
+            )?;
+        }
         outbox.apply_remote(&page.changes, page.next_cursor).map_err(store_error)?;
         summary.cursor = page.next_cursor;
         summary.pulled += page.changes.len() as u64;
@@ -243,6 +267,33 @@ pub fn run_once_with_progress<O: StationOutbox + ?Sized>(
     summary.pending_after = outbox.pending_count().map_err(store_error)?;
     progress(&summary);
     Ok(summary)
+}
+
+/// A station more than a page behind (back from a network cut, say) reads the badge
+/// revocations made past its page, from cursor `from` to the end, and applies them first:
+/// a gate refuses a badge revoked meanwhile at once instead of after every change ahead of
+/// the revocation. Returns how far it read; `None` when the hub answered an ordinary
+/// page instead, as a hub from before `only=revocations` does (reading on would pull the
+/// whole backlog twice; the revocations arrive in their place).
+fn apply_revocations_ahead<O: StationOutbox + ?Sized>(
+    client: &HubClient,
+    outbox: &O,
+    from: i64,
+    limit: usize,
+) -> Result<Option<i64>, SyncError> {
+    let mut cursor = from;
+    loop {
+        let page = client.pull_revocations(cursor, limit)?;
+        if page.changes.iter().any(|change| !change.record.is_badge_revocation()) {
+            return Ok(None);
+        }
+        outbox.apply_ahead(&page.changes).map_err(store_error)?;
+        // A cursor that does not move would read the same page for ever.
+        if !page.more || page.next_cursor <= cursor {
+            return Ok(Some(page.next_cursor.max(cursor)));
+        }
+        cursor = page.next_cursor;
+    }
 }
 
 /// Pushes this station's pending changes in batches until none is left (but those the hub

@@ -255,6 +255,14 @@ struct MeasuredOutbox {
     bytes: std::sync::atomic::AtomicU64,
 }
 
+impl MeasuredOutbox {
+    fn count(&self, changes: &[Change]) {
+        let bytes: usize =
+            changes.iter().map(|c| serde_json::to_vec(c).map_or(0, |j| j.len())).sum();
+        self.bytes.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl StationOutbox for MeasuredOutbox {
     type Error = <StoreOutbox as StationOutbox>::Error;
 
@@ -275,10 +283,13 @@ impl StationOutbox for MeasuredOutbox {
     }
 
     fn apply_remote(&self, changes: &[Change], next_cursor: i64) -> Result<(), Self::Error> {
-        let bytes: usize =
-            changes.iter().map(|c| serde_json::to_vec(c).map_or(0, |j| j.len())).sum();
-        self.bytes.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count(changes);
         self.inner.apply_remote(changes, next_cursor)
+    }
+
+    fn apply_ahead(&self, changes: &[Change]) -> Result<(), Self::Error> {
+        self.count(changes);
+        self.inner.apply_ahead(changes)
     }
 
     fn cursor(&self) -> Result<i64, Self::Error> {

@@ -539,13 +539,11 @@ impl HubStore for PostgresStore {
     async fn pull(
         &self,
         station: &str,
-        role: StationRole,
         since: i64,
-        limit: usize,
+        mut page: PullPage,
     ) -> Result<PullResponse, StoreError> {
         let mut client = self.client().await?;
         let (tx, high_water) = snapshot_with_high_water(&mut client).await?;
-        let mut page = PullPage::new(role, limit);
         let fetch = i64::try_from(page.rows_to_read()).unwrap_or(i64::MAX);
         // The kinds the role receives, or NULL for every kind.
         let kinds = page.kinds();

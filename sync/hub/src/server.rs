@@ -37,7 +37,7 @@ use super::origin::HubOrigin;
 use super::registrations;
 use super::revocation;
 use super::snapshot::{SnapshotParams, MAX_AFTER_BYTES, SNAPSHOT_PAGE};
-use super::store::{HubStore, PreparedBatch, StationAuth, StationIdentity, StoreError};
+use super::store::{HubStore, PreparedBatch, PullPage, StationAuth, StationIdentity, StoreError};
 use expo_sync::authority::StationRole;
 use expo_sync::heartbeat::{Heartbeat, MAX_HEARTBEAT_BYTES};
 use expo_sync::hlc::wall_clock_ms;
@@ -452,6 +452,8 @@ struct PullParams {
     limit: Option<usize>,
     /// Seconds to wait for a change when none is past `since` (capped).
     wait: Option<u64>,
+    /// `revocations`: the badge revocations only ([`PullPage::revocations`]).
+    only: Option<String>,
 }
 
 async fn pull<S: HubStore>(
@@ -466,12 +468,24 @@ async fn pull<S: HubStore>(
     // Each station gets only what its role needs (PIPL), whatever it asks for.
     let role = expo_sync::scope::pulling_role(role);
     let wait = Duration::from_secs(params.wait.unwrap_or(0));
+    let revocations_only = match params.only.as_deref() {
+        None => false,
+        Some("revocations") => true,
+        Some(other) => {
+            let reason = format!("`only` may be `revocations`, not {other:?}");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", reason));
+        }
+    };
+    let page = || match revocations_only {
+        true => PullPage::revocations(role, limit),
+        false => PullPage::new(role, limit),
+    };
     let (response, granted) = hub
         .long_polls
         .answer(
             &hub.changes,
             wait,
-            || hub.store.pull(&station, role, since, limit),
+            || hub.store.pull(&station, since, page()),
             // A page whose changes were all withheld from this role still moves its cursor.
             |page: &PullResponse| !page.changes.is_empty() || page.next_cursor > since,
         )

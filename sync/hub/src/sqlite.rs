@@ -682,14 +682,12 @@ impl HubStore for SqliteStore {
     async fn pull(
         &self,
         station: &str,
-        role: StationRole,
         since: i64,
-        limit: usize,
+        mut page: PullPage,
     ) -> Result<PullResponse, StoreError> {
         let station = station.to_owned();
         self.run_read(move |c| {
             let (tx, high_water) = read_with_high_water(c)?;
-            let mut page = PullPage::new(role, limit);
             {
                 // The kinds the role receives, as a JSON array, or NULL for every kind.
                 let kinds = page.kinds().map(|kinds| serde_json::json!(kinds).to_string());
@@ -1281,7 +1279,7 @@ mod tests {
         let pulled = runtime.block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(10),
-                store.pull("desk-1", StationRole::Desk, 0, 100),
+                store.pull("desk-1", 0, PullPage::new(StationRole::Desk, 100)),
             )
             .await
         });

@@ -145,14 +145,13 @@ pub trait HubStore: Send + Sync + 'static {
         batch: PreparedBatch,
     ) -> impl Future<Output = Result<PushResponse, StoreError>> + Send;
 
-    /// Changes pushed by other stations after cursor `since`, in cursor order, as a
-    /// station of `role` receives them ([`expo_sync::scope`], through [`PullPage`]).
+    /// Changes pushed by other stations after cursor `since`, in cursor order, filling
+    /// `page` (which scopes them to the caller's role, [`expo_sync::scope`]).
     fn pull(
         &self,
         station: &str,
-        role: StationRole,
         since: i64,
-        limit: usize,
+        page: PullPage,
     ) -> impl Future<Output = Result<PullResponse, StoreError>> + Send;
 
     /// Stores an event definition, merging its public keys with the ones already known.
@@ -870,6 +869,9 @@ pub const MAX_PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// of ([`PullPage::kinds`]), limited to [`PullPage::rows_to_read`] rows.
 pub struct PullPage {
     role: StationRole,
+    /// Only badge revocations, read ahead by a station that is behind (see
+    /// [`PullPage::revocations`]).
+    revocations_only: bool,
     changes: Vec<Change>,
     bytes: usize,
     limit: usize,
@@ -881,11 +883,32 @@ pub struct PullPage {
 
 impl PullPage {
     pub fn new(role: StationRole, limit: usize) -> Self {
-        Self { role, changes: Vec::new(), bytes: 0, limit, full: false, read: 0, last_read: None }
+        Self {
+            role,
+            revocations_only: false,
+            changes: Vec::new(),
+            bytes: 0,
+            limit,
+            full: false,
+            read: 0,
+            last_read: None,
+        }
+    }
+
+    /// A page of the badge revocations only (`GET /v1/pull?only=revocations`): a station
+    /// more than a page behind reads them past its cursor and applies them first, so a
+    /// gate back from a network cut refuses a badge revoked meanwhile at once, not after
+    /// the thousands of changes ahead of the revocation. Its cursor only tells where the
+    /// next such page starts.
+    pub fn revocations(role: StationRole, limit: usize) -> Self {
+        Self { revocations_only: true, ..Self::new(role, limit) }
     }
 
     /// The record kinds worth reading for this page's role; `None`: every kind.
     pub fn kinds(&self) -> Option<Vec<String>> {
+        if self.revocations_only {
+            return Some(vec!["badge".to_owned()]);
+        }
         scope::kinds_received(self.role)
             .map(|kinds| kinds.iter().map(|kind| (*kind).to_owned()).collect())
     }
@@ -911,6 +934,9 @@ impl PullPage {
             .map_err(|e| StoreError::Corrupt(format!("stored change: {e}")))?;
         self.read += 1;
         self.last_read = Some(seq);
+        if self.revocations_only && !change.record.is_badge_revocation() {
+            return Ok(true);
+        }
         let sent = match scope::scope(self.role, &change) {
             Scoped::Withheld => return Ok(true),
             Scoped::AsIs => change,
@@ -1112,6 +1138,28 @@ mod tests {
         assert_eq!((sent.name.as_str(), sent.phone.as_str()), ("张三", ""));
         assert_eq!(PullPage::new(StationRole::Admin, 1).kinds(), None);
         assert!(!PullPage::new(StationRole::Desk, 1).kinds().unwrap().contains(&"audit".into()));
+    }
+
+    #[test]
+    fn a_page_of_revocations_sends_them_alone_and_reads_past_the_rest() {
+        let json = |change: &Change| serde_json::to_string(change).unwrap();
+        let attendee = Change {
+            record: Record::Attendee(expo_sync::test_records::attendee()),
+            ..badge("active", 1)
+        };
+        let mut page = PullPage::revocations(StationRole::Gate, 2);
+        assert_eq!(page.kinds(), Some(vec!["badge".to_owned()]));
+        for (seq, change) in
+            [badge("active", 1), attendee, badge("superseded", 2), badge("revoked", 3)]
+                .iter()
+                .enumerate()
+        {
+            assert!(page.offer(seq as i64 + 1, json(change)).unwrap());
+        }
+        let answer = page.finish(0, 9);
+        assert_eq!((answer.changes.len(), answer.next_cursor, answer.more), (1, 4, true));
+        let Record::Badge(sent) = &answer.changes[0].record else { panic!() };
+        assert_eq!((sent.status.as_str(), sent.operator.as_str()), ("revoked", ""), "gate's copy");
     }
 
     #[test]

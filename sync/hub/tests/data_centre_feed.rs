@@ -318,6 +318,15 @@ fn a_badge_revoked_from_the_data_centre_reaches_the_stations_once<S: HubStore>(h
         }
         other => panic!("expected a badge and its audit entry, got {other:?}"),
     }
+    // Issue 17: a gate far behind reads the revocations past its pull first. From the
+    // start: this revocation alone, as a gate receives it, and a cursor past all of it.
+    let ahead = gate.pull_revocations(0, 500).unwrap();
+    assert_eq!(ahead.changes, pulled, "the revocation alone");
+    assert!(!ahead.more && ahead.next_cursor >= cursor, "{ahead:?}");
+    let gate_token = hub.enrolled("gate-2");
+    let bogus = format!("{}/v1/pull?since=0&only=everything", hub.url);
+    let answer = call("GET", &bogus, Some(&gate_token), None);
+    assert_eq!(error_code(&answer), (400, "bad_query"), "{answer:?}");
     let feed = read_feed(&format!("{}/v1/feed", hub.url), &reader);
     let last = feed.entries.last().unwrap();
     assert_eq!(
