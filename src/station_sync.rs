@@ -160,14 +160,12 @@ impl StationOutbox for StoreOutbox {
     /// Applies the badge revocations among `changes`, in one transaction, ahead of the
     /// changes before them: those of a pulled page before the page, and those the sync
     /// worker reads past its page when it is far behind. A gate catching up (back from a
-    /// network cut, say) then refuses a badge revoked meanwhile at once, not after the
-    /// thousands of changes ahead of the revocation. Revocation wins over every other
-    /// state of a serial whatever the order (`badge::apply_remote`), so the pull applied
-    /// in order afterwards ends where it would have, each revocation applied again in its
-    /// place changing nothing; only a badge new to this station, its holder too, counts in
-    /// `stats_badges` under no category, as a badge that arrives before its holder does. A
-    /// revocation that is not admissible, or that this station cannot apply, is left to
-    /// its place in the pull, which sets it aside.
+    /// network cut, say) then refuses a badge it knew, revoked meanwhile, at once, not
+    /// after the thousands of changes ahead of the revocation (`badge::apply_revocation_ahead`
+    /// says which revocations go ahead: those of a serial this station holds). The pull
+    /// applied in order afterwards ends where it would have, each revocation applied again
+    /// in its place changing nothing. A revocation that is not admissible, or that this
+    /// station cannot apply, is left to its place in the pull, which sets it aside.
     fn apply_ahead(&self, changes: &[Change]) -> Result<()> {
         let mut store = self.store();
         let own_station = store.station_id().to_owned();
@@ -184,8 +182,12 @@ impl StationOutbox for StoreOutbox {
         }
         store.write_pulled(|tx, _| {
             for change in &revocations {
-                // One that cannot be applied here is set aside at its place in the page.
-                let _applied_or_left = apply_in_savepoint(tx, change)?;
+                let Record::Badge(revoked) = &change.record else { continue };
+                // One that cannot be applied here is set aside at its place in the pull.
+                let _applied_or_left = in_savepoint(tx, |tx| {
+                    badge::apply_revocation_ahead(tx, revoked, &change.hlc)
+                        .map_err(|e| Unusable::Unapplicable(e.to_string()))
+                })?;
             }
             Ok(())
         })
@@ -356,7 +358,7 @@ fn apply_slice(
 /// cannot store it, sets it aside, logs it and goes on: no single change may stop the
 /// pull (revocations queue behind it). Returns whether the event definition changed.
 pub(crate) fn apply_admissible(tx: &mut Tx<'_>, change: &Change) -> Result<bool> {
-    match apply_in_savepoint(tx, change)? {
+    match in_savepoint(tx, |tx| apply_change(tx, change))? {
         Ok(event_changed) => Ok(event_changed),
         Err(unusable) => {
             set_aside(tx, change, &unusable.to_string())?;
@@ -365,17 +367,20 @@ pub(crate) fn apply_admissible(tx: &mut Tx<'_>, change: &Change) -> Result<bool>
     }
 }
 
-/// Applies one admissible change in a savepoint, rolled back should the change not
-/// apply, so the transaction holds all of it or nothing. Returns whether the event
-/// definition changed, or why the change could not be applied.
-fn apply_in_savepoint(tx: &mut Tx<'_>, change: &Change) -> Result<Result<bool, Unusable>> {
+/// Runs `apply`, the application of one pulled change, in a savepoint, rolled back should
+/// the change not apply, so the transaction holds all of it or nothing. Returns what
+/// `apply` returned.
+fn in_savepoint<T>(
+    tx: &mut Tx<'_>,
+    apply: impl FnOnce(&mut Tx<'_>) -> Result<T, Unusable>,
+) -> Result<Result<T, Unusable>> {
     // Prepared once per connection: a pull or a snapshot runs these for every change.
     let run = |tx: &Tx<'_>, sql: &str| -> Result<(), StoreError> {
         tx.sql().prepare_cached(sql)?.execute([])?;
         Ok(())
     };
     run(tx, "SAVEPOINT pulled_change")?;
-    let outcome = apply_change(tx, change);
+    let outcome = apply(tx);
     if outcome.is_err() {
         run(tx, "ROLLBACK TO pulled_change")?;
     }
@@ -852,6 +857,40 @@ mod tests {
             badge::badges_of(store.conn(), holder).unwrap().into_iter().map(|b| b.status).collect();
         assert_eq!(states, ["revoked"]);
         assert_eq!(set_aside_changes(&store).unwrap().0, 0, "nothing set aside");
+    }
+
+    /// A revoked serial this station does not hold yet waits for its place, behind its own
+    /// record: applied ahead it would be the row the badge counts take their issuer and
+    /// category from.
+    #[test]
+    fn a_revocation_of_a_badge_not_held_yet_waits_for_its_place() {
+        let (_da, a, _db, b) = two_desks();
+        let admin = crate::operators::Operator::admin("t");
+        let holder = AttendeeId(pre_register(&a, "甲").id);
+        badge::ensure_badge(&mut a.store(), &admin, holder).unwrap();
+        badge::revoke(
+            &mut a.store(),
+            &crate::operators::Operator::admin("hotline"),
+            holder,
+            "lost",
+        )
+        .unwrap();
+        let page = a.pending(100).unwrap();
+
+        b.apply_ahead(&page).unwrap();
+        assert!(badge::badges_of(b.store().conn(), holder).unwrap().is_empty(), "not ahead");
+        b.apply_remote(&page, 1).unwrap();
+        let store = b.store();
+        let states: Vec<String> =
+            badge::badges_of(store.conn(), holder).unwrap().into_iter().map(|b| b.status).collect();
+        assert_eq!(states, ["revoked"]);
+        let counted: (String, String) = store
+            .conn()
+            .query_row("SELECT operator, category FROM stats_badges", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(counted, ("t".to_owned(), "vip".to_owned()), "its issuer, its category");
     }
 
     #[test]

@@ -598,9 +598,9 @@ fn a_station_whose_clock_runs_ahead_holds_its_changes_back_instead_of_losing_the
     assert_eq!(attendees, 0, "the hub stores nothing stamped from the future");
 }
 
-/// Issue 17: a gate far behind its hub (back from a network cut, say) refuses a badge
-/// revoked at the end of its backlog after its first page, not after its last: it reads
-/// the revocations past the page and applies them first. The rest arrives in order.
+/// Issue 17: a gate far behind its hub (back from a network cut, say) refuses a badge it
+/// knew, revoked at the end of its backlog, after its first page, not after its last: it
+/// reads the revocations past the page and applies them first. The rest arrives in order.
 #[test]
 fn a_gate_far_behind_refuses_a_badge_revoked_past_its_first_page_at_once() {
     use expo_kiosk::domain::{AttendeeId, NewAttendee, Source};
@@ -620,11 +620,12 @@ fn a_gate_far_behind_refuses_a_badge_revoked_past_its_first_page_at_once() {
         let code = hub.code_for(name, role);
         ok(station, &["sync", "enrol", "--hub", &hub.url, "--code", &code]);
     }
-    ok(&gate, &["sync"]);
-
-    // While the gate is away: a badge, forty walk-ins, then the badge revoked.
+    // The gate knows Ada's badge; then it is away while forty walk-ins register and the
+    // badge is revoked.
     let id = ok(&desk, &["register", "--name", "Ada", "--category", "vip"]).trim().to_owned();
     let token = ok(&desk, &["badge", "token", &id]).trim().to_owned();
+    ok(&desk, &["sync"]);
+    ok(&gate, &["sync"]);
     {
         let mut store = expo_kiosk::store::Store::open(&desk).unwrap();
         let admin = expo_kiosk::operators::Operator::admin("t");

@@ -349,6 +349,29 @@ pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool,
     Ok(true)
 }
 
+/// Applies a pulled revocation ahead of the changes before it in the pull
+/// (`StationOutbox::apply_ahead`), when this station holds the revoked serial: revocation
+/// wins whatever the order, and on a held serial it is an update, which leaves the badge
+/// counts (`stats_badges`) as they are. A serial this station does not hold yet waits for
+/// its place in the pull, behind its own record, so that it is counted under its issuer
+/// and its holder's category. Returns whether it applied.
+pub fn apply_revocation_ahead(
+    tx: &Tx<'_>,
+    badge: &BadgeRecord,
+    hlc: &Hlc,
+) -> Result<bool, StoreError> {
+    let held: bool = tx
+        .sql()
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM badges WHERE attendee_id = ?1 AND serial = ?2)",
+        )?
+        .query_row(params![badge.attendee_id.to_string(), badge.serial], |r| r.get(0))?;
+    if !held || badge.status != "revoked" {
+        return Ok(false);
+    }
+    apply_remote(tx, badge, hlc)
+}
+
 /// What [`apply_remote`] makes of one attendee's badges, applied in any order to a
 /// station that holds none of them: each as given, except that of the active ones only
 /// the highest serial stays active; the others are superseded, their clock unchanged.
