@@ -167,22 +167,26 @@ impl StationOutbox for StoreOutbox {
     /// in its place changing nothing. A revocation that is not admissible, or that this
     /// station cannot apply, is left to its place in the pull, which sets it aside.
     fn apply_ahead(&self, changes: &[Change]) -> Result<()> {
-        let mut store = self.store();
-        let own_station = store.station_id().to_owned();
-        let revocations: Vec<&Change> = changes
+        // Most pages hold none: they cost no lock and no transaction.
+        let mut revocations: Vec<(&Change, &expo_sync::protocol::BadgeRecord)> = changes
             .iter()
-            .filter(|change| change.station != own_station && change.record.is_badge_revocation())
-            .filter(|change| admissible(change).is_ok())
+            .filter_map(|change| match &change.record {
+                Record::Badge(badge) if badge.is_revocation() => Some((change, badge)),
+                _ => None,
+            })
             .collect();
         if revocations.is_empty() {
             return Ok(());
         }
-        for change in &revocations {
+        let mut store = self.store();
+        let own_station = store.station_id().to_owned();
+        revocations
+            .retain(|(change, _)| change.station != own_station && admissible(change).is_ok());
+        for (change, _) in &revocations {
             store.observe_remote(&change.hlc);
         }
         store.write_pulled(|tx, _| {
-            for change in &revocations {
-                let Record::Badge(revoked) = &change.record else { continue };
+            for (change, revoked) in &revocations {
                 // One that cannot be applied here is set aside at its place in the pull.
                 let _applied_or_left = in_savepoint(tx, |tx| {
                     badge::apply_revocation_ahead(tx, revoked, &change.hlc)

@@ -366,7 +366,7 @@ pub fn apply_revocation_ahead(
             "SELECT EXISTS(SELECT 1 FROM badges WHERE attendee_id = ?1 AND serial = ?2)",
         )?
         .query_row(params![badge.attendee_id.to_string(), badge.serial], |r| r.get(0))?;
-    if !held || badge.status != "revoked" {
+    if !held || !badge.is_revocation() {
         return Ok(false);
     }
     apply_remote(tx, badge, hlc)

@@ -83,11 +83,9 @@ impl Record {
         }
     }
 
-    /// A badge revocation: it wins over every other state of its serial whatever the
-    /// order, so a station may apply it ahead of the changes before it
-    /// ([`crate::station::StationOutbox::apply_ahead`]).
+    /// A badge revocation ([`BadgeRecord::is_revocation`]).
     pub fn is_badge_revocation(&self) -> bool {
-        matches!(self, Record::Badge(badge) if badge.status == "revoked")
+        matches!(self, Record::Badge(badge) if badge.is_revocation())
     }
 
     pub fn kind(&self) -> &'static str {
@@ -156,6 +154,15 @@ pub struct BadgeRecord {
     pub issued_at: String,
     pub changed_at: String,
     pub operator: String,
+}
+
+impl BadgeRecord {
+    /// A revocation: it wins over every other state of its serial whatever the order, so
+    /// a station may apply it ahead of the changes before it
+    /// ([`crate::station::StationOutbox::apply_ahead`]).
+    pub fn is_revocation(&self) -> bool {
+        self.status == "revoked"
+    }
 }
 
 /// One access decision at one gate lane. Append-only: never edited, except that a
