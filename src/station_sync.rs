@@ -836,24 +836,18 @@ mod tests {
         assert!(at > Some(APPLY_SLICE_CHANGES), "the revocation is past the first slice");
 
         // (badge status, pulled attendees) as another connection saw them between slices.
-        let seen = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+        let seen = Arc::new(Mutex::new(Vec::<(String, usize)>::new()));
         let (dir, log) = (dir_b.path().to_owned(), Arc::clone(&seen));
         b.between_slices = Box::new(move || {
             let gate = Store::open(&dir).unwrap();
             let status = badge::badges_of(gate.conn(), holder).unwrap()[0].status.clone();
-            let pulled: i64 = gate
-                .conn()
-                .query_row("SELECT count(*) FROM attendees WHERE name LIKE '访客%'", [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            log.lock().unwrap().push((status, pulled));
+            log.lock().unwrap().push((status, walk_ins_held(gate.conn())));
         });
         b.apply_remote(&page, 2).unwrap();
 
         let seen = seen.lock().unwrap().clone();
         assert!(!seen.is_empty(), "the page took more than one slice");
-        assert!(seen[0].1 < APPLY_SLICE_CHANGES as i64, "seen mid-page: {seen:?}");
+        assert!(seen[0].1 < APPLY_SLICE_CHANGES, "seen mid-page: {seen:?}");
         assert!(seen.iter().all(|(status, _)| status == "revoked"), "{seen:?}");
         assert_eq!(b.cursor().unwrap(), 2);
         let store = b.store();
@@ -861,6 +855,128 @@ mod tests {
             badge::badges_of(store.conn(), holder).unwrap().into_iter().map(|b| b.status).collect();
         assert_eq!(states, ["revoked"]);
         assert_eq!(set_aside_changes(&store).unwrap().0, 0, "nothing set aside");
+    }
+
+    /// Pulled slices commit with synchronous = NORMAL (`Store::write_pulled`), so a power
+    /// cut can lose the tail of the WAL written since its last sync. Wherever it is cut (at
+    /// a slice's commit, inside a frame, or everything since the pull began), the station
+    /// opens, holds whole slices only, its cursor never covers a change it lost, and
+    /// pulling the page again ends where the station without the cut did.
+    #[test]
+    fn a_power_cut_that_loses_pulled_slices_loses_nothing_once_they_are_pulled_again() {
+        let (_da, a, dir_b, mut b) = two_desks();
+        register_walk_ins(&a, 2 * APPLY_SLICE_CHANGES + 100);
+        let page = a.pending(10_000).unwrap();
+        // Everything before the pull is synced, and no checkpoint copies frames into the
+        // database file while the pull writes: a cut then loses a tail of the WAL alone.
+        {
+            let store = b.store();
+            store.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+            store.conn().pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        }
+        let wal = dir_b.path().join("station.db-wal");
+        // (WAL length, walk-ins held) at each commit of a slice, the pull's start first.
+        let commits = Arc::new(Mutex::new(vec![(0, 0)]));
+        let (dir, log) = (dir_b.path().to_owned(), Arc::clone(&commits));
+        b.between_slices = Box::new(move || {
+            let length = std::fs::metadata(dir.join("station.db-wal")).unwrap().len();
+            // Read-only: a connection that wrote could checkpoint the WAL into the file.
+            let reader = rusqlite::Connection::open_with_flags(
+                dir.join("station.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            log.lock().unwrap().push((length, walk_ins_held(&reader)));
+        });
+        b.apply_remote(&page, 2).unwrap();
+        let mut commits = commits.lock().unwrap().clone();
+        commits.push((std::fs::metadata(&wal).unwrap().len(), 2 * APPLY_SLICE_CHANGES + 100));
+        assert!(commits.len() >= 4, "the page took several slices: {commits:?}");
+        let whole = pulled_state(&b.store());
+
+        // Each cut, with the walk-ins that survive it: a commit's frames, or the commit
+        // before when the cut falls inside a slice's frames (a torn frame included).
+        let mut cuts = Vec::new();
+        for pair in commits.windows(2) {
+            let ((from, held), (to, _)) = (pair[0], pair[1]);
+            cuts.extend([(from, held), ((from + to) / 2, held), (to - 1, held)]);
+        }
+        cuts.push(*commits.last().unwrap());
+        for (cut, held) in cuts {
+            let after_cut = tempfile::tempdir().unwrap();
+            copy_station_files(dir_b.path(), after_cut.path());
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(after_cut.path().join("station.db-wal"))
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+
+            let station = StoreOutbox::open(after_cut.path()).unwrap();
+            assert_eq!(walk_ins_held(station.store().conn()), held, "whole slices at cut {cut}");
+            let cursor = station.cursor().unwrap();
+            let complete = held == 2 * APPLY_SLICE_CHANGES + 100;
+            assert_eq!(cursor, if complete { 2 } else { 0 }, "the cursor at cut {cut}");
+
+            station.apply_remote(&page, 2).unwrap();
+            assert_eq!(station.cursor().unwrap(), 2);
+            assert!(pulled_state(&station.store()) == whole, "pulled again after cut {cut}");
+        }
+    }
+
+    /// The walk-ins of `register_walk_ins` a station holds.
+    fn walk_ins_held(conn: &rusqlite::Connection) -> usize {
+        conn.query_row("SELECT count(*) FROM attendees WHERE name LIKE '访客%'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap() as usize
+    }
+
+    /// Every row a pull writes, table by table, sorted.
+    fn pulled_state(store: &Store) -> Vec<String> {
+        let mut lines = Vec::new();
+        for table in [
+            "attendees",
+            "search_terms",
+            "company_terms",
+            "badges",
+            "stats_attendees",
+            "stats_registrations",
+            "stats_badges",
+            "sync_state",
+            "sync_set_aside",
+        ] {
+            let mut statement = store.conn().prepare(&format!("SELECT * FROM {table}")).unwrap();
+            let columns = statement.column_count();
+            let mut rows: Vec<String> = statement
+                .query_map([], |row| {
+                    let values = (0..columns)
+                        .map(|i| row.get::<_, rusqlite::types::Value>(i))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(format!("{table} {values:?}"))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            rows.sort();
+            lines.extend(rows);
+        }
+        lines
+    }
+
+    /// A station's files as a power cut leaves them: everything but the WAL index, which
+    /// lives in shared memory and which SQLite rebuilds from the WAL.
+    fn copy_station_files(from: &Path, to: &Path) {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                std::fs::create_dir(&target).unwrap();
+                copy_station_files(&entry.path(), &target);
+            } else if entry.file_name() != "station.db-shm" {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
     }
 
     /// A revoked serial this station does not hold yet waits for its place, behind its own
