@@ -707,6 +707,22 @@ mod tests {
         assert_eq!(jobs, 0);
     }
 
+    /// `.cargo/config.toml` builds SQLite without its process-wide locks per allocation and
+    /// per page: 171 stations in one process (the rehearsal) queued on them.
+    #[test]
+    fn sqlite_is_built_without_process_wide_locks_per_page() {
+        let conn = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+    }
+
     #[test]
     fn pragmas_make_commits_durable() {
         let dir = tempfile::tempdir().unwrap();
