@@ -724,13 +724,12 @@ mod tests {
     #[test]
     fn sqlite_is_built_without_process_wide_locks_per_page() {
         let conn = Connection::open_in_memory().unwrap();
-        let options: Vec<String> = conn
-            .prepare("PRAGMA compile_options")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let mut options = Vec::<String>::new();
+        conn.pragma_query(None, "compile_options", |r| {
+            options.push(r.get(0)?);
+            Ok(())
+        })
+        .unwrap();
         assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
         assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
     }
