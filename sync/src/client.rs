@@ -123,7 +123,7 @@ impl HubTrust {
 /// no lookup and gets none. ureq resolves before every request, pooled connection or not,
 /// and bounds each lookup by the request's timeout on a thread of its own: a thread
 /// started and ended per request, for an address that was there all along. At full size
-/// (issue 17) that was 3 % of the stations' sync CPU.
+/// (issue 17) that was 2 % of the stations' sync CPU.
 #[derive(Debug, Default)]
 struct HubResolver(DefaultResolver);
 
