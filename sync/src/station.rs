@@ -39,14 +39,14 @@ use uuid::Uuid;
 
 use crate::client::{ClientError, HubClient};
 use crate::heartbeat::{Heartbeat, StationFigures, HEARTBEAT_INTERVAL};
+use crate::hlc::wall_clock_ms;
+use crate::protocol::{Change, RefusedChange, SigningKeyRecord};
 
 /// The least time between two heartbeats that follow rounds: what the operations console
 /// shows of a station is at most this old while it syncs. Each heartbeat is a write at the
 /// hub, behind its one writer with the pushes; at 2 s the 171 stations of issue 17's
 /// rehearsal sent about 80 a second, nearly as many as their pushes.
 const MIN_HEARTBEAT_GAP: Duration = Duration::from_secs(5);
-use crate::hlc::wall_clock_ms;
-use crate::protocol::{Change, RefusedChange, SigningKeyRecord};
 
 /// What the station store must offer to be synchronised.
 pub trait StationOutbox {
