@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use ed25519_dalek::VerifyingKey;
 use expo_sync::protocol::{AttendeeRecord, BadgeRecord};
 use expo_sync::{Hlc, Record};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::json;
 
@@ -310,36 +310,38 @@ fn write_badge(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<(), StoreE
 /// status whatever the clocks say; otherwise the later HLC wins. Returns whether it applied.
 ///
 /// Its statements are prepared once per connection: a snapshot applies a million badges.
+/// The holder's badges (a handful at most) are read in one statement, and the older
+/// active one is superseded only when there is one: a catch-up applies thousands of
+/// badges, most of them new, and each statement run is a descent of the badge index.
 pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool, StoreError> {
     let attendee_id = badge.attendee_id.to_string();
-    let current: Option<(String, String)> = tx
+    let held = tx
         .sql()
-        .prepare_cached("SELECT status, hlc FROM badges WHERE attendee_id = ?1 AND serial = ?2")?
-        .query_row(params![attendee_id, badge.serial], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let wins = match &current {
+        .prepare_cached("SELECT serial, status, hlc FROM badges WHERE attendee_id = ?1")?
+        .query_map([&attendee_id], |r| {
+            Ok(HeldBadge { serial: r.get(0)?, status: r.get(1)?, hlc: r.get(2)? })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let wins = match held.iter().find(|held| held.serial == badge.serial) {
         None => true,
-        Some((status, _)) if status == "revoked" => false,
+        Some(current) if current.status == "revoked" => false,
         Some(_) if badge.status == "revoked" => true,
-        Some((_, current_hlc)) => hlc.to_string().as_str() > current_hlc.as_str(),
+        Some(current) => hlc.to_string() > current.hlc,
     };
     if !wins {
         return Ok(false);
     }
     if badge.status == "active" {
+        let active = |held: &&HeldBadge| held.status == "active";
         // Another station issued a newer serial: ours is superseded (one active badge).
-        tx.sql()
-            .prepare_cached(
-                "UPDATE badges SET status = 'superseded' WHERE attendee_id = ?1 AND serial < ?2 AND status = 'active'",
-            )?
-            .execute(params![attendee_id, badge.serial])?;
-        let newer_active: bool = tx
-            .sql()
-            .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM badges WHERE attendee_id = ?1 AND serial > ?2 AND status = 'active')",
-            )?
-            .query_row(params![attendee_id, badge.serial], |r| r.get(0))?;
-        if newer_active {
+        if held.iter().filter(active).any(|held| held.serial < badge.serial) {
+            tx.sql()
+                .prepare_cached(
+                    "UPDATE badges SET status = 'superseded' WHERE attendee_id = ?1 AND serial < ?2 AND status = 'active'",
+                )?
+                .execute(params![attendee_id, badge.serial])?;
+        }
+        if held.iter().filter(active).any(|held| held.serial > badge.serial) {
             let superseded = BadgeRecord { status: "superseded".into(), ..badge.clone() };
             write_badge(tx, &superseded, hlc)?;
             return Ok(true);
@@ -347,6 +349,13 @@ pub fn apply_remote(tx: &Tx<'_>, badge: &BadgeRecord, hlc: &Hlc) -> Result<bool,
     }
     write_badge(tx, badge, hlc)?;
     Ok(true)
+}
+
+/// One of a holder's badges as [`apply_remote`] weighs a pulled one against it.
+struct HeldBadge {
+    serial: u32,
+    status: String,
+    hlc: String,
 }
 
 /// Applies a pulled revocation ahead of the changes before it in the pull

@@ -444,10 +444,19 @@ pub(crate) fn upsert(
     record: &AttendeeRecord,
     hlc: &Hlc,
 ) -> Result<(), StoreError> {
-    let previous = load_record(conn, record.id)?;
-    let record = &still_merged(previous.as_ref(), record);
+    upsert_over(conn, load_record(conn, record.id)?.as_ref(), record, hlc)
+}
+
+/// [`upsert`] over `previous`, the stored version the caller has just read (`None`: none).
+fn upsert_over(
+    conn: &Connection,
+    previous: Option<&AttendeeRecord>,
+    record: &AttendeeRecord,
+    hlc: &Hlc,
+) -> Result<(), StoreError> {
+    let record = &still_merged(previous, record);
     let key = write_row(conn, record, hlc)?;
-    replace_terms(conn, key, previous.as_ref(), record)
+    replace_terms(conn, key, previous, record)
 }
 
 /// `record` as this station stores it over `previous`: a merge is final, so a version of a
@@ -667,25 +676,27 @@ pub fn apply_remote(
             mark_merged(tx.sql(), local, into)?;
         }
     }
-    if let Some((local, local_hlc)) = current {
+    if let Some((local, local_hlc)) = &current {
         let same_content = local.id_hash == record.id_hash
-            && without_id_secrets(&local) == without_id_secrets(record);
+            && without_id_secrets(local) == without_id_secrets(record);
         let (loser, loser_hlc, kept) = if remote_wins {
             (local, local_hlc, "remote")
         } else {
-            (record.clone(), incoming_hlc, "local")
+            (record, &incoming_hlc, "local")
         };
         if !same_content {
             tx.audit(
                 "sync",
                 "lww_losing_version",
                 Some(AttendeeId(record.id)),
-                json!({ "kept": kept, "losing_hlc": loser_hlc, "losing_version": without_id_secrets(&loser) }),
+                json!({ "kept": kept, "losing_hlc": loser_hlc, "losing_version": without_id_secrets(loser) }),
             )?;
         }
     }
     if remote_wins {
-        upsert(tx.sql(), record, hlc)?;
+        // Over the version read above: nothing wrote the row since (a merge is marked
+        // only when the remote version loses).
+        upsert_over(tx.sql(), current.as_ref().map(|(local, _)| local), record, hlc)?;
     }
     Ok(remote_wins)
 }

@@ -240,6 +240,72 @@ fn migrating_a_station_with_data_fills_the_totals() {
     assert_eq!(stored_gate_totals(store.conn()).len(), 1);
 }
 
+type BadgeTotal = (String, String, String, String, i64, i64);
+
+fn badge_totals(conn: &Connection, sql: &str) -> Vec<BadgeTotal> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Badges counted by their holder's category and source, under '' when the badge came
+/// before its holder (a pull can bring it first): the totals are a recount of the badges.
+#[test]
+fn badge_totals_count_each_badge_under_its_holder_or_none_when_it_came_first() {
+    let (_dir, store) = store_with_event();
+    let conn = store.conn();
+    let attendee = |conn: &Connection, id: &str, category: &str, source: &str| {
+        conn.execute(
+            "INSERT INTO attendees (id, name, company, title, category, phone, email, country, \
+             source, consent, tags, created_at, updated_at, hlc) \
+             VALUES (?1, 'n', 'c', '', ?2, '', '', 'CN', ?3, 1, '[]', ?4, ?4, 'h')",
+            params![id, category, source, "2026-11-24T01:20:00.000Z"],
+        )
+        .unwrap();
+    };
+    let badge = |conn: &Connection, holder: &str, serial: u32, operator: &str, issued: &str| {
+        conn.execute(
+            "INSERT INTO badges (attendee_id, serial, status, reason, issued_at, changed_at, \
+             operator, hlc) VALUES (?1, ?2, 'superseded', NULL, ?3, ?3, ?4, 'h')",
+            params![holder, serial, issued, operator],
+        )
+        .unwrap();
+    };
+    attendee(conn, "a", "vip", "walk_in");
+    badge(conn, "a", 1, "desk-1", "2026-11-24T01:20:00.000Z");
+    badge(conn, "holder-not-pulled-yet", 1, "desk-1", "2026-11-24T01:20:00.000Z");
+    attendee(conn, "b", "visitor", "pre_registered");
+    badge(conn, "a", 2, "desk-1", "2026-11-24T01:29:59.000Z");
+    badge(conn, "b", 1, "desk-1", "2026-11-24T01:31:00.000Z");
+    badge(conn, "b", 2, "desk-2", "2026-11-24T01:31:00.000Z");
+    badge(conn, "another-not-pulled-yet", 3, "desk-1", "2026-11-24T01:20:00.000Z");
+
+    let stored = badge_totals(
+        conn,
+        "SELECT quarter, operator, category, source, issued, reprints FROM stats_badges \
+         ORDER BY 1, 2, 3, 4",
+    );
+    let recounted = badge_totals(
+        conn,
+        "SELECT substr(b.issued_at, 1, 14) || printf('%02d', CAST(substr(b.issued_at, 15, 2) AS INTEGER) / 15 * 15), \
+         b.operator, coalesce(a.category, ''), coalesce(a.source, ''), count(*), sum(b.serial > 1) \
+         FROM badges b LEFT JOIN attendees a ON a.id = b.attendee_id GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    );
+    assert_eq!(stored, recounted);
+    let quarter = |q: &str| format!("2026-11-24T01:{q}");
+    assert_eq!(
+        stored,
+        vec![
+            (quarter("15"), "desk-1".into(), "".into(), "".into(), 2, 1),
+            (quarter("15"), "desk-1".into(), "vip".into(), "walk_in".into(), 2, 1),
+            (quarter("30"), "desk-1".into(), "visitor".into(), "pre_registered".into(), 1, 0),
+            (quarter("30"), "desk-2".into(), "visitor".into(), "pre_registered".into(), 1, 1),
+        ]
+    );
+}
+
 #[test]
 fn charts_and_csv_carry_bilingual_labels_and_stable_keys() {
     let (_dir, store) = store_with_event();

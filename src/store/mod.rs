@@ -117,12 +117,17 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Statement journals in memory: inside a long transaction (an import), SQLite
-        // copies every page a statement is about to change into that statement's
-        // journal, and once one outgrows 64 KiB it moves to a temporary file for the rest
-        // of the transaction, a write system call per page: a fifth of a large import's
-        // time. Each statement journal is emptied when its statement ends.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Statement journals: SQLite copies every page a statement is about to change into
+        // that statement's journal. Every pulled attendee, badge and gate decision has one
+        // (their running-total triggers make each statement one that may have to be undone
+        // alone). With temporary storage in memory those journals grow by 1 KiB chunks, a
+        // `malloc` each: nearly a fifth of a pulled page's apply went to those journals, over
+        // half of it allocating (`perf`, `station_apply` bench). With it in files,
+        // a journal is one chunk of `SQLITE_STMTJRNL_SPILL` bytes (1 MiB, set in
+        // `.cargo/config.toml`) that becomes a file only past that, which no pulled change
+        // comes near. Pulled pages then applied 10 % (desk) to 30 % (gate decisions)
+        // faster, and a million-row import took as long (README, "Performance").
+        conn.pragma_update(None, "temp_store", "FILE")?;
         // A larger page cache than SQLite's 2 MiB: pulled badges and attendees land on
         // random leaves of their indexes (ids are random), and once those outgrow the cache
         // every pulled change reads its leaves again. At full size (issue 17, README) the
