@@ -248,8 +248,9 @@ struct RehearseArgs {
     /// Badges the data centre revokes a minute (more gives a short run more samples).
     #[arg(long, default_value_t = 1.0)]
     revocations_per_minute: f64,
-    /// Where to make the run's directory of station stores (default: the system's
-    /// temporary directory), e.g. a tmpfs such as /dev/shm.
+    /// Where to make the run's directory of station stores and hub logs (default: the
+    /// system's temporary directory), e.g. a tmpfs such as /dev/shm. Removed at the end,
+    /// kept if the run fails.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
 }

@@ -18,7 +18,7 @@ mod venue;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -432,11 +432,38 @@ impl HubDb {
     }
 }
 
-/// A free loopback address for a hub (bound and let go: the hub binds it next).
+/// An address on 127.0.0.1 free now, for a hub (bound and let go: the hub binds it next),
+/// with a port outside the kernel's range of ephemeral ports: a killed hub starts again on the same address, and while it is down
+/// any of the stations' outgoing connections could otherwise be given its port, and the
+/// hub would not start.
 fn free_address() -> Result<SocketAddr, RehearsalError> {
+    let (first, last) = ephemeral_ports();
+    let outside: Vec<u16> = (10_000..first).chain(last.saturating_add(1)..=u16::MAX).collect();
+    use rand::seq::SliceRandom;
+    let mut rng = rand::thread_rng();
+    for _ in 0..100 {
+        let Some(&port) = outside.choose(&mut rng) else { break };
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return listener
+                .local_addr()
+                .map_err(|e| RehearsalError::Io(format!("finding a free port: {e}")));
+        }
+    }
+    // No free port outside the range: one the kernel picks.
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| RehearsalError::Io(format!("finding a free port: {e}")))?;
     listener.local_addr().map_err(|e| RehearsalError::Io(format!("finding a free port: {e}")))
+}
+
+/// The kernel's range of ephemeral ports (Linux's default when it cannot be read).
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| {
+            let mut ends = range.split_whitespace().map(str::parse::<u16>);
+            Some((ends.next()?.ok()?, ends.next()?.ok()?))
+        })
+        .unwrap_or((32_768, 60_999))
 }
 
 /// A PostgreSQL URL split around its server address, so the hub can be pointed at a
@@ -573,8 +600,8 @@ fn settle(
 const MAX_SETTLE_ROUNDS: u32 = 10;
 
 /// The run's directory (every station's, the hubs' logs), under `dir` when given (`--dir`,
-/// made if missing, as `mkdir -p` would), removed when the run ends.
-fn work_dir(dir: Option<&std::path::Path>) -> Result<tempfile::TempDir, RehearsalError> {
+/// made if missing, as `mkdir -p` would), removed when the run ends well ([`run`]).
+fn work_dir(dir: Option<&Path>) -> Result<tempfile::TempDir, RehearsalError> {
     let mut builder = tempfile::Builder::new();
     builder.prefix("rehearsal-");
     match dir {
@@ -589,14 +616,24 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(180);
 const CATCH_UP_GOAL: Duration = Duration::from_secs(10);
 const WARM_UP_LIMIT: Duration = Duration::from_secs(1800);
 
-/// Runs the rehearsal and checks its books.
+/// Runs the rehearsal and checks its books. A run that fails keeps its directory: its error
+/// may send the reader to a hub's log there.
 pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
+    let work_dir = work_dir(options.dir.as_deref())?;
+    let outcome = run_in(options, work_dir.path());
+    if outcome.is_err() {
+        let kept = work_dir.keep();
+        tracing::warn!(dir = %kept.display(), "the rehearsal failed; its directory is kept");
+    }
+    outcome
+}
+
+fn run_in(options: &RehearsalOptions, work_dir: &Path) -> Result<Report, RehearsalError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| RehearsalError::Io(format!("starting a runtime: {e}")))?;
-    let work_dir = work_dir(options.dir.as_deref())?;
     let scale = options.duration.as_secs_f64() / 600.0;
     let started = Instant::now();
 
@@ -622,7 +659,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     if let Some(held) = runtime.block_on(db.is_empty())? {
         return Err(RehearsalError::NotEmpty(held));
     }
-    let log = |name: &str| work_dir.path().join(name);
+    let log = |name: &str| work_dir.join(name);
     let mut hub =
         HubProcess::start(&options.hub_executable, &hub_db_url, free_address()?, log("hub-a.log"))?;
     let mut second_hub = if two_hubs {
@@ -644,7 +681,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     // The venue's day: Asia/Shanghai has kept +08:00 all year since 1991.
     let today = (chrono::Utc::now() + chrono::TimeDelta::hours(8)).date_naive();
     let mut data_centre = Station::data_centre(
-        &work_dir.path().join("data-centre"),
+        &work_dir.join("data-centre"),
         &venue::event_toml(today),
         link_to(hub.address)?,
         &code("data-centre", Job::DataCentre)?,
@@ -655,7 +692,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
     // The data centre's traffic goes through the hub's integration API where it has one.
     let hall = Arc::new(Hall::default());
     let api_link = link_to(hub.address)?;
-    let bundle_file = work_dir.path().join("bundle.json");
+    let bundle_file = work_dir.join("bundle.json");
     expo_kiosk::provisioning::write_bundle(&bundle, &bundle_file)?;
     let api = api::DataCentreApi::set_up(
         &options.hub_executable,
@@ -675,7 +712,7 @@ pub fn run(options: &RehearsalOptions) -> Result<Report, RehearsalError> {
             Some(second) if index % 2 == 1 => second.address,
             _ => hub.address,
         };
-        let dir = work_dir.path().join(&name);
+        let dir = work_dir.join(&name);
         let bundle = if job == Job::Gate { &gate_bundle } else { &bundle };
         let station =
             Station::provision(&name, job, &dir, bundle, link_to(upstream)?, &code(&name, job)?)?;
@@ -1087,6 +1124,35 @@ mod tests {
         let file = parent.path().join("a-file");
         std::fs::write(&file, b"").unwrap();
         assert!(matches!(work_dir(Some(&file.join("below"))), Err(RehearsalError::Io(_))));
+    }
+
+    #[test]
+    fn a_hubs_port_is_outside_the_ephemeral_range_so_no_connection_takes_it_while_it_is_down() {
+        let (first, last) = ephemeral_ports();
+        assert!(first <= last);
+        let port = free_address().unwrap().port();
+        assert!(!(first..=last).contains(&port), "{port} in {first}-{last}");
+    }
+
+    #[test]
+    fn a_failed_run_keeps_its_directory_for_the_logs_its_error_names() {
+        let parent = tempfile::tempdir().unwrap();
+        let options = RehearsalOptions {
+            hub_executable: PathBuf::from("expo-hub"),
+            db: "mysql://nowhere/venue".into(),
+            desks: 1,
+            lanes: 4,
+            kiosks: 0,
+            duration: Duration::from_secs(60),
+            faults: false,
+            seed: 1,
+            sync_interval: Duration::from_secs(1),
+            revocations_per_minute: 1.0,
+            dir: Some(parent.path().to_owned()),
+        };
+        assert!(run(&options).is_err());
+        let kept: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+        assert_eq!(kept.len(), 1, "the run's directory is still there");
     }
 
     #[test]
