@@ -29,6 +29,7 @@ use expo_kiosk::registration;
 use expo_kiosk::store::Store;
 use expo_sync::protocol::Record;
 use expo_sync::StationRole;
+use rand::seq::SliceRandom;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -433,13 +434,12 @@ impl HubDb {
 }
 
 /// An address on 127.0.0.1 free now, for a hub (bound and let go: the hub binds it next),
-/// with a port outside the kernel's range of ephemeral ports: a killed hub starts again on the same address, and while it is down
-/// any of the stations' outgoing connections could otherwise be given its port, and the
-/// hub would not start.
+/// with a port outside the kernel's range of ephemeral ports: a killed hub starts again on
+/// the same address, and while it is down any of the stations' outgoing connections could
+/// otherwise be given its port, and the hub would not start.
 fn free_address() -> Result<SocketAddr, RehearsalError> {
     let (first, last) = ephemeral_ports();
     let outside: Vec<u16> = (10_000..first).chain(last.saturating_add(1)..=u16::MAX).collect();
-    use rand::seq::SliceRandom;
     let mut rng = rand::thread_rng();
     for _ in 0..100 {
         let Some(&port) = outside.choose(&mut rng) else { break };
