@@ -441,16 +441,11 @@ fn free_address() -> Result<SocketAddr, RehearsalError> {
     let (first, last) = ephemeral_ports();
     let outside: Vec<u16> = (10_000..first).chain(last.saturating_add(1)..=u16::MAX).collect();
     let mut rng = rand::thread_rng();
-    for _ in 0..100 {
-        let Some(&port) = outside.choose(&mut rng) else { break };
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-            return listener
-                .local_addr()
-                .map_err(|e| RehearsalError::Io(format!("finding a free port: {e}")));
-        }
-    }
-    // No free port outside the range: one the kernel picks.
-    let listener = TcpListener::bind("127.0.0.1:0")
+    let listener = (0..100)
+        .filter_map(|_| outside.choose(&mut rng).copied())
+        .find_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+        // No free port outside the range: one the kernel picks.
+        .map_or_else(|| TcpListener::bind("127.0.0.1:0"), Ok)
         .map_err(|e| RehearsalError::Io(format!("finding a free port: {e}")))?;
     listener.local_addr().map_err(|e| RehearsalError::Io(format!("finding a free port: {e}")))
 }
