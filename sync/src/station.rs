@@ -216,8 +216,9 @@ pub struct SyncSummary {
     pub cursor: i64,
 }
 
-/// Pushes every pending change, then pulls every new remote change, pushing again
-/// between pull pages what was made meanwhile.
+/// Pushes the pending changes, then pulls every new remote change, pushing again
+/// between pull pages what was made meanwhile. What is made while it pushes goes out
+/// with its next push (see [`push_pending`]).
 pub fn run_once<O: StationOutbox + ?Sized>(
     client: &HubClient,
     outbox: &O,
@@ -299,8 +300,16 @@ fn apply_revocations_ahead<O: StationOutbox + ?Sized>(
     }
 }
 
-/// Pushes this station's pending changes in batches until none is left (but those the hub
-/// holds back for a clock running ahead, kept in `held_back` for the rest of the round).
+/// Pushes this station's pending changes in batches (but those the hub holds back for a
+/// clock running ahead, kept in `held_back` for the rest of the round), up to the first
+/// batch that is not full: that one held every change pending when it was read.
+///
+/// It does not go on to what was made while it pushed. A busy station makes changes all
+/// the time (a gate's four lanes, one every 0.6 s), and when the hub answers slower than
+/// that (it took about a second at full size, issue 17's rehearsal on PostgreSQL, while
+/// the venue pushed what it made through a fault) a push that chased them sent one to
+/// three changes at a time for 3.5-8 s before the round pulled anything. Those changes go
+/// out between pull pages, or in the next round, which the store's nudge starts.
 fn push_pending<O: StationOutbox + ?Sized>(
     client: &HubClient,
     outbox: &O,
@@ -348,6 +357,9 @@ fn push_pending<O: StationOutbox + ?Sized>(
         summary.pushed += acked as u64;
         summary.new_at_hub += answer.new as u64;
         progress(summary);
+        if batch.len() < limit {
+            return Ok(());
+        }
     }
     Ok(())
 }

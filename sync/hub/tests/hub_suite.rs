@@ -33,6 +33,7 @@ common::hub_suite!(
     offline_registrations_reach_every_station_exactly_once,
     sync_resumes_after_cut_connections_and_lost_acks,
     a_station_catching_up_pushes_what_it_makes_between_pull_pages,
+    a_round_pushes_what_was_pending_and_goes_on_to_pull_while_the_station_keeps_busy,
     background_worker_rides_out_a_network_outage,
     attack_1_a_gate_credential_plants_no_key_and_no_event,
     attack_2_a_gate_revokes_nobody_and_serials_stay_in_range,
@@ -556,6 +557,44 @@ fn a_station_catching_up_pushes_what_it_makes_between_pull_pages<S: HubStore>(hu
     assert_eq!((summary.pulled, summary.pushed, summary.pending_after), (300, 1, 0));
     assert_eq!(pushed_after_pulling, Some(50), "pushed before the second page was pulled");
     assert_eq!(hub.runtime.block_on(hub.store.stats()).unwrap().changes, 301);
+}
+
+/// Issue 17: a gate's lanes make a change every 0.6 s, and through a fault the hub answered
+/// a push in about a second. A round that pushed until its outbox was empty chased those
+/// changes two at a time for seconds before it pulled anything; it now pushes what was
+/// pending and goes on, and what was made meanwhile waits for the next push.
+fn a_round_pushes_what_was_pending_and_goes_on_to_pull_while_the_station_keeps_busy<S: HubStore>(
+    hub: TestHub<S>,
+) {
+    let mut other = Station::new("desk-2");
+    let news = [other.attendee(Uuid::now_v7(), "From Desk 2", None)];
+    run_once(&hub.client("desk-2"), &MemoryOutbox::with(news), SyncOptions::default()).unwrap();
+
+    let mut busy = Station::new("desk-1");
+    let backlog: Vec<_> =
+        (0..120).map(|i| busy.attendee(Uuid::now_v7(), &format!("Backlog {i}"), None)).collect();
+    let (client, outbox) = (hub.client("desk-1"), MemoryOutbox::with(backlog));
+    let options = SyncOptions { push_batch: 50, pull_page: 50 };
+    let (mut pushes_seen, mut made_meanwhile) = (0, 0);
+    let summary = run_once_with_progress(&client, &outbox, options, &mut |summary| {
+        // After every push, the station has made one more change: it never runs dry.
+        if summary.pushed > pushes_seen && made_meanwhile < 20 {
+            pushes_seen = summary.pushed;
+            made_meanwhile += 1;
+            outbox.add([busy.attendee(
+                Uuid::now_v7(),
+                &format!("Meanwhile {made_meanwhile}"),
+                None,
+            )]);
+        }
+    })
+    .unwrap();
+    // 50 + 50 + the last 20 with the 2 made after the first two batches; the third,
+    // made after the last batch, waits for the next push.
+    assert_eq!((summary.pushed, summary.pending_after, summary.pulled), (122, 1, 1));
+    assert_eq!(made_meanwhile, 3, "the round stopped pushing after the batch that was not full");
+    let next = run_once(&client, &outbox, options).unwrap();
+    assert_eq!((next.pushed, next.pending_after), (1, 0));
 }
 
 fn sync_resumes_after_cut_connections_and_lost_acks<S: HubStore>(hub: TestHub<S>) {
